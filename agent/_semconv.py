@@ -1,0 +1,144 @@
+"""Every attribute and metric name infermeter emits, in one place.
+
+GenAI names follow OpenTelemetry semantic conventions v1.41.0. The GenAI conventions
+moved to the ``semantic-conventions-genai`` repository afterwards with breaking renames
+still unreleased; keeping every name here makes that migration one edit. The collector
+and analytics import these constants too, so a rename cannot split the contract.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+__all__ = [
+    "BUCKETS_DURATION_S",
+    "BUCKETS_INIT_DURATION_S",
+    "BUCKETS_TOKENS",
+    "CLOUD_PLATFORM",
+    "CLOUD_PROVIDER",
+    "CLOUD_REGION",
+    "EMBEDDING_EVENT",
+    "EMBEDDING_KIND",
+    "EMBEDDING_VECTOR",
+    "ERROR_TYPE",
+    "FAAS_COLDSTART",
+    "FAAS_INVOCATION_ID",
+    "FAAS_MAX_MEMORY",
+    "FAAS_NAME",
+    "FAAS_TRIGGER",
+    "GEN_AI_OPERATION_NAME",
+    "GEN_AI_PROMPT_NAME",
+    "GEN_AI_PROMPT_VERSION",
+    "GEN_AI_PROVIDER_NAME",
+    "GEN_AI_REQUEST_MODEL",
+    "GEN_AI_REQUEST_STREAM",
+    "GEN_AI_RESPONSE_MODEL",
+    "GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK",
+    "GEN_AI_SYSTEM_DEPRECATED",
+    "GEN_AI_TOKEN_TYPE",
+    "GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS",
+    "GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS",
+    "GEN_AI_USAGE_INPUT_TOKENS",
+    "GEN_AI_USAGE_OUTPUT_TOKENS",
+    "GEN_AI_USAGE_REASONING_OUTPUT_TOKENS",
+    "INFERMETER_ENDPOINT",
+    "INFERMETER_ENTRY",
+    "INFERMETER_INITIALIZATION_TYPE",
+    "INFERMETER_INIT_DURATION",
+    "INFERMETER_RETRIES",
+    "INFERMETER_RETRY_AFTER",
+    "INFERMETER_RUNTIME",
+    "INFERMETER_THROTTLED",
+    "METRIC_FAAS_COLDSTARTS",
+    "METRIC_FAAS_INIT_DURATION",
+    "METRIC_OPERATION_DURATION",
+    "METRIC_TIME_TO_FIRST_CHUNK",
+    "METRIC_TOKEN_USAGE",
+    "RUNTIMES",
+    "RUNTIME_CONTAINER",
+    "RUNTIME_SERVERLESS",
+    "RUNTIME_SERVERLESS_CONTAINER",
+    "RUNTIME_UNKNOWN",
+    "SERVICE_INSTANCE_ID",
+    "SERVICE_NAME",
+    "TENANT_ID",
+]
+
+# --- GenAI (semantic conventions v1.41.0) ---------------------------------------------
+GEN_AI_OPERATION_NAME: Final = "gen_ai.operation.name"
+GEN_AI_PROVIDER_NAME: Final = "gen_ai.provider.name"
+# Deprecated in favour of gen_ai.provider.name; read (never written) for older emitters.
+GEN_AI_SYSTEM_DEPRECATED: Final = "gen_ai.system"
+GEN_AI_REQUEST_MODEL: Final = "gen_ai.request.model"
+GEN_AI_RESPONSE_MODEL: Final = "gen_ai.response.model"
+GEN_AI_REQUEST_STREAM: Final = "gen_ai.request.stream"
+GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK: Final = "gen_ai.response.time_to_first_chunk"  # seconds
+GEN_AI_USAGE_INPUT_TOKENS: Final = "gen_ai.usage.input_tokens"
+GEN_AI_USAGE_OUTPUT_TOKENS: Final = "gen_ai.usage.output_tokens"
+GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS: Final = "gen_ai.usage.cache_read.input_tokens"
+GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS: Final = "gen_ai.usage.cache_creation.input_tokens"
+GEN_AI_USAGE_REASONING_OUTPUT_TOKENS: Final = "gen_ai.usage.reasoning.output_tokens"
+GEN_AI_PROMPT_NAME: Final = "gen_ai.prompt.name"
+GEN_AI_PROMPT_VERSION: Final = "gen_ai.prompt.version"
+GEN_AI_TOKEN_TYPE: Final = "gen_ai.token.type"  # metric attribute: "input" | "output"
+ERROR_TYPE: Final = "error.type"
+
+# --- FaaS / cloud ------------------------------------------------------------------------
+FAAS_COLDSTART: Final = "faas.coldstart"
+FAAS_INVOCATION_ID: Final = "faas.invocation_id"
+FAAS_TRIGGER: Final = "faas.trigger"
+FAAS_NAME: Final = "faas.name"  # resource
+FAAS_MAX_MEMORY: Final = "faas.max_memory"  # resource, bytes
+CLOUD_PROVIDER: Final = "cloud.provider"  # resource
+CLOUD_REGION: Final = "cloud.region"  # resource
+CLOUD_PLATFORM: Final = "cloud.platform"  # resource
+SERVICE_NAME: Final = "service.name"  # resource
+SERVICE_INSTANCE_ID: Final = "service.instance.id"  # resource; counts container instances
+
+# --- Tenant: no convention exists (semantic-conventions#162 is open) ---------------------
+TENANT_ID: Final = "tenant.id"
+
+# --- infermeter's own (no convention) -----------------------------------------------------
+INFERMETER_RUNTIME: Final = "infermeter.runtime"
+INFERMETER_ENDPOINT: Final = "infermeter.endpoint"
+# True on the outermost observed span of a call tree in a process: one "request".
+INFERMETER_ENTRY: Final = "infermeter.entry"
+INFERMETER_INIT_DURATION: Final = "infermeter.init_duration"  # seconds, on cold starts
+# Lambda initialization type at the cold start: on-demand, provisioned-concurrency, snap-start.
+INFERMETER_INITIALIZATION_TYPE: Final = "infermeter.initialization_type"
+INFERMETER_THROTTLED: Final = "infermeter.throttled"
+INFERMETER_RETRY_AFTER: Final = "infermeter.retry_after"  # seconds
+# Attempts made before this one for the same call under one parent span (0 = first try).
+INFERMETER_RETRIES: Final = "infermeter.retries"
+
+# Sampled embedding vectors travel as span events, one event per vector.
+EMBEDDING_EVENT: Final = "infermeter.embedding"
+EMBEDDING_KIND: Final = "infermeter.embedding.kind"  # query | document | response
+EMBEDDING_VECTOR: Final = "infermeter.embedding.vector"  # float[]
+
+RUNTIME_SERVERLESS: Final = "serverless"
+RUNTIME_SERVERLESS_CONTAINER: Final = "serverless_container"
+RUNTIME_CONTAINER: Final = "container"
+RUNTIME_UNKNOWN: Final = "unknown"
+RUNTIMES: Final = (
+    RUNTIME_SERVERLESS, RUNTIME_SERVERLESS_CONTAINER, RUNTIME_CONTAINER, RUNTIME_UNKNOWN,
+)
+
+# --- Metrics ------------------------------------------------------------------------------
+# Duration and token buckets are the GenAI convention's advice; the FaaS conventions give
+# none for init duration, so those boundaries are ours (cold starts of 5 ms to 10 s).
+METRIC_OPERATION_DURATION: Final = "gen_ai.client.operation.duration"  # s
+METRIC_TOKEN_USAGE: Final = "gen_ai.client.token.usage"  # {token}
+METRIC_TIME_TO_FIRST_CHUNK: Final = "gen_ai.client.operation.time_to_first_chunk"  # s
+METRIC_FAAS_COLDSTARTS: Final = "faas.coldstarts"  # {coldstart}
+METRIC_FAAS_INIT_DURATION: Final = "faas.init_duration"  # s
+
+BUCKETS_DURATION_S: Final = (
+    0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92,
+)
+BUCKETS_TOKENS: Final = (
+    1, 4, 16, 64, 256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304, 16777216, 67108864,
+)
+BUCKETS_INIT_DURATION_S: Final = (
+    0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0,
+)

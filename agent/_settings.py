@@ -1,0 +1,150 @@
+"""Settings tables: one declaration feeds ``configure()``, the CLI and the docs.
+
+A setting resolves as explicit argument > environment variable > default, like the
+OpenTelemetry SDK. Parsing happens at configuration time and fails fast with the
+variable's name in the message; nothing here runs on a request path.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+__all__ = [
+    "ConfigurationError",
+    "Setting",
+    "add_arguments",
+    "parse_bool",
+    "parse_fraction",
+    "parse_positive_float",
+    "parse_positive_int",
+    "parse_str",
+    "resolve",
+    "settings_table_markdown",
+]
+
+T = TypeVar("T")
+
+
+class ConfigurationError(ValueError):
+    """A setting has a value that cannot be used; raised at configuration time only."""
+
+
+def parse_str(raw: str) -> str:
+    value = raw.strip()
+    if not value:
+        raise ValueError("must not be empty")
+    return value
+
+
+def parse_bool(raw: str) -> bool:
+    value = raw.strip().lower()
+    if value in {"1", "true", "yes", "on"}:
+        return True
+    if value in {"0", "false", "no", "off"}:
+        return False
+    raise ValueError("expected true or false")
+
+
+def parse_positive_float(raw: str) -> float:
+    value = float(raw)
+    if not math.isfinite(value) or value <= 0:
+        raise ValueError("expected a positive number")
+    return value
+
+
+def parse_positive_int(raw: str) -> int:
+    value = int(raw)
+    if value <= 0:
+        raise ValueError("expected a positive integer")
+    return value
+
+
+def parse_fraction(raw: str) -> float:
+    value = float(raw)
+    if not 0.0 <= value <= 1.0:
+        raise ValueError("expected a number between 0 and 1")
+    return value
+
+
+@dataclass(frozen=True)
+class Setting(Generic[T]):
+    """One configurable value: its keyword name, environment variable and default."""
+
+    name: str
+    env: str
+    default: T
+    parse: Callable[[str], T]
+    help: str
+    # CLI flag; derived from the name when empty ("max_body_bytes" -> "--max-body-bytes").
+    flag: str = ""
+
+    @property
+    def cli_flag(self) -> str:
+        return self.flag or "--" + self.name.replace("_", "-")
+
+    def from_env(self, environ: Mapping[str, str]) -> T | None:
+        raw = environ.get(self.env)
+        if raw is None or raw.strip() == "":
+            return None
+        try:
+            return self.parse(raw)
+        except (ValueError, TypeError) as exc:
+            raise ConfigurationError(f"{self.env}={raw!r}: {exc}") from None
+
+    def coerce(self, value: Any) -> T:
+        """Validate an explicit argument with the same rules as the environment."""
+        if isinstance(value, str):
+            try:
+                return self.parse(value)
+            except (ValueError, TypeError) as exc:
+                raise ConfigurationError(f"{self.name}={value!r}: {exc}") from None
+        return value  # type: ignore[no-any-return]
+
+
+def resolve(
+    table: Iterable[Setting[Any]],
+    explicit: Mapping[str, Any] | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
+    """Resolve every setting: explicit (not None) > environment > default."""
+    explicit = explicit or {}
+    env = os.environ if environ is None else environ
+    resolved: dict[str, Any] = {}
+    for setting in table:
+        given = explicit.get(setting.name)
+        if given is not None:
+            resolved[setting.name] = setting.coerce(given)
+            continue
+        from_env = setting.from_env(env)
+        resolved[setting.name] = setting.default if from_env is None else from_env
+    return resolved
+
+
+def add_arguments(parser: argparse.ArgumentParser, table: Iterable[Setting[Any]]) -> None:
+    """Add one flag per setting; unset flags stay None so env and defaults still apply."""
+    for setting in table:
+        kwargs: dict[str, Any] = {
+            "dest": setting.name,
+            "default": None,
+            "help": f"{setting.help} (env {setting.env}, default {setting.default!r})",
+        }
+        if setting.parse is parse_bool:
+            kwargs["action"] = argparse.BooleanOptionalAction
+        else:
+            kwargs["type"] = setting.parse
+        parser.add_argument(setting.cli_flag, **kwargs)
+
+
+def settings_table_markdown(table: Iterable[Setting[Any]]) -> str:
+    """The README's configuration table, generated from the same declaration."""
+    rows = ["| argument | environment variable | default | meaning |", "|---|---|---|---|"]
+    for setting in table:
+        rows.append(
+            f"| `{setting.name}` | `{setting.env}` | `{setting.default!r}` | {setting.help} |"
+        )
+    return "\n".join(rows)
