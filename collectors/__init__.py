@@ -2,4 +2,7 @@
 
 from __future__ import annotations
 
-__all__: list[str] = []
+from infermeter.collectors._reader import open_reader
+from infermeter.collectors._schema import SCHEMA_VERSION, apply_migrations
+
+__all__ = ["SCHEMA_VERSION", "apply_migrations", "open_reader"]
