@@ -1,0 +1,229 @@
+"""recommend: each rule on hand-built metric frames with known answers."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+import polars as pl
+import pytest
+from infermeter.analytics._recommend import (
+    Recommendation,
+    Thresholds,
+    confidence,
+    confidence_label,
+    recommend_from_frames,
+    recommendations_to_json,
+)
+
+TWO_WEEKS_S = 14 * 86_400.0
+
+
+def workload(**columns: Any) -> dict[str, Any]:
+    row: dict[str, Any] = {
+        "endpoint": "/chat", "runtime": "serverless", "requests": 10_000,
+        "window_s": TWO_WEEKS_S, "requests_per_s": 10_000 / TWO_WEEKS_S,
+        "p95_ms": 900.0, "warm_p95_ms": 850.0, "cold_p95_ms": 2100.0, "slo_ms": 1000.0,
+        "cold_start_rate": 0.01, "cold_starts": 100, "throttle_rate": 0.0, "throttled": 0,
+        "throttle_events": 0, "error_rate": 0.0,
+    }
+    row.update(columns)
+    return row
+
+
+def econ(**columns: Any) -> dict[str, Any]:
+    row: dict[str, Any] = {
+        "endpoint": "/chat", "runtime": "serverless", "requests": 10_000,
+        "window_s": TWO_WEEKS_S, "requests_per_s": 20.0, "mean_duration_s": 0.2,
+        "memory_gb": 1769 / 1024, "serverless_monthly_usd": 313.18,
+        "container_monthly_usd": 216.24, "container_instances": 6,
+        "container_concurrency": 1, "container_price_per_hour": 0.04937,
+        "crossover_utilization": 0.46, "measured_utilization": 4 / 6,
+        "cheaper_runtime": "container", "current_monthly_usd": 313.18,
+        "monthly_saving_usd": 313.18 - 216.24, "warm_capacity_kind": "provisioned_concurrency",
+        "warm_capacity_units": 4, "warm_capacity_monthly_usd": 43.80,
+        "warm_capacity_net_monthly_usd": 10.5, "cold_starts_per_s": 0.0,
+    }
+    row.update(columns)
+    return row
+
+
+def frame(*rows: dict[str, Any]) -> pl.DataFrame:
+    return pl.DataFrame(list(rows), infer_schema_length=None)
+
+
+def kinds(recs: list[Recommendation]) -> list[str]:
+    return [r.kind for r in recs]
+
+
+def test_confidence_grows_with_volume_and_window() -> None:
+    assert confidence(49, TWO_WEEKS_S) == 0.0
+    assert confidence(5000, 3599) == 0.0
+    assert confidence(50, 3600) == pytest.approx(0.5 * (0.5 + 0.5 * 3600 / TWO_WEEKS_S), abs=1e-3)
+    assert confidence(5000, TWO_WEEKS_S) == 1.0
+    assert confidence(500, TWO_WEEKS_S) == 0.75  # log10(10)/log10(100) = 0.5 -> 0.75 x 1
+    assert [confidence_label(v) for v in (0.0, 0.3, 0.5, 0.8)] == ["none", "low", "medium", "high"]
+
+
+def test_too_little_data_says_so_and_gives_no_verdict() -> None:
+    recs = recommend_from_frames(
+        frame(workload(requests=12, window_s=600.0, p95_ms=5000.0, cold_start_rate=0.5)),
+        economics=frame(econ()),
+    )
+    assert kinds(recs) == ["insufficient_data"]
+    assert recs[0].confidence == 0.0
+    assert "12 requests" in recs[0].rationale
+    assert "10 min" in recs[0].rationale
+
+
+def test_empty_store_is_an_explicit_notice() -> None:
+    empty = pl.DataFrame(schema={"endpoint": pl.String, "runtime": pl.String})
+    recs = recommend_from_frames(empty)
+    assert kinds(recs) == ["insufficient_data"]
+    assert recs[0].endpoint is None
+
+
+def test_move_to_containers_with_its_numbers() -> None:
+    (rec,) = recommend_from_frames(frame(workload()), economics=frame(econ()))
+    assert rec.kind == "move_to_containers"
+    assert rec.monthly_saving_usd == 96.94
+    assert rec.evidence["serverless_monthly_usd"] == 313.18
+    assert rec.evidence["container_instances"] == 6
+    assert rec.evidence["crossover_utilization"] == 0.46
+    assert "wall-clock" in rec.rationale
+    assert "Projection" in rec.rationale
+    # Saving is 31 % of today's cost (margin factor 1): confidence is the data's, 10k/14 d.
+    assert rec.confidence == 1.0
+    assert rec.p95_gain_ms is None  # cold starts (1 %) do not drive p95
+
+
+def test_a_saving_below_the_floor_is_not_recommended() -> None:
+    small = econ(serverless_monthly_usd=40.0, container_monthly_usd=38.0,
+                 current_monthly_usd=40.0, monthly_saving_usd=2.0)
+    assert recommend_from_frames(frame(workload()), economics=frame(small)) == []
+
+
+def test_near_break_even_lowers_confidence() -> None:
+    near = econ(current_monthly_usd=100.0, serverless_monthly_usd=100.0,
+                container_monthly_usd=85.0, monthly_saving_usd=15.0)
+    (rec,) = recommend_from_frames(frame(workload()), economics=frame(near))
+    # 15 % saving over a 30 % margin scale: 0.5 + 0.5 x 0.5 = 0.75 of the data confidence.
+    assert rec.confidence == 0.75
+
+
+def test_move_to_serverless_warns_about_projected_cold_starts() -> None:
+    idle = econ(runtime="container", requests_per_s=1 / 600, serverless_monthly_usd=0.5,
+                container_monthly_usd=36.04, current_monthly_usd=36.04,
+                cheaper_runtime="serverless", monthly_saving_usd=35.54,
+                cold_starts_per_s=(1 / 600) * 0.3679)
+    (rec,) = recommend_from_frames(frame(workload(runtime="container")),
+                                   economics=frame(idle))
+    assert rec.kind == "move_to_serverless"
+    assert rec.monthly_saving_usd == 35.54
+    assert rec.evidence["projected_cold_start_fraction"] == pytest.approx(0.3679)
+    assert "37% of requests would start cold" in rec.rationale
+
+
+def test_add_warm_capacity_when_cold_starts_drive_p95_past_the_slo() -> None:
+    row = workload(p95_ms=2100.0, warm_p95_ms=800.0, cold_start_rate=0.08)
+    even = econ(monthly_saving_usd=0.0, cheaper_runtime="serverless")
+    (rec,) = recommend_from_frames(frame(row), economics=frame(even))
+    assert rec.kind == "add_warm_capacity"
+    assert rec.p95_gain_ms == 1300.0
+    assert rec.monthly_saving_usd == -10.5  # it costs the net PC price
+    assert rec.evidence["warm_capacity_units"] == 4
+    assert "8.0% of requests start cold" in rec.rationale
+
+
+def test_no_warm_capacity_when_cold_starts_stay_inside_the_tail() -> None:
+    row = workload(p95_ms=2100.0, warm_p95_ms=2000.0, cold_start_rate=0.04)
+    even = econ(monthly_saving_usd=0.0)
+    assert recommend_from_frames(frame(row), economics=frame(even)) == []
+
+
+def test_throttles_concentrated_on_one_tenant_rebalance_it() -> None:
+    row = workload(throttle_rate=0.05, throttled=500, throttle_events=700)
+    tenants = frame(
+        {"endpoint": "/chat", "runtime": "serverless", "tenant": "acme", "requests": 1000,
+         "throttled": 400},
+        {"endpoint": "/chat", "runtime": "serverless", "tenant": "globex", "requests": 9000,
+         "throttled": 100},
+    )
+    (rec,) = recommend_from_frames(frame(row), tenants=tenants)
+    assert rec.kind == "rebalance_tenant"
+    assert rec.tenant == "acme"
+    # acme: 10 % of traffic, 80 % of throttles -> lift 8.
+    assert rec.evidence["tenant_traffic_share"] == 0.1
+    assert rec.evidence["tenant_throttle_share"] == 0.8
+    assert rec.evidence["tenant_throttle_lift"] == 8.0
+
+
+def test_spread_throttles_raise_the_concurrency_limit() -> None:
+    row = workload(throttle_rate=0.05, throttled=500)
+    tenants = frame(
+        {"endpoint": "/chat", "runtime": "serverless", "tenant": "acme", "requests": 5000,
+         "throttled": 260},
+        {"endpoint": "/chat", "runtime": "serverless", "tenant": "globex", "requests": 5000,
+         "throttled": 240},
+    )
+    (rec,) = recommend_from_frames(frame(row), tenants=tenants)
+    assert rec.kind == "raise_concurrency_limit"
+    assert rec.tenant is None
+    assert rec.evidence["throttle_rate"] == 0.05
+
+
+def test_rare_throttles_say_nothing() -> None:
+    row = workload(throttle_rate=0.005, throttled=50)
+    assert recommend_from_frames(frame(row)) == []
+
+
+def version(model: str, prompt: str, cost: float, first: int, requests: int = 500
+            ) -> dict[str, Any]:
+    return {"endpoint": "/chat", "model": model, "prompt_version": prompt,
+            "requests": requests, "cost_per_request_usd": cost,
+            "first_seen": datetime(2026, 11, first), "window_s": 7 * 86_400.0}
+
+
+def test_cost_jump_after_a_prompt_version_change() -> None:
+    versions = frame(version("gpt-4o", "v1", 0.0020, 1), version("gpt-4o", "v2", 0.0030, 9))
+    recs = recommend_from_frames(frame(workload(requests_per_s=1.0)), versions=versions)
+    (rec,) = recs
+    assert rec.kind == "cost_jump"
+    assert rec.evidence["change"] == pytest.approx(0.5)
+    assert rec.evidence["before"] == "model gpt-4o / prompt v1"
+    assert rec.evidence["after"] == "model gpt-4o / prompt v2"
+    # $0.001 more per request x 1 req/s x 2,628,000 s.
+    assert rec.monthly_saving_usd == 2628.0
+
+
+def test_small_changes_and_thin_versions_are_not_jumps() -> None:
+    small = frame(version("m", "v1", 0.0020, 1), version("m", "v2", 0.0022, 9))
+    assert recommend_from_frames(frame(workload()), versions=small) == []
+    thin = frame(version("m", "v1", 0.0020, 1), version("m", "v2", 0.0040, 9, requests=5))
+    assert recommend_from_frames(frame(workload()), versions=thin) == []
+    cheaper = frame(version("m", "v1", 0.0040, 1), version("m", "v2", 0.0020, 9))
+    assert recommend_from_frames(frame(workload()), versions=cheaper) == []
+
+
+def test_thresholds_are_overridable() -> None:
+    row = workload(throttle_rate=0.005, throttled=50)
+    recs = recommend_from_frames(frame(row), thresholds=Thresholds(min_throttle_rate=0.001))
+    assert kinds(recs) == ["raise_concurrency_limit"]
+
+
+def test_recommendations_are_ordered_and_json_is_stable() -> None:
+    rows = frame(
+        workload(p95_ms=2100.0, warm_p95_ms=800.0, cold_start_rate=0.08),
+        workload(endpoint="/new", requests=3),
+    )
+    recs = recommend_from_frames(rows, economics=frame(econ()))
+    assert kinds(recs) == ["insufficient_data", "add_warm_capacity", "move_to_containers"]
+    document = recommendations_to_json(recs, generated_at="2026-11-28T00:00:00Z", store="s")
+    text = json.dumps(document)
+    assert json.loads(text)["schema_version"] == 1
+    first = document["recommendations"][1]
+    assert set(first) == {"kind", "endpoint", "runtime", "tenant", "title", "rationale",
+                          "evidence", "confidence", "confidence_label", "monthly_saving_usd",
+                          "p95_gain_ms"}
+    assert document["thresholds"]["min_requests"] == 50
