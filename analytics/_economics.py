@@ -145,14 +145,14 @@ def workload_rates(
         # Concurrent serverless containers bill instance time, shared by the requests in it.
         prefix = "cloud_run" if platform == "gcp_cloud_run" else "container_apps"
         if prefix == "cloud_run":
-            active_vcpu = _price(compute, "cloud_run_request_vcpu_second")
-            active_gib = _price(compute, "cloud_run_request_gib_second")
-            idle_vcpu = _price(compute, "cloud_run_idle_vcpu_second")
-            idle_gib = _price(compute, "cloud_run_idle_gib_second")
+            active_vcpu = _price(compute, "cloud_run_request_vcpu_s")
+            active_gib = _price(compute, "cloud_run_request_gib_s")
+            idle_vcpu = _price(compute, "cloud_run_idle_vcpu_s")
+            idle_gib = _price(compute, "cloud_run_idle_gib_s")
         else:
-            active_vcpu = _price(compute, "container_apps_active_vcpu_second")
-            idle_vcpu = _price(compute, "container_apps_idle_vcpu_second")
-            active_gib = idle_gib = _price(compute, "container_apps_gib_second")
+            active_vcpu = _price(compute, "container_apps_active_vcpu_s")
+            idle_vcpu = _price(compute, "container_apps_idle_vcpu_s")
+            active_gib = idle_gib = _price(compute, "container_apps_gib_s")
         per_request_second = (vcpu * active_vcpu + memory_gb * active_gib) / concurrency
         per_request = _price(compute, f"{prefix}_request")
         warm_kind = "min_instances"
@@ -161,9 +161,9 @@ def workload_rates(
     else:
         arm = (deployment.architecture or "").lower() in {"arm64", "arm", "aarch64", "graviton"}
         suffix = "arm" if arm else "x86"
-        gb_second = _price(compute, f"lambda_{suffix}_gb_second")
-        pc_gb_second = _price(compute, f"lambda_pc_{suffix}_gb_second")
-        pc_duration_gb_second = _price(compute, f"lambda_pc_duration_{suffix}_gb_second")
+        gb_second = _price(compute, f"lambda_{suffix}_gb_s")
+        pc_gb_second = _price(compute, f"lambda_pc_{suffix}_gb_s")
+        pc_duration_gb_second = _price(compute, f"lambda_pc_duration_{suffix}_gb_s")
         per_request_second = memory_gb * gb_second
         per_request = _price(compute, "lambda_request")
         warm_kind = "provisioned_concurrency"
