@@ -129,16 +129,18 @@ def _serverless_platform(platform: str | None) -> str:
 
 
 def workload_rates(
-    compute: Any, deployment: Any, *, memory_mb: float | None = None
+    compute: Any, serverless: Any, container: Any, *, memory_mb: float | None = None
 ) -> WorkloadRates:
-    """Resolve the prices of one workload from ``PriceBook.compute`` and its ``Deployment``.
+    """Resolve the prices of one workload from ``PriceBook.compute`` and the ``Deployment``
+    of each side: ``serverless`` (the function or serverless container it is, or would be)
+    and ``container`` (the fleet it is, or would be).
 
     ``memory_mb`` measured on the spans (``faas.max_memory``) wins over the deployment's.
     """
-    memory_gb = float(memory_mb or deployment.memory_mb) / _MIB_PER_GIB
-    vcpu = float(deployment.vcpu)
-    concurrency = int(deployment.concurrency)
-    platform = _serverless_platform(deployment.platform)
+    memory_gb = float(memory_mb or serverless.memory_mb) / _MIB_PER_GIB
+    vcpu = float(serverless.vcpu)
+    concurrency = int(serverless.concurrency)
+    platform = _serverless_platform(serverless.platform)
     provisioned: float | None = None
     breakeven: float | None = None
     if platform in {"gcp_cloud_run", "azure_container_apps"}:
@@ -159,7 +161,7 @@ def workload_rates(
         warm_unit = vcpu * idle_vcpu + memory_gb * idle_gib
         serverless_concurrency = concurrency
     else:
-        arm = (deployment.architecture or "").lower() in {"arm64", "arm", "aarch64", "graviton"}
+        arm = (serverless.architecture or "").lower() in {"arm64", "arm", "aarch64", "graviton"}
         suffix = "arm" if arm else "x86"
         gb_second = _price(compute, f"lambda_{suffix}_gb_s")
         pc_gb_second = _price(compute, f"lambda_pc_{suffix}_gb_s")
@@ -183,10 +185,10 @@ def workload_rates(
         serverless_concurrency=serverless_concurrency,
         provisioned_price_per_request_second=provisioned,
         warm_capacity_breakeven_utilization=breakeven,
-        container_price_per_hour=float(deployment.instance_price_per_hour),
-        container_concurrency=concurrency,
-        target_utilization=float(deployment.target_utilization),
-        min_instances=int(deployment.min_instances),
+        container_price_per_hour=float(container.instance_price_per_hour),
+        container_concurrency=int(container.concurrency),
+        target_utilization=float(container.target_utilization),
+        min_instances=int(container.min_instances),
         memory_gb=memory_gb,
     )
 
@@ -311,18 +313,29 @@ def runtime_economics(
 
     ``metrics_frame`` is ``metrics(requests, by=("endpoint", "runtime"))`` (extra group
     columns are ignored; ``platform``, ``mean_init_duration_ms`` and ``memory_mb`` are used
-    when present). Deployment facts come from ``deployments.for_workload(endpoint,
-    runtime)``, prices from ``prices.compute``. Columns: :data:`ECONOMICS_COLUMNS`.
+    when present). The serverless side is priced with ``deployments.for_workload(endpoint,
+    runtime)`` for a workload on serverless today, else ``(endpoint, "serverless")``; the
+    container side with ``(endpoint, "container")`` - so a deployments file entry for the
+    other runtime describes the candidate. Prices come from ``prices.compute``. Columns:
+    :data:`ECONOMICS_COLUMNS`.
     """
     import polars as pl
 
     rows = []
     for row in metrics_frame.iter_rows(named=True):
-        deployment = deployments.for_workload(row.get("endpoint"), row.get("runtime"))
+        endpoint, runtime = row.get("endpoint"), row.get("runtime")
+        on_serverless = runtime in _SERVERLESS_RUNTIMES
+        # Each side's facts: the workload's own deployment for the side it runs on, the
+        # same endpoint's entry (or the runtime defaults) for the side it would move to.
+        serverless = deployments.for_workload(
+            endpoint, runtime if on_serverless else RUNTIME_SERVERLESS)
+        container = deployments.for_workload(endpoint, RUNTIME_CONTAINER)
         enriched = dict(row)
         if not enriched.get("platform"):
-            enriched["platform"] = deployment.platform
-        memory_mb = _number(row, "memory_mb")
-        rates = workload_rates(prices.compute, deployment, memory_mb=memory_mb)
+            current = serverless if on_serverless else container
+            enriched["platform"] = current.platform
+        # Memory seen on the spans is the function's configured size; a container's is not.
+        memory_mb = _number(row, "memory_mb") if on_serverless else None
+        rates = workload_rates(prices.compute, serverless, container, memory_mb=memory_mb)
         rows.append(_economics_row(enriched, rates))
     return pl.DataFrame(rows, schema=_schema())

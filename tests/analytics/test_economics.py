@@ -196,9 +196,13 @@ class FakeDeployment:
 
 @dataclass
 class FakeDeployments:
+    """One deployment per endpoint, describing both sides (as a user file could)."""
+
     by_endpoint: dict[str, FakeDeployment] = field(default_factory=dict)
+    asked: list[tuple[str | None, str | None]] = field(default_factory=list)
 
     def for_workload(self, endpoint: str | None, runtime: str | None) -> FakeDeployment:
+        self.asked.append((endpoint, runtime))
         return self.by_endpoint.get(endpoint or "", FakeDeployment())
 
 
@@ -332,3 +336,16 @@ def test_economics_columns_are_the_contract() -> None:
                 "crossover_utilization", "measured_utilization", "warm_capacity_units",
                 "warm_capacity_monthly_usd", "cheaper_runtime", "monthly_saving_usd"]
     assert set(contract) <= set(frame.columns)
+
+
+def test_each_side_is_priced_with_its_own_deployment() -> None:
+    deployments = FakeDeployments()
+    runtime_economics(
+        pl.DataFrame([workload(endpoint="/a", runtime="serverless_container"),
+                      workload(endpoint="/b", runtime="container")]),
+        prices=FakePrices(), deployments=deployments,
+    )
+    assert deployments.asked == [
+        ("/a", "serverless_container"), ("/a", "container"),
+        ("/b", "serverless"), ("/b", "container"),
+    ]
