@@ -19,14 +19,22 @@ __all__ = [
     "CLOUD_REGION",
     "EMBEDDING_EVENT",
     "EMBEDDING_KIND",
+    "EMBEDDING_KINDS",
+    "EMBEDDING_KIND_DOCUMENT",
+    "EMBEDDING_KIND_QUERY",
+    "EMBEDDING_KIND_RESPONSE",
     "EMBEDDING_VECTOR",
     "ERROR_TYPE",
     "FAAS_COLDSTART",
+    "FAAS_INSTANCE",
     "FAAS_INVOCATION_ID",
     "FAAS_MAX_MEMORY",
     "FAAS_NAME",
     "FAAS_TRIGGER",
+    "FAAS_VERSION",
+    "GEN_AI_INPUT_MESSAGES",
     "GEN_AI_OPERATION_NAME",
+    "GEN_AI_OUTPUT_MESSAGES",
     "GEN_AI_PROMPT_NAME",
     "GEN_AI_PROMPT_VERSION",
     "GEN_AI_PROVIDER_NAME",
@@ -41,6 +49,7 @@ __all__ = [
     "GEN_AI_USAGE_INPUT_TOKENS",
     "GEN_AI_USAGE_OUTPUT_TOKENS",
     "GEN_AI_USAGE_REASONING_OUTPUT_TOKENS",
+    "INFERMETER_EMBEDDINGS_DROPPED",
     "INFERMETER_ENDPOINT",
     "INFERMETER_ENTRY",
     "INFERMETER_INITIALIZATION_TYPE",
@@ -48,12 +57,22 @@ __all__ = [
     "INFERMETER_RETRIES",
     "INFERMETER_RETRY_AFTER",
     "INFERMETER_RUNTIME",
+    "INFERMETER_SCOPE",
     "INFERMETER_THROTTLED",
     "METRIC_FAAS_COLDSTARTS",
     "METRIC_FAAS_INIT_DURATION",
     "METRIC_OPERATION_DURATION",
     "METRIC_TIME_TO_FIRST_CHUNK",
     "METRIC_TOKEN_USAGE",
+    "PLATFORM_AWS_ECS",
+    "PLATFORM_AWS_LAMBDA",
+    "PLATFORM_AZURE_CONTAINER_APPS",
+    "PLATFORM_AZURE_FUNCTIONS",
+    "PLATFORM_GCP_CLOUD_FUNCTIONS",
+    "PLATFORM_GCP_CLOUD_RUN",
+    "PROVIDER_AWS",
+    "PROVIDER_AZURE",
+    "PROVIDER_GCP",
     "RUNTIMES",
     "RUNTIME_CONTAINER",
     "RUNTIME_SERVERLESS",
@@ -62,6 +81,8 @@ __all__ = [
     "SERVICE_INSTANCE_ID",
     "SERVICE_NAME",
     "TENANT_ID",
+    "TOKEN_TYPE_INPUT",
+    "TOKEN_TYPE_OUTPUT",
 ]
 
 # --- GenAI (semantic conventions v1.41.0) ---------------------------------------------
@@ -81,6 +102,11 @@ GEN_AI_USAGE_REASONING_OUTPUT_TOKENS: Final = "gen_ai.usage.reasoning.output_tok
 GEN_AI_PROMPT_NAME: Final = "gen_ai.prompt.name"
 GEN_AI_PROMPT_VERSION: Final = "gen_ai.prompt.version"
 GEN_AI_TOKEN_TYPE: Final = "gen_ai.token.type"  # metric attribute: "input" | "output"
+TOKEN_TYPE_INPUT: Final = "input"
+TOKEN_TYPE_OUTPUT: Final = "output"
+# Opt-in content capture (JSON strings; recorded only when message content capture is on).
+GEN_AI_INPUT_MESSAGES: Final = "gen_ai.input.messages"
+GEN_AI_OUTPUT_MESSAGES: Final = "gen_ai.output.messages"
 ERROR_TYPE: Final = "error.type"
 
 # --- FaaS / cloud ------------------------------------------------------------------------
@@ -89,16 +115,30 @@ FAAS_INVOCATION_ID: Final = "faas.invocation_id"
 FAAS_TRIGGER: Final = "faas.trigger"
 FAAS_NAME: Final = "faas.name"  # resource
 FAAS_MAX_MEMORY: Final = "faas.max_memory"  # resource, bytes
+FAAS_VERSION: Final = "faas.version"  # resource
+FAAS_INSTANCE: Final = "faas.instance"  # resource
 CLOUD_PROVIDER: Final = "cloud.provider"  # resource
 CLOUD_REGION: Final = "cloud.region"  # resource
 CLOUD_PLATFORM: Final = "cloud.platform"  # resource
 SERVICE_NAME: Final = "service.name"  # resource
 SERVICE_INSTANCE_ID: Final = "service.instance.id"  # resource; counts container instances
 
+# cloud.provider / cloud.platform values the runtime detection emits (semantic conventions).
+PROVIDER_AWS: Final = "aws"
+PROVIDER_GCP: Final = "gcp"
+PROVIDER_AZURE: Final = "azure"
+PLATFORM_AWS_LAMBDA: Final = "aws_lambda"
+PLATFORM_AWS_ECS: Final = "aws_ecs"
+PLATFORM_GCP_CLOUD_RUN: Final = "gcp_cloud_run"
+PLATFORM_GCP_CLOUD_FUNCTIONS: Final = "gcp_cloud_functions"
+PLATFORM_AZURE_FUNCTIONS: Final = "azure.functions"
+PLATFORM_AZURE_CONTAINER_APPS: Final = "azure.container_apps"
+
 # --- Tenant: no convention exists (semantic-conventions#162 is open) ---------------------
 TENANT_ID: Final = "tenant.id"
 
 # --- infermeter's own (no convention) -----------------------------------------------------
+INFERMETER_SCOPE: Final = "infermeter"  # instrumentation scope (tracer and meter name)
 INFERMETER_RUNTIME: Final = "infermeter.runtime"
 INFERMETER_ENDPOINT: Final = "infermeter.endpoint"
 # True on the outermost observed span of a call tree in a process: one "request".
@@ -115,6 +155,12 @@ INFERMETER_RETRIES: Final = "infermeter.retries"
 EMBEDDING_EVENT: Final = "infermeter.embedding"
 EMBEDDING_KIND: Final = "infermeter.embedding.kind"  # query | document | response
 EMBEDDING_VECTOR: Final = "infermeter.embedding.vector"  # float[]
+EMBEDDING_KIND_QUERY: Final = "query"
+EMBEDDING_KIND_DOCUMENT: Final = "document"
+EMBEDDING_KIND_RESPONSE: Final = "response"
+EMBEDDING_KINDS: Final = (EMBEDDING_KIND_QUERY, EMBEDDING_KIND_DOCUMENT, EMBEDDING_KIND_RESPONSE)
+# Span attribute: sampled vectors not attached because they exceeded the per-span bounds.
+INFERMETER_EMBEDDINGS_DROPPED: Final = "infermeter.embedding.dropped"
 
 RUNTIME_SERVERLESS: Final = "serverless"
 RUNTIME_SERVERLESS_CONTAINER: Final = "serverless_container"

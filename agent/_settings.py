@@ -19,6 +19,7 @@ __all__ = [
     "Setting",
     "add_arguments",
     "parse_bool",
+    "parse_choice",
     "parse_fraction",
     "parse_positive_float",
     "parse_positive_int",
@@ -71,6 +72,20 @@ def parse_fraction(raw: str) -> float:
     return value
 
 
+def parse_choice(*choices: str) -> Callable[[str], str]:
+    """A parser accepting one of ``choices`` (case-insensitive), for enumerated settings."""
+    allowed = {choice.lower(): choice for choice in choices}
+
+    def parse(raw: str) -> str:
+        value = raw.strip().lower()
+        if value not in allowed:
+            raise ValueError("expected one of " + ", ".join(choices))
+        return allowed[value]
+
+    parse.__name__ = "choice"
+    return parse
+
+
 @dataclass(frozen=True)
 class Setting(Generic[T]):
     """One configurable value: its keyword name, environment variable and default."""
@@ -82,6 +97,12 @@ class Setting(Generic[T]):
     help: str
     # CLI flag; derived from the name when empty ("max_body_bytes" -> "--max-body-bytes").
     flag: str = ""
+    # Checks an explicit non-string argument (configure(x=0.5)) with the same rules the
+    # string parser applies; returns the value to use or raises ValueError/TypeError.
+    # Without it, explicit non-string values are taken as given.
+    validate: Callable[[Any], T] | None = None
+    # Secret values (headers carrying API keys) are never echoed in error messages.
+    secret: bool = False
 
     @property
     def cli_flag(self) -> str:
@@ -93,16 +114,20 @@ class Setting(Generic[T]):
             return None
         try:
             return self.parse(raw)
-        except (ValueError, TypeError) as exc:
-            raise ConfigurationError(f"{self.env}={raw!r}: {exc}") from None
+        except (ValueError, TypeError, OverflowError) as exc:
+            shown = "<redacted>" if self.secret else repr(raw)
+            raise ConfigurationError(f"{self.env}={shown}: {exc}") from None
 
     def coerce(self, value: Any) -> T:
         """Validate an explicit argument with the same rules as the environment."""
-        if isinstance(value, str):
-            try:
+        try:
+            if isinstance(value, str):
                 return self.parse(value)
-            except (ValueError, TypeError) as exc:
-                raise ConfigurationError(f"{self.name}={value!r}: {exc}") from None
+            if self.validate is not None:
+                return self.validate(value)
+        except (ValueError, TypeError, OverflowError) as exc:
+            shown = "<redacted>" if self.secret else repr(value)
+            raise ConfigurationError(f"{self.name}={shown}: {exc}") from None
         return value  # type: ignore[no-any-return]
 
 
