@@ -2,4 +2,36 @@
 
 from __future__ import annotations
 
-__all__: list[str] = []
+from infermeter.analytics._concurrency import concurrency
+from infermeter.analytics._deployments import Deployment, Deployments, load_deployments
+from infermeter.analytics._metrics import METRIC_COLUMNS, metrics
+from infermeter.analytics._prices import (
+    ComputePrices,
+    FreeTier,
+    PriceBook,
+    PriceSource,
+    TokenPrice,
+    load_prices,
+    normalize_model_name,
+)
+from infermeter.analytics._requests import request_table, unpriced_models
+from infermeter.analytics._stages import stage_breakdown
+
+__all__: list[str] = [
+    "METRIC_COLUMNS",
+    "ComputePrices",
+    "Deployment",
+    "Deployments",
+    "FreeTier",
+    "PriceBook",
+    "PriceSource",
+    "TokenPrice",
+    "concurrency",
+    "load_deployments",
+    "load_prices",
+    "metrics",
+    "normalize_model_name",
+    "request_table",
+    "stage_breakdown",
+    "unpriced_models",
+]

@@ -1,0 +1,574 @@
+"""Every metric query of infermeter.analytics, in DuckDB SQL, in one place.
+
+Kept together so that a ClickHouse twin (``_queries_clickhouse.py`` with the same names,
+for the ``otel_traces`` schema of the OpenTelemetry Collector's clickhouseexporter) can
+sit beside it: exact quantiles agree between DuckDB ``quantile_cont`` and ClickHouse
+``quantileExactInclusive``; time buckets and NULL semantics are the parts to port.
+
+The queries read relations that the calling function binds to Python variables named
+``im_*`` (DuckDB reads a relation or Arrow table held in a local variable by its name), and
+take user values only as ``$parameters``. The only text composed here is from fixed
+whitelists: group-by column names and the aggregate list shared by two query paths.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Final
+
+__all__ = [
+    "CONCURRENCY",
+    "GROUP_COLUMNS",
+    "METRICS",
+    "REQUEST_DISTINCT_KEYS",
+    "REQUEST_TABLE",
+    "SPANS_IN_WINDOW",
+    "STAGE_BREAKDOWN",
+    "UNPRICED_MODELS",
+    "concurrency_sql",
+    "group_list",
+    "metrics_sql",
+    "stage_breakdown_sql",
+]
+
+# Columns a metric table may be grouped by (the request table's dimension columns).
+GROUP_COLUMNS: Final = (
+    "tenant",
+    "model",
+    "prompt_version",
+    "prompt_name",
+    "endpoint",
+    "runtime",
+    "provider",
+    "platform",
+    "service_name",
+)
+
+# Spans of the requests that start in [since, until). Child spans start after their entry
+# span; one hour of look-ahead past ``until`` keeps the children of late requests.
+SPANS_IN_WINDOW: Final = """
+SELECT * FROM im_spans
+WHERE ($since::TIMESTAMP IS NULL OR start_time >= $since::TIMESTAMP)
+  AND ($until::TIMESTAMP IS NULL OR start_time < $until::TIMESTAMP + INTERVAL 1 HOUR)
+"""
+
+# The (model, response model, provider) triples to price and the (endpoint, runtime,
+# platform) workloads to look up, read once so prices resolve in Python (one normalizer).
+REQUEST_DISTINCT_KEYS: Final = """
+SELECT 'price' AS kind, model AS a, response_model AS b, provider AS c
+FROM im_window
+WHERE model IS NOT NULL OR response_model IS NOT NULL
+GROUP BY ALL
+UNION ALL
+SELECT 'workload', endpoint, runtime, platform
+FROM im_window
+WHERE is_entry
+GROUP BY ALL
+"""
+
+# Aggregates over the spans of one request (or one trace and service), shared by the path
+# for traces with one entry per service and the path for traces with several.
+_REQUEST_SUMS: Final = """
+    count(*) AS span_count,
+    count(*) FILTER (WHERE is_llm) AS llm_spans,
+    CAST(sum(input_tokens) AS BIGINT) AS input_tokens,
+    CAST(sum(output_tokens) AS BIGINT) AS output_tokens,
+    CAST(sum(cache_read_tokens) AS BIGINT) AS cache_read_tokens,
+    CAST(sum(cache_write_tokens) AS BIGINT) AS cache_write_tokens,
+    CAST(sum(reasoning_tokens) AS BIGINT) AS reasoning_tokens,
+    bool_or(throttled) AS throttled,
+    count(*) FILTER (WHERE throttled) AS throttle_events,
+    CAST(sum(retries) AS BIGINT) AS retries,
+    bool_or(unpriced) AS unpriced,
+    sum(token_cost) AS token_cost,
+    min(first_chunk_at) AS first_chunk_at,
+    arg_max(model, llm_tokens) FILTER (WHERE model IS NOT NULL) AS child_model,
+    arg_max(provider, llm_tokens) FILTER (WHERE provider IS NOT NULL) AS child_provider,
+    any_value(tenant) FILTER (WHERE tenant IS NOT NULL) AS child_tenant,
+    any_value(prompt_name) FILTER (WHERE prompt_name IS NOT NULL) AS child_prompt_name,
+    any_value(prompt_version) FILTER (WHERE prompt_version IS NOT NULL) AS child_prompt_version
+"""
+
+# Composed from the constant above only (no user text).
+REQUEST_TABLE: Final = f"""
+WITH
+-- Every span priced at query time: token cost from the price book, never stored.
+priced AS (
+    SELECT
+        s.trace_id, s.span_id, s.service_name, s.service_instance, s.start_time,
+        coalesce(s.is_entry, false) AS is_entry,
+        s.model, s.provider, s.tenant, s.prompt_name, s.prompt_version,
+        coalesce(s.input_tokens, 0) AS input_tokens,
+        coalesce(s.output_tokens, 0) AS output_tokens,
+        coalesce(s.cache_read_tokens, 0) AS cache_read_tokens,
+        coalesce(s.cache_write_tokens, 0) AS cache_write_tokens,
+        coalesce(s.reasoning_tokens, 0) AS reasoning_tokens,
+        coalesce(s.input_tokens, 0) + coalesce(s.output_tokens, 0) AS llm_tokens,
+        s.model IS NOT NULL OR s.response_model IS NOT NULL AS is_llm,
+        coalesce(s.throttled, false) AS throttled,
+        greatest(coalesce(s.attempt, 1) - 1, 0) AS retries,
+        s.start_time + to_microseconds(CAST(round(s.ttft_ms * 1000) AS BIGINT)) AS first_chunk_at,
+        coalesce(s.input_tokens, 0) + coalesce(s.output_tokens, 0) > 0
+            AND p.input_price IS NULL AS unpriced,
+        CASE WHEN p.input_price IS NULL THEN 0.0 ELSE
+            greatest(coalesce(s.input_tokens, 0) - coalesce(s.cache_read_tokens, 0)
+                     - coalesce(s.cache_write_tokens, 0), 0) * p.input_price
+            + coalesce(s.cache_read_tokens, 0) * p.cache_read_price
+            + coalesce(s.cache_write_tokens, 0) * p.cache_write_price
+            + greatest(coalesce(s.output_tokens, 0) - coalesce(s.reasoning_tokens, 0), 0)
+                * p.output_price
+            + coalesce(s.reasoning_tokens, 0) * p.reasoning_price
+        END AS token_cost
+    FROM im_window AS s
+    LEFT JOIN im_prices AS p
+        ON s.model IS NOT DISTINCT FROM p.model
+        AND s.response_model IS NOT DISTINCT FROM p.response_model
+        AND s.provider IS NOT DISTINCT FROM p.provider
+),
+per_trace AS (
+    SELECT trace_id, service_name, count(*) FILTER (WHERE is_entry) AS entries,
+{_REQUEST_SUMS}
+    FROM priced
+    GROUP BY trace_id, service_name
+),
+-- A service entered several times in one trace (fan-out): each span belongs to the latest
+-- entry of its process (service instance) that started at or before it.
+multi_spans AS (
+    SELECT p.*,
+        last_value(CASE WHEN p.is_entry THEN p.span_id END IGNORE NULLS) OVER (
+            PARTITION BY p.trace_id, p.service_name, p.service_instance
+            ORDER BY p.start_time, p.is_entry DESC
+            ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW
+        ) AS entry_id
+    FROM priced AS p
+    SEMI JOIN (SELECT trace_id, service_name FROM per_trace WHERE entries > 1) AS m
+        ON p.trace_id = m.trace_id AND p.service_name IS NOT DISTINCT FROM m.service_name
+),
+per_entry AS (
+    SELECT trace_id, service_name, entry_id,
+{_REQUEST_SUMS}
+    FROM multi_spans
+    WHERE entry_id IS NOT NULL
+    GROUP BY trace_id, service_name, entry_id
+),
+entries AS (
+    SELECT trace_id, span_id, start_time, end_time, duration_ms, service_name,
+        service_instance, tenant, endpoint, runtime, platform, provider, model, prompt_name,
+        prompt_version, operation, status_code, error_type, cold_start, init_duration_ms,
+        initialization_type, memory_mb, ttft_ms
+    FROM im_window
+    WHERE is_entry
+      AND ($since::TIMESTAMP IS NULL OR start_time >= $since::TIMESTAMP)
+      AND ($until::TIMESTAMP IS NULL OR start_time < $until::TIMESTAMP)
+),
+joined AS (
+    SELECT e.*, t.* EXCLUDE (trace_id, service_name, entries)
+    FROM entries AS e
+    JOIN per_trace AS t
+        ON e.trace_id = t.trace_id AND e.service_name IS NOT DISTINCT FROM t.service_name
+    WHERE t.entries = 1
+    UNION ALL BY NAME
+    SELECT e.*, t.* EXCLUDE (trace_id, service_name, entry_id)
+    FROM entries AS e
+    JOIN per_entry AS t
+        ON e.trace_id = t.trace_id AND e.service_name IS NOT DISTINCT FROM t.service_name
+        AND e.span_id = t.entry_id
+),
+requests AS MATERIALIZED (
+    SELECT
+        j.trace_id, j.span_id, j.start_time, j.end_time, j.duration_ms,
+        j.service_name, j.service_instance,
+        coalesce(j.tenant, j.child_tenant) AS tenant,
+        j.endpoint,
+        coalesce(j.runtime, 'unknown') AS runtime,
+        coalesce(j.platform, w.platform) AS platform,
+        coalesce(j.provider, j.child_provider) AS provider,
+        coalesce(j.model, j.child_model) AS model,
+        coalesce(j.prompt_name, j.child_prompt_name) AS prompt_name,
+        coalesce(j.prompt_version, j.child_prompt_version) AS prompt_version,
+        j.operation,
+        j.status_code = 'ERROR' OR j.error_type IS NOT NULL AS is_error,
+        j.error_type,
+        coalesce(j.cold_start, false) AS cold_start,
+        j.init_duration_ms,
+        j.initialization_type,
+        coalesce(j.memory_mb, w.memory_mb) AS memory_mb,
+        j.throttled, j.throttle_events, j.retries,
+        j.input_tokens, j.output_tokens, j.cache_read_tokens, j.cache_write_tokens,
+        j.reasoning_tokens,
+        coalesce(j.ttft_ms,
+                 epoch_us(j.first_chunk_at) / 1000.0 - epoch_us(j.start_time) / 1000.0) AS ttft_ms,
+        CASE WHEN j.unpriced THEN NULL ELSE j.token_cost END AS token_cost_usd,
+        j.unpriced,
+        j.span_count, j.llm_spans,
+        w.slo_ms, w.vcpu, w.concurrency AS instance_concurrency, w.min_instances,
+        w.instance_price_per_hour, w.architecture,
+        w.gb_s_price, w.pc_duration_gb_s_price, w.vcpu_s_price, w.gib_s_price, w.request_fee
+    FROM joined AS j
+    LEFT JOIN im_workloads AS w
+        ON j.endpoint IS NOT DISTINCT FROM w.endpoint
+        AND j.runtime IS NOT DISTINCT FROM w.runtime
+        AND j.platform IS NOT DISTINCT FROM w.span_platform
+),
+-- Serverless containers bill instance time while at least one request runs: each request
+-- pays its duration's share of its instance's busy time (union of request intervals).
+busy AS (
+    SELECT *,
+        greatest(epoch_us(end_time) - greatest(epoch_us(start_time), coalesce(
+            max(epoch_us(end_time)) OVER (
+                PARTITION BY coalesce(service_instance, span_id) ORDER BY start_time, end_time
+                ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0)), 0) / 1e6 AS busy_s
+    FROM requests
+    WHERE runtime = 'serverless_container'
+),
+shared AS (
+    SELECT * EXCLUDE (busy_s),
+        sum(busy_s) OVER w * greatest(duration_ms, 0)
+            / nullif(sum(greatest(duration_ms, 0)) OVER w, 0) / 1000.0 AS billed_s
+    FROM busy
+    WINDOW w AS (PARTITION BY coalesce(service_instance, span_id))
+),
+-- Containers cost instance-hours: instances seen in the clock hour (at least the minimum),
+-- spread evenly over the workload's requests of that hour.
+hourly AS (
+    SELECT *,
+        greatest(count(DISTINCT service_instance) OVER h, min_instances, 1)
+            * instance_price_per_hour / count(*) OVER h AS hour_share_usd
+    FROM requests
+    WHERE runtime = 'container'
+    WINDOW h AS (PARTITION BY endpoint, date_trunc('hour', start_time))
+),
+costed AS (
+    SELECT *,
+        -- Lambda: 1 ms billing granularity; INIT billed since 2025-08 except on
+        -- provisioned concurrency, whose invocations pay the PC duration price.
+        memory_mb / 1024.0 * (
+            ceil(greatest(duration_ms, 0)) / 1000.0 * CASE
+                WHEN initialization_type = 'provisioned-concurrency' THEN pc_duration_gb_s_price
+                ELSE gb_s_price END
+            + CASE WHEN cold_start
+                        AND coalesce(initialization_type, '') <> 'provisioned-concurrency'
+                   THEN ceil(coalesce(init_duration_ms, 0)) / 1000.0 * gb_s_price ELSE 0 END
+        ) + request_fee AS compute_cost_usd
+    FROM requests
+    WHERE runtime = 'serverless'
+    UNION ALL BY NAME
+    SELECT * EXCLUDE (billed_s),
+        (billed_s + CASE WHEN cold_start THEN coalesce(init_duration_ms, 0) / 1000.0 ELSE 0 END)
+            * (vcpu * vcpu_s_price + memory_mb / 1024.0 * gib_s_price)
+        + request_fee AS compute_cost_usd
+    FROM shared
+    UNION ALL BY NAME
+    SELECT * EXCLUDE (hour_share_usd), hour_share_usd AS compute_cost_usd
+    FROM hourly
+    UNION ALL BY NAME
+    SELECT *, NULL::DOUBLE AS compute_cost_usd
+    FROM requests
+    WHERE runtime NOT IN ('serverless', 'serverless_container', 'container')
+)
+SELECT
+    trace_id, span_id, start_time, end_time, duration_ms, service_name, service_instance,
+    tenant, endpoint, runtime, platform, provider, model, prompt_name, prompt_version,
+    operation, is_error, error_type, cold_start, init_duration_ms, initialization_type,
+    memory_mb, throttled, throttle_events, retries, input_tokens, output_tokens,
+    cache_read_tokens, cache_write_tokens, reasoning_tokens, ttft_ms, token_cost_usd,
+    unpriced, compute_cost_usd,
+    token_cost_usd + coalesce(compute_cost_usd, 0) AS cost_usd,
+    slo_ms, span_count, llm_spans, vcpu, instance_concurrency, min_instances,
+    instance_price_per_hour, architecture
+FROM costed
+"""  # noqa: S608
+
+UNPRICED_MODELS: Final = """
+SELECT model, response_model, provider,
+    count(*) AS spans,
+    count(DISTINCT trace_id) AS traces,
+    CAST(sum(coalesce(input_tokens, 0)) AS BIGINT) AS input_tokens,
+    CAST(sum(coalesce(output_tokens, 0)) AS BIGINT) AS output_tokens,
+    min(start_time) AS first_seen,
+    max(start_time) AS last_seen
+FROM im_window AS s
+ANTI JOIN im_prices AS p
+    ON s.model IS NOT DISTINCT FROM p.model
+    AND s.response_model IS NOT DISTINCT FROM p.response_model
+    AND s.provider IS NOT DISTINCT FROM p.provider
+WHERE coalesce(input_tokens, 0) + coalesce(output_tokens, 0) > 0
+GROUP BY ALL
+ORDER BY spans DESC, model
+"""
+
+
+def group_list(by: Sequence[str], *, prefix: str = "") -> str:
+    """``by`` as SQL column text; the names come from GROUP_COLUMNS (checked by callers)."""
+    return ", ".join(f"{prefix}{column}" for column in by)
+
+
+def _keys(by: Sequence[str], bucket: bool) -> list[str]:
+    return [*by, "bucket"] if bucket else list(by)
+
+
+def _select_keys(by: Sequence[str], bucket: bool) -> str:
+    keys = _keys(by, bucket)
+    return (", ".join(keys) + ",") if keys else ""
+
+
+def _join_on(by: Sequence[str], bucket: bool, left: str, right: str) -> str:
+    keys = _keys(by, bucket)
+    if not keys:
+        return "true"
+    return " AND ".join(f"{left}.{k} IS NOT DISTINCT FROM {right}.{k}" for k in keys)
+
+
+# Peak concurrency by a sweep over start (+1) and end (-1) events in time order; an end
+# sorts before a start at the same instant, so back-to-back requests do not overlap. Mean
+# concurrency is busy time over the observed window (Little's law: L = λ·W).
+# The request columns metric queries read, computed once per query (the input may be a
+# lazy request table that would otherwise run again for every reference).
+_REQ: Final = """
+req AS MATERIALIZED (
+    SELECT {keys}
+        start_time, end_time, duration_ms, is_error, ttft_ms, cold_start, slo_ms,
+        throttled, throttle_events, retries, input_tokens, output_tokens,
+        cache_read_tokens, reasoning_tokens, token_cost_usd, compute_cost_usd, cost_usd,
+        unpriced, service_instance, min_instances, instance_concurrency, runtime
+    FROM im_requests
+)"""
+
+CONCURRENCY: Final = """
+WITH
+events AS (
+    SELECT {keys} start_time AS event_at, 1 AS delta FROM req
+    UNION ALL
+    SELECT {keys} end_time AS event_at, -1 AS delta FROM req
+),
+running AS (
+    SELECT {keys} sum(delta) OVER (
+        {partition} ORDER BY event_at, delta ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW
+    ) AS level
+    FROM events
+),
+peaks AS (
+    SELECT {keys} CAST(max(level) AS BIGINT) AS peak_concurrency FROM running {group_by}
+),
+busy AS (
+    SELECT {keys}
+        sum(greatest(duration_ms, 0)) / 1000.0 AS busy_s,
+        (epoch_us(max(end_time)) - epoch_us(min(start_time))) / 1e6 AS window_s
+    FROM req {group_by}
+)
+SELECT {b_keys} p.peak_concurrency,
+    b.busy_s / nullif(b.window_s, 0) AS mean_concurrency
+FROM busy AS b JOIN peaks AS p ON {join_on}
+"""
+
+
+def _req(by: Sequence[str], bucket: bool) -> str:
+    return _REQ.format(keys=_select_keys(by, bucket))
+
+
+def concurrency_sql(by: Sequence[str], *, bucket: bool, standalone: bool = True) -> str:
+    """The CONCURRENCY query for these group columns (and a ``bucket`` column if set);
+    ``standalone=False`` gives the subquery METRICS embeds (reading its ``req``)."""
+    keys = _keys(by, bucket)
+    partition = f"PARTITION BY {', '.join(keys)}" if keys else ""
+    group_by = f"GROUP BY {', '.join(keys)}" if keys else ""
+    query = CONCURRENCY.format(
+        keys=_select_keys(by, bucket),
+        b_keys=(", ".join(f"b.{k}" for k in keys) + ",") if keys else "",
+        partition=partition,
+        group_by=group_by,
+        join_on=_join_on(by, bucket, "b", "p"),
+    )
+    if standalone:
+        return f"WITH {_req(by, bucket)}\nSELECT * FROM ({query})"
+    return query
+
+
+METRICS: Final = """
+WITH
+{req},
+base AS (
+    SELECT *,
+        NOT is_error AS success,
+        slo_ms IS NOT NULL AND duration_ms > slo_ms AS breach
+    FROM req
+),
+main AS (
+    SELECT {keys}
+        count(*) AS requests,
+        count(*) FILTER (WHERE is_error) AS errors,
+        quantile_cont(duration_ms, [0.5, 0.95, 0.99]) AS q,
+        avg(duration_ms) AS mean_duration_ms,
+        quantile_cont(ttft_ms, 0.95) AS ttft_p95_ms,
+        count(*) FILTER (WHERE cold_start) AS cold_starts,
+        quantile_cont(duration_ms, 0.95) FILTER (WHERE cold_start) AS cold_p95_ms,
+        quantile_cont(duration_ms, 0.95) FILTER (WHERE NOT cold_start) AS warm_p95_ms,
+        max(slo_ms) AS slo_ms,
+        count(*) FILTER (WHERE breach) AS slo_breaches,
+        count(*) FILTER (WHERE breach AND cold_start) AS cold_breaches,
+        count(*) FILTER (WHERE throttled) AS throttled,
+        CAST(sum(throttle_events) AS BIGINT) AS throttle_events,
+        CAST(sum(retries) AS BIGINT) AS retries,
+        CAST(sum(input_tokens) AS BIGINT) AS input_tokens,
+        CAST(sum(output_tokens) AS BIGINT) AS output_tokens,
+        CAST(sum(cache_read_tokens) AS BIGINT) AS cache_read_tokens,
+        CAST(sum(reasoning_tokens) AS BIGINT) AS reasoning_tokens,
+        coalesce(sum(token_cost_usd), 0) AS token_cost_usd,
+        coalesce(sum(compute_cost_usd), 0) AS compute_cost_usd,
+        avg(cost_usd) AS cost_per_request_usd,
+        sum(cost_usd) AS priced_cost_usd,
+        count(*) FILTER (WHERE success AND NOT unpriced) AS priced_successes,
+        count(*) FILTER (WHERE unpriced) AS unpriced_requests,
+        min(start_time) AS first_seen,
+        max(end_time) AS last_seen,
+        count(DISTINCT service_instance) AS instances,
+        max(min_instances) AS min_instances,
+        max(instance_concurrency) AS instance_concurrency,
+        mode(runtime) AS main_runtime
+    FROM base
+    {group_by}
+)
+SELECT {m_keys}
+    m.requests,
+    m.errors,
+    m.errors / m.requests AS error_rate,
+    m.requests - m.errors AS successes,
+    m.q[1] AS p50_ms, m.q[2] AS p95_ms, m.q[3] AS p99_ms,
+    m.mean_duration_ms,
+    m.ttft_p95_ms,
+    m.cold_starts,
+    m.cold_starts / m.requests AS cold_start_rate,
+    m.cold_p95_ms, m.warm_p95_ms,
+    m.cold_p95_ms - m.warm_p95_ms AS cold_start_penalty_ms,
+    m.slo_ms,
+    m.slo_breaches,
+    m.slo_breaches / m.requests AS slo_breach_rate,
+    m.cold_breaches / nullif(m.slo_breaches, 0) AS slo_breach_cold_share,
+    m.throttled,
+    m.throttled / m.requests AS throttle_rate,
+    m.throttle_events,
+    m.retries / m.requests AS retries_per_request,
+    m.input_tokens / m.requests AS input_tokens_per_request,
+    m.output_tokens / m.requests AS output_tokens_per_request,
+    m.cache_read_tokens / m.requests AS cache_read_tokens_per_request,
+    m.reasoning_tokens / m.requests AS reasoning_tokens_per_request,
+    m.token_cost_usd,
+    m.compute_cost_usd,
+    m.token_cost_usd + m.compute_cost_usd AS total_cost_usd,
+    m.cost_per_request_usd,
+    m.priced_cost_usd / nullif(m.priced_successes, 0) AS cost_per_successful_request_usd,
+    m.unpriced_requests,
+    m.first_seen,
+    m.last_seen,
+    (epoch_us(m.last_seen) - epoch_us(m.first_seen)) / 1e6 AS window_s,
+    m.requests / nullif((epoch_us(m.last_seen) - epoch_us(m.first_seen)) / 1e6, 0)
+        AS requests_per_s,
+    c.peak_concurrency,
+    c.mean_concurrency,
+    nullif(m.instances, 0) AS instances,
+    -- Serverless gives each environment one request at a time and bills only busy time,
+    -- so its utilization is how busy a fleet sized to the observed peak would be; other
+    -- runtimes: busy share of the instances seen times their per-instance concurrency.
+    least(CASE WHEN m.main_runtime = 'serverless'
+        THEN c.mean_concurrency / nullif(c.peak_concurrency, 0)
+        ELSE c.mean_concurrency / nullif(
+            greatest(m.instances, coalesce(m.min_instances, 0))
+            * coalesce(m.instance_concurrency, 1), 0)
+    END, 1.0) AS utilization
+FROM main AS m
+LEFT JOIN ({concurrency}) AS c ON {join_on}
+"""
+
+
+def metrics_sql(by: Sequence[str], *, bucket: bool) -> str:
+    """The METRICS query for these group columns (and a ``bucket`` column if set)."""
+    keys = _keys(by, bucket)
+    return METRICS.format(
+        req=_req(by, bucket),
+        keys=_select_keys(by, bucket),
+        m_keys=(", ".join(f"m.{k}" for k in keys) + ",") if keys else "",
+        group_by=f"GROUP BY {', '.join(keys)}" if keys else "",
+        concurrency=concurrency_sql(by, bucket=bucket, standalone=False),
+        join_on=_join_on(by, bucket, "m", "c"),
+    )
+
+
+# Latency share per stage. A request's time in a stage is the union of its spans of that
+# stage, clipped to the request; shares of parallel stages may add up to more than 1, and
+# "unattributed" is the request time no nested span covers.
+STAGE_BREAKDOWN: Final = """
+WITH
+stage_spans AS (
+    SELECT r.span_id AS request_id, r.duration_ms AS request_ms {r_keys},
+        CASE
+            WHEN lower(s.operation) IN ('chat', 'text_completion', 'generate_content',
+                                        'completion', 'inference', 'generate') THEN 'inference'
+            WHEN lower(s.operation) IN ('embeddings', 'embedding', 'embed') THEN 'embedding'
+            WHEN lower(s.operation) IN ('retrieval', 'retrieve', 'search', 'vector_search')
+                THEN 'retrieval'
+            WHEN lower(s.operation) IN ('rerank', 'reranking') THEN 'rerank'
+            WHEN lower(s.operation) IN ('execute_tool', 'tool') THEN 'tool'
+            WHEN s.operation IS NOT NULL THEN lower(s.operation)
+            ELSE 'other'
+        END AS stage,
+        epoch_us(greatest(s.start_time, r.start_time)) AS start_us,
+        epoch_us(least(s.end_time, r.end_time)) AS end_us
+    FROM im_stage_spans AS s
+    JOIN im_requests AS r
+        ON s.trace_id = r.trace_id AND s.service_name IS NOT DISTINCT FROM r.service_name
+        AND s.start_time >= r.start_time AND s.start_time <= r.end_time
+        AND s.span_id <> r.span_id
+    WHERE NOT coalesce(s.is_entry, false)
+),
+clipped AS (
+    SELECT *,
+        greatest(end_us - greatest(start_us, coalesce(max(end_us) OVER (
+            PARTITION BY request_id, stage ORDER BY start_us, end_us
+            ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0)), 0) / 1000.0 AS stage_new_ms,
+        greatest(end_us - greatest(start_us, coalesce(max(end_us) OVER (
+            PARTITION BY request_id ORDER BY start_us, end_us
+            ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0)), 0) / 1000.0 AS any_new_ms
+    FROM stage_spans
+    WHERE end_us > start_us
+),
+per_request AS (
+    SELECT request_id {keys}, stage, any_value(request_ms) AS request_ms,
+        sum(stage_new_ms) AS stage_ms
+    FROM clipped
+    GROUP BY request_id {keys}, stage
+    UNION ALL
+    SELECT request_id {keys}, 'unattributed', any_value(request_ms),
+        greatest(any_value(request_ms) - sum(any_new_ms), 0)
+    FROM clipped
+    GROUP BY request_id {keys}
+),
+nested AS (
+    SELECT 1 AS one {keys}, count(*) AS nested_requests, sum(request_ms) AS nested_request_ms
+    FROM (SELECT DISTINCT request_id {keys}, request_ms FROM per_request)
+    GROUP BY ALL
+)
+SELECT {p_keys} p.stage,
+    count(*) AS requests,
+    avg(p.stage_ms) AS mean_ms,
+    quantile_cont(p.stage_ms, 0.95) AS p95_ms,
+    sum(p.stage_ms) AS total_ms,
+    sum(p.stage_ms) / any_value(n.nested_request_ms) AS share,
+    avg(p.stage_ms / nullif(p.request_ms, 0)) AS mean_share,
+    any_value(n.nested_requests) AS nested_requests
+FROM per_request AS p
+JOIN nested AS n ON {join_on}
+WHERE p.stage <> 'unattributed' OR p.stage_ms > 0
+GROUP BY {p_keys} p.stage
+ORDER BY {p_keys} share DESC, p.stage
+"""
+
+
+def stage_breakdown_sql(by: Sequence[str]) -> str:
+    """The STAGE_BREAKDOWN query for these group columns."""
+    keys = list(by)
+    return STAGE_BREAKDOWN.format(
+        r_keys="".join(f", r.{k}" for k in keys),
+        keys="".join(f", {k}" for k in keys),
+        p_keys="".join(f"p.{k}, " for k in keys),
+        join_on=_join_on(by, False, "p", "n"),
+    )
