@@ -13,3 +13,6 @@ __all__ = ["register"]
 
 def register(subcommands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add this room's subcommands; imports nothing heavy until a command runs."""
+    from infermeter.analytics import _cli_report
+
+    _cli_report.register(subcommands)

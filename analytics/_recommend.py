@@ -7,7 +7,7 @@ numbers). Every recommendation carries the numbers behind it (``evidence``), a
 monthly saving or p95 gain at the measured load. Too little data yields an explicit
 ``insufficient_data`` recommendation instead of a verdict.
 
-Thresholds are module constants (and a :class:`Thresholds` value to override them):
+Thresholds are explicit (a :class:`RecommendationThresholds` value; defaults documented):
 Compute Optimizer needs >= 50 invocations in 14 days before it recommends anything for a
 Lambda function; infermeter uses the same floor per workload.
 """
@@ -17,6 +17,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, Final
 
 from infermeter.agent._semconv import (
@@ -34,7 +35,7 @@ __all__ = [
     "JSON_SCHEMA_VERSION",
     "KINDS",
     "Recommendation",
-    "Thresholds",
+    "RecommendationThresholds",
     "confidence",
     "confidence_label",
     "recommend",
@@ -59,7 +60,7 @@ _SERVERLESS_RUNTIMES: Final = frozenset({RUNTIME_SERVERLESS, RUNTIME_SERVERLESS_
 
 
 @dataclass(frozen=True)
-class Thresholds:
+class RecommendationThresholds:
     """When a rule speaks, and how sure it is. Defaults are documented constants."""
 
     # Compute Optimizer's floor: >= 50 invocations (in 14 days) before any verdict.
@@ -85,7 +86,7 @@ class Thresholds:
     min_version_requests: int = 30
 
 
-DEFAULT_THRESHOLDS: Final = Thresholds()
+DEFAULT_THRESHOLDS: Final = RecommendationThresholds()
 
 
 @dataclass(frozen=True)
@@ -112,8 +113,9 @@ class Recommendation:
         return asdict(self)
 
 
-def confidence(requests: float, window_s: float, thresholds: Thresholds = DEFAULT_THRESHOLDS
-               ) -> float:
+def confidence(
+    requests: float, window_s: float, thresholds: RecommendationThresholds = DEFAULT_THRESHOLDS
+) -> float:
     """0..1 from data volume and window length: 0 below the floor, 0.25 at the floor
     (50 requests, one hour), 1.0 at 5,000 requests over 14 days (log scale in volume)."""
     if requests < thresholds.min_requests or window_s < thresholds.min_window_s:
@@ -156,6 +158,10 @@ def _evidence(row: Mapping[str, Any], keys: Sequence[str]) -> dict[str, float | 
     return evidence
 
 
+def _when(moment: Any) -> str:
+    return f"{moment:%Y-%m-%d %H:%M} UTC" if isinstance(moment, datetime) else str(moment)
+
+
 def _workload_name(row: Mapping[str, Any]) -> str:
     return f"{row.get('endpoint') or '(no endpoint)'} on {row.get('runtime') or 'unknown'}"
 
@@ -164,7 +170,9 @@ def _key(row: Mapping[str, Any]) -> tuple[Any, Any]:
     return row.get("endpoint"), row.get("runtime")
 
 
-def _insufficient(row: Mapping[str, Any], thresholds: Thresholds) -> Recommendation | None:
+def _insufficient(
+    row: Mapping[str, Any], thresholds: RecommendationThresholds
+) -> Recommendation | None:
     requests = int(row.get("requests") or 0)
     window_s = _num(row, "window_s") or 0.0
     if requests >= thresholds.min_requests and window_s >= thresholds.min_window_s:
@@ -187,7 +195,8 @@ def _insufficient(row: Mapping[str, Any], thresholds: Thresholds) -> Recommendat
 
 
 def _economics_rule(
-    row: Mapping[str, Any], econ: Mapping[str, Any], base: float, thresholds: Thresholds
+    row: Mapping[str, Any], econ: Mapping[str, Any], base: float,
+    thresholds: RecommendationThresholds,
 ) -> Recommendation | None:
     runtime = row.get("runtime")
     saving = _num(econ, "monthly_saving_usd")
@@ -256,7 +265,8 @@ def _economics_rule(
 
 
 def _warm_capacity_rule(
-    row: Mapping[str, Any], econ: Mapping[str, Any] | None, base: float, thresholds: Thresholds
+    row: Mapping[str, Any], econ: Mapping[str, Any] | None, base: float,
+    thresholds: RecommendationThresholds,
 ) -> Recommendation | None:
     cold_rate = _num(row, "cold_start_rate")
     p95, warm, slo = _num(row, "p95_ms"), _num(row, "warm_p95_ms"), _num(row, "slo_ms")
@@ -302,7 +312,7 @@ def _warm_capacity_rule(
 
 def _throttle_rule(
     row: Mapping[str, Any], tenants: Sequence[Mapping[str, Any]], base: float,
-    thresholds: Thresholds,
+    thresholds: RecommendationThresholds,
 ) -> Recommendation | None:
     rate = _num(row, "throttle_rate") or 0.0
     throttled = _num(row, "throttled") or 0.0
@@ -362,7 +372,7 @@ def _throttle_rule(
 
 def _cost_jump_rules(
     versions: pl.DataFrame, workloads_by_endpoint: Mapping[Any, Mapping[str, Any]],
-    thresholds: Thresholds,
+    thresholds: RecommendationThresholds,
 ) -> list[Recommendation]:
     found: list[Recommendation] = []
     if versions.height == 0:
@@ -397,7 +407,7 @@ def _cost_jump_rules(
             "change": round(change, 6),
             "before_requests": float(previous["requests"]),
             "after_requests": float(latest["requests"]),
-            "after_first_seen": str(latest.get("first_seen")),
+            "after_first_seen": _when(latest.get("first_seen")),
         }
         if rate is not None:
             evidence["endpoint_requests_per_s"] = rate
@@ -409,8 +419,8 @@ def _cost_jump_rules(
             title=f"Cost per request of {endpoint} up {change:.0%} after "
                   f"{label(latest)}",
             rationale=(
-                f"Since {label(latest)} appeared ({latest.get('first_seen')}), a request costs "
-                f"${after:.6f} against ${before:.6f} with {label(previous)} "
+                f"Since {label(latest)} appeared ({_when(latest.get('first_seen'))}), a "
+                f"request costs ${after:.6f} against ${before:.6f} with {label(previous)} "
                 f"(+{change:.0%}).{impact_text} Check token counts and the model's price, "
                 "or roll back."
             ),
@@ -426,7 +436,7 @@ def recommend_from_frames(
     economics: pl.DataFrame | None = None,
     tenants: pl.DataFrame | None = None,
     versions: pl.DataFrame | None = None,
-    thresholds: Thresholds = DEFAULT_THRESHOLDS,
+    thresholds: RecommendationThresholds = DEFAULT_THRESHOLDS,
 ) -> list[Recommendation]:
     """Apply every rule to metric frames; pure.
 
@@ -478,7 +488,7 @@ def recommend(
     *,
     prices: Any,
     deployments: Any,
-    thresholds: Thresholds = DEFAULT_THRESHOLDS,
+    thresholds: RecommendationThresholds = DEFAULT_THRESHOLDS,
 ) -> list[Recommendation]:
     """Recommendations for every workload of a request table (``request_table`` output)."""
     from infermeter.analytics import metrics
@@ -494,8 +504,11 @@ def recommend(
 
 
 def recommendations_to_json(
-    recommendations: Sequence[Recommendation], *, thresholds: Thresholds = DEFAULT_THRESHOLDS,
-    generated_at: str | None = None, store: str | None = None,
+    recommendations: Sequence[Recommendation],
+    *,
+    thresholds: RecommendationThresholds = DEFAULT_THRESHOLDS,
+    generated_at: str | None = None,
+    store: str | None = None,
 ) -> dict[str, Any]:
     """The stable ``recommend --json`` document (see the module docstring of ``_cli_report``)."""
     return {

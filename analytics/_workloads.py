@@ -32,7 +32,10 @@ def workload_frame(requests: duckdb.DuckDBPyRelation) -> pl.DataFrame:
     from infermeter.analytics import metrics
 
     frame = metrics(requests, by=WORKLOAD_KEYS)
-    facts = requests.query("requests", _sql("workload_facts.sql")).pl()
+    query = requests.query("requests", _sql("workload_facts.sql"))
+    if query is None:  # only statements without a result return None
+        raise RuntimeError("workload_facts.sql returned no relation")
+    facts = query.pl()
     facts = facts.with_columns(
         pl.col("mean_init_duration_ms").cast(pl.Float64), pl.col("memory_mb").cast(pl.Float64)
     )

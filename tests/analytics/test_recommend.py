@@ -10,7 +10,7 @@ import polars as pl
 import pytest
 from infermeter.analytics._recommend import (
     Recommendation,
-    Thresholds,
+    RecommendationThresholds,
     confidence,
     confidence_label,
     recommend_from_frames,
@@ -208,7 +208,8 @@ def test_small_changes_and_thin_versions_are_not_jumps() -> None:
 
 def test_thresholds_are_overridable() -> None:
     row = workload(throttle_rate=0.005, throttled=50)
-    recs = recommend_from_frames(frame(row), thresholds=Thresholds(min_throttle_rate=0.001))
+    lenient = RecommendationThresholds(min_throttle_rate=0.001)
+    recs = recommend_from_frames(frame(row), thresholds=lenient)
     assert kinds(recs) == ["raise_concurrency_limit"]
 
 
