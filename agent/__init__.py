@@ -1,14 +1,30 @@
-"""infermeter.agent: the ``@observe`` decorator and everything it needs (OpenTelemetry only)."""
+"""infermeter.agent: the ``@observe`` decorator and everything it needs (OpenTelemetry only).
+
+``observe`` / ``span`` / ``annotate`` emit spans and metrics following the span contract
+(``infermeter.agent._semconv``); ``configure`` sets up OTLP/HTTP export (explicit argument >
+``OTEL_*`` / ``INFERMETER_*`` environment variable > default, see ``SETTINGS``);
+``shutdown`` / ``force_flush`` end and flush it. Test helpers live in
+``infermeter.agent.testing``.
+"""
 
 from __future__ import annotations
 
+from infermeter.agent._config import SETTINGS, AgentSettings
+from infermeter.agent._observe import ObservedSpan, annotate, current_span, observe, span
+from infermeter.agent._pipeline import Configuration, configure, force_flush, shutdown
 from infermeter.agent._settings import ConfigurationError
 
-__all__ = ["ConfigurationError", "annotate", "configure", "observe", "span"]
-
-
-def observe(*args: object, **kwargs: object) -> object:  # placeholder until the agent lands
-    raise NotImplementedError
-
-
-configure = annotate = span = observe
+__all__ = [
+    "SETTINGS",
+    "AgentSettings",
+    "Configuration",
+    "ConfigurationError",
+    "ObservedSpan",
+    "annotate",
+    "configure",
+    "current_span",
+    "force_flush",
+    "observe",
+    "shutdown",
+    "span",
+]

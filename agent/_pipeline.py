@@ -1,0 +1,484 @@
+"""The telemetry pipeline observed calls write to, and ``configure()`` / ``shutdown()``.
+
+Three sources, most specific first:
+
+1. a test override (``infermeter.agent.testing.capture``), a stack;
+2. the pipeline built by ``configure()`` (its own TracerProvider and MeterProvider);
+3. otherwise the application's *global* OpenTelemetry providers, through the API's proxy
+   tracer and meter — so ``@observe`` composes with any existing OTel setup and picks up a
+   provider the application installs later.
+
+``configure()`` semantics:
+
+* Called again with identical settings (and nothing injected), it returns the existing
+  configuration: frameworks that import-and-configure from several modules are safe.
+* Called again with different settings, it builds a new pipeline that observed calls use
+  from their next call, and flushes the previous one. The previous pipeline is shut down
+  unless it was installed as OpenTelemetry's global provider: OpenTelemetry allows setting
+  the global providers once per process, other instrumentation may hold tracers from it,
+  and shutting it down would silently drop their spans.
+* ``set_global=True`` (the default) installs the new providers as OpenTelemetry's globals
+  only when the application has not set any, so other instrumentation (HTTP clients,
+  frameworks) exports through the same pipeline.
+
+``shutdown()`` drains queued metrics, flushes (bounded) and shuts the configured pipeline
+down; observed calls then fall back to the global providers. The SDK providers also
+register their own exit hooks, and the metric recorder drains before them.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any, Final
+
+from infermeter.agent._config import AgentSettings, resolve_settings
+from infermeter.agent._duck import LOGGER
+from infermeter.agent._recorder import RECORDER, Instruments
+from infermeter.agent._runtime import RuntimeInfo, detect_runtime
+from infermeter.agent._semconv import (
+    BUCKETS_DURATION_S,
+    BUCKETS_INIT_DURATION_S,
+    BUCKETS_TOKENS,
+    INFERMETER_SCOPE,
+    METRIC_FAAS_INIT_DURATION,
+    METRIC_OPERATION_DURATION,
+    METRIC_TIME_TO_FIRST_CHUNK,
+    METRIC_TOKEN_USAGE,
+    SERVICE_NAME,
+)
+from infermeter.agent._settings import ConfigurationError
+from opentelemetry import metrics, trace
+from opentelemetry.metrics import Meter, NoOpMeter
+from opentelemetry.trace import NoOpTracer, Tracer
+
+if TYPE_CHECKING:
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.metrics.export import MetricReader
+    from opentelemetry.sdk.resources import Resource
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SpanExporter
+    from opentelemetry.sdk.trace.sampling import Sampler
+
+__all__ = [
+    "Configuration",
+    "Pipeline",
+    "active",
+    "build_pipeline",
+    "configure",
+    "force_flush",
+    "pop_override",
+    "push_override",
+    "reset_global_pipeline",
+    "shutdown",
+]
+
+_DEFAULT_SHUTDOWN_TIMEOUT_S: Final = 5.0
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("infermeter")
+    except PackageNotFoundError:
+        return "0.0.0"
+
+
+@dataclass(frozen=True)
+class Configuration:
+    """What ``configure()`` built: resolved settings, runtime, resource and providers."""
+
+    settings: AgentSettings
+    runtime: str
+    resource: Mapping[str, object]
+    tracer_provider: TracerProvider | None
+    meter_provider: MeterProvider | None
+
+
+@dataclass(eq=False, slots=True)
+class Pipeline:
+    """Everything an observed call needs, resolved once (read on every call)."""
+
+    settings: AgentSettings
+    runtime: RuntimeInfo
+    tracer: Tracer
+    instruments: Instruments
+    enabled: bool
+    flush_on_return: bool
+    # Providers this pipeline owns; None when writing to the application's globals.
+    tracer_provider: TracerProvider | None = None
+    meter_provider: MeterProvider | None = None
+    is_global: bool = False
+
+    @property
+    def configuration(self) -> Configuration:
+        resource: Mapping[str, object] = {}
+        if self.tracer_provider is not None:
+            resource = dict(self.tracer_provider.resource.attributes)
+        return Configuration(self.settings, self.runtime.runtime, resource,
+                             self.tracer_provider, self.meter_provider)
+
+    def flush(self, timeout_s: float) -> bool:
+        """Drain queued metrics, then flush spans and metrics within ``timeout_s``."""
+        deadline = time.monotonic() + timeout_s
+        RECORDER.drain()
+        tracer_provider: object = self.tracer_provider
+        meter_provider: object = self.meter_provider
+        if tracer_provider is None:
+            tracer_provider = trace.get_tracer_provider()
+        if meter_provider is None:
+            meter_provider = metrics.get_meter_provider()
+        ok = True
+        for provider in (tracer_provider, meter_provider):
+            flush = getattr(provider, "force_flush", None)
+            if not callable(flush):
+                continue
+            remaining_ms = max(int((deadline - time.monotonic()) * 1000), 1)
+            result = flush(timeout_millis=remaining_ms)
+            ok = ok and result is not False
+        return ok
+
+    def shutdown(self, timeout_s: float) -> None:
+        self.flush(timeout_s)
+        if self.tracer_provider is not None:
+            self.tracer_provider.shutdown()
+        if self.meter_provider is not None:
+            self.meter_provider.shutdown(timeout_millis=max(int(timeout_s * 1000), 1))
+
+
+def _runtime(settings: AgentSettings) -> RuntimeInfo:
+    info = detect_runtime()
+    return replace(info, runtime=settings.runtime) if settings.runtime else info
+
+
+def _flush_on_return(settings: AgentSettings, runtime: RuntimeInfo) -> bool:
+    if settings.flush_on_return is not None:
+        return settings.flush_on_return
+    return runtime.is_faas
+
+
+def _disabled(settings: AgentSettings, runtime: RuntimeInfo) -> Pipeline:
+    return Pipeline(settings, runtime, NoOpTracer(), Instruments.from_meter(NoOpMeter("noop")),
+                    enabled=False, flush_on_return=False)
+
+
+def _resource(settings: AgentSettings, runtime: RuntimeInfo) -> Resource:
+    from opentelemetry.sdk.resources import Resource
+
+    attributes: dict[str, Any] = dict(runtime.resource)
+    attributes.update(settings.resource_attributes)
+    if settings.service_name:
+        attributes[SERVICE_NAME] = settings.service_name
+    elif SERVICE_NAME not in attributes and runtime.default_service_name:
+        attributes[SERVICE_NAME] = runtime.default_service_name
+    # Resource.create adds the SDK's detectors (service.instance.id, telemetry.sdk.*,
+    # OTEL_RESOURCE_ATTRIBUTES) underneath these attributes.
+    return Resource.create(attributes)
+
+
+def _sampler(settings: AgentSettings) -> Sampler:
+    from opentelemetry.sdk.trace import sampling
+
+    rate = 1.0 if settings.traces_sampler_arg is None else settings.traces_sampler_arg
+    samplers: dict[str, Sampler] = {
+        "always_on": sampling.ALWAYS_ON,
+        "always_off": sampling.ALWAYS_OFF,
+        "parentbased_always_on": sampling.ParentBased(sampling.ALWAYS_ON),
+        "parentbased_always_off": sampling.ParentBased(sampling.ALWAYS_OFF),
+        "traceidratio": sampling.TraceIdRatioBased(rate),
+        "parentbased_traceidratio": sampling.ParentBasedTraceIdRatio(rate),
+    }
+    return samplers[settings.traces_sampler]
+
+
+def _views() -> list[Any]:
+    from opentelemetry.sdk.metrics.view import ExplicitBucketHistogramAggregation, View
+
+    buckets = (
+        (METRIC_OPERATION_DURATION, BUCKETS_DURATION_S),
+        (METRIC_TIME_TO_FIRST_CHUNK, BUCKETS_DURATION_S),
+        (METRIC_TOKEN_USAGE, BUCKETS_TOKENS),
+        (METRIC_FAAS_INIT_DURATION, BUCKETS_INIT_DURATION_S),
+    )
+    return [
+        View(instrument_name=name,
+             aggregation=ExplicitBucketHistogramAggregation(boundaries=boundaries))
+        for name, boundaries in buckets
+    ]
+
+
+def _span_exporter(settings: AgentSettings) -> SpanExporter | None:
+    if settings.traces_exporter == "none":
+        return None
+    if settings.traces_exporter == "console":
+        from opentelemetry.sdk.trace.export import ConsoleSpanExporter
+
+        return ConsoleSpanExporter()
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+
+    return OTLPSpanExporter(endpoint=settings.traces_url, headers=settings.headers)
+
+
+def _metric_reader(settings: AgentSettings) -> MetricReader | None:
+    if settings.metrics_exporter == "none":
+        return None
+    from opentelemetry.sdk.metrics.export import (
+        MetricExporter,
+        PeriodicExportingMetricReader,
+    )
+
+    exporter: MetricExporter
+    if settings.metrics_exporter == "console":
+        from opentelemetry.sdk.metrics.export import ConsoleMetricExporter
+
+        exporter = ConsoleMetricExporter()
+    else:
+        from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
+
+        exporter = OTLPMetricExporter(endpoint=settings.metrics_url, headers=settings.headers)
+    return PeriodicExportingMetricReader(
+        exporter, export_interval_millis=settings.metric_export_interval
+    )
+
+
+def _global_providers_unset() -> tuple[bool, bool]:
+    tracer_unset = isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider)
+    # The API exposes no public "is the global meter provider set" check.
+    meter_unset = type(metrics.get_meter_provider()).__name__ == "_ProxyMeterProvider"
+    return tracer_unset, meter_unset
+
+
+def build_pipeline(
+    settings: AgentSettings,
+    *,
+    span_exporter: SpanExporter | None = None,
+    metric_reader: MetricReader | None = None,
+    synchronous: bool = False,
+    set_global: bool = False,
+    shutdown_on_exit: bool = True,
+) -> Pipeline:
+    """A pipeline with its own SDK providers (``synchronous``: export on the caller's thread,
+    for tests)."""
+    runtime = _runtime(settings)
+    if settings.sdk_disabled:
+        return _disabled(settings, runtime)
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor
+
+    resource = _resource(settings, runtime)
+    tracer_provider = TracerProvider(resource=resource, sampler=_sampler(settings),
+                                     shutdown_on_exit=shutdown_on_exit)
+    exporter = span_exporter if span_exporter is not None else _span_exporter(settings)
+    if exporter is not None:
+        processor = SimpleSpanProcessor(exporter) if synchronous else BatchSpanProcessor(exporter)
+        tracer_provider.add_span_processor(processor)
+    reader = metric_reader if metric_reader is not None else _metric_reader(settings)
+    meter_provider = MeterProvider(
+        metric_readers=[reader] if reader is not None else [],
+        resource=resource,
+        views=_views(),
+        shutdown_on_exit=shutdown_on_exit,
+    )
+    version = _version()
+    pipeline = Pipeline(
+        settings,
+        runtime,
+        tracer_provider.get_tracer(INFERMETER_SCOPE, version),
+        Instruments.from_meter(meter_provider.get_meter(INFERMETER_SCOPE, version)),
+        enabled=True,
+        flush_on_return=_flush_on_return(settings, runtime),
+        tracer_provider=tracer_provider,
+        meter_provider=meter_provider,
+    )
+    if set_global:
+        tracer_unset, meter_unset = _global_providers_unset()
+        if tracer_unset:
+            trace.set_tracer_provider(tracer_provider)
+            pipeline.is_global = True
+        if meter_unset:
+            metrics.set_meter_provider(meter_provider)
+        if not tracer_unset:
+            LOGGER.debug("infermeter: a global TracerProvider exists; not replacing it")
+    # Queued metrics must be recorded before the providers' own exit hooks shut them down.
+    RECORDER.register_exit_hook()
+    return pipeline
+
+
+def _global_pipeline() -> Pipeline:
+    """Observed calls without configure(): the application's providers via the API proxies."""
+    settings = resolve_settings(lenient=True)
+    runtime = _runtime(settings)
+    if settings.sdk_disabled:
+        return _disabled(settings, runtime)
+    version = _version()
+    meter: Meter = metrics.get_meter(INFERMETER_SCOPE, version)
+    return Pipeline(
+        settings,
+        runtime,
+        trace.get_tracer(INFERMETER_SCOPE, version),
+        Instruments.from_meter(meter),
+        enabled=True,
+        flush_on_return=_flush_on_return(settings, runtime),
+    )
+
+
+class _Active:
+    # The pipeline observed calls use; None until first needed (then the global one).
+    current: Pipeline | None = None
+    configured: Pipeline | None = None
+    global_pipeline: Pipeline | None = None
+    overrides: list[Pipeline] = []  # noqa: RUF012 - class used as a namespace, not instances
+
+
+_LOCK: Final = threading.RLock()
+
+
+def _refresh() -> None:
+    if _Active.overrides:
+        _Active.current = _Active.overrides[-1]
+    else:
+        _Active.current = _Active.configured or _Active.global_pipeline
+
+
+def active() -> Pipeline:
+    pipeline = _Active.current
+    if pipeline is not None:
+        return pipeline
+    with _LOCK:
+        if _Active.global_pipeline is None:
+            _Active.global_pipeline = _global_pipeline()
+        _refresh()
+        return _Active.current or _Active.global_pipeline
+
+
+def push_override(pipeline: Pipeline) -> None:
+    with _LOCK:
+        _Active.overrides.append(pipeline)
+        _refresh()
+
+
+def pop_override(pipeline: Pipeline) -> None:
+    with _LOCK:
+        if pipeline in _Active.overrides:
+            _Active.overrides.remove(pipeline)
+        _refresh()
+
+
+def reset_global_pipeline() -> None:
+    """Forget the lazily built global pipeline (re-reads the environment on next use)."""
+    with _LOCK:
+        _Active.global_pipeline = None
+        _refresh()
+
+
+def configure(
+    *,
+    service_name: str | None = None,
+    endpoint: str | None = None,
+    traces_endpoint: str | None = None,
+    metrics_endpoint: str | None = None,
+    headers: Mapping[str, str] | None = None,
+    protocol: str | None = None,
+    traces_exporter: str | None = None,
+    metrics_exporter: str | None = None,
+    metric_export_interval: int | None = None,
+    sdk_disabled: bool | None = None,
+    traces_sampler: str | None = None,
+    traces_sampler_arg: float | None = None,
+    resource_attributes: Mapping[str, str] | None = None,
+    capture_content: bool | None = None,
+    capture_embeddings: float | None = None,
+    max_embedding_dims: int | None = None,
+    max_embeddings_per_span: int | None = None,
+    max_content_chars: int | None = None,
+    flush_on_return: bool | None = None,
+    flush_timeout: float | None = None,
+    runtime: str | None = None,
+    span_exporter: SpanExporter | None = None,
+    metric_reader: MetricReader | None = None,
+    set_global: bool = True,
+) -> Configuration:
+    """Set up tracing and metrics export for observed functions.
+
+    Every argument left at None falls back to its environment variable, then its default
+    (see ``SETTINGS`` / the README's configuration table). ``span_exporter`` and
+    ``metric_reader`` replace the OTLP exporters (e.g. to send elsewhere or keep data in
+    memory). Raises ``ConfigurationError`` — and nothing else — for unusable values.
+    """
+    explicit = {
+        "service_name": service_name, "endpoint": endpoint,
+        "traces_endpoint": traces_endpoint, "metrics_endpoint": metrics_endpoint,
+        "headers": headers, "protocol": protocol, "traces_exporter": traces_exporter,
+        "metrics_exporter": metrics_exporter, "metric_export_interval": metric_export_interval,
+        "sdk_disabled": sdk_disabled, "traces_sampler": traces_sampler,
+        "traces_sampler_arg": traces_sampler_arg, "resource_attributes": resource_attributes,
+        "capture_content": capture_content, "capture_embeddings": capture_embeddings,
+        "max_embedding_dims": max_embedding_dims,
+        "max_embeddings_per_span": max_embeddings_per_span,
+        "max_content_chars": max_content_chars, "flush_on_return": flush_on_return,
+        "flush_timeout": flush_timeout, "runtime": runtime,
+    }
+    try:
+        settings = resolve_settings(explicit)
+    except ConfigurationError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - configure raises ConfigurationError only
+        raise ConfigurationError(f"invalid configuration: {exc}") from None
+    injected = span_exporter is not None or metric_reader is not None
+    with _LOCK:
+        previous = _Active.configured
+        if previous is not None and not injected and previous.settings == settings:
+            return previous.configuration
+        try:
+            pipeline = build_pipeline(settings, span_exporter=span_exporter,
+                                      metric_reader=metric_reader, set_global=set_global)
+        except ConfigurationError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - configure raises ConfigurationError only
+            raise ConfigurationError(f"cannot set up telemetry: {exc}") from None
+        _Active.configured = pipeline
+        _refresh()
+    if previous is not None:
+        _retire(previous)
+    return pipeline.configuration
+
+
+def _retire(pipeline: Pipeline) -> None:
+    try:
+        if pipeline.is_global:
+            pipeline.flush(pipeline.settings.flush_timeout)
+        else:
+            pipeline.shutdown(pipeline.settings.flush_timeout)
+    except Exception:  # noqa: BLE001 - retiring an old pipeline must not fail configure()
+        LOGGER.debug("infermeter: retiring the previous pipeline failed", exc_info=True)
+
+
+def shutdown(timeout: float = _DEFAULT_SHUTDOWN_TIMEOUT_S) -> None:
+    """Flush (within ``timeout`` seconds) and shut down what ``configure()`` built.
+
+    Observed functions keep working afterwards, writing to the global providers."""
+    with _LOCK:
+        pipeline = _Active.configured
+        _Active.configured = None
+        _refresh()
+    RECORDER.drain()
+    if pipeline is None:
+        return
+    try:
+        pipeline.shutdown(timeout)
+    except Exception:  # noqa: BLE001 - shutdown runs at exit; it must not raise
+        LOGGER.debug("infermeter: shutdown failed", exc_info=True)
+
+
+def force_flush(timeout: float = _DEFAULT_SHUTDOWN_TIMEOUT_S) -> bool:
+    """Export everything recorded so far (within ``timeout`` seconds); True on success."""
+    try:
+        return active().flush(timeout)
+    except Exception:  # noqa: BLE001 - flushing telemetry must not raise into the caller
+        LOGGER.debug("infermeter: flush failed", exc_info=True)
+        return False
+

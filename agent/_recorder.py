@@ -1,0 +1,187 @@
+"""GenAI and FaaS metrics, recorded off the caller's thread.
+
+Recording one histogram point with the SDK costs ~6.5 µs on a 2-core box; a chat call
+records three (duration, input tokens, output tokens), which alone would be ~80% of a
+bare span and blow the decorator's overhead budget. So the caller appends one tuple to a
+bounded deque (~0.1 µs) and a daemon thread records it. The deque drops its oldest
+entries when full (the thread is far behind), trading metric completeness for a bounded
+memory and a never-blocking caller; spans are unaffected.
+
+The measurement keeps its trace link: the recorder passes the span context so that the
+SDK's trace-based exemplar filter still attaches exemplars.
+
+``drain()`` records everything queued so far on the calling thread; it runs before a
+flush (FaaS return, ``shutdown()``, ``testing.capture``) and at interpreter exit.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import threading
+from collections import deque
+from dataclasses import dataclass
+from typing import Final
+
+from infermeter.agent._duck import LOGGER
+from infermeter.agent._semconv import (
+    BUCKETS_DURATION_S,
+    BUCKETS_INIT_DURATION_S,
+    BUCKETS_TOKENS,
+    GEN_AI_TOKEN_TYPE,
+    METRIC_FAAS_COLDSTARTS,
+    METRIC_FAAS_INIT_DURATION,
+    METRIC_OPERATION_DURATION,
+    METRIC_TIME_TO_FIRST_CHUNK,
+    METRIC_TOKEN_USAGE,
+    TOKEN_TYPE_INPUT,
+    TOKEN_TYPE_OUTPUT,
+)
+from opentelemetry import trace
+from opentelemetry.metrics import Counter, Histogram, Meter
+from opentelemetry.trace import NonRecordingSpan, SpanContext
+from opentelemetry.util.types import Attributes
+
+__all__ = ["RECORDER", "Instruments", "Measurement", "MetricRecorder"]
+
+_QUEUE_LIMIT: Final = 100_000
+_IDLE_WAKE_S: Final = 0.1
+
+
+@dataclass(frozen=True, slots=True)
+class Instruments:
+    duration: Histogram
+    tokens: Histogram
+    time_to_first_chunk: Histogram
+    coldstarts: Counter
+    init_duration: Histogram
+
+    @classmethod
+    def from_meter(cls, meter: Meter) -> Instruments:
+        # Bucket advice travels with the instruments, so an application's own
+        # MeterProvider gets the convention's buckets without configuring views.
+        return cls(
+            duration=meter.create_histogram(
+                METRIC_OPERATION_DURATION, unit="s",
+                description="GenAI operation duration.",
+                explicit_bucket_boundaries_advisory=BUCKETS_DURATION_S,
+            ),
+            tokens=meter.create_histogram(
+                METRIC_TOKEN_USAGE, unit="{token}",
+                description="Number of input and output tokens used.",
+                explicit_bucket_boundaries_advisory=BUCKETS_TOKENS,
+            ),
+            time_to_first_chunk=meter.create_histogram(
+                METRIC_TIME_TO_FIRST_CHUNK, unit="s",
+                description="Time to receive the first chunk of a streamed response.",
+                explicit_bucket_boundaries_advisory=BUCKETS_DURATION_S,
+            ),
+            coldstarts=meter.create_counter(
+                METRIC_FAAS_COLDSTARTS, unit="{coldstart}",
+                description="Number of invocation cold starts.",
+            ),
+            init_duration=meter.create_histogram(
+                METRIC_FAAS_INIT_DURATION, unit="s",
+                description="Duration of the function's initialization (process start to "
+                "first invocation).",
+                explicit_bucket_boundaries_advisory=BUCKETS_INIT_DURATION_S,
+            ),
+        )
+
+
+# (instruments, attributes, duration_s, input_tokens, output_tokens, ttft_s, cold_start,
+#  init_duration_s, span context); a tuple because the caller's thread builds one per call.
+Measurement = tuple[
+    Instruments, Attributes, float | None, int | None, int | None, float | None,
+    bool, float | None, SpanContext | None,
+]
+
+
+def _record(item: Measurement) -> None:
+    (instruments, attributes, duration, input_tokens, output_tokens, ttft, cold, init,
+     span_context) = item
+    context = None
+    if span_context is not None and span_context.is_valid:
+        context = trace.set_span_in_context(NonRecordingSpan(span_context))
+    if duration is not None:
+        instruments.duration.record(duration, attributes, context)
+    if input_tokens is not None or output_tokens is not None:
+        base = dict(attributes or {})
+        if input_tokens is not None:
+            base[GEN_AI_TOKEN_TYPE] = TOKEN_TYPE_INPUT
+            instruments.tokens.record(input_tokens, dict(base), context)
+        if output_tokens is not None:
+            base[GEN_AI_TOKEN_TYPE] = TOKEN_TYPE_OUTPUT
+            instruments.tokens.record(output_tokens, base, context)
+    if ttft is not None:
+        instruments.time_to_first_chunk.record(ttft, attributes, context)
+    if cold:
+        instruments.coldstarts.add(1, attributes, context)
+        if init is not None:
+            instruments.init_duration.record(init, attributes, context)
+
+
+class MetricRecorder:
+    """A bounded queue of finished-call measurements, drained by one daemon thread."""
+
+    def __init__(self, limit: int = _QUEUE_LIMIT) -> None:
+        self._queue: deque[Measurement] = deque(maxlen=limit)
+        self._lock = threading.Lock()
+        # Held while draining, so a drain that returns has seen every earlier item
+        # recorded, including one the daemon thread had already popped.
+        self._drain_lock = threading.Lock()
+        self._wake = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._pid = os.getpid()
+
+    def submit(self, item: Measurement) -> None:
+        self._queue.append(item)
+        if self._thread is None or self._pid != os.getpid():
+            self._start()
+
+    def _start(self) -> None:
+        with self._lock:
+            if self._thread is not None and self._pid == os.getpid():
+                return
+            # After a fork the parent's thread does not exist in the child.
+            self._pid = os.getpid()
+            self._thread = threading.Thread(
+                target=self._run, name="infermeter-metrics", daemon=True
+            )
+            self._thread.start()
+            self.register_exit_hook()
+
+    def register_exit_hook(self) -> None:
+        """Drain at interpreter exit. atexit runs hooks last-in first-out, so this must be
+        registered after the MeterProvider (whose own hook shuts it down): called again
+        whenever infermeter builds one."""
+        atexit.unregister(self.drain)
+        atexit.register(self.drain)
+
+    def _run(self) -> None:
+        while True:
+            self._wake.wait(_IDLE_WAKE_S)
+            self._wake.clear()
+            self.drain()
+
+    def drain(self) -> int:
+        """Record everything queued so far on this thread; returns how many calls."""
+        queue = self._queue
+        count = 0
+        with self._drain_lock:
+            while True:
+                try:
+                    item = queue.popleft()
+                except IndexError:
+                    return count
+                count += 1
+                try:
+                    _record(item)
+                except Exception:  # noqa: BLE001 - a failing meter must not stop the recorder
+                    LOGGER.debug("infermeter: recording a metric failed", exc_info=True)
+
+    def pending(self) -> int:
+        return len(self._queue)
+
+
+RECORDER: Final = MetricRecorder()

@@ -1,0 +1,124 @@
+"""Token usage and response model read from return values by duck typing.
+
+Shapes understood (never importing the SDKs):
+
+* OpenAI chat completions: ``usage.prompt_tokens / completion_tokens /
+  prompt_tokens_details.cached_tokens / completion_tokens_details.reasoning_tokens``.
+* OpenAI responses: ``usage.input_tokens / output_tokens / input_tokens_details.cached_tokens /
+  output_tokens_details.reasoning_tokens``.
+* Anthropic messages: ``usage.input_tokens / output_tokens / cache_read_input_tokens /
+  cache_creation_input_tokens``.
+* The same keys in plain dicts (``{"usage": {...}}`` or the usage mapping itself).
+* Streams: chunks carrying ``usage`` (OpenAI ``include_usage``), Anthropic ``message_start``
+  (``message.usage``) + ``message_delta`` (``usage``), OpenAI responses ``response.completed``
+  (``response.usage``); later values win field by field.
+
+``input_tokens`` follows the GenAI convention: *all* input tokens including cached ones.
+OpenAI's ``prompt_tokens`` / ``input_tokens`` already include cached tokens; Anthropic's
+``input_tokens`` excludes cache reads and writes, so those are added. Cache reads and
+cache writes are also reported on their own so that pricing can tell them apart.
+Malformed counts (negative, NaN, strings, bools) are ignored field by field.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from infermeter.agent._duck import field, non_negative_int, path, text
+
+__all__ = ["Usage", "response_model", "stream_usage", "usage_from"]
+
+
+@dataclass(slots=True)
+class Usage:
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    cache_read_tokens: int | None = None
+    cache_write_tokens: int | None = None
+    reasoning_tokens: int | None = None
+
+    def merge(self, later: Usage) -> None:
+        """Fields present in ``later`` replace ours (streams report cumulative counts)."""
+        for name in Usage.__slots__:
+            value = getattr(later, name)
+            if value is not None:
+                setattr(self, name, value)
+
+    def is_empty(self) -> bool:
+        return all(getattr(self, name) is None for name in Usage.__slots__)
+
+
+def _parse_usage(usage: object) -> Usage | None:
+    if usage is None:
+        return None
+    # OpenAI chat completions.
+    prompt = non_negative_int(field(usage, "prompt_tokens"))
+    completion = non_negative_int(field(usage, "completion_tokens"))
+    if prompt is not None or completion is not None:
+        return Usage(
+            input_tokens=prompt,
+            output_tokens=completion,
+            cache_read_tokens=non_negative_int(
+                path(usage, "prompt_tokens_details", "cached_tokens")
+            ),
+            reasoning_tokens=non_negative_int(
+                path(usage, "completion_tokens_details", "reasoning_tokens")
+            ),
+        )
+    input_tokens = non_negative_int(field(usage, "input_tokens"))
+    output_tokens = non_negative_int(field(usage, "output_tokens"))
+    cache_read = non_negative_int(field(usage, "cache_read_input_tokens"))
+    cache_write = non_negative_int(field(usage, "cache_creation_input_tokens"))
+    if cache_read is not None or cache_write is not None:
+        # Anthropic: input_tokens counts only the uncached part.
+        total_input = None
+        if input_tokens is not None:
+            total_input = input_tokens + (cache_read or 0) + (cache_write or 0)
+        return Usage(
+            input_tokens=total_input,
+            output_tokens=output_tokens,
+            cache_read_tokens=cache_read,
+            cache_write_tokens=cache_write,
+        )
+    if input_tokens is None and output_tokens is None:
+        return None
+    # OpenAI responses (or Anthropic without cache fields): input already includes cache.
+    return Usage(
+        input_tokens=input_tokens,
+        output_tokens=output_tokens,
+        cache_read_tokens=non_negative_int(path(usage, "input_tokens_details", "cached_tokens")),
+        reasoning_tokens=non_negative_int(
+            path(usage, "output_tokens_details", "reasoning_tokens")
+        ),
+    )
+
+
+def usage_from(result: object) -> Usage | None:
+    """Token usage carried by a return value, or None."""
+    usage = _parse_usage(field(result, "usage"))
+    if usage is None and isinstance(result, dict):
+        # A bare usage mapping returned by the handler.
+        usage = _parse_usage(result)
+    return usage
+
+
+def stream_usage(chunk: object) -> Usage | None:
+    """Usage carried by one stream chunk/event, or None (cheap for plain text chunks)."""
+    usage = field(chunk, "usage")
+    if usage is None:
+        # Anthropic message_start: the usage sits on the message; OpenAI responses
+        # response.completed: on the response.
+        usage = path(chunk, "message", "usage")
+        if usage is None:
+            usage = path(chunk, "response", "usage")
+    return _parse_usage(usage)
+
+
+def response_model(result: object) -> str | None:
+    """The model that actually answered (``response.model``, also inside stream events)."""
+    model = field(result, "model")
+    if model is None:
+        model = path(result, "message", "model")
+    if model is None:
+        model = path(result, "response", "model")
+    return text(model) if isinstance(model, str) and model else None
