@@ -124,11 +124,14 @@ class _Context:
         self.prices = load_prices(args.prices)
         self.deployments = load_deployments(args.deployments, prices=self.prices,
                                             slo_ms=args.slo_ms)
-        self.con: duckdb.DuckDBPyConnection = open_reader(args.store)
+        self._reader: duckdb.DuckDBPyConnection = open_reader(args.store)
+        # A cursor of our own: queries here never collide with a result the opener left.
+        self.con: duckdb.DuckDBPyConnection = self._reader.cursor()
 
     def newest_span(self) -> datetime | None:
-        row = self.con.execute("SELECT max(start_time) FROM spans").fetchone()
-        return None if row is None else row[0]
+        # fetchall drains the result: DuckDB refuses other work on a half-read one.
+        rows = self.con.execute("SELECT max(start_time) FROM spans").fetchall()
+        return rows[0][0] if rows else None
 
     def requests(self, since: datetime | None, until: datetime | None) -> Any:
         from infermeter.analytics._requests import request_table
@@ -140,6 +143,7 @@ class _Context:
 
     def close(self) -> None:
         self.con.close()
+        self._reader.close()
 
 
 def _window(context: _Context, args: argparse.Namespace
