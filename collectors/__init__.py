@@ -1,8 +1,40 @@
-"""infermeter.collectors: the OTLP/HTTP receiver, file importers and the DuckDB store."""
+"""infermeter.collectors: the OTLP/HTTP receiver, file importers and the DuckDB store.
+
+- :class:`Collector` — receive OTLP/HTTP (``infermeter collect``) into a store,
+  durably (write-ahead log) and with backpressure.
+- :func:`open_reader` — THE way to read a store, consistent and never blocking ingest.
+- :func:`import_otlp` / :func:`read_otlp` — OTLP JSON / protobuf files (``infermeter import``).
+- :func:`write_parquet` — Parquet partitioned by day (``infermeter export``).
+- ``SPAN_COLUMNS`` / ``EMBEDDING_COLUMNS`` / :func:`apply_migrations` — the store schema.
+
+Nothing heavy (duckdb, pyarrow) is imported until one of these runs.
+"""
 
 from __future__ import annotations
 
+from infermeter.collectors._collector import Collector
+from infermeter.collectors._export import ExportResult, write_parquet
+from infermeter.collectors._import import ImportReport, import_otlp, read_otlp
 from infermeter.collectors._reader import open_reader
-from infermeter.collectors._schema import SCHEMA_VERSION, apply_migrations
+from infermeter.collectors._schema import (
+    EMBEDDING_COLUMNS,
+    SCHEMA_VERSION,
+    SPAN_COLUMNS,
+    apply_migrations,
+)
+from infermeter.collectors._settings import COLLECTOR_SETTINGS
 
-__all__ = ["SCHEMA_VERSION", "apply_migrations", "open_reader"]
+__all__ = [
+    "COLLECTOR_SETTINGS",
+    "EMBEDDING_COLUMNS",
+    "SCHEMA_VERSION",
+    "SPAN_COLUMNS",
+    "Collector",
+    "ExportResult",
+    "ImportReport",
+    "apply_migrations",
+    "import_otlp",
+    "open_reader",
+    "read_otlp",
+    "write_parquet",
+]

@@ -1,27 +1,146 @@
-"""Read access to a store for report, serve, recommend and drift.
+"""Read access to a store for report, serve, recommend, drift and alerts — without ever
+blocking the collector.
 
-First version: opens the DuckDB file read-only. The collector owns writes; the
-consistent-view-while-ingesting design replaces the body of ``open_reader`` without
-changing its signature.
+DuckDB lets one process write a file, and while it does, other processes cannot even
+open the file read-only ("Could not set lock on file"). So a reader never touches the
+file a collector is writing. Instead:
+
+- **No writer** (no collector, no import): the store file is opened read-only directly
+  (an older store is migrated first). If a collector starts meanwhile it is not
+  blocked: it accepts and logs spans, and stores them once the reader closes.
+- **A collector is running**: ``open_reader`` asks it (``POST /v1/snapshot`` with the
+  control token from ``collector.json``) for a snapshot. The collector first stores
+  every span it has acknowledged, then copies all tables inside one DuckDB transaction
+  on a separate cursor (MVCC: ingest keeps committing during the copy) to
+  ``<store>.infermeter/snapshot.duckdb``, renamed into place atomically. The reader
+  opens that copy read-only: a consistent view that includes everything acknowledged
+  before the call. A snapshot is reused while nothing new has been stored.
+- **An import is running** (or the collector does not answer): the latest snapshot is
+  used if there is one, with a warning that it may be stale; otherwise a clear error.
+
+The returned connection is an ordinary DuckDB connection; close it when done.
 """
 
 from __future__ import annotations
 
+import json
+import logging
+import urllib.error
+import urllib.request
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
+
+from infermeter.collectors._schema import SCHEMA_VERSION, apply_migrations, schema_version
+from infermeter.collectors._sidecar import (
+    StoreBusyError,
+    StorePaths,
+    WriterLock,
+    current_holder,
+    describe,
+    read_runtime,
+)
 
 if TYPE_CHECKING:
     import duckdb
 
-__all__ = ["open_reader"]
+__all__ = ["open_reader", "request_snapshot"]
+
+_log = logging.getLogger("infermeter.collectors")
 
 
-def open_reader(store: str | Path) -> duckdb.DuckDBPyConnection:
+def open_reader(store: str | Path, *, timeout: float = 120.0) -> duckdb.DuckDBPyConnection:
     """A read-only connection to the store at ``store`` with the ``spans`` and
-    ``embeddings`` tables; raises ``FileNotFoundError`` when there is no store there."""
+    ``embeddings`` tables (see the module docstring for how it never blocks ingest).
+
+    Raises ``FileNotFoundError`` when there is no store there and ``OSError`` when no
+    consistent view can be had (``timeout`` bounds the wait for a snapshot).
+    """
+    paths = StorePaths.of(store)
+    if not paths.store.exists():
+        raise FileNotFoundError(f"no store at {paths.store} (create one with `infermeter collect`)")
+    holder = current_holder(paths)
+    if holder is None:
+        return _open_live(paths)
+    if holder.get("kind") == "collector":
+        runtime = read_runtime(paths)
+        if runtime is not None:
+            try:
+                return _open_snapshot(request_snapshot(runtime, timeout))
+            except OSError as exc:
+                return _stale_snapshot(paths, f"the collector did not provide a snapshot: {exc}")
+    return _stale_snapshot(paths, f"the store is being written by {describe(holder)}")
+
+
+def request_snapshot(runtime: dict[str, Any], timeout: float = 120.0) -> Path:
+    """Ask a running collector (its ``collector.json`` content) for a fresh snapshot."""
+    url = str(runtime["url"])
+    if not url.startswith("http://"):
+        raise OSError(f"unexpected collector address {url!r} in collector.json")
+    request = urllib.request.Request(  # noqa: S310 — scheme checked above
+        url + "/v1/snapshot",
+        data=b"",
+        method="POST",
+        headers={
+            "Authorization": f"Bearer {runtime['control_token']}",
+            "Content-Type": "application/json",
+        },
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
+            document = json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        detail = exc.read()[:500].decode("utf-8", "replace")
+        raise OSError(f"snapshot request failed with HTTP {exc.code}: {detail}") from None
+    except (urllib.error.URLError, TimeoutError, ValueError) as exc:
+        raise OSError(f"snapshot request to {runtime['url']} failed: {exc}") from None
+    return Path(document["path"])
+
+
+def _connect(path: Path) -> duckdb.DuckDBPyConnection:
     import duckdb
 
-    path = Path(store)
-    if not path.exists():
-        raise FileNotFoundError(f"no store at {path} (create one with `infermeter collect`)")
-    return duckdb.connect(str(path), read_only=True)
+    try:
+        return duckdb.connect(str(path), read_only=True)
+    except duckdb.IOException as exc:
+        raise OSError(f"cannot open {path} for reading: {exc}") from None
+
+
+def _open_live(paths: StorePaths) -> duckdb.DuckDBPyConnection:
+    con = _connect(paths.store)
+    try:
+        version = schema_version(con)
+    except BaseException:
+        con.close()
+        raise
+    if version >= SCHEMA_VERSION:
+        return con
+    # An older store (or an empty file): migrate it once, as its writer, then read.
+    con.close()
+    import duckdb
+
+    try:
+        with WriterLock(paths) as lock:
+            lock.acquire({"kind": "migration"})
+            writer = duckdb.connect(str(paths.store))
+            try:
+                apply_migrations(writer)
+            finally:
+                writer.close()
+    except StoreBusyError:
+        pass  # a collector just started: it migrates the store itself
+    except duckdb.IOException as exc:
+        raise OSError(f"cannot migrate {paths.store}: {exc}") from None
+    if current_holder(paths) is not None:
+        return open_reader(paths.store)
+    return _connect(paths.store)
+
+
+def _open_snapshot(path: Path) -> duckdb.DuckDBPyConnection:
+    return _connect(path)
+
+
+def _stale_snapshot(paths: StorePaths, why: str) -> duckdb.DuckDBPyConnection:
+    if paths.snapshot.exists():
+        _log.warning("%s; reading the latest snapshot, which may miss recent spans", why)
+        return _open_snapshot(paths.snapshot)
+    raise OSError(f"cannot read {paths.store}: {why}; try again when it finishes")

@@ -2,17 +2,26 @@
 
 One row per span in ``spans``; the span-contract attributes get typed columns so that
 analytics never parse JSON on the hot path, and everything else stays in
-``attributes`` / ``resource_attributes`` (JSON) so nothing an emitter sent is dropped.
-Sampled embedding vectors live in ``embeddings``. Results computed from the spans
-(drift) are written by analytics into their own tables, never by the collector.
+``attributes`` / ``resource_attributes`` / ``events`` / ``links`` (JSON) so nothing an
+emitter sent is dropped. Sampled embedding vectors live in ``embeddings``. Results
+computed from the spans (drift) are written by analytics into their own tables, never by
+the collector.
+
+``ingest_checkpoint`` makes the collector's write-ahead log exactly-once: the highest
+log sequence number stored is committed in the same transaction as the rows it carried,
+so a replay after a crash skips exactly what already landed. ``import_log`` remembers
+which files ``infermeter import`` loaded (by content hash) so a re-run does not
+duplicate them.
 
 Migrations are append-only: a store at version N is brought to ``SCHEMA_VERSION`` by
 running ``MIGRATIONS[N:]`` in order, each in the same transaction as the version bump.
+A released migration is frozen, so its DDL is spelled out here rather than derived
+from ``SPAN_COLUMNS`` (which describes the newest version).
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Any, Final
 
 if TYPE_CHECKING:
     import duckdb
@@ -23,18 +32,20 @@ __all__ = [
     "SCHEMA_VERSION",
     "SPAN_COLUMNS",
     "apply_migrations",
+    "arrow_schema",
+    "schema_version",
 ]
 
-# (column, DuckDB type) in table order. The decoder produces Arrow columns with these
-# names; analytics query them by name.
-SPAN_COLUMNS: Final[tuple[tuple[str, str], ...]] = (
+# (column, DuckDB type) in table order, at the newest schema version. The decoder
+# produces Arrow columns with these names; analytics query them by name.
+_V1_SPAN_COLUMNS: Final[tuple[tuple[str, str], ...]] = (
     ("trace_id", "VARCHAR"),  # 32 lowercase hex
     ("span_id", "VARCHAR"),  # 16 lowercase hex
     ("parent_span_id", "VARCHAR"),  # NULL for a root span
     ("name", "VARCHAR"),
     ("kind", "VARCHAR"),  # INTERNAL | SERVER | CLIENT | PRODUCER | CONSUMER | UNSPECIFIED
     ("service_name", "VARCHAR"),
-    ("service_instance", "VARCHAR"),  # resource service.instance.id (host/pod when absent)
+    ("service_instance", "VARCHAR"),  # resource service.instance.id (host.name when absent)
     ("start_time", "TIMESTAMP"),  # UTC
     ("end_time", "TIMESTAMP"),  # UTC
     ("duration_ms", "DOUBLE"),
@@ -74,6 +85,17 @@ SPAN_COLUMNS: Final[tuple[tuple[str, str], ...]] = (
     ("scope_name", "VARCHAR"),
 )
 
+# Added by migration 2.
+_V2_SPAN_COLUMNS: Final[tuple[tuple[str, str], ...]] = (
+    ("scope_version", "VARCHAR"),
+    # [{"name", "time_unix_nano", "attributes"}] — span events other than embeddings
+    ("events", "JSON"),
+    # [{"trace_id", "span_id", "attributes"}]
+    ("links", "JSON"),
+)
+
+SPAN_COLUMNS: Final[tuple[tuple[str, str], ...]] = _V1_SPAN_COLUMNS + _V2_SPAN_COLUMNS
+
 EMBEDDING_COLUMNS: Final[tuple[tuple[str, str], ...]] = (
     ("trace_id", "VARCHAR"),
     ("span_id", "VARCHAR"),
@@ -97,19 +119,42 @@ def _create(table: str, columns: tuple[tuple[str, str], ...]) -> str:
 # Each entry upgrades version i to i + 1. Never edit a released entry: add a new one.
 MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
     (
-        _create("spans", SPAN_COLUMNS),
+        _create("spans", _V1_SPAN_COLUMNS),
         _create("embeddings", EMBEDDING_COLUMNS),
+    ),
+    (
+        *(f"ALTER TABLE spans ADD COLUMN {name} {sql_type}" for name, sql_type in _V2_SPAN_COLUMNS),
+        # One row per write-ahead log (its id lives in the log's directory).
+        "CREATE TABLE ingest_checkpoint ("
+        " wal_id VARCHAR PRIMARY KEY, seq BIGINT NOT NULL, updated_at TIMESTAMP NOT NULL)",
+        "CREATE TABLE import_log ("
+        " sha256 VARCHAR PRIMARY KEY, path VARCHAR NOT NULL, spans BIGINT NOT NULL,"
+        " imported_at TIMESTAMP NOT NULL)",
     ),
 )
 
 SCHEMA_VERSION: Final = len(MIGRATIONS)
 
 
-def apply_migrations(con: duckdb.DuckDBPyConnection) -> int:
-    """Bring the store behind ``con`` to ``SCHEMA_VERSION``; returns the version it was at."""
-    con.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+def schema_version(con: duckdb.DuckDBPyConnection) -> int:
+    """The version of the store behind ``con`` (0 for an empty database)."""
+    exists = con.execute(
+        "SELECT count(*) FROM duckdb_tables() WHERE database_name = current_database()"
+        " AND schema_name = 'main' AND table_name = 'schema_version'"
+    ).fetchone()
+    if not exists or not exists[0]:
+        return 0
     row = con.execute("SELECT max(version) FROM schema_version").fetchone()
-    current = int(row[0]) if row and row[0] is not None else 0
+    return int(row[0]) if row and row[0] is not None else 0
+
+
+def apply_migrations(con: duckdb.DuckDBPyConnection) -> int:
+    """Bring the store behind ``con`` to ``SCHEMA_VERSION``; returns the version it was at.
+
+    Raises ``ValueError`` for a store written by a newer infermeter (never downgrades).
+    """
+    con.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+    current = schema_version(con)
     if current > SCHEMA_VERSION:
         raise ValueError(
             f"store schema version {current} is newer than this infermeter ({SCHEMA_VERSION}); "
@@ -126,3 +171,20 @@ def apply_migrations(con: duckdb.DuckDBPyConnection) -> int:
             con.execute("ROLLBACK")
             raise
     return current
+
+
+def arrow_schema(columns: tuple[tuple[str, str], ...]) -> Any:
+    """The ``pyarrow.Schema`` the decoder builds for ``columns`` (JSON travels as text)."""
+    import pyarrow as pa
+
+    types = {
+        "VARCHAR": pa.string(),
+        "JSON": pa.string(),
+        "TIMESTAMP": pa.timestamp("us"),
+        "DOUBLE": pa.float64(),
+        "BOOLEAN": pa.bool_(),
+        "BIGINT": pa.int64(),
+        "INTEGER": pa.int32(),
+        "FLOAT[]": pa.list_(pa.float32()),
+    }
+    return pa.schema([(name, types[sql_type]) for name, sql_type in columns])

@@ -1,0 +1,236 @@
+"""OTLP/HTTP request bodies → ``ExportTraceServiceRequest`` (protobuf and JSON).
+
+Everything a client controls is bounded and every failure is a :class:`BodyError`
+carrying the HTTP status the receiver answers with and a one-line message, so the
+receiver never turns bad input into a crash:
+
+- ``Content-Encoding``: ``gzip``, ``deflate`` (zlib, or raw deflate as some clients send)
+  and ``identity``; the decompressed size is capped while inflating (gzip bombs stop at
+  the cap, they are never inflated in full) → 413.
+- ``Content-Type``: ``application/x-protobuf`` or ``application/json`` → else 415.
+- Protobuf goes through ``ExportTraceServiceRequest.FromString`` (the C/upb parser).
+- OTLP/JSON differs from the proto3 JSON mapping in one place: trace and span ids are
+  hex, not base64 (either case; base64 ids of the right length are accepted too, as
+  some proto3-JSON senders emit them). 64-bit integers may be strings or numbers and
+  enums may be integers or names; unknown fields are ignored (the OTLP spec requires it).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import zlib
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Final
+
+if TYPE_CHECKING:
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+        ExportTraceServiceRequest,
+    )
+
+__all__ = [
+    "JSON",
+    "PROTOBUF",
+    "BodyError",
+    "BodyLimits",
+    "decode_json",
+    "decode_protobuf",
+    "decode_request",
+    "decompress",
+    "media_type",
+]
+
+PROTOBUF: Final = "application/x-protobuf"
+JSON: Final = "application/json"
+
+
+class BodyError(ValueError):
+    """A request body the receiver must refuse; ``status`` is the HTTP answer."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+@dataclass(frozen=True, slots=True)
+class BodyLimits:
+    """Byte caps on one request (before and after decompression)."""
+
+    max_body_bytes: int = 16 * 1024 * 1024
+    max_decompressed_bytes: int = 64 * 1024 * 1024
+
+
+def media_type(content_type: str | None) -> str:
+    """The bare media type of a ``Content-Type`` header (parameters dropped), or raise 415."""
+    bare = (content_type or "").split(";", 1)[0].strip().lower()
+    if bare in {PROTOBUF, "application/protobuf", "application/vnd.google.protobuf"}:
+        return PROTOBUF
+    if bare == JSON:
+        return JSON
+    shown = bare or "none"
+    raise BodyError(
+        415, f"unsupported Content-Type {shown!r}: send {PROTOBUF} or {JSON}"
+    )
+
+
+def decompress(body: bytes, content_encoding: str | None, limit: int) -> bytes:
+    """Inflate ``body`` per ``Content-Encoding``, never producing more than ``limit`` bytes."""
+    encoding = (content_encoding or "identity").strip().lower()
+    if encoding in {"", "identity"}:
+        if len(body) > limit:
+            raise BodyError(413, f"body of {len(body)} bytes exceeds the {limit}-byte limit")
+        return body
+    if encoding in {"gzip", "x-gzip"}:
+        return _inflate(body, zlib.MAX_WBITS | 16, limit, "gzip")
+    if encoding == "deflate":
+        # RFC 9110 deflate is zlib-wrapped; a few clients send raw deflate streams.
+        try:
+            return _inflate(body, zlib.MAX_WBITS, limit, "deflate")
+        except BodyError as exc:
+            if exc.status == 413:
+                raise
+            return _inflate(body, -zlib.MAX_WBITS, limit, "deflate")
+    raise BodyError(
+        415, f"unsupported Content-Encoding {encoding!r}: send gzip, deflate or identity"
+    )
+
+
+def _inflate(body: bytes, wbits: int, limit: int, name: str) -> bytes:
+    too_large = BodyError(413, f"{name} body inflates beyond the {limit}-byte limit")
+    out = bytearray()
+    data = body
+    try:
+        # gzip allows several concatenated members; each needs its own decompressor.
+        while True:
+            inflater = zlib.decompressobj(wbits)
+            # Asking for one byte more than the room left detects a bomb without ever
+            # holding more than ``limit + 1`` inflated bytes.
+            out += inflater.decompress(data, limit - len(out) + 1)
+            if len(out) > limit:
+                raise too_large
+            if not inflater.eof:
+                raise BodyError(400, f"truncated {name} body")
+            data = inflater.unused_data
+            if not wbits & 16 or not data.strip(b"\x00"):
+                break
+    except zlib.error as exc:
+        raise BodyError(400, f"malformed {name} body: {exc}") from None
+    return bytes(out)
+
+
+def decode_protobuf(body: bytes) -> ExportTraceServiceRequest:
+    """Parse a binary ``ExportTraceServiceRequest`` or raise 400."""
+    from google.protobuf.message import DecodeError
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+        ExportTraceServiceRequest,
+    )
+
+    try:
+        return ExportTraceServiceRequest.FromString(body)
+    except (DecodeError, RecursionError, ValueError) as exc:
+        detail = str(exc) or type(exc).__name__
+        raise BodyError(400, f"malformed protobuf ExportTraceServiceRequest: {detail}") from None
+
+
+def decode_json(body: bytes | str) -> ExportTraceServiceRequest:
+    """Parse an OTLP/JSON ``ExportTraceServiceRequest`` or raise 400."""
+    try:
+        document = json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise BodyError(400, f"malformed JSON: {exc}") from None
+    except RecursionError:
+        raise BodyError(400, "malformed JSON: nested too deeply") from None
+    return request_from_json(document)
+
+
+def request_from_json(document: Any) -> ExportTraceServiceRequest:
+    """An already-parsed OTLP/JSON document as a request message, or raise 400."""
+    from google.protobuf import json_format
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+        ExportTraceServiceRequest,
+    )
+
+    if not isinstance(document, dict):
+        raise BodyError(400, "malformed OTLP/JSON: the body must be a JSON object")
+    _ids_to_base64(document)
+    try:
+        return json_format.ParseDict(
+            document, ExportTraceServiceRequest(), ignore_unknown_fields=True
+        )
+    except (json_format.ParseError, RecursionError, TypeError, ValueError) as exc:
+        detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise BodyError(400, f"malformed OTLP/JSON ExportTraceServiceRequest: {detail}") from None
+
+
+_ID_BYTES: Final = {
+    "traceId": 16, "trace_id": 16, "spanId": 8, "span_id": 8,
+    "parentSpanId": 8, "parent_span_id": 8,
+}
+
+
+def _ids_to_base64(document: dict[str, Any]) -> None:
+    """Rewrite OTLP/JSON hex ids as the base64 the proto3 JSON parser expects (in place)."""
+    for resource_spans in _items(document, "resourceSpans", "resource_spans"):
+        for scope_spans in _items(resource_spans, "scopeSpans", "scope_spans"):
+            for index, span in enumerate(_items(scope_spans, "spans")):
+                if not isinstance(span, dict):
+                    continue
+                _fix_ids(span, index)
+                for link in _items(span, "links"):
+                    if isinstance(link, dict):
+                        _fix_ids(link, index)
+
+
+def _items(container: Any, *names: str) -> list[Any]:
+    if not isinstance(container, dict):
+        return []
+    for name in names:
+        value = container.get(name)
+        if isinstance(value, list):
+            return value
+    return []
+
+
+def _fix_ids(obj: dict[str, Any], index: int) -> None:
+    for key, size in _ID_BYTES.items():
+        value = obj.get(key)
+        if not isinstance(value, str) or not value:
+            continue
+        if len(value) == 2 * size:
+            try:
+                raw = bytes.fromhex(value)
+            except ValueError:
+                raise BodyError(
+                    400, f"malformed OTLP/JSON: span {index}: {key} {value[:40]!r} is not hex"
+                ) from None
+        else:
+            try:
+                raw = base64.b64decode(value, validate=True)
+            except (binascii.Error, ValueError):
+                raw = b""
+            if len(raw) != size:
+                raise BodyError(
+                    400,
+                    f"malformed OTLP/JSON: span {index}: {key} must be {2 * size} hex digits, "
+                    f"got {value[:40]!r}",
+                )
+        obj[key] = base64.b64encode(raw).decode("ascii")
+
+
+def decode_request(
+    body: bytes,
+    content_type: str | None,
+    content_encoding: str | None = None,
+    limits: BodyLimits = BodyLimits(),
+) -> ExportTraceServiceRequest:
+    """Decode one ``POST /v1/traces`` body (any supported type and encoding)."""
+    kind = media_type(content_type)
+    if len(body) > limits.max_body_bytes:
+        raise BodyError(
+            413, f"body of {len(body)} bytes exceeds the {limits.max_body_bytes}-byte limit"
+        )
+    raw = decompress(body, content_encoding, limits.max_decompressed_bytes)
+    if kind == PROTOBUF:
+        return decode_protobuf(raw)
+    return decode_json(raw)

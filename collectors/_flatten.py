@@ -1,0 +1,555 @@
+"""OTLP trace messages → Arrow tables with the store's columns.
+
+This is the collector's hot path (the DESIGN measured it as the step that dominates
+ingest), so it is written as one tight loop per span over pre-built lookup tables
+rather than as a chain of small helpers: every typed column has one entry in
+``_SPAN_SOURCES`` naming the attribute it comes from, the value type it accepts and its
+unit conversion.
+
+Rules (they are the store's contract, see DESIGN.md "Store"):
+
+- A typed column takes its span attribute, else (for resource-level facts) the resource
+  attribute. A source attribute is dropped from ``attributes`` / ``resource_attributes``
+  exactly when its value is the one stored in the typed column — no double storage, and
+  nothing lost when a span overrides its resource.
+- A value of the wrong OTLP type (a string where tokens belong) leaves the typed column
+  NULL and stays, raw, in the JSON column: a batch is never rejected for it.
+- Spans whose identity or timing is unusable (ids of the wrong length or all zero, no
+  start time, end before start) are rejected one by one and counted for the OTLP
+  ``partial_success`` answer; the rest of the batch is kept.
+- ``infermeter.embedding`` events become ``embeddings`` rows carrying the span's tenant,
+  model, prompt version, endpoint and service; other events go to ``events``.
+- A bearer token bound to a tenant pins ``tenant`` whatever the span claims; a
+  different claim is kept for audit as ``infermeter.claimed_tenant`` in ``attributes``.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import math
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Final
+
+from infermeter.agent import _semconv as sc
+from infermeter.collectors._schema import EMBEDDING_COLUMNS, SPAN_COLUMNS, arrow_schema
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+        ExportTraceServiceRequest,
+    )
+    from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
+
+__all__ = ["CLAIMED_TENANT", "Flattened", "Limits", "flatten_request", "to_arrow"]
+
+# Where a pinned tenant keeps the tenant a span claimed (no convention exists).
+CLAIMED_TENANT: Final = "infermeter.claimed_tenant"
+# service_instance falls back to the host when no service.instance.id is set.
+_HOST_NAME: Final = "host.name"
+
+_COLUMN_INDEX: Final = {name: i for i, (name, _) in enumerate(SPAN_COLUMNS)}
+_WIDTH: Final = len(SPAN_COLUMNS)
+
+# Accepted OTLP value kinds per column type (the AnyValue oneof names).
+_STR: Final = frozenset({"string_value"})
+_INT: Final = frozenset({"int_value"})
+_NUM: Final = frozenset({"int_value", "double_value"})
+_BOOL: Final = frozenset({"bool_value"})
+
+
+@dataclass(frozen=True, slots=True)
+class _Source:
+    column: int
+    accepts: frozenset[str]
+    scale: float | None = None  # multiply (unit conversion); None keeps the value's type
+    offset: int = 0  # added to integers (attempt = 1 + retries)
+
+
+def _src(
+    column: str, accepts: frozenset[str], scale: float | None = None, offset: int = 0
+) -> _Source:
+    return _Source(_COLUMN_INDEX[column], accepts, scale, offset)
+
+
+_SPAN_SOURCES: Final[dict[str, _Source]] = {
+    sc.TENANT_ID: _src("tenant", _STR),
+    sc.GEN_AI_REQUEST_MODEL: _src("model", _STR),
+    sc.GEN_AI_RESPONSE_MODEL: _src("response_model", _STR),
+    sc.GEN_AI_PROVIDER_NAME: _src("provider", _STR),
+    sc.GEN_AI_PROMPT_NAME: _src("prompt_name", _STR),
+    sc.GEN_AI_PROMPT_VERSION: _src("prompt_version", _STR),
+    sc.INFERMETER_ENDPOINT: _src("endpoint", _STR),
+    sc.GEN_AI_OPERATION_NAME: _src("operation", _STR),
+    sc.ERROR_TYPE: _src("error_type", _STR),
+    sc.INFERMETER_RUNTIME: _src("runtime", _STR),
+    sc.CLOUD_PLATFORM: _src("platform", _STR),
+    sc.CLOUD_PROVIDER: _src("cloud_provider", _STR),
+    sc.CLOUD_REGION: _src("region", _STR),
+    sc.FAAS_NAME: _src("faas_name", _STR),
+    sc.FAAS_COLDSTART: _src("cold_start", _BOOL),
+    sc.INFERMETER_INIT_DURATION: _src("init_duration_ms", _NUM, 1000.0),
+    sc.INFERMETER_INITIALIZATION_TYPE: _src("initialization_type", _STR),
+    sc.FAAS_MAX_MEMORY: _src("memory_mb", _NUM, 1.0 / (1024 * 1024)),
+    sc.GEN_AI_USAGE_INPUT_TOKENS: _src("input_tokens", _INT),
+    sc.GEN_AI_USAGE_OUTPUT_TOKENS: _src("output_tokens", _INT),
+    sc.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS: _src("cache_read_tokens", _INT),
+    sc.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS: _src("cache_write_tokens", _INT),
+    sc.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS: _src("reasoning_tokens", _INT),
+    sc.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK: _src("ttft_ms", _NUM, 1000.0),
+    sc.GEN_AI_REQUEST_STREAM: _src("stream", _BOOL),
+    sc.INFERMETER_THROTTLED: _src("throttled", _BOOL),
+    sc.INFERMETER_RETRY_AFTER: _src("retry_after_s", _NUM, 1.0),
+    sc.INFERMETER_RETRIES: _src("attempt", _INT, None, 1),
+    sc.INFERMETER_ENTRY: _src("is_entry", _BOOL),
+}
+# Read only when the preferred source is absent (older emitters).
+_SECONDARY_SOURCES: Final[dict[str, _Source]] = {
+    sc.GEN_AI_SYSTEM_DEPRECATED: _src("provider", _STR),
+}
+# Resource-level facts: the span attribute wins, the resource attribute fills in.
+_RESOURCE_FALLBACKS: Final[frozenset[str]] = frozenset({
+    sc.TENANT_ID, sc.INFERMETER_RUNTIME, sc.CLOUD_PLATFORM, sc.CLOUD_PROVIDER, sc.CLOUD_REGION,
+    sc.FAAS_NAME, sc.FAAS_MAX_MEMORY, sc.INFERMETER_INITIALIZATION_TYPE,
+})
+_RESOURCE_ONLY: Final[dict[str, _Source]] = {
+    sc.SERVICE_NAME: _src("service_name", _STR),
+    sc.SERVICE_INSTANCE_ID: _src("service_instance", _STR),
+}
+
+_I_TRACE: Final = _COLUMN_INDEX["trace_id"]
+_I_SPAN: Final = _COLUMN_INDEX["span_id"]
+_I_PARENT: Final = _COLUMN_INDEX["parent_span_id"]
+_I_NAME: Final = _COLUMN_INDEX["name"]
+_I_KIND: Final = _COLUMN_INDEX["kind"]
+_I_SERVICE: Final = _COLUMN_INDEX["service_name"]
+_I_INSTANCE: Final = _COLUMN_INDEX["service_instance"]
+_I_START: Final = _COLUMN_INDEX["start_time"]
+_I_END: Final = _COLUMN_INDEX["end_time"]
+_I_DURATION: Final = _COLUMN_INDEX["duration_ms"]
+_I_STATUS: Final = _COLUMN_INDEX["status_code"]
+_I_STATUS_MESSAGE: Final = _COLUMN_INDEX["status_message"]
+_I_ENTRY: Final = _COLUMN_INDEX["is_entry"]
+_I_TENANT: Final = _COLUMN_INDEX["tenant"]
+_I_MODEL: Final = _COLUMN_INDEX["model"]
+_I_PROMPT_VERSION: Final = _COLUMN_INDEX["prompt_version"]
+_I_ENDPOINT: Final = _COLUMN_INDEX["endpoint"]
+_I_COLD: Final = _COLUMN_INDEX["cold_start"]
+_I_THROTTLED: Final = _COLUMN_INDEX["throttled"]
+_I_ATTEMPT: Final = _COLUMN_INDEX["attempt"]
+_I_ATTRIBUTES: Final = _COLUMN_INDEX["attributes"]
+_I_RESOURCE: Final = _COLUMN_INDEX["resource_attributes"]
+_I_SCOPE: Final = _COLUMN_INDEX["scope_name"]
+_I_SCOPE_VERSION: Final = _COLUMN_INDEX["scope_version"]
+_I_EVENTS: Final = _COLUMN_INDEX["events"]
+_I_LINKS: Final = _COLUMN_INDEX["links"]
+
+_SCALARS: Final = frozenset({"int_value", "double_value", "bool_value"})
+_INFINITIES: Final = (math.inf, -math.inf)
+_KINDS: Final = ("UNSPECIFIED", "INTERNAL", "SERVER", "CLIENT", "PRODUCER", "CONSUMER")
+_STATUSES: Final = ("UNSET", "OK", "ERROR")
+_MAX_INT64: Final = (1 << 63) - 1
+_ZERO_TRACE: Final = bytes(16)
+_ZERO_SPAN: Final = bytes(8)
+
+_encode_json: Final[Callable[[Any], str]] = json.JSONEncoder(
+    ensure_ascii=False, separators=(",", ":"), allow_nan=False
+).encode
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """Per-value caps applied while flattening (the body-size caps apply earlier)."""
+
+    max_attribute_length: int = 16_384  # characters of one string value; longer is cut
+    max_vector_dim: int = 8_192  # an embedding with more dimensions is dropped
+
+
+@dataclass(slots=True)
+class Flattened:
+    """Rows ready for the store, and what the OTLP response must report."""
+
+    spans: list[list[Any]]
+    embeddings: list[tuple[Any, ...]]
+    rejected_spans: int = 0
+    rejection_reasons: dict[str, int] = field(default_factory=dict)
+    warnings: dict[str, int] = field(default_factory=dict)
+
+    def message(self) -> str:
+        """The ``partial_success.error_message``: rejections first, then warnings."""
+        parts = [f"{n} span(s) rejected: {why}" for why, n in self.rejection_reasons.items()]
+        parts += [f"{n} {what}" for what, n in self.warnings.items()]
+        return "; ".join(parts)
+
+
+def _plain(value: AnyValue, limits: Limits, warnings: dict[str, int]) -> Any:  # noqa: PLR0911
+    """An AnyValue as a JSON-ready Python value (bytes as base64, like OTLP/JSON)."""
+    which = value.WhichOneof("value")
+    if which == "string_value":
+        text = value.string_value
+        if len(text) > limits.max_attribute_length:
+            warnings[_TRUNCATED] = warnings.get(_TRUNCATED, 0) + 1
+            return text[: limits.max_attribute_length]
+        return text
+    if which is None:
+        return None
+    if which == "array_value":
+        return [_plain(item, limits, warnings) for item in value.array_value.values]
+    if which == "kvlist_value":
+        return {kv.key: _plain(kv.value, limits, warnings) for kv in value.kvlist_value.values}
+    if which == "bytes_value":
+        return base64.b64encode(value.bytes_value).decode("ascii")
+    return getattr(value, which)
+
+
+_TRUNCATED: Final = "attribute value(s) truncated to the maximum attribute length"
+
+
+def _finite_or_text(value: Any) -> Any:
+    """Replace NaN/±Infinity (not valid JSON) with the strings proto3 JSON uses."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
+    if isinstance(value, dict):
+        return {k: _finite_or_text(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_finite_or_text(v) for v in value]
+    return value
+
+
+def _json(value: Any) -> str:
+    try:
+        return _encode_json(value)
+    except ValueError:
+        return _encode_json(_finite_or_text(value))
+
+
+def _attributes(
+    kvs: Iterable[KeyValue], limits: Limits, warnings: dict[str, int]
+) -> dict[str, Any]:
+    return {kv.key: _plain(kv.value, limits, warnings) for kv in kvs}
+
+
+def _typed(  # noqa: PLR0911 — one exit per OTLP value kind
+    value: AnyValue, source: _Source, limits: Limits, warnings: dict[str, int]
+) -> tuple[bool, Any]:
+    """(accepted, column value); accepted is False for a wrong type or a non-finite number."""
+    which = value.WhichOneof("value")
+    if which not in source.accepts:
+        return False, None
+    if which == "string_value":
+        text = value.string_value
+        if len(text) > limits.max_attribute_length:
+            warnings[_TRUNCATED] = warnings.get(_TRUNCATED, 0) + 1
+            text = text[: limits.max_attribute_length]
+        return True, text
+    if which == "bool_value":
+        return True, value.bool_value
+    if which == "int_value":
+        number = value.int_value
+        if source.scale is not None:
+            return True, number * source.scale
+        return True, number + source.offset
+    real = value.double_value
+    if not math.isfinite(real):
+        return False, None
+    return True, real * (source.scale or 1.0)
+
+
+@dataclass(slots=True)
+class _Resource:
+    """What every span of one ResourceSpans shares, computed once."""
+
+    service_name: str | None = None
+    service_instance: str | None = None
+    # column index -> (attribute key, typed value, raw value) for span-overridable facts
+    fallbacks: dict[int, tuple[str, Any, Any]] = field(default_factory=dict)
+    remaining: dict[str, Any] = field(default_factory=dict)
+    remaining_json: str = "{}"
+
+
+def _resource(
+    kvs: Iterable[KeyValue], limits: Limits, warnings: dict[str, int]
+) -> _Resource:
+    out = _Resource()
+    host: str | None = None
+    for kv in kvs:
+        key = kv.key
+        value = kv.value
+        only = _RESOURCE_ONLY.get(key)
+        if only is not None:
+            ok, typed = _typed(value, only, limits, warnings)
+            if ok:
+                if only.column == _I_SERVICE:
+                    out.service_name = typed
+                else:
+                    out.service_instance = typed
+                continue
+        elif key in _RESOURCE_FALLBACKS:
+            source = _SPAN_SOURCES[key]
+            ok, typed = _typed(value, source, limits, warnings)
+            if ok:
+                out.fallbacks[source.column] = (key, typed, _plain(value, limits, warnings))
+                continue
+        raw = _plain(value, limits, warnings)
+        if key == _HOST_NAME and isinstance(raw, str):
+            host = raw
+        out.remaining[key] = raw
+    if out.service_instance is None:
+        out.service_instance = host
+    out.remaining_json = _json(out.remaining)
+    return out
+
+
+def _pin_tenant(
+    row: list[Any],
+    rest: dict[str, Any],
+    fallbacks: dict[int, tuple[str, Any, Any]],
+    tenant: str,
+) -> None:
+    claimed = row[_I_TENANT]
+    if claimed is None and _I_TENANT in fallbacks:
+        claimed = fallbacks[_I_TENANT][1]
+    wrong_typed_claim = rest.pop(sc.TENANT_ID, None)
+    if claimed is None:
+        claimed = wrong_typed_claim
+    if claimed is not None and claimed != tenant:
+        rest[CLAIMED_TENANT] = claimed
+    row[_I_TENANT] = tenant
+
+
+def _reject(result: Flattened, reason: str) -> None:
+    result.rejected_spans += 1
+    result.rejection_reasons[reason] = result.rejection_reasons.get(reason, 0) + 1
+
+
+# One loop on purpose: the hot path (see the module docstring).
+def flatten_request(  # noqa: PLR0912, PLR0915
+    request: ExportTraceServiceRequest,
+    *,
+    limits: Limits = Limits(),
+    tenant: str | None = None,
+) -> Flattened:
+    """Flatten every span of ``request`` into store rows (see the module rules).
+
+    ``tenant`` pins the tenant of every span and embedding (an ingest token's binding).
+    Never raises for content: unusable spans are counted in the result instead.
+    """
+    result = Flattened(spans=[], embeddings=[])
+    warnings = result.warnings
+    rows = result.spans
+    template: list[Any] = [None] * _WIDTH
+    span_sources = _SPAN_SOURCES
+    secondary_sources = _SECONDARY_SOURCES
+    max_len = limits.max_attribute_length
+    for resource_spans in request.resource_spans:
+        res = _resource(resource_spans.resource.attributes, limits, warnings)
+        template[_I_SERVICE] = res.service_name
+        template[_I_INSTANCE] = res.service_instance
+        template[_I_RESOURCE] = res.remaining_json
+        fallbacks = res.fallbacks
+        for scope_spans in resource_spans.scope_spans:
+            scope = scope_spans.scope
+            template[_I_SCOPE] = scope.name or None
+            template[_I_SCOPE_VERSION] = scope.version or None
+            for span in scope_spans.spans:
+                trace_id = span.trace_id
+                span_id = span.span_id
+                parent = span.parent_span_id
+                start = span.start_time_unix_nano
+                end = span.end_time_unix_nano
+                if len(trace_id) != 16 or trace_id == _ZERO_TRACE:
+                    _reject(result, "trace_id must be 16 bytes and not all zero")
+                    continue
+                if len(span_id) != 8 or span_id == _ZERO_SPAN:
+                    _reject(result, "span_id must be 8 bytes and not all zero")
+                    continue
+                if parent and len(parent) != 8:
+                    _reject(result, "parent_span_id must be empty or 8 bytes")
+                    continue
+                if start == 0 or start > _MAX_INT64 or end > _MAX_INT64:
+                    _reject(result, "start_time_unix_nano missing or out of range")
+                    continue
+                if end < start:
+                    _reject(result, "end_time_unix_nano before start_time_unix_nano")
+                    continue
+                row = template.copy()
+                row[_I_TRACE] = trace_id.hex()
+                row[_I_SPAN] = span_id.hex()
+                row[_I_PARENT] = parent.hex() if parent and parent != _ZERO_SPAN else None
+                row[_I_NAME] = span.name
+                kind = span.kind
+                row[_I_KIND] = _KINDS[kind] if 0 <= kind < len(_KINDS) else str(kind)
+                row[_I_START] = start // 1000
+                row[_I_END] = end // 1000
+                row[_I_DURATION] = (end - start) / 1e6
+                status = span.status
+                code = status.code
+                row[_I_STATUS] = _STATUSES[code] if 0 <= code < len(_STATUSES) else str(code)
+                row[_I_STATUS_MESSAGE] = status.message or None
+
+                rest: dict[str, Any] = {}
+                secondary: list[tuple[str, _Source, AnyValue]] | None = None
+                for kv in span.attributes:
+                    key = kv.key
+                    value = kv.value
+                    which = value.WhichOneof("value")
+                    scalar: Any
+                    if which == "string_value":
+                        scalar = value.string_value
+                        if len(scalar) > max_len:
+                            warnings[_TRUNCATED] = warnings.get(_TRUNCATED, 0) + 1
+                            scalar = scalar[:max_len]
+                    elif which in _SCALARS:
+                        scalar = getattr(value, which)
+                    else:  # arrays, maps, bytes, empty: no typed column takes them
+                        rest[key] = _plain(value, limits, warnings)
+                        continue
+                    source = span_sources.get(key)
+                    if source is not None and which in source.accepts:
+                        if source.scale is not None:
+                            scalar = scalar * source.scale
+                            if not math.isfinite(scalar):
+                                rest[key] = getattr(value, which)
+                                continue
+                        elif source.offset:
+                            scalar += source.offset
+                        row[source.column] = scalar
+                        continue
+                    if key in secondary_sources:
+                        secondary = secondary or []
+                        secondary.append((key, secondary_sources[key], value))
+                        continue
+                    rest[key] = scalar
+                if secondary:
+                    for key, source, value in secondary:
+                        ok, typed = _typed(value, source, limits, warnings)
+                        if ok and row[source.column] is None:
+                            row[source.column] = typed
+                        else:
+                            rest[key] = _plain(value, limits, warnings)
+
+                if tenant is not None:
+                    _pin_tenant(row, rest, fallbacks, tenant)
+                resource_json = res.remaining_json
+                if fallbacks:
+                    overridden: dict[str, Any] | None = None
+                    for column, (key, typed, raw) in fallbacks.items():
+                        if column == _I_TENANT and tenant is not None:
+                            continue
+                        current = row[column]
+                        if current is None:
+                            row[column] = typed
+                        elif current != typed:
+                            # The span overrides its resource: keep the resource's value.
+                            overridden = overridden or dict(res.remaining)
+                            overridden[key] = raw
+                    if overridden is not None:
+                        resource_json = _json(overridden)
+                row[_I_RESOURCE] = resource_json
+
+                if row[_I_ENTRY] is None:
+                    row[_I_ENTRY] = row[_I_PARENT] is None
+                if row[_I_COLD] is None:
+                    row[_I_COLD] = False
+                if row[_I_THROTTLED] is None:
+                    row[_I_THROTTLED] = False
+                if row[_I_ATTEMPT] is None:
+                    row[_I_ATTEMPT] = 1
+
+                if span.events:
+                    row[_I_EVENTS] = _events(span, row, result, limits)
+                if span.links:
+                    row[_I_LINKS] = _json([
+                        {
+                            "trace_id": link.trace_id.hex(),
+                            "span_id": link.span_id.hex(),
+                            "attributes": _attributes(link.attributes, limits, warnings),
+                        }
+                        for link in span.links
+                    ])
+                row[_I_ATTRIBUTES] = _json(rest) if rest else "{}"
+                rows.append(row)
+    return result
+
+
+_EMBEDDING_DROPPED_LONG: Final = "embedding(s) dropped: more dimensions than the maximum"
+_EMBEDDING_DROPPED_BAD: Final = "embedding(s) dropped: vector missing or not numeric"
+
+
+def _events(span: Any, row: list[Any], result: Flattened, limits: Limits) -> str | None:
+    """Embedding events → ``result.embeddings``; the others → the ``events`` JSON."""
+    warnings = result.warnings
+    kept: list[dict[str, Any]] = []
+    for event in span.events:
+        if event.name != sc.EMBEDDING_EVENT:
+            kept.append({
+                "name": event.name,
+                "time_unix_nano": event.time_unix_nano,
+                "attributes": _attributes(event.attributes, limits, warnings),
+            })
+            continue
+        kind: str | None = None
+        vector: list[float] | None = None
+        for kv in event.attributes:
+            if kv.key == sc.EMBEDDING_KIND and kv.value.WhichOneof("value") == "string_value":
+                kind = kv.value.string_value[: limits.max_attribute_length]
+            elif kv.key == sc.EMBEDDING_VECTOR:
+                vector = _vector(kv.value)
+        if vector is None:
+            warnings[_EMBEDDING_DROPPED_BAD] = warnings.get(_EMBEDDING_DROPPED_BAD, 0) + 1
+            continue
+        if len(vector) > limits.max_vector_dim:
+            warnings[_EMBEDDING_DROPPED_LONG] = warnings.get(_EMBEDDING_DROPPED_LONG, 0) + 1
+            continue
+        time_ns = event.time_unix_nano or span.start_time_unix_nano
+        result.embeddings.append((
+            row[_I_TRACE], row[_I_SPAN], min(time_ns, _MAX_INT64) // 1000, row[_I_SERVICE],
+            row[_I_TENANT], row[_I_MODEL], row[_I_PROMPT_VERSION], row[_I_ENDPOINT],
+            kind, len(vector), vector,
+        ))
+    return _json(kept) if kept else None
+
+
+def _vector(value: AnyValue) -> list[float] | None:
+    if value.WhichOneof("value") != "array_value":
+        return None
+    items = value.array_value.values
+    out: list[float] = []
+    for item in items:
+        which = item.WhichOneof("value")
+        if which == "double_value":
+            number = item.double_value
+        elif which == "int_value":
+            number = float(item.int_value)
+        else:
+            return None
+        if not math.isfinite(number):
+            return None
+        out.append(number)
+    return out or None
+
+
+_SPAN_SCHEMA: Any = None
+_EMBEDDING_SCHEMA: Any = None
+
+
+def to_arrow(flat: Flattened) -> tuple[pa.Table, pa.Table]:
+    """The rows of ``flat`` as Arrow tables in the store's column order."""
+    import pyarrow as pa
+
+    global _SPAN_SCHEMA, _EMBEDDING_SCHEMA  # noqa: PLW0603 — built once, on first use
+    if _SPAN_SCHEMA is None:
+        _SPAN_SCHEMA = arrow_schema(SPAN_COLUMNS)
+        _EMBEDDING_SCHEMA = arrow_schema(EMBEDDING_COLUMNS)
+    spans = _columns_to_table(flat.spans, _SPAN_SCHEMA, pa)
+    embeddings = _columns_to_table(flat.embeddings, _EMBEDDING_SCHEMA, pa)
+    return spans, embeddings
+
+
+def _columns_to_table(rows: list[Any], schema: Any, pa: Any) -> pa.Table:
+    if not rows:
+        return schema.empty_table()
+    columns = list(zip(*rows, strict=True))
+    arrays = [pa.array(column, type=f.type) for column, f in zip(columns, schema, strict=True)]
+    return pa.Table.from_arrays(arrays, schema=schema)

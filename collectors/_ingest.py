@@ -1,0 +1,374 @@
+"""From accepted rows to the store: write-ahead log, bounded queue, batching flusher.
+
+``submit`` is called by request threads. It reserves room in the queue (or raises
+:class:`Overloaded`: the receiver answers 429 + Retry-After and the client retries),
+writes one log record, queues the Arrow tables in log order, and returns once the
+record is on disk — only then may the request be acknowledged.
+
+One flusher thread owns the store. It opens it (retrying while another process holds
+the file: ingest continues into the log meanwhile), replays what earlier runs logged
+but did not store, then appends queued tables in large batches (``batch_spans`` rows or
+every ``flush_interval`` seconds) with the log checkpoint in the same transaction.
+Memory is bounded by ``max_queue_spans``; the log on disk by the same amount plus what
+a replay still has to load.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from infermeter.collectors._store import (
+    SnapshotInfo,
+    StoreLockedError,
+    StoreWriter,
+    decode_batch,
+    encode_batch,
+)
+from infermeter.collectors._wal import WriteAheadLog
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+__all__ = ["IngestPipeline", "Overloaded", "PipelineConfig", "Unavailable"]
+
+_log = logging.getLogger("infermeter.collectors")
+
+
+class Overloaded(Exception):  # noqa: N818 — a condition, reported as HTTP 429
+    """The queue is full; the client should retry after ``retry_after`` seconds."""
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(f"ingest queue full; retry after {retry_after}s")
+        self.retry_after = retry_after
+
+
+class Unavailable(Exception):  # noqa: N818 — a condition, reported as HTTP 503
+    """The collector cannot accept data right now (shutting down, disk error)."""
+
+    def __init__(self, message: str, retry_after: int = 5) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+@dataclass(frozen=True, slots=True)
+class PipelineConfig:
+    max_queue_spans: int = 100_000
+    batch_spans: int = 10_000
+    flush_interval: float = 1.0
+    segment_bytes: int = 64 * 1024 * 1024
+    store_retry_interval: float = 1.0
+
+
+@dataclass(slots=True)
+class _Item:
+    seq: int
+    spans: pa.Table
+    embeddings: pa.Table
+    rows: int
+    queued_at: float
+
+
+@dataclass(slots=True)
+class _Counters:
+    accepted_spans: int = 0
+    stored_spans: int = 0
+    stored_embeddings: int = 0
+    replayed_spans: int = 0
+    overloaded_requests: int = 0
+    store_errors: int = 0
+    flushes: int = 0
+    last_error: str | None = None
+    started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+
+
+class IngestPipeline:
+    """The write path of one collector process (see the module docstring)."""
+
+    def __init__(self, store_path: Path, wal_dir: Path, config: PipelineConfig) -> None:
+        self.store_path = store_path
+        self.config = config
+        self.wal = WriteAheadLog(wal_dir, segment_bytes=config.segment_bytes)
+        self._cond = threading.Condition()
+        self._queue: deque[_Item] = deque()
+        self._queued_rows = 0  # includes rows reserved by requests still writing the log
+        self._stored_seq = 0  # every record up to this one is in the store
+        self._flush_wanted = 0  # the flusher skips its wait while this is positive
+        self._closing = False
+        self._stopped = False
+        self._store: StoreWriter | None = None
+        self._store_ready = threading.Event()
+        self._fatal: BaseException | None = None
+        self._snapshot_lock = threading.Lock()
+        self._snapshot: SnapshotInfo | None = None
+        self.counters = _Counters()
+        self._thread = threading.Thread(
+            target=self._run, name="infermeter-flusher", daemon=True
+        )
+
+    # -- lifecycle ---------------------------------------------------------------------
+
+    def open_store(self) -> bool:
+        """Try to open the store now; False if another process holds it (the flusher
+        keeps retrying). Any other failure (a corrupt file, a newer schema) raises."""
+        if self._store is not None:
+            return True
+        try:
+            self._store = StoreWriter(self.store_path)
+        except StoreLockedError:
+            return False
+        return True
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def close(self, timeout: float = 60.0) -> bool:
+        """Store everything queued, then release the store and the log. Returns False if
+        the store could not take it all in time (it stays in the log for the next run)."""
+        with self._cond:
+            self._closing = True
+            self._cond.notify_all()
+        if self._thread.is_alive():
+            self._thread.join(timeout)
+        drained = not self._queue
+        with self._cond:
+            self._stopped = True
+        self.wal.close()
+        if self._store is not None and not self._thread.is_alive():
+            try:
+                self._store.close()
+            finally:
+                self._store = None
+        return drained
+
+    # -- the request side --------------------------------------------------------------
+
+    def submit(self, spans: pa.Table, embeddings: pa.Table) -> int:
+        """Log and queue one request's rows; returns its sequence number once durable."""
+        rows = spans.num_rows
+        with self._cond:
+            if self._closing:
+                raise Unavailable("collector is shutting down")
+            if self._fatal is not None:
+                raise Unavailable(f"store failed: {self._fatal}")
+            # An oversized batch is still let into an empty queue, or it could never land.
+            if self._queued_rows and self._queued_rows + rows > self.config.max_queue_spans:
+                self.counters.overloaded_requests += 1
+                raise Overloaded(self.retry_after())
+            self._queued_rows += rows
+        try:
+            payload = encode_batch(spans, embeddings)
+            now = time.monotonic()
+
+            def enqueue(seq: int) -> None:
+                with self._cond:
+                    self._queue.append(_Item(seq, spans, embeddings, rows, now))
+                    self.counters.accepted_spans += rows
+                    if self._queued_rows >= self.config.batch_spans:
+                        self._cond.notify_all()
+
+            seq = self.wal.append(payload, then=enqueue)
+        except BaseException:
+            with self._cond:
+                self._queued_rows -= rows
+            raise
+        self.wal.sync(seq)
+        return seq
+
+    def is_full(self) -> bool:
+        """Whether a request would be refused right now (checked before reading its body)."""
+        with self._cond:
+            return self._queued_rows >= self.config.max_queue_spans
+
+    def healthy(self) -> bool:
+        """False once the store writer has stopped for good (requests then get 503)."""
+        return self._fatal is None
+
+    def retry_after(self) -> int:
+        # Whole seconds (RFC 9110 delay-seconds); the flusher empties a full queue in
+        # about one interval when the store keeps up.
+        return max(1, round(self.config.flush_interval))
+
+    def flush(self, timeout: float = 30.0) -> bool:
+        """Wait until everything acknowledged before this call is in the store."""
+        with self._cond:
+            target = self._queue[-1].seq if self._queue else self._stored_seq
+            self._flush_wanted += 1
+            self._cond.notify_all()
+            try:
+                return self._cond.wait_for(
+                    lambda: self._stored_seq >= target or self._stopped, timeout
+                ) and self._stored_seq >= target
+            finally:
+                self._flush_wanted -= 1
+
+    def snapshot(self, dest: Path, timeout: float = 60.0) -> SnapshotInfo:
+        """A consistent copy of the store holding everything acknowledged so far;
+        reused while nothing new has been stored since it was made."""
+        if not self._store_ready.wait(timeout):
+            raise Unavailable("the store is not open yet (another process holds it)")
+        if not self.flush(timeout):
+            raise Unavailable("timed out storing queued spans before the snapshot")
+        with self._snapshot_lock:
+            current = self._snapshot
+            if current is not None and current.seq == self._stored_seq and dest.exists():
+                return current
+            store = self._store
+            if store is None:
+                raise Unavailable("the store is closed")
+            info = store.snapshot(dest, self.wal.wal_id)
+            self._snapshot = info
+            return info
+
+    def stats(self) -> dict[str, Any]:
+        c = self.counters
+        with self._cond:
+            queued = self._queued_rows
+        return {
+            "store_open": self._store_ready.is_set(),
+            "queued_spans": queued,
+            "accepted_spans": c.accepted_spans,
+            "stored_spans": c.stored_spans,
+            "stored_embeddings": c.stored_embeddings,
+            "replayed_spans": c.replayed_spans,
+            "overloaded_requests": c.overloaded_requests,
+            "store_errors": c.store_errors,
+            "flushes": c.flushes,
+            "last_error": c.last_error,
+            "stored_seq": self._stored_seq,
+            "started_at": c.started_at.isoformat(),
+        }
+
+    # -- the flusher -------------------------------------------------------------------
+
+    def _run(self) -> None:
+        try:
+            if not self._wait_for_store():
+                return
+            self._replay()
+            self._store_ready.set()
+            self._flush_loop()
+        except BaseException as exc:  # noqa: BLE001 — a bug or a broken store: refuse new data, keep serving
+            _log.exception("the store writer stopped; data already logged stays in the log")
+            with self._cond:
+                self._fatal = exc
+                self._stopped = True
+                self._cond.notify_all()
+
+    def _wait_for_store(self) -> bool:
+        warned = False
+        while not self.open_store():
+            if not warned:
+                _log.warning(
+                    "store %s is held by another process; accepting into the write-ahead "
+                    "log and retrying every %.0fs", self.store_path,
+                    self.config.store_retry_interval,
+                )
+                warned = True
+            with self._cond:
+                if self._closing:
+                    return False
+                self._cond.wait(self.config.store_retry_interval)
+        if warned:
+            _log.warning("store %s opened; storing what was logged meanwhile", self.store_path)
+        return True
+
+    def _replay(self) -> None:
+        store = self._store
+        assert store is not None
+        stored = store.checkpoint(self.wal.wal_id)
+        pending_spans: list[pa.Table] = []
+        pending_embeddings: list[pa.Table] = []
+        rows = 0
+        last = stored
+        for seq, payload in self.wal.replay(after=stored):
+            spans, embeddings = decode_batch(payload)
+            pending_spans.append(spans)
+            pending_embeddings.append(embeddings)
+            rows += spans.num_rows
+            last = seq
+            if rows >= self.config.batch_spans:
+                self._write(pending_spans, pending_embeddings, last, replay=True)
+                pending_spans, pending_embeddings, rows = [], [], 0
+        if pending_spans:
+            self._write(pending_spans, pending_embeddings, last, replay=True)
+        if last > stored:
+            _log.info("replayed the write-ahead log up to record %d", last)
+        with self._cond:
+            self._stored_seq = max(self._stored_seq, last, self.wal.first_seq_this_run - 1)
+        self.wal.release(self._stored_seq)
+
+    def _flush_loop(self) -> None:
+        config = self.config
+        while True:
+            with self._cond:
+                while True:
+                    if self._queue:
+                        age = time.monotonic() - self._queue[0].queued_at
+                        if (
+                            self._closing
+                            or self._flush_wanted
+                            or self._queued_rows >= config.batch_spans
+                            or age >= config.flush_interval
+                        ):
+                            break
+                        self._cond.wait(config.flush_interval - age)
+                    elif self._closing:
+                        return
+                    else:
+                        self._cond.wait()
+                batch: list[_Item] = []
+                rows = 0
+                for item in self._queue:
+                    if batch and rows + item.rows > config.batch_spans:
+                        break
+                    batch.append(item)
+                    rows += item.rows
+            try:
+                self._write(
+                    [i.spans for i in batch], [i.embeddings for i in batch], batch[-1].seq
+                )
+            except Exception as exc:  # noqa: BLE001 — any refusal: keep the data queued, retry
+                self.counters.store_errors += 1
+                self.counters.last_error = str(exc)
+                _log.error("storing %d spans failed (will retry): %s", rows, exc)
+                with self._cond:
+                    self._cond.wait(config.store_retry_interval)
+                continue
+            with self._cond:
+                for _ in batch:
+                    self._queue.popleft()
+                self._queued_rows -= rows
+                self._stored_seq = batch[-1].seq
+                self._cond.notify_all()
+            with contextlib.suppress(OSError):
+                self.wal.release(self._stored_seq)
+
+    def _write(
+        self,
+        spans: list[pa.Table],
+        embeddings: list[pa.Table],
+        seq: int,
+        *,
+        replay: bool = False,
+    ) -> None:
+        import pyarrow as pa
+
+        store = self._store
+        assert store is not None
+        span_table = pa.concat_tables(spans, promote_options="default")
+        embedding_table = pa.concat_tables(embeddings, promote_options="default")
+        store.write(span_table, embedding_table, wal_id=self.wal.wal_id, seq=seq)
+        c = self.counters
+        c.flushes += 1
+        c.stored_spans += span_table.num_rows
+        c.stored_embeddings += embedding_table.num_rows
+        if replay:
+            c.replayed_spans += span_table.num_rows

@@ -1,0 +1,434 @@
+"""The OTLP/HTTP endpoint: ``POST /v1/traces`` (protobuf and JSON), plus
+``POST /v1/snapshot`` for readers and ``GET /healthz``.
+
+Server choice: the stdlib ``ThreadingHTTPServer``. The work per request is CPU-bound
+Python (decode and flatten hold the GIL), so an asyncio server would add a dependency
+without adding throughput; threads overlap exactly the parts that release the GIL —
+socket reads, the log's fsync and DuckDB inserts. The benchmark measures the whole
+path against decode-only (``benchmarks/bench_collector.py``).
+
+Answers follow the OTLP/HTTP spec: 200 with an ``ExportTraceServiceResponse`` in the
+request's encoding (``partial_success`` counts rejected spans and carries warnings such
+as truncated values); 400 for malformed bodies, 401 without a valid token when auth is
+on, 413 over the size limits, 415 for unknown content types or encodings, 429 when the
+queue is full and 503 when the collector cannot accept (both with ``Retry-After``, the
+signal OpenTelemetry exporters retry on); error bodies are ``google.rpc.Status``.
+Every error is one line in the log at most — never a header, so never a token.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import socket
+import threading
+from collections import Counter
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import TYPE_CHECKING, Any, Final
+
+from infermeter.collectors._decode import (
+    JSON,
+    PROTOBUF,
+    BodyError,
+    BodyLimits,
+    decode_json,
+    decode_protobuf,
+    decompress,
+    media_type,
+)
+from infermeter.collectors._flatten import Limits, flatten_request, to_arrow
+from infermeter.collectors._ingest import Overloaded, Unavailable
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from infermeter.collectors._auth import Principal, TokenTable
+    from infermeter.collectors._ingest import IngestPipeline
+
+__all__ = ["TRACES_PATH", "OTLPServer"]
+
+_log = logging.getLogger("infermeter.collectors")
+
+TRACES_PATH: Final = "/v1/traces"
+SNAPSHOT_PATH: Final = "/v1/snapshot"
+HEALTH_PATHS: Final = frozenset({"/healthz", "/health"})
+# google.rpc.Code for each HTTP status the receiver sends.
+_GRPC_CODE: Final = {
+    400: 3, 401: 16, 403: 7, 404: 5, 405: 12, 411: 3, 413: 8, 415: 3, 429: 8,
+    500: 13, 503: 14,
+}
+# Bodies of refused requests are read and dropped up to this size so the client sees
+# the answer instead of a connection reset; bigger ones end the connection.
+_DRAIN_LIMIT: Final = 64 * 1024 * 1024
+_SLOT_WAIT_S: Final = 5.0
+
+
+class _ClientGoneError(Exception):
+    """The client closed the connection or stalled past the idle timeout mid-body."""
+
+
+class OTLPServer(ThreadingHTTPServer):
+    """The HTTP server of one collector (its handler threads share these fields)."""
+
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(
+        self,
+        address: tuple[str, int],
+        *,
+        pipeline: IngestPipeline,
+        tokens: TokenTable,
+        body_limits: BodyLimits,
+        flatten_limits: Limits,
+        max_concurrent_requests: int,
+        max_connections: int,
+        idle_timeout: float,
+        snapshot_path: Path,
+    ) -> None:
+        self.pipeline = pipeline
+        self.tokens = tokens
+        self.body_limits = body_limits
+        self.flatten_limits = flatten_limits
+        self.slots = threading.BoundedSemaphore(max_concurrent_requests)
+        self.max_connections = max_connections
+        self.idle_timeout = idle_timeout
+        self.snapshot_path = snapshot_path
+        self.responses: Counter[int] = Counter()
+        self.rejected_spans = 0
+        self._connections: set[socket.socket] = set()
+        self._connections_lock = threading.Lock()
+        if ":" in address[0]:
+            self.address_family = socket.AF_INET6
+        super().__init__(address, _Handler)
+
+    # Connections are tracked so that shutdown can end idle keep-alive ones at once.
+    def process_request(self, request: Any, client_address: Any) -> None:
+        with self._connections_lock:
+            full = len(self._connections) >= self.max_connections
+            if not full:
+                self._connections.add(request)
+        if full:
+            self.responses[503] += 1
+            with contextlib.suppress(OSError):
+                request.sendall(
+                    b"HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\n"
+                    b"Content-Length: 0\r\nConnection: close\r\n\r\n"
+                )
+            self.shutdown_request(request)
+            return
+        super().process_request(request, client_address)
+
+    def shutdown_request(self, request: Any) -> None:
+        with self._connections_lock:
+            self._connections.discard(request)
+        super().shutdown_request(request)
+
+    def end_connections(self) -> None:
+        """Stop reading from every client: idle connections end, requests in progress
+        still get their answer."""
+        with self._connections_lock:
+            connections = list(self._connections)
+        for connection in connections:
+            with contextlib.suppress(OSError):
+                connection.shutdown(socket.SHUT_RD)
+
+    def count(self, status: int) -> None:
+        self.responses[status] += 1
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: OTLPServer
+    protocol_version = "HTTP/1.1"
+    server_version = "infermeter-collector"
+    sys_version = ""
+
+    def setup(self) -> None:
+        # socketserver applies ``timeout`` to the connection: a stalled or idle client
+        # frees its thread after the idle timeout.
+        self.connection.settimeout(self.server.idle_timeout)
+        super().setup()
+        self._body_unread = False
+
+    # Access logs at debug level and never with headers (tokens live there).
+    def log_message(self, format: str, *args: Any) -> None:
+        _log.debug("%s %s", self.address_string(), format % args)
+
+    def log_error(self, format: str, *args: Any) -> None:
+        _log.info("%s %s", self.address_string(), format % args)
+
+    # -- routing -----------------------------------------------------------------------
+
+    def do_GET(self) -> None:
+        path = self.path.split("?", 1)[0]
+        if path in HEALTH_PATHS:
+            self._health()
+        else:
+            self._fail(404, f"no such endpoint {path!r}", JSON)
+
+    def do_HEAD(self) -> None:
+        self._fail(405, "use GET /healthz or POST /v1/traces", JSON)
+
+    def do_POST(self) -> None:
+        self._body_unread = True
+        path = self.path.split("?", 1)[0]
+        if path == TRACES_PATH:
+            self._traces()
+        elif path == SNAPSHOT_PATH:
+            self._snapshot()
+        else:
+            self._fail(404, f"no such endpoint {path!r}; OTLP traces go to {TRACES_PATH}", JSON)
+
+    def do_PUT(self) -> None:
+        self._body_unread = True
+        self._fail(405, f"use POST {TRACES_PATH}", JSON)
+
+    # -- endpoints -----------------------------------------------------------------------
+
+    def _traces(self) -> None:
+        server = self.server
+        principal = server.tokens.authenticate(self.headers.get("Authorization"))
+        if principal is None:
+            _log.info("%s: refused: missing or unknown bearer token", self.address_string())
+            self._fail(
+                401, "missing or invalid bearer token", JSON,
+                {"WWW-Authenticate": 'Bearer realm="infermeter"'},
+            )
+            return
+        try:
+            kind = media_type(self.headers.get("Content-Type"))
+        except BodyError as exc:
+            self._fail(exc.status, str(exc), JSON)
+            return
+        if not server.slots.acquire(timeout=_SLOT_WAIT_S):
+            self._fail(503, "too many requests in progress", kind, retry_after=1)
+            return
+        try:
+            self._export(principal, kind)
+        finally:
+            server.slots.release()
+
+    def _export(self, principal: Principal, kind: str) -> None:
+        server = self.server
+        try:
+            if server.pipeline.is_full():
+                raise Overloaded(server.pipeline.retry_after())
+            body = self._read_body(server.body_limits.max_body_bytes)
+            raw = decompress(
+                body, self.headers.get("Content-Encoding"),
+                server.body_limits.max_decompressed_bytes,
+            )
+            del body
+            request = decode_protobuf(raw) if kind == PROTOBUF else decode_json(raw)
+            del raw
+            flat = flatten_request(request, limits=server.flatten_limits, tenant=principal.tenant)
+            del request
+            spans, embeddings = to_arrow(flat)
+            if spans.num_rows or embeddings.num_rows:
+                server.pipeline.submit(spans, embeddings)
+        except BodyError as exc:
+            _log.info("%s: %d %s", self.address_string(), exc.status, exc)
+            self._fail(exc.status, str(exc), kind)
+            return
+        except Overloaded as exc:
+            self._fail(429, str(exc), kind, retry_after=exc.retry_after)
+            return
+        except Unavailable as exc:
+            self._fail(503, str(exc), kind, retry_after=exc.retry_after)
+            return
+        except _ClientGoneError:
+            self.close_connection = True
+            return
+        except Exception:  # noqa: BLE001 — a bug must cost one request, never the server
+            _log.exception("%s: internal error while ingesting", self.address_string())
+            self._fail(500, "internal error while ingesting; see the collector log", kind)
+            return
+        message = flat.message()
+        if flat.rejected_spans or message:
+            server.rejected_spans += flat.rejected_spans
+            _log.info(
+                "%s (%s): %d span(s) rejected; %s", self.address_string(), principal.name,
+                flat.rejected_spans, message,
+            )
+        self._send(200, _export_response(kind, flat.rejected_spans, message), kind)
+
+    def _snapshot(self) -> None:
+        principal = self.server.tokens.authenticate(self.headers.get("Authorization"))
+        if principal is None or not principal.control:
+            self._fail(
+                401, "snapshots need the collector's control token (see collector.json)", JSON,
+                {"WWW-Authenticate": 'Bearer realm="infermeter"'},
+            )
+            return
+        try:
+            self._read_body(1024 * 1024)
+            info = self.server.pipeline.snapshot(self.server.snapshot_path)
+        except BodyError as exc:
+            self._fail(exc.status, str(exc), JSON)
+            return
+        except _ClientGoneError:
+            self.close_connection = True
+            return
+        except Unavailable as exc:
+            self._fail(503, str(exc), JSON, retry_after=exc.retry_after)
+            return
+        except Exception:  # noqa: BLE001 — reported as 500, the server keeps serving
+            _log.exception("snapshot failed")
+            self._fail(500, "snapshot failed; see the collector log", JSON)
+            return
+        document = {
+            "path": str(info.path),
+            "created_at": info.created_at.isoformat(),
+            "seq": info.seq,
+            "spans": info.spans,
+        }
+        self._send(200, json.dumps(document).encode(), JSON)
+
+    def _health(self) -> None:
+        server = self.server
+        stats = server.pipeline.stats()
+        stats["responses"] = {str(k): v for k, v in sorted(server.responses.items())}
+        stats["rejected_spans"] = server.rejected_spans
+        healthy = server.pipeline.healthy()
+        stats["status"] = "ok" if healthy else "failing"
+        self._send(200 if healthy else 503, json.dumps(stats).encode(), JSON)
+
+    # -- plumbing --------------------------------------------------------------------------
+
+    def _read_body(self, limit: int) -> bytes:
+        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
+            return self._read_chunked(limit)
+        declared = self.headers.get("Content-Length")
+        if declared is None:
+            self._body_unread = False  # nothing declared: nothing to read
+            raise BodyError(411, "Content-Length or chunked Transfer-Encoding required")
+        try:
+            length = int(declared)
+        except ValueError:
+            self.close_connection = True
+            raise BodyError(400, f"invalid Content-Length {declared[:20]!r}") from None
+        if length < 0:
+            self.close_connection = True
+            raise BodyError(400, "negative Content-Length")
+        if length > limit:
+            raise BodyError(413, f"body of {length} bytes exceeds the {limit}-byte limit")
+        try:
+            data = self.rfile.read(length)
+        except OSError:
+            raise _ClientGoneError from None
+        if len(data) < length:
+            raise _ClientGoneError
+        self._body_unread = False
+        return data
+
+    def _read_chunked(self, limit: int) -> bytes:
+        out = bytearray()
+        try:
+            while True:
+                line = self.rfile.readline(1024)
+                if not line:
+                    raise _ClientGoneError
+                try:
+                    size = int(line.split(b";", 1)[0].strip(), 16)
+                except ValueError:
+                    self.close_connection = True
+                    raise BodyError(400, "malformed chunked body") from None
+                if size == 0:
+                    while self.rfile.readline(1024) not in (b"\r\n", b"\n", b""):
+                        pass  # trailers
+                    break
+                if len(out) + size > limit:
+                    self.close_connection = True
+                    raise BodyError(413, f"chunked body exceeds the {limit}-byte limit")
+                chunk = self.rfile.read(size)
+                if len(chunk) < size:
+                    raise _ClientGoneError
+                out += chunk
+                self.rfile.readline(3)
+        except OSError:
+            raise _ClientGoneError from None
+        self._body_unread = False
+        return bytes(out)
+
+    def _drain(self) -> None:
+        """Read and drop an unread request body so the client gets the answer, or
+        close the connection when the body is too big (or chunked) to bother."""
+        if not self._body_unread:
+            return
+        self._body_unread = False
+        declared = self.headers.get("Content-Length")
+        chunked = "chunked" in self.headers.get("Transfer-Encoding", "").lower()
+        try:
+            length = int(declared) if declared is not None and not chunked else -1
+        except ValueError:
+            length = -1
+        if not 0 <= length <= _DRAIN_LIMIT:
+            self.close_connection = True
+            return
+        try:
+            while length > 0:
+                chunk = self.rfile.read(min(length, 1024 * 1024))
+                if not chunk:
+                    break
+                length -= len(chunk)
+        except OSError:
+            self.close_connection = True
+
+    def _fail(
+        self,
+        status: int,
+        message: str,
+        kind: str,
+        extra: dict[str, str] | None = None,
+        *,
+        retry_after: int | None = None,
+    ) -> None:
+        self._drain()
+        headers = dict(extra or {})
+        if retry_after is not None:
+            headers["Retry-After"] = str(retry_after)
+        self._send(status, _status_body(kind, status, message), kind, headers)
+
+    def _send(
+        self, status: int, body: bytes, kind: str, headers: dict[str, str] | None = None
+    ) -> None:
+        self.server.count(status)
+        try:
+            self.send_response(status)
+            self.send_header("Content-Type", kind)
+            self.send_header("Content-Length", str(len(body)))
+            for name, value in (headers or {}).items():
+                self.send_header(name, value)
+            if self.close_connection:
+                self.send_header("Connection", "close")
+            self.end_headers()
+            self.wfile.write(body)
+        except OSError:
+            self.close_connection = True
+
+
+def _export_response(kind: str, rejected: int, message: str) -> bytes:
+    if kind == JSON:
+        if not rejected and not message:
+            return b"{}"
+        partial = {"rejectedSpans": str(rejected), "errorMessage": message}
+        return json.dumps({"partialSuccess": partial}).encode()
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+        ExportTraceServiceResponse,
+    )
+
+    response = ExportTraceServiceResponse()
+    if rejected or message:
+        response.partial_success.rejected_spans = rejected
+        response.partial_success.error_message = message
+    return response.SerializeToString()
+
+
+def _status_body(kind: str, status: int, message: str) -> bytes:
+    code = _GRPC_CODE.get(status, 2)
+    if kind == PROTOBUF:
+        from google.rpc.status_pb2 import Status
+
+        return bytes(Status(code=code, message=message).SerializeToString())
+    return json.dumps({"code": code, "message": message}).encode()

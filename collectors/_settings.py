@@ -1,0 +1,73 @@
+"""The collector's settings: one table feeds ``Collector(...)``, the ``collect`` flags
+and the README (explicit argument > ``INFERMETER_COLLECTOR_*`` environment > default).
+
+No OpenTelemetry environment variable covers a receiver, so every name is ours.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Final
+
+from infermeter.agent._settings import (
+    Setting,
+    parse_positive_float,
+    parse_positive_int,
+    parse_str,
+)
+
+__all__ = ["COLLECTOR_SETTINGS", "ENV_PREFIX", "parse_log_level", "parse_path", "parse_port"]
+
+ENV_PREFIX: Final = "INFERMETER_COLLECTOR_"
+
+
+def parse_port(raw: str) -> int:
+    value = int(raw)
+    if not 0 <= value <= 65535:
+        raise ValueError("expected a TCP port between 0 and 65535 (0 picks a free one)")
+    return value
+
+
+def parse_path(raw: str) -> Path:
+    return Path(parse_str(raw)).expanduser()
+
+
+def parse_log_level(raw: str) -> str:
+    value = raw.strip().upper()
+    if value not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
+        raise ValueError("expected one of debug, info, warning, error")
+    return value
+
+
+def _setting(name: str, default: Any, parse: Any, help_text: str) -> Setting[Any]:
+    return Setting(name, ENV_PREFIX + name.upper(), default, parse, help_text)
+
+
+COLLECTOR_SETTINGS: Final[tuple[Setting[Any], ...]] = (
+    _setting("host", "127.0.0.1", parse_str, "address to listen on"),
+    _setting("port", 4318, parse_port, "port to listen on; 0 picks a free one"),
+    _setting(
+        "auth_file", None, parse_path,
+        "TOML file of bearer tokens (and the tenant each pins); unset = no auth",
+    ),
+    _setting("max_body_bytes", 16 * 1024 * 1024, parse_positive_int,
+             "largest request body accepted, as sent (413 above)"),
+    _setting("max_decompressed_bytes", 64 * 1024 * 1024, parse_positive_int,
+             "largest body after gzip/deflate decompression (413 above)"),
+    _setting("max_attribute_length", 16_384, parse_positive_int,
+             "longest string attribute value kept, in characters (longer ones are cut)"),
+    _setting("max_vector_dim", 8_192, parse_positive_int,
+             "most dimensions an embedding vector may have (larger ones are dropped)"),
+    _setting("max_queue_spans", 100_000, parse_positive_int,
+             "spans accepted but not yet stored before answering 429 (bounds memory)"),
+    _setting("batch_spans", 10_000, parse_positive_int, "spans per store insert"),
+    _setting("flush_interval", 1.0, parse_positive_float,
+             "seconds before queued spans are stored even if a batch is not full"),
+    _setting("max_concurrent_requests", 4, parse_positive_int,
+             "requests decoded at once; more wait, then get 503 (bounds memory)"),
+    _setting("max_connections", 256, parse_positive_int,
+             "open client connections; more are refused with 503"),
+    _setting("idle_timeout", 30.0, parse_positive_float,
+             "seconds a connection may sit idle or stall mid-request"),
+    _setting("log_level", "INFO", parse_log_level, "collector log level"),
+)

@@ -1,0 +1,226 @@
+"""The store's one writer: columnar appends, the ingest checkpoint, consistent snapshots.
+
+DuckDB allows one writer *process* per file; inside that process a ``StoreWriter``
+appends Arrow tables with ``INSERT … BY NAME`` (by name so records written by an
+older infermeter still load after a schema migration) and never row by row.
+
+A snapshot is a copy of every table made inside one transaction on its own cursor:
+DuckDB's MVCC lets the ingest cursor keep committing while the copy reads, so readers
+get a consistent view and ingest is never blocked by them. The copy is written to a
+temporary file and renamed into place, so a reader never sees a half-written one and a
+reader still holding the previous snapshot keeps reading it undisturbed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import struct
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Final
+
+from infermeter.collectors._schema import apply_migrations
+
+if TYPE_CHECKING:
+    import duckdb
+    import pyarrow as pa
+
+__all__ = [
+    "SnapshotInfo",
+    "StoreLockedError",
+    "StoreWriter",
+    "decode_batch",
+    "encode_batch",
+    "is_lock_error",
+    "quote_path",
+]
+
+_LENGTH: Final = struct.Struct("<I")
+_SNAPSHOT_ALIAS: Final = "infermeter_snapshot"
+
+
+class StoreLockedError(OSError):
+    """Another process holds the store file (DuckDB allows one writer process)."""
+
+
+def is_lock_error(exc: BaseException) -> bool:
+    """Whether a DuckDB error means another process holds the file's lock."""
+    return "lock" in str(exc).lower() and "conflicting" in str(exc).lower()
+
+
+def quote_path(path: Path) -> str:
+    """``path`` as a SQL string literal (ATTACH takes no parameters)."""
+    return "'" + str(path).replace("'", "''") + "'"
+
+
+def _ipc(table: pa.Table) -> Any:
+    import pyarrow as pa
+
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, table.schema) as writer:
+        writer.write_table(table)
+    return sink.getvalue()
+
+
+def encode_batch(spans: pa.Table, embeddings: pa.Table) -> list[Any]:
+    """A write-ahead-log payload (as buffers for one ``writev``): both tables as Arrow IPC."""
+    first = _ipc(spans)
+    return [_LENGTH.pack(first.size), first, _ipc(embeddings)]
+
+
+def decode_batch(payload: bytes) -> tuple[pa.Table, pa.Table]:
+    """The tables of an :func:`encode_batch` payload."""
+    import pyarrow as pa
+
+    (length,) = _LENGTH.unpack_from(payload, 0)
+    view = memoryview(payload)
+    start = _LENGTH.size
+    spans = pa.ipc.open_stream(pa.py_buffer(view[start : start + length])).read_all()
+    embeddings = pa.ipc.open_stream(pa.py_buffer(view[start + length :])).read_all()
+    return spans, embeddings
+
+
+@dataclass(frozen=True, slots=True)
+class SnapshotInfo:
+    """A published snapshot: where it is and what it holds."""
+
+    path: Path
+    created_at: datetime
+    seq: int  # the write-ahead-log checkpoint it includes
+    spans: int
+
+
+class StoreWriter:
+    """The open, migrated store of the one writer process."""
+
+    def __init__(self, path: Path) -> None:
+        import duckdb
+
+        self.path = path
+        try:
+            self._con = duckdb.connect(str(path))
+        except duckdb.IOException as exc:
+            if is_lock_error(exc):
+                raise StoreLockedError(f"store {path} is held by another process: {exc}") from None
+            raise OSError(f"cannot open store {path}: {exc}") from None
+        try:
+            apply_migrations(self._con)
+        except BaseException:
+            self._con.close()
+            raise
+        self._writer = self._con.cursor()
+
+    def checkpoint(self, wal_id: str) -> int:
+        """The highest write-ahead-log sequence number stored for log ``wal_id``."""
+        row = self._writer.execute(
+            "SELECT seq FROM ingest_checkpoint WHERE wal_id = ?", [wal_id]
+        ).fetchone()
+        return int(row[0]) if row else 0
+
+    def write(
+        self,
+        spans: pa.Table,
+        embeddings: pa.Table,
+        *,
+        wal_id: str | None = None,
+        seq: int | None = None,
+    ) -> None:
+        """Append both tables and (when given) advance the checkpoint, atomically."""
+        cur = self._writer
+        cur.execute("BEGIN TRANSACTION")
+        try:
+            _insert(cur, "spans", spans)
+            _insert(cur, "embeddings", embeddings)
+            if wal_id is not None and seq is not None:
+                cur.execute(
+                    "INSERT OR REPLACE INTO ingest_checkpoint VALUES (?, ?, ?)",
+                    [wal_id, seq, datetime.now(UTC).replace(tzinfo=None)],
+                )
+            cur.execute("COMMIT")
+        except BaseException:
+            cur.execute("ROLLBACK")
+            raise
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """One transaction on the writer cursor (for loads bigger than one ``write``)."""
+        cur = self._writer
+        cur.execute("BEGIN TRANSACTION")
+        try:
+            yield cur
+        except BaseException:
+            cur.execute("ROLLBACK")
+            raise
+        cur.execute("COMMIT")
+
+    def append(self, spans: pa.Table, embeddings: pa.Table) -> None:
+        """Append inside the caller's :meth:`transaction`."""
+        _insert(self._writer, "spans", spans)
+        _insert(self._writer, "embeddings", embeddings)
+
+    def connection(self) -> duckdb.DuckDBPyConnection:
+        """A new cursor on the store for the calling thread (DuckDB cursors are per thread)."""
+        return self._con.cursor()
+
+    def snapshot(self, dest: Path, wal_id: str | None = None) -> SnapshotInfo:
+        """Copy every table, consistently, to ``dest`` (replaced atomically)."""
+        tmp = dest.with_name(dest.name + ".tmp")
+        for leftover in (tmp, tmp.with_name(tmp.name + ".wal")):
+            leftover.unlink(missing_ok=True)
+        cur = self._con.cursor()
+        try:
+            cur.execute(f"ATTACH {quote_path(tmp)} AS {_SNAPSHOT_ALIAS}")
+            try:
+                cur.execute("BEGIN TRANSACTION")
+                tables = [
+                    str(row[0])
+                    for row in cur.execute(
+                        "SELECT table_name FROM duckdb_tables() WHERE database_name = "
+                        "current_database() AND schema_name = 'main' ORDER BY table_name"
+                    ).fetchall()
+                ]
+                for table in tables:
+                    cur.execute(
+                        f'CREATE TABLE {_SNAPSHOT_ALIAS}."{table}" AS SELECT * FROM main."{table}"'  # noqa: S608 — names from the catalog
+                    )
+                seq = 0
+                if wal_id is not None and "ingest_checkpoint" in tables:
+                    row = cur.execute(
+                        "SELECT seq FROM ingest_checkpoint WHERE wal_id = ?", [wal_id]
+                    ).fetchone()
+                    seq = int(row[0]) if row else 0
+                counted = cur.execute("SELECT count(*) FROM main.spans").fetchone()
+                cur.execute("COMMIT")
+            finally:
+                cur.execute(f"DETACH {_SNAPSHOT_ALIAS}")
+        finally:
+            cur.close()
+        os.replace(tmp, dest)
+        return SnapshotInfo(
+            path=dest,
+            created_at=datetime.now(UTC),
+            seq=seq,
+            spans=int(counted[0]) if counted else 0,
+        )
+
+    def close(self) -> None:
+        """Checkpoint DuckDB's own log into the file and release the lock."""
+        try:
+            self._writer.execute("CHECKPOINT")
+        finally:
+            self._writer.close()
+            self._con.close()
+
+
+def _insert(cur: duckdb.DuckDBPyConnection, table: str, rows: pa.Table) -> None:
+    if rows.num_rows == 0:
+        return
+    view = f"_infermeter_{table}_batch"
+    cur.register(view, rows)
+    try:
+        cur.execute(f"INSERT INTO {table} BY NAME SELECT * FROM {view}")  # noqa: S608 — fixed names
+    finally:
+        cur.unregister(view)
