@@ -92,6 +92,28 @@ _REQUEST_SUMS: Final = """
 # Composed from the constant above only (no user text).
 REQUEST_TABLE: Final = f"""
 WITH
+-- Retries: each span of a call is one attempt and says how many came before it
+-- (attempt = 1 + infermeter.retries). A call's retries are its last attempt's count, so a
+-- span adds what its attempt adds over the previous attempt of the same call (same parent
+-- and name; a lower or equal attempt number starts a new call). Only traces with a retry
+-- are sorted.
+retry_traces AS (
+    SELECT DISTINCT trace_id FROM im_window WHERE attempt > 1
+),
+retry_spans AS (
+    SELECT trace_id, span_id,
+        attempt - CASE WHEN previous < attempt THEN previous ELSE 1 END AS retries
+    FROM (
+        SELECT w.trace_id, w.span_id, w.attempt,
+            lag(w.attempt) OVER (
+                PARTITION BY w.trace_id, w.parent_span_id, w.name
+                ORDER BY w.start_time, w.attempt
+            ) AS previous
+        FROM im_window AS w
+        SEMI JOIN retry_traces AS r ON w.trace_id = r.trace_id
+    )
+    WHERE attempt > 1
+),
 -- Every span priced at query time: token cost from the price book, never stored.
 priced AS (
     SELECT
@@ -106,7 +128,7 @@ priced AS (
         coalesce(s.input_tokens, 0) + coalesce(s.output_tokens, 0) AS llm_tokens,
         s.model IS NOT NULL OR s.response_model IS NOT NULL AS is_llm,
         coalesce(s.throttled, false) AS throttled,
-        greatest(coalesce(s.attempt, 1) - 1, 0) AS retries,
+        coalesce(rs.retries, 0) AS retries,
         s.start_time + to_microseconds(CAST(round(s.ttft_ms * 1000) AS BIGINT)) AS first_chunk_at,
         coalesce(s.input_tokens, 0) + coalesce(s.output_tokens, 0) > 0
             AND p.input_price IS NULL AS unpriced,
@@ -124,6 +146,7 @@ priced AS (
         ON s.model IS NOT DISTINCT FROM p.model
         AND s.response_model IS NOT DISTINCT FROM p.response_model
         AND s.provider IS NOT DISTINCT FROM p.provider
+    LEFT JOIN retry_spans AS rs ON s.trace_id = rs.trace_id AND s.span_id = rs.span_id
 ),
 per_trace AS (
     SELECT trace_id, service_name, count(*) FILTER (WHERE is_entry) AS entries,
@@ -224,7 +247,7 @@ busy AS (
 shared AS (
     SELECT * EXCLUDE (busy_s),
         sum(busy_s) OVER w * greatest(duration_ms, 0)
-            / nullif(sum(greatest(duration_ms, 0)) OVER w, 0) / 1000.0 AS billed_s
+            / nullif(sum(greatest(duration_ms, 0)) OVER w, 0) AS billed_s
     FROM busy
     WINDOW w AS (PARTITION BY coalesce(service_instance, span_id))
 ),
@@ -269,13 +292,13 @@ costed AS (
 SELECT
     trace_id, span_id, start_time, end_time, duration_ms, service_name, service_instance,
     tenant, endpoint, runtime, platform, provider, model, prompt_name, prompt_version,
-    operation, is_error, error_type, cold_start, init_duration_ms, initialization_type,
-    memory_mb, throttled, throttle_events, retries, input_tokens, output_tokens,
-    cache_read_tokens, cache_write_tokens, reasoning_tokens, ttft_ms, token_cost_usd,
-    unpriced, compute_cost_usd,
+    operation, is_error, cold_start, init_duration_ms, memory_mb, throttled, throttle_events,
+    retries, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens,
+    reasoning_tokens, ttft_ms, token_cost_usd, unpriced, compute_cost_usd,
     token_cost_usd + coalesce(compute_cost_usd, 0) AS cost_usd,
-    slo_ms, span_count, llm_spans, vcpu, instance_concurrency, min_instances,
-    instance_price_per_hour, architecture
+    slo_ms,
+    error_type, initialization_type, span_count, llm_spans, vcpu, instance_concurrency,
+    min_instances, instance_price_per_hour, architecture
 FROM costed
 """  # noqa: S608
 
