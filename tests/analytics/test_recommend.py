@@ -1,13 +1,17 @@
-"""recommend: each rule on hand-built metric frames with known answers."""
+"""recommend: each rule on hand-built metric frames with known answers, then the whole
+pipeline (store -> request table -> metrics -> rules) and the command."""
 
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
+import duckdb
 import polars as pl
 import pytest
+from infermeter.analytics import load_deployments, load_prices, recommend, request_table
 from infermeter.analytics._recommend import (
     Recommendation,
     RecommendationThresholds,
@@ -16,6 +20,11 @@ from infermeter.analytics._recommend import (
     recommend_from_frames,
     recommendations_to_json,
 )
+from infermeter.analytics._synthetic import DEPLOYMENTS_TOML, synthetic_spans
+from infermeter.collectors import apply_migrations
+from infermeter.collectors.testing import insert_spans, span_record, store_in_memory
+
+from infermeter import main
 
 TWO_WEEKS_S = 14 * 86_400.0
 
@@ -228,3 +237,97 @@ def test_recommendations_are_ordered_and_json_is_stable() -> None:
                           "evidence", "confidence", "confidence_label", "monthly_saving_usd",
                           "p95_gain_ms"}
     assert document["thresholds"]["min_requests"] == 50
+
+
+# --- on a real store: request_table + metrics + rules ------------------------------------
+
+
+def synthetic_store(path: Path, scale: float = 0.1) -> Path:
+    con = duckdb.connect(str(path))
+    apply_migrations(con)
+    insert_spans(con, synthetic_spans(datetime(2026, 11, 9), days=14, scale=scale))
+    con.close()
+    return path
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    folder = tmp_path_factory.mktemp("store")
+    deployments = folder / "deployments.toml"
+    deployments.write_text(DEPLOYMENTS_TOML)
+    return synthetic_store(folder / "store.duckdb"), deployments
+
+
+def test_every_rule_fires_on_the_synthetic_scenario(
+    store: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    path, deployments = store
+    assert main(["recommend", "--store", str(path), "--deployments", str(deployments),
+                 "--json"]) == 0
+    document = json.loads(capsys.readouterr().out)
+    assert document["schema_version"] == 1
+    found = {(r["kind"], r["endpoint"], r["tenant"]) for r in document["recommendations"]}
+    assert ("insufficient_data", "/classify", None) in found
+    assert ("add_warm_capacity", "/chat", None) in found
+    assert ("move_to_serverless", "/embed", None) in found
+    assert ("rebalance_tenant", "/chat", "acme") in found
+    assert ("cost_jump", "/chat", None) in found
+    by_kind = {r["kind"]: r for r in document["recommendations"]}
+    warm = by_kind["add_warm_capacity"]
+    assert warm["p95_gain_ms"] > 0
+    assert warm["evidence"]["cold_start_rate"] > 0.05
+    assert warm["evidence"]["p95_ms"] > warm["evidence"]["slo_ms"] == 3000
+    embed = by_kind["move_to_serverless"]
+    # Two always-on m7i.large instances: 2 x $0.1008 x 730 h.
+    assert embed["evidence"]["container_monthly_usd"] == pytest.approx(147.168)
+    assert embed["monthly_saving_usd"] > 140
+    jump = by_kind["cost_jump"]
+    assert jump["evidence"]["before"].endswith("prompt v7")
+    assert jump["evidence"]["after"].endswith("prompt v8")
+    assert jump["evidence"]["change"] > 0.2
+    assert document["window"]["since"].startswith("2026-11-")
+
+
+def test_recommend_prints_numbers_for_humans(
+    store: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    path, deployments = store
+    assert main(["recommend", "--store", str(path), "--deployments", str(deployments),
+                 "--endpoint", "/embed"]) == 0
+    out = capsys.readouterr().out
+    assert "[move_to_serverless] Move /embed to serverless" in out
+    assert "evidence: " in out
+    assert "/chat" not in out
+
+
+def test_a_busy_long_waiting_function_moves_to_containers(tmp_path: Path) -> None:
+    # 2,000 requests of ~16 s on a 3 GiB Lambda within two hours: 0.28 req/s, 4.4 in flight.
+    rows = [
+        span_record(start=datetime(2026, 11, 20, 8) + timedelta(seconds=3.6 * i),
+                    duration_ms=16_000.0, endpoint="/summarize", runtime="serverless",
+                    platform="aws_lambda", memory_mb=3008.0, tenant="acme", status_code="OK")
+        for i in range(2000)
+    ]
+    con = store_in_memory()
+    insert_spans(con, rows)
+    deployments_file = tmp_path / "deployments.toml"
+    deployments_file.write_text(DEPLOYMENTS_TOML)
+    prices = load_prices()
+    deployments = load_deployments(deployments_file, prices=prices)
+    requests = request_table(con, con.table("spans"), prices=prices, deployments=deployments)
+    (rec,) = recommend(requests, prices=prices, deployments=deployments)
+    assert rec.kind == "move_to_containers"
+    # Serverless: 0.2778 req/s x 2,628,000 s x (2.9375 GiB x 16 s x $0.0000166667 + $0.0000002).
+    expected = (2000 / rec.evidence["window_s"]) * 2_628_000 * (
+        3008 / 1024 * 16 * 0.0000166667 + 0.0000002)
+    assert rec.evidence["serverless_monthly_usd"] == pytest.approx(expected, rel=1e-3)
+    # One Fargate task of 0.5 vCPU / 1 GB serving 50 at once: $0.024685/h x 730 h.
+    assert rec.evidence["container_monthly_usd"] == pytest.approx(18.02, abs=0.01)
+    assert rec.monthly_saving_usd == pytest.approx(expected - 18.02, abs=0.05)
+    assert rec.confidence_label in {"low", "medium"}  # two hours of data is not 14 days
+    con.close()
+
+
+def test_recommend_command_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["recommend", "--store", str(tmp_path / "nope.duckdb")]) == 1
+    assert "no store at" in capsys.readouterr().err
