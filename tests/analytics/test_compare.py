@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import json
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import pytest
+from infermeter.analytics import compare, load_deployments, load_prices, metrics, request_table
 from infermeter.analytics._compare import (
     DEFAULT_WEIGHTS,
     load_weights,
@@ -14,6 +18,11 @@ from infermeter.analytics._compare import (
     parse_weights,
     score_matrix,
 )
+from infermeter.analytics._synthetic import DEPLOYMENTS_TOML, synthetic_spans
+from infermeter.collectors import apply_migrations
+from infermeter.collectors.testing import insert_spans
+
+from infermeter import main
 
 # A Lambda pilot with cold starts driving p95 vs a container fleet (hand-made metric rows).
 SERVERLESS: dict[str, Any] = {
@@ -121,3 +130,77 @@ def test_parse_selection() -> None:
         parse_selection("colour=blue")
     with pytest.raises(ValueError, match="column=value"):
         parse_selection("runtime")
+
+
+# --- on a real store ------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    folder = tmp_path_factory.mktemp("store")
+    deployments = folder / "deployments.toml"
+    deployments.write_text(DEPLOYMENTS_TOML)
+    path = folder / "store.duckdb"
+    con = duckdb.connect(str(path))
+    apply_migrations(con)
+    insert_spans(con, synthetic_spans(datetime(2026, 11, 9), days=14, scale=0.05))
+    con.close()
+    return path, deployments
+
+
+def test_compare_two_prompt_versions_of_an_endpoint(store: tuple[Path, Path]) -> None:
+    path, deployments_file = store
+    prices = load_prices()
+    deployments = load_deployments(deployments_file, prices=prices)
+    con = duckdb.connect(str(path), read_only=True)
+    requests = request_table(con, con.table("spans"), prices=prices,
+                             deployments=deployments).materialize()
+    result = compare(requests, a={"prompt_version": "v7"}, b={"prompt_version": "v8"},
+                     endpoint="/chat")
+    direct = metrics(requests.filter("endpoint = '/chat' AND prompt_version = 'v8'"))
+    side = result.side_by_side.rows_by_key("metric", named=True, unique=True)
+    assert side["requests"]["b"] == direct["requests"][0]
+    assert side["p95_ms"]["b"] == pytest.approx(direct["p95_ms"][0])
+    # v8 writes 60 % more output tokens: it costs more per successful request.
+    assert side["cost_per_successful_request_usd"]["b_minus_a"] > 0
+    assert scores(result.matrix, "cost")[0] == 5.0
+    assert result.winner in {"a", "b", "tie"}
+    assert json.loads(json.dumps(result.to_dict(), default=str))["endpoint"] == "/chat"
+    con.close()
+
+
+def test_compare_command_prints_the_matrix_and_winner(
+    store: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    path, deployments = store
+    code = main(["compare", "--store", str(path), "--deployments", str(deployments),
+                 "--a", "runtime=serverless", "--b", "runtime=container",
+                 "--weights", "cost=1,latency_slo=1"])
+    assert code == 0
+    out = capsys.readouterr().out
+    assert "scoring matrix" in out
+    assert "weighted_total" in out
+    assert "winner:" in out
+
+
+def test_compare_command_json_and_thin_slices(
+    store: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    path, _ = store
+    assert main(["compare", "--store", str(path), "--a", "runtime=serverless_container",
+                 "--b", "runtime=container", "--json"]) == 0
+    document = json.loads(capsys.readouterr().out)
+    assert document["winner"] == "insufficient_data"  # /classify has a handful of requests
+    assert document["notes"]
+
+
+def test_compare_command_rejects_bad_selections(
+    store: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    path, _ = store
+    assert main(["compare", "--store", str(path), "--a", "colour=red",
+                 "--b", "runtime=container"]) == 1
+    assert "not one of" in capsys.readouterr().err
+    assert main(["compare", "--store", str(path), "--a", "runtime=serverless",
+                 "--b", "runtime=container", "--weights", "speed=2"]) == 1
+    assert "unknown criteria" in capsys.readouterr().err
