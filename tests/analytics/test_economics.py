@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import polars as pl
@@ -349,3 +350,26 @@ def test_each_side_is_priced_with_its_own_deployment() -> None:
         ("/a", "serverless_container"), ("/a", "container"),
         ("/b", "serverless"), ("/b", "container"),
     ]
+
+
+def test_bundled_prices_and_a_deployments_file_reproduce_case_a(tmp_path: Path) -> None:
+    """The real PriceBook and Deployments (not fakes) give COMPUTE.md's case A."""
+    from infermeter.analytics import load_deployments, load_prices
+
+    deployments_file = tmp_path / "deployments.toml"
+    deployments_file.write_text(
+        '[[workloads]]\nendpoint = "/score"\nruntime = "serverless"\nmemory_mb = 1769\n\n'
+        '[[workloads]]\nendpoint = "/score"\nruntime = "container"\nplatform = "aws_fargate"\n'
+        "vcpu = 1\nmemory_mb = 2048\nconcurrency = 1\nmin_instances = 1\n"
+        "target_utilization = 0.7\n"
+    )
+    prices = load_prices()
+    deployments = load_deployments(deployments_file, prices=prices)
+    frame = runtime_economics(pl.DataFrame([workload(requests_per_s=20.0)]), prices=prices,
+                              deployments=deployments)
+    row = frame.row(0, named=True)
+    assert round(row["serverless_monthly_usd"], 2) == 313.18
+    assert row["container_instances"] == 6
+    assert round(row["container_monthly_usd"], 2) == 216.24
+    assert round(row["crossover_utilization"], 2) == 0.46
+    assert row["warm_capacity_kind"] == "provisioned_concurrency"
