@@ -23,7 +23,7 @@ from infermeter.analytics._recommend import (
     recommendations_to_json,
 )
 from infermeter.analytics._report import WeeklyReport, weekly_report
-from infermeter.analytics._requests import request_table, unpriced_models
+from infermeter.analytics._requests import price_coverage, request_table, unpriced_models
 from infermeter.analytics._stages import stage_breakdown
 
 __all__: list[str] = [
@@ -45,6 +45,7 @@ __all__: list[str] = [
     "load_prices",
     "metrics",
     "normalize_model_name",
+    "price_coverage",
     "recommend",
     "recommendations_to_json",
     "request_table",

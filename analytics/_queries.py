@@ -20,6 +20,7 @@ __all__ = [
     "CONCURRENCY",
     "GROUP_COLUMNS",
     "METRICS",
+    "MODEL_USAGE",
     "REQUEST_DISTINCT_KEYS",
     "REQUEST_TABLE",
     "SPANS_IN_WINDOW",
@@ -316,6 +317,26 @@ ANTI JOIN im_prices AS p
     AND s.response_model IS NOT DISTINCT FROM p.response_model
     AND s.provider IS NOT DISTINCT FROM p.provider
 WHERE coalesce(input_tokens, 0) + coalesce(output_tokens, 0) > 0
+GROUP BY ALL
+ORDER BY spans DESC, model
+"""
+
+
+# Token usage per (model, response model, provider), to show how each one is priced.
+MODEL_USAGE: Final = """
+SELECT model, response_model, provider,
+    count(*) AS spans,
+    count(DISTINCT trace_id) AS traces,
+    CAST(sum(coalesce(input_tokens, 0)) AS BIGINT) AS input_tokens,
+    CAST(sum(coalesce(output_tokens, 0)) AS BIGINT) AS output_tokens,
+    CAST(sum(coalesce(cache_read_tokens, 0)) AS BIGINT) AS cache_read_tokens,
+    CAST(sum(coalesce(cache_write_tokens, 0)) AS BIGINT) AS cache_write_tokens,
+    CAST(sum(coalesce(reasoning_tokens, 0)) AS BIGINT) AS reasoning_tokens,
+    min(start_time) AS first_seen,
+    max(start_time) AS last_seen
+FROM im_window
+WHERE model IS NOT NULL OR response_model IS NOT NULL
+    OR coalesce(input_tokens, 0) + coalesce(output_tokens, 0) > 0
 GROUP BY ALL
 ORDER BY spans DESC, model
 """

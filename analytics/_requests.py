@@ -48,7 +48,7 @@ if TYPE_CHECKING:
     from infermeter.analytics._deployments import Deployments
     from infermeter.analytics._prices import PriceBook
 
-__all__ = ["request_table", "unpriced_models"]
+__all__ = ["price_coverage", "request_table", "unpriced_models"]
 
 _CONTAINER_APPS_PLATFORMS = frozenset({"azure_container_apps", "azure.container_apps"})
 
@@ -213,3 +213,56 @@ def unpriced_models(
     del params  # the window relation carries them
     frame: pl.DataFrame = con.sql(_queries.UNPRICED_MODELS).pl()
     return frame
+
+
+def price_coverage(
+    con: duckdb.DuckDBPyConnection,
+    spans: duckdb.DuckDBPyRelation,
+    *,
+    prices: PriceBook,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> pl.DataFrame:
+    """How every model seen in ``spans`` is priced, to check the cost numbers.
+
+    One row per (model, response_model, provider) with ``spans, traces``, token sums,
+    ``first_seen, last_seen`` and the price used: ``priced_by`` (price-map entry),
+    ``match`` (exact, alias, normalized, undated, snapshot), ``input_per_million``,
+    ``output_per_million``, ``cache_read_per_million``, ``cache_write_per_million``,
+    ``reasoning_per_million``, ``source``, ``token_cost_usd``; ``unpriced`` is true where
+    tokens were used without a price.
+    """
+    import polars as pl
+
+    window, _ = _window(con, spans, since, until)
+    usage = window.query("im_window", _queries.MODEL_USAGE)
+    assert usage is not None
+    frame: pl.DataFrame = usage.pl()
+    resolved: list[dict[str, Any]] = []
+    for row in frame.iter_rows(named=True):
+        price = prices.token_price(row["response_model"], row["provider"]) or prices.token_price(
+            row["model"], row["provider"]
+        )
+        used = row["input_tokens"] + row["output_tokens"] > 0
+        resolved.append({
+            "priced_by": price.model if price else None,
+            "match": price.match if price else None,
+            "input_per_million": price.input * 1e6 if price else None,
+            "output_per_million": price.output * 1e6 if price else None,
+            "cache_read_per_million": price.cache_read * 1e6 if price else None,
+            "cache_write_per_million": price.cache_write * 1e6 if price else None,
+            "reasoning_per_million": price.reasoning * 1e6 if price else None,
+            "source": price.source if price else None,
+            "token_cost_usd": price.cost(
+                row["input_tokens"], row["output_tokens"], row["cache_read_tokens"],
+                row["cache_write_tokens"], row["reasoning_tokens"],
+            ) if price else None,
+            "unpriced": used and price is None,
+        })
+    schema = {
+        "priced_by": pl.String, "match": pl.String, "input_per_million": pl.Float64,
+        "output_per_million": pl.Float64, "cache_read_per_million": pl.Float64,
+        "cache_write_per_million": pl.Float64, "reasoning_per_million": pl.Float64,
+        "source": pl.String, "token_cost_usd": pl.Float64, "unpriced": pl.Boolean,
+    }
+    return pl.concat([frame, pl.DataFrame(resolved, schema=schema)], how="horizontal")
