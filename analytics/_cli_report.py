@@ -191,11 +191,7 @@ def _run_recommend(args: argparse.Namespace) -> int:
         return 0
     out = sys.stdout
     for rec in recs:
-        numbers = [f"{rec.confidence_label} confidence {rec.confidence:.2f}"]
-        if rec.monthly_saving_usd is not None:
-            numbers.append(f"projected {rec.monthly_saving_usd:+,.2f} USD/month")
-        if rec.p95_gain_ms is not None:
-            numbers.append(f"p95 -{rec.p95_gain_ms:,.0f} ms")
+        numbers = [f"{rec.confidence_label} confidence {rec.confidence:.2f}", *rec.impact()]
         out.write(f"[{rec.kind}] {rec.title}\n    ({'; '.join(numbers)})\n    {rec.rationale}\n")
         evidence = ", ".join(f"{k}={v}" for k, v in rec.evidence.items())
         out.write(f"    evidence: {evidence}\n\n")

@@ -112,6 +112,22 @@ class Recommendation:
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    def impact(self) -> list[str]:
+        """The projected money and latency effect in words ("saves ~$78.00/month ...")."""
+        parts = []
+        saving = self.monthly_saving_usd
+        if saving is not None:
+            amount = f"${abs(saving):,.2f}"
+            if self.kind == "cost_jump":
+                parts.append(f"reverting saves ~{amount}/month (projection)")
+            elif saving >= 0:
+                parts.append(f"saves ~{amount}/month (projection)")
+            else:
+                parts.append(f"costs ~{amount}/month (projection)")
+        if self.p95_gain_ms is not None:
+            parts.append(f"p95 -{self.p95_gain_ms:,.0f} ms")
+        return parts
+
 
 def confidence(
     requests: float, window_s: float, thresholds: RecommendationThresholds = DEFAULT_THRESHOLDS

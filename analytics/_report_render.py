@@ -207,29 +207,12 @@ def _kpis(report: WeeklyReport) -> str:
     return f'<div class="kpis">{"".join(tiles)}</div>'
 
 
-def _impact(rec: Recommendation) -> list[str]:
-    """The projected money and latency effect in words (savings vs costs, reverting)."""
-    parts = []
-    saving = rec.monthly_saving_usd
-    if saving is not None:
-        amount = format_value("x_usd", abs(saving))
-        if rec.kind == "cost_jump":
-            parts.append(f"reverting saves ~{amount}/month (projection)")
-        elif saving >= 0:
-            parts.append(f"saves ~{amount}/month (projection)")
-        else:
-            parts.append(f"costs ~{amount}/month (projection)")
-    if rec.p95_gain_ms is not None:
-        parts.append(f"p95 -{rec.p95_gain_ms:,.0f} ms")
-    return parts
-
-
 def _recommendation_items(recommendations: Sequence[Recommendation]) -> str:
     if not recommendations:
         return '<p class="empty">No recommendation this week: nothing crossed a threshold.</p>'
     items = []
     for rec in recommendations:
-        numbers = _impact(rec)
+        numbers = rec.impact()
         evidence = ", ".join(f"{k}={format_value(k, v)}" for k, v in rec.evidence.items())
         items.append(
             f'<li class="rec {_escape(rec.kind)}"><div class="rec-title">'
@@ -351,7 +334,7 @@ def render_markdown(report: WeeklyReport) -> str:
     lines += ["", "**Recommendations**"]
     recs = []
     for rec in report.recommendations:
-        extra = _impact(rec)
+        extra = rec.impact()
         suffix = f" ({'; '.join(extra)})" if extra else ""
         recs.append(f"[{rec.confidence_label}] **{rec.title}**{suffix}: {rec.rationale}")
     lines.extend(_bullets(recs or ["none this week"]))

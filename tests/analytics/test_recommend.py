@@ -331,3 +331,17 @@ def test_a_busy_long_waiting_function_moves_to_containers(tmp_path: Path) -> Non
 def test_recommend_command_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["recommend", "--store", str(tmp_path / "nope.duckdb")]) == 1
     assert "no store at" in capsys.readouterr().err
+
+
+def test_impact_words_say_whether_a_change_saves_or_costs() -> None:
+    def rec(kind: str, saving: float | None, gain: float | None = None) -> Recommendation:
+        return Recommendation(kind=kind, endpoint="/e", runtime="serverless", tenant=None,
+                              title="t", rationale="r", evidence={}, confidence=1.0,
+                              confidence_label="high", monthly_saving_usd=saving,
+                              p95_gain_ms=gain)
+
+    assert rec("move_to_containers", 77.75).impact() == ["saves ~$77.75/month (projection)"]
+    assert rec("add_warm_capacity", -9.93, 789.2).impact() == [
+        "costs ~$9.93/month (projection)", "p95 -789 ms"]
+    assert rec("cost_jump", 8.13).impact() == ["reverting saves ~$8.13/month (projection)"]
+    assert rec("raise_concurrency_limit", None).impact() == []
