@@ -72,26 +72,22 @@ class ExporterConfig:
 
 
 def read_drift(store: Path) -> pl.DataFrame | None:
-    """The latest drift results of ``store`` from its results file; None when the drift
-    room is not installed or the file does not exist (yet)."""
+    """The latest drift results of ``store`` from its results file (None when the drift
+    functions are not installed; an empty frame when the file does not exist yet)."""
     import importlib
 
     analytics = importlib.import_module("infermeter.analytics")
-    results_path = getattr(analytics, "results_path", None)
-    read_drift_results = getattr(analytics, "read_drift_results", None)
-    if results_path is None or read_drift_results is None:
-        return None
-    path = Path(results_path(store))
-    if not path.exists():
-        return None
-    import duckdb
-
-    con = duckdb.connect(str(path), read_only=True)
-    try:
-        frame: pl.DataFrame = read_drift_results(con)
-        return frame
-    finally:
-        con.close()
+    if not hasattr(analytics, "read_drift_results"):
+        # Until the drift room exports them publicly, its module has the same functions.
+        try:
+            analytics = importlib.import_module("infermeter.analytics._drift_results")
+        except ImportError:
+            return None
+    results_path = analytics.results_path
+    read_drift_results = analytics.read_drift_results
+    # Given a path, read_drift_results opens read-only and waits out a writing drift run.
+    frame: pl.DataFrame = read_drift_results(results_path(store))
+    return frame
 
 
 def _families(snapshot: Snapshot | None, health: Mapping[str, float]) -> list[Metric]:

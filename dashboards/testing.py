@@ -797,8 +797,12 @@ def _http_json(url: str, data: Json = None, timeout: float = 5.0) -> Json:
     request = urllib.request.Request(  # noqa: S310 - loopback URLs built by this module
         url, data=body, headers={"Content-Type": "application/json"} if body else {},
     )
-    with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
-        return json.loads(response.read() or b"null")
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
+            return json.loads(response.read() or b"null")
+    except urllib.error.HTTPError as exc:
+        detail = exc.read().decode(errors="replace")[:500]
+        raise ValueError(f"{exc.code} from {url.partition('?')[0]}: {detail}") from None
 
 
 def wait_for(condition: Callable[[], Any], *, timeout: float = 30.0, interval: float = 0.2,
