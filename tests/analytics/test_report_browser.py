@@ -92,11 +92,18 @@ def test_report_renders_every_chart_without_console_errors(
             bars = page.evaluate("document.querySelectorAll('#cost-by-tenant .bars path').length")
             lines = page.evaluate("document.querySelectorAll('#p95-by-day .scatterlayer .trace')"
                                   ".length")
+            # Every chart fits its card (a chart sized before the grid settled overflows).
+            overflowing = page.evaluate(
+                "Array.from(document.querySelectorAll('.chart')).filter(c => "
+                "c.querySelector('.main-svg').getBoundingClientRect().width > c.clientWidth + 1)"
+                ".map(c => c.id)"
+            )
             title = page.title()
             page.screenshot(path=str(tmp_path / "report.png"), full_page=True)
         finally:
             context.close()
     assert sorted(drawn) == sorted(CHART_IDS)
+    assert overflowing == []
     assert bars >= 8  # 4 tenants x 2 weeks
     assert lines >= 4  # one trace per endpoint
     assert title == "infermeter weekly report 2026-W47"
