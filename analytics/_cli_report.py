@@ -254,27 +254,14 @@ def _print_comparison(result: Any, a_label: str, b_label: str) -> None:
 
 
 def _read_drift(args: argparse.Namespace) -> Any:
+    """The latest drift results from the store's sidecar file, or None when there are none
+    (the report then leaves its drift section out)."""
     if args.no_drift:
         return None
-    import importlib
-    from pathlib import Path
+    from infermeter.analytics._drift_results import read_drift_results, results_path
 
-    # The drift helper's functions; a build without them simply has no drift section.
-    analytics = importlib.import_module("infermeter.analytics")
-    read_drift_results = getattr(analytics, "read_drift_results", None)
-    results_path = getattr(analytics, "results_path", None)
-    if read_drift_results is None or results_path is None:
-        return None
-    path = results_path(Path(args.store))
-    if not Path(path).exists():
-        return None
-    import duckdb
-
-    con = duckdb.connect(str(path), read_only=True)
-    try:
-        return read_drift_results(con)
-    finally:
-        con.close()
+    results = read_drift_results(results_path(args.store))
+    return None if results.is_empty() else results
 
 
 def _run_report(args: argparse.Namespace) -> int:

@@ -59,8 +59,14 @@ def format_value(metric: str, value: Any) -> str:
         text = value
     else:
         number = float(value)
+        # A change carries its sign: "+27.80%", "-$6.60".
+        sign = ("+" if number > 0 else "-" if number < 0 else "") if "_delta" in metric else (
+            "-" if number < 0 else "")
         if metric.endswith("_usd"):
-            text = f"${number:,.2f}" if abs(number) >= 1 or number == 0 else f"${number:.6f}"
+            size = abs(number)
+            text = sign + (f"${size:,.2f}" if size >= 1 or size == 0 else f"${size:.6f}")
+        elif metric.endswith("_pct") and "_delta" in metric:
+            text = f"{number:+.2%}"
         elif metric.endswith("_ms"):
             text = f"{number:,.0f} ms"
         elif metric.endswith(("_rate", "_pct", "_share", "utilization")):
@@ -327,7 +333,7 @@ def render_markdown(report: WeeklyReport) -> str:
     movers = [
         f"{m['dimension']} `{m['value']}`: {format_value('x_usd', m['previous_total_cost_usd'])}"
         f" -> {format_value('x_usd', m['total_cost_usd'])} ({m['status']}; cost/request "
-        f"{format_value('x_pct', m['cost_per_request_delta_pct'])})"
+        f"{format_value('cost_per_request_delta_pct', m['cost_per_request_delta_pct'])})"
         for m in report.top_movers.iter_rows(named=True)
     ] if report.top_movers.height else ["no change in cost"]
     lines.extend(_bullets(movers))

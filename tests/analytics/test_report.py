@@ -234,3 +234,45 @@ def test_report_command_errors_are_one_line(tmp_path: Path, capsys: pytest.Captu
     assert "expected YYYY-Www" in capsys.readouterr().err
     assert main(["report", "--store", str(store), "--out", str(tmp_path)]) == 1
     assert "has no spans" in capsys.readouterr().err
+
+
+def test_format_value_by_unit_and_sign() -> None:
+    from infermeter.analytics._report_render import format_value
+
+    assert format_value("total_cost_usd", 1234.5) == "$1,234.50"
+    assert format_value("cost_per_request_usd", 0.0004617) == "$0.000462"
+    assert format_value("total_cost_delta_usd", -6.6) == "-$6.60"
+    assert format_value("total_cost_delta_usd", 2.17) == "+$2.17"
+    assert format_value("cost_per_request_delta_pct", 0.278) == "+27.80%"
+    assert format_value("error_rate", 0.0022) == "0.22%"
+    assert format_value("p95_ms", 3380.4) == "3,380 ms"
+    assert format_value("requests", 51740.0) == "51,740"
+    assert format_value("requests", None) == "n/a"
+
+
+def test_report_command_includes_the_drift_sidecar_results(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from infermeter.analytics._drift import empty_results
+    from infermeter.analytics._drift_results import results_path, write_drift_results
+
+    store = store_file(tmp_path / "store.duckdb", hand_computed_spans())
+    schema = empty_results().schema
+    row = {name: None for name in schema} | {
+        "computed_at": datetime(2026, 11, 23), "run_id": "r1", "group_by": "model",
+        "model": "test-llm", "kind": "feature", "feature": "input_tokens", "method": "ks",
+        "score": 0.42, "threshold": 0.2, "drifted": True, "verdict": "drift",
+        "reference_n": 4, "current_n": 4, "message": "KS 0.42 > 0.2",
+    }
+    results = duckdb.connect(str(results_path(store)))
+    write_drift_results(results, pl.DataFrame([row], schema=schema))
+    results.close()
+    out = tmp_path / "out"
+    assert main(["report", "--store", str(store), "--week", "2026-W47", "--out", str(out)]) == 0
+    html = (out / "infermeter-2026-W47.html").read_text()
+    assert 'id="drift"' in html
+    assert (out / "infermeter-2026-W47-csv" / "drift.csv").exists()
+    assert "input_tokens" in (out / "infermeter-2026-W47.md").read_text()
+    assert main(["report", "--store", str(store), "--week", "2026-W47", "--out",
+                 str(tmp_path / "plain"), "--no-drift"]) == 0
+    assert 'id="drift"' not in (tmp_path / "plain" / "infermeter-2026-W47.html").read_text()
