@@ -16,6 +16,7 @@ from typing import Final
 __all__ = [
     "LOGGER",
     "field",
+    "is_mapping",
     "non_negative_int",
     "path",
     "seconds",
@@ -30,20 +31,44 @@ LOGGER.addHandler(logging.NullHandler())
 _SCALARS: Final = frozenset({str, bytes, bytearray, int, float, bool, complex, type(None)})
 
 
+_MISSING: Final = object()
+# type -> "is a Mapping"; the ABC check costs ~0.4 µs, a dict lookup ~0.05 µs. Bounded,
+# since classes created at run time would otherwise accumulate.
+_IS_MAPPING: dict[type, bool] = {}
+_IS_MAPPING_LIMIT: Final = 4096
+
+
+def is_mapping(obj: object) -> bool:
+    """``isinstance(obj, Mapping)`` with a per-type cache."""
+    cls = type(obj)
+    return cls is dict or _is_mapping(cls, obj)
+
+
+def _is_mapping(cls: type, obj: object) -> bool:
+    known = _IS_MAPPING.get(cls)
+    if known is None:
+        known = isinstance(obj, Mapping)
+        if len(_IS_MAPPING) >= _IS_MAPPING_LIMIT:
+            _IS_MAPPING.clear()
+        _IS_MAPPING[cls] = known
+    return known
+
+
 def field(obj: object, name: str) -> object:
     """``obj[name]`` for mappings, else ``obj.name``; None when absent or when access fails."""
-    if type(obj) in _SCALARS:
+    cls = type(obj)
+    if cls is dict:
+        return obj.get(name)  # type: ignore[attr-defined]
+    if cls in _SCALARS:
         return None
     try:
-        if type(obj) is dict:
-            return obj.get(name)
-        if isinstance(obj, Mapping):
-            return obj.get(name)
+        if _is_mapping(cls, obj):
+            return obj.get(name)  # type: ignore[attr-defined]
         return getattr(obj, name, None)
     except (KeyboardInterrupt, SystemExit):
         raise
     except BaseException:  # noqa: BLE001 - a broken user property must read as "absent"
-        LOGGER.debug("infermeter: could not read %r from a %s", name, type(obj).__name__)
+        LOGGER.debug("infermeter: could not read %r from a %s", name, cls.__name__)
         return None
 
 

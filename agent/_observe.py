@@ -306,9 +306,9 @@ class _Call:
     """One observed call in flight."""
 
     __slots__ = ("annotated", "attempts", "clock", "cold", "context", "context_token",
-                 "current_token", "dropped_embeddings", "embedding_sampled", "embeddings",
-                 "entry", "first_chunk_ns", "init", "parent", "pipeline", "retry_key",
-                 "retry_table", "span", "spec", "start_attributes", "start_ns",
+                 "current_token", "dropped_embeddings", "embedded", "embedding_sampled",
+                 "embeddings", "entry", "first_chunk_ns", "init", "parent", "pipeline",
+                 "retry_key", "retry_table", "span", "spec", "start_attributes", "start_ns",
                  "stream_model", "stream_usage")
 
     def __init__(self, spec: _Spec, pipeline: Pipeline, span: Span, *, start_ns: int,
@@ -334,6 +334,10 @@ class _Call:
         self.stream_usage: Usage | None = None
         self.stream_model: str | None = None
         self.embedding_sampled: bool | None = None
+        # Values whose vectors were attached in this call tree, by id (kept on the outermost
+        # call, holding the values so an id cannot be reused by a new object meanwhile): a
+        # handler returning its nested call's vectors adds no duplicate.
+        self.embedded: dict[int, object] | None = None
         self.embeddings = 0
         self.dropped_embeddings = 0
 
@@ -456,6 +460,14 @@ class _Call:
                 self.span.get_span_context().trace_id, rate)
         if not self.embedding_sampled:
             return
+        root = self
+        while root.parent is not None:
+            root = root.parent
+        if root.embedded is None:
+            root.embedded = {}
+        if id(value) in root.embedded:
+            return
+        root.embedded[id(value)] = value
         settings = self.pipeline.settings
         room = max(settings.max_embeddings_per_span - self.embeddings, 0)
         vectors, beyond = collect_vectors(value, room)
@@ -495,30 +507,12 @@ class _Call:
         self.exit()
         try:
             final: dict[str, Any] = {}
-            throttle: Throttle | None = None
-            usage = self.stream_usage
-            model = self.stream_model
-            if type(result) not in _PLAIN:
-                returned = usage_from(result)
-                if returned is not None:
-                    usage = returned if usage is None else usage
-                if model is None:
-                    model = response_model(result)
-                throttle = throttle_from_result(result)
-                if self._embedding_rate() > 0:
-                    self._attach_embeddings(result, EMBEDDING_KIND_RESPONSE)
+            throttle = self._read_result(result, final)
             if result is not None and self.pipeline.settings.capture_content:
                 messages = result_messages(result)
                 if messages:
                     final[GEN_AI_OUTPUT_MESSAGES] = messages_json(
                         messages, self.pipeline.settings.max_content_chars)
-            if usage is not None:
-                for name, key in _USAGE_ATTRIBUTES:
-                    value = getattr(usage, name)
-                    if value is not None:
-                        final[key] = value
-            if model is not None:
-                final[GEN_AI_RESPONSE_MODEL] = model
             error_type = None
             if throttle is not None:
                 error_type = "429"
@@ -528,6 +522,32 @@ class _Call:
             self._end(final, error_type, failed=throttle is not None)
         except Exception:  # noqa: BLE001 - telemetry must not raise into user code
             LOGGER.debug("infermeter: finishing a span failed", exc_info=True)
+
+    def _read_result(self, result: object, final: dict[str, Any]) -> Throttle | None:
+        """Usage, response model, throttle and embeddings of a return value (streams: what
+        the chunks carried)."""
+        usage = self.stream_usage
+        model = self.stream_model
+        throttle = None
+        if type(result) not in _PLAIN:
+            returned = usage_from(result)
+            if usage is None:
+                usage = returned
+            if model is None:
+                model = response_model(result)
+            if returned is None:
+                # A response carrying token usage was served, not throttled.
+                throttle = throttle_from_result(result)
+            if self._embedding_rate() > 0:
+                self._attach_embeddings(result, EMBEDDING_KIND_RESPONSE)
+        if usage is not None:
+            for name, key in _USAGE_ATTRIBUTES:
+                value = getattr(usage, name)
+                if value is not None:
+                    final[key] = value
+        if model is not None:
+            final[GEN_AI_RESPONSE_MODEL] = model
+        return throttle
 
     def closed(self) -> None:
         """A stream the consumer closed early (``break``, ``aclose()``): a normal end."""

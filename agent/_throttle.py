@@ -162,7 +162,8 @@ def throttle_from_exception(exc: BaseException) -> Throttle | None:
 
 
 def throttle_from_result(result: object) -> Throttle | None:
-    """A returned HTTP response (or SDK object) with status 429."""
-    if not _status_is_429(result):
+    """A returned HTTP response with status 429 (``status_code``: httpx, requests, the
+    OpenAI/Anthropic raw responses; ``status``: aiohttp, urllib)."""
+    if not (_is_429(field(result, "status_code")) or _is_429(field(result, "status"))):
         return None
     return Throttle(_retry_after(result))

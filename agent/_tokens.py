@@ -22,11 +22,15 @@ Malformed counts (negative, NaN, strings, bools) are ignored field by field.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Final
 
-from infermeter.agent._duck import field, non_negative_int, path, text
+from infermeter.agent._duck import LOGGER, field, is_mapping, non_negative_int, path, text
 
 __all__ = ["Usage", "response_model", "stream_usage", "usage_from"]
+
+_PLAIN: Final = frozenset({str, bytes, bytearray, int, float, bool})
 
 
 @dataclass(slots=True)
@@ -48,27 +52,46 @@ class Usage:
         return all(getattr(self, name) is None for name in Usage.__slots__)
 
 
+def _reader(obj: object) -> Callable[[str], object]:
+    """A field reader bound to one object (a usage object is read up to nine times, so the
+    per-field type dispatch of ``field`` is paid once)."""
+    if is_mapping(obj):
+        return obj.get  # type: ignore[attr-defined, no-any-return]
+    return lambda name: getattr(obj, name, None)
+
+
 def _parse_usage(usage: object) -> Usage | None:
-    if usage is None:
+    if usage is None or type(usage) in _PLAIN:
         return None
+    try:
+        return _parse_usage_fields(usage)
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except BaseException:  # noqa: BLE001 - a broken usage object reads as "no usage"
+        LOGGER.debug("infermeter: unreadable usage on a %s", type(usage).__name__)
+        return None
+
+
+def _parse_usage_fields(usage: object) -> Usage | None:
+    get = _reader(usage)
     # OpenAI chat completions.
-    prompt = non_negative_int(field(usage, "prompt_tokens"))
-    completion = non_negative_int(field(usage, "completion_tokens"))
+    prompt = non_negative_int(get("prompt_tokens"))
+    completion = non_negative_int(get("completion_tokens"))
     if prompt is not None or completion is not None:
         return Usage(
             input_tokens=prompt,
             output_tokens=completion,
             cache_read_tokens=non_negative_int(
-                path(usage, "prompt_tokens_details", "cached_tokens")
+                path(get("prompt_tokens_details"), "cached_tokens")
             ),
             reasoning_tokens=non_negative_int(
-                path(usage, "completion_tokens_details", "reasoning_tokens")
+                path(get("completion_tokens_details"), "reasoning_tokens")
             ),
         )
-    input_tokens = non_negative_int(field(usage, "input_tokens"))
-    output_tokens = non_negative_int(field(usage, "output_tokens"))
-    cache_read = non_negative_int(field(usage, "cache_read_input_tokens"))
-    cache_write = non_negative_int(field(usage, "cache_creation_input_tokens"))
+    input_tokens = non_negative_int(get("input_tokens"))
+    output_tokens = non_negative_int(get("output_tokens"))
+    cache_read = non_negative_int(get("cache_read_input_tokens"))
+    cache_write = non_negative_int(get("cache_creation_input_tokens"))
     if cache_read is not None or cache_write is not None:
         # Anthropic: input_tokens counts only the uncached part.
         total_input = None
@@ -86,9 +109,11 @@ def _parse_usage(usage: object) -> Usage | None:
     return Usage(
         input_tokens=input_tokens,
         output_tokens=output_tokens,
-        cache_read_tokens=non_negative_int(path(usage, "input_tokens_details", "cached_tokens")),
+        cache_read_tokens=non_negative_int(
+            path(get("input_tokens_details"), "cached_tokens")
+        ),
         reasoning_tokens=non_negative_int(
-            path(usage, "output_tokens_details", "reasoning_tokens")
+            path(get("output_tokens_details"), "reasoning_tokens")
         ),
     )
 

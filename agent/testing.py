@@ -105,7 +105,7 @@ class Capture:
 def capture(
     *,
     runtime: str | None = None,
-    service_name: str = "infermeter-test",
+    service_name: str | None = "infermeter-test",
     capture_content: bool = False,
     capture_embeddings: float = 0.0,
     max_embedding_dims: int | None = None,
