@@ -29,8 +29,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _harness import median, peak_rss_mb, print_table, ratio  # noqa: E402
-from bench_analytics import GROUPINGS, generate  # noqa: E402
+from _harness import median, peak_rss_mb, print_table, ratio
+from bench_analytics import GROUPINGS, generate
 
 
 def _timed(fn: Callable[[], object]) -> float:
