@@ -37,6 +37,8 @@ from infermeter.analytics._economics_math import (
 
 if TYPE_CHECKING:
     import polars as pl
+    from infermeter.analytics._deployments import Deployment, Deployments
+    from infermeter.analytics._prices import ComputePrices, PriceBook
 
 __all__ = [
     "ECONOMICS_COLUMNS",
@@ -112,7 +114,7 @@ class WorkloadRates:
     memory_gb: float
 
 
-def _price(compute: Any, name: str) -> float:
+def _price(compute: ComputePrices | Mapping[str, float], name: str) -> float:
     value = compute[name] if isinstance(compute, Mapping) else getattr(compute, name)
     # Price entries may carry their source: take the number.
     amount: Any = getattr(value, "usd", value)
@@ -129,7 +131,11 @@ def _serverless_platform(platform: str | None) -> str:
 
 
 def workload_rates(
-    compute: Any, serverless: Any, container: Any, *, memory_mb: float | None = None
+    compute: ComputePrices | Mapping[str, float],
+    serverless: Deployment,
+    container: Deployment,
+    *,
+    memory_mb: float | None = None,
 ) -> WorkloadRates:
     """Resolve the prices of one workload from ``PriceBook.compute`` and the ``Deployment``
     of each side: ``serverless`` (the function or serverless container it is, or would be)
@@ -307,7 +313,7 @@ def _schema() -> dict[str, Any]:
 
 
 def runtime_economics(
-    metrics_frame: pl.DataFrame, *, prices: Any, deployments: Any
+    metrics_frame: pl.DataFrame, *, prices: PriceBook, deployments: Deployments
 ) -> pl.DataFrame:
     """Monthly cost of each workload's measured load on serverless and on containers.
 

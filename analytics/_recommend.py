@@ -30,6 +30,8 @@ from infermeter.analytics._economics_math import SECONDS_PER_MONTH
 if TYPE_CHECKING:
     import duckdb
     import polars as pl
+    from infermeter.analytics._deployments import Deployments
+    from infermeter.analytics._prices import PriceBook
 
 __all__ = [
     "JSON_SCHEMA_VERSION",
@@ -502,8 +504,8 @@ def recommend_from_frames(
 def recommend(
     requests: duckdb.DuckDBPyRelation,
     *,
-    prices: Any,
-    deployments: Any,
+    prices: PriceBook,
+    deployments: Deployments,
     thresholds: RecommendationThresholds = DEFAULT_THRESHOLDS,
 ) -> list[Recommendation]:
     """Recommendations for every workload of a request table (``request_table`` output)."""

@@ -36,6 +36,8 @@ from infermeter.analytics._recommend import Recommendation
 if TYPE_CHECKING:
     import duckdb
     import polars as pl
+    from infermeter.analytics._deployments import Deployments
+    from infermeter.analytics._prices import PriceBook
 
 __all__ = [
     "DIMENSIONS",
@@ -275,8 +277,8 @@ def weekly_report(
     requests: duckdb.DuckDBPyRelation,
     *,
     week: str,
-    prices: Any,
-    deployments: Any,
+    prices: PriceBook,
+    deployments: Deployments,
     drift: pl.DataFrame | None = None,
     top: int = 5,
     generated_at: datetime | None = None,
