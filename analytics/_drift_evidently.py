@@ -20,6 +20,7 @@ import contextvars
 import functools
 import html
 import os
+import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -61,7 +62,11 @@ def import_evidently() -> None:
     """Import Evidently with its usage telemetry switched off (it only exists in
     Evidently's UI service, which infermeter does not run; switched off anyway)."""
     os.environ["DO_NOT_TRACK"] = "1"
-    import evidently  # noqa: F401
+    # Its import chain emits deprecation warnings of its own dependencies (litestar,
+    # numpy.core) that say nothing to an infermeter user.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        import evidently  # noqa: F401
 
 
 def _subsample(vectors: FloatArray, rows: int, seed: int) -> FloatArray:

@@ -169,7 +169,9 @@ DRIFT_SETTINGS: Final[tuple[Setting[Any], ...]] = (
     Setting("features", "INFERMETER_DRIFT_FEATURES", (), _parse_features,
             "request features to test, comma-separated (default: typed columns and every "
             "numeric span attribute)"),
-    Setting("html_sample", "INFERMETER_DRIFT_HTML_SAMPLE", 500, parse_positive_int,
+    # Evidently's embedding plot runs a t-SNE (1,000 iterations) over what it is given:
+    # 250+250 vectors take seconds, its own 2,500+2,500 cap took 20-80 s.
+    Setting("html_sample", "INFERMETER_DRIFT_HTML_SAMPLE", 250, parse_positive_int,
             "vectors per window in the HTML report's embedding plot (bounds its t-SNE)"),
 )
 
@@ -211,9 +213,11 @@ def drift_config(
 ) -> DriftConfig:
     """Resolve every drift setting: explicit (not None) > ``INFERMETER_DRIFT_*`` > default.
     Raises ``ConfigurationError`` naming the argument or variable on a bad value."""
-    # Sequences given to the Python API go through the same parser as the env and CLI.
+    # Explicit values go through the same parsers as the environment and the CLI.
     normalised = {
-        key: ",".join(value) if isinstance(value, list | tuple) else value
+        key: None if value is None else (
+            ",".join(value) if isinstance(value, list | tuple) else str(value)
+        )
         for key, value in (explicit or {}).items()
     }
     unknown = set(normalised) - {setting.name for setting in DRIFT_SETTINGS}
