@@ -215,8 +215,9 @@ class FakeGrafana:
         self._lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
-        self.contact_points["grafana-default-email"] = {
-            "uid": "grafana-default-email", "name": "email receiver", "type": "email",
+        # Grafana's out-of-the-box receiver the default policy routes to.
+        self.contact_points["default-email"] = {
+            "uid": "default-email", "name": "grafana-default-email", "type": "email",
             "settings": {"addresses": "<example@email.com>"}, "disableResolveMessage": False,
         }
 
