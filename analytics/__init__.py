@@ -5,6 +5,15 @@ from __future__ import annotations
 from infermeter.analytics._compare import Comparison, compare, score_matrix
 from infermeter.analytics._concurrency import concurrency
 from infermeter.analytics._deployments import Deployment, Deployments, load_deployments
+from infermeter.analytics._drift import RESULT_COLUMNS as DRIFT_RESULT_COLUMNS
+from infermeter.analytics._drift import detect_drift, write_drift_report
+from infermeter.analytics._drift_methods import DriftScore, classifier_drift, ks_drift, mmd_drift
+from infermeter.analytics._drift_results import (
+    read_drift_results,
+    results_path,
+    write_drift_results,
+)
+from infermeter.analytics._drift_settings import DRIFT_SETTINGS
 from infermeter.analytics._economics import runtime_economics
 from infermeter.analytics._metrics import METRIC_COLUMNS, metrics
 from infermeter.analytics._prices import (
@@ -27,11 +36,14 @@ from infermeter.analytics._requests import price_coverage, request_table, unpric
 from infermeter.analytics._stages import stage_breakdown
 
 __all__: list[str] = [
+    "DRIFT_RESULT_COLUMNS",
+    "DRIFT_SETTINGS",
     "METRIC_COLUMNS",
     "Comparison",
     "ComputePrices",
     "Deployment",
     "Deployments",
+    "DriftScore",
     "FreeTier",
     "PriceBook",
     "PriceSource",
@@ -39,19 +51,27 @@ __all__: list[str] = [
     "RecommendationThresholds",
     "TokenPrice",
     "WeeklyReport",
+    "classifier_drift",
     "compare",
     "concurrency",
+    "detect_drift",
+    "ks_drift",
     "load_deployments",
     "load_prices",
     "metrics",
+    "mmd_drift",
     "normalize_model_name",
     "price_coverage",
+    "read_drift_results",
     "recommend",
     "recommendations_to_json",
     "request_table",
+    "results_path",
     "runtime_economics",
     "score_matrix",
     "stage_breakdown",
     "unpriced_models",
     "weekly_report",
+    "write_drift_report",
+    "write_drift_results",
 ]

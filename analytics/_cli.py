@@ -13,7 +13,8 @@ __all__ = ["register"]
 
 def register(subcommands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add this room's subcommands; imports nothing heavy until a command runs."""
-    from infermeter.analytics import _cli_metrics, _cli_report
+    from infermeter.analytics import _cli_drift, _cli_metrics, _cli_report
 
     _cli_metrics.register(subcommands)
     _cli_report.register(subcommands)
+    _cli_drift.register(subcommands)

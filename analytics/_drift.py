@@ -25,16 +25,9 @@ import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
-from infermeter.analytics._drift_methods import (
-    DriftScore,
-    FloatArray,
-    classifier_drift,
-    ks_drift,
-    mmd_drift,
-    validate_vectors,
-)
 from infermeter.analytics._drift_settings import GROUP_COLUMNS, DriftConfig, drift_config
 from infermeter.analytics._drift_windows import (
     Window,
@@ -50,6 +43,7 @@ if TYPE_CHECKING:
     import numpy as np
     import numpy.typing as npt
     import polars as pl
+    from infermeter.analytics._drift_methods import DriftScore, FloatArray
 
 __all__ = [
     "RESULT_COLUMNS",
@@ -58,6 +52,7 @@ __all__ = [
     "detect_drift",
     "empty_results",
     "run_drift",
+    "write_drift_report",
 ]
 
 TYPED_FEATURES: Final = (
@@ -145,6 +140,30 @@ def detect_drift(
         "max_samples": max_samples, "features": features,
     }
     results, _ = run_drift(con, spans, embeddings, settings, progress=progress)
+    return results
+
+
+def write_drift_report(
+    path: str | Path,
+    con: duckdb.DuckDBPyConnection,
+    spans: duckdb.DuckDBPyRelation | None,
+    embeddings: duckdb.DuckDBPyRelation | None = None,
+    *,
+    title: str = "infermeter drift",
+    progress: Callable[[int, int], None] | None = None,
+    **settings: Any,
+) -> pl.DataFrame:
+    """:func:`detect_drift`, then Evidently's HTML report of the same results at ``path``
+    (needs the ``drift`` extra); returns the results.
+
+    Settings are :func:`detect_drift`'s plus ``html_sample``: vectors per window shown in
+    the embedding plots, which bounds the t-SNE Evidently runs for them.
+    """
+    from infermeter.analytics._drift_evidently import write_html_report
+
+    results, samples = run_drift(con, spans, embeddings, settings, progress=progress,
+                                 keep_samples=True)
+    write_html_report(Path(path), samples, title=title)
     return results
 
 
@@ -431,6 +450,8 @@ class _Run:
     def _feature_test(
         self, method: str, reference: FloatArray, current: FloatArray
     ) -> DriftScore:
+        from infermeter.analytics._drift_methods import ks_drift
+
         if method == "ks":
             return ks_drift(reference, current, alpha=self.config.alpha, min_ks=self.config.min_ks)
         from infermeter.analytics._drift_evidently import evidently_feature_drift
@@ -542,6 +563,8 @@ class _Run:
                              current_n=current_n, message=plan.problem)
             return
 
+        from infermeter.analytics._drift_methods import DriftScore, validate_vectors
+
         def run(method: str) -> DriftScore:
             assert arrays is not None  # planned groups with enough rows always fetch
             reference, current = arrays
@@ -570,6 +593,8 @@ class _Run:
     def _embedding_test(
         self, method: str, reference: FloatArray, current: FloatArray
     ) -> DriftScore:
+        from infermeter.analytics._drift_methods import classifier_drift, mmd_drift
+
         if method == "classifier":
             return classifier_drift(
                 reference, current, alpha=self.config.alpha, min_auc=self.config.min_auc

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
 import numpy as np
-from infermeter.analytics._drift_methods import DriftScore, FloatArray, check_pair
+from infermeter.analytics._drift_methods import DriftScore, check_pair
 from infermeter.analytics._drift_settings import (
     EVIDENTLY_EMBEDDING_METHODS,
     EVIDENTLY_FEATURE_TESTS,
@@ -35,6 +35,7 @@ from infermeter.analytics._drift_settings import (
 
 if TYPE_CHECKING:
     from infermeter.analytics._drift import GroupSample
+    from infermeter.analytics._drift_methods import FloatArray
 
 __all__ = [
     "evidently_embedding_drift",

@@ -33,15 +33,18 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
-import numpy as np
-import numpy.typing as npt
 from infermeter.analytics._drift_settings import DEFAULT_ALPHA, DEFAULT_MIN_AUC, DEFAULT_MIN_KS
+
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
+
+    FloatArray = npt.NDArray[np.floating[Any]]
 
 __all__ = [
     "DriftScore",
-    "FloatArray",
     "check_pair",
     "classifier_drift",
     "ks_drift",
@@ -50,7 +53,8 @@ __all__ = [
     "validate_vectors",
 ]
 
-FloatArray = npt.NDArray[np.floating[Any]]
+# numpy and scipy are imported inside the functions: importing infermeter.analytics stays
+# light (the CLI parses its arguments before any of them is needed).
 
 # Rows per side the discriminant is fitted on; more rows barely change its direction
 # (AUC 0.906 → 0.916 from 2,000 to 25,000 rows on a 384-dim shift) but cost O(rows·dim²).
@@ -82,6 +86,8 @@ class DriftScore:
 def validate_vectors(vectors: FloatArray, name: str) -> None:
     """Raise ``ValueError`` with a clear message unless ``vectors`` is a non-empty
     2-D matrix of finite numbers."""
+    import numpy as np
+
     if vectors.ndim != 2:
         raise ValueError(f"{name} vectors must form a 2-D matrix, got {vectors.ndim} dimension(s)")
     if vectors.shape[1] == 0:
@@ -93,6 +99,7 @@ def validate_vectors(vectors: FloatArray, name: str) -> None:
 
 
 def check_pair(reference: FloatArray, current: FloatArray) -> None:
+    """Validate both windows' vectors and that they share one dimension."""
     validate_vectors(reference, "reference")
     validate_vectors(current, "current")
     if reference.shape[1] != current.shape[1]:
@@ -103,6 +110,8 @@ def check_pair(reference: FloatArray, current: FloatArray) -> None:
 
 
 def _working_dtype(*arrays: FloatArray) -> type[np.floating[Any]]:
+    import numpy as np
+
     # float32 halves the cost of the matrix products; float64 input stays float64.
     if all(a.dtype == np.float32 for a in arrays):
         return np.float32
@@ -119,6 +128,7 @@ def shrunk_lda_direction(a: FloatArray, b: FloatArray) -> npt.NDArray[np.float64
     time on 50,000 x 384). Tests pin the shrinkage to ``sklearn.covariance.
     ledoit_wolf_shrinkage`` and the direction to scikit-learn's LDA.
     """
+    import numpy as np
     from scipy import linalg
 
     mean_a: npt.NDArray[np.float64] = a.mean(axis=0, dtype=np.float64)
@@ -160,6 +170,7 @@ def classifier_drift(
     minimum effect and the Mann-Whitney critical AUC at level ``alpha`` for the held-out
     sizes. Deterministic for a given ``seed`` and row order.
     """
+    import numpy as np
     from scipy import stats
 
     check_pair(reference, current)
@@ -213,6 +224,7 @@ def mmd_drift(
     ``⌈2/alpha⌉`` permutations evaluated together as one matrix product. Threshold: the
     ``1 - alpha`` quantile of the permutation distribution.
     """
+    import numpy as np
     from scipy.spatial.distance import cdist
 
     check_pair(reference, current)
@@ -272,6 +284,7 @@ def ks_drift(
     ``max(min_ks, c(alpha)·√((m+n)/(m·n)))`` with ``c(alpha) = √(-ln(alpha/2)/2)``, the
     asymptotic critical distance at level ``alpha``.
     """
+    import numpy as np
     from scipy import stats
 
     ref = np.asarray(reference, dtype=np.float64).ravel()
