@@ -258,8 +258,12 @@ def _read_drift(args: argparse.Namespace) -> Any:
     (the report then leaves its drift section out)."""
     if args.no_drift:
         return None
-    from infermeter.analytics._drift_results import read_drift_results, results_path
-
+    try:
+        from infermeter.analytics._drift_results import read_drift_results, results_path
+    except ImportError as exc:
+        # Drift lives behind its own extra; a report without it is still a report.
+        print(f"infermeter report: drift section skipped ({exc})", file=sys.stderr)
+        return None
     results = read_drift_results(results_path(args.store))
     return None if results.is_empty() else results
 

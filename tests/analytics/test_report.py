@@ -276,3 +276,17 @@ def test_report_command_includes_the_drift_sidecar_results(
     assert main(["report", "--store", str(store), "--week", "2026-W47", "--out",
                  str(tmp_path / "plain"), "--no-drift"]) == 0
     assert 'id="drift"' not in (tmp_path / "plain" / "infermeter-2026-W47.html").read_text()
+
+
+def test_report_command_without_the_drift_extra_skips_the_section(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import sys
+
+    store = store_file(tmp_path / "store.duckdb", hand_computed_spans())
+    # A None entry makes the import fail, as it does when the drift extra is not installed.
+    monkeypatch.setitem(sys.modules, "infermeter.analytics._drift_results", None)
+    assert main(["report", "--store", str(store), "--week", "2026-W47",
+                 "--out", str(tmp_path / "out")]) == 0
+    assert "drift section skipped" in capsys.readouterr().err
+    assert (tmp_path / "out" / "infermeter-2026-W47.html").exists()
