@@ -98,7 +98,7 @@ class Collector:
                     max_concurrent_requests=s["max_concurrent_requests"],
                     max_connections=s["max_connections"],
                     idle_timeout=s["idle_timeout"],
-                    snapshot_path=self.paths.snapshot,
+                    snapshot_dir=self.paths.snapshots,
                 )
             except BaseException:
                 pipeline.close(timeout=5)

@@ -209,22 +209,29 @@ class IngestPipeline:
             finally:
                 self._flush_wanted -= 1
 
-    def snapshot(self, dest: Path, timeout: float = 60.0) -> SnapshotInfo:
-        """A consistent copy of the store holding everything acknowledged so far;
-        reused while nothing new has been stored since it was made."""
+    def snapshot(self, directory: Path, timeout: float = 60.0) -> SnapshotInfo:
+        """A consistent copy of the store holding everything acknowledged so far, as a
+        new file in ``directory``; reused while nothing new has been stored since it was
+        made. The two newest snapshots are kept (a reader may still be opening the
+        previous one), older ones are deleted."""
         if not self._store_ready.wait(timeout):
             raise Unavailable("the store is not open yet (another process holds it)")
         if not self.flush(timeout):
             raise Unavailable("timed out storing queued spans before the snapshot")
         with self._snapshot_lock:
             current = self._snapshot
-            if current is not None and current.seq == self._stored_seq and dest.exists():
+            if current is not None and current.seq == self._stored_seq and current.path.exists():
                 return current
             store = self._store
             if store is None:
                 raise Unavailable("the store is closed")
+            directory.mkdir(parents=True, exist_ok=True)
+            dest = directory / f"{self._stored_seq:020d}-{time.time_ns()}.duckdb"
             info = store.snapshot(dest, self.wal.wal_id)
             self._snapshot = info
+            for old in sorted(directory.glob("*.duckdb"))[:-2]:
+                with contextlib.suppress(OSError):
+                    old.unlink()
             return info
 
     def stats(self) -> dict[str, Any]:

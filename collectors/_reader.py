@@ -11,10 +11,11 @@ file a collector is writing. Instead:
 - **A collector is running**: ``open_reader`` asks it (``POST /v1/snapshot`` with the
   control token from ``collector.json``) for a snapshot. The collector first stores
   every span it has acknowledged, then copies all tables inside one DuckDB transaction
-  on a separate cursor (MVCC: ingest keeps committing during the copy) to
-  ``<store>.infermeter/snapshot.duckdb``, renamed into place atomically. The reader
+  on a separate cursor (MVCC: ingest keeps committing during the copy) to a new file
+  in ``<store>.infermeter/snapshots/``, renamed into place when complete. The reader
   opens that copy read-only: a consistent view that includes everything acknowledged
-  before the call. A snapshot is reused while nothing new has been stored.
+  before the call. A snapshot is reused while nothing new has been stored; the two
+  newest are kept, so a reader still on the previous one is undisturbed.
 - **An import is running** (or the collector does not answer): the latest snapshot is
   used if there is one, with a warning that it may be stale; otherwise a clear error.
 
@@ -140,7 +141,8 @@ def _open_snapshot(path: Path) -> duckdb.DuckDBPyConnection:
 
 
 def _stale_snapshot(paths: StorePaths, why: str) -> duckdb.DuckDBPyConnection:
-    if paths.snapshot.exists():
+    latest = paths.latest_snapshot()
+    if latest is not None:
         _log.warning("%s; reading the latest snapshot, which may miss recent spans", why)
-        return _open_snapshot(paths.snapshot)
+        return _open_snapshot(latest)
     raise OSError(f"cannot read {paths.store}: {why}; try again when it finishes")

@@ -85,7 +85,7 @@ class OTLPServer(ThreadingHTTPServer):
         max_concurrent_requests: int,
         max_connections: int,
         idle_timeout: float,
-        snapshot_path: Path,
+        snapshot_dir: Path,
     ) -> None:
         self.pipeline = pipeline
         self.tokens = tokens
@@ -94,7 +94,7 @@ class OTLPServer(ThreadingHTTPServer):
         self.slots = threading.BoundedSemaphore(max_concurrent_requests)
         self.max_connections = max_connections
         self.idle_timeout = idle_timeout
-        self.snapshot_path = snapshot_path
+        self.snapshot_dir = snapshot_dir
         self.responses: Counter[int] = Counter()
         self.rejected_spans = 0
         self._connections: set[socket.socket] = set()
@@ -147,7 +147,7 @@ class _Handler(BaseHTTPRequestHandler):
     def setup(self) -> None:
         # socketserver applies ``timeout`` to the connection: a stalled or idle client
         # frees its thread after the idle timeout.
-        self.connection.settimeout(self.server.idle_timeout)
+        self.request.settimeout(self.server.idle_timeout)
         super().setup()
         self._body_unread = False
 
@@ -263,7 +263,7 @@ class _Handler(BaseHTTPRequestHandler):
             return
         try:
             self._read_body(1024 * 1024)
-            info = self.server.pipeline.snapshot(self.server.snapshot_path)
+            info = self.server.pipeline.snapshot(self.server.snapshot_dir)
         except BodyError as exc:
             self._fail(exc.status, str(exc), JSON)
             return

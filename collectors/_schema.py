@@ -138,14 +138,16 @@ SCHEMA_VERSION: Final = len(MIGRATIONS)
 
 def schema_version(con: duckdb.DuckDBPyConnection) -> int:
     """The version of the store behind ``con`` (0 for an empty database)."""
+    # fetchall, not fetchone: a half-read result keeps its transaction open, and an
+    # open transaction on one cursor blocks CHECKPOINT on the others.
     exists = con.execute(
         "SELECT count(*) FROM duckdb_tables() WHERE database_name = current_database()"
         " AND schema_name = 'main' AND table_name = 'schema_version'"
-    ).fetchone()
-    if not exists or not exists[0]:
+    ).fetchall()
+    if not exists[0][0]:
         return 0
-    row = con.execute("SELECT max(version) FROM schema_version").fetchone()
-    return int(row[0]) if row and row[0] is not None else 0
+    rows = con.execute("SELECT max(version) FROM schema_version").fetchall()
+    return int(rows[0][0]) if rows[0][0] is not None else 0
 
 
 def apply_migrations(con: duckdb.DuckDBPyConnection) -> int:

@@ -8,7 +8,10 @@
 - ``collector.json`` — the running collector's address and control token (mode 0600):
   how ``open_reader``, ``import`` and ``infermeter demo`` find a collector started on
   port 0, and how they prove they may ask it for snapshots.
-- ``wal/`` — the write-ahead log; ``snapshot.duckdb`` — the readers' latest copy.
+- ``wal/`` — the write-ahead log.
+- ``snapshots/<seq>-<ns>.duckdb`` — copies made for readers. Each has its own name (a
+  process that still reads an older one keeps reading it, and DuckDB's per-path
+  instance cache can never hand a reader a stale copy); the two newest are kept.
 """
 
 from __future__ import annotations
@@ -63,8 +66,13 @@ class StorePaths:
         return self.sidecar / "collector.json"
 
     @property
-    def snapshot(self) -> Path:
-        return self.sidecar / "snapshot.duckdb"
+    def snapshots(self) -> Path:
+        return self.sidecar / "snapshots"
+
+    def latest_snapshot(self) -> Path | None:
+        """The newest published snapshot, if any."""
+        found = sorted(self.snapshots.glob("*.duckdb")) if self.snapshots.is_dir() else []
+        return found[-1] if found else None
 
 
 class WriterLock:

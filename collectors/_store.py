@@ -14,6 +14,7 @@ reader still holding the previous snapshot keeps reading it undisturbed.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import struct
 from collections.abc import Iterator
@@ -107,7 +108,8 @@ class StoreWriter:
                 raise StoreLockedError(f"store {path} is held by another process: {exc}") from None
             raise OSError(f"cannot open store {path}: {exc}") from None
         try:
-            apply_migrations(self._con)
+            with contextlib.closing(self._con.cursor()) as migrator:
+                apply_migrations(migrator)
         except BaseException:
             self._con.close()
             raise
@@ -115,10 +117,10 @@ class StoreWriter:
 
     def checkpoint(self, wal_id: str) -> int:
         """The highest write-ahead-log sequence number stored for log ``wal_id``."""
-        row = self._writer.execute(
+        rows = self._writer.execute(
             "SELECT seq FROM ingest_checkpoint WHERE wal_id = ?", [wal_id]
-        ).fetchone()
-        return int(row[0]) if row else 0
+        ).fetchall()
+        return int(rows[0][0]) if rows else 0
 
     def write(
         self,
@@ -208,8 +210,12 @@ class StoreWriter:
 
     def close(self) -> None:
         """Checkpoint DuckDB's own log into the file and release the lock."""
+        import duckdb
+
         try:
             self._writer.execute("CHECKPOINT")
+        except duckdb.Error as exc:  # not fatal: DuckDB replays its log on the next open
+            logging.getLogger("infermeter.collectors").warning("final checkpoint skipped: %s", exc)
         finally:
             self._writer.close()
             self._con.close()

@@ -1,0 +1,201 @@
+"""The write-ahead log: records, torn tails, segments, group commit — and ``kill -9`` of a
+real collector mid-stream: every acknowledged span is in the store exactly once."""
+
+from __future__ import annotations
+
+import itertools
+import threading
+import time
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from infermeter.agent import _semconv as sc
+from infermeter.collectors._wal import WriteAheadLog
+from infermeter.collectors.testing import (
+    collector_process,
+    otlp_request,
+    otlp_span,
+    send_otlp,
+)
+
+
+def test_records_replay_in_order_across_reopening(tmp_path: Path) -> None:
+    wal = WriteAheadLog(tmp_path)
+    seqs = [wal.append([b"rec", bytes([i])]) for i in range(5)]
+    wal.sync(seqs[-1])
+    assert seqs == [1, 2, 3, 4, 5]
+    wal.close()
+    again = WriteAheadLog(tmp_path)
+    assert again.first_seq_this_run == 6
+    assert again.wal_id == wal.wal_id
+    assert [(s, p) for s, p in again.replay(after=2)] == [(3, b"rec\x02"), (4, b"rec\x03"), (5, b"rec\x04")]
+    assert again.append([b"next"]) == 6
+    # Records of this run are not part of "what earlier runs left".
+    assert [s for s, _ in again.replay(after=0)] == [1, 2, 3, 4, 5]
+    again.close()
+
+
+def test_a_torn_last_record_is_ignored(tmp_path: Path) -> None:
+    wal = WriteAheadLog(tmp_path)
+    for i in range(3):
+        wal.sync(wal.append([b"payload-%d" % i]))
+    wal.close()
+    (segment,) = tmp_path.glob("*.wal")
+    data = segment.read_bytes()
+    segment.write_bytes(data[:-4])  # the crash cut the last record short
+    again = WriteAheadLog(tmp_path)
+    assert [p for _, p in again.replay(after=0)] == [b"payload-0", b"payload-1"]
+    assert again.first_seq_this_run == 3  # the torn record's number is reused safely
+    again.close()
+
+
+def test_a_corrupted_record_ends_its_segment(tmp_path: Path) -> None:
+    wal = WriteAheadLog(tmp_path)
+    for i in range(3):
+        wal.sync(wal.append([b"payload-%d" % i]))
+    wal.close()
+    (segment,) = tmp_path.glob("*.wal")
+    data = bytearray(segment.read_bytes())
+    data[-3] ^= 0xFF  # flip a byte inside the last payload: the checksum catches it
+    segment.write_bytes(bytes(data))
+    assert [p for _, p in WriteAheadLog(tmp_path).replay(after=0)] == [b"payload-0", b"payload-1"]
+
+
+def test_segments_rotate_and_stored_ones_are_deleted(tmp_path: Path) -> None:
+    wal = WriteAheadLog(tmp_path, segment_bytes=100)
+    for i in range(10):
+        wal.sync(wal.append([bytes([i]) * 90]))
+    assert len(list(tmp_path.glob("*.wal"))) == 11  # one per record + the active one
+    assert wal.release(stored_seq=6) == 6
+    remaining = sorted(p.name for p in tmp_path.glob("*.wal"))
+    assert remaining[0] == f"{7:020d}.wal"
+    wal.close()
+    # Numbers keep growing even when every older segment is gone.
+    again = WriteAheadLog(tmp_path, segment_bytes=100)
+    assert again.first_seq_this_run == 11
+    assert [s for s, _ in again.replay(after=6)] == [7, 8, 9, 10]
+    again.release(stored_seq=10)
+    again.close()
+    third = WriteAheadLog(tmp_path)
+    assert third.first_seq_this_run == 11
+    third.close()
+
+
+def test_concurrent_writers_share_fsyncs_and_keep_every_record(tmp_path: Path) -> None:
+    wal = WriteAheadLog(tmp_path, segment_bytes=4096)
+    order: list[int] = []
+
+    def writer(n: int) -> None:
+        for i in range(50):
+            seq = wal.append([b"%d-%d" % (n, i)], then=order.append)
+            wal.sync(seq)
+
+    threads = [threading.Thread(target=writer, args=(n,)) for n in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    wal.close()
+    assert order == list(range(1, 401))  # callbacks ran in sequence order
+    replayed = list(WriteAheadLog(tmp_path).replay(after=0))
+    assert [s for s, _ in replayed] == list(range(1, 401))
+    assert len({p for _, p in replayed}) == 400
+
+
+def test_a_closed_log_refuses_appends(tmp_path: Path) -> None:
+    wal = WriteAheadLog(tmp_path)
+    wal.close()
+    with pytest.raises(OSError, match="closed"):
+        wal.append([b"late"])
+
+
+# -- kill -9 of the real collector --------------------------------------------------------
+
+_counter = itertools.count(1)
+_counter_lock = threading.Lock()
+
+
+def _batch(n: int) -> tuple[list[str], bytes]:
+    with _counter_lock:
+        numbers = [next(_counter) for _ in range(n)]
+    spans = [
+        otlp_span(
+            span_id=(1 << 40 | k).to_bytes(8, "big"),
+            attributes={sc.TENANT_ID: "t", sc.GEN_AI_USAGE_INPUT_TOKENS: k},
+            events=[(sc.EMBEDDING_EVENT, {sc.EMBEDDING_VECTOR: [float(k)]})],
+        )
+        for k in numbers
+    ]
+    return [f"{1 << 40 | k:016x}" for k in numbers], otlp_request(spans).SerializeToString()
+
+
+def _stream_until_killed(endpoint: str, acked: set[str], lock: threading.Lock, stop: threading.Event) -> None:
+    while not stop.is_set():
+        ids, body = _batch(100)
+        try:
+            response = send_otlp(endpoint, body, timeout=10)
+        except OSError:
+            return  # the collector is gone: this batch was never acknowledged
+        if response.status == 200:
+            with lock:
+                acked.update(ids)
+
+
+def _run_and_kill(store: Path, acked: set[str], more: int, **settings: object) -> None:
+    lock = threading.Lock()
+    with collector_process(store, **settings) as proc:
+        stop = threading.Event()
+        target = len(acked) + more
+        threads = [
+            threading.Thread(target=_stream_until_killed, args=(proc.traces_endpoint, acked, lock, stop))
+            for _ in range(3)
+        ]
+        for t in threads:
+            t.start()
+        deadline = time.monotonic() + 120
+        try:
+            while True:
+                with lock:
+                    if len(acked) >= target:
+                        break
+                if proc.process.poll() is not None:
+                    raise AssertionError("collector died on its own: " + proc.log_text()[-2000:])
+                if time.monotonic() > deadline or not any(t.is_alive() for t in threads):
+                    raise AssertionError("the collector stopped acknowledging: " + proc.log_text()[-2000:])
+                stop.wait(0.01)
+            proc.kill()  # mid-stream: requests are in flight on three connections
+        finally:
+            stop.set()
+            for t in threads:
+                t.join(30)
+
+
+@pytest.mark.slow
+def test_kill_9_mid_stream_loses_nothing_acknowledged_and_duplicates_nothing(tmp_path: Path) -> None:
+    store = tmp_path / "store.duckdb"
+    acked: set[str] = set()
+    # 1: the store is written rarely, so acknowledged spans live only in the log.
+    _run_and_kill(store, acked, 1500, flush_interval=30, batch_spans=1_000_000)
+    # 2: frequent small inserts, so the kill also lands mid-insert.
+    _run_and_kill(store, acked, 1500, flush_interval=0.05, batch_spans=300)
+    # 3: a clean run replays what is left and stops.
+    with collector_process(store) as proc:
+        code = proc.stop()
+        log = proc.log_text()
+    assert code == 0, log
+    assert "replayed the write-ahead log" in log
+
+    con = duckdb.connect(str(store), read_only=True)
+    counts = dict(con.execute("SELECT span_id, count(*) FROM spans GROUP BY span_id").fetchall())
+    embedding_counts = dict(
+        con.execute("SELECT span_id, count(*) FROM embeddings GROUP BY span_id").fetchall()
+    )
+    con.close()
+    assert len(acked) >= 3000
+    missing = acked - counts.keys()
+    assert not missing, f"{len(missing)} acknowledged spans lost"
+    assert max(counts.values()) == 1, "a span was stored twice"
+    assert max(embedding_counts.values()) == 1
+    assert acked <= embedding_counts.keys()
