@@ -10,7 +10,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-
 from infermeter.agent import _semconv as sc
 from infermeter.collectors._decode import (
     JSON,
@@ -43,7 +42,9 @@ def rows(flat: Flattened) -> list[dict[str, Any]]:
 def one_row(**span_kwargs: Any) -> dict[str, Any]:
     resource = span_kwargs.pop("resource", None)
     tenant = span_kwargs.pop("tenant", None)
-    flat = flatten_request(otlp_request([otlp_span(**span_kwargs)], resource=resource), tenant=tenant)
+    flat = flatten_request(
+        otlp_request([otlp_span(**span_kwargs)], resource=resource), tenant=tenant
+    )
     (row,) = rows(flat)
     return row
 
@@ -114,29 +115,44 @@ def test_malformed_protobuf_is_a_400_with_a_message() -> None:
 # The OTLP/JSON example from the OTLP specification (upper-case hex ids, enum integers,
 # 64-bit integers as strings).
 SPEC_EXAMPLE = {
-    "resourceSpans": [{
-        "resource": {"attributes": [
-            {"key": "service.name", "value": {"stringValue": "my.service"}},
-        ]},
-        "scopeSpans": [{
-            "scope": {"name": "my.library", "version": "1.0.0", "attributes": [
-                {"key": "my.scope.attribute", "value": {"stringValue": "some scope attribute"}},
-            ]},
-            "spans": [{
-                "traceId": "5B8EFFF798038103D269B633813FC60C",
-                "spanId": "EEE19B7EC3C1B174",
-                "parentSpanId": "EEE19B7EC3C1B173",
-                "name": "I'm a server span",
-                "startTimeUnixNano": "1544712660000000000",
-                "endTimeUnixNano": "1544712661000000000",
-                "kind": 2,
+    "resourceSpans": [
+        {
+            "resource": {
                 "attributes": [
-                    {"key": "my.span.attr", "value": {"stringValue": "some value"}},
-                    {"key": "gen_ai.usage.input_tokens", "value": {"intValue": "42"}},
-                ],
-            }],
-        }],
-    }],
+                    {"key": "service.name", "value": {"stringValue": "my.service"}},
+                ]
+            },
+            "scopeSpans": [
+                {
+                    "scope": {
+                        "name": "my.library",
+                        "version": "1.0.0",
+                        "attributes": [
+                            {
+                                "key": "my.scope.attribute",
+                                "value": {"stringValue": "some scope attribute"},
+                            },
+                        ],
+                    },
+                    "spans": [
+                        {
+                            "traceId": "5B8EFFF798038103D269B633813FC60C",
+                            "spanId": "EEE19B7EC3C1B174",
+                            "parentSpanId": "EEE19B7EC3C1B173",
+                            "name": "I'm a server span",
+                            "startTimeUnixNano": "1544712660000000000",
+                            "endTimeUnixNano": "1544712661000000000",
+                            "kind": 2,
+                            "attributes": [
+                                {"key": "my.span.attr", "value": {"stringValue": "some value"}},
+                                {"key": "gen_ai.usage.input_tokens", "value": {"intValue": "42"}},
+                            ],
+                        }
+                    ],
+                }
+            ],
+        }
+    ],
 }
 
 
@@ -158,20 +174,26 @@ def test_the_specification_example_decodes() -> None:
 
 def test_json_accepts_snake_case_enum_names_numbers_and_unknown_fields() -> None:
     document = {
-        "resource_spans": [{
-            "scope_spans": [{
-                "spans": [{
-                    "trace_id": "0af7651916cd43dd8448eb211c80319c",
-                    "span_id": "b7ad6b7169203331",
-                    "name": "x",
-                    "kind": "SPAN_KIND_CLIENT",
-                    "start_time_unix_nano": 1544712660000000000,
-                    "end_time_unix_nano": "1544712660500000000",
-                    "status": {"code": "STATUS_CODE_ERROR", "message": "boom"},
-                    "some_future_field": {"a": 1},
-                }],
-            }],
-        }],
+        "resource_spans": [
+            {
+                "scope_spans": [
+                    {
+                        "spans": [
+                            {
+                                "trace_id": "0af7651916cd43dd8448eb211c80319c",
+                                "span_id": "b7ad6b7169203331",
+                                "name": "x",
+                                "kind": "SPAN_KIND_CLIENT",
+                                "start_time_unix_nano": 1544712660000000000,
+                                "end_time_unix_nano": "1544712660500000000",
+                                "status": {"code": "STATUS_CODE_ERROR", "message": "boom"},
+                                "some_future_field": {"a": 1},
+                            }
+                        ],
+                    }
+                ],
+            }
+        ],
     }
     (row,) = rows(flatten_request(decode_json(json.dumps(document).encode())))
     assert (row["kind"], row["status_code"], row["status_message"]) == ("CLIENT", "ERROR", "boom")
@@ -180,8 +202,12 @@ def test_json_accepts_snake_case_enum_names_numbers_and_unknown_fields() -> None
 
 def test_json_round_trip_equals_protobuf() -> None:
     request = otlp_request(
-        [otlp_span(attributes={"tenant.id": "a", "gen_ai.usage.input_tokens": 7, "x": [1, 2]},
-                   parent_span_id=bytes(range(1, 9)))],
+        [
+            otlp_span(
+                attributes={"tenant.id": "a", "gen_ai.usage.input_tokens": 7, "x": [1, 2]},
+                parent_span_id=bytes(range(1, 9)),
+            )
+        ],
         resource={"cloud.region": "eu"},
     )
     from_json = decode_json(json.dumps(otlp_json(request)).encode())
@@ -244,20 +270,30 @@ def test_contract_attributes_land_in_typed_columns_with_units() -> None:
             "http.route": "/v1/chat",
         },
         resource={
-            sc.CLOUD_PROVIDER: "aws", sc.CLOUD_PLATFORM: "aws_lambda", sc.CLOUD_REGION: "eu-west-1",
-            sc.FAAS_NAME: "chat-fn", sc.FAAS_MAX_MEMORY: 1024 * 1024 * 1024,
-            sc.SERVICE_INSTANCE_ID: "i-1", "deployment.environment": "prod",
+            sc.CLOUD_PROVIDER: "aws",
+            sc.CLOUD_PLATFORM: "aws_lambda",
+            sc.CLOUD_REGION: "eu-west-1",
+            sc.FAAS_NAME: "chat-fn",
+            sc.FAAS_MAX_MEMORY: 1024 * 1024 * 1024,
+            sc.SERVICE_INSTANCE_ID: "i-1",
+            "deployment.environment": "prod",
         },
         status_code=2,
         duration_ms=250.0,
     )
     assert row["tenant"] == "acme" and row["model"] == "gpt-4o"
     assert row["response_model"] == "gpt-4o-2024-08-06" and row["provider"] == "openai"
-    assert (row["operation"], row["prompt_name"], row["prompt_version"]) == ("chat", "support", "v3")
+    assert (row["operation"], row["prompt_name"], row["prompt_version"]) == (
+        "chat",
+        "support",
+        "v3",
+    )
     assert (row["endpoint"], row["runtime"]) == ("/chat", "serverless")
     assert (row["input_tokens"], row["output_tokens"]) == (1200, 300)
     assert (row["cache_read_tokens"], row["cache_write_tokens"], row["reasoning_tokens"]) == (
-        100, 50, 20,
+        100,
+        50,
+        20,
     )
     assert row["ttft_ms"] == 250.0
     assert row["init_duration_ms"] == 1500.0
@@ -267,10 +303,17 @@ def test_contract_attributes_land_in_typed_columns_with_units() -> None:
     assert row["stream"] and row["cold_start"] and row["throttled"]
     assert row["initialization_type"] == "on-demand"
     assert (row["platform"], row["cloud_provider"], row["region"], row["faas_name"]) == (
-        "aws_lambda", "aws", "eu-west-1", "chat-fn",
+        "aws_lambda",
+        "aws",
+        "eu-west-1",
+        "chat-fn",
     )
     assert row["service_instance"] == "i-1"
-    assert (row["status_code"], row["error_type"], row["duration_ms"]) == ("ERROR", "RateLimitError", 250.0)
+    assert (row["status_code"], row["error_type"], row["duration_ms"]) == (
+        "ERROR",
+        "RateLimitError",
+        250.0,
+    )
     assert row["is_entry"] is True  # no parent, no explicit infermeter.entry
     # Typed sources are not stored twice; everything else is kept.
     assert json.loads(row["attributes"]) == {"http.route": "/v1/chat"}
@@ -281,7 +324,10 @@ def test_contract_attributes_land_in_typed_columns_with_units() -> None:
 def test_absent_flags_default_like_the_test_helpers() -> None:
     row = one_row(parent_span_id=bytes(range(1, 9)))
     assert (row["cold_start"], row["throttled"], row["attempt"], row["is_entry"]) == (
-        False, False, 1, False,
+        False,
+        False,
+        1,
+        False,
     )
     assert row["tenant"] is None and row["input_tokens"] is None
 
@@ -292,13 +338,15 @@ def test_explicit_entry_flag_wins_over_the_parent_rule() -> None:
 
 
 def test_wrong_types_give_null_and_keep_the_raw_value() -> None:
-    row = one_row(attributes={
-        sc.GEN_AI_USAGE_INPUT_TOKENS: "12",
-        sc.GEN_AI_USAGE_OUTPUT_TOKENS: 3.5,
-        sc.FAAS_COLDSTART: "yes",
-        sc.GEN_AI_REQUEST_MODEL: 42,
-        sc.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK: float("nan"),
-    })
+    row = one_row(
+        attributes={
+            sc.GEN_AI_USAGE_INPUT_TOKENS: "12",
+            sc.GEN_AI_USAGE_OUTPUT_TOKENS: 3.5,
+            sc.FAAS_COLDSTART: "yes",
+            sc.GEN_AI_REQUEST_MODEL: 42,
+            sc.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK: float("nan"),
+        }
+    )
     assert row["input_tokens"] is None and row["output_tokens"] is None
     assert row["model"] is None and row["ttft_ms"] is None
     assert row["cold_start"] is False
@@ -312,7 +360,9 @@ def test_wrong_types_give_null_and_keep_the_raw_value() -> None:
 
 
 def test_int_durations_and_memory_are_accepted_for_double_columns() -> None:
-    row = one_row(attributes={sc.INFERMETER_INIT_DURATION: 2, sc.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK: 1})
+    row = one_row(
+        attributes={sc.INFERMETER_INIT_DURATION: 2, sc.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK: 1}
+    )
     assert (row["init_duration_ms"], row["ttft_ms"]) == (2000.0, 1000.0)
 
 
@@ -326,34 +376,50 @@ def test_span_values_override_the_resource_without_losing_it() -> None:
     assert row["memory_mb"] is None
     # The resource's differing region stays; the equal tenant and typed values do not.
     assert json.loads(row["resource_attributes"]) == {
-        sc.CLOUD_REGION: "eu-west-1", sc.FAAS_MAX_MEMORY: "1GB",
+        sc.CLOUD_REGION: "eu-west-1",
+        sc.FAAS_MAX_MEMORY: "1GB",
     }
     assert json.loads(row["attributes"]) == {}
 
 
 def test_resource_facts_fill_spans_that_lack_them() -> None:
-    row = one_row(resource={sc.TENANT_ID: "from-resource", sc.INFERMETER_RUNTIME: "container",
-                            "host.name": "node-7"})
+    row = one_row(
+        resource={
+            sc.TENANT_ID: "from-resource",
+            sc.INFERMETER_RUNTIME: "container",
+            "host.name": "node-7",
+        }
+    )
     assert (row["tenant"], row["runtime"], row["service_instance"]) == (
-        "from-resource", "container", "node-7",
+        "from-resource",
+        "container",
+        "node-7",
     )
     assert json.loads(row["resource_attributes"]) == {"host.name": "node-7"}
 
 
 def test_deprecated_gen_ai_system_is_read_only_without_provider_name() -> None:
     assert one_row(attributes={sc.GEN_AI_SYSTEM_DEPRECATED: "openai"})["provider"] == "openai"
-    both = one_row(attributes={sc.GEN_AI_SYSTEM_DEPRECATED: "az.ai", sc.GEN_AI_PROVIDER_NAME: "azure"})
+    both = one_row(
+        attributes={sc.GEN_AI_SYSTEM_DEPRECATED: "az.ai", sc.GEN_AI_PROVIDER_NAME: "azure"}
+    )
     assert both["provider"] == "azure"
     assert json.loads(both["attributes"]) == {sc.GEN_AI_SYSTEM_DEPRECATED: "az.ai"}
 
 
 def test_nested_values_bytes_and_non_finite_numbers_become_valid_json() -> None:
-    row = one_row(attributes={
-        "list": [1, "a", True, 2.5], "map": {"k": [1, {"deep": None}]}, "blob": b"\x00\x01",
-        "inf": float("inf"),
-    })
+    row = one_row(
+        attributes={
+            "list": [1, "a", True, 2.5],
+            "map": {"k": [1, {"deep": None}]},
+            "blob": b"\x00\x01",
+            "inf": float("inf"),
+        }
+    )
     assert json.loads(row["attributes"]) == {
-        "list": [1, "a", True, 2.5], "map": {"k": [1, {"deep": None}]}, "blob": "AAE=",
+        "list": [1, "a", True, 2.5],
+        "map": {"k": [1, {"deep": None}]},
+        "blob": "AAE=",
         "inf": "Infinity",
     }
 
@@ -369,26 +435,49 @@ def test_long_strings_are_truncated_and_reported() -> None:
 
 
 def test_embedding_events_become_rows_and_other_events_are_kept() -> None:
-    request = otlp_request([otlp_span(
-        attributes={sc.TENANT_ID: "acme", sc.GEN_AI_REQUEST_MODEL: "emb-3",
-                    sc.GEN_AI_PROMPT_VERSION: "v2", sc.INFERMETER_ENDPOINT: "/search"},
-        events=[
-            (sc.EMBEDDING_EVENT, {sc.EMBEDDING_KIND: "query", sc.EMBEDDING_VECTOR: [0.5, -1.0, 2]}),
-            ("exception", {"exception.type": "ValueError"}),
-            (sc.EMBEDDING_EVENT, {sc.EMBEDDING_KIND: "document", sc.EMBEDDING_VECTOR: ["bad"]}),
-            (sc.EMBEDDING_EVENT, {sc.EMBEDDING_KIND: "response", sc.EMBEDDING_VECTOR: [0.0] * 9}),
+    request = otlp_request(
+        [
+            otlp_span(
+                attributes={
+                    sc.TENANT_ID: "acme",
+                    sc.GEN_AI_REQUEST_MODEL: "emb-3",
+                    sc.GEN_AI_PROMPT_VERSION: "v2",
+                    sc.INFERMETER_ENDPOINT: "/search",
+                },
+                events=[
+                    (
+                        sc.EMBEDDING_EVENT,
+                        {sc.EMBEDDING_KIND: "query", sc.EMBEDDING_VECTOR: [0.5, -1.0, 2]},
+                    ),
+                    ("exception", {"exception.type": "ValueError"}),
+                    (
+                        sc.EMBEDDING_EVENT,
+                        {sc.EMBEDDING_KIND: "document", sc.EMBEDDING_VECTOR: ["bad"]},
+                    ),
+                    (
+                        sc.EMBEDDING_EVENT,
+                        {sc.EMBEDDING_KIND: "response", sc.EMBEDDING_VECTOR: [0.0] * 9},
+                    ),
+                ],
+            )
         ],
-    )], resource={"service.name": "search"})
+        resource={"service.name": "search"},
+    )
     flat = flatten_request(request, limits=Limits(max_vector_dim=8))
     spans, embeddings = to_arrow(flat)
     (embedding,) = embeddings.to_pylist()
     assert list(embedding) == [name for name, _ in EMBEDDING_COLUMNS]
     assert embedding["vector"] == [0.5, -1.0, 2.0]
     assert (embedding["kind"], embedding["dim"], embedding["tenant"], embedding["model"]) == (
-        "query", 3, "acme", "emb-3",
+        "query",
+        3,
+        "acme",
+        "emb-3",
     )
     assert (embedding["prompt_version"], embedding["endpoint"], embedding["service_name"]) == (
-        "v2", "/search", "search",
+        "v2",
+        "/search",
+        "search",
     )
     assert embedding["span_id"] == spans.to_pylist()[0]["span_id"]
     events = json.loads(spans.to_pylist()[0]["events"])
@@ -412,8 +501,10 @@ def test_links_are_kept_as_json() -> None:
 def test_a_pinned_tenant_overrides_every_claim_and_keeps_it_for_audit() -> None:
     request = otlp_request(
         [
-            otlp_span(attributes={sc.TENANT_ID: "globex"},
-                      events=[(sc.EMBEDDING_EVENT, {sc.EMBEDDING_VECTOR: [1.0]})]),
+            otlp_span(
+                attributes={sc.TENANT_ID: "globex"},
+                events=[(sc.EMBEDDING_EVENT, {sc.EMBEDDING_VECTOR: [1.0]})],
+            ),
             otlp_span(attributes={sc.TENANT_ID: "acme"}),
             otlp_span(),
         ],
@@ -424,7 +515,9 @@ def test_a_pinned_tenant_overrides_every_claim_and_keeps_it_for_audit() -> None:
     got = spans.to_pylist()
     assert [r["tenant"] for r in got] == ["acme", "acme", "acme"]
     assert [json.loads(r["attributes"]).get(CLAIMED_TENANT) for r in got] == [
-        "globex", None, "initech",
+        "globex",
+        None,
+        "initech",
     ]
     assert [json.loads(r["resource_attributes"]).get(sc.TENANT_ID) for r in got] == [None] * 3
     assert embeddings.to_pylist()[0]["tenant"] == "acme"

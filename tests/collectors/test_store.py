@@ -10,7 +10,6 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 import pytest
-
 from infermeter.collectors import (
     EMBEDDING_COLUMNS,
     SCHEMA_VERSION,
@@ -76,7 +75,9 @@ def test_a_store_from_a_newer_infermeter_is_refused() -> None:
         apply_migrations(con)
 
 
-def test_a_failing_migration_leaves_the_store_at_its_version(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_failing_migration_leaves_the_store_at_its_version(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     from infermeter.collectors import _schema
 
     con = duckdb.connect(":memory:")
@@ -95,7 +96,9 @@ def test_test_helpers_fill_every_column() -> None:
     insert_spans(con, [span_record(tenant="a", attributes={"k": 1}), span_record(tenant="b")])
     insert_embeddings(con, [embedding_record([1.0, 2.0], tenant="a")])
     assert con.execute("SELECT count(*), count(DISTINCT tenant) FROM spans").fetchone() == (2, 2)
-    assert con.execute("SELECT attributes->>'$.k' FROM spans WHERE tenant = 'a'").fetchone() == ("1",)
+    assert con.execute("SELECT attributes->>'$.k' FROM spans WHERE tenant = 'a'").fetchone() == (
+        "1",
+    )
     assert con.execute("SELECT vector FROM embeddings").fetchone() == ([1.0, 2.0],)
 
 
@@ -103,8 +106,10 @@ def _tables(n: int, tenant: str = "t") -> tuple[pa.Table, pa.Table]:
     from infermeter.agent import _semconv as sc
 
     spans = [
-        otlp_span(attributes={sc.TENANT_ID: tenant},
-                  events=[(sc.EMBEDDING_EVENT, {sc.EMBEDDING_VECTOR: [float(i), 1.0]})])
+        otlp_span(
+            attributes={sc.TENANT_ID: tenant},
+            events=[(sc.EMBEDDING_EVENT, {sc.EMBEDDING_VECTOR: [float(i), 1.0]})],
+        )
         for i in range(n)
     ]
     return to_arrow(flatten_request(otlp_request(spans)))
@@ -169,9 +174,12 @@ def test_snapshots_are_consistent_copies(tmp_path: Path) -> None:
     assert fresh.execute("SELECT count(*), count(DISTINCT span_id) FROM spans").fetchone() == (5, 5)
     assert fresh.execute("SELECT count(*) FROM embeddings").fetchone() == (5,)
     assert fresh.execute("SELECT max(version) FROM schema_version").fetchone() == (SCHEMA_VERSION,)
-    assert json.loads(
-        str(fresh.execute("SELECT resource_attributes FROM spans LIMIT 1").fetchone()[0])  # type: ignore[index]
-    ) == {}
+    assert (
+        json.loads(
+            str(fresh.execute("SELECT resource_attributes FROM spans LIMIT 1").fetchone()[0])  # type: ignore[index]
+        )
+        == {}
+    )
     reader.close()
     fresh.close()
     writer.close()

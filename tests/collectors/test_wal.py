@@ -10,7 +10,6 @@ from pathlib import Path
 
 import duckdb
 import pytest
-
 from infermeter.agent import _semconv as sc
 from infermeter.collectors._wal import WriteAheadLog
 from infermeter.collectors.testing import (
@@ -30,7 +29,11 @@ def test_records_replay_in_order_across_reopening(tmp_path: Path) -> None:
     again = WriteAheadLog(tmp_path)
     assert again.first_seq_this_run == 6
     assert again.wal_id == wal.wal_id
-    assert [(s, p) for s, p in again.replay(after=2)] == [(3, b"rec\x02"), (4, b"rec\x03"), (5, b"rec\x04")]
+    assert [(s, p) for s, p in again.replay(after=2)] == [
+        (3, b"rec\x02"),
+        (4, b"rec\x03"),
+        (5, b"rec\x04"),
+    ]
     assert again.append([b"next"]) == 6
     # Records of this run are not part of "what earlier runs left".
     assert [s for s, _ in again.replay(after=0)] == [1, 2, 3, 4, 5]
@@ -131,7 +134,9 @@ def _batch(n: int) -> tuple[list[str], bytes]:
     return [f"{1 << 40 | k:016x}" for k in numbers], otlp_request(spans).SerializeToString()
 
 
-def _stream_until_killed(endpoint: str, acked: set[str], lock: threading.Lock, stop: threading.Event) -> None:
+def _stream_until_killed(
+    endpoint: str, acked: set[str], lock: threading.Lock, stop: threading.Event
+) -> None:
     while not stop.is_set():
         ids, body = _batch(100)
         try:
@@ -149,7 +154,9 @@ def _run_and_kill(store: Path, acked: set[str], more: int, **settings: object) -
         stop = threading.Event()
         target = len(acked) + more
         threads = [
-            threading.Thread(target=_stream_until_killed, args=(proc.traces_endpoint, acked, lock, stop))
+            threading.Thread(
+                target=_stream_until_killed, args=(proc.traces_endpoint, acked, lock, stop)
+            )
             for _ in range(3)
         ]
         for t in threads:
@@ -163,7 +170,9 @@ def _run_and_kill(store: Path, acked: set[str], more: int, **settings: object) -
                 if proc.process.poll() is not None:
                     raise AssertionError("collector died on its own: " + proc.log_text()[-2000:])
                 if time.monotonic() > deadline or not any(t.is_alive() for t in threads):
-                    raise AssertionError("the collector stopped acknowledging: " + proc.log_text()[-2000:])
+                    raise AssertionError(
+                        "the collector stopped acknowledging: " + proc.log_text()[-2000:]
+                    )
                 stop.wait(0.01)
             proc.kill()  # mid-stream: requests are in flight on three connections
         finally:
@@ -173,7 +182,9 @@ def _run_and_kill(store: Path, acked: set[str], more: int, **settings: object) -
 
 
 @pytest.mark.slow
-def test_kill_9_mid_stream_loses_nothing_acknowledged_and_duplicates_nothing(tmp_path: Path) -> None:
+def test_kill_9_mid_stream_loses_nothing_acknowledged_and_duplicates_nothing(
+    tmp_path: Path,
+) -> None:
     store = tmp_path / "store.duckdb"
     acked: set[str] = set()
     # 1: the store is written rarely, so acknowledged spans live only in the log.
