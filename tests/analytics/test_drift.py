@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from collections.abc import Iterator
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -12,7 +13,6 @@ import duckdb
 import numpy as np
 import polars as pl
 import pytest
-
 from infermeter.agent import ConfigurationError
 from infermeter.analytics._drift import RESULT_COLUMNS, detect_drift
 from infermeter.analytics._drift_synthetic import synthetic_embeddings
@@ -23,6 +23,17 @@ from infermeter.collectors.testing import (
     span_record,
     store_in_memory,
 )
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_blas_thread() -> Iterator[None]:
+    """One BLAS thread: the suite shares 2 cores with other suites, and OpenBLAS threads
+    spin-waiting for each other on these small matrices made the tests 3-4x slower."""
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1, user_api="blas"):
+        yield
+
 
 REFERENCE_WEEK = datetime(2026, 11, 9)
 CURRENT_WEEK = datetime(2026, 11, 16)
@@ -45,8 +56,8 @@ def _requests(day: datetime, n: int, *, tokens: float = 200, seed: int = 0,
 
 
 def _vectors(day: datetime, vectors: Any, **fields: Any) -> list[dict[str, Any]]:
-    return [embedding_record(v, time=t, **fields) for v, t in zip(vectors, _times(day, len(vectors)),
-                                                                   strict=True)]
+    times = _times(day, len(vectors))
+    return [embedding_record(v, time=t, **fields) for v, t in zip(vectors, times, strict=True)]
 
 
 WEEKS = {"reference": "2026-11-09..2026-11-15", "current": "2026-11-16..2026-11-22"}

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import itertools
 import os
+from collections.abc import Iterator
 
 import numpy as np
 import pandas as pd
 import pytest
-
 from infermeter.analytics._drift_evidently import (
     evidently_embedding_drift,
     evidently_feature_drift,
@@ -24,6 +24,16 @@ pytestmark = [
     # Evidently's Anderson-Darling wrapper uses SciPy's capped p-values and old arguments.
     pytest.mark.filterwarnings("ignore::UserWarning:evidently"),
 ]
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_blas_thread() -> Iterator[None]:
+    """One BLAS thread: the suite shares 2 cores with other suites, and OpenBLAS threads
+    spin-waiting for each other on these small matrices made the tests 3-4x slower."""
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1, user_api="blas"):
+        yield
+
 
 CASES = list(itertools.product(
     (32, 384),  # dimensions

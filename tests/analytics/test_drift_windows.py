@@ -6,7 +6,6 @@ from datetime import datetime, timedelta
 
 import polars as pl
 import pytest
-
 from infermeter.analytics._drift_windows import (
     Window,
     assign_windows,
