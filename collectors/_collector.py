@@ -81,6 +81,8 @@ class Collector:
                     max_queue_spans=s["max_queue_spans"],
                     batch_spans=s["batch_spans"],
                     flush_interval=s["flush_interval"],
+                    queue_wait=s["queue_wait"],
+                    max_waiting=max(1, s["max_concurrent_requests"] - 1),
                 ),
             )
             try:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import random
 import threading
 import time
 from collections import deque
@@ -65,6 +66,8 @@ class PipelineConfig:
     flush_interval: float = 1.0
     segment_bytes: int = 64 * 1024 * 1024
     store_retry_interval: float = 1.0
+    queue_wait: float = 2.0  # how long a request may wait for room before 429
+    max_waiting: int = 4  # requests in line; more are refused before reading their body
 
 
 @dataclass(slots=True)
@@ -101,6 +104,7 @@ class IngestPipeline:
         self._queued_rows = 0  # includes rows reserved by requests still writing the log
         self._stored_seq = 0  # every record up to this one is in the store
         self._flush_wanted = 0  # the flusher skips its wait while this is positive
+        self._waiting: deque[object] = deque()  # requests in line for queue room
         self._closing = False
         self._stopped = False
         self._store: StoreWriter | None = None
@@ -154,15 +158,7 @@ class IngestPipeline:
         """Log and queue one request's rows; returns its sequence number once durable."""
         rows = spans.num_rows
         with self._cond:
-            if self._closing:
-                raise Unavailable("collector is shutting down")
-            if self._fatal is not None:
-                raise Unavailable(f"store failed: {self._fatal}")
-            # An oversized batch is still let into an empty queue, or it could never land.
-            if self._queued_rows and self._queued_rows + rows > self.config.max_queue_spans:
-                self.counters.overloaded_requests += 1
-                raise Overloaded(self.retry_after())
-            self._queued_rows += rows
+            self._admit(rows)
         try:
             payload = encode_batch(spans, embeddings)
             now = time.monotonic()
@@ -182,19 +178,65 @@ class IngestPipeline:
         self.wal.sync(seq)
         return seq
 
-    def is_full(self) -> bool:
-        """Whether a request would be refused right now (checked before reading its body)."""
+    def _admit(self, rows: int) -> None:
+        """Reserve room for ``rows`` (called holding ``_cond``), waiting in line up to
+        ``queue_wait`` seconds for the flusher to make room; else :class:`Overloaded`.
+
+        Waiting turns a burst into latency instead of refusals, and the line is first
+        come, first served, so no client starves while others keep getting in — an
+        OpenTelemetry exporter gives a batch up after six refusals.
+        """
+
+        def fits() -> bool:
+            # An oversized batch still enters an empty queue, or it could never land.
+            queued = self._queued_rows
+            return not queued or queued + rows <= self.config.max_queue_spans
+
+        def usable() -> None:
+            if self._closing:
+                raise Unavailable("collector is shutting down")
+            if self._fatal is not None:
+                raise Unavailable(f"store failed: {self._fatal}")
+
+        usable()
+        if not self._waiting and fits():
+            self._queued_rows += rows
+            return
+        ticket = object()
+        self._waiting.append(ticket)
+        self._cond.notify_all()  # the flusher stores now rather than at its interval
+        deadline = time.monotonic() + self.config.queue_wait
+        try:
+            while not (self._waiting[0] is ticket and fits()):
+                usable()
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    self.counters.overloaded_requests += 1
+                    raise Overloaded(self.retry_after())
+                self._cond.wait(remaining)
+            self._queued_rows += rows
+        finally:
+            self._waiting.remove(ticket)
+            self._cond.notify_all()
+
+    def precheck(self) -> None:
+        """Refuse a request before its body is read when the line for room is already
+        long (its wait would only burn a decode), or the collector cannot accept."""
         with self._cond:
-            return self._queued_rows >= self.config.max_queue_spans
+            if self._closing:
+                raise Unavailable("collector is shutting down")
+            if len(self._waiting) >= self.config.max_waiting:
+                self.counters.overloaded_requests += 1
+                raise Overloaded(self.retry_after())
 
     def healthy(self) -> bool:
         """False once the store writer has stopped for good (requests then get 503)."""
         return self._fatal is None
 
     def retry_after(self) -> int:
-        # Whole seconds (RFC 9110 delay-seconds); the flusher empties a full queue in
-        # about one interval when the store keeps up.
-        return max(1, round(self.config.flush_interval))
+        # Whole seconds (RFC 9110 delay-seconds), jittered so refused clients do not all
+        # come back at the same instant.
+        return random.randint(1, 2)  # noqa: S311 — jitter, not security
 
     def flush(self, timeout: float = 30.0) -> bool:
         """Wait until everything acknowledged before this call is in the store."""
@@ -322,6 +364,7 @@ class IngestPipeline:
                         if (
                             self._closing
                             or self._flush_wanted
+                            or self._waiting
                             or self._queued_rows >= config.batch_spans
                             or age >= config.flush_interval
                         ):

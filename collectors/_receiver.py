@@ -212,8 +212,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _export(self, principal: Principal, kind: str) -> None:
         server = self.server
         try:
-            if server.pipeline.is_full():
-                raise Overloaded(server.pipeline.retry_after())
+            server.pipeline.precheck()
             body = self._read_body(server.body_limits.max_body_bytes)
             raw = decompress(
                 body, self.headers.get("Content-Encoding"),

@@ -6,6 +6,7 @@ No OpenTelemetry environment variable covers a receiver, so every name is ours.
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any, Final
 
@@ -16,7 +17,14 @@ from infermeter.agent._settings import (
     parse_str,
 )
 
-__all__ = ["COLLECTOR_SETTINGS", "ENV_PREFIX", "parse_log_level", "parse_path", "parse_port"]
+__all__ = [
+    "COLLECTOR_SETTINGS",
+    "ENV_PREFIX",
+    "parse_log_level",
+    "parse_non_negative_float",
+    "parse_path",
+    "parse_port",
+]
 
 ENV_PREFIX: Final = "INFERMETER_COLLECTOR_"
 
@@ -25,6 +33,13 @@ def parse_port(raw: str) -> int:
     value = int(raw)
     if not 0 <= value <= 65535:
         raise ValueError("expected a TCP port between 0 and 65535 (0 picks a free one)")
+    return value
+
+
+def parse_non_negative_float(raw: str) -> float:
+    value = float(raw)
+    if not math.isfinite(value) or value < 0:
+        raise ValueError("expected a number >= 0")
     return value
 
 
@@ -60,6 +75,8 @@ COLLECTOR_SETTINGS: Final[tuple[Setting[Any], ...]] = (
              "most dimensions an embedding vector may have (larger ones are dropped)"),
     _setting("max_queue_spans", 100_000, parse_positive_int,
              "spans accepted but not yet stored before answering 429 (bounds memory)"),
+    _setting("queue_wait", 2.0, parse_non_negative_float,
+             "seconds a request may wait for queue room before it gets 429"),
     _setting("batch_spans", 10_000, parse_positive_int, "spans per store insert"),
     _setting("flush_interval", 1.0, parse_positive_float,
              "seconds before queued spans are stored even if a batch is not full"),
