@@ -12,10 +12,9 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from opentelemetry.sdk.trace import TracerProvider
-
 from infermeter.collectors._store import StoreWriter
 from infermeter.collectors.testing import collector_process, otlp_request, otlp_span, send_otlp
+from opentelemetry.sdk.trace import TracerProvider
 
 pytestmark = pytest.mark.slow
 
@@ -23,7 +22,7 @@ MAX_QUEUE = 700
 
 
 def _health(url: str) -> dict[str, object]:
-    with urllib.request.urlopen(url + "/healthz", timeout=30) as response:  # noqa: S310
+    with urllib.request.urlopen(url + "/healthz", timeout=30) as response:
         health: dict[str, object] = json.loads(response.read())
     return health
 
