@@ -19,6 +19,7 @@ __all__ = [
     "is_mapping",
     "non_negative_int",
     "path",
+    "safe_repr",
     "seconds",
     "text",
 ]
@@ -70,6 +71,17 @@ def field(obj: object, name: str) -> object:
     except BaseException:  # noqa: BLE001 - a broken user property must read as "absent"
         LOGGER.debug("infermeter: could not read %r from a %s", name, cls.__name__)
         return None
+
+
+def safe_repr(value: object, limit: int = 80) -> str:
+    """A repr for log messages that cannot raise (user objects may break ``__repr__``)."""
+    try:
+        shown = repr(value)
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except BaseException:  # noqa: BLE001 - a broken __repr__ must not break logging
+        return f"<unprintable {type(value).__name__}>"
+    return shown if len(shown) <= limit else shown[:limit] + "..."
 
 
 def path(obj: object, *names: str) -> object:

@@ -33,7 +33,7 @@ from typing import Any, Final, TypeVar, cast, overload
 from infermeter.agent._clock import VIRTUAL_CLOCK, VirtualClock
 from infermeter.agent._content import input_messages, messages_json, normalise_messages
 from infermeter.agent._content import output_messages as result_messages
-from infermeter.agent._duck import LOGGER, field, non_negative_int, seconds, text
+from infermeter.agent._duck import LOGGER, field, non_negative_int, safe_repr, seconds, text
 from infermeter.agent._embeddings import attach_vectors, collect_vectors, trace_sampled
 from infermeter.agent._pipeline import Pipeline, active
 from infermeter.agent._recorder import RECORDER
@@ -146,7 +146,8 @@ def _derive(fn: Callable[..., object], args: Sequence[object],
     except (KeyboardInterrupt, SystemExit):
         raise
     except BaseException:  # noqa: BLE001 - a failing attribute callable leaves it out
-        LOGGER.debug("infermeter: attribute callable %r failed", fn, exc_info=True)
+        LOGGER.debug("infermeter: attribute callable %s failed", safe_repr(fn),
+                     exc_info=True)
         return None
 
 
@@ -253,16 +254,16 @@ class _Spec:
             if isinstance(runtime, str) and runtime in RUNTIMES:
                 self.runtime = runtime
             else:
-                LOGGER.warning("infermeter: ignoring runtime=%r (expected one of %s)",
-                               runtime, ", ".join(RUNTIMES))
+                LOGGER.warning("infermeter: ignoring runtime=%s (expected one of %s)",
+                               safe_repr(runtime), ", ".join(RUNTIMES))
         self.capture_embeddings: float | None = None
         if capture_embeddings is not None:
             rate = seconds(capture_embeddings)
             if rate is not None and rate <= 1.0:
                 self.capture_embeddings = rate
             else:
-                LOGGER.warning("infermeter: ignoring capture_embeddings=%r (expected 0..1)",
-                               capture_embeddings)
+                LOGGER.warning("infermeter: ignoring capture_embeddings=%s (expected 0..1)",
+                               safe_repr(capture_embeddings))
 
     def span_name(self, attributes: Mapping[str, Any]) -> str:
         if self.name is not None:
@@ -408,7 +409,7 @@ class _Call:
         else:
             cleaned = value if isinstance(value, bool) else None
         if cleaned is None:
-            LOGGER.debug("infermeter: annotate ignored %s=%r", name, value)
+            LOGGER.debug("infermeter: annotate ignored %s=%s", name, safe_repr(value))
             return
         self._set(key, cleaned)
 
@@ -431,7 +432,7 @@ class _Call:
             if isinstance(key, str) and key and attribute is not None:
                 self._set(key, attribute)
             else:
-                LOGGER.debug("infermeter: annotate ignored attribute %r", key)
+                LOGGER.debug("infermeter: annotate ignored attribute %s", safe_repr(key))
 
     def _set(self, key: str, value: object) -> None:
         if self.annotated is None:
@@ -856,7 +857,8 @@ def _decorate(func: Any, options: dict[str, Any]) -> Any:
     if isinstance(func, classmethod | staticmethod):
         return type(func)(_decorate(func.__func__, options))
     if not callable(func):
-        LOGGER.warning("infermeter: @observe needs a callable, got %r; left as is", func)
+        LOGGER.warning("infermeter: @observe needs a callable, got %s; left as is",
+                       safe_repr(func))
         return func
     qualname = getattr(func, "__qualname__", None) or getattr(func, "__name__", None)
     if not isinstance(qualname, str):

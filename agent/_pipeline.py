@@ -28,9 +28,10 @@ register their own exit hooks, and the metric recorder drains before them.
 
 from __future__ import annotations
 
+import os
+import queue
 import threading
-import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Final
 
@@ -63,6 +64,7 @@ if TYPE_CHECKING:
     from opentelemetry.sdk.trace.sampling import Sampler
 
 __all__ = [
+    "BACKGROUND",
     "Configuration",
     "Pipeline",
     "active",
@@ -122,8 +124,7 @@ class Pipeline:
                              self.tracer_provider, self.meter_provider)
 
     def flush(self, timeout_s: float) -> bool:
-        """Drain queued metrics, then flush spans and metrics within ``timeout_s``."""
-        deadline = time.monotonic() + timeout_s
+        """Drain queued metrics, then flush spans and metrics; waits at most ``timeout_s``."""
         RECORDER.drain()
         tracer_provider: object = self.tracer_provider
         meter_provider: object = self.meter_provider
@@ -131,22 +132,82 @@ class Pipeline:
             tracer_provider = trace.get_tracer_provider()
         if meter_provider is None:
             meter_provider = metrics.get_meter_provider()
-        ok = True
-        for provider in (tracer_provider, meter_provider):
-            flush = getattr(provider, "force_flush", None)
-            if not callable(flush):
-                continue
-            remaining_ms = max(int((deadline - time.monotonic()) * 1000), 1)
-            result = flush(timeout_millis=remaining_ms)
-            ok = ok and result is not False
-        return ok
+        timeout_ms = max(int(timeout_s * 1000), 1)
+
+        def flush_both() -> bool:
+            ok = True
+            for provider in (tracer_provider, meter_provider):
+                flush = getattr(provider, "force_flush", None)
+                if callable(flush):
+                    ok = flush(timeout_millis=timeout_ms) is not False and ok
+            return ok
+
+        return BACKGROUND.run(flush_both, timeout_s)
 
     def shutdown(self, timeout_s: float) -> None:
-        self.flush(timeout_s)
-        if self.tracer_provider is not None:
-            self.tracer_provider.shutdown()
-        if self.meter_provider is not None:
-            self.meter_provider.shutdown(timeout_millis=max(int(timeout_s * 1000), 1))
+        """Flush and shut the owned providers down, waiting at most ``timeout_s`` in all."""
+        RECORDER.drain()
+        tracer_provider, meter_provider = self.tracer_provider, self.meter_provider
+        timeout_ms = max(int(timeout_s * 1000), 1)
+
+        def shut_down() -> bool:
+            if tracer_provider is not None:
+                tracer_provider.force_flush(timeout_millis=timeout_ms)
+                tracer_provider.shutdown()
+            if meter_provider is not None:
+                meter_provider.shutdown(timeout_millis=timeout_ms)
+            return True
+
+        BACKGROUND.run(shut_down, timeout_s)
+
+
+class _Background:
+    """Runs flushes on one helper thread so that the caller waits at most a timeout.
+
+    The SDK's ``BatchSpanProcessor.force_flush`` ignores its timeout (it exports on the
+    caller's thread until done; opentelemetry-python#4568), and an OTLP export can retry
+    for up to its own 10 s timeout. A FaaS handler must not hang that long: it returns
+    after ``flush_timeout`` and the flush finishes on this thread (after a sandbox thaw,
+    at worst).
+    """
+
+    def __init__(self) -> None:
+        self._requests: queue.SimpleQueue[
+            tuple[Callable[[], bool], threading.Event, list[bool]]] = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self._pid = 0
+
+    def run(self, job: Callable[[], bool], timeout_s: float) -> bool:
+        """Run ``job`` on the helper thread; True when it finished in time and succeeded."""
+        done = threading.Event()
+        outcome = [False]
+        self._ensure_thread()
+        self._requests.put((job, done, outcome))
+        return done.wait(timeout_s) and outcome[0]
+
+    def _ensure_thread(self) -> None:
+        if self._thread is not None and self._pid == os.getpid():
+            return
+        with self._lock:
+            if self._thread is None or self._pid != os.getpid():
+                self._pid = os.getpid()
+                self._thread = threading.Thread(target=self._work, name="infermeter-flush",
+                                                daemon=True)
+                self._thread.start()
+
+    def _work(self) -> None:
+        while True:
+            job, done, outcome = self._requests.get()
+            try:
+                outcome[0] = job()
+            except Exception:  # noqa: BLE001 - a failing flush is logged, never raised
+                LOGGER.debug("infermeter: flush failed", exc_info=True)
+            finally:
+                done.set()
+
+
+BACKGROUND: Final = _Background()
 
 
 def _runtime(settings: AgentSettings) -> RuntimeInfo:
