@@ -344,6 +344,11 @@ def build_pipeline(
         views=_views(),
         shutdown_on_exit=shutdown_on_exit,
     )
+    # The SDK providers read OTEL_SDK_DISABLED themselves; an explicit sdk_disabled=False
+    # (or testing.capture, which ignores the environment) must win over it.
+    for provider in (tracer_provider, meter_provider):
+        if getattr(provider, "_disabled", False):
+            provider._disabled = False
     version = _version()
     pipeline = Pipeline(
         settings,
