@@ -17,7 +17,7 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from infermeter.agent import annotate, observe
+from infermeter.agent import annotate, observe, testing
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
     ExportMetricsServiceRequest,
     ExportMetricsServiceResponse,
@@ -155,6 +155,7 @@ def test_spans_and_metrics_arrive_through_the_real_exporters(collector: Collecto
         annotate(embeddings=([0.5, 0.25, 0.125], "query"))
         return FakeCompletions().create()
 
+    testing.reset_cold_start()
     infermeter.configure(endpoint=collector.url, service_name="otlp-test",
                          headers={"x-ingest-token": "tenant-token"}, capture_embeddings=1.0,
                          resource_attributes={"deployment.environment.name": "test"},
