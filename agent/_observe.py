@@ -627,18 +627,12 @@ class _Call:
         operation = final.get(GEN_AI_OPERATION_NAME, start.get(GEN_AI_OPERATION_NAME))
         if operation is None and not cold:
             return
-        attributes: dict[str, Any] = {INFERMETER_RUNTIME: start[INFERMETER_RUNTIME]}
+        provider = final.get(GEN_AI_PROVIDER_NAME, start.get(GEN_AI_PROVIDER_NAME))
+        model = final.get(GEN_AI_REQUEST_MODEL, start.get(GEN_AI_REQUEST_MODEL))
+        attributes = _metric_labels(start[INFERMETER_RUNTIME], operation, provider, model,
+                                    error_type)
         duration = input_tokens = output_tokens = ttft = None
         if operation is not None:
-            attributes[GEN_AI_OPERATION_NAME] = operation
-            provider = final.get(GEN_AI_PROVIDER_NAME, start.get(GEN_AI_PROVIDER_NAME))
-            if provider is not None:
-                attributes[GEN_AI_PROVIDER_NAME] = provider
-            model = final.get(GEN_AI_REQUEST_MODEL, start.get(GEN_AI_REQUEST_MODEL))
-            if model is not None:
-                attributes[GEN_AI_REQUEST_MODEL] = model
-            if error_type is not None:
-                attributes[ERROR_TYPE] = error_type
             duration = max((end_ns - self.start_ns) / 1e9, 0.0)
             input_tokens = final.get(GEN_AI_USAGE_INPUT_TOKENS)
             output_tokens = final.get(GEN_AI_USAGE_OUTPUT_TOKENS)
@@ -671,6 +665,32 @@ def _nested(parent: _Call, attributes: dict[str, Any]) -> dict[Any, int]:
     if parent.attempts is None:
         parent.attempts = {}
     return parent.attempts
+
+
+# Metric label sets, shared between calls (the recorder never mutates them): building the
+# dict per call cost more than looking it up. Bounded: callables can make models dynamic.
+_LABELS: Final[dict[tuple[Any, ...], dict[str, Any]]] = {}
+_LABELS_LIMIT: Final = 1024
+
+
+def _metric_labels(runtime: Any, operation: Any, provider: Any, model: Any,
+                   error_type: str | None) -> dict[str, Any]:
+    key = (runtime, operation, provider, model, error_type)
+    labels = _LABELS.get(key)
+    if labels is None:
+        labels = {INFERMETER_RUNTIME: runtime}
+        if operation is not None:
+            labels[GEN_AI_OPERATION_NAME] = operation
+            if provider is not None:
+                labels[GEN_AI_PROVIDER_NAME] = provider
+            if model is not None:
+                labels[GEN_AI_REQUEST_MODEL] = model
+            if error_type is not None:
+                labels[ERROR_TYPE] = error_type
+        if len(_LABELS) >= _LABELS_LIMIT:
+            _LABELS.clear()
+        _LABELS[key] = labels
+    return labels
 
 
 def _begin(spec: _Spec, args: Sequence[object], kwargs: Mapping[str, object],

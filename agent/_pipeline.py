@@ -176,7 +176,14 @@ class _Background:
             tuple[Callable[[], bool], threading.Event, list[bool]]] = queue.SimpleQueue()
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
-        self._pid = 0
+        if hasattr(os, "register_at_fork"):
+            os.register_at_fork(after_in_child=self._forget_thread)
+
+    def _forget_thread(self) -> None:
+        # A forked child has no copy of the helper thread (nor of queued requests).
+        self._thread = None
+        self._lock = threading.Lock()
+        self._requests = queue.SimpleQueue()
 
     def run(self, job: Callable[[], bool], timeout_s: float) -> bool:
         """Run ``job`` on the helper thread; True when it finished in time and succeeded."""
@@ -187,11 +194,10 @@ class _Background:
         return done.wait(timeout_s) and outcome[0]
 
     def _ensure_thread(self) -> None:
-        if self._thread is not None and self._pid == os.getpid():
+        if self._thread is not None:
             return
         with self._lock:
-            if self._thread is None or self._pid != os.getpid():
-                self._pid = os.getpid()
+            if self._thread is None:
                 self._thread = threading.Thread(target=self._work, name="infermeter-flush",
                                                 daemon=True)
                 self._thread.start()

@@ -52,19 +52,13 @@ class Usage:
         return all(getattr(self, name) is None for name in Usage.__slots__)
 
 
-def _reader(obj: object) -> Callable[[str], object]:
-    """A field reader bound to one object (a usage object is read up to nine times, so the
-    per-field type dispatch of ``field`` is paid once)."""
-    if is_mapping(obj):
-        return obj.get  # type: ignore[attr-defined, no-any-return]
-    return lambda name: getattr(obj, name, None)
-
-
 def _parse_usage(usage: object) -> Usage | None:
     if usage is None or type(usage) in _PLAIN:
         return None
     try:
-        return _parse_usage_fields(usage)
+        if is_mapping(usage):
+            return _shape(usage.get)  # type: ignore[attr-defined]
+        return _shape_of_attributes(usage)
     except (KeyboardInterrupt, SystemExit):
         raise
     except BaseException:  # noqa: BLE001 - a broken usage object reads as "no usage"
@@ -72,8 +66,24 @@ def _parse_usage(usage: object) -> Usage | None:
         return None
 
 
-def _parse_usage_fields(usage: object) -> Usage | None:
-    get = _reader(usage)
+def _shape_of_attributes(usage: object) -> Usage | None:
+    # The common case (SDK objects): plain getattr calls, ~3x faster than going through
+    # a generic reader; the decorator pays this on every call that returns a response.
+    prompt = non_negative_int(getattr(usage, "prompt_tokens", None))
+    completion = non_negative_int(getattr(usage, "completion_tokens", None))
+    if prompt is not None or completion is not None:
+        return Usage(
+            prompt, completion,
+            non_negative_int(field(getattr(usage, "prompt_tokens_details", None),
+                                   "cached_tokens")),
+            None,
+            non_negative_int(field(getattr(usage, "completion_tokens_details", None),
+                                   "reasoning_tokens")),
+        )
+    return _shape(lambda name: getattr(usage, name, None))
+
+
+def _shape(get: Callable[[str], object]) -> Usage | None:
     # OpenAI chat completions.
     prompt = non_negative_int(get("prompt_tokens"))
     completion = non_negative_int(get("completion_tokens"))
@@ -81,12 +91,10 @@ def _parse_usage_fields(usage: object) -> Usage | None:
         return Usage(
             input_tokens=prompt,
             output_tokens=completion,
-            cache_read_tokens=non_negative_int(
-                path(get("prompt_tokens_details"), "cached_tokens")
-            ),
-            reasoning_tokens=non_negative_int(
-                path(get("completion_tokens_details"), "reasoning_tokens")
-            ),
+            cache_read_tokens=non_negative_int(field(get("prompt_tokens_details"),
+                                                     "cached_tokens")),
+            reasoning_tokens=non_negative_int(field(get("completion_tokens_details"),
+                                                    "reasoning_tokens")),
         )
     input_tokens = non_negative_int(get("input_tokens"))
     output_tokens = non_negative_int(get("output_tokens"))
@@ -109,12 +117,10 @@ def _parse_usage_fields(usage: object) -> Usage | None:
     return Usage(
         input_tokens=input_tokens,
         output_tokens=output_tokens,
-        cache_read_tokens=non_negative_int(
-            path(get("input_tokens_details"), "cached_tokens")
-        ),
-        reasoning_tokens=non_negative_int(
-            path(get("output_tokens_details"), "reasoning_tokens")
-        ),
+        cache_read_tokens=non_negative_int(field(get("input_tokens_details"),
+                                                 "cached_tokens")),
+        reasoning_tokens=non_negative_int(field(get("output_tokens_details"),
+                                                "reasoning_tokens")),
     )
 
 
