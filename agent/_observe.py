@@ -888,7 +888,8 @@ def _decorate(func: Any, options: dict[str, Any]) -> Any:
     if inspect.isgeneratorfunction(func):
         return _wrap_generator(func, _spec(qualname=qualname, stream=True, **options))
     spec = _spec(qualname=qualname, stream=False, **options)
-    if inspect.iscoroutinefunction(func):
+    if inspect.iscoroutinefunction(func) or inspect.iscoroutinefunction(
+            getattr(func, "__call__", None)):  # noqa: B004 - async callable objects
         return _wrap_coroutine(func, spec)
     return _wrap_function(func, spec)
 

@@ -139,6 +139,7 @@ class MetricRecorder:
 
     def _forget_thread(self) -> None:
         self._thread = None
+        self._queue.clear()  # the parent records what it queued
         self._lock = threading.Lock()
         self._drain_lock = threading.Lock()
 

@@ -20,6 +20,17 @@ Each ``virtual_time`` block has its own clock in a context variable, so simulate
 that overlap in simulated time can run one after another (or as asyncio tasks) in real
 time. Outside any ``virtual_time`` block ``advance`` really sleeps, so simulation code also
 runs unchanged in real time.
+
+Simulate several services or instances, each with its own resource (``service.name``,
+``service.instance.id``) and real exporters, by routing blocks of calls to separately
+built pipelines::
+
+    api_1 = testing.telemetry(service_name="chat-api", runtime="serverless",
+                              resource_attributes={"service.instance.id": "sandbox-1"},
+                              flush_on_return=False)
+    with api_1:
+        handle(request)
+    api_1.shutdown()
 """
 
 from __future__ import annotations
@@ -32,20 +43,30 @@ from typing import Any
 
 from infermeter.agent._clock import VIRTUAL_CLOCK, VirtualClock
 from infermeter.agent._config import resolve_settings
-from infermeter.agent._pipeline import Pipeline, build_pipeline, pop_override, push_override
+from infermeter.agent._pipeline import (
+    Configuration,
+    Pipeline,
+    build_pipeline,
+    pop_override,
+    push_override,
+)
 from infermeter.agent._recorder import RECORDER
 from infermeter.agent._runtime import reset_cold_start
-from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+from infermeter.agent._settings import ConfigurationError
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader, MetricReader
 from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.sdk.trace.export import SpanExporter
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 __all__ = [
     "Capture",
+    "Telemetry",
     "VirtualClock",
     "advance",
     "capture",
     "now",
     "reset_cold_start",
+    "telemetry",
     "virtual_time",
 ]
 
@@ -151,6 +172,49 @@ def capture(
             pipeline.tracer_provider.shutdown()
         if pipeline.meter_provider is not None:
             pipeline.meter_provider.shutdown()
+
+
+class Telemetry:
+    """A pipeline built like ``configure()`` that observed calls use only inside ``with``."""
+
+    def __init__(self, pipeline: Pipeline) -> None:
+        self._pipeline = pipeline
+
+    def __enter__(self) -> Telemetry:
+        push_override(self._pipeline)
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        pop_override(self._pipeline)
+
+    @property
+    def configuration(self) -> Configuration:
+        return self._pipeline.configuration
+
+    def force_flush(self, timeout: float = 5.0) -> bool:
+        return self._pipeline.flush(timeout)
+
+    def shutdown(self, timeout: float = 5.0) -> None:
+        pop_override(self._pipeline)
+        self._pipeline.shutdown(timeout)
+
+
+def telemetry(
+    *,
+    span_exporter: SpanExporter | None = None,
+    metric_reader: MetricReader | None = None,
+    **settings: Any,
+) -> Telemetry:
+    """Build a pipeline from ``configure()``'s settings (explicit > environment > default)
+    without installing it anywhere; enter the returned object to route calls to it.
+    Raises ``ConfigurationError`` for unusable settings, like ``configure()``."""
+    resolved = resolve_settings(settings)
+    try:
+        pipeline = build_pipeline(resolved, span_exporter=span_exporter,
+                                  metric_reader=metric_reader)
+    except Exception as exc:  # noqa: BLE001 - configuration errors only, like configure()
+        raise ConfigurationError(f"cannot set up telemetry: {exc}") from None
+    return Telemetry(pipeline)
 
 
 def _to_ns(start: float | datetime) -> int:

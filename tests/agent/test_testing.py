@@ -75,3 +75,30 @@ def test_importing_infermeter_stays_light() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          timeout=60, check=True).stdout.strip()
     assert out == "[]"
+
+
+def test_telemetry_routes_blocks_to_separate_pipelines() -> None:
+    from infermeter.agent import ConfigurationError
+    from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    first, second = InMemorySpanExporter(), InMemorySpanExporter()
+    api_1 = testing.telemetry(span_exporter=first, metric_reader=InMemoryMetricReader(),
+                              service_name="chat-api", flush_on_return=True,
+                              resource_attributes={"service.instance.id": "sandbox-1"})
+    api_2 = testing.telemetry(span_exporter=second, metric_reader=InMemoryMetricReader(),
+                              service_name="chat-api", flush_on_return=True,
+                              resource_attributes={"service.instance.id": "sandbox-2"})
+    with api_1:
+        step()
+    with api_2:
+        step()
+        step()
+    api_1.shutdown()
+    api_2.shutdown()
+    assert [s.resource.attributes["service.instance.id"] for s in first.get_finished_spans()] == [
+        "sandbox-1"]
+    assert len(second.get_finished_spans()) == 2
+    assert api_1.configuration.resource["service.name"] == "chat-api"
+    with pytest.raises(ConfigurationError):
+        testing.telemetry(capture_embeddings=7)
