@@ -197,6 +197,15 @@ def _bucket_tenants(
     return requests.select(duckdb.StarExpression(exclude=["tenant"]), case)
 
 
+def _starting_between(requests: duckdb.DuckDBPyRelation, since: datetime,
+                      until: datetime) -> duckdb.DuckDBPyRelation:
+    import duckdb
+
+    start = duckdb.ColumnExpression("start_time")
+    return requests.filter((start >= duckdb.ConstantExpression(since))
+                           & (start < duckdb.ConstantExpression(until)))
+
+
 def _cohort_sums(requests: duckdb.DuckDBPyRelation) -> list[dict[str, Any]]:
     relation = requests.query("im_requests", _queries.COHORT_SUMS)
     return [] if relation is None else _rows(relation.pl())
@@ -240,16 +249,18 @@ def compute_snapshot(
     newest: datetime | None = rows[0][0] if rows else None
     end = newest + timedelta(microseconds=1) if options.window_end == "newest" and newest else now
     start = end - options.window
-    spans = con.table("spans")
+    # One request table for the whole store, priced once; every window is a filter of it
+    # (a request belongs to the window its entry span starts in, as in request_table).
+    everything = request_table(con, con.table("spans"), prices=prices,
+                               deployments=deployments).materialize()
 
-    def requests(since: datetime | None, until: datetime | None) -> duckdb.DuckDBPyRelation:
-        return request_table(con, spans, prices=prices, deployments=deployments,
-                             since=since, until=until).materialize()
+    def requests(since: datetime, until: datetime) -> duckdb.DuckDBPyRelation:
+        return _starting_between(everything, since, until).materialize()
 
     out = _Samples()
 
     # Counters over the whole store; they also rank tenants for the labels.
-    lifetime = _cohort_sums(requests(None, None))
+    lifetime = _cohort_sums(everything)
     named = choose_named_tenants(_volumes(lifetime), top=options.top_tenants,
                                  budgets=options.budgets, previous=previous_tenants)
     for r in _rename_tenants(lifetime, named):
