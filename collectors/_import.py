@@ -129,12 +129,11 @@ def read_otlp(path: str | Path) -> Iterator[tuple[str, ExportTraceServiceRequest
     with _open(path) as fh:
         try:
             head = fh.peek(64)[:64] if hasattr(fh, "peek") else b""
-            first = head.lstrip(b"\xef\xbb\xbf \t\r\n")[:1]
-            if first in (b"{", b"["):
+            if head.lstrip(b"\xef\xbb\xbf \t\r\n")[:1] in (b"{", b"["):
                 yield from _read_json(path, fh)
-            elif first == b"\x0a":  # field 1 (resource_spans): one bare message
+            elif head[:1] == b"\x0a":  # field 1 (resource_spans): one bare message
                 yield "", _protobuf(path, "", fh.read())
-            elif first:
+            elif head:
                 yield from _read_length_prefixed(path, fh)
         except (OSError, EOFError, gzip.BadGzipFile) as exc:
             if isinstance(exc, FileNotFoundError):

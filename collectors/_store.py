@@ -107,6 +107,8 @@ class StoreWriter:
             if is_lock_error(exc):
                 raise StoreLockedError(f"store {path} is held by another process: {exc}") from None
             raise OSError(f"cannot open store {path}: {exc}") from None
+        except duckdb.ConnectionException as exc:  # this process reads it read-only
+            raise StoreLockedError(f"store {path} is open for reading here: {exc}") from None
         try:
             with contextlib.closing(self._con.cursor()) as migrator:
                 apply_migrations(migrator)

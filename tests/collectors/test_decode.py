@@ -7,6 +7,7 @@ import gzip
 import json
 import zlib
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -113,47 +114,8 @@ def test_malformed_protobuf_is_a_400_with_a_message() -> None:
 # -- OTLP/JSON --------------------------------------------------------------------------
 
 # The OTLP/JSON example from the OTLP specification (upper-case hex ids, enum integers,
-# 64-bit integers as strings).
-SPEC_EXAMPLE = {
-    "resourceSpans": [
-        {
-            "resource": {
-                "attributes": [
-                    {"key": "service.name", "value": {"stringValue": "my.service"}},
-                ]
-            },
-            "scopeSpans": [
-                {
-                    "scope": {
-                        "name": "my.library",
-                        "version": "1.0.0",
-                        "attributes": [
-                            {
-                                "key": "my.scope.attribute",
-                                "value": {"stringValue": "some scope attribute"},
-                            },
-                        ],
-                    },
-                    "spans": [
-                        {
-                            "traceId": "5B8EFFF798038103D269B633813FC60C",
-                            "spanId": "EEE19B7EC3C1B174",
-                            "parentSpanId": "EEE19B7EC3C1B173",
-                            "name": "I'm a server span",
-                            "startTimeUnixNano": "1544712660000000000",
-                            "endTimeUnixNano": "1544712661000000000",
-                            "kind": 2,
-                            "attributes": [
-                                {"key": "my.span.attr", "value": {"stringValue": "some value"}},
-                                {"key": "gen_ai.usage.input_tokens", "value": {"intValue": "42"}},
-                            ],
-                        }
-                    ],
-                }
-            ],
-        }
-    ],
-}
+# 64-bit integers as strings), plus a typed attribute.
+SPEC_EXAMPLE = json.loads((Path(__file__).parent / "data" / "otlp_spec_example.json").read_text())
 
 
 def test_the_specification_example_decodes() -> None:

@@ -1,0 +1,183 @@
+"""``open_reader``: a consistent view that never blocks ingest — the live file when no
+collector runs, a fresh snapshot from a running one, and clear errors otherwise."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import duckdb
+import pytest
+from infermeter.agent import _semconv as sc
+from infermeter.collectors import SCHEMA_VERSION, open_reader
+from infermeter.collectors._schema import MIGRATIONS
+from infermeter.collectors._sidecar import StorePaths, WriterLock
+from infermeter.collectors._store import StoreWriter
+from infermeter.collectors.testing import (
+    collector_process,
+    insert_spans,
+    otlp_request,
+    otlp_span,
+    send_otlp,
+    span_record,
+)
+
+
+def _request(n: int) -> object:
+    return otlp_request(
+        [
+            otlp_span(
+                attributes={sc.TENANT_ID: "t"},
+                events=[(sc.EMBEDDING_EVENT, {sc.EMBEDDING_VECTOR: [1.0]})],
+            )
+            for _ in range(n)
+        ]
+    )
+
+
+def test_without_a_writer_the_live_file_is_read_read_only(tmp_path: Path) -> None:
+    store = tmp_path / "store.duckdb"
+    writer = StoreWriter(store)
+    con = writer.connection()
+    insert_spans(con, [span_record(), span_record()])
+    con.close()
+    writer.close()
+    reader = open_reader(store)
+    assert reader.execute("SELECT count(*) FROM spans").fetchone() == (2,)
+    with pytest.raises(duckdb.Error):
+        reader.execute("DELETE FROM spans")
+    reader.close()
+
+
+def test_a_missing_store_is_file_not_found(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match="infermeter collect"):
+        open_reader(tmp_path / "nope.duckdb")
+
+
+def test_an_older_store_is_migrated_before_reading(tmp_path: Path) -> None:
+    store = tmp_path / "old.duckdb"
+    con = duckdb.connect(str(store))
+    con.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
+    for statement in MIGRATIONS[0]:
+        con.execute(statement)
+    con.execute("INSERT INTO schema_version VALUES (1)")
+    con.close()
+    reader = open_reader(store)
+    assert reader.execute("SELECT max(version) FROM schema_version").fetchone() == (SCHEMA_VERSION,)
+    assert "events" in {r[0] for r in reader.execute("DESCRIBE spans").fetchall()}
+    reader.close()
+
+
+def test_an_import_in_progress_gives_a_clear_error_or_the_last_snapshot(tmp_path: Path) -> None:
+    store = tmp_path / "store.duckdb"
+    StoreWriter(store).close()
+    paths = StorePaths.of(store)
+    with WriterLock(paths) as lock:
+        lock.acquire({"kind": "import"})
+        with pytest.raises(OSError, match="being written by `infermeter import`"):
+            open_reader(store)
+        paths.snapshots.mkdir(parents=True)
+        old = paths.snapshots / f"{1:020d}-1.duckdb"
+        snapshot = duckdb.connect(str(old))
+        snapshot.execute("CREATE TABLE spans (span_id VARCHAR)")
+        snapshot.execute("INSERT INTO spans VALUES ('from the snapshot')")
+        snapshot.close()
+        reader = open_reader(store)
+        assert reader.execute("SELECT span_id FROM spans").fetchall() == [("from the snapshot",)]
+        reader.close()
+
+
+@pytest.mark.slow
+def test_readers_get_consistent_views_while_a_collector_ingests(tmp_path: Path) -> None:
+    store = tmp_path / "store.duckdb"
+    acked = 0
+    lock = threading.Lock()
+    stop = threading.Event()
+    failures: list[int] = []
+
+    with collector_process(store, flush_interval=0.2) as proc:
+
+        def ingest() -> None:
+            nonlocal acked
+            while not stop.is_set():
+                status = send_otlp(proc.traces_endpoint, _request(50)).status  # type: ignore[arg-type]
+                if status != 200:
+                    failures.append(status)
+                    continue
+                with lock:
+                    acked += 50
+
+        threads = [threading.Thread(target=ingest) for _ in range(2)]
+        for t in threads:
+            t.start()
+        try:
+            seen = 0
+            held = []
+            for _ in range(4):
+                time.sleep(0.3)
+                with lock:
+                    before = acked
+                reader = open_reader(store)
+                spans, embeddings = reader.execute(
+                    "SELECT (SELECT count(*) FROM spans), (SELECT count(*) FROM embeddings)"
+                ).fetchone()  # type: ignore[misc]
+                # One snapshot, one transaction: both tables agree, and everything
+                # acknowledged before the call is in it.
+                assert spans == embeddings
+                assert spans >= before
+                assert spans >= seen
+                seen = spans
+                held.append(reader)  # readers stay open: ingest must go on regardless
+            with lock:
+                during = acked
+            time.sleep(0.5)
+            with lock:
+                assert acked > during, "ingest stalled while readers held their views"
+        finally:
+            stop.set()
+            for t in threads:
+                t.join()
+        for reader in held:
+            reader.close()
+        assert proc.stop() == 0
+    assert failures == []
+    con = duckdb.connect(str(store), read_only=True)
+    assert con.execute("SELECT count(*) FROM spans").fetchone() == (acked,)
+    con.close()
+    assert len(list(StorePaths.of(store).snapshots.glob("*.duckdb"))) <= 2
+
+
+@pytest.mark.slow
+def test_a_reader_holding_the_file_does_not_block_a_starting_collector(tmp_path: Path) -> None:
+    store = tmp_path / "store.duckdb"
+    StoreWriter(store).close()
+    reader = subprocess.Popen(
+        [sys.executable, "-c", HOLD_READ_ONLY, str(store)], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert reader.stdout is not None and reader.stdout.readline().strip() == "open"
+        with collector_process(store) as proc:
+            for _ in range(3):
+                assert send_otlp(proc.traces_endpoint, _request(10)).status == 200  # type: ignore[arg-type]
+            reader.kill()
+            reader.wait()
+            view = open_reader(store)  # waits for the collector to store the backlog
+            assert view.execute("SELECT count(*) FROM spans").fetchone() == (30,)
+            view.close()
+            assert proc.stop() == 0
+            assert "held by another process" in proc.log_text()
+    finally:
+        if reader.poll() is None:
+            reader.kill()
+            reader.wait()
+
+
+HOLD_READ_ONLY = """
+import sys, time, duckdb
+con = duckdb.connect(sys.argv[1], read_only=True)
+print("open", flush=True)
+time.sleep(600)
+"""
