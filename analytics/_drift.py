@@ -497,16 +497,17 @@ class _Run:
                 plans.append(self._plan_embedding_group(
                     _key_dict(keys, group_values), info, str(part_key[-1]), part
                 ))
-        plans.sort(key=lambda p: (p.key_text, p.kind))
+        # One fetch per batch of groups with the same vector dimension, up to a budget.
+        plans.sort(key=lambda p: (p.dim, p.key_text, p.kind))
         steps: list[Callable[[], None]] = []
         batch: list[_EmbeddingPlan] = []
         floats = 0
         for plan in plans:
-            batch.append(plan)
-            floats += plan.floats
-            if floats >= _FETCH_BATCH_FLOATS:
+            if batch and (plan.dim != batch[-1].dim or floats >= _FETCH_BATCH_FLOATS):
                 steps.append(functools.partial(self._embedding_batch, con, source, batch))
                 batch, floats = [], 0
+            batch.append(plan)
+            floats += plan.floats
         if batch:
             steps.append(functools.partial(self._embedding_batch, con, source, batch))
         return steps
@@ -659,20 +660,24 @@ def _fetch_vectors(
         table = _select(source, "embeddings", "drift_embedding_vectors").to_arrow_table()
     finally:
         con.unregister(_PICK_TABLE)
-    # Rows come back sorted by ord, so each plan's rows (reference first) are one slice.
-    order = table.column("ord").to_numpy()
+    # Order by pick (reference rows of a plan first) and keep one row per pick: identical
+    # rows share a key and come back once per copy.
+    picks, first = np.unique(table.column("ord").to_numpy(), return_index=True)
     lists = table.column("vector").combine_chunks()
+    dim = wanted[0].dim  # a batch holds plans of one dimension
+    lengths = np.asarray(lists.value_lengths().fill_null(-1))
+    if len(lengths) and (lengths != dim).any():
+        for plan in wanted:
+            plan.problem = "vectors changed length while they were read"
+        return {}
+    # Null elements inside a vector become NaN here and fail validation later.
+    matrix = lists.flatten().to_numpy(zero_copy_only=False).reshape(-1, dim)
     result: dict[int, tuple[FloatArray, FloatArray]] = {}
     for plan in wanted:
         begin, middle, end = ranges[id(plan)]
-        low, split, high = np.searchsorted(order, [begin, middle, end])
-        # Null elements inside a vector become NaN here and fail validation later.
-        values = lists.slice(low, high - low).flatten().to_numpy(zero_copy_only=False)
-        if values.size != (high - low) * plan.dim:
-            plan.problem = "vectors changed length while they were read"
-            continue
-        matrix = values.astype(np.float32, copy=False).reshape(high - low, plan.dim)
-        result[id(plan)] = (matrix[: split - low], matrix[split - low :])
+        low, split, high = np.searchsorted(picks, [begin, middle, end])
+        rows = matrix[first[low:high]].astype(np.float32, copy=False)
+        result[id(plan)] = (rows[: split - low], rows[split - low :])
     return result
 
 
