@@ -38,9 +38,9 @@ from infermeter.agent._embeddings import attach_vectors, collect_vectors, trace_
 from infermeter.agent._pipeline import Pipeline, active
 from infermeter.agent._recorder import RECORDER
 from infermeter.agent._runtime import (
+    COLD_START,
     INIT_PROVISIONED_CONCURRENCY,
     INIT_SNAP_START,
-    claim_cold_start,
     seconds_since_process_start,
 )
 from infermeter.agent._semconv import (
@@ -75,7 +75,6 @@ from infermeter.agent._semconv import (
     INFERMETER_RETRY_AFTER,
     INFERMETER_RUNTIME,
     INFERMETER_THROTTLED,
-    PLATFORM_AWS_LAMBDA,
     RUNTIMES,
     TENANT_ID,
 )
@@ -99,7 +98,7 @@ _PLAIN: Final = frozenset({str, bytes, int, float, bool, type(None)})
 _INHERITED: Final = (TENANT_ID, GEN_AI_PROMPT_NAME, GEN_AI_PROMPT_VERSION)
 
 # Outermost calls under a foreign parent span: (parent span id, spec) -> failed attempts.
-_ROOT_ATTEMPTS: Final[dict[tuple[int, object], int]] = {}
+_ROOT_ATTEMPTS: Final[dict[Any, int]] = {}
 _ROOT_ATTEMPTS_LIMIT: Final = 4096
 
 _USAGE_ATTRIBUTES: Final = (
@@ -194,7 +193,7 @@ def _lambda_attributes(args: Sequence[object], attributes: dict[str, Any]) -> No
 
 
 def _cold_start(pipeline: Pipeline, attributes: dict[str, Any]) -> tuple[bool, float | None]:
-    if not claim_cold_start():
+    if not COLD_START.claim():
         attributes[FAAS_COLDSTART] = False
         return False, None
     init_type = pipeline.runtime.initialization_type
@@ -213,11 +212,32 @@ def _cold_start(pipeline: Pipeline, attributes: dict[str, Any]) -> tuple[bool, f
     return True, init
 
 
+def _valid_runtime(runtime: object) -> str | None:
+    if runtime is None:
+        return None
+    if isinstance(runtime, str) and runtime in RUNTIMES:
+        return runtime
+    LOGGER.warning("infermeter: ignoring runtime=%s (expected one of %s)",
+                   safe_repr(runtime), ", ".join(RUNTIMES))
+    return None
+
+
+def _valid_rate(rate: object) -> float | None:
+    if rate is None:
+        return None
+    value = seconds(rate)
+    if value is not None and value <= 1.0:
+        return value
+    LOGGER.warning("infermeter: ignoring capture_embeddings=%s (expected 0..1)",
+                   safe_repr(rate))
+    return None
+
+
 class _Spec:
     """What one decoration (or one ``span()``) fixed: static attributes and callables."""
 
     __slots__ = ("capture_embeddings", "dynamic", "kind", "model", "name", "operation",
-                 "qualname", "runtime", "static")
+                 "qualname", "runtime", "static", "static_name")
 
     def __init__(
         self,
@@ -247,23 +267,17 @@ class _Spec:
             self.static[GEN_AI_REQUEST_STREAM] = True
         self.operation: str | None = self.static.get(GEN_AI_OPERATION_NAME)
         self.model: str | None = self.static.get(GEN_AI_REQUEST_MODEL)
+        dynamic_keys = {key for key, _ in self.dynamic}
+        # The span name when no callable can change it (computed once, not per call).
+        self.static_name: str | None = None
+        if self.name is not None:
+            self.static_name = self.name
+        elif not dynamic_keys & {GEN_AI_OPERATION_NAME, GEN_AI_REQUEST_MODEL}:
+            self.static_name = self.span_name(self.static)
         has_provider = options.get(GEN_AI_PROVIDER_NAME) is not None
         self.kind = SpanKind.CLIENT if has_provider else SpanKind.INTERNAL
-        self.runtime: str | None = None
-        if runtime is not None:
-            if isinstance(runtime, str) and runtime in RUNTIMES:
-                self.runtime = runtime
-            else:
-                LOGGER.warning("infermeter: ignoring runtime=%s (expected one of %s)",
-                               safe_repr(runtime), ", ".join(RUNTIMES))
-        self.capture_embeddings: float | None = None
-        if capture_embeddings is not None:
-            rate = seconds(capture_embeddings)
-            if rate is not None and rate <= 1.0:
-                self.capture_embeddings = rate
-            else:
-                LOGGER.warning("infermeter: ignoring capture_embeddings=%s (expected 0..1)",
-                               safe_repr(capture_embeddings))
+        self.runtime = _valid_runtime(runtime)
+        self.capture_embeddings = _valid_rate(capture_embeddings)
 
     def span_name(self, attributes: Mapping[str, Any]) -> str:
         if self.name is not None:
@@ -309,7 +323,7 @@ class _Call:
     __slots__ = ("annotated", "attempts", "clock", "cold", "context", "context_token",
                  "current_token", "dropped_embeddings", "embedded", "embedding_sampled",
                  "embeddings", "entry", "first_chunk_ns", "init", "parent", "pipeline",
-                 "retry_key", "retry_table", "span", "spec", "start_attributes", "start_ns",
+                 "retry_key", "span", "spec", "start_attributes", "start_ns",
                  "stream_model", "stream_usage")
 
     def __init__(self, spec: _Spec, pipeline: Pipeline, span: Span, *, start_ns: int,
@@ -324,7 +338,6 @@ class _Call:
         self.cold = False
         self.init: float | None = None
         self.parent: _Call | None = None
-        self.retry_table: dict[Any, int] | None = None
         self.retry_key: object = None
         self.attempts: dict[Any, int] | None = None
         self.annotated: dict[str, Any] | None = None
@@ -609,15 +622,32 @@ class _Call:
             self.pipeline.flush(self.pipeline.settings.flush_timeout)
 
     def _count_attempt(self, failed: bool) -> None:
-        table = self.retry_table
-        if table is None:
-            return
+        parent = self.parent
+        key = self.retry_key
+        table: dict[Any, int] | None
+        if parent is not None:
+            table = parent.attempts
+            if table is None:
+                if not failed:
+                    return
+                table = parent.attempts = {}
+        else:
+            table = _ROOT_ATTEMPTS
+            if not failed and not table:
+                return
+            if key is None:
+                # Outermost call: attempts are counted per foreign parent span (SDK spans
+                # know their parent; API-only spans are not tracked).
+                parent_context = getattr(self.span, "parent", None)
+                if parent_context is None or not parent_context.is_valid:
+                    return
+                key = (parent_context.span_id, self.spec)
         if failed:
             if len(table) >= _ROOT_ATTEMPTS_LIMIT:
                 table.clear()
-            table[self.retry_key] = table.get(self.retry_key, 0) + 1
+            table[key] = table.get(key, 0) + 1
         else:
-            table.pop(self.retry_key, None)
+            table.pop(key, None)
 
     def _submit_metrics(self, final: dict[str, Any], error_type: str | None,
                         end_ns: int) -> None:
@@ -643,28 +673,35 @@ class _Call:
 
 
 def _entry(pipeline: Pipeline, spec: _Spec, args: Sequence[object],
-           attributes: dict[str, Any]) -> tuple[bool, float | None, dict[Any, int] | None, object]:
-    """Attributes of an outermost observed call; returns (cold, init, retry table, key)."""
+           attributes: dict[str, Any]) -> tuple[bool, float | None, object, int]:
+    """Attributes of an outermost observed call; returns (cold, init, retry key, retries)."""
     attributes[INFERMETER_ENTRY] = True
-    cold, init = _cold_start(pipeline, attributes)
-    if pipeline.runtime.platform == PLATFORM_AWS_LAMBDA:
+    if COLD_START.pending:
+        cold, init = _cold_start(pipeline, attributes)
+    else:
+        cold, init = False, None
+        attributes[FAAS_COLDSTART] = False
+    if pipeline.is_lambda:
         _lambda_attributes(args, attributes)
+    if not _ROOT_ATTEMPTS:
+        # No outermost call failed lately: nothing to count; the key is found on failure.
+        return cold, init, None, 0
     foreign = trace.get_current_span().get_span_context()
-    if foreign.is_valid:
-        return cold, init, _ROOT_ATTEMPTS, (foreign.span_id, spec)
-    return cold, init, None, spec
+    if not foreign.is_valid:
+        return cold, init, None, 0
+    key = (foreign.span_id, spec)
+    return cold, init, key, _ROOT_ATTEMPTS.get(key, 0)
 
 
-def _nested(parent: _Call, attributes: dict[str, Any]) -> dict[Any, int]:
-    """Inherit tenant and prompt from the enclosing call; returns its retry table."""
+def _nested(parent: _Call, spec: _Spec, attributes: dict[str, Any]) -> int:
+    """Inherit tenant and prompt from the enclosing call; returns the retries so far."""
     for key in _INHERITED:
         if key not in attributes:
             value = parent.inherited(key)
             if value is not None:
                 attributes[key] = value
-    if parent.attempts is None:
-        parent.attempts = {}
-    return parent.attempts
+    attempts = parent.attempts
+    return attempts.get(spec, 0) if attempts else 0
 
 
 # Metric label sets, shared between calls (the recorder never mutates them): building the
@@ -707,16 +744,14 @@ def _begin(spec: _Spec, args: Sequence[object], kwargs: Mapping[str, object],
             value = _derive(fn, args, kwargs)
             if value is not None:
                 attributes[key] = value
-        retry_table: dict[Any, int] | None
         retry_key: object = spec
         cold = False
         init = None
         if parent is None:
-            cold, init, retry_table, retry_key = _entry(pipeline, spec, args, attributes)
+            cold, init, retry_key, retries = _entry(pipeline, spec, args, attributes)
         else:
-            retry_table = _nested(parent, attributes)
-        attributes[INFERMETER_RETRIES] = (
-            retry_table.get(retry_key, 0) if retry_table is not None else 0)
+            retries = _nested(parent, spec, attributes)
+        attributes[INFERMETER_RETRIES] = retries
         if pipeline.settings.capture_content:
             messages = input_messages(args, kwargs)
             if messages:
@@ -724,15 +759,17 @@ def _begin(spec: _Spec, args: Sequence[object], kwargs: Mapping[str, object],
                     messages, pipeline.settings.max_content_chars)
         clock = VIRTUAL_CLOCK.get()
         start_ns = time.time_ns() if clock is None else clock.ns
-        span = pipeline.tracer.start_span(spec.span_name(attributes), kind=spec.kind,
-                                          attributes=attributes, start_time=start_ns)
+        name = spec.static_name
+        if name is None:
+            name = spec.span_name(attributes)
+        span = pipeline.tracer.start_span(name, kind=spec.kind, attributes=attributes,
+                                          start_time=start_ns)
         call = _Call(spec, pipeline, span, start_ns=start_ns, attributes=attributes,
                      clock=clock)
         call.parent = parent
         call.entry = parent is None
         call.cold = cold
         call.init = init
-        call.retry_table = retry_table
         call.retry_key = retry_key
     except Exception:  # noqa: BLE001 - telemetry must not raise into user code
         LOGGER.debug("infermeter: starting a span failed; running unobserved", exc_info=True)

@@ -32,7 +32,7 @@ import os
 import queue
 import threading
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Final
 
 from infermeter.agent._config import AgentSettings, resolve_settings
@@ -48,6 +48,7 @@ from infermeter.agent._semconv import (
     METRIC_OPERATION_DURATION,
     METRIC_TIME_TO_FIRST_CHUNK,
     METRIC_TOKEN_USAGE,
+    PLATFORM_AWS_LAMBDA,
     SERVICE_NAME,
 )
 from infermeter.agent._settings import ConfigurationError
@@ -114,6 +115,11 @@ class Pipeline:
     tracer_provider: TracerProvider | None = None
     meter_provider: MeterProvider | None = None
     is_global: bool = False
+    # Read on every outermost call: precomputed.
+    is_lambda: bool = field(init=False, default=False)
+
+    def __post_init__(self) -> None:
+        self.is_lambda = self.runtime.platform == PLATFORM_AWS_LAMBDA
 
     @property
     def configuration(self) -> Configuration:

@@ -49,13 +49,13 @@ from infermeter.agent._semconv import (
 )
 
 __all__ = [
+    "COLD_START",
     "DETECTION_ENV_VARS",
     "INIT_ON_DEMAND",
     "INIT_PROVISIONED_CONCURRENCY",
     "INIT_SNAP_START",
     "ColdStart",
     "RuntimeInfo",
-    "claim_cold_start",
     "detect_runtime",
     "process_age_at_import",
     "reset_cold_start",
@@ -292,21 +292,17 @@ class ColdStart:
             self.pending = True
 
 
-_COLD_START: Final = ColdStart()
-
-
-def claim_cold_start() -> bool:
-    return _COLD_START.claim()
+COLD_START: Final = ColdStart()
 
 
 def reset_cold_start() -> None:
-    _COLD_START.reset()
+    COLD_START.reset()
 
 
 def _after_fork_in_child() -> None:
     # A forked worker (gunicorn, multiprocessing) is a new instance with its own first request.
     _ProcessStart.perf = time.perf_counter()
-    _COLD_START.reset()
+    COLD_START.reset()
 
 
 if hasattr(os, "register_at_fork"):
