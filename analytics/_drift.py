@@ -65,11 +65,11 @@ _NOT_FEATURES: Final = re.compile(
     r"^(code|thread|process|network|net|server|client|host|os|telemetry|otel|rpc)\."
     r"|(^|[._])(id|port|pid|lineno|index|seed)$"
 )
-# Floats per window loaded for one embedding group (64 Mi float32 = 256 MiB): 50,000 x
-# 384-dim vectors fit whole; 3,072-dim vectors are sampled down to 21,845 per window.
-_MAX_FLOATS_PER_WINDOW: Final = 64 * 1024 * 1024
-# Picked vectors fetched per query; groups are batched up to this many floats.
-_FETCH_BATCH_FLOATS: Final = 128 * 1024 * 1024
+# Floats per window loaded for one embedding group (32 Mi float32 = 128 MiB): 50,000 x
+# 384-dim vectors fit whole; 3,072-dim vectors are sampled down to 10,922 per window.
+_MAX_FLOATS_PER_WINDOW: Final = 32 * 1024 * 1024
+# Groups' picked vectors are fetched together until a batch holds this many floats.
+_FETCH_BATCH_FLOATS: Final = 32 * 1024 * 1024
 _PICK_TABLE: Final = "_infermeter_drift_pick"
 
 RESULT_COLUMNS: Final = (
@@ -488,15 +488,14 @@ class _Run:
             return []
         keys = [c for c in groups.columns if c in GROUP_COLUMNS]
         parts = labelled.partition_by([*keys, "kind"], as_dict=True, maintain_order=True)
-        plans: list[_EmbeddingPlan] = []
-        for info in groups.iter_rows(named=True):
-            group_values = tuple(info[k] for k in keys)
-            for part_key, part in parts.items():
-                if tuple(part_key[:-1]) != group_values:
-                    continue
-                plans.append(self._plan_embedding_group(
-                    _key_dict(keys, group_values), info, str(part_key[-1]), part
-                ))
+        infos = {tuple(info[k] for k in keys): info for info in groups.iter_rows(named=True)}
+        plans = [
+            self._plan_embedding_group(
+                _key_dict(keys, part_key[:-1]), infos[tuple(part_key[:-1])], str(part_key[-1]),
+                part,
+            )
+            for part_key, part in parts.items()
+        ]
         # One fetch per batch of groups with the same vector dimension, up to a budget.
         plans.sort(key=lambda p: (p.dim, p.key_text, p.kind))
         steps: list[Callable[[], None]] = []
