@@ -101,13 +101,6 @@ _INHERITED: Final = (TENANT_ID, GEN_AI_PROMPT_NAME, GEN_AI_PROMPT_VERSION)
 _ROOT_ATTEMPTS: Final[dict[Any, int]] = {}
 _ROOT_ATTEMPTS_LIMIT: Final = 4096
 
-_USAGE_ATTRIBUTES: Final = (
-    ("input_tokens", GEN_AI_USAGE_INPUT_TOKENS),
-    ("output_tokens", GEN_AI_USAGE_OUTPUT_TOKENS),
-    ("cache_read_tokens", GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS),
-    ("cache_write_tokens", GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS),
-    ("reasoning_tokens", GEN_AI_USAGE_REASONING_OUTPUT_TOKENS),
-)
 
 # annotate() friendly names -> (attribute, kind of value).
 _ANNOTATIONS: Final[dict[str, tuple[str, str]]] = {
@@ -555,10 +548,7 @@ class _Call:
             if self._embedding_rate() > 0:
                 self._attach_embeddings(result, EMBEDDING_KIND_RESPONSE)
         if usage is not None:
-            for name, key in _USAGE_ATTRIBUTES:
-                value = getattr(usage, name)
-                if value is not None:
-                    final[key] = value
+            usage.into(final)
         if model is not None:
             final[GEN_AI_RESPONSE_MODEL] = model
         return throttle
@@ -667,9 +657,8 @@ class _Call:
             input_tokens = final.get(GEN_AI_USAGE_INPUT_TOKENS)
             output_tokens = final.get(GEN_AI_USAGE_OUTPUT_TOKENS)
             ttft = final.get(GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK)
-        span_context = self.span.get_span_context()
         RECORDER.submit((self.pipeline.instruments, attributes, duration, input_tokens,
-                         output_tokens, ttft, cold, init, span_context))
+                         output_tokens, ttft, cold, init))
 
 
 def _entry(pipeline: Pipeline, spec: _Spec, args: Sequence[object],

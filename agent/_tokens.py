@@ -27,6 +27,13 @@ from dataclasses import dataclass
 from typing import Final
 
 from infermeter.agent._duck import LOGGER, field, is_mapping, non_negative_int, path, text
+from infermeter.agent._semconv import (
+    GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS,
+    GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS,
+    GEN_AI_USAGE_INPUT_TOKENS,
+    GEN_AI_USAGE_OUTPUT_TOKENS,
+    GEN_AI_USAGE_REASONING_OUTPUT_TOKENS,
+)
 
 __all__ = ["Usage", "response_model", "stream_usage", "usage_from"]
 
@@ -50,6 +57,19 @@ class Usage:
 
     def is_empty(self) -> bool:
         return all(getattr(self, name) is None for name in Usage.__slots__)
+
+    def into(self, attributes: dict[str, object]) -> None:
+        """Write the known counts as span-contract attributes (on every call: no loop)."""
+        if self.input_tokens is not None:
+            attributes[GEN_AI_USAGE_INPUT_TOKENS] = self.input_tokens
+        if self.output_tokens is not None:
+            attributes[GEN_AI_USAGE_OUTPUT_TOKENS] = self.output_tokens
+        if self.cache_read_tokens is not None:
+            attributes[GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS] = self.cache_read_tokens
+        if self.cache_write_tokens is not None:
+            attributes[GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS] = self.cache_write_tokens
+        if self.reasoning_tokens is not None:
+            attributes[GEN_AI_USAGE_REASONING_OUTPUT_TOKENS] = self.reasoning_tokens
 
 
 def _parse_usage(usage: object) -> Usage | None:
