@@ -154,8 +154,8 @@ DRIFT_SETTINGS: Final[tuple[Setting[Any], ...]] = (
     Setting("current", "INFERMETER_DRIFT_CURRENT", "7d", _parse_current,
             "current window: a duration ending at the newest data (7d, 24h) or START..END"),
     Setting("method", "INFERMETER_DRIFT_METHOD", ("classifier", "ks"), _parse_methods,
-            "drift methods, comma-separated: embeddings classifier|mmd|evidently:model|"
-            "evidently:distance; features ks|evidently:<test>"),
+            "drift methods, comma-separated: for embeddings classifier, mmd, "
+            "evidently:model or evidently:distance; for features ks or evidently:<test>"),
     Setting("alpha", "INFERMETER_DRIFT_ALPHA", DEFAULT_ALPHA, _parse_alpha,
             "significance level of every test (false alarms per test without drift)"),
     Setting("min_auc", "INFERMETER_DRIFT_MIN_AUC", DEFAULT_MIN_AUC, _parse_min_auc,
