@@ -198,7 +198,7 @@ SETTINGS: Final[tuple[Setting[Any], ...]] = (
     Setting("flush_timeout", ENV_FLUSH_TIMEOUT, 2.0, parse_positive_float,
             "seconds a flush on return may take at most", validate=_check_positive_float),
     Setting("runtime", ENV_RUNTIME, None, parse_choice(*RUNTIMES),
-            "override the detected runtime: " + " | ".join(RUNTIMES),
+            "override the detected runtime: " + ", ".join(RUNTIMES),
             validate=_wrong_type("a runtime name")),
 )
 

@@ -641,6 +641,8 @@ class _Call:
 
     def _submit_metrics(self, final: dict[str, Any], error_type: str | None,
                         end_ns: int) -> None:
+        if not self.pipeline.records_metrics:
+            return
         start = self.start_attributes
         cold = final.get(FAAS_COLDSTART, self.cold if self.entry else False) is True
         init = final.get(INFERMETER_INIT_DURATION, self.init) if cold else None

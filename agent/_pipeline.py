@@ -115,6 +115,8 @@ class Pipeline:
     tracer_provider: TracerProvider | None = None
     meter_provider: MeterProvider | None = None
     is_global: bool = False
+    # False when the pipeline's MeterProvider has no reader: nothing to record.
+    records_metrics: bool = True
     # Read on every outermost call: precomputed.
     is_lambda: bool = field(init=False, default=False)
 
@@ -371,6 +373,7 @@ def build_pipeline(
         flush_on_return=_flush_on_return(settings, runtime),
         tracer_provider=tracer_provider,
         meter_provider=meter_provider,
+        records_metrics=reader is not None,
     )
     if set_global:
         tracer_unset, meter_unset = _global_providers_unset()

@@ -255,3 +255,8 @@ def test_settings_table_feeds_cli_flags_and_docs() -> None:
     assert settings.capture_embeddings == 0.2
     assert settings.flush_on_return is False
     assert settings.runtime == "container"
+
+
+def test_settings_table_renders_as_a_markdown_table() -> None:
+    rows = settings_table_markdown(SETTINGS).splitlines()
+    assert all(row.count("|") == 5 for row in rows), "a '|' inside a cell breaks the table"
