@@ -30,23 +30,32 @@ from infermeter.dashboards._dashboards import (
     rebalancing_dashboard,
     unit_economics_dashboard,
 )
+from infermeter.dashboards._exporter import ExporterConfig, MetricsExporter, serve
 from infermeter.dashboards._grafana import GrafanaTarget, PushReport
 from infermeter.dashboards._provision import export_dashboards, push_dashboards
+from infermeter.dashboards._rollup import RollupOptions, Sample, Snapshot, compute_snapshot
 
 __all__ = [
     "COHORT_LABELS",
     "OTHER_TENANT",
     "WORKLOAD_LABELS",
     "Catalog",
+    "ExporterConfig",
     "GrafanaTarget",
     "MetricSpec",
+    "MetricsExporter",
     "PushReport",
+    "RollupOptions",
+    "Sample",
+    "Snapshot",
     "by_name",
+    "compute_snapshot",
     "dashboards",
     "drift_dashboard",
     "export_dashboards",
     "overview_dashboard",
     "push_dashboards",
     "rebalancing_dashboard",
+    "serve",
     "unit_economics_dashboard",
 ]

@@ -226,6 +226,11 @@ class Catalog:
         "workload_cost_per_successful_request_usd", "Cost per successful request.", _W,
         unit="currencyUSD",
     )
+    WORKLOAD_COST_PER_SUCCESSFUL_REQUEST_WEEK_AGO_USD = _gauge(
+        "workload_cost_per_successful_request_week_ago_usd",
+        "Cost per successful request over the same window one week earlier.", _W,
+        unit="currencyUSD",
+    )
     WORKLOAD_PEAK_CONCURRENCY = _gauge(
         "workload_peak_concurrency", "Peak concurrent requests (from span overlap).", _W
     )

@@ -64,11 +64,13 @@ def _parse_uid(raw: str) -> str:
 
 
 GRAFANA_SETTINGS: Final[tuple[Setting[Any], ...]] = (
+    # Both may carry credentials (a token; user:password in the URL): never echoed.
     Setting("grafana_url", ENV_GRAFANA_URL, "", parse_url,
-            "Grafana base URL, e.g. https://grafana.example.com (include any sub-path)"),
+            "Grafana base URL, e.g. https://grafana.example.com (include any sub-path)",
+            secret=True),
     Setting("token", ENV_GRAFANA_TOKEN, "", parse_str,
             "Grafana service-account token (Editor role or better); or put user:password "
-            "in the URL"),
+            "in the URL", secret=True),
     Setting("prometheus_url", ENV_PROMETHEUS_URL, "http://localhost:9090", parse_url,
             "URL Grafana reaches the Prometheus that scrapes `infermeter serve` at"),
     Setting("folder_uid", ENV_GRAFANA_FOLDER_UID, "infermeter", _parse_uid,

@@ -279,6 +279,8 @@ def compute_snapshot(
         _add_workload_gauges(out, r, deployments)
     for r in _rows(metrics(requests(start - _WEEK, end - _WEEK), by=WORKLOAD_LABELS)):
         out.add(C.WORKLOAD_COST_PER_REQUEST_WEEK_AGO_USD, r, r["cost_per_request_usd"])
+        out.add(C.WORKLOAD_COST_PER_SUCCESSFUL_REQUEST_WEEK_AGO_USD, r,
+                r["cost_per_successful_request_usd"])
     _add_throttle_shares(out, cohort_rows)
 
     # Month to date (UTC) per tenant, against the budgets.
