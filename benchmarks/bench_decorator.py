@@ -102,7 +102,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--calls", type=int, default=1_000_000,
                         help="calls in the memory check (default 1,000,000; 0 skips it)")
     args = parser.parse_args(argv)
-    rounds, iterations = (5, 500) if args.quick else (15, 2000)
+    rounds, iterations = (5, 500) if args.quick else (21, 2000)
 
     attributes = final_attributes()
     config = infermeter.configure(
