@@ -68,12 +68,11 @@ def register(subcommands: argparse._SubParsersAction[argparse.ArgumentParser]) -
 
 
 def _collect(args: argparse.Namespace) -> int:
-    import gc
     import logging
     import signal
     import threading
 
-    from infermeter.collectors._collector import Collector
+    from infermeter.collectors._collector import Collector, tune_gc_for_ingest
 
     settings = {s.name: getattr(args, s.name) for s in COLLECTOR_SETTINGS}
     collector = Collector(args.store, **settings)
@@ -90,10 +89,7 @@ def _collect(args: argparse.Namespace) -> int:
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
         collector.start()
-        # Decoding allocates many short-lived objects; collecting the young generation
-        # less often (and never scanning start-up objects) speeds ingest measurably.
-        gc.freeze()
-        gc.set_threshold(50_000, 20, 20)
+        tune_gc_for_ingest()
         print(
             f"infermeter collect: listening on {collector.url} (store {collector.paths.store})",
             file=sys.stderr, flush=True,

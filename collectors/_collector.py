@@ -12,6 +12,7 @@ the store, remove ``collector.json``, drop the lock.
 from __future__ import annotations
 
 import contextlib
+import gc
 import logging
 import os
 import threading
@@ -28,10 +29,24 @@ from infermeter.collectors._receiver import TRACES_PATH, OTLPServer
 from infermeter.collectors._settings import COLLECTOR_SETTINGS
 from infermeter.collectors._sidecar import StorePaths, WriterLock, write_runtime
 
-__all__ = ["Collector"]
+__all__ = ["Collector", "tune_gc_for_ingest"]
 
 _log = logging.getLogger("infermeter.collectors")
 _SETTING_NAMES = frozenset(s.name for s in COLLECTOR_SETTINGS)
+
+
+def tune_gc_for_ingest() -> None:
+    """Garbage-collector settings for a process that does nothing but ingest.
+
+    Decoding allocates many short-lived, acyclic objects, so young-generation
+    collections run constantly and find nothing; start-up objects (imports) are frozen
+    out of every scan. Measured: OTLP/JSON ingest ~2x faster, protobuf unchanged to
+    slightly faster. Process-wide, so ``infermeter collect`` calls it, never the
+    library on its own.
+    """
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 20)
 
 
 class Collector:

@@ -13,6 +13,8 @@ receiver never turns bad input into a crash:
   hex, not base64 (either case; base64 ids of the right length are accepted too, as
   some proto3-JSON senders emit them). 64-bit integers may be strings or numbers and
   enums may be integers or names; unknown fields are ignored (the OTLP spec requires it).
+  Canonical JSON takes a fast reader (``_otlp_json``); anything else the reference
+  parser (``json_format.ParseDict``), which also words the 400s.
 """
 
 from __future__ import annotations
@@ -22,12 +24,16 @@ import binascii
 import json
 import zlib
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, TypeAlias
 
 if TYPE_CHECKING:
+    from infermeter.collectors._otlp_json import JsonRequest
     from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
         ExportTraceServiceRequest,
     )
+
+    # Either message form the flattener reads (protobuf, or the fast JSON reader's).
+    TraceRequest: TypeAlias = ExportTraceServiceRequest | JsonRequest
 
 __all__ = [
     "JSON",
@@ -38,7 +44,9 @@ __all__ = [
     "decode_protobuf",
     "decode_request",
     "decompress",
+    "json_for_flattening",
     "media_type",
+    "parse_json",
 ]
 
 PROTOBUF: Final = "application/x-protobuf"
@@ -133,15 +141,30 @@ def decode_protobuf(body: bytes) -> ExportTraceServiceRequest:
         raise BodyError(400, f"malformed protobuf ExportTraceServiceRequest: {detail}") from None
 
 
-def decode_json(body: bytes | str) -> ExportTraceServiceRequest:
-    """Parse an OTLP/JSON ``ExportTraceServiceRequest`` or raise 400."""
+def parse_json(body: bytes | str) -> Any:
+    """``json.loads`` with every failure as a 400."""
     try:
-        document = json.loads(body)
+        return json.loads(body)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise BodyError(400, f"malformed JSON: {exc}") from None
     except RecursionError:
         raise BodyError(400, "malformed JSON: nested too deeply") from None
-    return request_from_json(document)
+
+
+def decode_json(body: bytes | str) -> ExportTraceServiceRequest:
+    """Parse an OTLP/JSON ``ExportTraceServiceRequest`` (a protobuf message) or raise 400."""
+    return request_from_json(parse_json(body))
+
+
+def json_for_flattening(document: Any) -> TraceRequest:
+    """What the flattener reads from a parsed OTLP/JSON document: the fast reader's
+    objects for canonical JSON, else the reference parser's message (or its 400)."""
+    from infermeter.collectors._otlp_json import NotCanonical, read_json_request
+
+    try:
+        return read_json_request(document)
+    except NotCanonical:
+        return request_from_json(document)
 
 
 def request_from_json(document: Any) -> ExportTraceServiceRequest:
@@ -223,8 +246,9 @@ def decode_request(
     content_type: str | None,
     content_encoding: str | None = None,
     limits: BodyLimits = BodyLimits(),
-) -> ExportTraceServiceRequest:
-    """Decode one ``POST /v1/traces`` body (any supported type and encoding)."""
+) -> TraceRequest:
+    """Decode one ``POST /v1/traces`` body (any supported type and encoding) into what
+    :func:`~infermeter.collectors._flatten.flatten_request` reads."""
     kind = media_type(content_type)
     if len(body) > limits.max_body_bytes:
         raise BodyError(
@@ -233,4 +257,4 @@ def decode_request(
     raw = decompress(body, content_encoding, limits.max_decompressed_bytes)
     if kind == PROTOBUF:
         return decode_protobuf(raw)
-    return decode_json(raw)
+    return json_for_flattening(parse_json(raw))

@@ -37,6 +37,7 @@ from infermeter.collectors._schema import EMBEDDING_COLUMNS, SPAN_COLUMNS, arrow
 
 if TYPE_CHECKING:
     import pyarrow as pa
+    from infermeter.collectors._otlp_json import JsonRequest
     from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
         ExportTraceServiceRequest,
     )
@@ -325,7 +326,7 @@ def _reject(result: Flattened, reason: str) -> None:
 
 # One loop on purpose: the hot path (see the module docstring).
 def flatten_request(  # noqa: PLR0912, PLR0915
-    request: ExportTraceServiceRequest,
+    request: ExportTraceServiceRequest | JsonRequest,
     *,
     limits: Limits = Limits(),
     tenant: str | None = None,

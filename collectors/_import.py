@@ -35,13 +35,21 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Final
 
-from infermeter.collectors._decode import BodyError, decode_protobuf, request_from_json
+from infermeter.collectors._decode import (
+    JSON,
+    PROTOBUF,
+    BodyError,
+    decode_protobuf,
+    json_for_flattening,
+    request_from_json,
+)
 from infermeter.collectors._flatten import Limits, flatten_request, to_arrow
 from infermeter.collectors._sidecar import StorePaths, WriterLock, read_runtime
 from infermeter.collectors._store import StoreLockedError, StoreWriter
 
 if TYPE_CHECKING:
     import pyarrow as pa
+    from infermeter.collectors._decode import TraceRequest
     from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
         ExportTraceServiceRequest,
     )
@@ -53,6 +61,8 @@ _ZSTD_MAGIC: Final = b"\x28\xb5\x2f\xfd"
 _BATCH_SPANS: Final = 10_000
 _SPANS_PER_REQUEST: Final = 2_000  # when routing through a collector
 _MAX_ATTEMPTS: Final = 20
+# Larger JSON documents are split (as protobuf) to stay under the collector's body limit.
+_MAX_ROUTED_JSON: Final = 8 * 1024 * 1024
 
 
 @dataclass(slots=True)
@@ -91,9 +101,7 @@ class ImportReport:
             detail = f" ({f.message})" if f.message else ""
             if f.status == "imported":
                 extra = f", {f.rejected} rejected" if f.rejected else ""
-                out.append(
-                    f"{f.path}: {f.spans} spans, {f.embeddings} embeddings{extra}{detail}"
-                )
+                out.append(f"{f.path}: {f.spans} spans, {f.embeddings} embeddings{extra}{detail}")
             else:
                 out.append(f"{f.path}: {f.status}{detail}")
         total = sum(f.spans for f in self.files)
@@ -121,18 +129,20 @@ def _open(path: Path) -> IO[bytes]:
     return raw
 
 
-def read_otlp(path: str | Path) -> Iterator[tuple[str, ExportTraceServiceRequest]]:
-    """Every ``ExportTraceServiceRequest`` in an OTLP trace file, with where it was
-    ("line 3", "message 2", or "" for a one-message file). Raises ``ValueError`` naming
-    the file and place of the first malformed one."""
-    path = Path(path)
+# A file's messages as read: a parsed OTLP/JSON document (dict) or protobuf bytes.
+_Message = dict[str, Any] | bytes
+
+
+def _messages(path: Path) -> Iterator[tuple[str, _Message]]:
+    """Every message in an OTLP trace file with where it was ("line 3", "message 2", or
+    "" for a one-message file); ``ValueError`` naming the place of a malformed one."""
     with _open(path) as fh:
         try:
             head = fh.peek(64)[:64] if hasattr(fh, "peek") else b""
             if head.lstrip(b"\xef\xbb\xbf \t\r\n")[:1] in (b"{", b"["):
                 yield from _read_json(path, fh)
             elif head[:1] == b"\x0a":  # field 1 (resource_spans): one bare message
-                yield "", _protobuf(path, "", fh.read())
+                yield "", fh.read()
             elif head:
                 yield from _read_length_prefixed(path, fh)
         except (OSError, EOFError, gzip.BadGzipFile) as exc:
@@ -141,21 +151,49 @@ def read_otlp(path: str | Path) -> Iterator[tuple[str, ExportTraceServiceRequest
             raise ValueError(f"{path}: cannot read: {exc}") from None
 
 
-def _protobuf(path: Path, where: str, data: bytes) -> ExportTraceServiceRequest:
+def _place(path: Path, where: str) -> str:
+    return f"{path}:{where}" if where else str(path)
+
+
+def read_otlp(path: str | Path) -> Iterator[tuple[str, ExportTraceServiceRequest]]:
+    """Every ``ExportTraceServiceRequest`` in an OTLP trace file, with where it was
+    ("line 3", "message 2", or "" for a one-message file). Raises ``ValueError`` naming
+    the file and place of the first malformed one."""
+    path = Path(path)
+    for where, message in _messages(path):
+        yield where, _to_protobuf(path, where, message)
+
+
+def _to_protobuf(path: Path, where: str, message: _Message) -> ExportTraceServiceRequest:
     try:
-        return decode_protobuf(data)
+        if isinstance(message, bytes):
+            return decode_protobuf(message)
+        return request_from_json(message)
     except BodyError as exc:
-        raise ValueError(f"{path}{':' + where if where else ''}: {exc}") from None
+        raise ValueError(f"{_place(path, where)}: {exc}") from None
 
 
-def _from_json(path: Path, where: str, document: Any) -> ExportTraceServiceRequest:
+def _json_span_count(document: dict[str, Any]) -> int:
+    count = 0
+    for rs in document.get("resourceSpans") or document.get("resource_spans") or []:
+        for ss in (
+            (rs.get("scopeSpans") or rs.get("scope_spans") or []) if isinstance(rs, dict) else []
+        ):
+            spans = ss.get("spans") if isinstance(ss, dict) else None
+            count += len(spans) if isinstance(spans, list) else 0
+    return count
+
+
+def _for_flattening(path: Path, where: str, message: _Message) -> TraceRequest:
     try:
-        return request_from_json(document)
+        if isinstance(message, bytes):
+            return decode_protobuf(message)
+        return json_for_flattening(message)
     except BodyError as exc:
-        raise ValueError(f"{path}{':' + where if where else ''}: {exc}") from None
+        raise ValueError(f"{_place(path, where)}: {exc}") from None
 
 
-def _read_json(path: Path, fh: IO[bytes]) -> Iterator[tuple[str, ExportTraceServiceRequest]]:
+def _read_json(path: Path, fh: IO[bytes]) -> Iterator[tuple[str, _Message]]:
     first = fh.readline()
     try:
         document = json.loads(first)
@@ -168,9 +206,11 @@ def _read_json(path: Path, fh: IO[bytes]) -> Iterator[tuple[str, ExportTraceServ
             document = json.loads(text)
         except (ValueError, RecursionError) as exc:
             raise ValueError(f"{path}: malformed JSON: {exc}") from None
-        yield "", _from_json(path, "", document)
+        if not isinstance(document, dict):
+            raise ValueError(f"{path}: malformed OTLP/JSON: the document must be an object")
+        yield "", document
         return
-    yield "line 1", _from_json(path, "line 1", document)
+    yield "line 1", document
     for number, line in enumerate(fh, start=2):
         if not line.strip():
             continue
@@ -179,12 +219,12 @@ def _read_json(path: Path, fh: IO[bytes]) -> Iterator[tuple[str, ExportTraceServ
             document = json.loads(line)
         except (ValueError, RecursionError) as exc:
             raise ValueError(f"{path}:{where}: malformed JSON: {exc}") from None
-        yield where, _from_json(path, where, document)
+        if not isinstance(document, dict):
+            raise ValueError(f"{path}:{where}: malformed OTLP/JSON: each line must be an object")
+        yield where, document
 
 
-def _read_length_prefixed(
-    path: Path, fh: IO[bytes]
-) -> Iterator[tuple[str, ExportTraceServiceRequest]]:
+def _read_length_prefixed(path: Path, fh: IO[bytes]) -> Iterator[tuple[str, _Message]]:
     number = 0
     while True:
         header = fh.read(4)
@@ -198,7 +238,7 @@ def _read_length_prefixed(
         data = fh.read(size)
         if len(data) < size:
             raise ValueError(f"{path}:{where}: truncated ({len(data)} of {size} bytes)")
-        yield where, _protobuf(path, where, data)
+        yield where, data
 
 
 # -- loading ----------------------------------------------------------------------------------
@@ -274,8 +314,8 @@ def _load_file(
         embeddings: list[pa.Table] = []
         pending = 0
         with writer.transaction() as cur:
-            for _, request in read_otlp(path):
-                flat = flatten_request(request, limits=limits)
+            for where, message in _messages(path):
+                flat = flatten_request(_for_flattening(path, where, message), limits=limits)
                 result.rejected += flat.rejected_spans
                 span_table, embedding_table = to_arrow(flat)
                 spans.append(span_table)
@@ -323,8 +363,8 @@ class _CollectorSender:
         self._token = str(runtime["control_token"])
         self._conn: http.client.HTTPConnection | None = None
 
-    def send(self, body: bytes) -> tuple[int, int]:
-        """POST one request; returns (rejected spans, embeddings unknown = 0)."""
+    def send(self, body: bytes, content_type: str = PROTOBUF) -> int:
+        """POST one request; returns how many spans the collector rejected."""
         from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
             ExportTraceServiceResponse,
         )
@@ -333,10 +373,15 @@ class _CollectorSender:
             try:
                 if self._conn is None:
                     self._conn = http.client.HTTPConnection(self._host, self._port, timeout=120)
-                self._conn.request("POST", "/v1/traces", body=body, headers={
-                    "Content-Type": "application/x-protobuf",
-                    "Authorization": f"Bearer {self._token}",
-                })
+                self._conn.request(
+                    "POST",
+                    "/v1/traces",
+                    body=body,
+                    headers={
+                        "Content-Type": content_type,
+                        "Authorization": f"Bearer {self._token}",
+                    },
+                )
                 response = self._conn.getresponse()
                 payload = response.read()
             except (OSError, http.client.HTTPException) as exc:
@@ -346,8 +391,11 @@ class _CollectorSender:
                 time.sleep(min(2.0, 0.1 * attempt))
                 continue
             if response.status == 200:
+                if content_type == JSON:
+                    partial = json.loads(payload).get("partialSuccess", {})
+                    return int(partial.get("rejectedSpans", 0))
                 parsed = ExportTraceServiceResponse.FromString(payload)
-                return parsed.partial_success.rejected_spans, 0
+                return parsed.partial_success.rejected_spans
             if response.status in (429, 502, 503, 504) and attempt < _MAX_ATTEMPTS:
                 delay = response.getheader("Retry-After") or "1"
                 time.sleep(min(float(delay) if delay.isdigit() else 1.0, 30.0))
@@ -402,10 +450,18 @@ def _split(
 def _send_file(path: Path, sender: _CollectorSender, bar: _Progress) -> FileResult:
     result = FileResult(path, "imported")
     try:
-        for _, request in read_otlp(path):
-            for part in _split(request, _SPANS_PER_REQUEST):
+        for where, message in _messages(path):
+            if isinstance(message, dict):
+                body = json.dumps(message).encode()
+                if len(body) <= _MAX_ROUTED_JSON:
+                    # JSON goes as it is: the collector's fast JSON reader handles it.
+                    rejected = sender.send(body, JSON)
+                    result.rejected += rejected
+                    result.spans += _json_span_count(message) - rejected
+                    continue
+            for part in _split(_to_protobuf(path, where, message), _SPANS_PER_REQUEST):
                 count = sum(len(ss.spans) for rs in part.resource_spans for ss in rs.scope_spans)
-                rejected, _ = sender.send(part.SerializeToString())
+                rejected = sender.send(part.SerializeToString())
                 result.rejected += rejected
                 result.spans += count - rejected
     except (ValueError, OSError) as exc:

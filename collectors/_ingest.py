@@ -67,6 +67,7 @@ class PipelineConfig:
     segment_bytes: int = 64 * 1024 * 1024
     store_retry_interval: float = 1.0
     queue_wait: float = 2.0  # how long a request may wait for room before 429
+    store_threads: int | None = 1  # DuckDB threads of the writer
     max_waiting: int = 4  # requests in line; more are refused before reading their body
 
 
@@ -125,7 +126,7 @@ class IngestPipeline:
         if self._store is not None:
             return True
         try:
-            self._store = StoreWriter(self.store_path)
+            self._store = StoreWriter(self.store_path, threads=self.config.store_threads)
         except StoreLockedError:
             return False
         return True

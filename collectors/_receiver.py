@@ -1,5 +1,6 @@
 """The OTLP/HTTP endpoint: ``POST /v1/traces`` (protobuf and JSON), plus
-``POST /v1/snapshot`` for readers and ``GET /healthz``.
+``POST /v1/snapshot`` for readers, ``POST /v1/flush`` (both need the control token) and
+``GET /healthz``.
 
 Server choice: the stdlib ``ThreadingHTTPServer``. The work per request is CPU-bound
 Python (decode and flatten hold the GIL), so an asyncio server would add a dependency
@@ -32,10 +33,11 @@ from infermeter.collectors._decode import (
     PROTOBUF,
     BodyError,
     BodyLimits,
-    decode_json,
     decode_protobuf,
     decompress,
+    json_for_flattening,
     media_type,
+    parse_json,
 )
 from infermeter.collectors._flatten import Limits, flatten_request, to_arrow
 from infermeter.collectors._ingest import Overloaded, Unavailable
@@ -52,6 +54,7 @@ _log = logging.getLogger("infermeter.collectors")
 
 TRACES_PATH: Final = "/v1/traces"
 SNAPSHOT_PATH: Final = "/v1/snapshot"
+FLUSH_PATH: Final = "/v1/flush"
 HEALTH_PATHS: Final = frozenset({"/healthz", "/health"})
 # google.rpc.Code for each HTTP status the receiver sends.
 _GRPC_CODE: Final = {
@@ -177,6 +180,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._traces()
         elif path == SNAPSHOT_PATH:
             self._snapshot()
+        elif path == FLUSH_PATH:
+            self._flush()
         else:
             self._fail(404, f"no such endpoint {path!r}; OTLP traces go to {TRACES_PATH}", JSON)
 
@@ -219,7 +224,9 @@ class _Handler(BaseHTTPRequestHandler):
                 server.body_limits.max_decompressed_bytes,
             )
             del body
-            request = decode_protobuf(raw) if kind == PROTOBUF else decode_json(raw)
+            request = (
+                decode_protobuf(raw) if kind == PROTOBUF else json_for_flattening(parse_json(raw))
+            )
             del raw
             flat = flatten_request(request, limits=server.flatten_limits, tenant=principal.tenant)
             del request
@@ -252,13 +259,38 @@ class _Handler(BaseHTTPRequestHandler):
             )
         self._send(200, _export_response(kind, flat.rejected_spans, message), kind)
 
-    def _snapshot(self) -> None:
+    def _control(self, what: str) -> bool:
+        """Whether the request carries the control token (else it is answered 401)."""
         principal = self.server.tokens.authenticate(self.headers.get("Authorization"))
-        if principal is None or not principal.control:
-            self._fail(
-                401, "snapshots need the collector's control token (see collector.json)", JSON,
-                {"WWW-Authenticate": 'Bearer realm="infermeter"'},
-            )
+        if principal is not None and principal.control:
+            return True
+        self._fail(
+            401, f"{what} need the collector's control token (see collector.json)", JSON,
+            {"WWW-Authenticate": 'Bearer realm="infermeter"'},
+        )
+        return False
+
+    def _flush(self) -> None:
+        """Answer once everything acknowledged so far is in the store (for tools and
+        benchmarks that must not wait for the flush interval)."""
+        if not self._control("flushes"):
+            return
+        try:
+            self._read_body(1024 * 1024)
+        except BodyError as exc:
+            self._fail(exc.status, str(exc), JSON)
+            return
+        except _ClientGoneError:
+            self.close_connection = True
+            return
+        if not self.server.pipeline.flush():
+            self._fail(503, "timed out storing the queue", JSON, retry_after=1)
+            return
+        stats = self.server.pipeline.stats()
+        self._send(200, json.dumps({"stored_spans": stats["stored_spans"]}).encode(), JSON)
+
+    def _snapshot(self) -> None:
+        if not self._control("snapshots"):
             return
         try:
             self._read_body(1024 * 1024)

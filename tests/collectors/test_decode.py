@@ -513,3 +513,67 @@ def test_arrow_tables_follow_the_schema_order() -> None:
     assert spans.column_names == SPAN_NAMES
     assert embeddings.num_rows == 0
     assert embeddings.column_names == [name for name, _ in EMBEDDING_COLUMNS]
+
+
+def _fast_and_reference(document: dict[str, Any]) -> tuple[Any, Any]:
+    from infermeter.collectors._decode import json_for_flattening, request_from_json
+
+    fast = rows(flatten_request(json_for_flattening(json.loads(json.dumps(document)))))
+    reference = rows(flatten_request(request_from_json(json.loads(json.dumps(document)))))
+    return fast, reference
+
+
+def test_canonical_json_takes_the_fast_reader_and_reads_like_the_reference() -> None:
+    from infermeter.collectors._otlp_json import JsonRequest, read_json_request
+
+    request = otlp_request(
+        [
+            otlp_span(
+                attributes={
+                    "s": "x",
+                    "i": -(2**63),
+                    "d": 1.5,
+                    "b": False,
+                    "a": [1, "y"],
+                    "m": {"k": b"\x00"},
+                    sc.GEN_AI_USAGE_INPUT_TOKENS: 2**62,
+                },
+                events=[
+                    ("e", {"n": float("nan")}),
+                    (sc.EMBEDDING_EVENT, {sc.EMBEDDING_VECTOR: [1, 2.5]}),
+                ],
+                parent_span_id=b"\x07" * 8,
+            )
+        ],
+        resource={"r": [True, None]},
+    )
+    document = otlp_json(request)
+    assert isinstance(read_json_request(json.loads(json.dumps(document))), JsonRequest)
+    fast, reference = _fast_and_reference(document)
+    assert fast == reference == rows(flatten_request(request))
+
+
+@pytest.mark.parametrize(
+    "tweak",
+    [
+        # Forms the fast reader leaves to the reference parser.
+        lambda span: span["attributes"].append({"key": "d", "value": {"doubleValue": "2.5"}}),
+        lambda span: span.update(kind="SPAN_KIND_WHATEVER"),
+        lambda span: span["attributes"].append({"key": "x", "value": {"stringValue": "a", "z": 1}}),
+        lambda span: span.update(startTimeUnixNano=1544712660000000000.0),
+    ],
+    ids=["double-as-string", "unknown-enum-name", "extra-field-in-value", "float-time"],
+)
+def test_non_canonical_json_falls_back_to_the_reference_parser(tweak: Any) -> None:
+    from infermeter.collectors._otlp_json import NotCanonical, read_json_request
+
+    document = json.loads(json.dumps(SPEC_EXAMPLE))
+    tweak(document["resourceSpans"][0]["scopeSpans"][0]["spans"][0])
+    with pytest.raises(NotCanonical):
+        read_json_request(json.loads(json.dumps(document)))
+    try:
+        fast, reference = _fast_and_reference(document)
+    except BodyError as exc:  # the reference refuses it: so does the receiver
+        assert exc.status == 400
+    else:
+        assert fast == reference
