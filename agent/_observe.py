@@ -458,7 +458,7 @@ class _Call:
 
     def _embedding_rate(self) -> float:
         rate = self.spec.capture_embeddings
-        return self.pipeline.settings.capture_embeddings if rate is None else rate
+        return self.pipeline.embedding_rate if rate is None else rate
 
     def _attach_embeddings(self, value: object, kind: str) -> None:
         if self.embedding_sampled is None:
@@ -515,7 +515,7 @@ class _Call:
         try:
             final: dict[str, Any] = {}
             throttle = self._read_result(result, final)
-            if result is not None and self.pipeline.settings.capture_content:
+            if result is not None and self.pipeline.capture_content:
                 messages = result_messages(result)
                 if messages:
                     final[GEN_AI_OUTPUT_MESSAGES] = messages_json(
@@ -545,7 +545,8 @@ class _Call:
             if returned is None:
                 # A response carrying token usage was served, not throttled.
                 throttle = throttle_from_result(result)
-            if self._embedding_rate() > 0:
+            rate = self.spec.capture_embeddings
+            if (self.pipeline.embedding_rate if rate is None else rate) > 0:
                 self._attach_embeddings(result, EMBEDDING_KIND_RESPONSE)
         if usage is not None:
             usage.into(final)
@@ -603,7 +604,7 @@ class _Call:
                     span.update_name(name)
         if final:
             span.set_attributes(final)
-        end_ns = self.now()
+        end_ns = time.time_ns() if self.clock is None else self.clock.ns
         span.end(end_time=end_ns)
         failed = failed or final.get(INFERMETER_THROTTLED) is True
         self._count_attempt(failed)
@@ -730,7 +731,7 @@ def _begin(spec: _Spec, args: Sequence[object], kwargs: Mapping[str, object],
             return None
         parent = _CURRENT.get()
         attributes = spec.static.copy()
-        attributes[INFERMETER_RUNTIME] = spec.runtime or pipeline.runtime.runtime
+        attributes[INFERMETER_RUNTIME] = spec.runtime or pipeline.runtime_name
         for key, fn in spec.dynamic:
             value = _derive(fn, args, kwargs)
             if value is not None:
@@ -743,7 +744,7 @@ def _begin(spec: _Spec, args: Sequence[object], kwargs: Mapping[str, object],
         else:
             retries = _nested(parent, spec, attributes)
         attributes[INFERMETER_RETRIES] = retries
-        if pipeline.settings.capture_content:
+        if pipeline.capture_content:
             messages = input_messages(args, kwargs)
             if messages:
                 attributes[GEN_AI_INPUT_MESSAGES] = messages_json(

@@ -117,11 +117,17 @@ class Pipeline:
     is_global: bool = False
     # False when the pipeline's MeterProvider has no reader: nothing to record.
     records_metrics: bool = True
-    # Read on every outermost call: precomputed.
+    # Read on every call: precomputed from settings and runtime.
     is_lambda: bool = field(init=False, default=False)
+    runtime_name: str = field(init=False, default="")
+    capture_content: bool = field(init=False, default=False)
+    embedding_rate: float = field(init=False, default=0.0)
 
     def __post_init__(self) -> None:
         self.is_lambda = self.runtime.platform == PLATFORM_AWS_LAMBDA
+        self.runtime_name = self.runtime.runtime
+        self.capture_content = self.settings.capture_content
+        self.embedding_rate = self.settings.capture_embeddings
 
     @property
     def configuration(self) -> Configuration:
