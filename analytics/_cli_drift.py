@@ -150,7 +150,8 @@ def _print_table(results: pl.DataFrame, *, by: str) -> None:
     if results.is_empty():
         console.print("no requests or embeddings in the compared windows")
         return
-    keys = by.split(",")
+    # Before a rollout, groups are also keyed by the prompt version they compare.
+    keys = str(results["group_by"][0]).split(",")
     table = Table(title=f"drift by {by}")
     numeric = ("score", "threshold", "ref n", "cur n")
     for column in (*keys, "kind", "feature", "method", "verdict", *numeric):

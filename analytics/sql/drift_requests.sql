@@ -1,7 +1,9 @@
 -- One row per request (entry span): its group keys and typed request features.
 -- A request is an entry span plus every span of its trace in the same service (the
--- analytics contract): tokens are summed over those spans, latency is the entry span's,
--- and a group key missing on the entry span comes from the earliest span carrying it.
+-- analytics contract): tokens are summed over those spans, latency is the entry span's.
+-- A model missing on the entry span is the main model call's (the span with a model and
+-- the most tokens, as in the request table: a RAG request's chat model, not its embedding
+-- model); other keys missing on it come from the earliest span carrying them.
 -- Relation in: spans. Deterministic order so that sampling and splits are reproducible.
 SELECT
     e.trace_id,
@@ -9,7 +11,11 @@ SELECT
     e.start_time AS time,
     e.service_name,
     coalesce(e.tenant, arg_min(s.tenant, s.start_time) FILTER (WHERE s.tenant IS NOT NULL)) AS tenant,
-    coalesce(e.model, arg_min(s.model, s.start_time) FILTER (WHERE s.model IS NOT NULL)) AS model,
+    coalesce(
+        e.model,
+        arg_max(s.model, coalesce(s.input_tokens, 0) + coalesce(s.output_tokens, 0))
+            FILTER (WHERE s.model IS NOT NULL)
+    ) AS model,
     coalesce(
         e.prompt_version,
         arg_min(s.prompt_version, s.start_time) FILTER (WHERE s.prompt_version IS NOT NULL)

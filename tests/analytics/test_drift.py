@@ -258,6 +258,7 @@ def test_request_features_come_from_the_whole_request() -> None:
             trace = entry["trace_id"]
             retrieval = span_record(start=start, duration_ms=50.0, trace_id=trace,
                                     is_entry=False, parent_span_id=entry["span_id"],
+                                    model="text-embedding-3-small", input_tokens=12,
                                     attributes={"retrieval.scores": [scores, scores - 0.2],
                                                 "retrieval.top_k": 2})
             llm = span_record(start=start + timedelta(milliseconds=60), duration_ms=400.0,
@@ -268,7 +269,8 @@ def test_request_features_come_from_the_whole_request() -> None:
     insert_spans(con, rows)
     results = _run(con)
     features = {row["feature"]: row for row in results.iter_rows(named=True)}
-    # Tokens are summed over the request's spans; the model comes from its LLM span.
+    # Tokens are summed over the request's spans; the model is its main model call's (the
+    # chat model with the most tokens, not the embedding model called first).
     assert set(results["model"]) == {"gpt-x"}
     assert set(results["prompt_version"]) == {"v3"}
     assert set(features) == {"duration_ms", "input_tokens", "output_tokens",
