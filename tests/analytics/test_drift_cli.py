@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from datetime import datetime, timedelta
@@ -130,3 +131,41 @@ def test_console_script_writes_evidentlys_html_report(store: Path, tmp_path: Pat
     assert "PSI" in page
     assert "need at least 100 in each" in page  # model c, explained on the page
     assert "drift by model,prompt_version" in result.stdout
+    _renders_in_chromium(report, plots=2)
+
+
+CHROMIUM = "/usr/bin/chromium"
+
+
+def _renders_in_chromium(page_path: Path, *, plots: int) -> None:
+    """The page draws its embedding plots in headless Chromium, offline, without errors."""
+    missing = None if Path(CHROMIUM).exists() else f"{CHROMIUM} (apt-get install chromium)"
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        missing = missing or "the playwright package (pip install 'infermeter[dev]')"
+    if missing:
+        if os.environ.get("CI"):
+            pytest.fail(f"the HTML check needs {missing}")
+        pytest.skip(f"needs {missing}")
+    problems: list[str] = []
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM, headless=True,
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+        )
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 900})
+            page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
+            page.on("pageerror", lambda e: problems.append(str(e)))
+            page.on("request", lambda r: None if r.url.startswith(("file:", "data:"))
+                    else problems.append(f"network request to {r.url}"))
+            page.goto(page_path.as_uri())
+            # Each embedding plot is a pair of contour charts (current, reference).
+            page.wait_for_function(
+                f"document.querySelectorAll('.contour').length >= {2 * plots}", timeout=60_000
+            )
+            assert page.get_by_text("Data drift detected").count() >= 1
+        finally:
+            browser.close()
+    assert problems == []
