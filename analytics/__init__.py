@@ -15,7 +15,7 @@ from infermeter.analytics._drift_results import (
 )
 from infermeter.analytics._drift_settings import DRIFT_SETTINGS
 from infermeter.analytics._economics import runtime_economics
-from infermeter.analytics._metrics import METRIC_COLUMNS, metrics
+from infermeter.analytics._metrics import METRIC_COLUMNS, metric_inputs, metrics
 from infermeter.analytics._prices import (
     ComputePrices,
     FreeTier,
@@ -58,6 +58,7 @@ __all__: list[str] = [
     "ks_drift",
     "load_deployments",
     "load_prices",
+    "metric_inputs",
     "metrics",
     "mmd_drift",
     "normalize_model_name",

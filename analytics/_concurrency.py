@@ -30,9 +30,11 @@ def concurrency(
     the observed window from the first start to the last end (Little's law, L = λ·W).
     """
     columns = check_group_columns(by)
+    table = requests.type == "TABLE_RELATION"
     source = requests if bucket is None else with_bucket(requests, bucket)
     query = source.query(
-        "im_requests", _queries.concurrency_sql(columns, bucket=bucket is not None)
+        "im_requests",
+        _queries.concurrency_sql(columns, bucket=bucket is not None, table=table),
     )
     assert query is not None
     keys = [*columns, *(["bucket"] if bucket is not None else [])]

@@ -40,7 +40,7 @@ if TYPE_CHECKING:
     import duckdb
     import polars as pl
 
-__all__ = ["METRIC_COLUMNS", "metrics", "with_bucket"]
+__all__ = ["METRIC_COLUMNS", "metric_inputs", "metrics", "with_bucket"]
 
 METRIC_COLUMNS = (
     "requests", "errors", "error_rate", "successes", "p50_ms", "p95_ms", "p99_ms",
@@ -54,6 +54,16 @@ METRIC_COLUMNS = (
     "window_s", "requests_per_s", "peak_concurrency", "mean_concurrency", "instances",
     "utilization",
 )
+
+
+def metric_inputs(
+    requests: duckdb.DuckDBPyRelation, *, by: Sequence[str] = _queries.GROUP_COLUMNS
+) -> duckdb.DuckDBPyRelation:
+    """The columns of ``requests`` that metric tables grouped by ``by`` read, run once and
+    held in memory: hand it to several :func:`metrics` / :func:`concurrency` calls (a
+    weekly report) instead of the wide request table."""
+    columns = check_group_columns(by)
+    return requests.select(*columns, *_queries.METRIC_MEASURES).materialize()
 
 
 def with_bucket(
@@ -78,11 +88,15 @@ def metrics(
     """The metric table of ``requests`` (a :func:`request_table` relation) grouped by the
     columns ``by`` (from tenant, model, prompt_version, prompt_name, endpoint, runtime,
     provider, platform, service_name) and, with ``bucket`` ("1h", "1d", "1w"), by a
-    ``bucket`` column (naive UTC TIMESTAMP). Rows are sorted by the group columns."""
+    ``bucket`` column (naive UTC TIMESTAMP). Rows are sorted by the group columns.
+
+    ``requests`` is run once per call (its needed columns copied into the query); for
+    several tables of one request table, pass :func:`metric_inputs` of it (or a table)."""
     columns = check_group_columns(by)
+    table = requests.type == "TABLE_RELATION"
     source = requests if bucket is None else with_bucket(requests, bucket)
     query = source.query(
-        "im_requests", _queries.metrics_sql(columns, bucket=bucket is not None)
+        "im_requests", _queries.metrics_sql(columns, bucket=bucket is not None, table=table)
     )
     assert query is not None
     frame: pl.DataFrame = query.pl()

@@ -20,6 +20,7 @@ __all__ = [
     "CONCURRENCY",
     "GROUP_COLUMNS",
     "METRICS",
+    "METRIC_MEASURES",
     "MODEL_USAGE",
     "REQUEST_DISTINCT_KEYS",
     "REQUEST_TABLE",
@@ -67,6 +68,16 @@ WHERE is_entry
 GROUP BY ALL
 """
 
+# The entry span's own columns. Joined back to the aggregate of the trace's spans:
+# aggregating them in the same pass measured slower (DuckDB copies every string state).
+_ENTRY_COLUMNS: Final = (
+    "span_id", "start_time", "end_time", "duration_ms", "service_instance", "tenant",
+    "endpoint", "runtime", "platform", "provider", "model", "prompt_name", "prompt_version",
+    "operation", "status_code", "error_type", "cold_start", "init_duration_ms",
+    "initialization_type", "memory_mb", "ttft_ms",
+)
+_ENTRY_SELECT: Final = ", ".join(f"{c} AS entry_{c}" for c in _ENTRY_COLUMNS)
+
 # Aggregates over the spans of one request (or one trace and service), shared by the path
 # for traces with one entry per service and the path for traces with several.
 _REQUEST_SUMS: Final = """
@@ -79,18 +90,20 @@ _REQUEST_SUMS: Final = """
     CAST(sum(reasoning_tokens) AS BIGINT) AS reasoning_tokens,
     bool_or(throttled) AS throttled,
     count(*) FILTER (WHERE throttled) AS throttle_events,
-    CAST(sum(retries) AS BIGINT) AS retries,
     bool_or(unpriced) AS unpriced,
     sum(token_cost) AS token_cost,
     min(first_chunk_at) AS first_chunk_at,
-    arg_max(model, llm_tokens) FILTER (WHERE model IS NOT NULL) AS child_model,
-    arg_max(provider, llm_tokens) FILTER (WHERE provider IS NOT NULL) AS child_provider,
-    any_value(tenant) FILTER (WHERE tenant IS NOT NULL) AS child_tenant,
-    any_value(prompt_name) FILTER (WHERE prompt_name IS NOT NULL) AS child_prompt_name,
-    any_value(prompt_version) FILTER (WHERE prompt_version IS NOT NULL) AS child_prompt_version
+    -- The main model call's model and provider, and a nested span's tenant and prompt, for
+    -- entry spans that carry none (one state each: string states are the costly ones).
+    arg_max({'model': model, 'provider': provider}, llm_tokens) FILTER (WHERE is_llm)
+        AS child_llm,
+    any_value({'tenant': tenant, 'prompt_name': prompt_name,
+               'prompt_version': prompt_version})
+        FILTER (WHERE tenant IS NOT NULL OR prompt_name IS NOT NULL
+                OR prompt_version IS NOT NULL) AS child_tags
 """
 
-# Composed from the constant above only (no user text).
+# Composed from the constants above only (no user text).
 REQUEST_TABLE: Final = f"""
 WITH
 -- Retries: each span of a call is one attempt and says how many came before it
@@ -102,10 +115,11 @@ retry_traces AS (
     SELECT DISTINCT trace_id FROM im_window WHERE attempt > 1
 ),
 retry_spans AS (
-    SELECT trace_id, span_id,
+    SELECT trace_id, span_id, service_name, service_instance, start_time,
         attempt - CASE WHEN previous < attempt THEN previous ELSE 1 END AS retries
     FROM (
-        SELECT w.trace_id, w.span_id, w.attempt,
+        SELECT w.trace_id, w.span_id, w.service_name, w.service_instance, w.start_time,
+            w.attempt,
             lag(w.attempt) OVER (
                 PARTITION BY w.trace_id, w.parent_span_id, w.name
                 ORDER BY w.start_time, w.attempt
@@ -116,11 +130,11 @@ retry_spans AS (
     WHERE attempt > 1
 ),
 -- Every span priced at query time: token cost from the price book, never stored.
-priced AS (
+priced AS NOT MATERIALIZED (
     SELECT
         s.trace_id, s.span_id, s.service_name, s.service_instance, s.start_time,
         coalesce(s.is_entry, false) AS is_entry,
-        s.model, s.provider, s.tenant, s.prompt_name, s.prompt_version,
+        s.tenant, s.provider, s.model, s.prompt_name, s.prompt_version,
         coalesce(s.input_tokens, 0) AS input_tokens,
         coalesce(s.output_tokens, 0) AS output_tokens,
         coalesce(s.cache_read_tokens, 0) AS cache_read_tokens,
@@ -129,7 +143,6 @@ priced AS (
         coalesce(s.input_tokens, 0) + coalesce(s.output_tokens, 0) AS llm_tokens,
         s.model IS NOT NULL OR s.response_model IS NOT NULL AS is_llm,
         coalesce(s.throttled, false) AS throttled,
-        coalesce(rs.retries, 0) AS retries,
         s.start_time + to_microseconds(CAST(round(s.ttft_ms * 1000) AS BIGINT)) AS first_chunk_at,
         coalesce(s.input_tokens, 0) + coalesce(s.output_tokens, 0) > 0
             AND p.input_price IS NULL AS unpriced,
@@ -147,148 +160,180 @@ priced AS (
         ON s.model IS NOT DISTINCT FROM p.model
         AND s.response_model IS NOT DISTINCT FROM p.response_model
         AND s.provider IS NOT DISTINCT FROM p.provider
-    LEFT JOIN retry_spans AS rs ON s.trace_id = rs.trace_id AND s.span_id = rs.span_id
 ),
+-- Per trace and service: the sums over all its spans.
 per_trace AS (
     SELECT trace_id, service_name, count(*) FILTER (WHERE is_entry) AS entries,
 {_REQUEST_SUMS}
     FROM priced
     GROUP BY trace_id, service_name
 ),
+entries AS NOT MATERIALIZED (
+    SELECT trace_id, service_name, {_ENTRY_SELECT}
+    FROM im_window
+    WHERE is_entry
+      AND ($since::TIMESTAMP IS NULL OR start_time >= $since::TIMESTAMP)
+      AND ($until::TIMESTAMP IS NULL OR start_time < $until::TIMESTAMP)
+),
+retries_per_trace AS (
+    SELECT trace_id, service_name, CAST(sum(retries) AS BIGINT) AS retries
+    FROM retry_spans
+    GROUP BY ALL
+),
+single AS (
+    SELECT e.*, t.* EXCLUDE (trace_id, service_name, entries),
+        coalesce(r.retries, 0) AS retries
+    FROM entries AS e
+    JOIN per_trace AS t
+        ON e.trace_id = t.trace_id AND e.service_name IS NOT DISTINCT FROM t.service_name
+    LEFT JOIN retries_per_trace AS r
+        ON t.trace_id = r.trace_id AND t.service_name IS NOT DISTINCT FROM r.service_name
+    WHERE t.entries = 1
+),
 -- A service entered several times in one trace (fan-out): each span belongs to the latest
 -- entry of its process (service instance) that started at or before it.
+multi_traces AS (
+    SELECT trace_id, service_name
+    FROM im_window
+    WHERE is_entry
+    GROUP BY ALL
+    HAVING count(*) > 1
+),
 multi_spans AS (
-    SELECT p.*,
+    SELECT p.trace_id, p.span_id, p.service_name, p.is_llm, p.input_tokens, p.output_tokens,
+        p.cache_read_tokens, p.cache_write_tokens, p.reasoning_tokens, p.llm_tokens,
+        p.throttled, p.unpriced, p.token_cost, p.first_chunk_at, p.model, p.provider,
+        p.tenant, p.prompt_name, p.prompt_version,
         last_value(CASE WHEN p.is_entry THEN p.span_id END IGNORE NULLS) OVER (
             PARTITION BY p.trace_id, p.service_name, p.service_instance
             ORDER BY p.start_time, p.is_entry DESC
             ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW
         ) AS entry_id
     FROM priced AS p
-    SEMI JOIN (SELECT trace_id, service_name FROM per_trace WHERE entries > 1) AS m
+    SEMI JOIN multi_traces AS m
         ON p.trace_id = m.trace_id AND p.service_name IS NOT DISTINCT FROM m.service_name
 ),
 per_entry AS (
-    SELECT trace_id, service_name, entry_id,
-{_REQUEST_SUMS}
-    FROM multi_spans
-    WHERE entry_id IS NOT NULL
-    GROUP BY trace_id, service_name, entry_id
+    SELECT s.trace_id, s.service_name, s.entry_id,
+{_REQUEST_SUMS},
+        CAST(coalesce(sum(r.retries), 0) AS BIGINT) AS retries
+    FROM multi_spans AS s
+    LEFT JOIN retry_spans AS r ON s.trace_id = r.trace_id AND s.span_id = r.span_id
+    WHERE s.entry_id IS NOT NULL
+    GROUP BY s.trace_id, s.service_name, s.entry_id
 ),
-entries AS (
-    SELECT trace_id, span_id, start_time, end_time, duration_ms, service_name,
-        service_instance, tenant, endpoint, runtime, platform, provider, model, prompt_name,
-        prompt_version, operation, status_code, error_type, cold_start, init_duration_ms,
-        initialization_type, memory_mb, ttft_ms
-    FROM im_window
-    WHERE is_entry
-      AND ($since::TIMESTAMP IS NULL OR start_time >= $since::TIMESTAMP)
-      AND ($until::TIMESTAMP IS NULL OR start_time < $until::TIMESTAMP)
-),
-joined AS (
-    SELECT e.*, t.* EXCLUDE (trace_id, service_name, entries)
-    FROM entries AS e
-    JOIN per_trace AS t
-        ON e.trace_id = t.trace_id AND e.service_name IS NOT DISTINCT FROM t.service_name
-    WHERE t.entries = 1
-    UNION ALL BY NAME
+multi AS (
     SELECT e.*, t.* EXCLUDE (trace_id, service_name, entry_id)
     FROM entries AS e
     JOIN per_entry AS t
         ON e.trace_id = t.trace_id AND e.service_name IS NOT DISTINCT FROM t.service_name
-        AND e.span_id = t.entry_id
+        AND e.entry_span_id = t.entry_id
 ),
-requests AS MATERIALIZED (
+joined AS (
+    SELECT * FROM single
+    UNION ALL BY NAME
+    SELECT * FROM multi
+),
+-- Serverless containers bill instance time while at least one request runs: each request
+-- pays its duration's share of its instance's busy time (the union of its requests'
+-- intervals); a request without service_instance is its own instance.
+sc_busy AS (
+    SELECT service_instance, greatest(duration_ms, 0) AS duration_ms,
+        greatest(epoch_us(end_time) - greatest(epoch_us(start_time), coalesce(
+            max(epoch_us(end_time)) OVER (
+                PARTITION BY service_instance ORDER BY start_time, end_time
+                ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0)), 0) / 1e6 AS busy_s
+    FROM im_window
+    WHERE is_entry AND runtime = 'serverless_container' AND service_instance IS NOT NULL
+      AND ($since::TIMESTAMP IS NULL OR start_time >= $since::TIMESTAMP)
+      AND ($until::TIMESTAMP IS NULL OR start_time < $until::TIMESTAMP)
+),
+sc_instances AS (
+    SELECT service_instance, sum(busy_s) / nullif(sum(duration_ms), 0) AS busy_per_ms
+    FROM sc_busy
+    GROUP BY ALL
+),
+-- Containers cost instance-hours: instances seen in the clock hour (at least the minimum),
+-- spread evenly over the endpoint's requests of that hour.
+container_hours AS (
+    SELECT endpoint, date_trunc('hour', start_time) AS hour,
+        count(DISTINCT service_instance) AS instances, count(*) AS hour_requests
+    FROM im_window
+    WHERE is_entry AND runtime = 'container'
+      AND ($since::TIMESTAMP IS NULL OR start_time >= $since::TIMESTAMP)
+      AND ($until::TIMESTAMP IS NULL OR start_time < $until::TIMESTAMP)
+    GROUP BY ALL
+),
+requests AS (
     SELECT
-        j.trace_id, j.span_id, j.start_time, j.end_time, j.duration_ms,
-        j.service_name, j.service_instance,
-        coalesce(j.tenant, j.child_tenant) AS tenant,
-        j.endpoint,
-        coalesce(j.runtime, 'unknown') AS runtime,
-        coalesce(j.platform, w.platform) AS platform,
-        coalesce(j.provider, j.child_provider) AS provider,
-        coalesce(j.model, j.child_model) AS model,
-        coalesce(j.prompt_name, j.child_prompt_name) AS prompt_name,
-        coalesce(j.prompt_version, j.child_prompt_version) AS prompt_version,
-        j.operation,
-        j.status_code = 'ERROR' OR j.error_type IS NOT NULL AS is_error,
-        j.error_type,
-        coalesce(j.cold_start, false) AS cold_start,
-        j.init_duration_ms,
-        j.initialization_type,
-        coalesce(j.memory_mb, w.memory_mb) AS memory_mb,
+        j.trace_id, j.entry_span_id AS span_id, j.entry_start_time AS start_time,
+        j.entry_end_time AS end_time, j.entry_duration_ms AS duration_ms,
+        j.service_name, j.entry_service_instance AS service_instance,
+        coalesce(j.entry_tenant, j.child_tags.tenant) AS tenant,
+        j.entry_endpoint AS endpoint,
+        coalesce(j.entry_runtime, 'unknown') AS runtime,
+        coalesce(j.entry_platform, w.platform) AS platform,
+        coalesce(j.entry_provider, j.child_llm.provider) AS provider,
+        coalesce(j.entry_model, j.child_llm.model) AS model,
+        coalesce(j.entry_prompt_name, j.child_tags.prompt_name) AS prompt_name,
+        coalesce(j.entry_prompt_version, j.child_tags.prompt_version) AS prompt_version,
+        j.entry_operation AS operation,
+        j.entry_status_code = 'ERROR' OR j.entry_error_type IS NOT NULL AS is_error,
+        j.entry_error_type AS error_type,
+        coalesce(j.entry_cold_start, false) AS cold_start,
+        j.entry_init_duration_ms AS init_duration_ms,
+        j.entry_initialization_type AS initialization_type,
+        coalesce(j.entry_memory_mb, w.memory_mb) AS memory_mb,
         j.throttled, j.throttle_events, j.retries,
         j.input_tokens, j.output_tokens, j.cache_read_tokens, j.cache_write_tokens,
         j.reasoning_tokens,
-        coalesce(j.ttft_ms,
-                 epoch_us(j.first_chunk_at) / 1000.0 - epoch_us(j.start_time) / 1000.0) AS ttft_ms,
+        coalesce(j.entry_ttft_ms, (epoch_us(j.first_chunk_at)
+                 - epoch_us(j.entry_start_time)) / 1000.0) AS ttft_ms,
         CASE WHEN j.unpriced THEN NULL ELSE j.token_cost END AS token_cost_usd,
         j.unpriced,
         j.span_count, j.llm_spans,
         w.slo_ms, w.vcpu, w.concurrency AS instance_concurrency, w.min_instances,
         w.instance_price_per_hour, w.architecture,
-        w.gb_s_price, w.pc_duration_gb_s_price, w.vcpu_s_price, w.gib_s_price, w.request_fee
+        w.gb_s_price, w.pc_duration_gb_s_price, w.vcpu_s_price, w.gib_s_price, w.request_fee,
+        coalesce(i.busy_per_ms, 0.001) * greatest(j.entry_duration_ms, 0) AS billed_s,
+        h.instances AS hour_instances, h.hour_requests
     FROM joined AS j
     LEFT JOIN im_workloads AS w
-        ON j.endpoint IS NOT DISTINCT FROM w.endpoint
-        AND j.runtime IS NOT DISTINCT FROM w.runtime
-        AND j.platform IS NOT DISTINCT FROM w.span_platform
-),
--- Serverless containers bill instance time while at least one request runs: each request
--- pays its duration's share of its instance's busy time (union of request intervals).
-busy AS (
-    SELECT *,
-        greatest(epoch_us(end_time) - greatest(epoch_us(start_time), coalesce(
-            max(epoch_us(end_time)) OVER (
-                PARTITION BY coalesce(service_instance, span_id) ORDER BY start_time, end_time
-                ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0)), 0) / 1e6 AS busy_s
-    FROM requests
-    WHERE runtime = 'serverless_container'
-),
-shared AS (
-    SELECT * EXCLUDE (busy_s),
-        sum(busy_s) OVER w * greatest(duration_ms, 0)
-            / nullif(sum(greatest(duration_ms, 0)) OVER w, 0) AS billed_s
-    FROM busy
-    WINDOW w AS (PARTITION BY coalesce(service_instance, span_id))
-),
--- Containers cost instance-hours: instances seen in the clock hour (at least the minimum),
--- spread evenly over the workload's requests of that hour.
-hourly AS (
-    SELECT *,
-        greatest(count(DISTINCT service_instance) OVER h, min_instances, 1)
-            * instance_price_per_hour / count(*) OVER h AS hour_share_usd
-    FROM requests
-    WHERE runtime = 'container'
-    WINDOW h AS (PARTITION BY endpoint, date_trunc('hour', start_time))
+        ON j.entry_endpoint IS NOT DISTINCT FROM w.endpoint
+        AND j.entry_runtime IS NOT DISTINCT FROM w.runtime
+        AND j.entry_platform IS NOT DISTINCT FROM w.span_platform
+    LEFT JOIN sc_instances AS i
+        ON j.entry_runtime = 'serverless_container'
+        AND j.entry_service_instance = i.service_instance
+    LEFT JOIN container_hours AS h
+        ON j.entry_runtime = 'container'
+        AND j.entry_endpoint IS NOT DISTINCT FROM h.endpoint
+        AND date_trunc('hour', j.entry_start_time) = h.hour
 ),
 costed AS (
     SELECT *,
-        -- Lambda: 1 ms billing granularity; INIT billed since 2025-08 except on
-        -- provisioned concurrency, whose invocations pay the PC duration price.
-        memory_mb / 1024.0 * (
-            ceil(greatest(duration_ms, 0)) / 1000.0 * CASE
-                WHEN initialization_type = 'provisioned-concurrency' THEN pc_duration_gb_s_price
-                ELSE gb_s_price END
-            + CASE WHEN cold_start
-                        AND coalesce(initialization_type, '') <> 'provisioned-concurrency'
-                   THEN ceil(coalesce(init_duration_ms, 0)) / 1000.0 * gb_s_price ELSE 0 END
-        ) + request_fee AS compute_cost_usd
+        CASE runtime
+            -- Lambda: 1 ms billing granularity; INIT billed since 2025-08 except on
+            -- provisioned concurrency, whose invocations pay the PC duration price.
+            WHEN 'serverless' THEN memory_mb / 1024.0 * (
+                ceil(greatest(duration_ms, 0)) / 1000.0 * CASE
+                    WHEN initialization_type = 'provisioned-concurrency'
+                        THEN pc_duration_gb_s_price
+                    ELSE gb_s_price END
+                + CASE WHEN cold_start
+                            AND coalesce(initialization_type, '') <> 'provisioned-concurrency'
+                       THEN ceil(coalesce(init_duration_ms, 0)) / 1000.0 * gb_s_price
+                       ELSE 0 END
+            ) + request_fee
+            WHEN 'serverless_container' THEN
+                (billed_s + CASE WHEN cold_start THEN coalesce(init_duration_ms, 0) / 1000.0
+                                 ELSE 0 END)
+                * (vcpu * vcpu_s_price + memory_mb / 1024.0 * gib_s_price) + request_fee
+            WHEN 'container' THEN
+                greatest(hour_instances, min_instances, 1) * instance_price_per_hour
+                    / hour_requests
+        END AS compute_cost_usd
     FROM requests
-    WHERE runtime = 'serverless'
-    UNION ALL BY NAME
-    SELECT * EXCLUDE (billed_s),
-        (billed_s + CASE WHEN cold_start THEN coalesce(init_duration_ms, 0) / 1000.0 ELSE 0 END)
-            * (vcpu * vcpu_s_price + memory_mb / 1024.0 * gib_s_price)
-        + request_fee AS compute_cost_usd
-    FROM shared
-    UNION ALL BY NAME
-    SELECT * EXCLUDE (hour_share_usd), hour_share_usd AS compute_cost_usd
-    FROM hourly
-    UNION ALL BY NAME
-    SELECT *, NULL::DOUBLE AS compute_cost_usd
-    FROM requests
-    WHERE runtime NOT IN ('serverless', 'serverless_container', 'container')
 )
 SELECT
     trace_id, span_id, start_time, end_time, duration_ms, service_name, service_instance,
@@ -366,15 +411,22 @@ def _join_on(by: Sequence[str], bucket: bool, left: str, right: str) -> str:
 # Peak concurrency by a sweep over start (+1) and end (-1) events in time order; an end
 # sorts before a start at the same instant, so back-to-back requests do not overlap. Mean
 # concurrency is busy time over the observed window (Little's law: L = λ·W).
-# The request columns metric queries read, computed once per query (the input may be a
-# lazy request table that would otherwise run again for every reference).
-_REQ: Final = """
-req AS MATERIALIZED (
+# The request columns metric queries read. The query reads them more than once: a base
+# table is read again (cheap), anything else (a lazy request table, rows held in client
+# memory, which DuckDB reads slowly more than once) is copied once into the CTE.
+METRIC_MEASURES: Final = (
+    "start_time", "end_time", "duration_ms", "is_error", "ttft_ms", "cold_start", "slo_ms",
+    "throttled", "throttle_events", "retries", "input_tokens", "output_tokens",
+    "cache_read_tokens", "reasoning_tokens", "token_cost_usd", "compute_cost_usd", "unpriced",
+    "service_instance", "min_instances", "instance_concurrency", "runtime",
+)
+_REQ: Final = """req AS {materialized} (
     SELECT {keys}
         start_time, end_time, duration_ms, is_error, ttft_ms, cold_start, slo_ms,
         throttled, throttle_events, retries, input_tokens, output_tokens,
-        cache_read_tokens, reasoning_tokens, token_cost_usd, compute_cost_usd, cost_usd,
-        unpriced, service_instance, min_instances, instance_concurrency, runtime
+        cache_read_tokens, reasoning_tokens, token_cost_usd, compute_cost_usd, unpriced,
+        service_instance, min_instances, instance_concurrency, runtime AS request_runtime,
+        token_cost_usd + coalesce(compute_cost_usd, 0) AS cost_usd
     FROM im_requests
 )"""
 
@@ -406,13 +458,17 @@ FROM busy AS b JOIN peaks AS p ON {join_on}
 """
 
 
-def _req(by: Sequence[str], bucket: bool) -> str:
-    return _REQ.format(keys=_select_keys(by, bucket))
+def _req(by: Sequence[str], bucket: bool, table: bool) -> str:
+    materialized = "NOT MATERIALIZED" if table else "MATERIALIZED"
+    return _REQ.format(keys=_select_keys(by, bucket), materialized=materialized)
 
 
-def concurrency_sql(by: Sequence[str], *, bucket: bool, standalone: bool = True) -> str:
+def concurrency_sql(
+    by: Sequence[str], *, bucket: bool, standalone: bool = True, table: bool = False
+) -> str:
     """The CONCURRENCY query for these group columns (and a ``bucket`` column if set);
-    ``standalone=False`` gives the subquery METRICS embeds (reading its ``req``)."""
+    ``standalone=False`` gives the subquery METRICS embeds (reading its ``req``);
+    ``table`` says the input is a base table (read again instead of copied)."""
     keys = _keys(by, bucket)
     partition = f"PARTITION BY {', '.join(keys)}" if keys else ""
     group_by = f"GROUP BY {', '.join(keys)}" if keys else ""
@@ -424,7 +480,7 @@ def concurrency_sql(by: Sequence[str], *, bucket: bool, standalone: bool = True)
         join_on=_join_on(by, bucket, "b", "p"),
     )
     if standalone:
-        return f"WITH {_req(by, bucket)}\nSELECT * FROM ({query})"
+        return f"WITH {_req(by, bucket, table)}\nSELECT * FROM ({query})"
     return query
 
 
@@ -468,7 +524,7 @@ main AS (
         count(DISTINCT service_instance) AS instances,
         max(min_instances) AS min_instances,
         max(instance_concurrency) AS instance_concurrency,
-        mode(runtime) AS main_runtime
+        mode(request_runtime) AS main_runtime
     FROM base
     {group_by}
 )
@@ -524,11 +580,12 @@ LEFT JOIN ({concurrency}) AS c ON {join_on}
 """
 
 
-def metrics_sql(by: Sequence[str], *, bucket: bool) -> str:
-    """The METRICS query for these group columns (and a ``bucket`` column if set)."""
+def metrics_sql(by: Sequence[str], *, bucket: bool, table: bool = False) -> str:
+    """The METRICS query for these group columns (and a ``bucket`` column if set);
+    ``table`` says the input is a base table (read again instead of copied)."""
     keys = _keys(by, bucket)
     return METRICS.format(
-        req=_req(by, bucket),
+        req=_req(by, bucket, table),
         keys=_select_keys(by, bucket),
         m_keys=(", ".join(f"m.{k}" for k in keys) + ",") if keys else "",
         group_by=f"GROUP BY {', '.join(keys)}" if keys else "",

@@ -297,10 +297,13 @@ def test_works_on_a_store_file_opened_read_only(tmp_path: Path) -> None:
     insert_spans(con, [span_record(start=T0, runtime="serverless", memory_mb=128.0)])
     con.close()
     reader = open_reader(path)
+    # A cursor of its own, as the commands use (nothing the opener ran is in the way).
+    cursor = reader.cursor()
     try:
         prices = load_prices()
-        rel = request_table(reader, reader.table("spans"), prices=prices,
+        rel = request_table(cursor, cursor.table("spans"), prices=prices,
                             deployments=Deployments(prices=prices))
         assert rel.shape[0] == 1
     finally:
+        cursor.close()
         reader.close()
