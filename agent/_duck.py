@@ -56,21 +56,26 @@ def _is_mapping(cls: type, obj: object) -> bool:
 
 
 def field(obj: object, name: str) -> object:
-    """``obj[name]`` for mappings, else ``obj.name``; None when absent or when access fails."""
+    """``obj[name]`` for mappings, else ``obj.name``; None when absent or when access fails.
+
+    Attributes are tried first: SDK response objects are the common case, and a lookup
+    that finds its attribute needs no type check at all."""
     cls = type(obj)
     if cls is dict:
         return obj.get(name)  # type: ignore[attr-defined]
     if cls in _SCALARS:
         return None
     try:
+        value = getattr(obj, name, _MISSING)
+        if value is not _MISSING:
+            return value
         if _is_mapping(cls, obj):
             return obj.get(name)  # type: ignore[attr-defined]
-        return getattr(obj, name, None)
     except (KeyboardInterrupt, SystemExit):
         raise
     except BaseException:  # noqa: BLE001 - a broken user property must read as "absent"
         LOGGER.debug("infermeter: could not read %r from a %s", name, cls.__name__)
-        return None
+    return None
 
 
 def safe_repr(value: object, limit: int = 80) -> str:

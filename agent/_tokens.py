@@ -87,20 +87,24 @@ def _parse_usage(usage: object) -> Usage | None:
 
 
 def _shape_of_attributes(usage: object) -> Usage | None:
-    # The common case (SDK objects): plain getattr calls, ~3x faster than going through
-    # a generic reader; the decorator pays this on every call that returns a response.
-    prompt = non_negative_int(getattr(usage, "prompt_tokens", None))
-    completion = non_negative_int(getattr(usage, "completion_tokens", None))
-    if prompt is not None or completion is not None:
-        return Usage(
-            prompt, completion,
-            non_negative_int(field(getattr(usage, "prompt_tokens_details", None),
-                                   "cached_tokens")),
-            None,
-            non_negative_int(field(getattr(usage, "completion_tokens_details", None),
-                                   "reasoning_tokens")),
-        )
-    return _shape(lambda name: getattr(usage, name, None))
+    # The common case (SDK objects) with plain getattr calls and the int fast path
+    # inlined: ~3x faster than the generic reader, paid on every call returning a response.
+    prompt = getattr(usage, "prompt_tokens", None)
+    completion = getattr(usage, "completion_tokens", None)
+    if type(prompt) is not int or prompt < 0:
+        prompt = non_negative_int(prompt)
+    if type(completion) is not int or completion < 0:
+        completion = non_negative_int(completion)
+    if prompt is None and completion is None:
+        return _shape(lambda name: getattr(usage, name, None))
+    cached = field(getattr(usage, "prompt_tokens_details", None), "cached_tokens")
+    reasoning = field(getattr(usage, "completion_tokens_details", None), "reasoning_tokens")
+    return Usage(
+        prompt, completion,
+        cached if type(cached) is int and cached >= 0 else non_negative_int(cached),
+        None,
+        reasoning if type(reasoning) is int and reasoning >= 0 else non_negative_int(reasoning),
+    )
 
 
 def _shape(get: Callable[[str], object]) -> Usage | None:
