@@ -99,16 +99,19 @@ def _header(headers: object, name: str) -> object:
     value = field(headers, name)
     if value is not None:
         return value
-    if isinstance(headers, Mapping):
-        try:
+    try:
+        if isinstance(headers, Mapping):
             for key, item in headers.items():
                 if isinstance(key, str) and key.lower() == name:
                     return item
-        except (KeyboardInterrupt, SystemExit):
-            raise
-        except BaseException:  # noqa: BLE001 - a broken mapping must read as "absent"
             return None
-    return None
+        # email.message.Message (urllib's HTTPError.headers): case-insensitive .get().
+        get = getattr(headers, "get", None)
+        return get(name) if callable(get) else None
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except BaseException:  # noqa: BLE001 - a broken mapping must read as "absent"
+        return None
 
 
 def _parse_retry_after(headers: object) -> float | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections import OrderedDict
 from types import SimpleNamespace
 from typing import Any
 
@@ -41,6 +42,7 @@ def test_openai_embeddings_response_is_attached() -> None:
     (Obj(embeddings=[[1.0], [2.0]]), [[1.0], [2.0]]),  # Ollama / Cohere v1
     (Obj(embeddings=Obj(float_=[[9.0, 8.0]])), [[9.0, 8.0]]),  # Cohere v2 by type
     ([Obj(values=[0.1, 0.9])], [[0.1, 0.9]]),  # Vertex TextEmbedding
+    ([OrderedDict(values=[0.3, 0.7])], [[0.3, 0.7]]),  # a key named like a dict method
     ("not vectors", []),
     ({"usage": {}}, []),
     ([], []),

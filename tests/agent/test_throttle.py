@@ -165,3 +165,15 @@ def test_a_returned_429_marks_the_span_and_counts_as_a_failed_attempt() -> None:
     assert first.status.status_code.name == "ERROR"
     assert "infermeter.throttled" not in (second.attributes or {})
     assert (second.attributes or {})["infermeter.retries"] == 1
+
+
+def test_urllib_http_error_headers() -> None:
+    import email.message
+    import urllib.error
+
+    headers = email.message.Message()
+    headers["Retry-After"] = "9"
+    exc = urllib.error.HTTPError("https://api.example/v1", 429, "Too Many Requests", headers,
+                                 None)
+    throttle = throttle_from_exception(exc)
+    assert throttle is not None and throttle.retry_after == 9.0
