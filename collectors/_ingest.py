@@ -43,6 +43,20 @@ __all__ = ["IngestPipeline", "Overloaded", "PipelineConfig", "Unavailable"]
 _log = logging.getLogger("infermeter.collectors")
 
 
+def _transient(exc: BaseException) -> bool:
+    """Whether a store failure may pass by itself (so the data should be retried)."""
+    import duckdb
+
+    return isinstance(
+        exc,
+        OSError
+        | duckdb.IOException
+        | duckdb.OutOfMemoryException
+        | duckdb.TransactionException
+        | duckdb.InterruptException,
+    )
+
+
 class Overloaded(Exception):  # noqa: N818 — a condition, reported as HTTP 429
     """The queue is full; the client should retry after ``retry_after`` seconds."""
 
@@ -87,6 +101,7 @@ class _Counters:
     stored_embeddings: int = 0
     replayed_spans: int = 0
     overloaded_requests: int = 0
+    dead_lettered_spans: int = 0
     store_errors: int = 0
     flushes: int = 0
     last_error: str | None = None
@@ -100,10 +115,12 @@ class IngestPipeline:
         self.store_path = store_path
         self.config = config
         self.wal = WriteAheadLog(wal_dir, segment_bytes=config.segment_bytes)
+        self.dead_letter_dir = wal_dir.parent / "dead-letter"
         self._cond = threading.Condition()
         self._queue: deque[_Item] = deque()
         self._queued_rows = 0  # includes rows reserved by requests still writing the log
         self._stored_seq = 0  # every record up to this one is in the store
+        self._committed_seq = 0  # the last record the store committed (flusher only)
         self._flush_wanted = 0  # the flusher skips its wait while this is positive
         self._waiting: deque[object] = deque()  # requests in line for queue room
         self._closing = False
@@ -114,9 +131,7 @@ class IngestPipeline:
         self._snapshot_lock = threading.Lock()
         self._snapshot: SnapshotInfo | None = None
         self.counters = _Counters()
-        self._thread = threading.Thread(
-            target=self._run, name="infermeter-flusher", daemon=True
-        )
+        self._thread = threading.Thread(target=self._run, name="infermeter-flusher", daemon=True)
 
     # -- lifecycle ---------------------------------------------------------------------
 
@@ -246,9 +261,12 @@ class IngestPipeline:
             self._flush_wanted += 1
             self._cond.notify_all()
             try:
-                return self._cond.wait_for(
-                    lambda: self._stored_seq >= target or self._stopped, timeout
-                ) and self._stored_seq >= target
+                return (
+                    self._cond.wait_for(
+                        lambda: self._stored_seq >= target or self._stopped, timeout
+                    )
+                    and self._stored_seq >= target
+                )
             finally:
                 self._flush_wanted -= 1
 
@@ -289,6 +307,7 @@ class IngestPipeline:
             "stored_embeddings": c.stored_embeddings,
             "replayed_spans": c.replayed_spans,
             "overloaded_requests": c.overloaded_requests,
+            "dead_lettered_spans": c.dead_lettered_spans,
             "store_errors": c.store_errors,
             "flushes": c.flushes,
             "last_error": c.last_error,
@@ -318,7 +337,8 @@ class IngestPipeline:
             if not warned:
                 _log.warning(
                     "store %s is held by another process; accepting into the write-ahead "
-                    "log and retrying every %.0fs", self.store_path,
+                    "log and retrying every %.0fs",
+                    self.store_path,
                     self.config.store_retry_interval,
                 )
                 warned = True
@@ -334,26 +354,42 @@ class IngestPipeline:
         store = self._store
         assert store is not None
         stored = store.checkpoint(self.wal.wal_id)
-        pending_spans: list[pa.Table] = []
-        pending_embeddings: list[pa.Table] = []
-        rows = 0
+        self._committed_seq = stored
         last = stored
-        for seq, payload in self.wal.replay(after=stored):
-            spans, embeddings = decode_batch(payload)
-            pending_spans.append(spans)
-            pending_embeddings.append(embeddings)
-            rows += spans.num_rows
-            last = seq
-            if rows >= self.config.batch_spans:
-                self._write(pending_spans, pending_embeddings, last, replay=True)
-                pending_spans, pending_embeddings, rows = [], [], 0
-        if pending_spans:
-            self._write(pending_spans, pending_embeddings, last, replay=True)
+        while True:
+            try:
+                last = self._replay_from(self._committed_seq)
+                break
+            except Exception as exc:
+                self.counters.store_errors += 1
+                self.counters.last_error = str(exc)
+                _log.error("replaying the write-ahead log failed (will retry): %s", exc)
+                with self._cond:
+                    if self._closing:
+                        raise
+                    self._cond.wait(self.config.store_retry_interval)
         if last > stored:
             _log.info("replayed the write-ahead log up to record %d", last)
         with self._cond:
             self._stored_seq = max(self._stored_seq, last, self.wal.first_seq_this_run - 1)
         self.wal.release(self._stored_seq)
+
+    def _replay_from(self, after: int) -> int:
+        """Store every logged record after ``after`` from earlier runs; returns the last."""
+        pending: list[tuple[int, pa.Table, pa.Table]] = []
+        rows = 0
+        last = after
+        for seq, payload in self.wal.replay(after=after):
+            spans, embeddings = decode_batch(payload)
+            rows += spans.num_rows
+            last = seq
+            pending.append((seq, spans, embeddings))
+            if rows >= self.config.batch_spans:
+                self._store_batch(pending, replay=True)
+                pending, rows = [], 0
+        if pending:
+            self._store_batch(pending, replay=True)
+        return last
 
     def _flush_loop(self) -> None:
         config = self.config
@@ -382,25 +418,73 @@ class IngestPipeline:
                         break
                     batch.append(item)
                     rows += item.rows
+            failed = False
             try:
-                self._write(
-                    [i.spans for i in batch], [i.embeddings for i in batch], batch[-1].seq
-                )
-            except Exception as exc:  # noqa: BLE001 — any refusal: keep the data queued, retry
+                self._store_batch([(i.seq, i.spans, i.embeddings) for i in batch])
+            except Exception as exc:  # noqa: BLE001 — transient: keep the data queued, retry
+                failed = True
                 self.counters.store_errors += 1
                 self.counters.last_error = str(exc)
                 _log.error("storing %d spans failed (will retry): %s", rows, exc)
-                with self._cond:
-                    self._cond.wait(config.store_retry_interval)
-                continue
             with self._cond:
-                for _ in batch:
-                    self._queue.popleft()
-                self._queued_rows -= rows
-                self._stored_seq = batch[-1].seq
+                # Drop exactly what was committed (all of it, or a prefix when a retry
+                # of single records stopped half-way): never stored twice, never lost.
+                while self._queue and self._queue[0].seq <= self._committed_seq:
+                    done = self._queue.popleft()
+                    self._queued_rows -= done.rows
+                    self._stored_seq = done.seq
                 self._cond.notify_all()
+                if failed:
+                    self._cond.wait(config.store_retry_interval)
             with contextlib.suppress(OSError):
                 self.wal.release(self._stored_seq)
+
+    def _store_batch(
+        self, items: list[tuple[int, pa.Table, pa.Table]], *, replay: bool = False
+    ) -> None:
+        """Store log records in one transaction. If the store refuses the *data* (not
+        the disk), store them one by one and set aside, in ``dead-letter/``, only the
+        record it refuses alone — one bad record must never stall ingest. Transient
+        failures (I/O, memory, conflicts) raise, and the caller retries."""
+        try:
+            self._write(
+                [spans for _, spans, _ in items],
+                [embeddings for _, _, embeddings in items],
+                items[-1][0],
+                replay=replay,
+            )
+        except Exception as exc:
+            if _transient(exc):
+                raise
+            if len(items) > 1:
+                for item in items:
+                    self._store_batch([item], replay=replay)
+                return
+            self._dead_letter(*items[0], exc)
+
+    def _dead_letter(self, seq: int, spans: pa.Table, embeddings: pa.Table, exc: Exception) -> None:
+        self.dead_letter_dir.mkdir(parents=True, exist_ok=True)
+        path = self.dead_letter_dir / f"{seq:020d}.arrows"
+        path.write_bytes(b"".join(bytes(part) for part in encode_batch(spans, embeddings)))
+        store = self._store
+        assert store is not None
+        # Nothing of the record is stored, but the checkpoint moves past it.
+        store.write(
+            spans.schema.empty_table(),
+            embeddings.schema.empty_table(),
+            wal_id=self.wal.wal_id,
+            seq=seq,
+        )
+        self._committed_seq = seq
+        self.counters.dead_lettered_spans += spans.num_rows
+        self.counters.last_error = str(exc)
+        _log.error(
+            "the store refused record %d (%d spans): %s — set aside in %s",
+            seq,
+            spans.num_rows,
+            exc,
+            path,
+        )
 
     def _write(
         self,
@@ -417,6 +501,7 @@ class IngestPipeline:
         span_table = pa.concat_tables(spans, promote_options="default")
         embedding_table = pa.concat_tables(embeddings, promote_options="default")
         store.write(span_table, embedding_table, wal_id=self.wal.wal_id, seq=seq)
+        self._committed_seq = seq
         c = self.counters
         c.flushes += 1
         c.stored_spans += span_table.num_rows

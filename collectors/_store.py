@@ -153,7 +153,7 @@ class StoreWriter:
                 )
             cur.execute("COMMIT")
         except BaseException:
-            cur.execute("ROLLBACK")
+            _rollback(cur)
             raise
 
     @contextlib.contextmanager
@@ -164,7 +164,7 @@ class StoreWriter:
         try:
             yield cur
         except BaseException:
-            cur.execute("ROLLBACK")
+            _rollback(cur)
             raise
         cur.execute("COMMIT")
 
@@ -236,7 +236,18 @@ def _insert(cur: duckdb.DuckDBPyConnection, table: str, rows: pa.Table) -> None:
         return
     view = f"_infermeter_{table}_batch"
     cur.register(view, rows)
-    try:
-        cur.execute(f"INSERT INTO {table} BY NAME SELECT * FROM {view}")  # noqa: S608 — fixed names
-    finally:
-        cur.unregister(view)
+    # If the insert fails the transaction is aborted and the view can only be dropped
+    # after the ROLLBACK (_rollback does it); the caller must see the insert's error.
+    cur.execute(f"INSERT INTO {table} BY NAME SELECT * FROM {view}")  # noqa: S608 — fixed names
+    cur.unregister(view)
+
+
+def _rollback(cur: duckdb.DuckDBPyConnection) -> None:
+    """Roll back and drop the batch views an aborted insert left registered."""
+    import duckdb
+
+    with contextlib.suppress(duckdb.Error):
+        cur.execute("ROLLBACK")
+    for table in ("spans", "embeddings"):
+        with contextlib.suppress(duckdb.Error):
+            cur.unregister(f"_infermeter_{table}_batch")

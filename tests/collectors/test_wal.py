@@ -7,10 +7,14 @@ import itertools
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import duckdb
+import pyarrow as pa
 import pytest
 from infermeter.agent import _semconv as sc
+from infermeter.collectors._ingest import IngestPipeline, PipelineConfig
+from infermeter.collectors._store import decode_batch
 from infermeter.collectors._wal import WriteAheadLog
 from infermeter.collectors.testing import (
     collector_process,
@@ -210,3 +214,85 @@ def test_kill_9_mid_stream_loses_nothing_acknowledged_and_duplicates_nothing(
     assert max(counts.values()) == 1, "a span was stored twice"
     assert max(embedding_counts.values()) == 1
     assert acked <= embedding_counts.keys()
+
+
+# -- the store refusing data ------------------------------------------------------------
+
+
+def _tables(n: int, tag: str) -> tuple[Any, Any]:
+    from infermeter.collectors._flatten import flatten_request, to_arrow
+
+    return to_arrow(
+        flatten_request(otlp_request([otlp_span(attributes={"tag": tag}) for _ in range(n)]))
+    )
+
+
+def _pipeline(tmp_path: Path) -> IngestPipeline:
+    pipeline = IngestPipeline(
+        tmp_path / "s.duckdb", tmp_path / "side" / "wal", PipelineConfig(flush_interval=60)
+    )
+    assert pipeline.open_store()
+    return pipeline
+
+
+def _tags(tmp_path: Path) -> dict[str, int]:
+    con = duckdb.connect(str(tmp_path / "s.duckdb"), read_only=True)
+    try:
+        return dict(
+            con.execute("SELECT attributes->>'$.tag', count(*) FROM spans GROUP BY 1").fetchall()
+        )
+    finally:
+        con.close()
+
+
+def test_a_record_the_store_refuses_is_set_aside_and_ingest_goes_on(tmp_path: Path) -> None:
+    pipeline = _pipeline(tmp_path)
+    pipeline.start()
+    good, embeddings = _tables(3, "good")
+    bad = good.set_column(
+        good.column_names.index("attributes"), "attributes", pa.array(["{broken"] * 3)
+    )
+    pipeline.submit(good, embeddings)
+    bad_seq = pipeline.submit(bad, embeddings)
+    pipeline.submit(*_tables(2, "after"))
+    assert pipeline.flush(60)
+    stats = pipeline.stats()
+    assert pipeline.close()
+    assert _tags(tmp_path) == {"good": 3, "after": 2}
+    assert stats["dead_lettered_spans"] == 3 and pipeline.healthy()
+    (aside,) = (tmp_path / "side" / "dead-letter").iterdir()
+    assert aside.name == f"{bad_seq:020d}.arrows"
+    spans, _ = decode_batch(aside.read_bytes())
+    assert spans.column("attributes").to_pylist() == ["{broken"] * 3
+    # The set-aside record is past the checkpoint: a restart does not replay it.
+    again = _pipeline(tmp_path)
+    again.start()
+    assert again.close()
+    assert _tags(tmp_path) == {"good": 3, "after": 2}
+
+
+def test_a_transient_failure_half_way_neither_loses_nor_duplicates(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pipeline = _pipeline(tmp_path)
+    original = IngestPipeline._write
+    calls = 0
+
+    def flaky(self: IngestPipeline, *args: Any, **kwargs: Any) -> None:
+        nonlocal calls
+        calls += 1
+        if calls == 1:  # the whole batch: refused as data, so records go one by one
+            raise duckdb.ConversionException("refused")
+        if calls == 3:  # the second single record: the disk hiccups
+            raise duckdb.IOException("disk hiccup")
+        original(self, *args, **kwargs)
+
+    monkeypatch.setattr(IngestPipeline, "_write", flaky)
+    for tag in ("a", "b", "c"):
+        pipeline.submit(*_tables(2, tag))
+    pipeline.config = PipelineConfig(flush_interval=60, store_retry_interval=0.05)
+    pipeline.start()
+    assert pipeline.flush(60)
+    assert pipeline.close()
+    assert _tags(tmp_path) == {"a": 2, "b": 2, "c": 2}
+    assert not (tmp_path / "side" / "dead-letter").exists()
