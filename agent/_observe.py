@@ -34,7 +34,6 @@ from infermeter.agent._clock import VIRTUAL_CLOCK, VirtualClock
 from infermeter.agent._content import input_messages, messages_json, normalise_messages
 from infermeter.agent._content import output_messages as result_messages
 from infermeter.agent._duck import LOGGER, field, non_negative_int, safe_repr, seconds, text
-from infermeter.agent._embeddings import attach_vectors, collect_vectors, trace_sampled
 from infermeter.agent._pipeline import Pipeline, active
 from infermeter.agent._recorder import RECORDER
 from infermeter.agent._runtime import (
@@ -461,6 +460,10 @@ class _Call:
         return self.pipeline.embedding_rate if rate is None else rate
 
     def _attach_embeddings(self, value: object, kind: str) -> None:
+        # Imported on first use: it needs the OpenTelemetry SDK, which an application using
+        # only the API (its own provider, no configure()) should not pay for at import.
+        from infermeter.agent._embeddings import attach_vectors, collect_vectors, trace_sampled
+
         if self.embedding_sampled is None:
             rate = self._embedding_rate()
             self.embedding_sampled = rate > 0 and self.span.is_recording() and trace_sampled(

@@ -68,8 +68,10 @@ def test_advance_without_a_virtual_clock_sleeps() -> None:
 
 
 def test_importing_infermeter_stays_light() -> None:
+    # The OpenTelemetry SDK too: an application that brings its own provider and never
+    # calls configure() uses the API only.
     heavy = ("duckdb", "polars", "pandas", "numpy", "pyarrow", "evidently", "rich", "plotly",
-             "grafana_client", "prometheus_client", "requests")
+             "grafana_client", "prometheus_client", "requests", "opentelemetry.sdk")
     code = ("import sys, infermeter\n"
             f"print(sorted(m for m in {heavy!r} if m in sys.modules))\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
