@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 from urllib.parse import unquote, urlsplit
 
+from infermeter.agent._duck import LOGGER
 from infermeter.agent._semconv import RUNTIMES
 from infermeter.agent._settings import (
     ConfigurationError,
@@ -265,7 +266,8 @@ def resolve_settings(
         for setting in SETTINGS:
             try:
                 resolved.update(resolve((setting,), explicit, env))
-            except ConfigurationError:
+            except ConfigurationError as exc:
+                LOGGER.debug("infermeter: ignoring %s; using the default", exc)
                 resolved[setting.name] = setting.default
     else:
         unknown = set(explicit) - {setting.name for setting in SETTINGS}
