@@ -288,7 +288,9 @@ class IngestPipeline:
                 raise Unavailable("the store is closed")
             directory.mkdir(parents=True, exist_ok=True)
             dest = directory / f"{self._stored_seq:020d}-{time.time_ns()}.duckdb"
-            info = store.snapshot(dest, self.wal.wal_id)
+            # The previous snapshot of this run is a valid base: only this process has
+            # written the store since, and it only appends.
+            info = store.snapshot(dest, self.wal.wal_id, base=current)
             self._snapshot = info
             for old in sorted(directory.glob("*.duckdb"))[:-2]:
                 with contextlib.suppress(OSError):

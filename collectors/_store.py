@@ -16,9 +16,10 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import shutil
 import struct
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
@@ -92,6 +93,29 @@ class SnapshotInfo:
     created_at: datetime
     seq: int  # the write-ahead-log checkpoint it includes
     spans: int
+    rows: dict[str, int] = field(default_factory=dict)  # of the append-only tables
+    incremental: bool = False  # built from the previous snapshot plus new rows
+
+
+class _StaleBaseError(Exception):
+    """An incremental snapshot's counts do not match the store: copy in full instead."""
+
+
+# Tables the collector only ever appends to (what incremental snapshots rely on).
+_APPEND_ONLY: Final = frozenset({"spans", "embeddings"})
+
+
+def _tables(cur: duckdb.DuckDBPyConnection, database: str) -> list[str]:
+    rows = cur.execute(
+        f"SELECT table_name FROM duckdb_tables() WHERE database_name = {database}"  # noqa: S608 — an alias or current_database()
+        " AND schema_name = 'main' ORDER BY table_name"
+    ).fetchall()
+    return [str(row[0]) for row in rows]
+
+
+def _count(cur: duckdb.DuckDBPyConnection, table: str) -> int:
+    rows = cur.execute(f"SELECT count(*) FROM {table}").fetchall()  # noqa: S608 — catalog names
+    return int(rows[0][0])
 
 
 class StoreWriter:
@@ -177,37 +201,75 @@ class StoreWriter:
         """A new cursor on the store for the calling thread (DuckDB cursors are per thread)."""
         return self._con.cursor()
 
-    def snapshot(self, dest: Path, wal_id: str | None = None) -> SnapshotInfo:
-        """Copy every table, consistently, to ``dest`` (replaced atomically)."""
+    def snapshot(
+        self, dest: Path, wal_id: str | None = None, base: SnapshotInfo | None = None
+    ) -> SnapshotInfo:
+        """Copy every table, consistently, to ``dest`` (renamed into place when done).
+
+        With ``base`` — an earlier snapshot of this store, taken while this writer has
+        been its only writer (so ``spans`` and ``embeddings`` only grew) — the copy
+        starts from that file and appends only the rows added since, found by DuckDB's
+        ``rowid`` (the insertion index of an append-only table; the filter skips whole
+        row groups). The row counts are checked in the same transaction; any mismatch
+        falls back to a full copy.
+        """
         tmp = dest.with_name(dest.name + ".tmp")
+        if base is not None and base.path.exists() and base.rows:
+            try:
+                return self._copy(dest, tmp, wal_id, base)
+            except _StaleBaseError:
+                logging.getLogger("infermeter.collectors").warning(
+                    "incremental snapshot did not add up; making a full copy"
+                )
+        return self._copy(dest, tmp, wal_id, None)
+
+    def _copy(
+        self, dest: Path, tmp: Path, wal_id: str | None, base: SnapshotInfo | None
+    ) -> SnapshotInfo:
         for leftover in (tmp, tmp.with_name(tmp.name + ".wal")):
             leftover.unlink(missing_ok=True)
+        if base is not None:
+            shutil.copyfile(base.path, tmp)
+        snap = _SNAPSHOT_ALIAS
         cur = self._con.cursor()
         try:
-            cur.execute(f"ATTACH {quote_path(tmp)} AS {_SNAPSHOT_ALIAS}")
+            cur.execute(f"ATTACH {quote_path(tmp)} AS {snap}")
             try:
                 cur.execute("BEGIN TRANSACTION")
-                tables = [
-                    str(row[0])
-                    for row in cur.execute(
-                        "SELECT table_name FROM duckdb_tables() WHERE database_name = "
-                        "current_database() AND schema_name = 'main' ORDER BY table_name"
-                    ).fetchall()
-                ]
+                tables = _tables(cur, "current_database()")
+                rows: dict[str, int] = {}
                 for table in tables:
-                    cur.execute(
-                        f'CREATE TABLE {_SNAPSHOT_ALIAS}."{table}" AS SELECT * FROM main."{table}"'  # noqa: S608 — names from the catalog
-                    )
+                    start = base.rows.get(table) if base is not None else None
+                    if start is not None and table in _APPEND_ONLY:
+                        cur.execute(
+                            f'INSERT INTO {snap}."{table}" SELECT * FROM main."{table}"'  # noqa: S608 — names from the catalog
+                            " WHERE rowid >= ?",
+                            [start],
+                        )
+                    else:
+                        cur.execute(f'DROP TABLE IF EXISTS {snap}."{table}"')
+                        cur.execute(
+                            f'CREATE TABLE {snap}."{table}" AS SELECT * FROM main."{table}"'  # noqa: S608
+                        )
+                    if table in _APPEND_ONLY:
+                        rows[table] = _count(cur, f'main."{table}"')
+                        if _count(cur, f'{snap}."{table}"') != rows[table]:
+                            raise _StaleBaseError
+                for gone in set(_tables(cur, f"'{snap}'")) - set(tables):
+                    cur.execute(f'DROP TABLE {snap}."{gone}"')
                 seq = 0
                 if wal_id is not None and "ingest_checkpoint" in tables:
-                    row = cur.execute(
-                        "SELECT seq FROM ingest_checkpoint WHERE wal_id = ?", [wal_id]
-                    ).fetchone()
-                    seq = int(row[0]) if row else 0
-                counted = cur.execute("SELECT count(*) FROM main.spans").fetchone()
+                    found = cur.execute(
+                        "SELECT seq FROM main.ingest_checkpoint WHERE wal_id = ?", [wal_id]
+                    ).fetchall()
+                    seq = int(found[0][0]) if found else 0
                 cur.execute("COMMIT")
+            except BaseException:
+                with contextlib.suppress(Exception):
+                    cur.execute("ROLLBACK")
+                raise
             finally:
-                cur.execute(f"DETACH {_SNAPSHOT_ALIAS}")
+                cur.execute(f"DETACH {snap}")
         finally:
             cur.close()
         os.replace(tmp, dest)
@@ -215,7 +277,9 @@ class StoreWriter:
             path=dest,
             created_at=datetime.now(UTC),
             seq=seq,
-            spans=int(counted[0]) if counted else 0,
+            spans=rows.get("spans", 0),
+            rows=rows,
+            incremental=base is not None,
         )
 
     def close(self) -> None:

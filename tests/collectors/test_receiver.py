@@ -316,3 +316,13 @@ def test_invalid_settings_fail_before_listening(tmp_path: Path) -> None:
     )
     assert result.returncode == 2
     assert "INFERMETER_COLLECTOR_MAX_QUEUE_SPANS='lots'" in result.stderr
+
+
+def test_flush_needs_the_control_token_and_stores_everything(shared: CollectorProcess) -> None:
+    assert send_otlp(shared.url + "/v1/flush", b"").status == 401
+    assert send_otlp(shared.traces_endpoint, otlp_request([otlp_span()])).status == 200
+    flushed = send_otlp(shared.url + "/v1/flush", b"", token=shared.control_token)
+    assert flushed.status == 200
+    health = json.loads(_get(shared.url + "/healthz"))
+    assert flushed.json()["stored_spans"] == health["stored_spans"] == health["accepted_spans"]
+    assert health["queued_spans"] == 0

@@ -166,8 +166,9 @@ def test_snapshots_are_consistent_copies(tmp_path: Path) -> None:
     assert reader.execute("SELECT count(*) FROM spans").fetchone() == (2,)
 
     writer.write(*_tables(3), wal_id="w", seq=2)
-    second = writer.snapshot(tmp_path / "snap-2.duckdb", wal_id="w")
-    assert (second.spans, second.seq) == (5, 2)
+    second = writer.snapshot(tmp_path / "snap-2.duckdb", wal_id="w", base=first)
+    assert (second.spans, second.seq, second.incremental) == (5, 2, True)
+    assert second.rows == {"spans": 5, "embeddings": 5}
     # A reader of the previous snapshot keeps its view; a new reader sees the new one.
     assert reader.execute("SELECT count(*) FROM spans").fetchone() == (2,)
     fresh = duckdb.connect(str(second.path), read_only=True)
@@ -184,6 +185,41 @@ def test_snapshots_are_consistent_copies(tmp_path: Path) -> None:
     fresh.close()
     writer.close()
     assert not list(tmp_path.glob("*.tmp"))
+
+
+def test_an_incremental_snapshot_equals_a_full_copy_and_a_wrong_base_is_caught(
+    tmp_path: Path,
+) -> None:
+    writer = StoreWriter(tmp_path / "s.duckdb")
+    writer.write(*_tables(4), wal_id="w", seq=1)
+    first = writer.snapshot(tmp_path / "a.duckdb", wal_id="w")
+    for seq in range(2, 5):
+        writer.write(*_tables(seq), wal_id="w", seq=seq)
+    incremental = writer.snapshot(tmp_path / "b.duckdb", wal_id="w", base=first)
+    full = writer.snapshot(tmp_path / "c.duckdb", wal_id="w")
+    assert incremental.incremental and not full.incremental
+    assert incremental.rows == full.rows == {"spans": 13, "embeddings": 13}
+
+    def content(path: Path) -> list[tuple[object, ...]]:
+        con = duckdb.connect(str(path), read_only=True)
+        try:
+            return sorted(
+                con.execute(
+                    "SELECT s.span_id, s.trace_id, s.attributes, e.vector FROM spans s"
+                    " JOIN embeddings e USING (span_id)"
+                ).fetchall()
+            )
+        finally:
+            con.close()
+
+    assert content(incremental.path) == content(full.path)
+    # A base whose counts do not match the store is not trusted.
+    from dataclasses import replace
+
+    wrong = replace(first, rows={"spans": 1, "embeddings": 1})
+    rebuilt = writer.snapshot(tmp_path / "d.duckdb", wal_id="w", base=wrong)
+    assert not rebuilt.incremental and rebuilt.rows == full.rows
+    writer.close()
 
 
 def test_checkpoint_survives_reopening(tmp_path: Path) -> None:
