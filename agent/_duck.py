@@ -15,6 +15,7 @@ from typing import Final
 
 __all__ = [
     "LOGGER",
+    "Shown",
     "field",
     "is_mapping",
     "non_negative_int",
@@ -87,6 +88,19 @@ def safe_repr(value: object, limit: int = 80) -> str:
     except BaseException:  # noqa: BLE001 - a broken __repr__ must not break logging
         return f"<unprintable {type(value).__name__}>"
     return shown if len(shown) <= limit else shown[:limit] + "..."
+
+
+class Shown:
+    """A log argument showing ``safe_repr(value)``, computed only if the record is emitted
+    (a debug line about a 100 kB string must cost nothing when debug is off)."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: object) -> None:
+        self.value = value
+
+    def __str__(self) -> str:
+        return safe_repr(self.value)
 
 
 def path(obj: object, *names: str) -> object:

@@ -33,7 +33,7 @@ from typing import Any, Final, TypeVar, cast, overload
 from infermeter.agent._clock import VIRTUAL_CLOCK, VirtualClock
 from infermeter.agent._content import input_messages, messages_json, normalise_messages
 from infermeter.agent._content import output_messages as result_messages
-from infermeter.agent._duck import LOGGER, field, non_negative_int, safe_repr, seconds, text
+from infermeter.agent._duck import LOGGER, Shown, field, non_negative_int, seconds, text
 from infermeter.agent._pipeline import Pipeline, active
 from infermeter.agent._recorder import RECORDER
 from infermeter.agent._runtime import (
@@ -137,7 +137,7 @@ def _derive(fn: Callable[..., object], args: Sequence[object],
     except (KeyboardInterrupt, SystemExit):
         raise
     except BaseException:  # noqa: BLE001 - a failing attribute callable leaves it out
-        LOGGER.debug("infermeter: attribute callable %s failed", safe_repr(fn),
+        LOGGER.debug("infermeter: attribute callable %s failed", Shown(fn),
                      exc_info=True)
         return None
 
@@ -210,7 +210,7 @@ def _valid_runtime(runtime: object) -> str | None:
     if isinstance(runtime, str) and runtime in RUNTIMES:
         return runtime
     LOGGER.warning("infermeter: ignoring runtime=%s (expected one of %s)",
-                   safe_repr(runtime), ", ".join(RUNTIMES))
+                   Shown(runtime), ", ".join(RUNTIMES))
     return None
 
 
@@ -221,7 +221,7 @@ def _valid_rate(rate: object) -> float | None:
     if value is not None and value <= 1.0:
         return value
     LOGGER.warning("infermeter: ignoring capture_embeddings=%s (expected 0..1)",
-                   safe_repr(rate))
+                   Shown(rate))
     return None
 
 
@@ -414,7 +414,7 @@ class _Call:
         else:
             cleaned = value if isinstance(value, bool) else None
         if cleaned is None:
-            LOGGER.debug("infermeter: annotate ignored %s=%s", name, safe_repr(value))
+            LOGGER.debug("infermeter: annotate ignored %s=%s", name, Shown(value))
             return
         self._set(key, cleaned)
 
@@ -437,7 +437,7 @@ class _Call:
             if isinstance(key, str) and key and attribute is not None:
                 self._set(key, attribute)
             else:
-                LOGGER.debug("infermeter: annotate ignored attribute %s", safe_repr(key))
+                LOGGER.debug("infermeter: annotate ignored attribute %s", Shown(key))
 
     def _set(self, key: str, value: object) -> None:
         if self.annotated is None:
@@ -910,7 +910,7 @@ def _decorate(func: Any, options: dict[str, Any]) -> Any:
         return type(func)(_decorate(func.__func__, options))
     if not callable(func):
         LOGGER.warning("infermeter: @observe needs a callable, got %s; left as is",
-                       safe_repr(func))
+                       Shown(func))
         return func
     qualname = getattr(func, "__qualname__", None) or getattr(func, "__name__", None)
     if not isinstance(qualname, str):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import math
 import os
 from collections.abc import Iterator, Sequence
@@ -143,8 +144,10 @@ def test_odd_return_values_pass_through(cap: testing.Capture, value: Any) -> Non
     cap.clear()
 
 
+@functools.cache
 def exception_class(base: type[BaseException], broken_str: bool, broken_response: bool,
                     status: Any) -> type[BaseException]:
+    """An exception class (cached: a few hundred shapes, reused across examples)."""
     namespace: dict[str, Any] = {"status_code": status}
     if broken_str:
         def fail(self: object) -> str:
@@ -161,6 +164,7 @@ def exception_class(base: type[BaseException], broken_str: bool, broken_response
     return type("RateLimitError" if status == 429 else "GeneratedError", (base,), namespace)
 
 
+STATUSES: list[Any] = [None, 429, "429", 500, math.nan, object()]
 BASES: list[type[BaseException]] = [
     Exception, ValueError, KeyError, RuntimeError, TimeoutError, OSError, ConnectionError,
     ArithmeticError, UnicodeError, StopAsyncIteration, KeyboardInterrupt, SystemExit,
@@ -172,7 +176,7 @@ BASES: list[type[BaseException]] = [
 def exceptions(draw: st.DrawFn) -> BaseException:
     base = draw(st.sampled_from(BASES))
     cls = exception_class(base, draw(st.booleans()), draw(st.booleans()),
-                          draw(st.sampled_from([None, 429, "429", 500, math.nan, object()])))
+                          draw(st.sampled_from(STATUSES)))
     if issubclass(cls, BaseExceptionGroup):
         return cls("group", [ValueError("inner")])
     args = draw(st.lists(scalars, max_size=2))
