@@ -667,6 +667,33 @@ class _Call:
                          output_tokens, ttft, cold, init))
 
 
+class _NullCall:
+    """The hooks of an unobserved call: nothing to do."""
+
+    __slots__ = ()
+
+    def enter(self) -> None:
+        return None
+
+    def exit(self) -> None:
+        return None
+
+    def on_chunk(self, chunk: object) -> None:
+        return None
+
+    def finish(self, result: object) -> None:
+        return None
+
+    def fail(self, exc: BaseException) -> None:
+        return None
+
+    def closed(self) -> None:
+        return None
+
+
+_NULL_CALL: Final = _NullCall()
+
+
 def _entry(pipeline: Pipeline, spec: _Spec, args: Sequence[object],
            attributes: dict[str, Any]) -> tuple[bool, float | None, object, int]:
     """Attributes of an outermost observed call; returns (cold, init, retry key, retries)."""
@@ -857,11 +884,9 @@ def _wrap_generator(func: Callable[..., Any], spec: _Spec) -> Callable[..., Any]
 def _wrap_async_generator(func: Callable[..., Any], spec: _Spec) -> Callable[..., Any]:
     @functools.wraps(func)
     async def observed(*args: Any, **kwargs: Any) -> AsyncGenerator[Any, Any]:
-        call = _begin(spec, args, kwargs, False)
-        if call is None:
-            async for item in func(*args, **kwargs):
-                yield item
-            return
+        # Unobserved (telemetry off or failed): the same delegation loop with no-op hooks,
+        # so asend()/athrow() still reach the wrapped generator.
+        call: _Call | _NullCall = _begin(spec, args, kwargs, False) or _NULL_CALL
         call.enter()
         try:
             inner = func(*args, **kwargs)

@@ -241,3 +241,23 @@ def test_an_unstarted_stream_emits_nothing() -> None:
         generator = stream()
         del generator
     assert cap.spans == []
+
+
+def test_async_generator_delegation_without_telemetry() -> None:
+    import infermeter
+
+    @observe(name="agen")
+    async def accumulate() -> AsyncIterator[int]:
+        total = 0
+        while True:
+            value = yield total
+            total += value or 0
+
+    async def main() -> list[int]:
+        agen = accumulate()
+        out = [await agen.__anext__(), await agen.asend(5), await agen.asend(6)]
+        await agen.aclose()
+        return out
+
+    infermeter.configure(sdk_disabled=True)
+    assert asyncio.run(main()) == [0, 5, 11]
