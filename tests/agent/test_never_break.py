@@ -13,6 +13,7 @@ import contextlib
 import functools
 import math
 import os
+import time
 from collections.abc import Iterator, Sequence
 from types import SimpleNamespace
 from typing import Any
@@ -296,6 +297,12 @@ class FailingExporter(SpanExporter):
         raise Boom("flush")
 
 
+class SlowExporter(SpanExporter):
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        time.sleep(0.002)
+        return SpanExportResult.SUCCESS
+
+
 class RaisingProcessor(SpanProcessor):
     def __init__(self, on: str) -> None:
         self.on = on
@@ -316,13 +323,14 @@ def _broken_pipelines() -> list[_pipeline.Pipeline]:
     cases_: list[tuple[SpanExporter, SpanProcessor | None]] = [
         (RaisingExporter(), None), (FailingExporter(), None),
         (FailingExporter(), RaisingProcessor("start")),
-        (FailingExporter(), RaisingProcessor("end"))]
+        (FailingExporter(), RaisingProcessor("end")),
+        (SlowExporter(), None)]
     for exporter, processor in cases_:
-        settings_ = resolve_settings({"flush_on_return": True, "flush_timeout": 0.05,
+        settings_ = resolve_settings({"flush_on_return": True, "flush_timeout": 0.01,
                                       "capture_embeddings": 1.0}, environ={})
         pipeline = _pipeline.build_pipeline(
             settings_, span_exporter=exporter, metric_reader=InMemoryMetricReader(),
-            synchronous=True, shutdown_on_exit=False)
+            synchronous=not isinstance(exporter, SlowExporter), shutdown_on_exit=False)
         if processor is not None:
             assert pipeline.tracer_provider is not None
             pipeline.tracer_provider.add_span_processor(processor)
@@ -339,7 +347,7 @@ def broken_pipelines() -> Iterator[list[_pipeline.Pipeline]]:
 
 
 @cases("exporters")
-@given(index=st.integers(0, 3), value=values, fail=st.booleans())
+@given(index=st.integers(0, 4), value=values, fail=st.booleans())
 def test_failing_exporters_and_processors(broken_pipelines: list[_pipeline.Pipeline],
                                           index: int, value: Any, fail: bool) -> None:
     pipeline = broken_pipelines[index]
