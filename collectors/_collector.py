@@ -49,6 +49,15 @@ def tune_gc_for_ingest() -> None:
     gc.set_threshold(50_000, 20, 20)
 
 
+def _bind(address: tuple[str, int], **options: Any) -> OTLPServer:
+    try:
+        return OTLPServer(address, **options)
+    except OSError as exc:
+        raise OSError(
+            f"cannot listen on {address[0]}:{address[1]}: {exc.strerror or exc}"
+        ) from None
+
+
 class Collector:
     """An OTLP/HTTP collector writing spans into the DuckDB store at ``store``.
 
@@ -106,7 +115,7 @@ class Collector:
                         "store %s is open in another process (a reader?); spans are logged "
                         "and stored once it is released", self.paths.store,
                     )
-                server = OTLPServer(
+                server = _bind(
                     (s["host"], s["port"]),
                     pipeline=pipeline,
                     tokens=self.tokens,

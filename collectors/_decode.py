@@ -66,7 +66,7 @@ class BodyLimits:
     """Byte caps on one request (before and after decompression)."""
 
     max_body_bytes: int = 16 * 1024 * 1024
-    max_decompressed_bytes: int = 64 * 1024 * 1024
+    max_decompressed_bytes: int = 32 * 1024 * 1024
 
 
 def media_type(content_type: str | None) -> str:

@@ -102,7 +102,7 @@ def _connect(path: Path) -> duckdb.DuckDBPyConnection:
 
     try:
         return duckdb.connect(str(path), read_only=True)
-    except duckdb.IOException as exc:
+    except duckdb.Error as exc:  # locked, not a DuckDB file, unreadable…
         raise OSError(f"cannot open {path} for reading: {exc}") from None
 
 

@@ -67,7 +67,7 @@ COLLECTOR_SETTINGS: Final[tuple[Setting[Any], ...]] = (
     ),
     _setting("max_body_bytes", 16 * 1024 * 1024, parse_positive_int,
              "largest request body accepted, as sent (413 above)"),
-    _setting("max_decompressed_bytes", 64 * 1024 * 1024, parse_positive_int,
+    _setting("max_decompressed_bytes", 32 * 1024 * 1024, parse_positive_int,
              "largest body after gzip/deflate decompression (413 above)"),
     _setting("max_attribute_length", 16_384, parse_positive_int,
              "longest string attribute value kept, in characters (longer ones are cut)"),
