@@ -34,7 +34,7 @@ from infermeter.agent._clock import VIRTUAL_CLOCK, VirtualClock
 from infermeter.agent._content import input_messages, messages_json, normalise_messages
 from infermeter.agent._content import output_messages as result_messages
 from infermeter.agent._duck import LOGGER, Shown, field, non_negative_int, seconds, text
-from infermeter.agent._pipeline import Pipeline, active
+from infermeter.agent._pipeline import Active, Pipeline, active
 from infermeter.agent._recorder import RECORDER
 from infermeter.agent._runtime import (
     COLD_START,
@@ -78,7 +78,7 @@ from infermeter.agent._semconv import (
     TENANT_ID,
 )
 from infermeter.agent._throttle import Throttle, throttle_from_exception, throttle_from_result
-from infermeter.agent._tokens import Usage, response_model, stream_usage, usage_from
+from infermeter.agent._tokens import Usage, read_response, response_model, stream_usage
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.context import Context
@@ -229,7 +229,7 @@ class _Spec:
     """What one decoration (or one ``span()``) fixed: static attributes and callables."""
 
     __slots__ = ("capture_embeddings", "dynamic", "kind", "model", "name", "operation",
-                 "qualname", "runtime", "static", "static_name")
+                 "qualname", "runtime", "static", "static_name", "templates")
 
     def __init__(
         self,
@@ -270,6 +270,28 @@ class _Spec:
         self.kind = SpanKind.CLIENT if has_provider else SpanKind.INTERNAL
         self.runtime = _valid_runtime(runtime)
         self.capture_embeddings = _valid_rate(capture_embeddings)
+        # (pipeline, outermost-call attributes, nested-call attributes): what every call
+        # starts from, built once per pipeline instead of key by key on every call.
+        self.templates: tuple[Pipeline, dict[str, Any], dict[str, Any]] | None = None
+
+    def make_templates(
+        self, pipeline: Pipeline
+    ) -> tuple[Pipeline, dict[str, Any], dict[str, Any]]:
+        nested = dict(self.static)
+        nested[INFERMETER_RUNTIME] = self.runtime or pipeline.runtime_name
+        nested[INFERMETER_RETRIES] = 0
+        entry = dict(nested)
+        entry[INFERMETER_ENTRY] = True
+        entry[FAAS_COLDSTART] = False
+        self.templates = (pipeline, entry, nested)
+        return self.templates
+
+    def start_attributes(self, pipeline: Pipeline, *, outermost: bool) -> dict[str, Any]:
+        """A fresh copy of the attributes every call of this spec starts with."""
+        templates = self.templates
+        if templates is None or templates[0] is not pipeline:
+            templates = self.make_templates(pipeline)
+        return (templates[1] if outermost else templates[2]).copy()
 
     def span_name(self, attributes: Mapping[str, Any]) -> str:
         if self.name is not None:
@@ -540,11 +562,11 @@ class _Call:
         model = self.stream_model
         throttle = None
         if type(result) not in _PLAIN:
-            returned = usage_from(result)
+            returned, returned_model = read_response(result)
             if usage is None:
                 usage = returned
             if model is None:
-                model = response_model(result)
+                model = returned_model
             if returned is None:
                 # A response carrying token usage was served, not throttled.
                 throttle = throttle_from_result(result)
@@ -696,13 +718,12 @@ _NULL_CALL: Final = _NullCall()
 
 def _entry(pipeline: Pipeline, spec: _Spec, args: Sequence[object],
            attributes: dict[str, Any]) -> tuple[bool, float | None, object, int]:
-    """Attributes of an outermost observed call; returns (cold, init, retry key, retries)."""
-    attributes[INFERMETER_ENTRY] = True
+    """The rarer parts of an outermost call (its template already says entry, not cold,
+    no retries): the cold start, Lambda's invocation id and trigger, retries under a
+    foreign parent. Returns (cold, init, retry key, retries)."""
+    cold, init = False, None
     if COLD_START.pending:
         cold, init = _cold_start(pipeline, attributes)
-    else:
-        cold, init = False, None
-        attributes[FAAS_COLDSTART] = False
     if pipeline.is_lambda:
         _lambda_attributes(args, attributes)
     if not _ROOT_ATTEMPTS:
@@ -752,33 +773,41 @@ def _metric_labels(runtime: Any, operation: Any, provider: Any, model: Any,
     return labels
 
 
+def _capture_input(pipeline: Pipeline, args: Sequence[object], kwargs: Mapping[str, object],
+                   attributes: dict[str, Any]) -> None:
+    messages = input_messages(args, kwargs)
+    if messages:
+        attributes[GEN_AI_INPUT_MESSAGES] = messages_json(
+            messages, pipeline.settings.max_content_chars)
+
+
 def _begin(spec: _Spec, args: Sequence[object], kwargs: Mapping[str, object],
            attach: bool) -> _Call | None:
     """Start the span of one call; None when telemetry is off or failed (run unobserved)."""
     try:
-        pipeline = active()
+        pipeline = Active.current or active()
         if not pipeline.enabled:
             return None
         parent = _CURRENT.get()
-        attributes = spec.static.copy()
-        attributes[INFERMETER_RUNTIME] = spec.runtime or pipeline.runtime_name
+        attributes = spec.start_attributes(pipeline, outermost=parent is None)
         for key, fn in spec.dynamic:
             value = _derive(fn, args, kwargs)
             if value is not None:
                 attributes[key] = value
         retry_key: object = spec
+        retries = 0
         cold = False
         init = None
         if parent is None:
-            cold, init, retry_key, retries = _entry(pipeline, spec, args, attributes)
+            retry_key = None
+            if COLD_START.pending or pipeline.is_lambda or _ROOT_ATTEMPTS:
+                cold, init, retry_key, retries = _entry(pipeline, spec, args, attributes)
         else:
             retries = _nested(parent, spec, attributes)
-        attributes[INFERMETER_RETRIES] = retries
+        if retries:
+            attributes[INFERMETER_RETRIES] = retries
         if pipeline.capture_content:
-            messages = input_messages(args, kwargs)
-            if messages:
-                attributes[GEN_AI_INPUT_MESSAGES] = messages_json(
-                    messages, pipeline.settings.max_content_chars)
+            _capture_input(pipeline, args, kwargs, attributes)
         clock = VIRTUAL_CLOCK.get()
         start_ns = time.time_ns() if clock is None else clock.ns
         name = spec.static_name

@@ -66,6 +66,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "BACKGROUND",
+    "Active",
     "Configuration",
     "Pipeline",
     "active",
@@ -413,7 +414,7 @@ def _global_pipeline() -> Pipeline:
     )
 
 
-class _Active:
+class Active:
     # The pipeline observed calls use; None until first needed (then the global one).
     current: Pipeline | None = None
     configured: Pipeline | None = None
@@ -425,40 +426,40 @@ _LOCK: Final = threading.RLock()
 
 
 def _refresh() -> None:
-    if _Active.overrides:
-        _Active.current = _Active.overrides[-1]
+    if Active.overrides:
+        Active.current = Active.overrides[-1]
     else:
-        _Active.current = _Active.configured or _Active.global_pipeline
+        Active.current = Active.configured or Active.global_pipeline
 
 
 def active() -> Pipeline:
-    pipeline = _Active.current
+    pipeline = Active.current
     if pipeline is not None:
         return pipeline
     with _LOCK:
-        if _Active.global_pipeline is None:
-            _Active.global_pipeline = _global_pipeline()
+        if Active.global_pipeline is None:
+            Active.global_pipeline = _global_pipeline()
         _refresh()
-        return _Active.current or _Active.global_pipeline
+        return Active.current or Active.global_pipeline
 
 
 def push_override(pipeline: Pipeline) -> None:
     with _LOCK:
-        _Active.overrides.append(pipeline)
+        Active.overrides.append(pipeline)
         _refresh()
 
 
 def pop_override(pipeline: Pipeline) -> None:
     with _LOCK:
-        if pipeline in _Active.overrides:
-            _Active.overrides.remove(pipeline)
+        if pipeline in Active.overrides:
+            Active.overrides.remove(pipeline)
         _refresh()
 
 
 def reset_global_pipeline() -> None:
     """Forget the lazily built global pipeline (re-reads the environment on next use)."""
     with _LOCK:
-        _Active.global_pipeline = None
+        Active.global_pipeline = None
         _refresh()
 
 
@@ -517,7 +518,7 @@ def configure(
         raise ConfigurationError(f"invalid configuration: {exc}") from None
     injected = span_exporter is not None or metric_reader is not None
     with _LOCK:
-        previous = _Active.configured
+        previous = Active.configured
         if previous is not None and not injected and previous.settings == settings:
             return previous.configuration
         try:
@@ -527,7 +528,7 @@ def configure(
             raise
         except Exception as exc:  # noqa: BLE001 - configure raises ConfigurationError only
             raise ConfigurationError(f"cannot set up telemetry: {exc}") from None
-        _Active.configured = pipeline
+        Active.configured = pipeline
         _refresh()
     if previous is not None:
         _retire(previous)
@@ -549,8 +550,8 @@ def shutdown(timeout: float = _DEFAULT_SHUTDOWN_TIMEOUT_S) -> None:
 
     Observed functions keep working afterwards, writing to the global providers."""
     with _LOCK:
-        pipeline = _Active.configured
-        _Active.configured = None
+        pipeline = Active.configured
+        Active.configured = None
         _refresh()
     RECORDER.drain()
     if pipeline is None:

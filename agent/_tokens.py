@@ -35,7 +35,7 @@ from infermeter.agent._semconv import (
     GEN_AI_USAGE_REASONING_OUTPUT_TOKENS,
 )
 
-__all__ = ["Usage", "response_model", "stream_usage", "usage_from"]
+__all__ = ["Usage", "read_response", "response_model", "stream_usage", "usage_from"]
 
 _PLAIN: Final = frozenset({str, bytes, bytearray, int, float, bool})
 
@@ -155,6 +155,28 @@ def usage_from(result: object) -> Usage | None:
         # A bare usage mapping returned by the handler.
         usage = _parse_usage(result)
     return usage
+
+
+def read_response(result: object) -> tuple[Usage | None, str | None]:
+    """Usage and response model of a return value in one pass (the decorator's hot path:
+    one type dispatch for both fields instead of one per field)."""
+    try:
+        if is_mapping(result):
+            usage_field = result.get("usage")  # type: ignore[attr-defined]
+            model = result.get("model")  # type: ignore[attr-defined]
+        else:
+            usage_field = getattr(result, "usage", None)
+            model = getattr(result, "model", None)
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except BaseException:  # noqa: BLE001 - a broken response reads as "nothing known"
+        return None, None
+    usage = _parse_usage(usage_field)
+    if usage is None and type(result) is dict:
+        usage = _parse_usage(result)  # a bare usage mapping returned by the handler
+    if model is None:
+        return usage, response_model(result)
+    return usage, (text(model) if type(model) is str and model else None)
 
 
 def stream_usage(chunk: object) -> Usage | None:
