@@ -106,6 +106,7 @@ class Collector:
                     batch_spans=s["batch_spans"],
                     flush_interval=s["flush_interval"],
                     queue_wait=s["queue_wait"],
+                    store_memory_limit=s["duckdb_memory_limit"],
                     max_waiting=max(1, s["max_concurrent_requests"] - 1),
                 ),
             )

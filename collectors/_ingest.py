@@ -82,6 +82,7 @@ class PipelineConfig:
     store_retry_interval: float = 1.0
     queue_wait: float = 2.0  # how long a request may wait for room before 429
     store_threads: int | None = 1  # DuckDB threads of the writer
+    store_memory_limit: str | None = None  # DuckDB buffer pool of the writer
     max_waiting: int = 4  # requests in line; more are refused before reading their body
 
 
@@ -141,7 +142,11 @@ class IngestPipeline:
         if self._store is not None:
             return True
         try:
-            self._store = StoreWriter(self.store_path, threads=self.config.store_threads)
+            self._store = StoreWriter(
+                self.store_path,
+                threads=self.config.store_threads,
+                memory_limit=self.config.store_memory_limit,
+            )
         except StoreLockedError:
             return False
         return True

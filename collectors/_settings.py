@@ -21,6 +21,7 @@ __all__ = [
     "COLLECTOR_SETTINGS",
     "ENV_PREFIX",
     "parse_log_level",
+    "parse_memory_size",
     "parse_non_negative_float",
     "parse_path",
     "parse_port",
@@ -40,6 +41,18 @@ def parse_non_negative_float(raw: str) -> float:
     value = float(raw)
     if not math.isfinite(value) or value < 0:
         raise ValueError("expected a number >= 0")
+    return value
+
+
+def parse_memory_size(raw: str) -> str:
+    """A DuckDB memory size such as ``256MB`` or ``2GiB``."""
+    value = raw.strip().replace(" ", "")
+    number = value.rstrip("BbKkMmGgTtIi")
+    unit = value[len(number):].upper()
+    if not number or unit not in {"KB", "MB", "GB", "TB", "KIB", "MIB", "GIB", "TIB"}:
+        raise ValueError("expected a size such as 256MB or 2GiB")
+    if float(number) <= 0:
+        raise ValueError("expected a positive size")
     return value
 
 
@@ -80,6 +93,8 @@ COLLECTOR_SETTINGS: Final[tuple[Setting[Any], ...]] = (
     _setting("batch_spans", 10_000, parse_positive_int, "spans per store insert"),
     _setting("flush_interval", 1.0, parse_positive_float,
              "seconds before queued spans are stored even if a batch is not full"),
+    _setting("duckdb_memory_limit", "256MB", parse_memory_size,
+             "DuckDB buffer pool of the store writer (DuckDB's own default is 80% of RAM)"),
     _setting("max_concurrent_requests", 4, parse_positive_int,
              "requests decoded at once; more wait, then get 503 (bounds memory)"),
     _setting("max_connections", 256, parse_positive_int,
