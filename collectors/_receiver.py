@@ -170,9 +170,6 @@ class _Handler(BaseHTTPRequestHandler):
         else:
             self._fail(404, f"no such endpoint {path!r}", JSON)
 
-    def do_HEAD(self) -> None:
-        self._fail(405, "use GET /healthz or POST /v1/traces", JSON)
-
     def do_POST(self) -> None:
         self._body_unread = True
         path = self.path.split("?", 1)[0]
