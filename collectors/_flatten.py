@@ -66,12 +66,21 @@ class _Source:
     accepts: frozenset[str]
     scale: float | None = None  # multiply (unit conversion); None keeps the value's type
     offset: int = 0  # added to integers (attempt = 1 + retries)
+    # Accepted integer range (the column's SQL type); outside it the value is wrong.
+    low: int = -(1 << 63)
+    high: int = (1 << 63) - 1
 
 
 def _src(
-    column: str, accepts: frozenset[str], scale: float | None = None, offset: int = 0
+    column: str,
+    accepts: frozenset[str],
+    scale: float | None = None,
+    offset: int = 0,
+    *,
+    low: int = -(1 << 63),
+    high: int = (1 << 63) - 1,
 ) -> _Source:
-    return _Source(_COLUMN_INDEX[column], accepts, scale, offset)
+    return _Source(_COLUMN_INDEX[column], accepts, scale, offset, low, high)
 
 
 _SPAN_SOURCES: Final[dict[str, _Source]] = {
@@ -102,7 +111,8 @@ _SPAN_SOURCES: Final[dict[str, _Source]] = {
     sc.GEN_AI_REQUEST_STREAM: _src("stream", _BOOL),
     sc.INFERMETER_THROTTLED: _src("throttled", _BOOL),
     sc.INFERMETER_RETRY_AFTER: _src("retry_after_s", _NUM, 1.0),
-    sc.INFERMETER_RETRIES: _src("attempt", _INT, None, 1),
+    # attempt is an INTEGER: 0 <= retries < 2**31 - 1.
+    sc.INFERMETER_RETRIES: _src("attempt", _INT, None, 1, low=0, high=(1 << 31) - 2),
     sc.INFERMETER_ENTRY: _src("is_entry", _BOOL),
 }
 # Read only when the preferred source is absent (older emitters).
@@ -250,6 +260,8 @@ def _typed(  # noqa: PLR0911 — one exit per OTLP value kind
         number = value.int_value
         if source.scale is not None:
             return True, number * source.scale
+        if source.offset and not source.low <= number <= source.high:
+            return False, None
         return True, number + source.offset
     real = value.double_value
     if not math.isfinite(real):
@@ -414,6 +426,9 @@ def flatten_request(  # noqa: PLR0912, PLR0915
                                 rest[key] = getattr(value, which)
                                 continue
                         elif source.offset:
+                            if not source.low <= scalar <= source.high:
+                                rest[key] = scalar
+                                continue
                             scalar += source.offset
                         row[source.column] = scalar
                         continue
@@ -449,13 +464,15 @@ def flatten_request(  # noqa: PLR0912, PLR0915
                         resource_json = _json(overridden)
                 row[_I_RESOURCE] = resource_json
 
-                if row[_I_ENTRY] is None:
+                # Absent flags get their meaning ("not cold", "first attempt"); a value
+                # of the wrong type stays NULL, its raw form in ``attributes``.
+                if row[_I_ENTRY] is None and sc.INFERMETER_ENTRY not in rest:
                     row[_I_ENTRY] = row[_I_PARENT] is None
-                if row[_I_COLD] is None:
+                if row[_I_COLD] is None and sc.FAAS_COLDSTART not in rest:
                     row[_I_COLD] = False
-                if row[_I_THROTTLED] is None:
+                if row[_I_THROTTLED] is None and sc.INFERMETER_THROTTLED not in rest:
                     row[_I_THROTTLED] = False
-                if row[_I_ATTEMPT] is None:
+                if row[_I_ATTEMPT] is None and sc.INFERMETER_RETRIES not in rest:
                     row[_I_ATTEMPT] = 1
 
                 if span.events:

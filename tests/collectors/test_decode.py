@@ -311,7 +311,7 @@ def test_wrong_types_give_null_and_keep_the_raw_value() -> None:
     )
     assert row["input_tokens"] is None and row["output_tokens"] is None
     assert row["model"] is None and row["ttft_ms"] is None
-    assert row["cold_start"] is False
+    assert row["cold_start"] is None  # wrong type: NULL, not the "absent" default
     assert json.loads(row["attributes"]) == {
         sc.GEN_AI_USAGE_INPUT_TOKENS: "12",
         sc.GEN_AI_USAGE_OUTPUT_TOKENS: 3.5,
@@ -577,3 +577,14 @@ def test_non_canonical_json_falls_back_to_the_reference_parser(tweak: Any) -> No
         assert exc.status == 400
     else:
         assert fast == reference
+
+
+@pytest.mark.parametrize("retries", [-1, 2**31 - 1, 2**40, 2**63 - 1])
+def test_retries_outside_the_attempt_column_range_are_kept_raw(retries: int) -> None:
+    row = one_row(attributes={sc.INFERMETER_RETRIES: retries, sc.INFERMETER_ENTRY: "yes"})
+    assert row["attempt"] is None and row["is_entry"] is None
+    assert json.loads(row["attributes"]) == {
+        sc.INFERMETER_RETRIES: retries,
+        sc.INFERMETER_ENTRY: "yes",
+    }
+    assert one_row(attributes={sc.INFERMETER_RETRIES: 2**31 - 2})["attempt"] == 2**31 - 1

@@ -255,6 +255,7 @@ def test_mangled_compression(encoding: str, inner: bytes, noise: bytes, prefix: 
 # protobuf agree on every row.
 _ATTRIBUTE_VALUES = st.recursive(
     st.booleans()
+    | st.sampled_from([0, -1, 2**31 - 2, 2**31 - 1, 2**63 - 1, -(2**63)])  # column edges
     | st.integers(min_value=-(2**63), max_value=2**63 - 1)
     | st.floats()
     | st.text(max_size=600)
