@@ -38,7 +38,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _harness import median, print_table, ratio  # noqa: E402
+from _harness import median, print_table, ratio
 
 GROUPINGS: list[tuple[tuple[str, ...], str | None]] = [
     (("tenant",), None),
@@ -143,6 +143,7 @@ def generate(path: Path, spans: int) -> float:
 
     started = time.perf_counter()
     con = duckdb.connect(str(path))
+    con.execute("SET enable_progress_bar = false")
     apply_migrations(con)
     con.execute(GENERATE, {"requests": max(spans // 3, 1)})
     con.execute("CHECKPOINT")
@@ -153,16 +154,32 @@ def generate(path: Path, spans: int) -> float:
 # --- case: infermeter ------------------------------------------------------------------------
 
 
-def run_infermeter(store: Path) -> dict[str, Any]:
-    from infermeter.analytics import load_deployments, load_prices, metrics, request_table
+def _settings(con: Any, memory_limit: str) -> None:
+    con.execute("SET enable_progress_bar = false")
+    if memory_limit:
+        con.execute(f"SET memory_limit = '{memory_limit}'")
+
+
+def run_infermeter(store: Path, memory_limit: str) -> dict[str, Any]:
+    from infermeter.analytics import (
+        load_deployments,
+        load_prices,
+        metric_inputs,
+        metrics,
+        request_table,
+    )
     from infermeter.collectors import open_reader
 
     reader = open_reader(store)
     con = reader.cursor()
+    _settings(con, memory_limit)
     prices = load_prices()
     deployments = load_deployments(prices=prices)
-    requests = request_table(con, con.table("spans"), prices=prices,
-                             deployments=deployments).materialize()
+    # The request table runs once; its metric columns are held for the five tables.
+    requests = metric_inputs(
+        request_table(con, con.table("spans"), prices=prices, deployments=deployments),
+        by=("tenant", "model", "prompt_version", "endpoint", "runtime"),
+    )
     return {
         _key(by, bucket): metrics(requests, by=by, bucket=bucket)
         for by, bucket in GROUPINGS
@@ -249,16 +266,17 @@ req AS MATERIALIZED (
            hour AS (PARTITION BY CASE WHEN e.runtime = 'container' THEN e.endpoint END,
                     date_trunc('hour', e.start_time))
 ),
-stacked AS (
-    SELECT 'tenant' AS grouping, tenant AS k1, NULL AS k2, NULL::TIMESTAMP AS day, * FROM req
-    UNION ALL SELECT 'model', model, NULL, NULL, * FROM req
-    UNION ALL SELECT 'prompt_version', prompt_version, NULL, NULL, * FROM req
-    UNION ALL SELECT 'endpoint,runtime', endpoint, runtime, NULL, * FROM req
-    UNION ALL SELECT 'endpoint@1d', endpoint, NULL, time_bucket(INTERVAL 1 DAY, start_time), *
-        FROM req
+keyed AS (
+    SELECT *, time_bucket(INTERVAL 1 DAY, start_time) AS day FROM req
 ),
 main AS (
-    SELECT grouping, k1, k2, day,
+    SELECT
+        CASE WHEN grouping(tenant) = 0 THEN 'tenant' WHEN grouping(model) = 0 THEN 'model'
+             WHEN grouping(prompt_version) = 0 THEN 'prompt_version'
+             WHEN grouping(runtime) = 0 THEN 'endpoint,runtime' ELSE 'endpoint@1d' END
+            AS grouping,
+        coalesce(tenant, model, prompt_version, endpoint) AS k1,
+        runtime AS k2, day,
         count(*) AS requests, count(*) FILTER (WHERE is_error) AS errors,
         quantile_cont(duration_ms, [0.5, 0.95, 0.99]) AS q, avg(duration_ms) AS mean_ms,
         quantile_cont(ttft_ms, 0.95) AS ttft_p95,
@@ -280,12 +298,22 @@ main AS (
         sum(duration_ms) / 1000.0 AS busy_s,
         count(DISTINCT service_instance) AS instances, max(min_inst) AS min_inst,
         max(conc) AS conc, mode(runtime) AS main_runtime
-    FROM stacked
-    GROUP BY grouping, k1, k2, day
+    FROM keyed
+    GROUP BY GROUPING SETS ((tenant), (model), (prompt_version), (endpoint, runtime),
+                            (endpoint, day))
 ),
+-- Peak concurrency needs one sweep per grouping: the events of each grouping, stacked.
 events AS (
-    SELECT grouping, k1, k2, day, start_time AS t, 1 AS d FROM stacked
-    UNION ALL SELECT grouping, k1, k2, day, end_time, -1 FROM stacked
+    SELECT g.grouping, g.k1, g.k2, g.day, e.t, e.d
+    FROM keyed AS r
+    CROSS JOIN (VALUES (1), (2), (3), (4), (5)) AS n(i)
+    CROSS JOIN LATERAL (SELECT
+        (['tenant', 'model', 'prompt_version', 'endpoint,runtime', 'endpoint@1d'])[n.i]
+            AS grouping,
+        ([r.tenant, r.model, r.prompt_version, r.endpoint, r.endpoint])[n.i] AS k1,
+        CASE WHEN n.i = 4 THEN r.runtime END AS k2,
+        CASE WHEN n.i = 5 THEN r.day END AS day) AS g
+    CROSS JOIN (SELECT r.start_time AS t, 1 AS d UNION ALL SELECT r.end_time, -1) AS e
 ),
 peaks AS (
     SELECT grouping, k1, k2, day, max(level) AS peak FROM (
@@ -321,10 +349,11 @@ JOIN peaks AS p ON m.grouping = p.grouping AND m.k1 IS NOT DISTINCT FROM p.k1
 """
 
 
-def run_duckdb(store: Path) -> dict[str, Any]:
+def run_duckdb(store: Path, memory_limit: str) -> dict[str, Any]:
     import duckdb
 
     con = duckdb.connect(str(store), read_only=True)
+    _settings(con, memory_limit)
     frame = con.sql(HAND_WRITTEN, params={"fleet_hour": 0.1008}).pl()
     con.close()
     return {"all": frame}
@@ -340,13 +369,14 @@ PANDAS_COLUMNS = (
 )
 
 
-def run_pandas(store: Path) -> dict[str, Any]:
+def run_pandas(store: Path, memory_limit: str) -> dict[str, Any]:
     import duckdb
     import numpy as np
     import pandas as pd
 
     con = duckdb.connect(str(store), read_only=True)
-    spans = con.execute(f"SELECT {PANDAS_COLUMNS} FROM spans").df()  # noqa: S608
+    _settings(con, memory_limit)
+    spans = con.execute(f"SELECT {PANDAS_COLUMNS} FROM spans").df()
     con.close()
     prices = pd.DataFrame({
         "model": ["gpt-4o", "gpt-4o-mini", "claude-sonnet-4-5", "text-embedding-3-small"],
@@ -484,10 +514,10 @@ def _summary(case: str, results: dict[str, Any]) -> dict[str, dict[str, list[flo
     return summary
 
 
-def _child(case: str, store: str) -> None:
+def _child(case: str, store: str, memory_limit: str) -> None:
     runner = {"infermeter": run_infermeter, "duckdb": run_duckdb, "pandas": run_pandas}[case]
     started = time.perf_counter()
-    results = runner(Path(store))
+    results = runner(Path(store), memory_limit)
     elapsed = time.perf_counter() - started
     from _harness import peak_rss_mb
 
@@ -495,9 +525,10 @@ def _child(case: str, store: str) -> None:
                       "summary": _summary(case, results)}))
 
 
-def _spawn(case: str, store: Path) -> dict[str, Any]:
+def _spawn(case: str, store: Path, memory_limit: str) -> dict[str, Any]:
     output = subprocess.run(
-        [sys.executable, __file__, "--child", case, "--store", str(store)],
+        [sys.executable, __file__, "--child", case, "--store", str(store),
+         "--memory-limit", memory_limit],
         check=True, capture_output=True, text=True,
     ).stdout
     result: dict[str, Any] = json.loads(output.strip().splitlines()[-1])
@@ -523,11 +554,14 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--keep", type=Path, default=None, help="keep the store at this path")
     parser.add_argument("--no-pandas", action="store_true", help="skip the pandas case")
+    parser.add_argument("--memory-limit", default="1GB",
+                        help="DuckDB memory_limit for every case's connection (default 1GB, "
+                             "for the 2 GiB RSS budget; '' for DuckDB's default of 80%% RAM)")
     parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--store", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        _child(args.child, args.store)
+        _child(args.child, args.store, args.memory_limit)
         return 0
     with tempfile.TemporaryDirectory(prefix="infermeter-bench-") as tmp:
         store = args.keep or Path(tmp) / "spans.duckdb"
@@ -539,7 +573,7 @@ def main() -> int:
         for round_index in range(args.rounds):
             shift = round_index % len(cases)
             for case in cases[shift:] + cases[:shift]:
-                samples[case].append(_spawn(case, store))
+                samples[case].append(_spawn(case, store, args.memory_limit))
                 print(f"  round {round_index + 1} {case}: "
                       f"{samples[case][-1]['seconds']:.2f} s", flush=True)
         baseline = samples["duckdb"][0]["summary"]
@@ -554,8 +588,9 @@ def main() -> int:
                 seconds, ratio(seconds, base_s), rss, "yes" if agree[case] else "NO",
             ])
         print_table(
-            f"weekly report metric tables on {args.spans:,} spans "
-            f"(median of {args.rounds} rounds, each case in its own process)",
+            f"weekly report metric tables on {args.spans:,} spans (median of {args.rounds} "
+            f"rounds, each case in its own process, DuckDB memory_limit "
+            f"{args.memory_limit or 'default'})",
             ["case", "seconds", "x hand-written", "peak RSS MiB", "same numbers"],
             rows,
         )

@@ -13,6 +13,7 @@ from infermeter.analytics import (
     METRIC_COLUMNS,
     Deployments,
     load_prices,
+    metric_inputs,
     metrics,
     request_table,
 )
@@ -160,6 +161,15 @@ def test_window_rate_concurrency_and_utilization(requests: duckdb.DuckDBPyRelati
     assert m["instances"] is None  # no service.instance.id on these spans
     # Serverless: mean over peak concurrency.
     assert m["utilization"] == pytest.approx(6.45 / 8.2 / 3)
+
+
+def test_metric_inputs_give_the_same_tables(requests: duckdb.DuckDBPyRelation) -> None:
+    held = metric_inputs(requests, by=["tenant", "prompt_version"])
+    assert held.type == "MATERIALIZED_RELATION"
+    for by in (["tenant"], ["prompt_version"], []):
+        assert metrics(held, by=by).equals(metrics(requests, by=by))
+    with pytest.raises(ValueError, match="cannot group by"):
+        metric_inputs(requests, by=["trace_id"])
 
 
 def test_grouped_by_tenant(requests: duckdb.DuckDBPyRelation) -> None:
