@@ -74,6 +74,7 @@ from infermeter.agent._semconv import (
     INFERMETER_RETRY_AFTER,
     INFERMETER_RUNTIME,
     INFERMETER_THROTTLED,
+    OPERATION_EMBEDDINGS,
     RUNTIMES,
     TENANT_ID,
 )
@@ -481,6 +482,21 @@ class _Call:
         rate = self.spec.capture_embeddings
         return self.pipeline.embedding_rate if rate is None else rate
 
+    def _returns_embeddings(self) -> bool:
+        """Whether the return value is read for vectors: for calls of operation
+        "embeddings" when capture is on, or for functions decorated with their own
+        ``capture_embeddings`` rate. A retriever returning its scores (a list of floats) is
+        not an embedding."""
+        rate = self.spec.capture_embeddings
+        if rate is not None:
+            return rate > 0
+        if self.pipeline.embedding_rate <= 0:
+            return False
+        operation = self.start_attributes.get(GEN_AI_OPERATION_NAME)
+        if self.annotated is not None:
+            operation = self.annotated.get(GEN_AI_OPERATION_NAME, operation)
+        return operation == OPERATION_EMBEDDINGS
+
     def _attach_embeddings(self, value: object, kind: str) -> None:
         # Imported on first use: it needs the OpenTelemetry SDK, which an application using
         # only the API (its own provider, no configure()) should not pay for at import.
@@ -570,8 +586,7 @@ class _Call:
             if returned is None:
                 # A response carrying token usage was served, not throttled.
                 throttle = throttle_from_result(result)
-            rate = self.spec.capture_embeddings
-            if (self.pipeline.embedding_rate if rate is None else rate) > 0:
+            if self._returns_embeddings():
                 self._attach_embeddings(result, EMBEDDING_KIND_RESPONSE)
         if usage is not None:
             usage.into(final)

@@ -64,6 +64,7 @@ __all__ = [
     "METRIC_OPERATION_DURATION",
     "METRIC_TIME_TO_FIRST_CHUNK",
     "METRIC_TOKEN_USAGE",
+    "OPERATION_EMBEDDINGS",
     "PLATFORM_AWS_ECS",
     "PLATFORM_AWS_LAMBDA",
     "PLATFORM_AZURE_CONTAINER_APPS",
@@ -108,6 +109,8 @@ TOKEN_TYPE_OUTPUT: Final = "output"
 GEN_AI_INPUT_MESSAGES: Final = "gen_ai.input.messages"
 GEN_AI_OUTPUT_MESSAGES: Final = "gen_ai.output.messages"
 ERROR_TYPE: Final = "error.type"
+# gen_ai.operation.name of calls whose return value carries embedding vectors.
+OPERATION_EMBEDDINGS: Final = "embeddings"
 
 # --- FaaS / cloud ------------------------------------------------------------------------
 FAAS_COLDSTART: Final = "faas.coldstart"

@@ -132,7 +132,7 @@ def test_sampling_is_deterministic_per_trace_and_close_to_the_rate() -> None:
 
 
 def test_a_trace_is_captured_all_or_nothing() -> None:
-    @observe
+    @observe(operation="embeddings")
     def embed_query() -> list[float]:
         return [1.0, 0.0]
 
@@ -168,3 +168,25 @@ def test_embedding_events_encode_to_otlp() -> None:
     assert values["infermeter.embedding.kind"].string_value == "response"
     assert [v.double_value for v in values["infermeter.embedding.vector"].array_value.values] == [
         0.25, 0.5]
+
+
+def test_only_embedding_calls_have_their_return_value_read_as_vectors() -> None:
+    @observe(name="retrieve", operation="retrieval")
+    def retrieve() -> list[float]:
+        return [0.91, 0.87, 0.55]  # similarity scores, not an embedding
+
+    @observe(name="score")
+    def score() -> list[float]:
+        return [0.1, 0.2]
+
+    @observe(name="embeddings", operation="embeddings")
+    def embed() -> list[float]:
+        return [0.25, 0.5]
+
+    with testing.capture(capture_embeddings=1.0) as cap:
+        retrieve()
+        score()
+        embed()
+    assert vectors_of(cap.span("retrieve")) == []
+    assert vectors_of(cap.span("score")) == []
+    assert vectors_of(cap.span("embeddings")) == [("response", (0.25, 0.5))]
