@@ -28,7 +28,6 @@ __all__ = [
     "STAGE_BREAKDOWN",
     "UNPRICED_MODELS",
     "concurrency_sql",
-    "group_list",
     "metrics_sql",
     "stage_breakdown_sql",
 ]
@@ -385,11 +384,6 @@ WHERE model IS NOT NULL OR response_model IS NOT NULL
 GROUP BY ALL
 ORDER BY spans DESC, model
 """
-
-
-def group_list(by: Sequence[str], *, prefix: str = "") -> str:
-    """``by`` as SQL column text; the names come from GROUP_COLUMNS (checked by callers)."""
-    return ", ".join(f"{prefix}{column}" for column in by)
 
 
 def _keys(by: Sequence[str], bucket: bool) -> list[str]:

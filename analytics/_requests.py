@@ -7,6 +7,13 @@ model, provider and prompt fall back to the nested spans' values when the entry 
 none). When one trace enters a service several times (fan-out), each span belongs to the
 latest entry of its service instance that started at or before it.
 
+Retries: every span of a call is one attempt and carries ``attempt = 1 +
+infermeter.retries`` (the attempts before it). A call's retries are the count on its last
+attempt, so both emitters that record one span per attempt (1, 2, 3 → 2 retries) and
+emitters that record only the final attempt (3 → 2 retries) count right; attempts of a
+call share their parent span and name, and a lower attempt number starts a new call.
+Throttle events are the throttled spans of the request.
+
 Compute cost per request (list prices from the :class:`PriceBook`, facts from
 :class:`Deployments`):
 
