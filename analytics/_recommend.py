@@ -86,6 +86,9 @@ class RecommendationThresholds:
     # Cost jump between consecutive model/prompt versions of an endpoint.
     min_cost_jump: float = 0.20
     min_version_requests: int = 30
+    # A model/prompt version must carry this share of the endpoint's requests to count as a
+    # version at all: a handful of requests that fell back to another model is not a rollout.
+    min_version_share: float = 0.10
 
 
 DEFAULT_THRESHOLDS: Final = RecommendationThresholds()
@@ -398,8 +401,10 @@ def _cost_jump_rules(
     for (endpoint,), group in versions.sort("first_seen").group_by(
         "endpoint", maintain_order=True
     ):
+        total = int(group["requests"].sum() or 0)
+        floor = max(thresholds.min_version_requests, thresholds.min_version_share * total)
         rows = [r for r in group.iter_rows(named=True)
-                if int(r.get("requests") or 0) >= thresholds.min_version_requests
+                if int(r.get("requests") or 0) >= floor
                 and _num(r, "cost_per_request_usd") is not None]
         if len(rows) < 2:
             continue

@@ -206,6 +206,17 @@ def test_cost_jump_after_a_prompt_version_change() -> None:
     assert rec.monthly_saving_usd == 2628.0
 
 
+def test_a_sliver_of_fallback_traffic_is_not_a_version() -> None:
+    # 40 requests that fell back to a cheap model (say, when the main call was throttled)
+    # appear after the main version: comparing against them would invent a jump.
+    versions = frame(version("gpt-4o", "v1", 0.0020, 1, requests=2000),
+                     version("gpt-4o", "v2", 0.0030, 9, requests=2000),
+                     version("embedding-small", "v2", 0.0001, 10, requests=40))
+    (rec,) = recommend_from_frames(frame(workload(requests_per_s=1.0)), versions=versions)
+    assert rec.evidence["before"] == "model gpt-4o / prompt v1"
+    assert rec.evidence["after"] == "model gpt-4o / prompt v2"
+
+
 def test_small_changes_and_thin_versions_are_not_jumps() -> None:
     small = frame(version("m", "v1", 0.0020, 1), version("m", "v2", 0.0022, 9))
     assert recommend_from_frames(frame(workload()), versions=small) == []
