@@ -4,7 +4,12 @@ from __future__ import annotations
 
 from infermeter.analytics._compare import Comparison, compare, score_matrix
 from infermeter.analytics._concurrency import concurrency
-from infermeter.analytics._deployments import Deployment, Deployments, load_deployments
+from infermeter.analytics._deployments import (
+    DEPLOYMENT_SETTINGS,
+    Deployment,
+    Deployments,
+    load_deployments,
+)
 from infermeter.analytics._drift import RESULT_COLUMNS as DRIFT_RESULT_COLUMNS
 from infermeter.analytics._drift import detect_drift, write_drift_report
 from infermeter.analytics._drift_methods import DriftScore, classifier_drift, ks_drift, mmd_drift
@@ -17,6 +22,7 @@ from infermeter.analytics._drift_settings import DRIFT_SETTINGS
 from infermeter.analytics._economics import runtime_economics
 from infermeter.analytics._metrics import METRIC_COLUMNS, metric_inputs, metrics
 from infermeter.analytics._prices import (
+    PRICE_SETTINGS,
     ComputePrices,
     FreeTier,
     PriceBook,
@@ -29,16 +35,20 @@ from infermeter.analytics._recommend import (
     Recommendation,
     RecommendationThresholds,
     recommend,
+    recommend_from_frames,
     recommendations_to_json,
 )
 from infermeter.analytics._report import WeeklyReport, weekly_report
 from infermeter.analytics._requests import price_coverage, request_table, unpriced_models
 from infermeter.analytics._stages import stage_breakdown
+from infermeter.analytics._workloads import version_frame, workload_frame
 
 __all__: list[str] = [
+    "DEPLOYMENT_SETTINGS",
     "DRIFT_RESULT_COLUMNS",
     "DRIFT_SETTINGS",
     "METRIC_COLUMNS",
+    "PRICE_SETTINGS",
     "Comparison",
     "ComputePrices",
     "Deployment",
@@ -65,6 +75,7 @@ __all__: list[str] = [
     "price_coverage",
     "read_drift_results",
     "recommend",
+    "recommend_from_frames",
     "recommendations_to_json",
     "request_table",
     "results_path",
@@ -72,7 +83,9 @@ __all__: list[str] = [
     "score_matrix",
     "stage_breakdown",
     "unpriced_models",
+    "version_frame",
     "weekly_report",
+    "workload_frame",
     "write_drift_report",
     "write_drift_results",
 ]

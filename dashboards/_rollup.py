@@ -239,9 +239,14 @@ def compute_snapshot(
     ``read_drift_results()`` of the store's results file, or None. ``previous_tenants``:
     the previous snapshot's ``named_tenants`` (keeps tenant labels stable).
     """
-    from infermeter.analytics import metrics, request_table, runtime_economics
-    from infermeter.analytics._recommend import recommend_from_frames
-    from infermeter.analytics._workloads import version_frame, workload_frame
+    from infermeter.analytics import (
+        metrics,
+        recommend_from_frames,
+        request_table,
+        runtime_economics,
+        version_frame,
+        workload_frame,
+    )
 
     options = options or RollupOptions()
     now = _utc_naive(now or datetime.now(UTC))

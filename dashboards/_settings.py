@@ -82,8 +82,7 @@ def parse_window_end(raw: str) -> str:
 
 def _analytics_settings() -> tuple[Setting[Any], ...]:
     # The pricing and deployment settings are the analytics room's (same flags and env).
-    from infermeter.analytics._deployments import DEPLOYMENT_SETTINGS
-    from infermeter.analytics._prices import PRICE_SETTINGS
+    from infermeter.analytics import DEPLOYMENT_SETTINGS, PRICE_SETTINGS
 
     return (*PRICE_SETTINGS, *DEPLOYMENT_SETTINGS)
 

@@ -25,6 +25,7 @@ _CLI_MODULES = (
     "infermeter.analytics._cli",
     "infermeter.dashboards._cli",
     "infermeter.alerts._cli",
+    "infermeter._demo",
 )
 
 # Extra that provides each top-level import, for the "missing dependency" message.

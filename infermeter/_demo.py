@@ -1,0 +1,432 @@
+"""``infermeter demo``: the whole loop on the embedded default, with no servers to start.
+
+1. start ``infermeter collect`` (a real process) on a DuckDB store in the output folder;
+2. replay two weeks of a simulated AI service (``infermeter._demo_service``) in a few
+   processes, each with its platform's environment, through the public decorator and the
+   real OTLP/HTTP exporter;
+3. stop the collector (it drains everything into the store), then run the analytics,
+   recommendations, drift, weekly report, dashboards export and alert rules on that store;
+4. print a summary and where to look next.
+
+The demo is also the end-to-end test: ``tests/test_demo.py`` runs it and checks the
+findings it must produce (``demo.json`` in the output folder holds them).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import IO, Any, Final
+
+__all__ = ["register"]
+
+DEFAULT_OUT: Final = Path("infermeter-demo")
+# Replay processes per deployment: the big chat deployment is split in time so that the
+# replay finishes in about a minute on two cores.
+_PARTS: Final = {"chat-lambda": 2, "chat-k8s": 1, "ingest-lambda": 1, "ingest-k8s": 1}
+_COLLECTOR_START_TIMEOUT_S: Final = 60.0
+# Where Grafana reaches Prometheus in the exported provisioning (edit to your setup).
+_PROMETHEUS_URL: Final = "http://localhost:9090"
+_COLLECTOR_STOP_TIMEOUT_S: Final = 120.0
+
+_DEPLOYMENTS_TOML: Final = """\
+# Deployment facts infermeter cannot see in spans: the SLO you promised and what each
+# runtime option costs. `infermeter recommend/report --deployments infermeter.toml` reads it.
+
+[defaults]
+slo_ms = 6000
+
+[[workloads]]              # the RAG chat function on AWS Lambda (reranker + index in memory)
+endpoint = "/v1/chat"
+runtime = "serverless"
+memory_mb = 3008
+
+[[workloads]]              # the same service as a pod: async, 40 requests in flight per pod
+endpoint = "/v1/chat"
+runtime = "container"
+vcpu = 0.25
+memory_mb = 1024
+concurrency = 40
+min_instances = 1
+instance_price_per_hour = 0.0126   # an eighth of an m7i.large node ($0.1008/h)
+
+[[workloads]]              # webhook-driven document ingestion on AWS Lambda
+endpoint = "/v1/ingest"
+runtime = "serverless"
+memory_mb = 1024
+slo_ms = 2500
+
+[[workloads]]              # the same pipeline as an always-on pod
+endpoint = "/v1/ingest"
+runtime = "container"
+vcpu = 0.5
+memory_mb = 1024
+concurrency = 8
+min_instances = 1
+instance_price_per_hour = 0.0126   # an eighth of an m7i.large node
+slo_ms = 2500
+"""
+
+
+def register(subcommands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    demo = subcommands.add_parser(
+        "demo",
+        help="run the whole loop on a simulated AI service (no servers needed)",
+        description=(
+            "Start a collector on a DuckDB store in --out, replay two weeks of a simulated "
+            "RAG chat service and embedding pipeline (serverless and container variants, "
+            "several tenants, cold starts, provider 429s, a prompt-version rollout) through "
+            "the real decorator and OTLP exporter, then write the weekly report, drift "
+            "report, Grafana dashboards and alert rules, and print the findings."
+        ),
+    )
+    demo.add_argument("--out", type=Path, default=DEFAULT_OUT,
+                      help=f"output folder (default ./{DEFAULT_OUT})")
+    demo.add_argument("--end", type=_aware_datetime, default=None,
+                      help="end of the simulated two weeks, ISO 8601 (default: the start "
+                           "of this ISO week, so that two whole weeks are simulated)")
+    demo.add_argument("--force", action="store_true",
+                      help="replace an existing store in --out")
+    demo.set_defaults(handler=_run)
+
+
+def _aware_datetime(text: str) -> datetime:
+    moment = datetime.fromisoformat(text)
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+@dataclass
+class _Console:
+    """Progress and findings on stderr/stdout (rich when a terminal is attached)."""
+
+    def __post_init__(self) -> None:
+        from rich.console import Console
+
+        self.out = Console()
+        if not self.out.is_terminal:
+            # Piped or captured: rich would wrap at 80 columns and truncate the tables.
+            self.out = Console(width=120)
+        self.err = Console(stderr=True)
+
+    def step(self, message: str) -> None:
+        self.err.print(f"[bold cyan]•[/] {message}")
+
+
+def _python_cli(*args: str) -> list[str]:
+    return [sys.executable, "-c", "from infermeter import main; raise SystemExit(main())", *args]
+
+
+@contextmanager
+def _collector(store: Path, log: IO[str]) -> Iterator[str]:
+    """A real ``infermeter collect`` process on ``store``; yields its base URL."""
+    from infermeter.collectors._sidecar import StorePaths
+
+    runtime = StorePaths.of(store).runtime
+    process = subprocess.Popen(
+        _python_cli("collect", "--store", str(store), "--host", "127.0.0.1", "--port", "0",
+                    "--log-level", "warning"),
+        stdout=log, stderr=log, start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + _COLLECTOR_START_TIMEOUT_S
+        while True:
+            if process.poll() is not None:
+                raise OSError(f"the collector exited with {process.returncode}; see {log.name}")
+            if runtime.exists():
+                try:
+                    info = json.loads(runtime.read_text(encoding="utf-8"))
+                    # A file left by a collector that was killed is not this one's.
+                    if info.get("pid") == process.pid:
+                        url = str(info["url"])
+                        break
+                except (ValueError, KeyError):
+                    pass  # being written
+            if time.monotonic() > deadline:
+                raise OSError(f"the collector did not start within "
+                              f"{_COLLECTOR_START_TIMEOUT_S:.0f} s; see {log.name}")
+            time.sleep(0.05)
+        yield url
+        process.send_signal(signal.SIGTERM)
+        if process.wait(timeout=_COLLECTOR_STOP_TIMEOUT_S) != 0:
+            raise OSError(f"the collector stopped with {process.returncode}; see {log.name}")
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
+@dataclass
+class _ReplayProcess:
+    label: str
+    process: subprocess.Popen[bytes]
+    log: IO[str]
+    progress: Path
+
+    def counts(self) -> tuple[int, int]:
+        """(requests replayed, requests to replay) as the process last reported them."""
+        try:
+            state = json.loads(self.progress.read_text(encoding="utf-8"))
+            return int(state["done"]), int(state["total"])
+        except (OSError, ValueError, KeyError):
+            return 0, 0
+
+
+def _replay(url: str, end: datetime, log_dir: Path, console: _Console) -> int:
+    """Run every deployment's replay processes in parallel; returns requests replayed."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+    from infermeter._demo_service import DEPLOYMENTS
+
+    # Each replay sees only its platform's variables, as it would in production.
+    inherited = {key: value for key, value in os.environ.items()
+                 if not key.startswith(("OTEL_", "INFERMETER_", "AWS_", "KUBERNETES_", "K_"))}
+    replays: list[_ReplayProcess] = []
+    try:
+        for deployment in DEPLOYMENTS:
+            parts = _PARTS[deployment.key]
+            for part in range(parts):
+                label = f"{deployment.key}-{part}"
+                env = {**inherited, **deployment.env, "OTEL_EXPORTER_OTLP_ENDPOINT": url,
+                       "OTEL_METRICS_EXPORTER": "none"}
+                log = (log_dir / f"{label}.log").open("w", encoding="utf-8")
+                progress_file = log_dir / f"{label}.progress.json"
+                process = subprocess.Popen(
+                    [sys.executable, "-m", "infermeter._demo_service", deployment.key,
+                     end.isoformat(), str(part), str(parts), str(progress_file)],
+                    stdout=log, stderr=log, env=env,
+                )
+                replays.append(_ReplayProcess(label, process, log, progress_file))
+        with Progress("[progress.description]{task.description}", BarColumn(),
+                      MofNCompleteColumn(), TimeElapsedColumn(), console=console.err,
+                      transient=True) as progress:
+            task = progress.add_task("replaying two weeks of traffic", total=None)
+            while any(replay.process.poll() is None for replay in replays):
+                counts = [replay.counts() for replay in replays]
+                progress.update(task, completed=sum(done for done, _ in counts),
+                                total=sum(total for _, total in counts) or None)
+                time.sleep(0.25)
+        for replay in replays:
+            if replay.process.returncode != 0:
+                raise OSError(f"replay {replay.label} failed ({replay.process.returncode}); "
+                              f"see {replay.log.name}")
+        return sum(replay.counts()[1] for replay in replays)
+    finally:
+        for replay in replays:
+            if replay.process.poll() is None:
+                replay.process.kill()
+                replay.process.wait()
+            replay.log.close()
+
+
+def _start_of_this_week(now: datetime) -> datetime:
+    """Monday 00:00 UTC of ``now``'s ISO week: the simulated two weeks are the two complete
+    ISO weeks before it, so the weekly report compares whole weeks."""
+    midnight = now.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    return midnight - timedelta(days=midnight.weekday())
+
+
+def _report_week(end: datetime) -> str:
+    """The ISO week to report on: the newest one with at least half a week of data."""
+    year, week, _ = (end - timedelta(days=3.5)).isocalendar()
+    return f"{year}-W{week:02d}"
+
+
+def _analyse(store: Path, out: Path, end: datetime, console: _Console) -> dict[str, Any]:
+    """Drift, weekly report and recommendations from the store; returns the findings."""
+    import duckdb
+
+    from infermeter.analytics import (
+        load_deployments,
+        load_prices,
+        read_drift_results,
+        recommend,
+        recommendations_to_json,
+        request_table,
+        results_path,
+        runtime_economics,
+        weekly_report,
+        workload_frame,
+        write_drift_report,
+        write_drift_results,
+    )
+    from infermeter.collectors import open_reader
+
+    prices = load_prices()
+    deployments = load_deployments(out / "infermeter.toml")
+    week = _report_week(end)
+    with open_reader(store) as con:
+        console.step("drift: each prompt version against the one before its rollout "
+                     "(Evidently report)")
+        drift = write_drift_report(out / "drift.html", con, con.table("spans"),
+                                   con.table("embeddings"), reference="before-rollout",
+                                   title="infermeter demo: drift after the prompt rollout")
+        with duckdb.connect(str(results_path(store))) as results:
+            write_drift_results(results, drift)
+        console.step(f"weekly report for {week} (HTML, Markdown, CSV)")
+        requests = request_table(con, con.table("spans"), prices=prices,
+                                 deployments=deployments)
+        report = weekly_report(requests, week=week, prices=prices, deployments=deployments,
+                               drift=read_drift_results(results_path(store)))
+        report_dir = out / "report"
+        report_dir.mkdir(exist_ok=True)
+        report.write(report_dir)
+        console.step(f"recommendations and workload summary ({week})")
+        recent = request_table(con, con.table("spans"), prices=prices,
+                               deployments=deployments,
+                               since=(end - timedelta(days=7)).replace(tzinfo=None))
+        recommendations = recommend(recent, prices=prices, deployments=deployments)
+        # The workload frame adds what was measured (memory, INIT): the same numbers the
+        # recommendations are based on.
+        workloads = workload_frame(recent)
+        economics = runtime_economics(workloads, prices=prices, deployments=deployments)
+    return {
+        "week": week,
+        "report": str(report_dir / f"infermeter-{week}.html"),
+        "workloads": workloads.join(economics, on=("endpoint", "runtime"), how="left",
+                                    suffix="_economics").to_dicts(),
+        "recommendations": recommendations_to_json(recommendations)["recommendations"],
+        "drift": drift.to_dicts(),
+    }
+
+
+def _provisioning(store: Path, out: Path, end: datetime, console: _Console) -> dict[str, Any]:
+    """Grafana file provisioning, Prometheus alert rules, and the rules evaluated now."""
+    from infermeter.agent._settings import resolve
+    from infermeter.alerts import DEFAULT_RULES, check_store, write_prometheus_rules
+    from infermeter.alerts._settings import CHECK_SETTINGS
+    from infermeter.dashboards import export_dashboards
+
+    console.step("Grafana dashboards (file provisioning) and alert rules")
+    export_dashboards(out / "grafana", prometheus_url=_PROMETHEUS_URL)
+    rules_file = write_prometheus_rules(out / "alerts" / "infermeter-rules.yml",
+                                        DEFAULT_RULES)
+    settings = resolve(CHECK_SETTINGS, {
+        "store": str(store), "deployments": str(out / "infermeter.toml"),
+    }, environ={})
+    alerts = check_store(store, settings, now=end)
+    return {
+        "grafana": str(out / "grafana"),
+        "alert_rules": str(rules_file),
+        "alerts_firing": [
+            {"name": alert.name, "severity": alert.severity, "labels": dict(alert.labels),
+             "summary": alert.annotations.get("summary", "")}
+            for alert in alerts
+        ],
+    }
+
+
+def _money(value: object) -> str:
+    return "-" if not isinstance(value, int | float) else f"${value:,.2f}"
+
+
+def _print_summary(findings: dict[str, Any], out: Path, store: Path, seconds: float,
+                   console: _Console) -> None:
+    from rich.table import Table
+
+    show = console.out
+    show.rule("[bold]infermeter demo: what two weeks of a simulated AI service say")
+    table = Table(title=f"Workloads in {findings['week']} (the last simulated week)",
+                  title_justify="left")
+    for column in ("endpoint", "runtime", "requests", "p95", "cold starts", "throttled",
+                   "$/request", "serverless $/mo", "containers $/mo"):
+        table.add_column(column, justify="left" if column in {"endpoint", "runtime"}
+                         else "right")
+    for row in findings["workloads"]:
+        table.add_row(
+            str(row["endpoint"]), str(row["runtime"]), f"{row['requests']:,}",
+            f"{row['p95_ms'] / 1000:.2f} s", f"{row['cold_start_rate']:.1%}",
+            f"{row['throttle_rate']:.1%}", f"{row['cost_per_request_usd']:.5f}",
+            _money(row.get("serverless_monthly_usd")),
+            _money(row.get("container_monthly_usd")),
+        )
+    show.print(table)
+    show.print("[bold]Recommendations[/] (projections of the measured load, list prices)")
+    for rec in findings["recommendations"]:
+        show.print(f"  • [bold]{rec['title']}[/] [dim]({rec['confidence_label']} confidence)[/]")
+    drifted = [row for row in findings["drift"] if row["verdict"] == "drift"]
+    show.print("[bold]Drift[/] (each prompt version against the one before its rollout)")
+    for row in drifted:
+        what = (f"{row['feature']} embeddings" if row["kind"] == "embedding"
+                else row["feature"])
+        show.print(f"  • {row['model']} / prompt {row['prompt_version']}: {what} drifted "
+                   f"({row['method']} score {row['score']:.3f} ≥ {row['threshold']:.3f})")
+    if not drifted:
+        show.print("  • no drift detected")
+    show.print("[bold]Alerts firing now[/] (infermeter alerts check)")
+    for alert in findings["alerts_firing"]:
+        show.print(f"  • {alert['severity']}: {alert['name']} - {alert['summary']}")
+    if not findings["alerts_firing"]:
+        show.print("  • none")
+    show.print(f"\n[bold]Written to {out}/[/] in {seconds:.0f} s:")
+    for path, what in (
+        (findings["report"], "weekly unit-economics report (open it in a browser)"),
+        (out / "report", "the same report as Markdown (Slack, e-mail) and CSV"),
+        (out / "drift.html", "Evidently drift report"),
+        (out / "grafana", "Grafana provisioning: data source + 4 dashboards"),
+        (findings["alert_rules"], "Prometheus alerting rules"),
+        (store, "the DuckDB store (query it with duckdb, or the commands below)"),
+        (out / "demo.json", "these findings as JSON"),
+    ):
+        show.print(f"  {path}  [dim]{what}[/]")
+    show.print("\n[bold]Next[/]")
+    for line in (
+        f"infermeter recommend --store {store} --deployments {out}/infermeter.toml --days 7",
+        f"infermeter serve --store {store} --window-end newest   "
+        "# Prometheus metrics on 127.0.0.1:9465",
+        "infermeter dashboards push --grafana-url URL --token TOKEN "
+        "--prometheus-url http://prometheus:9090",
+        "infermeter alerts push --grafana-url URL --token TOKEN --webhook URL",
+        "your service: @infermeter.observe(...) and `infermeter collect --store spans.duckdb`",
+    ):
+        show.print(f"  $ {line}")
+
+
+def _run(args: argparse.Namespace) -> int:
+    console = _Console()
+    out: Path = args.out
+    out.mkdir(parents=True, exist_ok=True)
+    store = out / "store.duckdb"
+    if store.exists() or store.with_name(store.name + ".infermeter").exists():
+        if not args.force:
+            raise ValueError(f"{store} exists; pass --force to replace it or choose --out")
+        _remove_store(store)
+    (out / "infermeter.toml").write_text(_DEPLOYMENTS_TOML, encoding="utf-8")
+    logs = out / "logs"
+    logs.mkdir(exist_ok=True)
+    end = args.end or _start_of_this_week(datetime.now(UTC))
+    started = time.monotonic()
+    console.step(f"collector on {store} (logs in {logs})")
+    with (logs / "collector.log").open("w", encoding="utf-8") as log, \
+            _collector(store, log) as url:
+        console.step(f"collector listening on {url}; replaying the simulated service")
+        requests = _replay(url, end, logs, console)
+        console.step(f"{requests:,} requests replayed in {time.monotonic() - started:.0f} s; "
+                     "stopping the collector (it stores everything queued)")
+    console.step(f"store ready in {time.monotonic() - started:.0f} s")
+    findings = _analyse(store, out, end, console)
+    findings.update(_provisioning(store, out, end, console))
+    findings["requests"] = requests
+    (out / "demo.json").write_text(json.dumps(findings, indent=2, default=str),
+                                   encoding="utf-8")
+    _print_summary(findings, out, store, time.monotonic() - started, console)
+    return 0
+
+
+def _remove_store(store: Path) -> None:
+    import shutil
+
+    store.unlink(missing_ok=True)
+    store.with_name(store.name + ".wal").unlink(missing_ok=True)
+    sidecar = store.with_name(store.name + ".infermeter")
+    if sidecar.exists():
+        shutil.rmtree(sidecar)
