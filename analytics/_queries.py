@@ -47,10 +47,28 @@ GROUP_COLUMNS: Final = (
 
 # Spans of the requests that start in [since, until). Child spans start after their entry
 # span; one hour of look-ahead past ``until`` keeps the children of late requests.
+# One request per observed entry: where a service's trace holds an entry span of
+# infermeter's decorator, a foreign root around it (a web framework's server span) is not a
+# second request ('infermeter' is the decorator's instrumentation scope, INFERMETER_SCOPE).
 SPANS_IN_WINDOW: Final = """
-SELECT * FROM im_spans
-WHERE ($since::TIMESTAMP IS NULL OR start_time >= $since::TIMESTAMP)
-  AND ($until::TIMESTAMP IS NULL OR start_time < $until::TIMESTAMP + INTERVAL 1 HOUR)
+WITH in_window AS (
+    SELECT * FROM im_spans
+    WHERE ($since::TIMESTAMP IS NULL OR start_time >= $since::TIMESTAMP)
+      AND ($until::TIMESTAMP IS NULL OR start_time < $until::TIMESTAMP + INTERVAL 1 HOUR)
+),
+covered AS (
+    SELECT f.span_id FROM in_window AS f
+    SEMI JOIN (
+        SELECT trace_id, service_name FROM in_window
+        WHERE is_entry AND scope_name = 'infermeter'
+    ) AS o ON f.trace_id = o.trace_id AND f.service_name IS NOT DISTINCT FROM o.service_name
+    WHERE f.is_entry AND f.scope_name IS DISTINCT FROM 'infermeter'
+)
+SELECT * REPLACE (
+    is_entry AND NOT (scope_name IS DISTINCT FROM 'infermeter'
+                      AND span_id IN (SELECT span_id FROM covered)) AS is_entry
+)
+FROM in_window
 """
 
 # The (model, response model, provider) triples to price and the (endpoint, runtime,

@@ -60,6 +60,27 @@ def test_contract_columns_and_one_row_per_entry_span() -> None:
     assert tuple(rows[0])[: len(CONTRACT_COLUMNS)] == CONTRACT_COLUMNS
 
 
+def test_a_web_frameworks_server_span_around_an_observed_handler_is_not_a_second_request(
+) -> None:
+    # FastAPI's instrumentation makes the root (an entry by "no parent"); the decorator's
+    # outermost span inside it is the request. A service without the decorator keeps its
+    # roots as requests.
+    server = span_record(start=T0, scope_name="opentelemetry.instrumentation.fastapi",
+                         name="POST /chat", duration_ms=130.0)
+    handler = {**_child(server, 5, scope_name="infermeter", endpoint="/chat",
+                        duration_ms=120.0, tenant="acme"), "is_entry": True}
+    llm = _child(handler, 10, parent=handler["span_id"], scope_name="infermeter",
+                 model="gpt-4o-mini", provider="openai", input_tokens=100, output_tokens=10)
+    health = span_record(start=T0, scope_name="opentelemetry.instrumentation.fastapi",
+                         name="GET /health", duration_ms=2.0)
+    rows = {r["span_id"]: r for r in _table([server, handler, llm, health])}
+    assert {span_id: r["duration_ms"] for span_id, r in rows.items()} == {
+        handler["span_id"]: 120.0, health["span_id"]: 2.0,
+    }
+    assert rows[handler["span_id"]]["input_tokens"] == 100
+    assert rows[handler["span_id"]]["tenant"] == "acme"
+
+
 def test_nested_spans_are_summed_and_entry_attributes_kept() -> None:
     entry = span_record(
         start=T0, duration_ms=2000, tenant="acme", endpoint="chat", runtime="serverless",
