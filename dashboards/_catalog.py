@@ -305,7 +305,9 @@ class Catalog:
         "drift_threshold", "Threshold the drift score is compared with.", DRIFT_LABELS
     )
     DRIFT_DETECTED = _gauge(
-        "drift_detected", "1 when the latest drift check found drift, else 0.", DRIFT_LABELS
+        "drift_detected",
+        "1 when the latest drift check found drift, 0 when it found none; absent when it "
+        "had too little data or failed.", DRIFT_LABELS
     )
     DRIFT_CURRENT_SAMPLES = _gauge(
         "drift_current_samples", "Samples in the current window of the drift check.", DRIFT_LABELS

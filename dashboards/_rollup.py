@@ -426,11 +426,17 @@ def _add_recommendations(out: _Samples, recommendations: Iterable[Any]) -> None:
         out.add(C.RECOMMENDATION_CONFIDENCE_RATIO, labels, rec.confidence, max)
 
 
+_DRIFT_VERDICTS: Final = frozenset({"drift", "no_drift"})
+
+
 def _add_drift(out: _Samples, drift: pl.DataFrame, named: frozenset[str]) -> None:
     for r in _rows(drift):
         tenant = r.get("tenant")
         labels = {**r, "tenant": tenant if tenant is None or tenant in named else OTHER_TENANT}
         out.add(C.DRIFT_SCORE, labels, r.get("score"), max)
         out.add(C.DRIFT_THRESHOLD, labels, r.get("threshold"), max)
-        out.add(C.DRIFT_DETECTED, labels, 1.0 if r.get("drifted") else 0.0, max)
+        # Only a verdict says drift or no drift: insufficient data or an error is no series,
+        # never a reassuring 0.
+        if r.get("verdict") in _DRIFT_VERDICTS:
+            out.add(C.DRIFT_DETECTED, labels, 1.0 if r.get("drifted") else 0.0, max)
         out.add(C.DRIFT_CURRENT_SAMPLES, labels, r.get("current_n"), max)

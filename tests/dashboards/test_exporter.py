@@ -197,3 +197,36 @@ def test_cli_serve_missing_store(tmp_path: Path, capsys: pytest.CaptureFixture[s
     assert main(["serve", "--store", str(tmp_path / "nope.duckdb"), "--port", "0"]) == 1
     err = capsys.readouterr().err
     assert err.startswith("infermeter serve: error: no store at ") and err.count("\n") == 1
+
+
+def test_drift_without_a_verdict_is_not_reported_as_no_drift(
+    store: Path, tmp_path: Path
+) -> None:
+    import polars as pl
+    from infermeter.analytics import DRIFT_RESULT_COLUMNS, load_deployments, load_prices
+    from infermeter.collectors import open_reader
+    from infermeter.dashboards import compute_snapshot
+
+    base = dict.fromkeys(DRIFT_RESULT_COLUMNS)
+    rows = [
+        {**base, "model": "m", "prompt_version": "v1", "kind": "embedding", "feature": "query",
+         "method": "classifier", "score": 0.91, "threshold": 0.55, "drifted": True,
+         "verdict": "drift", "current_n": 400},
+        {**base, "model": "m", "prompt_version": "v2", "kind": "embedding", "feature": "query",
+         "method": "classifier", "score": None, "threshold": 0.55, "drifted": None,
+         "verdict": "insufficient_data", "current_n": 12},
+        {**base, "model": "m", "prompt_version": "v3", "kind": "embedding", "feature": "query",
+         "method": "classifier", "score": None, "threshold": 0.55, "drifted": None,
+         "verdict": "error", "current_n": 300},
+    ]
+    drift = pl.DataFrame(rows, schema_overrides={"score": pl.Float64, "drifted": pl.Boolean})
+    prices = load_prices()
+    with open_reader(store) as con:
+        snapshot = compute_snapshot(con, prices=prices, deployments=load_deployments(
+            prices=prices), drift=drift, now=NOW.replace(tzinfo=UTC))
+    detected = {labels["prompt_version"]: value
+                for labels, value in snapshot.series(Catalog.DRIFT_DETECTED)}
+    assert detected == {"v1": 1.0}
+    samples = {labels["prompt_version"]: value
+               for labels, value in snapshot.series(Catalog.DRIFT_CURRENT_SAMPLES)}
+    assert samples == {"v1": 400, "v2": 12, "v3": 300}
