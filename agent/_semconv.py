@@ -49,6 +49,8 @@ __all__ = [
     "GEN_AI_USAGE_INPUT_TOKENS",
     "GEN_AI_USAGE_OUTPUT_TOKENS",
     "GEN_AI_USAGE_REASONING_OUTPUT_TOKENS",
+    "HOST_NAME",
+    "INFERMETER_CLAIMED_TENANT",
     "INFERMETER_EMBEDDINGS_DROPPED",
     "INFERMETER_ENDPOINT",
     "INFERMETER_ENTRY",
@@ -125,6 +127,7 @@ CLOUD_REGION: Final = "cloud.region"  # resource
 CLOUD_PLATFORM: Final = "cloud.platform"  # resource
 SERVICE_NAME: Final = "service.name"  # resource
 SERVICE_INSTANCE_ID: Final = "service.instance.id"  # resource; counts container instances
+HOST_NAME: Final = "host.name"  # resource; the instance when service.instance.id is absent
 
 # cloud.provider / cloud.platform values the runtime detection emits (semantic conventions).
 PROVIDER_AWS: Final = "aws"
@@ -150,6 +153,8 @@ INFERMETER_INIT_DURATION: Final = "infermeter.init_duration"  # seconds, on cold
 # Lambda initialization type at the cold start: on-demand, provisioned-concurrency, snap-start.
 INFERMETER_INITIALIZATION_TYPE: Final = "infermeter.initialization_type"
 INFERMETER_THROTTLED: Final = "infermeter.throttled"
+# Where the collector keeps the tenant a span claimed when its ingest token pins another.
+INFERMETER_CLAIMED_TENANT: Final = "infermeter.claimed_tenant"
 INFERMETER_RETRY_AFTER: Final = "infermeter.retry_after"  # seconds
 # Attempts made before this one for the same call under one parent span (0 = first try).
 INFERMETER_RETRIES: Final = "infermeter.retries"

@@ -46,9 +46,7 @@ if TYPE_CHECKING:
 __all__ = ["CLAIMED_TENANT", "Flattened", "Limits", "flatten_request", "to_arrow"]
 
 # Where a pinned tenant keeps the tenant a span claimed (no convention exists).
-CLAIMED_TENANT: Final = "infermeter.claimed_tenant"
-# service_instance falls back to the host when no service.instance.id is set.
-_HOST_NAME: Final = "host.name"
+CLAIMED_TENANT: Final = sc.INFERMETER_CLAIMED_TENANT
 
 _COLUMN_INDEX: Final = {name: i for i, (name, _) in enumerate(SPAN_COLUMNS)}
 _WIDTH: Final = len(SPAN_COLUMNS)
@@ -305,7 +303,7 @@ def _resource(
                 out.fallbacks[source.column] = (key, typed, _plain(value, limits, warnings))
                 continue
         raw = _plain(value, limits, warnings)
-        if key == _HOST_NAME and isinstance(raw, str):
+        if key == sc.HOST_NAME and isinstance(raw, str):
             host = raw
         out.remaining[key] = raw
     if out.service_instance is None:
