@@ -20,14 +20,17 @@ def _pyproject() -> dict[str, object]:
 
 
 def _package_folders() -> dict[str, Path]:
-    """Every import package the source tree holds, by its installed dotted name."""
+    """Every folder the source tree ships (code or package data), by its installed dotted
+    name: setuptools drops a folder that is not listed, with only a warning."""
     found: dict[str, Path] = {}
     for folder in ("infermeter", *ROOMS):
         base = ROOT / folder
-        for init in base.rglob("__init__.py"):
-            relative = init.parent.relative_to(base).parts
+        for directory in [base, *base.rglob("*")]:
+            if not directory.is_dir() or "__pycache__" in directory.parts:
+                continue
+            relative = directory.relative_to(base).parts
             prefix = ["infermeter"] if folder == "infermeter" else ["infermeter", folder]
-            found[".".join([*prefix, *relative])] = init.parent
+            found[".".join([*prefix, *relative])] = directory
     return found
 
 
@@ -51,14 +54,16 @@ def test_wheel_holds_only_the_infermeter_namespace(tmp_path: Path) -> None:
     names = zipfile.ZipFile(wheel).namelist()
     top_levels = {name.split("/")[0] for name in names}
     assert {t for t in top_levels if not t.endswith(".dist-info")} == {"infermeter"}
-    for package in _package_folders():
-        assert f"{package.replace('.', '/')}/__init__.py" in names
+    for package, folder in _package_folders().items():
+        if (folder / "__init__.py").exists():
+            assert f"{package.replace('.', '/')}/__init__.py" in names
     for room in ROOMS:
         assert f"infermeter/{room}/py.typed" in names
     # Package data travels with the wheel (the globs are recursive).
     for room in ROOMS:
         for p in (ROOT / room).rglob("*"):
-            if p.suffix in {".sql", ".json", ".yaml", ".toml"} and "__pycache__" not in p.parts:
+            if p.suffix in {".sql", ".json", ".yaml", ".toml", ".html", ".md"} \
+                    and "__pycache__" not in p.parts:
                 assert f"infermeter/{room}/{p.relative_to(ROOT / room).as_posix()}" in names
 
 
