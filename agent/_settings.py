@@ -10,9 +10,11 @@ from __future__ import annotations
 import argparse
 import math
 import os
+import tomllib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from pathlib import Path
+from typing import Any, Generic, Literal, TypeVar
 
 __all__ = [
     "ConfigurationError",
@@ -24,6 +26,7 @@ __all__ = [
     "parse_positive_float",
     "parse_positive_int",
     "parse_str",
+    "read_config_file",
     "resolve",
     "settings_table_markdown",
 ]
@@ -173,3 +176,34 @@ def settings_table_markdown(table: Iterable[Setting[Any]]) -> str:
             f"| `{setting.name}` | `{setting.env}` | `{setting.default!r}` | {setting.help} |"
         )
     return "\n".join(rows)
+
+
+def read_config_file(
+    path: str | os.PathLike[str], *, what: str, default_format: Literal["toml", "yaml"] = "toml"
+) -> Mapping[str, Any]:
+    """The top-level table of a user's file: YAML for ``.yaml``/``.yml``, TOML for ``.toml``,
+    else ``default_format``. Errors name the file: ``FileNotFoundError`` when it is missing,
+    ``ConfigurationError`` when it does not parse or holds no table (``what`` says which
+    file it is, e.g. "pricing file")."""
+    file = Path(path)
+    try:
+        text = file.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{what} {file} does not exist") from None
+    suffix = file.suffix.lower()
+    as_yaml = suffix in {".yaml", ".yml"} or (suffix != ".toml" and default_format == "yaml")
+    try:
+        if as_yaml:
+            import yaml  # only configuration files written in YAML need PyYAML
+
+            data = yaml.safe_load(text)
+            data = {} if data is None else data
+        else:
+            data = tomllib.loads(text)
+    except Exception as exc:  # noqa: BLE001 - any parser error becomes one clear line
+        detail = " ".join(str(exc).split())  # YAML errors span several lines
+        language = "YAML" if as_yaml else "TOML"
+        raise ConfigurationError(f"{what} {file}: not valid {language}: {detail}") from None
+    if not isinstance(data, Mapping):
+        raise ConfigurationError(f"{what} {file}: expected a table at the top level")
+    return data

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Final, Literal
 
-from infermeter.agent._settings import ConfigurationError
+from infermeter.agent._settings import ConfigurationError, read_config_file
 from infermeter.dashboards._catalog import Catalog, MetricSpec
 
 __all__ = [
@@ -385,16 +385,11 @@ def load_rules(path: str | Path | None = None, *,
 
     Raises ``ConfigurationError`` naming the file and key for anything it cannot use.
     """
-    import yaml
-
     if path is None:
         return [_override(rule, {}, "defaults", {}) for rule in rules]
     file = Path(path)
-    try:
-        data = yaml.safe_load(file.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as exc:
-        raise ConfigurationError(f"alert rules file {file}: not valid YAML ({exc})") from None
-    if not isinstance(data, Mapping) or set(data) - {"defaults", "rules"}:
+    data = read_config_file(file, what="alert rules file", default_format="yaml")
+    if set(data) - {"defaults", "rules"}:
         raise ConfigurationError(
             f"alert rules file {file}: expected top-level keys 'defaults' and 'rules'")
     defaults = data.get("defaults") or {}

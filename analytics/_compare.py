@@ -9,7 +9,6 @@ documented bins, so a reader can recompute every score from the numbers shown ne
 from __future__ import annotations
 
 import math
-import tomllib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +20,7 @@ from infermeter.agent._semconv import (
     RUNTIME_SERVERLESS_CONTAINER,
     RUNTIME_UNKNOWN,
 )
+from infermeter.agent._settings import read_config_file
 
 if TYPE_CHECKING:
     import duckdb
@@ -282,19 +282,7 @@ def load_weights(path: str | Path) -> tuple[dict[str, float], dict[str, float]]:
     """Read a TOML or YAML file with a ``weights`` table and an optional ``simplicity``
     table (runtime -> 1..5); returns ``(weights, simplicity)``."""
     file = Path(path)
-    text = file.read_text(encoding="utf-8")
-    data: Any
-    if file.suffix.lower() in {".yaml", ".yml"}:
-        import yaml
-
-        data = yaml.safe_load(text) or {}
-    else:
-        try:
-            data = tomllib.loads(text)
-        except tomllib.TOMLDecodeError as exc:
-            raise ValueError(f"{file}: not valid TOML: {exc}") from None
-    if not isinstance(data, dict):
-        raise ValueError(f"{file}: expected a table with 'weights' and/or 'simplicity'")
+    data = read_config_file(file, what="weights file")
     unknown = sorted(set(data) - {"weights", "simplicity"})
     if unknown:
         raise ValueError(f"{file}: unknown sections {unknown}; expected weights, simplicity")

@@ -44,7 +44,6 @@ from __future__ import annotations
 
 import functools
 import math
-import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -62,6 +61,7 @@ from infermeter.agent._settings import (
     Setting,
     parse_positive_float,
     parse_str,
+    read_config_file,
     resolve,
 )
 
@@ -247,21 +247,7 @@ class Deployments:
 
 
 def _read(path: Path) -> Mapping[str, Any]:
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        raise FileNotFoundError(f"deployments file {path} does not exist") from None
-    try:
-        if path.suffix.lower() in {".yaml", ".yml"}:
-            import yaml
-
-            data = yaml.safe_load(raw.decode("utf-8")) or {}
-        else:
-            data = tomllib.loads(raw.decode("utf-8"))
-    except Exception as exc:  # noqa: BLE001 - any parser error becomes one clear line
-        raise ConfigurationError(f"deployments file {path}: cannot parse: {exc}") from None
-    if not isinstance(data, Mapping):
-        raise ConfigurationError(f"deployments file {path}: expected a table at the top level")
+    data = read_config_file(path, what="deployments file")
     unknown = set(data) - {"defaults", "workloads"}
     if unknown:
         raise ConfigurationError(

@@ -48,7 +48,13 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Final
 
-from infermeter.agent._settings import ConfigurationError, Setting, parse_str, resolve
+from infermeter.agent._settings import (
+    ConfigurationError,
+    Setting,
+    parse_str,
+    read_config_file,
+    resolve,
+)
 
 __all__ = [
     "ENV_PRICES",
@@ -440,21 +446,7 @@ def _compute_prices(
 
 
 def _read_user_file(path: Path) -> Mapping[str, Any]:
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        raise FileNotFoundError(f"pricing file {path} does not exist") from None
-    try:
-        if path.suffix.lower() in {".yaml", ".yml"}:
-            import yaml
-
-            data = yaml.safe_load(raw.decode("utf-8")) or {}
-        else:
-            data = tomllib.loads(raw.decode("utf-8"))
-    except Exception as exc:  # noqa: BLE001 - any parser error becomes one clear line
-        raise ConfigurationError(f"pricing file {path}: cannot parse: {exc}") from None
-    if not isinstance(data, Mapping):
-        raise ConfigurationError(f"pricing file {path}: expected a table at the top level")
+    data = read_config_file(path, what="pricing file")
     unknown = set(data) - {"tokens", "aliases", "compute"}
     if unknown:
         raise ConfigurationError(

@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Final
 
+from infermeter.agent._settings import read_config_file
 from infermeter.dashboards import _queries
 from infermeter.dashboards._catalog import (
     COHORT_LABELS,
@@ -109,16 +110,7 @@ def load_budgets(path: str | None) -> dict[str, float]:
     from pathlib import Path
 
     file = Path(path)
-    text = file.read_text(encoding="utf-8")
-    data: Any
-    if file.suffix.lower() == ".toml":
-        import tomllib
-
-        data = tomllib.loads(text)
-    else:
-        import yaml
-
-        data = yaml.safe_load(text)
+    data: Any = read_config_file(file, what="budgets file", default_format="yaml")
     if isinstance(data, Mapping) and isinstance(data.get("budgets"), Mapping):
         data = data["budgets"]
     if not isinstance(data, Mapping):

@@ -104,7 +104,7 @@ def test_environment_names_the_file(tmp_path: Path, monkeypatch: pytest.MonkeyPa
         ('[[workloads]]\nruntime = "lambda"\n', "must be one of"),
         ('[[workloads]]\nendpoint = ""\n', "must be text"),
         ("workloads = 3\n", "must be a list"),
-        ("= = =\n", "cannot parse"),
+        ("= = =\n", "not valid TOML"),
     ],
 )
 def test_bad_files_fail_fast(tmp_path: Path, text: str, message: str) -> None:

@@ -205,7 +205,7 @@ def test_yaml_file_and_env_variable(tmp_path: Path, monkeypatch: pytest.MonkeyPa
         ("[compute]\nlambda_gb_s = 1.0\n", "unknown compute price"),
         ("[compute]\nvm_hour = { price = 1.0 }\n", "takes value"),
         ("[aliases]\nx = 1\n", "aliases"),
-        ("this is not toml = = =\n", "cannot parse"),
+        ("this is not toml = = =\n", "not valid TOML"),
     ],
 )
 def test_bad_pricing_files_fail_fast_with_a_clear_message(
