@@ -176,7 +176,41 @@ _Handler = Callable[
 ]
 
 
-class FakeGrafana:
+class _LoopbackServer:
+    """A ``ThreadingHTTPServer`` on 127.0.0.1 and a free port, served from a daemon thread;
+    subclasses build their handler class in ``start`` and call :meth:`_listen`."""
+
+    _server: ThreadingHTTPServer | None = None
+
+    def _listen(self, handler: type[BaseHTTPRequestHandler]) -> None:
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self._server.daemon_threads = True
+        threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True).start()
+
+    def start(self) -> Self:
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.stop()
+
+    @property
+    def port(self) -> int:
+        if self._server is None:
+            raise RuntimeError(f"{type(self).__name__} is not running")
+        return int(self._server.server_address[1])
+
+
+class FakeGrafana(_LoopbackServer):
     """A stateful stand-in for Grafana 11's HTTP API on 127.0.0.1 (tests only).
 
     ``tokens`` maps bearer tokens to an org role (``Admin``, ``Editor``, ``Viewer``):
@@ -213,8 +247,6 @@ class FakeGrafana:
         }
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
         # Grafana's out-of-the-box receiver the default policy routes to.
         self.contact_points["default-email"] = {
             "uid": "default-email", "name": "grafana-default-email", "type": "email",
@@ -244,31 +276,8 @@ class FakeGrafana:
 
             do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _serve  # noqa: N815
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,),
-                                        daemon=True)
-        self._thread.start()
+        self._listen(Handler)
         return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        self.stop()
-
-    @property
-    def port(self) -> int:
-        if self._server is None:
-            raise RuntimeError("FakeGrafana is not running")
-        return int(self._server.server_address[1])
 
     @property
     def url(self) -> str:
@@ -1035,14 +1044,13 @@ class AlertmanagerServer(_Process):
         return list(_http_json(f"{self.url}/api/v2/alerts"))
 
 
-class WebhookReceiver:
+class WebhookReceiver(_LoopbackServer):
     """Collects JSON bodies POSTed to it (Alertmanager webhooks, ``alerts check``)."""
 
     def __init__(self, *, status: int = 200) -> None:
         self.status = status
         self.bodies: list[Json] = []
         self._lock = threading.Lock()
-        self._server: ThreadingHTTPServer | None = None
 
     def start(self) -> Self:
         sink = self
@@ -1060,29 +1068,12 @@ class WebhookReceiver:
                 self.send_header("Content-Length", "0")
                 self.end_headers()
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True).start()
+        self._listen(Handler)
         return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        self.stop()
 
     @property
     def url(self) -> str:
-        if self._server is None:
-            raise RuntimeError("WebhookReceiver is not running")
-        return f"http://127.0.0.1:{self._server.server_address[1]}/"
+        return f"http://127.0.0.1:{self.port}/"
 
     def alerts(self) -> list[Json]:
         """Every alert of every received webhook body, in arrival order."""
