@@ -36,9 +36,12 @@ _EXTRA_FOR_MODULE = {
     "plotly": "analytics",
     "rich": "analytics",
     "yaml": "analytics",
+    "google": "collector",  # googleapis-common-protos: the OTLP error bodies
     "evidently": "drift",
     "pandas": "drift",
+    "numpy": "drift",
     "scipy": "drift",
+    "threadpoolctl": "drift",
     "grafana_client": "grafana",
     "prometheus_client": "grafana",
 }
