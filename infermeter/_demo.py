@@ -35,6 +35,8 @@ DEFAULT_OUT: Final = Path("infermeter-demo")
 # replay finishes in about a minute on two cores.
 _PARTS: Final = {"chat-lambda": 2, "chat-k8s": 1, "ingest-lambda": 1, "ingest-k8s": 1}
 _COLLECTOR_START_TIMEOUT_S: Final = 60.0
+# Marks an output folder as the demo's own, so that a second run may replace its store.
+_MARKER: Final = ".infermeter-demo"
 # Where Grafana reaches Prometheus in the exported provisioning (edit to your setup).
 _PROMETHEUS_URL: Final = "http://localhost:9090"
 _COLLECTOR_STOP_TIMEOUT_S: Final = 120.0
@@ -96,7 +98,7 @@ def register(subcommands: argparse._SubParsersAction[argparse.ArgumentParser]) -
                       help="end of the simulated two weeks, ISO 8601 (default: the start "
                            "of this ISO week, so that two whole weeks are simulated)")
     demo.add_argument("--force", action="store_true",
-                      help="replace an existing store in --out")
+                      help="replace a store in --out that an earlier demo did not write")
     demo.set_defaults(handler=_run)
 
 
@@ -396,10 +398,16 @@ def _run(args: argparse.Namespace) -> int:
     out: Path = args.out
     out.mkdir(parents=True, exist_ok=True)
     store = out / "store.duckdb"
+    marker = out / _MARKER
     if store.exists() or store.with_name(store.name + ".infermeter").exists():
-        if not args.force:
-            raise ValueError(f"{store} exists; pass --force to replace it or choose --out")
+        # A store an earlier demo made is the demo's to replace (running the README's
+        # command twice just works); anything else is somebody's data.
+        if not (args.force or marker.exists()):
+            raise ValueError(f"{store} exists and was not made by `infermeter demo`; "
+                             "pass --force to replace it or choose another --out")
         _remove_store(store)
+    marker.write_text("written by `infermeter demo`; its store may be replaced\n",
+                      encoding="utf-8")
     (out / "infermeter.toml").write_text(_DEPLOYMENTS_TOML, encoding="utf-8")
     logs = out / "logs"
     logs.mkdir(exist_ok=True)
@@ -423,10 +431,14 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _remove_store(store: Path) -> None:
+    """The store and everything kept beside it: DuckDB's WAL, the collector's folder and
+    the drift results."""
     import shutil
 
-    store.unlink(missing_ok=True)
-    store.with_name(store.name + ".wal").unlink(missing_ok=True)
+    from infermeter.analytics import results_path
+
+    for path in (store, store.with_name(store.name + ".wal"), results_path(store)):
+        path.unlink(missing_ok=True)
     sidecar = store.with_name(store.name + ".infermeter")
     if sidecar.exists():
         shutil.rmtree(sidecar)

@@ -17,9 +17,6 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 
-pytestmark = pytest.mark.slow
-
-
 def _run(argv: list[str], *, cwd: Path, env: dict[str, str], timeout: float) -> str:
     result = subprocess.run(argv, cwd=cwd, env=env, capture_output=True, text=True,
                             timeout=timeout)
@@ -57,6 +54,7 @@ def _recommendation(findings: dict[str, Any], kind: str, endpoint: str,
     return found[0]
 
 
+@pytest.mark.slow
 def test_the_steady_endpoint_should_move_to_containers(demo: Any) -> None:
     _, findings, _ = demo
     move = _recommendation(findings, "move_to_containers", "/v1/chat", "serverless")
@@ -66,6 +64,7 @@ def test_the_steady_endpoint_should_move_to_containers(demo: Any) -> None:
     assert move["confidence_label"] == "high"
 
 
+@pytest.mark.slow
 def test_cold_starts_drive_the_bursty_endpoints_p95(demo: Any) -> None:
     _, findings, _ = demo
     warm = _recommendation(findings, "add_warm_capacity", "/v1/ingest", "serverless")
@@ -80,6 +79,7 @@ def test_cold_starts_drive_the_bursty_endpoints_p95(demo: Any) -> None:
                 if r["kind"] == "add_warm_capacity" and r["endpoint"] == "/v1/chat"]
 
 
+@pytest.mark.slow
 def test_the_prompt_rollout_shows_drift_and_a_cost_jump(demo: Any) -> None:
     _, findings, _ = demo
     jump = _recommendation(findings, "cost_jump", "/v1/chat")
@@ -94,12 +94,14 @@ def test_the_prompt_rollout_shows_drift_and_a_cost_jump(demo: Any) -> None:
     assert verdicts[("gpt-4o-mini", "v2", "feature", "output_tokens")] == "no_drift"
 
 
+@pytest.mark.slow
 def test_one_tenant_dominating_throttles_is_named(demo: Any) -> None:
     _, findings, _ = demo
     rebalance = _recommendation(findings, "rebalance_tenant", "/v1/chat")
     assert rebalance["tenant"] == "globex"
 
 
+@pytest.mark.slow
 def test_every_output_a_newcomer_is_pointed_to_exists(demo: Any) -> None:
     out, findings, printed = demo
     report = Path(findings["report"])
@@ -121,3 +123,15 @@ def test_every_output_a_newcomer_is_pointed_to_exists(demo: Any) -> None:
                  "infermeter dashboards push"):
         assert text in printed
     assert findings["requests"] > 40_000
+
+
+def test_a_store_the_demo_did_not_make_is_never_replaced(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import infermeter
+
+    store = tmp_path / "store.duckdb"
+    store.write_bytes(b"somebody's data")
+    assert infermeter.main(["demo", "--out", str(tmp_path)]) == 1
+    assert "was not made by `infermeter demo`" in capsys.readouterr().err
+    assert store.read_bytes() == b"somebody's data"
