@@ -251,11 +251,9 @@ def _analyse(store: Path, out: Path, end: datetime, console: _Console) -> dict[s
         load_deployments,
         load_prices,
         read_drift_results,
-        recommend,
         recommendations_to_json,
         request_table,
         results_path,
-        runtime_economics,
         weekly_report,
         workload_frame,
         write_drift_report,
@@ -282,21 +280,19 @@ def _analyse(store: Path, out: Path, end: datetime, console: _Console) -> dict[s
         report_dir = out / "report"
         report_dir.mkdir(exist_ok=True)
         report.write(report_dir)
-        console.step(f"recommendations and workload summary ({week})")
-        recent = request_table(con, con.table("spans"), prices=prices,
-                               deployments=deployments,
-                               since=(end - timedelta(days=7)).replace(tzinfo=None))
-        recommendations = recommend(recent, prices=prices, deployments=deployments)
-        # The workload frame adds what was measured (memory, INIT): the same numbers the
-        # recommendations are based on.
-        workloads = workload_frame(recent)
-        economics = runtime_economics(workloads, prices=prices, deployments=deployments)
+        console.step(f"workload summary ({week})")
+        # The summary shows the report's week, its economics and its recommendations: one
+        # computation, so the terminal and the report cannot disagree. The workload frame
+        # adds what was measured (memory, INIT), as the report's economics used.
+        workloads = workload_frame(request_table(
+            con, con.table("spans"), prices=prices, deployments=deployments,
+            since=report.start, until=report.end))
     return {
         "week": week,
         "report": str(report_dir / f"infermeter-{week}.html"),
-        "workloads": workloads.join(economics, on=("endpoint", "runtime"), how="left",
-                                    suffix="_economics").to_dicts(),
-        "recommendations": recommendations_to_json(recommendations)["recommendations"],
+        "workloads": workloads.join(report.economics, on=("endpoint", "runtime"),
+                                    how="left", suffix="_economics").to_dicts(),
+        "recommendations": recommendations_to_json(report.recommendations)["recommendations"],
         "drift": drift.to_dicts(),
     }
 
