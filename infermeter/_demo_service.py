@@ -23,7 +23,7 @@ import math
 import random
 import sys
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import SimpleNamespace
@@ -92,7 +92,6 @@ class DemoDeployment:
     keep_alive_s: float = 0.0  # serverless: idle time before a sandbox is reclaimed
     init_s: tuple[float, float] = (0.0, 0.0)  # serverless: lazy model/index load when cold
     runtime_init_s: tuple[float, float] = (0.25, 0.6)  # the platform's own INIT
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 _LAMBDA_ENV: Final = {"AWS_REGION": "us-east-1", "AWS_EXECUTION_ENV": "AWS_Lambda_python3.12"}
