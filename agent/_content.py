@@ -60,8 +60,9 @@ def normalise_messages(value: object, default_role: str) -> list[dict[str, Any]]
         role = field(message, "role")
         parts = _parts(field(message, "content"))
         if parts:
-            messages.append({"role": role if isinstance(role, str) else default_role,
-                             "parts": parts})
+            messages.append(
+                {"role": role if isinstance(role, str) else default_role, "parts": parts}
+            )
     return messages or None
 
 

@@ -64,8 +64,9 @@ class EmbeddingEvent(Event):
         if self._attributes is None:
             raw, self._raw = self._raw, None
             vector = _to_floats(raw) if raw is not None else ()
-            self._attributes = MappingProxyType({EMBEDDING_KIND: self._kind,
-                                                 EMBEDDING_VECTOR: vector})
+            self._attributes = MappingProxyType(
+                {EMBEDDING_KIND: self._kind, EMBEDDING_VECTOR: vector}
+            )
         return self._attributes
 
 
@@ -160,7 +161,10 @@ def attach_vectors(
             add(EmbeddingEvent(kind, vector, timestamp))
         else:
             LOGGER.debug("infermeter: non-SDK span; attaching embedding eagerly")
-            span.add_event(EMBEDDING_EVENT, {EMBEDDING_KIND: kind,
-                                             EMBEDDING_VECTOR: _to_floats(vector)}, timestamp)
+            span.add_event(
+                EMBEDDING_EVENT,
+                {EMBEDDING_KIND: kind, EMBEDDING_VECTOR: _to_floats(vector)},
+                timestamp,
+            )
         attached += 1
     return attached, dropped

@@ -131,15 +131,15 @@ def _qualified_name(cls: type) -> str:
     return f"{module}.{qualname}" if module and module != "builtins" else str(qualname)
 
 
-def _derive(fn: Callable[..., object], args: Sequence[object],
-            kwargs: Mapping[str, object]) -> str | None:
+def _derive(
+    fn: Callable[..., object], args: Sequence[object], kwargs: Mapping[str, object]
+) -> str | None:
     try:
         return text(fn(*args, **kwargs))
     except (KeyboardInterrupt, SystemExit):
         raise
     except BaseException:  # noqa: BLE001 - a failing attribute callable leaves it out
-        LOGGER.debug("infermeter: attribute callable %s failed", Shown(fn),
-                     exc_info=True)
+        LOGGER.debug("infermeter: attribute callable %s failed", Shown(fn), exc_info=True)
         return None
 
 
@@ -210,8 +210,9 @@ def _valid_runtime(runtime: object) -> str | None:
         return None
     if isinstance(runtime, str) and runtime in RUNTIMES:
         return runtime
-    LOGGER.warning("infermeter: ignoring runtime=%s (expected one of %s)",
-                   Shown(runtime), ", ".join(RUNTIMES))
+    LOGGER.warning(
+        "infermeter: ignoring runtime=%s (expected one of %s)", Shown(runtime), ", ".join(RUNTIMES)
+    )
     return None
 
 
@@ -221,16 +222,26 @@ def _valid_rate(rate: object) -> float | None:
     value = seconds(rate)
     if value is not None and value <= 1.0:
         return value
-    LOGGER.warning("infermeter: ignoring capture_embeddings=%s (expected 0..1)",
-                   Shown(rate))
+    LOGGER.warning("infermeter: ignoring capture_embeddings=%s (expected 0..1)", Shown(rate))
     return None
 
 
 class _Spec:
     """What one decoration (or one ``span()``) fixed: static attributes and callables."""
 
-    __slots__ = ("capture_embeddings", "dynamic", "kind", "model", "name", "operation",
-                 "qualname", "runtime", "static", "static_name", "templates")
+    __slots__ = (
+        "capture_embeddings",
+        "dynamic",
+        "kind",
+        "model",
+        "name",
+        "operation",
+        "qualname",
+        "runtime",
+        "static",
+        "static_name",
+        "templates",
+    )
 
     def __init__(
         self,
@@ -275,9 +286,7 @@ class _Spec:
         # starts from, built once per pipeline instead of key by key on every call.
         self.templates: tuple[Pipeline, dict[str, Any], dict[str, Any]] | None = None
 
-    def make_templates(
-        self, pipeline: Pipeline
-    ) -> tuple[Pipeline, dict[str, Any], dict[str, Any]]:
+    def make_templates(self, pipeline: Pipeline) -> tuple[Pipeline, dict[str, Any], dict[str, Any]]:
         nested = dict(self.static)
         nested[INFERMETER_RUNTIME] = self.runtime or pipeline.runtime_name
         nested[INFERMETER_RETRIES] = 0
@@ -328,21 +337,55 @@ def _spec(
         GEN_AI_PROMPT_VERSION: prompt_version,
         INFERMETER_ENDPOINT: endpoint,
     }
-    return _Spec(qualname=qualname, name=name, options=options, runtime=runtime,
-                 capture_embeddings=capture_embeddings, stream=stream)
+    return _Spec(
+        qualname=qualname,
+        name=name,
+        options=options,
+        runtime=runtime,
+        capture_embeddings=capture_embeddings,
+        stream=stream,
+    )
 
 
 class _Call:
     """One observed call in flight."""
 
-    __slots__ = ("annotated", "attempts", "clock", "cold", "context", "context_token",
-                 "current_token", "dropped_embeddings", "embedded", "embedding_sampled",
-                 "embeddings", "entry", "first_chunk_ns", "init", "parent", "pipeline",
-                 "retry_key", "span", "spec", "start_attributes", "start_ns",
-                 "stream_model", "stream_usage")
+    __slots__ = (
+        "annotated",
+        "attempts",
+        "clock",
+        "cold",
+        "context",
+        "context_token",
+        "current_token",
+        "dropped_embeddings",
+        "embedded",
+        "embedding_sampled",
+        "embeddings",
+        "entry",
+        "first_chunk_ns",
+        "init",
+        "parent",
+        "pipeline",
+        "retry_key",
+        "span",
+        "spec",
+        "start_attributes",
+        "start_ns",
+        "stream_model",
+        "stream_usage",
+    )
 
-    def __init__(self, spec: _Spec, pipeline: Pipeline, span: Span, *, start_ns: int,
-                 attributes: dict[str, Any], clock: VirtualClock | None) -> None:
+    def __init__(
+        self,
+        spec: _Spec,
+        pipeline: Pipeline,
+        span: Span,
+        *,
+        start_ns: int,
+        attributes: dict[str, Any],
+        clock: VirtualClock | None,
+    ) -> None:
         self.spec = spec
         self.pipeline = pipeline
         self.span = span
@@ -389,8 +432,7 @@ class _Call:
             if current_token is not None:
                 _CURRENT.reset(current_token)
         except Exception:  # noqa: BLE001 - e.g. a token from another context: log, go on
-            LOGGER.debug("infermeter: restoring the observed-call context failed",
-                          exc_info=True)
+            LOGGER.debug("infermeter: restoring the observed-call context failed", exc_info=True)
         if context_token is not None:
             otel_context.detach(context_token)
 
@@ -504,8 +546,11 @@ class _Call:
 
         if self.embedding_sampled is None:
             rate = self._embedding_rate()
-            self.embedding_sampled = rate > 0 and self.span.is_recording() and trace_sampled(
-                self.span.get_span_context().trace_id, rate)
+            self.embedding_sampled = (
+                rate > 0
+                and self.span.is_recording()
+                and trace_sampled(self.span.get_span_context().trace_id, rate)
+            )
         if not self.embedding_sampled:
             return
         root = self
@@ -520,7 +565,9 @@ class _Call:
         room = max(settings.max_embeddings_per_span - self.embeddings, 0)
         vectors, beyond = collect_vectors(value, room)
         attached, dropped = attach_vectors(
-            self.span, vectors, kind,
+            self.span,
+            vectors,
+            kind,
             max_vectors=settings.max_embeddings_per_span,
             max_dims=settings.max_embedding_dims,
             already_attached=self.embeddings,
@@ -560,7 +607,8 @@ class _Call:
                 messages = result_messages(result)
                 if messages:
                     final[GEN_AI_OUTPUT_MESSAGES] = messages_json(
-                        messages, self.pipeline.settings.max_content_chars)
+                        messages, self.pipeline.settings.max_content_chars
+                    )
             error_type = None
             if throttle is not None:
                 error_type = "429"
@@ -620,8 +668,9 @@ class _Call:
         try:
             self.span.record_exception(exc, escaped=True)
         except Exception:  # noqa: BLE001 - __str__/__repr__ that raise break tracebacks
-            self.span.add_event("exception", {"exception.type": error_type,
-                                              "exception.message": "<unprintable>"})
+            self.span.add_event(
+                "exception", {"exception.type": error_type, "exception.message": "<unprintable>"}
+            )
 
     def _mark_throttle(self, final: dict[str, Any], throttle: Throttle) -> None:
         final[INFERMETER_THROTTLED] = True
@@ -631,8 +680,7 @@ class _Call:
     def _end(self, final: dict[str, Any], error_type: str | None, *, failed: bool) -> None:
         span = self.span
         if self.first_chunk_ns is not None:
-            final[GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK] = (
-                (self.first_chunk_ns - self.start_ns) / 1e9)
+            final[GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK] = (self.first_chunk_ns - self.start_ns) / 1e9
         if self.dropped_embeddings:
             final[INFERMETER_EMBEDDINGS_DROPPED] = self.dropped_embeddings
         annotated = self.annotated
@@ -680,8 +728,7 @@ class _Call:
         else:
             table.pop(key, None)
 
-    def _submit_metrics(self, final: dict[str, Any], error_type: str | None,
-                        end_ns: int) -> None:
+    def _submit_metrics(self, final: dict[str, Any], error_type: str | None, end_ns: int) -> None:
         if not self.pipeline.records_metrics:
             return
         start = self.start_attributes
@@ -692,16 +739,27 @@ class _Call:
             return
         provider = final.get(GEN_AI_PROVIDER_NAME, start.get(GEN_AI_PROVIDER_NAME))
         model = final.get(GEN_AI_REQUEST_MODEL, start.get(GEN_AI_REQUEST_MODEL))
-        attributes = _metric_labels(start[INFERMETER_RUNTIME], operation, provider, model,
-                                    error_type)
+        attributes = _metric_labels(
+            start[INFERMETER_RUNTIME], operation, provider, model, error_type
+        )
         duration = input_tokens = output_tokens = ttft = None
         if operation is not None:
             duration = max((end_ns - self.start_ns) / 1e9, 0.0)
             input_tokens = final.get(GEN_AI_USAGE_INPUT_TOKENS)
             output_tokens = final.get(GEN_AI_USAGE_OUTPUT_TOKENS)
             ttft = final.get(GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK)
-        RECORDER.submit((self.pipeline.instruments, attributes, duration, input_tokens,
-                         output_tokens, ttft, cold, init))
+        RECORDER.submit(
+            (
+                self.pipeline.instruments,
+                attributes,
+                duration,
+                input_tokens,
+                output_tokens,
+                ttft,
+                cold,
+                init,
+            )
+        )
 
 
 class _NullCall:
@@ -731,8 +789,9 @@ class _NullCall:
 _NULL_CALL: Final = _NullCall()
 
 
-def _entry(pipeline: Pipeline, spec: _Spec, args: Sequence[object],
-           attributes: dict[str, Any]) -> tuple[bool, float | None, object, int]:
+def _entry(
+    pipeline: Pipeline, spec: _Spec, args: Sequence[object], attributes: dict[str, Any]
+) -> tuple[bool, float | None, object, int]:
     """The rarer parts of an outermost call (its template already says entry, not cold,
     no retries): the cold start, Lambda's invocation id and trigger, retries under a
     foreign parent. Returns (cold, init, retry key, retries)."""
@@ -768,8 +827,9 @@ _LABELS: Final[dict[tuple[Any, ...], dict[str, Any]]] = {}
 _LABELS_LIMIT: Final = 1024
 
 
-def _metric_labels(runtime: Any, operation: Any, provider: Any, model: Any,
-                   error_type: str | None) -> dict[str, Any]:
+def _metric_labels(
+    runtime: Any, operation: Any, provider: Any, model: Any, error_type: str | None
+) -> dict[str, Any]:
     key = (runtime, operation, provider, model, error_type)
     labels = _LABELS.get(key)
     if labels is None:
@@ -788,16 +848,22 @@ def _metric_labels(runtime: Any, operation: Any, provider: Any, model: Any,
     return labels
 
 
-def _capture_input(pipeline: Pipeline, args: Sequence[object], kwargs: Mapping[str, object],
-                   attributes: dict[str, Any]) -> None:
+def _capture_input(
+    pipeline: Pipeline,
+    args: Sequence[object],
+    kwargs: Mapping[str, object],
+    attributes: dict[str, Any],
+) -> None:
     messages = input_messages(args, kwargs)
     if messages:
         attributes[GEN_AI_INPUT_MESSAGES] = messages_json(
-            messages, pipeline.settings.max_content_chars)
+            messages, pipeline.settings.max_content_chars
+        )
 
 
-def _begin(spec: _Spec, args: Sequence[object], kwargs: Mapping[str, object],
-           attach: bool) -> _Call | None:
+def _begin(
+    spec: _Spec, args: Sequence[object], kwargs: Mapping[str, object], attach: bool
+) -> _Call | None:
     """Start the span of one call; None when telemetry is off or failed (run unobserved)."""
     try:
         pipeline = Active.current or active()
@@ -828,10 +894,10 @@ def _begin(spec: _Spec, args: Sequence[object], kwargs: Mapping[str, object],
         name = spec.static_name
         if name is None:
             name = spec.span_name(attributes)
-        span = pipeline.tracer.start_span(name, kind=spec.kind, attributes=attributes,
-                                          start_time=start_ns)
-        call = _Call(spec, pipeline, span, start_ns=start_ns, attributes=attributes,
-                     clock=clock)
+        span = pipeline.tracer.start_span(
+            name, kind=spec.kind, attributes=attributes, start_time=start_ns
+        )
+        call = _Call(spec, pipeline, span, start_ns=start_ns, attributes=attributes, clock=clock)
         call.parent = parent
         call.entry = parent is None
         call.cold = cold
@@ -978,8 +1044,7 @@ def _decorate(func: Any, options: dict[str, Any]) -> Any:
     if isinstance(func, classmethod | staticmethod):
         return type(func)(_decorate(func.__func__, options))
     if not callable(func):
-        LOGGER.warning("infermeter: @observe needs a callable, got %s; left as is",
-                       Shown(func))
+        LOGGER.warning("infermeter: @observe needs a callable, got %s; left as is", Shown(func))
         return func
     qualname = getattr(func, "__qualname__", None) or getattr(func, "__name__", None)
     if not isinstance(qualname, str):
@@ -989,8 +1054,8 @@ def _decorate(func: Any, options: dict[str, Any]) -> Any:
     if inspect.isgeneratorfunction(func):
         return _wrap_generator(func, _spec(qualname=qualname, stream=True, **options))
     spec = _spec(qualname=qualname, stream=False, **options)
-    if inspect.iscoroutinefunction(func) or inspect.iscoroutinefunction(
-            getattr(func, "__call__", None)):  # noqa: B004 - async callable objects
+    call_method = getattr(func, "__call__", None)  # noqa: B004 - async callable objects
+    if inspect.iscoroutinefunction(func) or inspect.iscoroutinefunction(call_method):
         return _wrap_coroutine(func, spec)
     return _wrap_function(func, spec)
 
@@ -1039,9 +1104,15 @@ def observe(
     traces whose returned or annotated embedding vectors are attached.
     """
     options: dict[str, Any] = {
-        "name": name, "tenant": tenant, "model": model, "provider": provider,
-        "prompt_name": prompt_name, "prompt_version": prompt_version,
-        "endpoint": endpoint, "operation": operation, "runtime": runtime,
+        "name": name,
+        "tenant": tenant,
+        "model": model,
+        "provider": provider,
+        "prompt_name": prompt_name,
+        "prompt_version": prompt_version,
+        "endpoint": endpoint,
+        "operation": operation,
+        "runtime": runtime,
         "capture_embeddings": capture_embeddings,
     }
     if func is not None:
@@ -1072,8 +1143,12 @@ class ObservedSpan:
         self._call = _begin(self._spec, (), {}, True)
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 traceback: TracebackType | None) -> None:
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
         call, self._call = self._call, None
         if call is None:
             return
@@ -1085,8 +1160,12 @@ class ObservedSpan:
     async def __aenter__(self) -> ObservedSpan:
         return self.__enter__()
 
-    async def __aexit__(self, exc_type: type[BaseException] | None,
-                        exc: BaseException | None, traceback: TracebackType | None) -> None:
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
         self.__exit__(exc_type, exc, traceback)
 
     def annotate(self, **fields: object) -> None:
@@ -1119,10 +1198,20 @@ def span(
     """An observed span for a block: ``with infermeter.span("retrieve", operation=...) as s``.
 
     Same options as ``observe`` (callables are called with no arguments)."""
-    spec = _spec(qualname=name, name=name, tenant=tenant, model=model, provider=provider,
-                 prompt_name=prompt_name, prompt_version=prompt_version, endpoint=endpoint,
-                 operation=operation, runtime=runtime,
-                 capture_embeddings=capture_embeddings, stream=False)
+    spec = _spec(
+        qualname=name,
+        name=name,
+        tenant=tenant,
+        model=model,
+        provider=provider,
+        prompt_name=prompt_name,
+        prompt_version=prompt_version,
+        endpoint=endpoint,
+        operation=operation,
+        runtime=runtime,
+        capture_embeddings=capture_embeddings,
+        stream=False,
+    )
     return ObservedSpan(spec)
 
 
@@ -1165,15 +1254,29 @@ def annotate(
         LOGGER.debug("infermeter: annotate() outside an observed call; ignored")
         return
     fields = {
-        "tenant": tenant, "model": model, "response_model": response_model,
-        "provider": provider, "prompt_name": prompt_name, "prompt_version": prompt_version,
-        "endpoint": endpoint, "operation": operation, "input_tokens": input_tokens,
-        "output_tokens": output_tokens, "cache_read_tokens": cache_read_tokens,
-        "cache_write_tokens": cache_write_tokens, "reasoning_tokens": reasoning_tokens,
-        "ttft": ttft, "throttled": throttled, "retry_after": retry_after,
-        "cold_start": cold_start, "init_duration": init_duration, "embeddings": embeddings,
-        "input_messages": input_messages, "output_messages": output_messages,
-        "attributes": attributes, **unknown,
+        "tenant": tenant,
+        "model": model,
+        "response_model": response_model,
+        "provider": provider,
+        "prompt_name": prompt_name,
+        "prompt_version": prompt_version,
+        "endpoint": endpoint,
+        "operation": operation,
+        "input_tokens": input_tokens,
+        "output_tokens": output_tokens,
+        "cache_read_tokens": cache_read_tokens,
+        "cache_write_tokens": cache_write_tokens,
+        "reasoning_tokens": reasoning_tokens,
+        "ttft": ttft,
+        "throttled": throttled,
+        "retry_after": retry_after,
+        "cold_start": cold_start,
+        "init_duration": init_duration,
+        "embeddings": embeddings,
+        "input_messages": input_messages,
+        "output_messages": output_messages,
+        "attributes": attributes,
+        **unknown,
     }
     call.annotate(fields)
 
@@ -1182,4 +1285,3 @@ def current_span() -> Span:
     """The OpenTelemetry span of the current observed call (INVALID_SPAN outside one)."""
     call = _CURRENT.get()
     return call.span if call is not None else INVALID_SPAN
-

@@ -135,8 +135,9 @@ class Pipeline:
         resource: Mapping[str, object] = {}
         if self.tracer_provider is not None:
             resource = dict(self.tracer_provider.resource.attributes)
-        return Configuration(self.settings, self.runtime.runtime, resource,
-                             self.tracer_provider, self.meter_provider)
+        return Configuration(
+            self.settings, self.runtime.runtime, resource, self.tracer_provider, self.meter_provider
+        )
 
     def flush(self, timeout_s: float) -> bool:
         """Drain queued metrics, then flush spans and metrics; waits at most ``timeout_s``."""
@@ -188,7 +189,8 @@ class _Background:
 
     def __init__(self) -> None:
         self._requests: queue.SimpleQueue[
-            tuple[Callable[[], bool], threading.Event, list[bool]]] = queue.SimpleQueue()
+            tuple[Callable[[], bool], threading.Event, list[bool]]
+        ] = queue.SimpleQueue()
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
         if hasattr(os, "register_at_fork"):
@@ -213,8 +215,9 @@ class _Background:
             return
         with self._lock:
             if self._thread is None:
-                self._thread = threading.Thread(target=self._work, name="infermeter-flush",
-                                                daemon=True)
+                self._thread = threading.Thread(
+                    target=self._work, name="infermeter-flush", daemon=True
+                )
                 self._thread.start()
 
     def _work(self) -> None:
@@ -243,8 +246,14 @@ def _flush_on_return(settings: AgentSettings, runtime: RuntimeInfo) -> bool:
 
 
 def _disabled(settings: AgentSettings, runtime: RuntimeInfo) -> Pipeline:
-    return Pipeline(settings, runtime, NoOpTracer(), Instruments.from_meter(NoOpMeter("noop")),
-                    enabled=False, flush_on_return=False)
+    return Pipeline(
+        settings,
+        runtime,
+        NoOpTracer(),
+        Instruments.from_meter(NoOpMeter("noop")),
+        enabled=False,
+        flush_on_return=False,
+    )
 
 
 def _resource(settings: AgentSettings, runtime: RuntimeInfo) -> Resource:
@@ -286,8 +295,10 @@ def _views() -> list[Any]:
         (METRIC_FAAS_INIT_DURATION, BUCKETS_INIT_DURATION_S),
     )
     return [
-        View(instrument_name=name,
-             aggregation=ExplicitBucketHistogramAggregation(boundaries=boundaries))
+        View(
+            instrument_name=name,
+            aggregation=ExplicitBucketHistogramAggregation(boundaries=boundaries),
+        )
         for name, boundaries in buckets
     ]
 
@@ -352,8 +363,9 @@ def build_pipeline(
     from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor
 
     resource = _resource(settings, runtime)
-    tracer_provider = TracerProvider(resource=resource, sampler=_sampler(settings),
-                                     shutdown_on_exit=shutdown_on_exit)
+    tracer_provider = TracerProvider(
+        resource=resource, sampler=_sampler(settings), shutdown_on_exit=shutdown_on_exit
+    )
     exporter = span_exporter if span_exporter is not None else _span_exporter(settings)
     if exporter is not None:
         processor = SimpleSpanProcessor(exporter) if synchronous else BatchSpanProcessor(exporter)
@@ -498,17 +510,27 @@ def configure(
     memory). Raises ``ConfigurationError`` — and nothing else — for unusable values.
     """
     explicit = {
-        "service_name": service_name, "endpoint": endpoint,
-        "traces_endpoint": traces_endpoint, "metrics_endpoint": metrics_endpoint,
-        "headers": headers, "protocol": protocol, "traces_exporter": traces_exporter,
-        "metrics_exporter": metrics_exporter, "metric_export_interval": metric_export_interval,
-        "sdk_disabled": sdk_disabled, "traces_sampler": traces_sampler,
-        "traces_sampler_arg": traces_sampler_arg, "resource_attributes": resource_attributes,
-        "capture_content": capture_content, "capture_embeddings": capture_embeddings,
+        "service_name": service_name,
+        "endpoint": endpoint,
+        "traces_endpoint": traces_endpoint,
+        "metrics_endpoint": metrics_endpoint,
+        "headers": headers,
+        "protocol": protocol,
+        "traces_exporter": traces_exporter,
+        "metrics_exporter": metrics_exporter,
+        "metric_export_interval": metric_export_interval,
+        "sdk_disabled": sdk_disabled,
+        "traces_sampler": traces_sampler,
+        "traces_sampler_arg": traces_sampler_arg,
+        "resource_attributes": resource_attributes,
+        "capture_content": capture_content,
+        "capture_embeddings": capture_embeddings,
         "max_embedding_dims": max_embedding_dims,
         "max_embeddings_per_span": max_embeddings_per_span,
-        "max_content_chars": max_content_chars, "flush_on_return": flush_on_return,
-        "flush_timeout": flush_timeout, "runtime": runtime,
+        "max_content_chars": max_content_chars,
+        "flush_on_return": flush_on_return,
+        "flush_timeout": flush_timeout,
+        "runtime": runtime,
     }
     try:
         settings = resolve_settings(explicit)
@@ -522,8 +544,12 @@ def configure(
         if previous is not None and not injected and previous.settings == settings:
             return previous.configuration
         try:
-            pipeline = build_pipeline(settings, span_exporter=span_exporter,
-                                      metric_reader=metric_reader, set_global=set_global)
+            pipeline = build_pipeline(
+                settings,
+                span_exporter=span_exporter,
+                metric_reader=metric_reader,
+                set_global=set_global,
+            )
         except ConfigurationError:
             raise
         except Exception as exc:  # noqa: BLE001 - configure raises ConfigurationError only
@@ -569,4 +595,3 @@ def force_flush(timeout: float = _DEFAULT_SHUTDOWN_TIMEOUT_S) -> bool:
     except Exception:  # noqa: BLE001 - flushing telemetry must not raise into the caller
         LOGGER.debug("infermeter: flush failed", exc_info=True)
         return False
-

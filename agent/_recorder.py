@@ -61,26 +61,31 @@ class Instruments:
         # MeterProvider gets the convention's buckets without configuring views.
         return cls(
             duration=meter.create_histogram(
-                METRIC_OPERATION_DURATION, unit="s",
+                METRIC_OPERATION_DURATION,
+                unit="s",
                 description="GenAI operation duration.",
                 explicit_bucket_boundaries_advisory=BUCKETS_DURATION_S,
             ),
             tokens=meter.create_histogram(
-                METRIC_TOKEN_USAGE, unit="{token}",
+                METRIC_TOKEN_USAGE,
+                unit="{token}",
                 description="Number of input and output tokens used.",
                 explicit_bucket_boundaries_advisory=BUCKETS_TOKENS,
             ),
             time_to_first_chunk=meter.create_histogram(
-                METRIC_TIME_TO_FIRST_CHUNK, unit="s",
+                METRIC_TIME_TO_FIRST_CHUNK,
+                unit="s",
                 description="Time to receive the first chunk of a streamed response.",
                 explicit_bucket_boundaries_advisory=BUCKETS_DURATION_S,
             ),
             coldstarts=meter.create_counter(
-                METRIC_FAAS_COLDSTARTS, unit="{coldstart}",
+                METRIC_FAAS_COLDSTARTS,
+                unit="{coldstart}",
                 description="Number of invocation cold starts.",
             ),
             init_duration=meter.create_histogram(
-                METRIC_FAAS_INIT_DURATION, unit="s",
+                METRIC_FAAS_INIT_DURATION,
+                unit="s",
                 description="Duration of the function's initialization (process start to "
                 "first invocation).",
                 explicit_bucket_boundaries_advisory=BUCKETS_INIT_DURATION_S,
@@ -91,8 +96,14 @@ class Instruments:
 # (instruments, attributes, duration_s, input_tokens, output_tokens, ttft_s, cold_start,
 #  init_duration_s); a tuple because the caller's thread builds one per call.
 Measurement = tuple[
-    Instruments, Attributes, float | None, int | None, int | None, float | None,
-    bool, float | None,
+    Instruments,
+    Attributes,
+    float | None,
+    int | None,
+    int | None,
+    float | None,
+    bool,
+    float | None,
 ]
 
 

@@ -70,13 +70,29 @@ _MIB: Final = 1024 * 1024
 
 # Every environment variable the detection reads (documentation and tests).
 DETECTION_ENV_VARS: Final = (
-    "AWS_LAMBDA_FUNCTION_NAME", "AWS_LAMBDA_FUNCTION_VERSION", "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
-    "AWS_LAMBDA_LOG_STREAM_NAME", "AWS_LAMBDA_INITIALIZATION_TYPE", "AWS_REGION",
-    "AWS_DEFAULT_REGION", "FUNCTION_TARGET", "FUNCTION_NAME", "FUNCTION_REGION",
-    "FUNCTION_MEMORY_MB", "K_SERVICE", "K_REVISION", "FUNCTIONS_WORKER_RUNTIME",
-    "WEBSITE_SITE_NAME", "REGION_NAME", "CONTAINER_APP_NAME", "CONTAINER_APP_REVISION",
-    "CONTAINER_APP_REGION", "ECS_CONTAINER_METADATA_URI_V4", "ECS_CONTAINER_METADATA_URI",
-    "AWS_EXECUTION_ENV", "KUBERNETES_SERVICE_HOST",
+    "AWS_LAMBDA_FUNCTION_NAME",
+    "AWS_LAMBDA_FUNCTION_VERSION",
+    "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
+    "AWS_LAMBDA_LOG_STREAM_NAME",
+    "AWS_LAMBDA_INITIALIZATION_TYPE",
+    "AWS_REGION",
+    "AWS_DEFAULT_REGION",
+    "FUNCTION_TARGET",
+    "FUNCTION_NAME",
+    "FUNCTION_REGION",
+    "FUNCTION_MEMORY_MB",
+    "K_SERVICE",
+    "K_REVISION",
+    "FUNCTIONS_WORKER_RUNTIME",
+    "WEBSITE_SITE_NAME",
+    "REGION_NAME",
+    "CONTAINER_APP_NAME",
+    "CONTAINER_APP_REVISION",
+    "CONTAINER_APP_REGION",
+    "ECS_CONTAINER_METADATA_URI_V4",
+    "ECS_CONTAINER_METADATA_URI",
+    "AWS_EXECUTION_ENV",
+    "KUBERNETES_SERVICE_HOST",
 )
 
 
@@ -124,7 +140,8 @@ def _aws_lambda(env: Mapping[str, str]) -> RuntimeInfo | None:
     if not env.get("AWS_LAMBDA_FUNCTION_NAME"):
         return None
     resource: dict[str, str | int] = {
-        CLOUD_PROVIDER: PROVIDER_AWS, CLOUD_PLATFORM: PLATFORM_AWS_LAMBDA,
+        CLOUD_PROVIDER: PROVIDER_AWS,
+        CLOUD_PLATFORM: PLATFORM_AWS_LAMBDA,
     }
     _put(resource, CLOUD_REGION, env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION"))
     _put(resource, FAAS_NAME, env.get("AWS_LAMBDA_FUNCTION_NAME"))
@@ -141,7 +158,8 @@ def _gcp_cloud_functions(env: Mapping[str, str]) -> RuntimeInfo | None:
     if not env.get("FUNCTION_TARGET"):
         return None
     resource: dict[str, str | int] = {
-        CLOUD_PROVIDER: PROVIDER_GCP, CLOUD_PLATFORM: PLATFORM_GCP_CLOUD_FUNCTIONS,
+        CLOUD_PROVIDER: PROVIDER_GCP,
+        CLOUD_PLATFORM: PLATFORM_GCP_CLOUD_FUNCTIONS,
     }
     _put(resource, CLOUD_REGION, env.get("FUNCTION_REGION"))
     _put(resource, FAAS_NAME, env.get("K_SERVICE") or env.get("FUNCTION_NAME"))
@@ -156,7 +174,8 @@ def _gcp_cloud_run(env: Mapping[str, str]) -> RuntimeInfo | None:
     if not env.get("K_SERVICE"):
         return None
     resource: dict[str, str | int] = {
-        CLOUD_PROVIDER: PROVIDER_GCP, CLOUD_PLATFORM: PLATFORM_GCP_CLOUD_RUN,
+        CLOUD_PROVIDER: PROVIDER_GCP,
+        CLOUD_PLATFORM: PLATFORM_GCP_CLOUD_RUN,
     }
     _put(resource, FAAS_NAME, env.get("K_SERVICE"))
     _put(resource, FAAS_VERSION, env.get("K_REVISION"))
@@ -167,7 +186,8 @@ def _azure_functions(env: Mapping[str, str]) -> RuntimeInfo | None:
     if not env.get("FUNCTIONS_WORKER_RUNTIME"):
         return None
     resource: dict[str, str | int] = {
-        CLOUD_PROVIDER: PROVIDER_AZURE, CLOUD_PLATFORM: PLATFORM_AZURE_FUNCTIONS,
+        CLOUD_PROVIDER: PROVIDER_AZURE,
+        CLOUD_PLATFORM: PLATFORM_AZURE_FUNCTIONS,
     }
     _put(resource, CLOUD_REGION, env.get("REGION_NAME"))
     _put(resource, FAAS_NAME, env.get("WEBSITE_SITE_NAME"))
@@ -178,7 +198,8 @@ def _azure_container_apps(env: Mapping[str, str]) -> RuntimeInfo | None:
     if not env.get("CONTAINER_APP_NAME"):
         return None
     resource: dict[str, str | int] = {
-        CLOUD_PROVIDER: PROVIDER_AZURE, CLOUD_PLATFORM: PLATFORM_AZURE_CONTAINER_APPS,
+        CLOUD_PROVIDER: PROVIDER_AZURE,
+        CLOUD_PLATFORM: PLATFORM_AZURE_CONTAINER_APPS,
     }
     _put(resource, CLOUD_REGION, env.get("REGION_NAME") or env.get("CONTAINER_APP_REGION"))
     _put(resource, FAAS_NAME, env.get("CONTAINER_APP_NAME"))
@@ -190,7 +211,8 @@ def _aws_ecs(env: Mapping[str, str]) -> RuntimeInfo | None:
     if not (env.get("ECS_CONTAINER_METADATA_URI_V4") or env.get("ECS_CONTAINER_METADATA_URI")):
         return None
     resource: dict[str, str | int] = {
-        CLOUD_PROVIDER: PROVIDER_AWS, CLOUD_PLATFORM: PLATFORM_AWS_ECS,
+        CLOUD_PROVIDER: PROVIDER_AWS,
+        CLOUD_PLATFORM: PLATFORM_AWS_ECS,
     }
     _put(resource, CLOUD_REGION, env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION"))
     fargate = (env.get("AWS_EXECUTION_ENV") or "").strip() == "AWS_ECS_FARGATE"

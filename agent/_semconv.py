@@ -175,7 +175,10 @@ RUNTIME_SERVERLESS_CONTAINER: Final = "serverless_container"
 RUNTIME_CONTAINER: Final = "container"
 RUNTIME_UNKNOWN: Final = "unknown"
 RUNTIMES: Final = (
-    RUNTIME_SERVERLESS, RUNTIME_SERVERLESS_CONTAINER, RUNTIME_CONTAINER, RUNTIME_UNKNOWN,
+    RUNTIME_SERVERLESS,
+    RUNTIME_SERVERLESS_CONTAINER,
+    RUNTIME_CONTAINER,
+    RUNTIME_UNKNOWN,
 )
 
 # --- Metrics ------------------------------------------------------------------------------
@@ -188,11 +191,50 @@ METRIC_FAAS_COLDSTARTS: Final = "faas.coldstarts"  # {coldstart}
 METRIC_FAAS_INIT_DURATION: Final = "faas.init_duration"  # s
 
 BUCKETS_DURATION_S: Final = (
-    0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92,
+    0.01,
+    0.02,
+    0.04,
+    0.08,
+    0.16,
+    0.32,
+    0.64,
+    1.28,
+    2.56,
+    5.12,
+    10.24,
+    20.48,
+    40.96,
+    81.92,
 )
 BUCKETS_TOKENS: Final = (
-    1, 4, 16, 64, 256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304, 16777216, 67108864,
+    1,
+    4,
+    16,
+    64,
+    256,
+    1024,
+    4096,
+    16384,
+    65536,
+    262144,
+    1048576,
+    4194304,
+    16777216,
+    67108864,
 )
 BUCKETS_INIT_DURATION_S: Final = (
-    0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0,
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.075,
+    0.1,
+    0.25,
+    0.5,
+    0.75,
+    1.0,
+    2.5,
+    5.0,
+    7.5,
+    10.0,
 )

@@ -31,22 +31,24 @@ __all__ = ["Throttle", "throttle_from_exception", "throttle_from_result"]
 _TOO_MANY_REQUESTS: Final = 429
 _NAME_MARKERS: Final = ("ratelimit", "toomanyrequests", "throttl", "resourceexhausted")
 # botocore's retry handler treats these error codes as throttling (standard retry mode).
-_BOTOCORE_THROTTLE_CODES: Final = frozenset({
-    "Throttling",
-    "ThrottlingException",
-    "ThrottledException",
-    "RequestThrottledException",
-    "TooManyRequestsException",
-    "ProvisionedThroughputExceededException",
-    "TransactionInProgressException",
-    "RequestLimitExceeded",
-    "BandwidthLimitExceeded",
-    "LimitExceededException",
-    "RequestThrottled",
-    "SlowDown",
-    "PriorRequestNotComplete",
-    "EC2ThrottledException",
-})
+_BOTOCORE_THROTTLE_CODES: Final = frozenset(
+    {
+        "Throttling",
+        "ThrottlingException",
+        "ThrottledException",
+        "RequestThrottledException",
+        "TooManyRequestsException",
+        "ProvisionedThroughputExceededException",
+        "TransactionInProgressException",
+        "RequestLimitExceeded",
+        "BandwidthLimitExceeded",
+        "LimitExceededException",
+        "RequestThrottled",
+        "SlowDown",
+        "PriorRequestNotComplete",
+        "EC2ThrottledException",
+    }
+)
 _STATUS_FIELDS: Final = ("status_code", "status", "code", "http_status")
 
 

@@ -100,7 +100,8 @@ def _shape_of_attributes(usage: object) -> Usage | None:
     cached = field(getattr(usage, "prompt_tokens_details", None), "cached_tokens")
     reasoning = field(getattr(usage, "completion_tokens_details", None), "reasoning_tokens")
     return Usage(
-        prompt, completion,
+        prompt,
+        completion,
         cached if type(cached) is int and cached >= 0 else non_negative_int(cached),
         None,
         reasoning if type(reasoning) is int and reasoning >= 0 else non_negative_int(reasoning),
@@ -115,10 +116,12 @@ def _shape(get: Callable[[str], object]) -> Usage | None:
         return Usage(
             input_tokens=prompt,
             output_tokens=completion,
-            cache_read_tokens=non_negative_int(field(get("prompt_tokens_details"),
-                                                     "cached_tokens")),
-            reasoning_tokens=non_negative_int(field(get("completion_tokens_details"),
-                                                    "reasoning_tokens")),
+            cache_read_tokens=non_negative_int(
+                field(get("prompt_tokens_details"), "cached_tokens")
+            ),
+            reasoning_tokens=non_negative_int(
+                field(get("completion_tokens_details"), "reasoning_tokens")
+            ),
         )
     input_tokens = non_negative_int(get("input_tokens"))
     output_tokens = non_negative_int(get("output_tokens"))
@@ -141,10 +144,8 @@ def _shape(get: Callable[[str], object]) -> Usage | None:
     return Usage(
         input_tokens=input_tokens,
         output_tokens=output_tokens,
-        cache_read_tokens=non_negative_int(field(get("input_tokens_details"),
-                                                 "cached_tokens")),
-        reasoning_tokens=non_negative_int(field(get("output_tokens_details"),
-                                                "reasoning_tokens")),
+        cache_read_tokens=non_negative_int(field(get("input_tokens_details"), "cached_tokens")),
+        reasoning_tokens=non_negative_int(field(get("output_tokens_details"), "reasoning_tokens")),
     )
 
 

@@ -74,8 +74,9 @@ __all__ = [
 class Capture:
     """Spans and metrics observed code emitted inside a ``capture()`` block."""
 
-    def __init__(self, pipeline: Pipeline, spans: InMemorySpanExporter,
-                 reader: InMemoryMetricReader) -> None:
+    def __init__(
+        self, pipeline: Pipeline, spans: InMemorySpanExporter, reader: InMemoryMetricReader
+    ) -> None:
         self.pipeline = pipeline
         self._spans = spans
         self._reader = reader
@@ -93,8 +94,9 @@ class Capture:
         found = self.spans_named(name)
         if len(found) != 1:
             names = sorted({span.name for span in self.spans})
-            raise AssertionError(f"expected one span named {name!r}, found {len(found)}; "
-                                 f"span names: {names}")
+            raise AssertionError(
+                f"expected one span named {name!r}, found {len(found)}; span names: {names}"
+            )
         return found[0]
 
     def attributes(self, name: str) -> dict[str, Any]:
@@ -158,8 +160,13 @@ def capture(
     settings = resolve_settings(explicit, environ={})
     spans = InMemorySpanExporter()
     reader = InMemoryMetricReader()
-    pipeline = build_pipeline(settings, span_exporter=spans, metric_reader=reader,
-                              synchronous=True, shutdown_on_exit=False)
+    pipeline = build_pipeline(
+        settings,
+        span_exporter=spans,
+        metric_reader=reader,
+        synchronous=True,
+        shutdown_on_exit=False,
+    )
     if fresh_process:
         reset_cold_start()
     push_override(pipeline)
@@ -210,8 +217,9 @@ def telemetry(
     Raises ``ConfigurationError`` for unusable settings, like ``configure()``."""
     resolved = resolve_settings(settings)
     try:
-        pipeline = build_pipeline(resolved, span_exporter=span_exporter,
-                                  metric_reader=metric_reader)
+        pipeline = build_pipeline(
+            resolved, span_exporter=span_exporter, metric_reader=metric_reader
+        )
     except Exception as exc:  # noqa: BLE001 - configuration errors only, like configure()
         raise ConfigurationError(f"cannot set up telemetry: {exc}") from None
     return Telemetry(pipeline)

@@ -22,8 +22,9 @@ from infermeter.alerts._rules import load_rules
 __all__ = ["check_store", "run_check"]
 
 
-def check_store(store: str | Path, settings: Mapping[str, Any],
-                now: datetime | None = None) -> list[Alert]:
+def check_store(
+    store: str | Path, settings: Mapping[str, Any], now: datetime | None = None
+) -> list[Alert]:
     """The alerts that fire on ``store`` now; ``settings`` are ``CHECK_SETTINGS`` values."""
     from infermeter.analytics import load_deployments, load_prices
     from infermeter.collectors import open_reader
@@ -38,8 +39,14 @@ def check_store(store: str | Path, settings: Mapping[str, Any],
     moment = now or datetime.now(UTC)
     con = open_reader(config.store)
     try:
-        snapshot = compute_snapshot(con, prices=prices, deployments=deployments,
-                                    options=config.options, drift=drift, now=moment)
+        snapshot = compute_snapshot(
+            con,
+            prices=prices,
+            deployments=deployments,
+            options=config.options,
+            drift=drift,
+            now=moment,
+        )
     finally:
         con.close()
     return evaluate(rules, snapshot, now=moment)

@@ -33,7 +33,11 @@ __all__ = [
 ]
 
 _OPS: Final[dict[str, Callable[[float, float], bool]]] = {
-    ">": operator.gt, ">=": operator.ge, "<": operator.lt, "<=": operator.le, "==": operator.eq,
+    ">": operator.gt,
+    ">=": operator.ge,
+    "<": operator.lt,
+    "<=": operator.le,
+    "==": operator.eq,
 }
 _ZERO_TIME: Final = "0001-01-01T00:00:00Z"
 
@@ -56,8 +60,11 @@ class Alert:
         return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
     def line(self) -> str:
-        identity = " ".join(f"{k}={v}" for k, v in self.labels.items()
-                            if k not in {"alertname", "severity", "source"})
+        identity = " ".join(
+            f"{k}={v}"
+            for k, v in self.labels.items()
+            if k not in {"alertname", "severity", "source"}
+        )
         return f"FIRING {self.severity:8} {self.name} {identity}: {self.annotations['summary']}"
 
 
@@ -73,8 +80,9 @@ def _key(labels: Mapping[str, str], names: Sequence[str]) -> tuple[str, ...]:
     return tuple(labels.get(name, "") for name in names)
 
 
-def _holding(rule: AlertRule, clause: Clause, snapshot: Snapshot,
-             now: float) -> dict[tuple[str, ...], float]:
+def _holding(
+    rule: AlertRule, clause: Clause, snapshot: Snapshot, now: float
+) -> dict[tuple[str, ...], float]:
     """Identity key -> left value, for every series where ``clause`` holds (PromQL's
     filter-then-``max by``); a global clause (metric without labels) keys on ``()``."""
     names = rule.identity if clause.metric.labels else ()
@@ -103,19 +111,22 @@ def _holding(rule: AlertRule, clause: Clause, snapshot: Snapshot,
     return out
 
 
-def _evidence(rule: AlertRule, snapshot: Snapshot,
-              key: tuple[str, ...]) -> dict[str, float | None]:
+def _evidence(rule: AlertRule, snapshot: Snapshot, key: tuple[str, ...]) -> dict[str, float | None]:
     numbers: dict[str, float | None] = {}
     for name, evidence in rule.evidence.items():
         names = rule.identity if evidence.metric.labels else ()
-        found = [v for labels, v in snapshot.series(evidence.metric)
-                 if _matches(labels, evidence.matchers) and _key(labels, names) == key[:len(names)]]
+        found = [
+            v
+            for labels, v in snapshot.series(evidence.metric)
+            if _matches(labels, evidence.matchers) and _key(labels, names) == key[: len(names)]
+        ]
         numbers[name] = max(found) if found else None
     return numbers
 
 
-def evaluate(rules: Iterable[AlertRule], snapshot: Snapshot, *,
-             now: datetime | None = None) -> list[Alert]:
+def evaluate(
+    rules: Iterable[AlertRule], snapshot: Snapshot, *, now: datetime | None = None
+) -> list[Alert]:
     """The alerts of the enabled ``rules`` that fire on ``snapshot``."""
     moment = now or datetime.now(UTC)
     now_s = moment.timestamp()
@@ -140,8 +151,17 @@ def evaluate(rules: Iterable[AlertRule], snapshot: Snapshot, *,
             }
             if rule.runbook_url:
                 annotations["runbook_url"] = rule.runbook_url
-            alerts.append(Alert(rule.name, rule.severity, labels, annotations, value,
-                                moment, {k: v for k, v in numbers.items() if k != "value"}))
+            alerts.append(
+                Alert(
+                    rule.name,
+                    rule.severity,
+                    labels,
+                    annotations,
+                    value,
+                    moment,
+                    {k: v for k, v in numbers.items() if k != "value"},
+                )
+            )
     return alerts
 
 
@@ -149,8 +169,9 @@ def _time(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def webhook_payloads(alerts: Sequence[Alert], *, receiver: str = "infermeter",
-                     external_url: str = "") -> list[dict[str, Any]]:
+def webhook_payloads(
+    alerts: Sequence[Alert], *, receiver: str = "infermeter", external_url: str = ""
+) -> list[dict[str, Any]]:
     """Alertmanager webhook bodies (``version`` 4), one per alert name like Alertmanager
     grouping by ``alertname``."""
     groups: dict[str, list[Alert]] = {}
@@ -159,40 +180,52 @@ def webhook_payloads(alerts: Sequence[Alert], *, receiver: str = "infermeter",
     payloads = []
     for name, members in groups.items():
         common_labels = dict(set.intersection(*(set(a.labels.items()) for a in members)))
-        common_annotations = dict(set.intersection(*(set(a.annotations.items())
-                                                     for a in members)))
-        payloads.append({
-            "version": "4",
-            "groupKey": f'{{}}:{{alertname="{name}"}}',
-            "truncatedAlerts": 0,
-            "status": "firing",
-            "receiver": receiver,
-            "groupLabels": {"alertname": name},
-            "commonLabels": common_labels,
-            "commonAnnotations": common_annotations,
-            "externalURL": external_url,
-            "alerts": [{
+        common_annotations = dict(set.intersection(*(set(a.annotations.items()) for a in members)))
+        payloads.append(
+            {
+                "version": "4",
+                "groupKey": f'{{}}:{{alertname="{name}"}}',
+                "truncatedAlerts": 0,
                 "status": "firing",
-                "labels": dict(a.labels),
-                "annotations": dict(a.annotations),
-                "startsAt": _time(a.starts_at),
-                "endsAt": _ZERO_TIME,
-                "generatorURL": "",
-                "fingerprint": a.fingerprint,
-            } for a in members],
-        })
+                "receiver": receiver,
+                "groupLabels": {"alertname": name},
+                "commonLabels": common_labels,
+                "commonAnnotations": common_annotations,
+                "externalURL": external_url,
+                "alerts": [
+                    {
+                        "status": "firing",
+                        "labels": dict(a.labels),
+                        "annotations": dict(a.annotations),
+                        "startsAt": _time(a.starts_at),
+                        "endsAt": _ZERO_TIME,
+                        "generatorURL": "",
+                        "fingerprint": a.fingerprint,
+                    }
+                    for a in members
+                ],
+            }
+        )
     return payloads
 
 
 def alertmanager_alerts(alerts: Sequence[Alert]) -> list[dict[str, Any]]:
     """The body of ``POST /api/v2/alerts`` for Alertmanager itself."""
-    return [{"labels": dict(a.labels), "annotations": dict(a.annotations),
-             "startsAt": _time(a.starts_at)} for a in alerts]
+    return [
+        {
+            "labels": dict(a.labels),
+            "annotations": dict(a.annotations),
+            "startsAt": _time(a.starts_at),
+        }
+        for a in alerts
+    ]
 
 
 def _post(url: str, body: Any, timeout: float, what: str) -> None:
     request = urllib.request.Request(  # noqa: S310 - the user's own webhook / Alertmanager
-        url, data=json.dumps(body).encode(), method="POST",
+        url,
+        data=json.dumps(body).encode(),
+        method="POST",
         headers={"Content-Type": "application/json", "User-Agent": "infermeter-alerts"},
     )
     try:
@@ -217,5 +250,6 @@ def post_alertmanager(url: str, alerts: Sequence[Alert], *, timeout: float = 10.
     """Hand the alerts to an Alertmanager (``POST /api/v2/alerts``), which then groups,
     deduplicates, silences and routes them like alerts from Prometheus."""
     if alerts:
-        _post(url.rstrip("/") + "/api/v2/alerts", alertmanager_alerts(alerts), timeout,
-              "Alertmanager")
+        _post(
+            url.rstrip("/") + "/api/v2/alerts", alertmanager_alerts(alerts), timeout, "Alertmanager"
+        )

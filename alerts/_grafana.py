@@ -78,8 +78,13 @@ def _query(ref_id: str, expr: str, datasource_uid: str, window_s: int) -> dict[s
         "relativeTimeRange": {"from": window_s, "to": 0},
         "datasourceUid": datasource_uid,
         "model": {
-            "refId": ref_id, "expr": expr, "instant": True, "range": False,
-            "editorMode": "code", "legendFormat": "__auto", "intervalMs": 1000,
+            "refId": ref_id,
+            "expr": expr,
+            "instant": True,
+            "range": False,
+            "editorMode": "code",
+            "legendFormat": "__auto",
+            "intervalMs": 1000,
             "maxDataPoints": 43200,
             "datasource": {"type": "prometheus", "uid": datasource_uid},
         },
@@ -97,19 +102,33 @@ def _expression(ref_id: str, model: dict[str, Any]) -> dict[str, Any]:
 
 
 def _reduce(ref_id: str, source: str) -> dict[str, Any]:
-    return _expression(ref_id, {"type": "reduce", "expression": source, "reducer": "last",
-                                "settings": {"mode": "dropNN"}})
+    return _expression(
+        ref_id,
+        {"type": "reduce", "expression": source, "reducer": "last", "settings": {"mode": "dropNN"}},
+    )
 
 
-def grafana_rule(rule: AlertRule, *, folder_uid: str, datasource_uid: str,
-                 group: str = RULE_GROUP, for_override: float | None = None) -> dict[str, Any]:
+def grafana_rule(
+    rule: AlertRule,
+    *,
+    folder_uid: str,
+    datasource_uid: str,
+    group: str = RULE_GROUP,
+    for_override: float | None = None,
+) -> dict[str, Any]:
     """The ``ProvisionedAlertRule`` body of ``rule``."""
     window = 600
     data = [
         _query("A", condition_expr(rule, boolean=True), datasource_uid, window),
         _reduce("B", "A"),
-        _expression("C", {"type": "threshold", "expression": "B",
-                          "conditions": [{"evaluator": {"type": "gt", "params": [0.5]}}]}),
+        _expression(
+            "C",
+            {
+                "type": "threshold",
+                "expression": "B",
+                "conditions": [{"evaluator": {"type": "gt", "params": [0.5]}}],
+            },
+        ),
         _query("value_query", value_expr(rule), datasource_uid, window),
         _reduce("value", "value_query"),
     ]
@@ -143,16 +162,25 @@ def grafana_rule(rule: AlertRule, *, folder_uid: str, datasource_uid: str,
     }
 
 
-def grafana_rule_group(rules: Sequence[AlertRule], *, folder_uid: str, datasource_uid: str,
-                       interval_s: int = 60, for_override: float | None = None
-                       ) -> dict[str, Any]:
+def grafana_rule_group(
+    rules: Sequence[AlertRule],
+    *,
+    folder_uid: str,
+    datasource_uid: str,
+    interval_s: int = 60,
+    for_override: float | None = None,
+) -> dict[str, Any]:
     """The ``AlertRuleGroup`` body holding every rule (disabled ones paused)."""
     return {
         "title": RULE_GROUP,
         "folderUid": folder_uid,
         "interval": interval_s,
-        "rules": [grafana_rule(r, folder_uid=folder_uid, datasource_uid=datasource_uid,
-                               for_override=for_override) for r in rules],
+        "rules": [
+            grafana_rule(
+                r, folder_uid=folder_uid, datasource_uid=datasource_uid, for_override=for_override
+            )
+            for r in rules
+        ],
     }
 
 
@@ -163,8 +191,13 @@ def contact_point(contact: Contact) -> dict[str, Any]:
     else:
         settings = {"addresses": ";".join(contact.emails), "singleEmail": False}
         kind = "email"
-    return {"uid": CONTACT_POINT_UID, "name": CONTACT_POINT_NAME, "type": kind,
-            "settings": settings, "disableResolveMessage": False}
+    return {
+        "uid": CONTACT_POINT_UID,
+        "name": CONTACT_POINT_NAME,
+        "type": kind,
+        "settings": settings,
+        "disableResolveMessage": False,
+    }
 
 
 def policy_route() -> dict[str, Any]:
@@ -203,8 +236,9 @@ def _is_ours(route: dict[str, Any]) -> bool:
     return bool(route.get("object_matchers") == policy_route()["object_matchers"])
 
 
-def _push_rules(api: Any, target: GrafanaTarget, body: dict[str, Any], report: PushReport,
-                editable: bool) -> None:
+def _push_rules(
+    api: Any, target: GrafanaTarget, body: dict[str, Any], report: PushReport, editable: bool
+) -> None:
     try:
         current = api.alertingprovisioning.get_rule_group(target.folder_uid, RULE_GROUP)
     except Exception as exc:
@@ -215,16 +249,23 @@ def _push_rules(api: Any, target: GrafanaTarget, body: dict[str, Any], report: P
     if current is not None and _projected(_strip(current, _SERVER_FIELDS), wanted) == wanted:
         report.add("alert rule group", RULE_GROUP, "unchanged")
         return
-    api.alertingprovisioning.update_rule_group(target.folder_uid, RULE_GROUP, body,
-                                               disable_provenance=editable)
-    report.add("alert rule group", f"{RULE_GROUP} ({len(body['rules'])} rules)",
-               "created" if current is None else "updated")
+    api.alertingprovisioning.update_rule_group(
+        target.folder_uid, RULE_GROUP, body, disable_provenance=editable
+    )
+    report.add(
+        "alert rule group",
+        f"{RULE_GROUP} ({len(body['rules'])} rules)",
+        "created" if current is None else "updated",
+    )
 
 
 def _push_contact_point(api: Any, contact: Contact, report: PushReport, editable: bool) -> None:
     desired = contact_point(contact)
-    existing = [cp for cp in api.alertingprovisioning.get_contactpoints(CONTACT_POINT_NAME)
-                if cp.get("name") == CONTACT_POINT_NAME]
+    existing = [
+        cp
+        for cp in api.alertingprovisioning.get_contactpoints(CONTACT_POINT_NAME)
+        if cp.get("name") == CONTACT_POINT_NAME
+    ]
     if not existing:
         api.alertingprovisioning.create_contactpoint(desired, disable_provenance=editable)
         report.add("contact point", CONTACT_POINT_NAME, "created")
@@ -234,8 +275,9 @@ def _push_contact_point(api: Any, contact: Contact, report: PushReport, editable
     if _projected(current, desired) == desired:
         report.add("contact point", CONTACT_POINT_NAME, "unchanged")
         return
-    api.alertingprovisioning.update_contactpoint(desired["uid"], desired,
-                                                 disable_provenance=editable)
+    api.alertingprovisioning.update_contactpoint(
+        desired["uid"], desired, disable_provenance=editable
+    )
     report.add("contact point", CONTACT_POINT_NAME, "updated")
 
 
@@ -245,12 +287,14 @@ def _push_policy(api: Any, report: PushReport, editable: bool) -> None:
     routes = [r for r in desired.get("routes") or [] if not _is_ours(r)]
     desired["routes"] = [policy_route(), *routes]
     if desired == tree:
-        report.add("notification policy", f"route {SOURCE_LABEL[0]}={SOURCE_LABEL[1]}",
-                   "unchanged")
+        report.add("notification policy", f"route {SOURCE_LABEL[0]}={SOURCE_LABEL[1]}", "unchanged")
         return
     api.alertingprovisioning.set_notification_policy_tree(desired, disable_provenance=editable)
-    report.add("notification policy", f"route {SOURCE_LABEL[0]}={SOURCE_LABEL[1]}",
-               "updated" if any(_is_ours(r) for r in tree.get("routes") or []) else "created")
+    report.add(
+        "notification policy",
+        f"route {SOURCE_LABEL[0]}={SOURCE_LABEL[1]}",
+        "updated" if any(_is_ours(r) for r in tree.get("routes") or []) else "created",
+    )
 
 
 def push_alerts(
@@ -272,9 +316,13 @@ def push_alerts(
         ensure_folder(api, target, report)
     with grafana_errors(target, "provisioning the Prometheus data source"):
         ensure_datasource(api, target, report)
-    body = grafana_rule_group(rules, folder_uid=target.folder_uid,
-                              datasource_uid=target.datasource_uid, interval_s=interval_s,
-                              for_override=for_override)
+    body = grafana_rule_group(
+        rules,
+        folder_uid=target.folder_uid,
+        datasource_uid=target.datasource_uid,
+        interval_s=interval_s,
+        for_override=for_override,
+    )
     with grafana_errors(target, "saving the alert rules"):
         _push_rules(api, target, body, report, editable)
     with grafana_errors(target, "saving the contact point"):

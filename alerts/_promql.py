@@ -38,8 +38,9 @@ def _number(value: float) -> str:
 
 def _selector(spec: MetricSpec, matchers: Mapping[str, str | tuple[str, ...]]) -> str:
     exact = {k: v for k, v in matchers.items() if isinstance(v, str)}
-    regex = {k: "|".join(re.escape(x) for x in v) for k, v in matchers.items()
-             if not isinstance(v, str)}
+    regex = {
+        k: "|".join(re.escape(x) for x in v) for k, v in matchers.items() if not isinstance(v, str)
+    }
     return spec.select(regex, **exact)
 
 
@@ -108,8 +109,9 @@ def format_duration(seconds: float) -> str:
     return f"{whole}s"
 
 
-def prometheus_rule_file(rules: Sequence[AlertRule], *, interval: str = "1m",
-                         for_override: float | None = None) -> dict[str, Any]:
+def prometheus_rule_file(
+    rules: Sequence[AlertRule], *, interval: str = "1m", for_override: float | None = None
+) -> dict[str, Any]:
     """The rule file (as a dict) for ``rules`` that are enabled."""
     entries = []
     for rule in rules:
@@ -123,26 +125,36 @@ def prometheus_rule_file(rules: Sequence[AlertRule], *, interval: str = "1m",
         if rule.runbook_url:
             annotations["runbook_url"] = rule.runbook_url
         seconds = rule.for_seconds if for_override is None else for_override
-        entries.append({
-            "alert": rule.name,
-            "expr": condition_expr(rule),
-            "for": format_duration(seconds),
-            "labels": rule.all_labels(),
-            "annotations": annotations,
-        })
+        entries.append(
+            {
+                "alert": rule.name,
+                "expr": condition_expr(rule),
+                "for": format_duration(seconds),
+                "labels": rule.all_labels(),
+                "annotations": annotations,
+            }
+        )
     return {"groups": [{"name": GROUP_NAME, "interval": interval, "rules": entries}]}
 
 
-def write_prometheus_rules(path: str | Path, rules: Sequence[AlertRule], *,
-                           interval: str = "1m", for_override: float | None = None) -> Path:
+def write_prometheus_rules(
+    path: str | Path,
+    rules: Sequence[AlertRule],
+    *,
+    interval: str = "1m",
+    for_override: float | None = None,
+) -> Path:
     """Write the Prometheus rule file for ``rules`` to ``path`` (YAML)."""
     import yaml
 
     target = Path(path)
     document = prometheus_rule_file(rules, interval=interval, for_override=for_override)
-    header = ("# Prometheus alerting rules over infermeter's exporter metrics.\n"
-              "# Written by `infermeter alerts export`; edit the overrides file instead.\n")
+    header = (
+        "# Prometheus alerting rules over infermeter's exporter metrics.\n"
+        "# Written by `infermeter alerts export`; edit the overrides file instead.\n"
+    )
     target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(header + yaml.safe_dump(document, sort_keys=False, width=1000),
-                      encoding="utf-8")
+    target.write_text(
+        header + yaml.safe_dump(document, sort_keys=False, width=1000), encoding="utf-8"
+    )
     return target

@@ -137,166 +137,224 @@ _MIN_REQUESTS = Clause(C.WORKLOAD_WINDOW_REQUESTS, ">=", "min_requests")
 
 DEFAULT_RULES: Final[tuple[AlertRule, ...]] = (
     AlertRule(
-        name="InfermeterLatencyP95AboveSLO", severity="critical", identity=_WORKLOAD,
-        condition=Clause(C.WORKLOAD_REQUEST_LATENCY_SECONDS, ">", "threshold",
-                         matchers={"quantile": "0.95"}, relative_to=C.SLO_SECONDS),
-        guards=(_MIN_REQUESTS,), params={"threshold": 1.0, "min_requests": 20},
-        evidence={"slo": Evidence(C.SLO_SECONDS),
-                  "breaching": Evidence(C.WORKLOAD_SLO_BREACH_RATIO),
-                  "cold_share": Evidence(C.WORKLOAD_SLO_BREACH_COLD_RATIO)},
+        name="InfermeterLatencyP95AboveSLO",
+        severity="critical",
+        identity=_WORKLOAD,
+        condition=Clause(
+            C.WORKLOAD_REQUEST_LATENCY_SECONDS,
+            ">",
+            "threshold",
+            matchers={"quantile": "0.95"},
+            relative_to=C.SLO_SECONDS,
+        ),
+        guards=(_MIN_REQUESTS,),
+        params={"threshold": 1.0, "min_requests": 20},
+        evidence={
+            "slo": Evidence(C.SLO_SECONDS),
+            "breaching": Evidence(C.WORKLOAD_SLO_BREACH_RATIO),
+            "cold_share": Evidence(C.WORKLOAD_SLO_BREACH_COLD_RATIO),
+        },
         summary="p95 latency of {endpoint} ({runtime}) is {value|s}, over its {slo|s} SLO",
         description="{breaching|pct} of requests are slower than the SLO; {cold_share|pct} of "
-                    "those were cold starts. If most are cold, add warm capacity; otherwise "
-                    "look at the slowest stage of the traces (model API, retrieval).",
+        "those were cold starts. If most are cold, add warm capacity; otherwise "
+        "look at the slowest stage of the traces (model API, retrieval).",
         for_seconds=600,
     ),
     AlertRule(
-        name="InfermeterColdStartsDriveSLOBreaches", severity="warning", identity=_WORKLOAD,
+        name="InfermeterColdStartsDriveSLOBreaches",
+        severity="warning",
+        identity=_WORKLOAD,
         condition=Clause(C.WORKLOAD_SLO_BREACH_COLD_RATIO, ">", "threshold"),
-        guards=(Clause(C.WORKLOAD_SLO_BREACH_RATIO, ">=", "min_breach_ratio"),
-                _MIN_REQUESTS),
+        guards=(Clause(C.WORKLOAD_SLO_BREACH_RATIO, ">=", "min_breach_ratio"), _MIN_REQUESTS),
         params={"threshold": 0.5, "min_breach_ratio": 0.02, "min_requests": 20},
-        evidence={"cold_ratio": Evidence(C.WORKLOAD_COLD_START_RATIO),
-                  "penalty": Evidence(C.WORKLOAD_COLD_START_PENALTY_SECONDS),
-                  "breaching": Evidence(C.WORKLOAD_SLO_BREACH_RATIO)},
+        evidence={
+            "cold_ratio": Evidence(C.WORKLOAD_COLD_START_RATIO),
+            "penalty": Evidence(C.WORKLOAD_COLD_START_PENALTY_SECONDS),
+            "breaching": Evidence(C.WORKLOAD_SLO_BREACH_RATIO),
+        },
         summary="cold starts cause {value|pct} of the SLO breaches of {endpoint} ({runtime})",
         description="{cold_ratio|pct} of requests start cold and a cold start adds "
-                    "{penalty|s} at p95; {breaching|pct} of requests breach the SLO. Warm "
-                    "capacity (min instances / provisioned concurrency) or a lighter init "
-                    "(lazy imports, smaller package) removes most of these breaches.",
+        "{penalty|s} at p95; {breaching|pct} of requests breach the SLO. Warm "
+        "capacity (min instances / provisioned concurrency) or a lighter init "
+        "(lazy imports, smaller package) removes most of these breaches.",
         for_seconds=900,
     ),
     AlertRule(
-        name="InfermeterThrottleRateHigh", severity="warning", identity=_WORKLOAD,
+        name="InfermeterThrottleRateHigh",
+        severity="warning",
+        identity=_WORKLOAD,
         condition=Clause(C.WORKLOAD_THROTTLE_RATIO, ">", "threshold"),
-        guards=(_MIN_REQUESTS,), params={"threshold": 0.05, "min_requests": 20},
+        guards=(_MIN_REQUESTS,),
+        params={"threshold": 0.05, "min_requests": 20},
         evidence={"retries": Evidence(C.WORKLOAD_RETRIES_PER_REQUEST)},
         summary="{value|pct} of requests to {endpoint} ({runtime}) are throttled",
         description="The provider rate-limits this workload ({retries|num} retries per "
-                    "request). Raise the quota or concurrency limit, spread load across "
-                    "deployments/regions, or check the tenant throttle share.",
+        "request). Raise the quota or concurrency limit, spread load across "
+        "deployments/regions, or check the tenant throttle share.",
         for_seconds=600,
     ),
     AlertRule(
-        name="InfermeterErrorRateHigh", severity="critical", identity=_WORKLOAD,
+        name="InfermeterErrorRateHigh",
+        severity="critical",
+        identity=_WORKLOAD,
         condition=Clause(C.WORKLOAD_ERROR_RATIO, ">", "threshold"),
-        guards=(_MIN_REQUESTS,), params={"threshold": 0.05, "min_requests": 20},
+        guards=(_MIN_REQUESTS,),
+        params={"threshold": 0.05, "min_requests": 20},
         evidence={"requests": Evidence(C.WORKLOAD_WINDOW_REQUESTS)},
         summary="{value|pct} of requests to {endpoint} ({runtime}) fail",
         description="Error ratio over the last window of {requests|num} requests. Group the "
-                    "failing traces by error.type to find the cause.",
+        "failing traces by error.type to find the cause.",
         for_seconds=300,
     ),
     AlertRule(
-        name="InfermeterCostPerRequestUp", severity="warning", identity=_WORKLOAD,
-        condition=Clause(C.WORKLOAD_COST_PER_REQUEST_USD, ">", "threshold",
-                         relative_to=C.WORKLOAD_COST_PER_REQUEST_WEEK_AGO_USD),
-        guards=(_MIN_REQUESTS,), params={"threshold": 1.25, "min_requests": 20},
+        name="InfermeterCostPerRequestUp",
+        severity="warning",
+        identity=_WORKLOAD,
+        condition=Clause(
+            C.WORKLOAD_COST_PER_REQUEST_USD,
+            ">",
+            "threshold",
+            relative_to=C.WORKLOAD_COST_PER_REQUEST_WEEK_AGO_USD,
+        ),
+        guards=(_MIN_REQUESTS,),
+        params={"threshold": 1.25, "min_requests": 20},
         evidence={"week_ago": Evidence(C.WORKLOAD_COST_PER_REQUEST_WEEK_AGO_USD)},
         summary="cost per request of {endpoint} ({runtime}) is {value|usd}, up from "
-                "{week_ago|usd} a week ago",
+        "{week_ago|usd} a week ago",
         description="A prompt-version or model change usually explains a jump: compare cost "
-                    "per request by prompt version on the Unit economics dashboard.",
+        "per request by prompt version on the Unit economics dashboard.",
         for_seconds=1800,
     ),
     AlertRule(
-        name="InfermeterTenantOverBudget", severity="warning", identity=("tenant",),
-        condition=Clause(C.TENANT_MONTH_SPEND_USD, ">", "threshold",
-                         relative_to=C.TENANT_MONTH_BUDGET_USD),
+        name="InfermeterTenantOverBudget",
+        severity="warning",
+        identity=("tenant",),
+        condition=Clause(
+            C.TENANT_MONTH_SPEND_USD, ">", "threshold", relative_to=C.TENANT_MONTH_BUDGET_USD
+        ),
         params={"threshold": 1.0},
         evidence={"budget": Evidence(C.TENANT_MONTH_BUDGET_USD)},
         summary="tenant {tenant} spent {value|usd} this month, over its {budget|usd} budget",
         description="Month-to-date token + compute spend (UTC month) is above the tenant's "
-                    "monthly budget: tell its owner, or rate-limit the tenant.",
+        "monthly budget: tell its owner, or rate-limit the tenant.",
         for_seconds=300,
     ),
     AlertRule(
-        name="InfermeterDriftDetected", severity="warning",
+        name="InfermeterDriftDetected",
+        severity="warning",
         identity=("model", "prompt_version", "tenant", "kind", "feature", "method"),
-        condition=Clause(C.DRIFT_DETECTED, ">=", "threshold"), params={"threshold": 1.0},
-        evidence={"score": Evidence(C.DRIFT_SCORE), "limit": Evidence(C.DRIFT_THRESHOLD),
-                  "samples": Evidence(C.DRIFT_CURRENT_SAMPLES)},
+        condition=Clause(C.DRIFT_DETECTED, ">=", "threshold"),
+        params={"threshold": 1.0},
+        evidence={
+            "score": Evidence(C.DRIFT_SCORE),
+            "limit": Evidence(C.DRIFT_THRESHOLD),
+            "samples": Evidence(C.DRIFT_CURRENT_SAMPLES),
+        },
         summary="{kind} drift of {feature} for {model} prompt {prompt_version}",
         description="{method} score {score|num} is over its threshold {limit|num} "
-                    "({samples|num} current samples). Open `infermeter drift --html` for the "
-                    "group before retraining or rolling back the prompt.",
+        "({samples|num} current samples). Open `infermeter drift --html` for the "
+        "group before retraining or rolling back the prompt.",
         for_seconds=0,
     ),
     AlertRule(
-        name="InfermeterMoveToContainers", severity="info", identity=_WORKLOAD,
-        condition=Clause(C.SERVERLESS_MONTHLY_COST_USD, ">", "threshold",
-                         matchers={"runtime": _SERVERLESS},
-                         relative_to=C.CONTAINER_MONTHLY_COST_USD),
+        name="InfermeterMoveToContainers",
+        severity="info",
+        identity=_WORKLOAD,
+        condition=Clause(
+            C.SERVERLESS_MONTHLY_COST_USD,
+            ">",
+            "threshold",
+            matchers={"runtime": _SERVERLESS},
+            relative_to=C.CONTAINER_MONTHLY_COST_USD,
+        ),
         guards=(Clause(C.RUNTIME_MONTHLY_SAVING_USD, ">=", "min_saving_usd"),),
         params={"threshold": 1.2, "min_saving_usd": 5.0},
-        evidence={"containers": Evidence(C.CONTAINER_MONTHLY_COST_USD),
-                  "saving": Evidence(C.RUNTIME_MONTHLY_SAVING_USD),
-                  "utilization": Evidence(C.MEASURED_UTILIZATION_RATIO),
-                  "crossover": Evidence(C.CROSSOVER_UTILIZATION_RATIO),
-                  "instances": Evidence(C.CONTAINER_INSTANCES)},
+        evidence={
+            "containers": Evidence(C.CONTAINER_MONTHLY_COST_USD),
+            "saving": Evidence(C.RUNTIME_MONTHLY_SAVING_USD),
+            "utilization": Evidence(C.MEASURED_UTILIZATION_RATIO),
+            "crossover": Evidence(C.CROSSOVER_UTILIZATION_RATIO),
+            "instances": Evidence(C.CONTAINER_INSTANCES),
+        },
         summary="{endpoint} would cost {containers|usd}/month on containers instead of "
-                "{value|usd} on {runtime}",
+        "{value|usd} on {runtime}",
         description="Measured utilization {utilization|pct} is above the break-even "
-                    "{crossover|pct}: {instances|num} always-on instance(s) would save "
-                    "{saving|usd} a month. See `infermeter recommend` for the rationale.",
+        "{crossover|pct}: {instances|num} always-on instance(s) would save "
+        "{saving|usd} a month. See `infermeter recommend` for the rationale.",
         for_seconds=3600,
     ),
     AlertRule(
-        name="InfermeterMoveToServerless", severity="info", identity=_WORKLOAD,
-        condition=Clause(C.CONTAINER_MONTHLY_COST_USD, ">", "threshold",
-                         matchers={"runtime": "container"},
-                         relative_to=C.SERVERLESS_MONTHLY_COST_USD),
+        name="InfermeterMoveToServerless",
+        severity="info",
+        identity=_WORKLOAD,
+        condition=Clause(
+            C.CONTAINER_MONTHLY_COST_USD,
+            ">",
+            "threshold",
+            matchers={"runtime": "container"},
+            relative_to=C.SERVERLESS_MONTHLY_COST_USD,
+        ),
         guards=(Clause(C.RUNTIME_MONTHLY_SAVING_USD, ">=", "min_saving_usd"),),
         params={"threshold": 1.2, "min_saving_usd": 5.0},
-        evidence={"serverless": Evidence(C.SERVERLESS_MONTHLY_COST_USD),
-                  "saving": Evidence(C.RUNTIME_MONTHLY_SAVING_USD),
-                  "utilization": Evidence(C.MEASURED_UTILIZATION_RATIO),
-                  "crossover": Evidence(C.CROSSOVER_UTILIZATION_RATIO)},
+        evidence={
+            "serverless": Evidence(C.SERVERLESS_MONTHLY_COST_USD),
+            "saving": Evidence(C.RUNTIME_MONTHLY_SAVING_USD),
+            "utilization": Evidence(C.MEASURED_UTILIZATION_RATIO),
+            "crossover": Evidence(C.CROSSOVER_UTILIZATION_RATIO),
+        },
         summary="{endpoint} would cost {serverless|usd}/month on serverless instead of "
-                "{value|usd} on its container fleet",
+        "{value|usd} on its container fleet",
         description="Measured utilization {utilization|pct} is below the break-even "
-                    "{crossover|pct}: the fleet mostly idles. Serverless would save "
-                    "{saving|usd} a month.",
+        "{crossover|pct}: the fleet mostly idles. Serverless would save "
+        "{saving|usd} a month.",
         for_seconds=3600,
     ),
     AlertRule(
-        name="InfermeterWarmCapacityAdvised", severity="info", identity=_WORKLOAD,
-        condition=Clause(C.RECOMMENDATION_ACTIVE, ">=", "threshold",
-                         matchers={"kind": "add_warm_capacity"}),
+        name="InfermeterWarmCapacityAdvised",
+        severity="info",
+        identity=_WORKLOAD,
+        condition=Clause(
+            C.RECOMMENDATION_ACTIVE, ">=", "threshold", matchers={"kind": "add_warm_capacity"}
+        ),
         params={"threshold": 1.0},
         evidence={
             "units": Evidence(C.WARM_CAPACITY_UNITS),
             "cost": Evidence(C.WARM_CAPACITY_MONTHLY_COST_USD),
             "gain": Evidence(C.RECOMMENDATION_P95_GAIN_SECONDS, {"kind": "add_warm_capacity"}),
-            "confidence": Evidence(C.RECOMMENDATION_CONFIDENCE_RATIO,
-                                   {"kind": "add_warm_capacity"}),
+            "confidence": Evidence(
+                C.RECOMMENDATION_CONFIDENCE_RATIO, {"kind": "add_warm_capacity"}
+            ),
             "cold_share": Evidence(C.WORKLOAD_SLO_BREACH_COLD_RATIO),
         },
         summary="keep {units|num} unit(s) of {endpoint} ({runtime}) warm",
         description="Cold starts are {cold_share|pct} of the SLO breaches. {units|num} warm "
-                    "unit(s) cost {cost|usd}/month and cut p95 by about {gain|s} "
-                    "(confidence {confidence|pct}).",
+        "unit(s) cost {cost|usd}/month and cut p95 by about {gain|s} "
+        "(confidence {confidence|pct}).",
         for_seconds=3600,
     ),
     AlertRule(
-        name="InfermeterTenantDominatesThrottles", severity="warning", identity=("tenant",),
+        name="InfermeterTenantDominatesThrottles",
+        severity="warning",
+        identity=("tenant",),
         condition=Clause(C.TENANT_THROTTLE_SHARE_RATIO, ">", "threshold"),
         guards=(Clause(C.WINDOW_THROTTLED_REQUESTS_ALL, ">=", "min_throttled"),),
         params={"threshold": 0.6, "min_throttled": 10},
         evidence={"throttled": Evidence(C.WINDOW_THROTTLED_REQUESTS_ALL)},
         summary="tenant {tenant} causes {value|pct} of the throttled requests",
         description="{throttled|num} requests were throttled in the window, most of them "
-                    "this tenant's: give it its own quota or rate limit, rather than raising "
-                    "limits for everyone.",
+        "this tenant's: give it its own quota or rate limit, rather than raising "
+        "limits for everyone.",
         for_seconds=600,
     ),
     AlertRule(
-        name="InfermeterNoRecentSpans", severity="warning", identity=(),
+        name="InfermeterNoRecentSpans",
+        severity="warning",
+        identity=(),
         condition=Clause(C.NEWEST_SPAN_TIMESTAMP_SECONDS, ">", "max_age_seconds", age=True),
         params={"max_age_seconds": 3600.0},
         summary="no span has reached the store for {value|s}",
         description="Either traffic stopped or spans are lost on the way: check the service's "
-                    "OTLP exporter, `infermeter collect` and its log.",
+        "OTLP exporter, `infermeter collect` and its log.",
         for_seconds=900,
     ),
 )
@@ -323,21 +381,23 @@ def parse_for(raw: object) -> float:
 _OVERRIDABLE: Final = {"for", "severity", "enabled", "labels", "runbook_url", "params"}
 
 
-def _override(rule: AlertRule, entry: Mapping[str, Any], where: str,
-              defaults: Mapping[str, Any]) -> AlertRule:
+def _override(
+    rule: AlertRule, entry: Mapping[str, Any], where: str, defaults: Mapping[str, Any]
+) -> AlertRule:
     unknown = set(entry) - _OVERRIDABLE - set(rule.params)
     if unknown:
         raise ConfigurationError(
             f"{where}: unknown keys {sorted(unknown)} (allowed: {sorted(_OVERRIDABLE)} and "
-            f"the parameters {sorted(rule.params)})")
+            f"the parameters {sorted(rule.params)})"
+        )
     changes: dict[str, Any] = {}
     params = dict(rule.params)
-    given = {**{k: v for k, v in entry.items() if k in rule.params},
-             **(entry.get("params") or {})}
+    given = {**{k: v for k, v in entry.items() if k in rule.params}, **(entry.get("params") or {})}
     for name, value in given.items():
         if name not in rule.params:
-            raise ConfigurationError(f"{where}: {rule.name} has no parameter {name!r} "
-                                     f"(it has {sorted(rule.params)})")
+            raise ConfigurationError(
+                f"{where}: {rule.name} has no parameter {name!r} (it has {sorted(rule.params)})"
+            )
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise ConfigurationError(f"{where}.{name}: expected a number, got {value!r}")
         params[name] = float(value)
@@ -365,8 +425,9 @@ def _override(rule: AlertRule, entry: Mapping[str, Any], where: str,
     return replace(rule, **changes)
 
 
-def load_rules(path: str | Path | None = None, *,
-               rules: Sequence[AlertRule] = DEFAULT_RULES) -> list[AlertRule]:
+def load_rules(
+    path: str | Path | None = None, *, rules: Sequence[AlertRule] = DEFAULT_RULES
+) -> list[AlertRule]:
     """The rules with a YAML override file applied (None: the defaults).
 
     File format::
@@ -391,7 +452,8 @@ def load_rules(path: str | Path | None = None, *,
     data = read_config_file(file, what="alert rules file", default_format="yaml")
     if set(data) - {"defaults", "rules"}:
         raise ConfigurationError(
-            f"alert rules file {file}: expected top-level keys 'defaults' and 'rules'")
+            f"alert rules file {file}: expected top-level keys 'defaults' and 'rules'"
+        )
     defaults = data.get("defaults") or {}
     entries = data.get("rules") or {}
     if not isinstance(defaults, Mapping) or set(defaults) - {"labels", "runbook_url"}:
@@ -401,8 +463,9 @@ def load_rules(path: str | Path | None = None, *,
     by_name = {rule.name: rule for rule in rules}
     unknown = set(entries) - set(by_name)
     if unknown:
-        raise ConfigurationError(f"alert rules file {file}: unknown rules {sorted(unknown)} "
-                                 f"(known: {sorted(by_name)})")
+        raise ConfigurationError(
+            f"alert rules file {file}: unknown rules {sorted(unknown)} (known: {sorted(by_name)})"
+        )
     out = []
     for rule in rules:
         entry = entries.get(rule.name) or {}

@@ -38,21 +38,46 @@ def _parse_emails(raw: str) -> tuple[str, ...]:
 
 
 RULE_SETTINGS: Final[tuple[Setting[Any], ...]] = (
-    Setting("rules", ENV_ALERT_RULES, None, parse_str,
-            "YAML file overriding the built-in rules (thresholds, for, severity, labels)"),
-    Setting("interval", ENV_ALERT_INTERVAL, 60.0, parse_duration,
-            "evaluation interval of the rule group"),
+    Setting(
+        "rules",
+        ENV_ALERT_RULES,
+        None,
+        parse_str,
+        "YAML file overriding the built-in rules (thresholds, for, severity, labels)",
+    ),
+    Setting(
+        "interval",
+        ENV_ALERT_INTERVAL,
+        60.0,
+        parse_duration,
+        "evaluation interval of the rule group",
+    ),
 )
 
 PUSH_SETTINGS: Final[tuple[Setting[Any], ...]] = (
     *GRAFANA_SETTINGS,
     *RULE_SETTINGS,
-    Setting("webhook", ENV_ALERT_WEBHOOK, None, parse_url,
-            "contact point: Grafana posts alerts to this webhook URL"),
-    Setting("emails", ENV_ALERT_EMAILS, None, _parse_emails,
-            "contact point: e-mail addresses (comma-separated) instead of a webhook"),
-    Setting("editable", "INFERMETER_ALERT_EDITABLE", False, parse_bool,
-            "leave the provisioned rules editable in Grafana's UI"),
+    Setting(
+        "webhook",
+        ENV_ALERT_WEBHOOK,
+        None,
+        parse_url,
+        "contact point: Grafana posts alerts to this webhook URL",
+    ),
+    Setting(
+        "emails",
+        ENV_ALERT_EMAILS,
+        None,
+        _parse_emails,
+        "contact point: e-mail addresses (comma-separated) instead of a webhook",
+    ),
+    Setting(
+        "editable",
+        "INFERMETER_ALERT_EDITABLE",
+        False,
+        parse_bool,
+        "leave the provisioned rules editable in Grafana's UI",
+    ),
 )
 
 EXPORT_SETTINGS: Final[tuple[Setting[Any], ...]] = RULE_SETTINGS
@@ -60,10 +85,25 @@ EXPORT_SETTINGS: Final[tuple[Setting[Any], ...]] = RULE_SETTINGS
 CHECK_SETTINGS: Final[tuple[Setting[Any], ...]] = (
     *ROLLUP_SETTINGS,
     *RULE_SETTINGS[:1],
-    Setting("webhook", ENV_ALERT_WEBHOOK, None, parse_url,
-            "post Alertmanager-format webhooks of the firing alerts to this URL"),
-    Setting("alertmanager", ENV_ALERTMANAGER_URL, None, parse_url,
-            "hand the firing alerts to this Alertmanager (POST /api/v2/alerts)"),
-    Setting("timeout", "INFERMETER_ALERT_TIMEOUT", 10.0, parse_positive_float,
-            "seconds to wait for the webhook / Alertmanager"),
+    Setting(
+        "webhook",
+        ENV_ALERT_WEBHOOK,
+        None,
+        parse_url,
+        "post Alertmanager-format webhooks of the firing alerts to this URL",
+    ),
+    Setting(
+        "alertmanager",
+        ENV_ALERTMANAGER_URL,
+        None,
+        parse_url,
+        "hand the firing alerts to this Alertmanager (POST /api/v2/alerts)",
+    ),
+    Setting(
+        "timeout",
+        "INFERMETER_ALERT_TIMEOUT",
+        10.0,
+        parse_positive_float,
+        "seconds to wait for the webhook / Alertmanager",
+    ),
 )

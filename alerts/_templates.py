@@ -92,7 +92,11 @@ def _usd(value: float) -> str:
 
 
 _PYTHON_FORMATS: dict[str, Callable[[float], str]] = {
-    "pct": humanize_percentage, "s": humanize_duration, "usd": _usd, "num": _g4, "": _g4,
+    "pct": humanize_percentage,
+    "s": humanize_duration,
+    "usd": _usd,
+    "num": _g4,
+    "": _g4,
 }
 
 
@@ -107,13 +111,16 @@ def _go_format(variable: str, fmt: str) -> str:
     if fmt == "s":
         return f"{{{{ humanizeDuration {variable} }}}}"
     if fmt == "usd":
-        return (f'${{{{ if ge {variable} 1.0 }}}}{{{{ printf "%.2f" {variable} }}}}'
-                f'{{{{ else }}}}{{{{ printf "%.4g" {variable} }}}}{{{{ end }}}}')
+        return (
+            f'${{{{ if ge {variable} 1.0 }}}}{{{{ printf "%.2f" {variable} }}}}'
+            f'{{{{ else }}}}{{{{ printf "%.4g" {variable} }}}}{{{{ end }}}}'
+        )
     return f'{{{{ printf "%.4g" {variable} }}}}'
 
 
-def prometheus_template(rule: AlertRule, text: str,
-                        evidence_query: Callable[[str], tuple[str, list[str]]]) -> str:
+def prometheus_template(
+    rule: AlertRule, text: str, evidence_query: Callable[[str], tuple[str, list[str]]]
+) -> str:
     """``text`` as a Prometheus annotation template. ``evidence_query(name)`` returns a
     printf format of the evidence's PromQL and the label names filling its ``%q``s."""
     out = text
@@ -123,9 +130,11 @@ def prometheus_template(rule: AlertRule, text: str,
         elif name in rule.evidence:
             query, labels = evidence_query(name)
             arguments = " ".join(f"$labels.{label}" for label in labels)
-            fragment = (f"{{{{ with query (printf `{query}` {arguments}) }}}}"
-                        f"{{{{ $v := . | first | value }}}}{_go_format('$v', fmt)}"
-                        f"{{{{ else }}}}n/a{{{{ end }}}}")
+            fragment = (
+                f"{{{{ with query (printf `{query}` {arguments}) }}}}"
+                f"{{{{ $v := . | first | value }}}}{_go_format('$v', fmt)}"
+                f"{{{{ else }}}}n/a{{{{ end }}}}"
+            )
         else:
             fragment = f"{{{{ $labels.{name} }}}}"
         out = out.replace(whole, fragment, 1)
@@ -138,20 +147,22 @@ def grafana_template(rule: AlertRule, text: str, refs: Mapping[str, str]) -> str
     out = text
     for whole, name, fmt in placeholders(text):
         if name == "value" or name in rule.evidence:
-            fragment = (f"{{{{ with $values.{refs[name]} }}}}{{{{ $v := .Value }}}}"
-                        f"{_go_format('$v', fmt)}{{{{ else }}}}n/a{{{{ end }}}}")
+            fragment = (
+                f"{{{{ with $values.{refs[name]} }}}}{{{{ $v := .Value }}}}"
+                f"{_go_format('$v', fmt)}{{{{ else }}}}n/a{{{{ end }}}}"
+            )
         else:
             fragment = f"{{{{ $labels.{name} }}}}"
         out = out.replace(whole, fragment, 1)
     return out
 
 
-def python_text(text: str, labels: Mapping[str, str],
-                numbers: Mapping[str, float | None]) -> str:
+def python_text(text: str, labels: Mapping[str, str], numbers: Mapping[str, float | None]) -> str:
     """``text`` filled in: labels verbatim, numbers (value, evidence) formatted."""
     out = text
     for whole, name, fmt in placeholders(text):
-        fragment = (format_number(numbers.get(name), fmt) if name in numbers
-                    else labels.get(name, ""))
+        fragment = (
+            format_number(numbers.get(name), fmt) if name in numbers else labels.get(name, "")
+        )
         out = out.replace(whole, fragment, 1)
     return out

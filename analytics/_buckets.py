@@ -45,14 +45,10 @@ def parse_bucket(bucket: str | timedelta) -> timedelta:
 def check_group_columns(by: Sequence[str] | str) -> tuple[str, ...]:
     """``by`` as a tuple of known, distinct group columns (a comma-separated string is
     split), or ``ValueError`` naming the allowed ones."""
-    columns = tuple(
-        c.strip() for c in (by.split(",") if isinstance(by, str) else by) if c.strip()
-    )
+    columns = tuple(c.strip() for c in (by.split(",") if isinstance(by, str) else by) if c.strip())
     unknown = [c for c in columns if c not in GROUP_COLUMNS]
     if unknown:
-        raise ValueError(
-            f"cannot group by {unknown}: choose from {', '.join(GROUP_COLUMNS)}"
-        )
+        raise ValueError(f"cannot group by {unknown}: choose from {', '.join(GROUP_COLUMNS)}")
     if len(set(columns)) != len(columns):
         raise ValueError(f"group columns repeat: {list(columns)}")
     return columns

@@ -57,17 +57,28 @@ def register(subcommands: argparse._SubParsersAction[argparse.ArgumentParser]) -
         epilog=_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--store", required=True, type=Path, metavar="PATH",
-                        help="the store (DuckDB file)")
-    parser.add_argument("--html", type=Path, metavar="FILE",
-                        help="also write Evidently's HTML report (needs the 'drift' extra)")
+    parser.add_argument(
+        "--store", required=True, type=Path, metavar="PATH", help="the store (DuckDB file)"
+    )
+    parser.add_argument(
+        "--html",
+        type=Path,
+        metavar="FILE",
+        help="also write Evidently's HTML report (needs the 'drift' extra)",
+    )
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
-    parser.add_argument("--results", type=Path, metavar="FILE",
-                        help="results file to append to (default: STORE.results.duckdb)")
-    parser.add_argument("--no-save", action="store_true",
-                        help="do not write the results file")
-    parser.add_argument("--fail-on-drift", action="store_true",
-                        help=f"exit with status {EXIT_DRIFT} when any group drifted")
+    parser.add_argument(
+        "--results",
+        type=Path,
+        metavar="FILE",
+        help="results file to append to (default: STORE.results.duckdb)",
+    )
+    parser.add_argument("--no-save", action="store_true", help="do not write the results file")
+    parser.add_argument(
+        "--fail-on-drift",
+        action="store_true",
+        help=f"exit with status {EXIT_DRIFT} when any group drifted",
+    )
     add_arguments(parser, DRIFT_SETTINGS)
     parser.set_defaults(handler=_run)
 
@@ -88,8 +99,12 @@ def _run(args: argparse.Namespace) -> int:
         cursor = con.cursor()
         with _progress() as advance:
             results, samples = run_drift(
-                cursor, cursor.table("spans"), cursor.table("embeddings"), explicit,
-                progress=advance, keep_samples=args.html is not None,
+                cursor,
+                cursor.table("spans"),
+                cursor.table("embeddings"),
+                explicit,
+                progress=advance,
+                keep_samples=args.html is not None,
             )
         cursor.close()
     finally:
@@ -136,7 +151,10 @@ def _progress() -> Iterator[Callable[[int, int], None]]:
 
 
 _VERDICT_STYLE: Final = {
-    "drift": "bold red", "no_drift": "green", "insufficient_data": "yellow", "error": "magenta",
+    "drift": "bold red",
+    "no_drift": "green",
+    "insufficient_data": "yellow",
+    "error": "magenta",
 }
 
 
@@ -165,10 +183,15 @@ def _print_table(results: pl.DataFrame, *, by: str) -> None:
             )
         style = _VERDICT_STYLE.get(row["verdict"], "")
         table.add_row(
-            *values, row["kind"], row["feature"], row["method"],
+            *values,
+            row["kind"],
+            row["feature"],
+            row["method"],
             f"[{style}]{row['verdict']}[/]" if style else row["verdict"],
-            _number(row["score"]), _number(row["threshold"]),
-            f"{row['reference_n']:,}", f"{row['current_n']:,}",
+            _number(row["score"]),
+            _number(row["threshold"]),
+            f"{row['reference_n']:,}",
+            f"{row['current_n']:,}",
         )
         if row["verdict"] in ("insufficient_data", "error"):
             where = ", ".join(f"{key}={_text(row[key])}" for key in keys)

@@ -31,10 +31,24 @@ __all__ = ["register"]
 
 # What a terminal table shows unless --columns says otherwise (csv/json carry every column).
 TABLE_COLUMNS: Final = (
-    "requests", "error_rate", "p50_ms", "p95_ms", "p99_ms", "ttft_p95_ms", "cold_start_rate",
-    "cold_start_penalty_ms", "slo_breach_rate", "throttle_rate", "input_tokens_per_request",
-    "output_tokens_per_request", "cost_per_request_usd", "cost_per_successful_request_usd",
-    "total_cost_usd", "unpriced_requests", "peak_concurrency", "utilization",
+    "requests",
+    "error_rate",
+    "p50_ms",
+    "p95_ms",
+    "p99_ms",
+    "ttft_p95_ms",
+    "cold_start_rate",
+    "cold_start_penalty_ms",
+    "slo_breach_rate",
+    "throttle_rate",
+    "input_tokens_per_request",
+    "output_tokens_per_request",
+    "cost_per_request_usd",
+    "cost_per_successful_request_usd",
+    "total_cost_usd",
+    "unpriced_requests",
+    "peak_concurrency",
+    "utilization",
 )
 
 _SIDEWAYS_MAX_ROWS: Final = 8
@@ -65,37 +79,56 @@ def _moment(text: str) -> datetime:
 
 def _store_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--store", required=True, help="the DuckDB store file")
-    parser.add_argument("--since", type=_moment, default=None,
-                        help="requests starting at or after (ISO, UTC; or 24h, 7d back from now)")
-    parser.add_argument("--until", type=_moment, default=None,
-                        help="requests starting before (ISO, UTC; or a duration back from now)")
+    parser.add_argument(
+        "--since",
+        type=_moment,
+        default=None,
+        help="requests starting at or after (ISO, UTC; or 24h, 7d back from now)",
+    )
+    parser.add_argument(
+        "--until",
+        type=_moment,
+        default=None,
+        help="requests starting before (ISO, UTC; or a duration back from now)",
+    )
 
 
 def _format_arg(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--format", choices=("table", "csv", "json"), default="table",
-                        help="table (terminal), csv or json (every column); default table")
+    parser.add_argument(
+        "--format",
+        choices=("table", "csv", "json"),
+        default="table",
+        help="table (terminal), csv or json (every column); default table",
+    )
 
 
 def register(subcommands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add ``metrics``, ``stages`` and ``prices``."""
     metrics = subcommands.add_parser(
-        "metrics", help="latency tails, cold starts, throttles, tokens and cost per request",
+        "metrics",
+        help="latency tails, cold starts, throttles, tokens and cost per request",
         description="The metric table of the requests in the store, grouped by any of "
-                    f"{', '.join(GROUP_COLUMNS)} and a time bucket.",
+        f"{', '.join(GROUP_COLUMNS)} and a time bucket.",
     )
     _store_args(metrics)
     add_arguments(metrics, (*PRICE_SETTINGS, *DEPLOYMENT_SETTINGS))
-    metrics.add_argument("--by", default="",
-                         help=f"comma-separated group columns ({', '.join(GROUP_COLUMNS)})")
-    metrics.add_argument("--bucket", default=None,
-                         help="time bucket per row: e.g. 1h, 1d, 1w (UTC; weeks start Monday)")
-    metrics.add_argument("--columns", default=None,
-                         help="comma-separated metric columns for the table, or 'all'")
+    metrics.add_argument(
+        "--by", default="", help=f"comma-separated group columns ({', '.join(GROUP_COLUMNS)})"
+    )
+    metrics.add_argument(
+        "--bucket",
+        default=None,
+        help="time bucket per row: e.g. 1h, 1d, 1w (UTC; weeks start Monday)",
+    )
+    metrics.add_argument(
+        "--columns", default=None, help="comma-separated metric columns for the table, or 'all'"
+    )
     _format_arg(metrics)
     metrics.set_defaults(handler=_run_metrics)
 
     stages = subcommands.add_parser(
-        "stages", help="share of request latency per stage (retrieval, rerank, inference …)",
+        "stages",
+        help="share of request latency per stage (retrieval, rerank, inference …)",
         description="Where the time of requests with nested spans goes, per stage.",
     )
     _store_args(stages)
@@ -105,15 +138,17 @@ def register(subcommands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     stages.set_defaults(handler=_run_stages)
 
     prices = subcommands.add_parser(
-        "prices", help="the token and compute prices behind every cost number",
+        "prices",
+        help="the token and compute prices behind every cost number",
         description="Show how a model is priced, list the compute prices with their "
-                    "sources, or check which models in a store have no price.",
+        "sources, or check which models in a store have no price.",
     )
     actions = prices.add_subparsers(dest="prices_command", metavar="ACTION", required=True)
     show = actions.add_parser("show", help="the price of one model (as a span names it)")
     show.add_argument("model", help="model name, e.g. gpt-4o-2024-08-06 or openai/gpt-4o")
-    show.add_argument("--provider", default=None,
-                      help="gen_ai.provider.name of the span (openai, aws.bedrock, …)")
+    show.add_argument(
+        "--provider", default=None, help="gen_ai.provider.name of the span (openai, aws.bedrock, …)"
+    )
     add_arguments(show, PRICE_SETTINGS)
     show.set_defaults(handler=_run_prices_show)
     compute = actions.add_parser("compute", help="compute list prices with source and date")
@@ -121,7 +156,8 @@ def register(subcommands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     _format_arg(compute)
     compute.set_defaults(handler=_run_prices_compute)
     check = actions.add_parser(
-        "check", help="how each model in a store is priced; exit 1 when some are unpriced")
+        "check", help="how each model in a store is priced; exit 1 when some are unpriced"
+    )
     _store_args(check)
     add_arguments(check, PRICE_SETTINGS)
     _format_arg(check)
@@ -177,8 +213,14 @@ def _run_metrics(args: argparse.Namespace) -> int:
     _check_window(args)
     prices, deployments = _books(args)
     with _store(args) as con, _status("computing metrics"):
-        requests = request_table(con, con.table("spans"), prices=prices,
-                                 deployments=deployments, since=args.since, until=args.until)
+        requests = request_table(
+            con,
+            con.table("spans"),
+            prices=prices,
+            deployments=deployments,
+            since=args.since,
+            until=args.until,
+        )
         frame = metrics(requests, by=by, bucket=args.bucket)
     keys = [*by, *(["bucket"] if args.bucket else [])]
     _emit(frame, args.format, [*keys, *columns], title="requests")
@@ -206,8 +248,14 @@ def _run_stages(args: argparse.Namespace) -> int:
     _check_window(args)
     prices, deployments = _books(args)
     with _store(args) as con, _status("attributing latency to stages"):
-        requests = request_table(con, con.table("spans"), prices=prices,
-                                 deployments=deployments, since=args.since, until=args.until)
+        requests = request_table(
+            con,
+            con.table("spans"),
+            prices=prices,
+            deployments=deployments,
+            since=args.since,
+            until=args.until,
+        )
         frame = stage_breakdown(con.table("spans"), requests.materialize(), by=by)
     _emit(frame, args.format, list(frame.columns), title="latency per stage")
     return 0
@@ -224,14 +272,24 @@ def _run_prices_show(args: argparse.Namespace) -> int:
             f'([tokens."{args.model}"] input_per_million = …) or alias it ([aliases])'
         )
     out = sys.stdout
-    out.write(f"model        {args.model}"
-              + (f" (provider {args.provider})" if args.provider else "") + "\n")
-    out.write(f"priced by    {price.model} [{price.match}]"
-              + (f", provider {price.provider}" if price.provider else "")
-              + (f", mode {price.mode}" if price.mode else "") + "\n")
-    for label, value in (("input", price.input), ("output", price.output),
-                         ("cache read", price.cache_read), ("cache write", price.cache_write),
-                         ("reasoning", price.reasoning)):
+    out.write(
+        f"model        {args.model}"
+        + (f" (provider {args.provider})" if args.provider else "")
+        + "\n"
+    )
+    out.write(
+        f"priced by    {price.model} [{price.match}]"
+        + (f", provider {price.provider}" if price.provider else "")
+        + (f", mode {price.mode}" if price.mode else "")
+        + "\n"
+    )
+    for label, value in (
+        ("input", price.input),
+        ("output", price.output),
+        ("cache read", price.cache_read),
+        ("cache write", price.cache_write),
+        ("reasoning", price.reasoning),
+    ):
         out.write(f"{label:<12} ${value * 1e6:,.4f} per 1M tokens\n")
     out.write(f"source       {price.source}\n")
     return 0
@@ -243,8 +301,14 @@ def _run_prices_compute(args: argparse.Namespace) -> int:
 
     compute = load_prices(args.prices).compute
     rows = [
-        {"price": name, "value_usd": getattr(compute, name), "unit": source.unit,
-         "source": source.source, "date": source.date, "note": source.note}
+        {
+            "price": name,
+            "value_usd": getattr(compute, name),
+            "unit": source.unit,
+            "source": source.source,
+            "date": source.date,
+            "note": source.note,
+        }
         for name, source in compute.sources.items()
     ]
     frame = pl.DataFrame(rows)
@@ -252,8 +316,16 @@ def _run_prices_compute(args: argparse.Namespace) -> int:
     if args.format == "table":
         sys.stdout.write("free tiers (monthly, per account; not subtracted per request):\n")
         for tier in compute.free_tiers.values():
-            parts = [f"{k} {v:,.0f}" for k, v in (("requests", tier.requests),
-                     ("GB-s", tier.gb_s), ("vCPU-s", tier.vcpu_s), ("GiB-s", tier.gib_s)) if v]
+            parts = [
+                f"{k} {v:,.0f}"
+                for k, v in (
+                    ("requests", tier.requests),
+                    ("GB-s", tier.gb_s),
+                    ("vCPU-s", tier.vcpu_s),
+                    ("GiB-s", tier.gib_s),
+                )
+                if v
+            ]
             sys.stdout.write(f"  {tier.name}: {', '.join(parts) or 'none'} ({tier.source})\n")
     return 0
 
@@ -265,19 +337,35 @@ def _run_prices_check(args: argparse.Namespace) -> int:
     _check_window(args)
     book = load_prices(args.prices)
     with _store(args) as con, _status("checking prices"):
-        frame = price_coverage(con, con.table("spans"), prices=book, since=args.since,
-                               until=args.until)
-    columns = ["model", "response_model", "provider", "spans", "input_tokens",
-               "output_tokens", "priced_by", "match", "input_per_million",
-               "output_per_million", "token_cost_usd", "unpriced"]
-    _emit(frame, args.format, columns if args.format == "table" else list(frame.columns),
-          title="token prices per model")
+        frame = price_coverage(
+            con, con.table("spans"), prices=book, since=args.since, until=args.until
+        )
+    columns = [
+        "model",
+        "response_model",
+        "provider",
+        "spans",
+        "input_tokens",
+        "output_tokens",
+        "priced_by",
+        "match",
+        "input_per_million",
+        "output_per_million",
+        "token_cost_usd",
+        "unpriced",
+    ]
+    _emit(
+        frame,
+        args.format,
+        columns if args.format == "table" else list(frame.columns),
+        title="token prices per model",
+    )
     unpriced = sorted({str(m) for m in frame.filter(frame["unpriced"])["model"].to_list()})
     if unpriced:
         sys.stderr.write(
             f"infermeter prices check: tokens without a price for {', '.join(unpriced)}; "
             "their requests count as unpriced (token_cost_usd NULL). Add them to a pricing "
-            "file ([tokens.\"name\"] or [aliases]) and pass --prices.\n"
+            'file ([tokens."name"] or [aliases]) and pass --prices.\n'
         )
         return 1
     return 0

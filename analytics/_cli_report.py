@@ -59,21 +59,28 @@ def _common(parser: argparse.ArgumentParser) -> None:
 
 
 def _window_args(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--since", type=_timestamp, default=None,
-                        help="first request start to include (ISO, UTC)")
-    parser.add_argument("--until", type=_timestamp, default=None,
-                        help="requests starting before this (ISO, UTC)")
-    parser.add_argument("--days", type=int, default=DEFAULT_LOOKBACK_DAYS,
-                        help="without --since: look back this many days from the newest span "
-                             f"(default {DEFAULT_LOOKBACK_DAYS}, like AWS Compute Optimizer)")
+    parser.add_argument(
+        "--since", type=_timestamp, default=None, help="first request start to include (ISO, UTC)"
+    )
+    parser.add_argument(
+        "--until", type=_timestamp, default=None, help="requests starting before this (ISO, UTC)"
+    )
+    parser.add_argument(
+        "--days",
+        type=int,
+        default=DEFAULT_LOOKBACK_DAYS,
+        help="without --since: look back this many days from the newest span "
+        f"(default {DEFAULT_LOOKBACK_DAYS}, like AWS Compute Optimizer)",
+    )
 
 
 def register(subcommands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add ``recommend``, ``compare`` and ``report``."""
     recommend = subcommands.add_parser(
-        "recommend", help="where each workload should run, warm capacity, throttling, cost jumps",
+        "recommend",
+        help="where each workload should run, warm capacity, throttling, cost jumps",
         description="Rebalancing recommendations with the numbers behind them, a confidence "
-                    "that reflects the data volume and the projected saving or p95 gain.",
+        "that reflects the data volume and the projected saving or p95 gain.",
     )
     _common(recommend)
     _window_args(recommend)
@@ -82,34 +89,46 @@ def register(subcommands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     recommend.set_defaults(handler=_run_recommend)
 
     compare = subcommands.add_parser(
-        "compare", help="two runtimes / endpoints / prompt versions side by side, scored 1-5",
+        "compare",
+        help="two runtimes / endpoints / prompt versions side by side, scored 1-5",
         description="Compare two slices of the traffic (e.g. --a runtime=serverless "
-                    "--b runtime=container) and score them on the decision criteria.",
+        "--b runtime=container) and score them on the decision criteria.",
     )
     _common(compare)
     _window_args(compare)
     compare.add_argument("--a", required=True, help="first slice: column=value[,column=value]")
     compare.add_argument("--b", required=True, help="second slice: column=value[,column=value]")
     compare.add_argument("--endpoint", default=None, help="restrict both slices to an endpoint")
-    compare.add_argument("--weights", default=None,
-                         help="criterion weights, e.g. latency_slo=3,cost=2 (criteria: "
-                              "latency_slo, cost, scaling, cold_starts, reliability, simplicity)")
-    compare.add_argument("--weights-file", default=None,
-                         help="TOML/YAML file with [weights] and optional [simplicity] tables")
+    compare.add_argument(
+        "--weights",
+        default=None,
+        help="criterion weights, e.g. latency_slo=3,cost=2 (criteria: "
+        "latency_slo, cost, scaling, cold_starts, reliability, simplicity)",
+    )
+    compare.add_argument(
+        "--weights-file",
+        default=None,
+        help="TOML/YAML file with [weights] and optional [simplicity] tables",
+    )
     compare.add_argument("--json", action="store_true", help="print JSON")
     compare.set_defaults(handler=_run_compare)
 
     report = subcommands.add_parser(
-        "report", help="weekly unit-economics report (HTML with charts, Markdown, CSV)",
+        "report",
+        help="weekly unit-economics report (HTML with charts, Markdown, CSV)",
         description="Write the weekly report of an ISO week against the previous week.",
     )
     _common(report)
-    report.add_argument("--week", default=None,
-                        help="ISO week YYYY-Www (default: the week of the newest span)")
+    report.add_argument(
+        "--week", default=None, help="ISO week YYYY-Www (default: the week of the newest span)"
+    )
     report.add_argument("--out", required=True, help="directory to write the report into")
     report.add_argument("--top", type=int, default=5, help="top movers to list (default 5)")
-    report.add_argument("--no-drift", action="store_true",
-                        help="leave the drift section out even when drift results exist")
+    report.add_argument(
+        "--no-drift",
+        action="store_true",
+        help="leave the drift section out even when drift results exist",
+    )
     report.set_defaults(handler=_run_report)
 
 
@@ -122,8 +141,9 @@ class _Context:
         from infermeter.collectors import open_reader
 
         self.prices = load_prices(args.prices)
-        self.deployments = load_deployments(args.deployments, prices=self.prices,
-                                            slo_ms=args.slo_ms)
+        self.deployments = load_deployments(
+            args.deployments, prices=self.prices, slo_ms=args.slo_ms
+        )
         self._reader: duckdb.DuckDBPyConnection = open_reader(args.store)
         # A cursor of our own: queries here never collide with a result the opener left.
         self.con: duckdb.DuckDBPyConnection = self._reader.cursor()
@@ -137,8 +157,14 @@ class _Context:
         from infermeter.analytics._requests import request_table
 
         spans = self.con.table("spans")
-        table = request_table(self.con, spans, prices=self.prices, deployments=self.deployments,
-                              since=since, until=until)
+        table = request_table(
+            self.con,
+            spans,
+            prices=self.prices,
+            deployments=self.deployments,
+            since=since,
+            until=until,
+        )
         return table.materialize()
 
     def close(self) -> None:
@@ -146,8 +172,7 @@ class _Context:
         self._reader.close()
 
 
-def _window(context: _Context, args: argparse.Namespace
-            ) -> tuple[datetime | None, datetime | None]:
+def _window(context: _Context, args: argparse.Namespace) -> tuple[datetime | None, datetime | None]:
     since, until = args.since, args.until
     if since is None:
         newest = until or context.newest_span()
@@ -181,11 +206,14 @@ def _run_recommend(args: argparse.Namespace) -> int:
         context.close()
     if args.json:
         document = recommendations_to_json(
-            recs, generated_at=datetime.now(UTC).isoformat().replace("+00:00", "Z"),
+            recs,
+            generated_at=datetime.now(UTC).isoformat().replace("+00:00", "Z"),
             store=str(args.store),
         )
-        document["window"] = {"since": since.isoformat() if since else None,
-                              "until": until.isoformat() if until else None}
+        document["window"] = {
+            "since": since.isoformat() if since else None,
+            "until": until.isoformat() if until else None,
+        }
         json.dump(document, sys.stdout, indent=2, default=str)
         sys.stdout.write("\n")
         return 0
@@ -213,8 +241,14 @@ def _run_compare(args: argparse.Namespace) -> int:
     try:
         since, until = _window(context, args)
         with _status("comparing"):
-            result = compare(context.requests(since, until), a=a, b=b, endpoint=args.endpoint,
-                             weights=weights or None, simplicity=simplicity or None)
+            result = compare(
+                context.requests(since, until),
+                a=a,
+                b=b,
+                endpoint=args.endpoint,
+                weights=weights or None,
+                simplicity=simplicity or None,
+            )
     finally:
         context.close()
     if args.json:
@@ -235,17 +269,24 @@ def _print_comparison(result: Any, a_label: str, b_label: str) -> None:
     for header in ("metric", f"a: {a_label}", f"b: {b_label}"):
         side.add_column(header, overflow="fold")
     for row in result.side_by_side.iter_rows(named=True):
-        side.add_row(row["label"], format_value(row["metric"], row["a"]),
-                     format_value(row["metric"], row["b"]))
+        side.add_row(
+            row["label"],
+            format_value(row["metric"], row["a"]),
+            format_value(row["metric"], row["b"]),
+        )
     console.print(side)
     matrix = Table(title="scoring matrix (1-5, higher is better)")
     for header in ("criterion", "weight", "a", "b", "basis a", "basis b"):
         matrix.add_column(header, overflow="fold")
     for row in result.matrix.iter_rows(named=True):
-        matrix.add_row(row["criterion"], f"{row['weight']:.2f}",
-                       "-" if row["a_score"] is None else f"{row['a_score']:g}",
-                       "-" if row["b_score"] is None else f"{row['b_score']:g}",
-                       row["a_basis"], row["b_basis"])
+        matrix.add_row(
+            row["criterion"],
+            f"{row['weight']:.2f}",
+            "-" if row["a_score"] is None else f"{row['a_score']:g}",
+            "-" if row["b_score"] is None else f"{row['b_score']:g}",
+            row["a_basis"],
+            row["b_basis"],
+        )
     console.print(matrix)
     labels = {"a": f"a ({a_label})", "b": f"b ({b_label})"}
     console.print(f"winner: {labels.get(result.winner, result.winner)}", markup=False)
@@ -287,9 +328,14 @@ def _run_report(args: argparse.Namespace) -> int:
         start, end = iso_week_bounds(week)
         with _status(f"computing the report of {week}"):
             requests = context.requests(start - timedelta(days=7), end)
-            report = weekly_report(requests, week=week, prices=context.prices,
-                                   deployments=context.deployments, drift=_read_drift(args),
-                                   top=args.top)
+            report = weekly_report(
+                requests,
+                week=week,
+                prices=context.prices,
+                deployments=context.deployments,
+                drift=_read_drift(args),
+                top=args.top,
+            )
         with _status("writing HTML, Markdown and CSV"):
             written = report.write(Path(args.out))
     finally:

@@ -87,8 +87,15 @@ _COLD_SHARE_DRIVING_P95 = 0.05
 _TIE_MARGIN = 0.05
 
 SELECTABLE_COLUMNS: Final = (
-    "tenant", "model", "prompt_version", "prompt_name", "endpoint", "runtime", "provider",
-    "platform", "service_name",
+    "tenant",
+    "model",
+    "prompt_version",
+    "prompt_name",
+    "endpoint",
+    "runtime",
+    "provider",
+    "platform",
+    "service_name",
 )
 
 # The side-by-side rows: metrics column -> label.
@@ -146,12 +153,14 @@ def _latency_score(row: Mapping[str, Any]) -> tuple[float | None, str]:
     return _binned(ratio, LATENCY_SLO_BINS), f"{basis} {p95:.0f} ms = {ratio:.2f} x SLO {slo:.0f}"
 
 
-def _cost_scores(
-    a: Mapping[str, Any], b: Mapping[str, Any]
-) -> list[tuple[float | None, str]]:
+def _cost_scores(a: Mapping[str, Any], b: Mapping[str, Any]) -> list[tuple[float | None, str]]:
     costs = [_num(a, "cost_per_successful_request_usd"), _num(b, "cost_per_successful_request_usd")]
-    bases = ["cost unknown (unpriced or no successful request)" if c is None
-             else f"${c:.6f}/successful request" for c in costs]
+    bases = [
+        "cost unknown (unpriced or no successful request)"
+        if c is None
+        else f"${c:.6f}/successful request"
+        for c in costs
+    ]
     if costs[0] is None or costs[1] is None:
         return [(None, basis) for basis in bases]
     cheapest = min(costs[0], costs[1])
@@ -213,11 +222,17 @@ def score_matrix(
         else:
             a_score, a_basis = scorers[criterion](a)
             b_score, b_basis = scorers[criterion](b)
-        rows.append({
-            "criterion": criterion, "description": description,
-            "weight": chosen.get(criterion, 0.0),
-            "a_score": a_score, "b_score": b_score, "a_basis": a_basis, "b_basis": b_basis,
-        })
+        rows.append(
+            {
+                "criterion": criterion,
+                "description": description,
+                "weight": chosen.get(criterion, 0.0),
+                "a_score": a_score,
+                "b_score": b_score,
+                "a_basis": a_basis,
+                "b_basis": b_basis,
+            }
+        )
     scored = [r for r in rows if r["a_score"] is not None and r["b_score"] is not None]
     total_weight = sum(r["weight"] for r in scored)
     a_total = b_total = None
@@ -226,20 +241,31 @@ def score_matrix(
     if total_weight > 0 and measured:
         a_total = round(sum(r["weight"] * r["a_score"] for r in scored) / total_weight, 3)
         b_total = round(sum(r["weight"] * r["b_score"] for r in scored) / total_weight, 3)
-    rows.append({
-        "criterion": "weighted_total", "description": "weighted mean of the scored criteria",
-        "weight": total_weight, "a_score": a_total, "b_score": b_total,
-        "a_basis": "", "b_basis": "",
-    })
+    rows.append(
+        {
+            "criterion": "weighted_total",
+            "description": "weighted mean of the scored criteria",
+            "weight": total_weight,
+            "a_score": a_total,
+            "b_score": b_total,
+            "a_basis": "",
+            "b_basis": "",
+        }
+    )
     schema = {
-        "criterion": pl.String, "description": pl.String, "weight": pl.Float64,
-        "a_score": pl.Float64, "b_score": pl.Float64, "a_basis": pl.String, "b_basis": pl.String,
+        "criterion": pl.String,
+        "description": pl.String,
+        "weight": pl.Float64,
+        "a_score": pl.Float64,
+        "b_score": pl.Float64,
+        "a_basis": pl.String,
+        "b_basis": pl.String,
     }
     return pl.DataFrame(rows, schema=schema)
 
 
 def matrix_winner(matrix: pl.DataFrame) -> str:
-    """"a", "b", "tie" (totals within 0.05) or "undecided" (nothing scored)."""
+    """ "a", "b", "tie" (totals within 0.05) or "undecided" (nothing scored)."""
     total = matrix.filter(matrix["criterion"] == "weighted_total").row(0, named=True)
     a_total, b_total = total["a_score"], total["b_score"]
     if a_total is None or b_total is None:
@@ -329,10 +355,13 @@ class Comparison:
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form (the ``compare --json`` output)."""
         return {
-            "a": self.a, "b": self.b, "endpoint": self.endpoint,
+            "a": self.a,
+            "b": self.b,
+            "endpoint": self.endpoint,
             "side_by_side": self.side_by_side.to_dicts(),
             "matrix": self.matrix.to_dicts(),
-            "winner": self.winner, "notes": self.notes,
+            "winner": self.winner,
+            "notes": self.notes,
         }
 
 
@@ -344,10 +373,16 @@ def _side_by_side(a: Mapping[str, Any], b: Mapping[str, Any]) -> pl.DataFrame:
         a_value, b_value = _num(a, key), _num(b, key)
         delta = None if a_value is None or b_value is None else b_value - a_value
         rows.append({"metric": key, "label": label, "a": a_value, "b": b_value, "b_minus_a": delta})
-    return pl.DataFrame(rows, schema={
-        "metric": pl.String, "label": pl.String, "a": pl.Float64, "b": pl.Float64,
-        "b_minus_a": pl.Float64,
-    })
+    return pl.DataFrame(
+        rows,
+        schema={
+            "metric": pl.String,
+            "label": pl.String,
+            "a": pl.Float64,
+            "b": pl.Float64,
+            "b_minus_a": pl.Float64,
+        },
+    )
 
 
 def _filtered(requests: duckdb.DuckDBPyRelation, selection: Mapping[str, str]) -> Any:
@@ -402,6 +437,13 @@ def compare(
             )
             verdict = "insufficient_data"
     return Comparison(
-        a=dict(a), b=dict(b), endpoint=endpoint, a_metrics=a_row, b_metrics=b_row,
-        side_by_side=_side_by_side(a_row, b_row), matrix=matrix, winner=verdict, notes=notes,
+        a=dict(a),
+        b=dict(b),
+        endpoint=endpoint,
+        a_metrics=a_row,
+        b_metrics=b_row,
+        side_by_side=_side_by_side(a_row, b_row),
+        matrix=matrix,
+        winner=verdict,
+        notes=notes,
     )

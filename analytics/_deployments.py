@@ -105,18 +105,30 @@ _CONTAINER_APPS_PLATFORMS: Final = frozenset({"azure_container_apps", "azure.con
 
 RUNTIME_DEFAULTS: Final[Mapping[str, Mapping[str, Any]]] = {
     RUNTIME_SERVERLESS: {
-        "platform": "aws_lambda", "memory_mb": 1024.0, "concurrency": 1, "min_instances": 0,
+        "platform": "aws_lambda",
+        "memory_mb": 1024.0,
+        "concurrency": 1,
+        "min_instances": 0,
     },
     RUNTIME_SERVERLESS_CONTAINER: {
-        "platform": "gcp_cloud_run", "memory_mb": 512.0, "vcpu": 1.0, "concurrency": 80,
+        "platform": "gcp_cloud_run",
+        "memory_mb": 512.0,
+        "vcpu": 1.0,
+        "concurrency": 80,
         "min_instances": 0,
     },
     RUNTIME_CONTAINER: {
-        "platform": "aws_ec2", "memory_mb": 8192.0, "vcpu": 2.0, "concurrency": 10,
+        "platform": "aws_ec2",
+        "memory_mb": 8192.0,
+        "vcpu": 2.0,
+        "concurrency": 10,
         "min_instances": 1,
     },
     RUNTIME_UNKNOWN: {
-        "platform": "aws_ec2", "memory_mb": 8192.0, "vcpu": 2.0, "concurrency": 10,
+        "platform": "aws_ec2",
+        "memory_mb": 8192.0,
+        "vcpu": 2.0,
+        "concurrency": 10,
         "min_instances": 1,
     },
 }
@@ -338,7 +350,9 @@ def load_deployments(
         for i, entry in enumerate(workloads)
     ]
     return Deployments(
-        entries, defaults=defaults, slo_ms=settings["slo_ms"], prices=prices,
+        entries,
+        defaults=defaults,
+        slo_ms=settings["slo_ms"],
+        prices=prices,
         source=str(file_path),
     )
-

@@ -56,7 +56,11 @@ __all__ = [
 ]
 
 TYPED_FEATURES: Final = (
-    "duration_ms", "ttft_ms", "input_tokens", "output_tokens", "cache_read_tokens",
+    "duration_ms",
+    "ttft_ms",
+    "input_tokens",
+    "output_tokens",
+    "cache_read_tokens",
     "reasoning_tokens",
 )
 # Numeric attributes that identify or locate rather than describe a request: drift in a
@@ -73,10 +77,30 @@ _FETCH_BATCH_FLOATS: Final = 32 * 1024 * 1024
 _PICK_TABLE: Final = "_infermeter_drift_pick"
 
 RESULT_COLUMNS: Final = (
-    "computed_at", "run_id", "group_by", "tenant", "model", "prompt_version", "endpoint",
-    "service_name", "kind", "feature", "method", "score", "threshold", "p_value", "drifted",
-    "verdict", "reference_n", "current_n", "reference_start", "reference_end",
-    "current_start", "current_end", "reference_prompt_version", "message",
+    "computed_at",
+    "run_id",
+    "group_by",
+    "tenant",
+    "model",
+    "prompt_version",
+    "endpoint",
+    "service_name",
+    "kind",
+    "feature",
+    "method",
+    "score",
+    "threshold",
+    "p_value",
+    "drifted",
+    "verdict",
+    "reference_n",
+    "current_n",
+    "reference_start",
+    "reference_end",
+    "current_start",
+    "current_end",
+    "reference_prompt_version",
+    "message",
 )
 
 
@@ -101,9 +125,7 @@ def _sql(name: str) -> str:
     )
 
 
-def _select(
-    relation: duckdb.DuckDBPyRelation, name: str, query: str
-) -> duckdb.DuckDBPyRelation:
+def _select(relation: duckdb.DuckDBPyRelation, name: str, query: str) -> duckdb.DuckDBPyRelation:
     """Run the named query (``sql/<query>.sql``) over ``relation`` seen as table ``name``."""
     result = relation.query(name, _sql(query))
     if result is None:  # only statements that are not queries return nothing
@@ -135,9 +157,16 @@ def detect_drift(
     ``progress(done, total)`` is called as groups complete.
     """
     settings = {
-        "by": by, "reference": reference, "current": current, "method": method,
-        "alpha": alpha, "min_auc": min_auc, "min_ks": min_ks, "min_samples": min_samples,
-        "max_samples": max_samples, "features": features,
+        "by": by,
+        "reference": reference,
+        "current": current,
+        "method": method,
+        "alpha": alpha,
+        "min_auc": min_auc,
+        "min_ks": min_ks,
+        "min_samples": min_samples,
+        "max_samples": max_samples,
+        "features": features,
     }
     results, _ = run_drift(con, spans, embeddings, settings, progress=progress)
     return results
@@ -161,8 +190,9 @@ def write_drift_report(
     """
     from infermeter.analytics._drift_evidently import write_html_report
 
-    results, samples = run_drift(con, spans, embeddings, settings, progress=progress,
-                                 keep_samples=True)
+    results, samples = run_drift(
+        con, spans, embeddings, settings, progress=progress, keep_samples=True
+    )
     write_html_report(Path(path), samples, title=title)
     return results
 
@@ -193,19 +223,45 @@ def _results_frame(rows: list[dict[str, Any]]) -> pl.DataFrame:
     text = pl.String
     instant = pl.Datetime("us")
     schema: dict[str, Any] = {
-        "computed_at": instant, "run_id": text, "group_by": text, "tenant": text,
-        "model": text, "prompt_version": text, "endpoint": text, "service_name": text,
-        "kind": text, "feature": text, "method": text, "score": pl.Float64,
-        "threshold": pl.Float64, "p_value": pl.Float64, "drifted": pl.Boolean,
-        "verdict": text, "reference_n": pl.Int64, "current_n": pl.Int64,
-        "reference_start": instant, "reference_end": instant, "current_start": instant,
-        "current_end": instant, "reference_prompt_version": text, "message": text,
+        "computed_at": instant,
+        "run_id": text,
+        "group_by": text,
+        "tenant": text,
+        "model": text,
+        "prompt_version": text,
+        "endpoint": text,
+        "service_name": text,
+        "kind": text,
+        "feature": text,
+        "method": text,
+        "score": pl.Float64,
+        "threshold": pl.Float64,
+        "p_value": pl.Float64,
+        "drifted": pl.Boolean,
+        "verdict": text,
+        "reference_n": pl.Int64,
+        "current_n": pl.Int64,
+        "reference_start": instant,
+        "reference_end": instant,
+        "current_start": instant,
+        "current_end": instant,
+        "reference_prompt_version": text,
+        "message": text,
     }
     assert tuple(schema) == RESULT_COLUMNS
     frame = pl.DataFrame(rows, schema=schema)
     return frame.sort(
-        ["group_by", "model", "prompt_version", "tenant", "endpoint", "service_name", "kind",
-         "feature", "method"],
+        [
+            "group_by",
+            "model",
+            "prompt_version",
+            "tenant",
+            "endpoint",
+            "service_name",
+            "kind",
+            "feature",
+            "method",
+        ],
         nulls_last=True,
     )
 
@@ -218,8 +274,9 @@ def _key_dict(keys: Sequence[str], values: Sequence[Any]) -> dict[str, Any]:
 
 
 def _title(key: Mapping[str, Any]) -> str:
-    return ", ".join(f"{name}={'(none)' if value is None else value}"
-                     for name, value in key.items())
+    return ", ".join(
+        f"{name}={'(none)' if value is None else value}" for name, value in key.items()
+    )
 
 
 class _Run:
@@ -253,9 +310,11 @@ class _Run:
         if spans is not None:
             work.extend(self._plan_features(spans, current, reference, lower))
         if embeddings is not None:
-            work.extend(self._plan_embeddings(
-                con, embeddings, current=current, reference=reference, lower=lower, upper=upper
-            ))
+            work.extend(
+                self._plan_embeddings(
+                    con, embeddings, current=current, reference=reference, lower=lower, upper=upper
+                )
+            )
         for done, step in enumerate(work, start=1):
             step()
             if progress is not None:
@@ -330,27 +389,55 @@ class _Run:
         note = info.get("note")
         minimum = self.config.min_samples
         if note or reference_n < minimum or current_n < minimum:
-            message = str(note) if note else (
-                f"reference window has {reference_n:,} {unit}, current {current_n:,}; "
-                f"need at least {minimum:,} in each"
+            message = (
+                str(note)
+                if note
+                else (
+                    f"reference window has {reference_n:,} {unit}, current {current_n:,}; "
+                    f"need at least {minimum:,} in each"
+                )
             )
             for method in methods:
-                self._record(key, info, kind=kind, feature=feature, method=method,
-                             verdict="insufficient_data", reference_n=reference_n,
-                             current_n=current_n, message=message)
+                self._record(
+                    key,
+                    info,
+                    kind=kind,
+                    feature=feature,
+                    method=method,
+                    verdict="insufficient_data",
+                    reference_n=reference_n,
+                    current_n=current_n,
+                    message=message,
+                )
             return
         for method in methods:
             try:
                 score = run(method)
             except (ValueError, ArithmeticError, MemoryError) as exc:
-                self._record(key, info, kind=kind, feature=feature, method=method,
-                             verdict="error", reference_n=reference_n, current_n=current_n,
-                             message=str(exc) or type(exc).__name__)
+                self._record(
+                    key,
+                    info,
+                    kind=kind,
+                    feature=feature,
+                    method=method,
+                    verdict="error",
+                    reference_n=reference_n,
+                    current_n=current_n,
+                    message=str(exc) or type(exc).__name__,
+                )
                 continue
-            self._record(key, info, kind=kind, feature=feature, method=method,
-                         verdict="drift" if score.drifted else "no_drift",
-                         reference_n=reference_n, current_n=current_n,
-                         message=score.detail, score=score)
+            self._record(
+                key,
+                info,
+                kind=kind,
+                feature=feature,
+                method=method,
+                verdict="drift" if score.drifted else "no_drift",
+                reference_n=reference_n,
+                current_n=current_n,
+                message=score.detail,
+                score=score,
+            )
 
     # -- request features --
 
@@ -405,9 +492,11 @@ class _Run:
             group_values = tuple(info[k] for k in keys)
             names = sorted(by_group.get(group_values, []))
             frames = {name: parts[(*group_values, name)] for name in names}
-            steps.append(functools.partial(
-                self._features_of_group, _key_dict(keys, group_values), info, frames
-            ))
+            steps.append(
+                functools.partial(
+                    self._features_of_group, _key_dict(keys, group_values), info, frames
+                )
+            )
         return steps
 
     def _feature_filter(self) -> pl.Expr:
@@ -436,9 +525,16 @@ class _Run:
             ) -> DriftScore:
                 return self._feature_test(method, r, c)
 
-            self._test(key, info, kind="feature", feature=name,
-                       methods=self.config.feature_methods,
-                       counts=(len(ref_values), len(cur_values)), unit="values", run=run)
+            self._test(
+                key,
+                info,
+                kind="feature",
+                feature=name,
+                methods=self.config.feature_methods,
+                counts=(len(ref_values), len(cur_values)),
+                unit="values",
+                run=run,
+            )
             if self.keep_samples:
                 reference_frames.append(ref.select("trace_id", "span_id", "feature", "value"))
                 current_frames.append(cur.select("trace_id", "span_id", "feature", "value"))
@@ -447,9 +543,7 @@ class _Run:
             sample.features_reference = _wide(reference_frames)
             sample.features_current = _wide(current_frames)
 
-    def _feature_test(
-        self, method: str, reference: FloatArray, current: FloatArray
-    ) -> DriftScore:
+    def _feature_test(self, method: str, reference: FloatArray, current: FloatArray) -> DriftScore:
         from infermeter.analytics._drift_methods import ks_drift
 
         if method == "ks":
@@ -491,7 +585,9 @@ class _Run:
         infos = {tuple(info[k] for k in keys): info for info in groups.iter_rows(named=True)}
         plans = [
             self._plan_embedding_group(
-                _key_dict(keys, part_key[:-1]), infos[tuple(part_key[:-1])], str(part_key[-1]),
+                _key_dict(keys, part_key[:-1]),
+                infos[tuple(part_key[:-1])],
+                str(part_key[-1]),
                 part,
             )
             for part_key, part in parts.items()
@@ -534,9 +630,7 @@ class _Run:
         cap = max(1, min(self.config.max_samples, _MAX_FLOATS_PER_WINDOW // dim))
         # The smallest row keys form a reproducible uniform sample of each window.
         for window in ("reference", "current"):
-            picked = (
-                rows.filter(pl.col("window") == window).sort("row_key").head(cap)["row_key"]
-            )
+            picked = rows.filter(pl.col("window") == window).sort("row_key").head(cap)["row_key"]
             setattr(plan, f"{window}_keys", picked.to_numpy())
         plan.dim = dim
         return plan
@@ -558,9 +652,17 @@ class _Run:
         if plan.problem:
             reference_n, current_n = plan.counts
             for method in methods:
-                self._record(plan.key, plan.info, kind="embedding", feature=plan.kind,
-                             method=method, verdict="error", reference_n=reference_n,
-                             current_n=current_n, message=plan.problem)
+                self._record(
+                    plan.key,
+                    plan.info,
+                    kind="embedding",
+                    feature=plan.kind,
+                    method=method,
+                    verdict="error",
+                    reference_n=reference_n,
+                    current_n=current_n,
+                    message=plan.problem,
+                )
             return
 
         from infermeter.analytics._drift_methods import DriftScore, validate_vectors
@@ -575,19 +677,32 @@ class _Run:
             if not sampled:
                 return score
             return DriftScore(
-                method=score.method, score=score.score, threshold=score.threshold,
-                drifted=score.drifted, p_value=score.p_value, reference_n=score.reference_n,
+                method=score.method,
+                score=score.score,
+                threshold=score.threshold,
+                drifted=score.drifted,
+                p_value=score.p_value,
+                reference_n=score.reference_n,
                 current_n=score.current_n,
                 detail=f"{score.detail} (random sample of {plan.counts[0]:,}+"
                 f"{plan.counts[1]:,} vectors)",
             )
 
-        self._test(plan.key, plan.info, kind="embedding", feature=plan.kind, methods=methods,
-                   counts=plan.counts, unit="vectors", run=run)
+        self._test(
+            plan.key,
+            plan.info,
+            kind="embedding",
+            feature=plan.kind,
+            methods=methods,
+            counts=plan.counts,
+            unit="vectors",
+            run=run,
+        )
         if self.keep_samples and arrays is not None:
             size = self.config.html_sample
             self._sample(plan.key).embeddings[plan.kind] = (
-                arrays[0][:size].copy(), arrays[1][:size].copy()
+                arrays[0][:size].copy(),
+                arrays[1][:size].copy(),
             )
 
     def _embedding_test(
@@ -650,10 +765,12 @@ def _fetch_vectors(
         key_parts.extend([plan.reference_keys, plan.current_keys])
         offset = middle + len(plan.current_keys)
     row_keys = np.concatenate(key_parts)
-    pick = pa.table({
-        "row_key": pa.array(row_keys, type=pa.uint64()),
-        "ord": pa.array(np.arange(len(row_keys), dtype=np.int64)),
-    })
+    pick = pa.table(
+        {
+            "row_key": pa.array(row_keys, type=pa.uint64()),
+            "ord": pa.array(np.arange(len(row_keys), dtype=np.int64)),
+        }
+    )
     con.register(_PICK_TABLE, pick)
     try:
         table = _select(source, "embeddings", "drift_embedding_vectors").to_arrow_table()
@@ -688,8 +805,9 @@ def _wide(frames: list[pl.DataFrame]) -> pl.DataFrame | None:
     long = pl.concat(frames)
     if long.is_empty():
         return None
-    return long.pivot(on="feature", index=["trace_id", "span_id"], values="value",
-                      aggregate_function="first")
+    return long.pivot(
+        on="feature", index=["trace_id", "span_id"], values="value", aggregate_function="first"
+    )
 
 
 def _newest(

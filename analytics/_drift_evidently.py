@@ -210,8 +210,16 @@ def _columns(verdicts: dict[str, tuple[float, bool]]) -> Iterator[None]:
 
 
 _SUMMARY_COLUMNS: Final = (
-    "group", "kind", "feature", "method", "verdict", "score", "threshold", "reference n",
-    "current n", "message",
+    "group",
+    "kind",
+    "feature",
+    "method",
+    "verdict",
+    "score",
+    "threshold",
+    "reference n",
+    "current n",
+    "message",
 )
 
 
@@ -274,8 +282,10 @@ def _embedding_widgets(sample: GroupSample) -> list[Any]:
     for kind, (reference, current) in sample.embeddings.items():
         row = next(
             (
-                r for r in sample.results
-                if r["kind"] == "embedding" and r["feature"] == kind
+                r
+                for r in sample.results
+                if r["kind"] == "embedding"
+                and r["feature"] == kind
                 and r["verdict"] in ("drift", "no_drift")
             ),
             None,
@@ -325,10 +335,23 @@ def write_html_report(path: Path, samples: Sequence[GroupSample], *, title: str)
 
     _register_native_tests()
     summary = [
-        [sample.title, *(_fmt(row[key]) for key in (
-            "kind", "feature", "method", "verdict", "score", "threshold", "reference_n",
-            "current_n", "message",
-        ))]
+        [
+            sample.title,
+            *(
+                _fmt(row[key])
+                for key in (
+                    "kind",
+                    "feature",
+                    "method",
+                    "verdict",
+                    "score",
+                    "threshold",
+                    "reference_n",
+                    "current_n",
+                    "message",
+                )
+            ),
+        ]
         for sample in samples
         for row in sample.results
     ]

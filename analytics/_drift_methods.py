@@ -280,9 +280,9 @@ def _mmd(
     kernel = np.exp(-sq_dists / bandwidth).astype(np.float32)
     del sq_dists
     permutations = math.ceil(2.0 / alpha)
-    labels = np.concatenate(
-        [np.full(size_a, 1.0 / size_a), np.full(size_b, -1.0 / size_b)]
-    ).astype(np.float32)
+    labels = np.concatenate([np.full(size_a, 1.0 / size_a), np.full(size_b, -1.0 / size_b)]).astype(
+        np.float32
+    )
     # Column 0 is the observed labelling, the others are permutations of it.
     order = np.argsort(rng.random((permutations, total)), axis=1)
     signs = np.empty((total, permutations + 1), dtype=np.float32)

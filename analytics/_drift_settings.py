@@ -91,7 +91,9 @@ def _parse_by(raw: str) -> tuple[str, ...]:
 def _parse_methods(raw: str) -> tuple[str, ...]:
     methods = _split(raw)
     known = {
-        *EMBEDDING_METHODS, *EVIDENTLY_EMBEDDING_METHODS, *FEATURE_METHODS,
+        *EMBEDDING_METHODS,
+        *EVIDENTLY_EMBEDDING_METHODS,
+        *FEATURE_METHODS,
         *(f"evidently:{name}" for name in EVIDENTLY_FEATURE_TESTS),
     }
     unknown = [m for m in methods if m not in known]
@@ -147,32 +149,87 @@ def _parse_min_ks(raw: str) -> float:
 
 
 DRIFT_SETTINGS: Final[tuple[Setting[Any], ...]] = (
-    Setting("by", "INFERMETER_DRIFT_BY", ("model", "prompt_version"), _parse_by,
-            f"group by these columns, comma-separated ({', '.join(GROUP_COLUMNS)})"),
-    Setting("reference", "INFERMETER_DRIFT_REFERENCE", "previous-week", _parse_reference,
-            f"reference window: {', '.join(REFERENCE_MODES)} or START..END"),
-    Setting("current", "INFERMETER_DRIFT_CURRENT", "7d", _parse_current,
-            "current window: a duration ending at the newest data (7d, 24h) or START..END"),
-    Setting("method", "INFERMETER_DRIFT_METHOD", ("classifier", "ks"), _parse_methods,
-            "drift methods, comma-separated: for embeddings classifier, mmd, "
-            "evidently:model or evidently:distance; for features ks or evidently:<test>"),
-    Setting("alpha", "INFERMETER_DRIFT_ALPHA", DEFAULT_ALPHA, _parse_alpha,
-            "significance level of every test (false alarms per test without drift)"),
-    Setting("min_auc", "INFERMETER_DRIFT_MIN_AUC", DEFAULT_MIN_AUC, _parse_min_auc,
-            "smallest held-out classifier AUC that counts as embedding drift"),
-    Setting("min_ks", "INFERMETER_DRIFT_MIN_KS", DEFAULT_MIN_KS, _parse_min_ks,
-            "smallest KS distance that counts as feature drift"),
-    Setting("min_samples", "INFERMETER_DRIFT_MIN_SAMPLES", 100, parse_positive_int,
-            "fewer values than this in either window gives insufficient_data"),
-    Setting("max_samples", "INFERMETER_DRIFT_MAX_SAMPLES", 50_000, parse_positive_int,
-            "embedding vectors per window and group (a reproducible random sample above)"),
-    Setting("features", "INFERMETER_DRIFT_FEATURES", (), _parse_features,
-            "request features to test, comma-separated (default: typed columns and every "
-            "numeric span attribute)"),
+    Setting(
+        "by",
+        "INFERMETER_DRIFT_BY",
+        ("model", "prompt_version"),
+        _parse_by,
+        f"group by these columns, comma-separated ({', '.join(GROUP_COLUMNS)})",
+    ),
+    Setting(
+        "reference",
+        "INFERMETER_DRIFT_REFERENCE",
+        "previous-week",
+        _parse_reference,
+        f"reference window: {', '.join(REFERENCE_MODES)} or START..END",
+    ),
+    Setting(
+        "current",
+        "INFERMETER_DRIFT_CURRENT",
+        "7d",
+        _parse_current,
+        "current window: a duration ending at the newest data (7d, 24h) or START..END",
+    ),
+    Setting(
+        "method",
+        "INFERMETER_DRIFT_METHOD",
+        ("classifier", "ks"),
+        _parse_methods,
+        "drift methods, comma-separated: for embeddings classifier, mmd, "
+        "evidently:model or evidently:distance; for features ks or evidently:<test>",
+    ),
+    Setting(
+        "alpha",
+        "INFERMETER_DRIFT_ALPHA",
+        DEFAULT_ALPHA,
+        _parse_alpha,
+        "significance level of every test (false alarms per test without drift)",
+    ),
+    Setting(
+        "min_auc",
+        "INFERMETER_DRIFT_MIN_AUC",
+        DEFAULT_MIN_AUC,
+        _parse_min_auc,
+        "smallest held-out classifier AUC that counts as embedding drift",
+    ),
+    Setting(
+        "min_ks",
+        "INFERMETER_DRIFT_MIN_KS",
+        DEFAULT_MIN_KS,
+        _parse_min_ks,
+        "smallest KS distance that counts as feature drift",
+    ),
+    Setting(
+        "min_samples",
+        "INFERMETER_DRIFT_MIN_SAMPLES",
+        100,
+        parse_positive_int,
+        "fewer values than this in either window gives insufficient_data",
+    ),
+    Setting(
+        "max_samples",
+        "INFERMETER_DRIFT_MAX_SAMPLES",
+        50_000,
+        parse_positive_int,
+        "embedding vectors per window and group (a reproducible random sample above)",
+    ),
+    Setting(
+        "features",
+        "INFERMETER_DRIFT_FEATURES",
+        (),
+        _parse_features,
+        "request features to test, comma-separated (default: typed columns and every "
+        "numeric span attribute)",
+    ),
     # Evidently's embedding plot runs a t-SNE (1,000 iterations) over what it is given:
     # 250+250 vectors take seconds, its own 2,500+2,500 cap took 20-80 s.
-    Setting("html_sample", "INFERMETER_DRIFT_HTML_SAMPLE", 250, parse_positive_int,
-            "vectors per window in the HTML report's embedding plot (bounds its t-SNE)"),
+    Setting(
+        "html_sample",
+        "INFERMETER_DRIFT_HTML_SAMPLE",
+        250,
+        parse_positive_int,
+        "vectors per window in the HTML report's embedding plot (bounds its t-SNE)",
+    ),
 )
 
 
@@ -202,8 +259,9 @@ class DriftConfig:
     @property
     def feature_methods(self) -> tuple[str, ...]:
         chosen = tuple(
-            m for m in self.method if m not in EMBEDDING_METHODS
-            and m not in EVIDENTLY_EMBEDDING_METHODS
+            m
+            for m in self.method
+            if m not in EMBEDDING_METHODS and m not in EVIDENTLY_EMBEDDING_METHODS
         )
         return chosen or ("ks",)
 
@@ -215,14 +273,12 @@ def drift_config(
     Raises ``ConfigurationError`` naming the argument or variable on a bad value."""
     # Explicit values go through the same parsers as the environment and the CLI.
     normalised = {
-        key: None if value is None else (
-            ",".join(value) if isinstance(value, list | tuple) else str(value)
-        )
+        key: None
+        if value is None
+        else (",".join(value) if isinstance(value, list | tuple) else str(value))
         for key, value in (explicit or {}).items()
     }
     unknown = set(normalised) - {setting.name for setting in DRIFT_SETTINGS}
     if unknown:
         raise ConfigurationError(f"unknown drift settings: {sorted(unknown)}")
     return DriftConfig(**resolve(DRIFT_SETTINGS, normalised, environ))
-
-

@@ -110,9 +110,7 @@ def parse_current(text: str) -> timedelta | Window:
         return window
     match = _DURATION.match(text)
     if not match:
-        raise ValueError(
-            f"{text!r}: expected a duration such as 7d, 24h, 2w or a range START..END"
-        )
+        raise ValueError(f"{text!r}: expected a duration such as 7d, 24h, 2w or a range START..END")
     duration = timedelta(seconds=float(match.group(1)) * _UNITS[match.group(2)])
     if duration <= timedelta(0):
         raise ValueError(f"{text!r}: the duration must be positive")
@@ -186,18 +184,23 @@ def assign_windows(
             .then(pl.lit("reference"))
         )
         labelled = rows.with_columns(window.alias("window")).filter(pl.col("window").is_not_null())
-        groups = labelled.select(keys).unique(maintain_order=True).with_columns(
-            pl.lit(reference.start).alias("reference_start"),
-            pl.lit(reference.end).alias("reference_end"),
-            pl.lit(current.start).alias("current_start"),
-            pl.lit(current.end).alias("current_end"),
-            pl.lit(None, dtype=pl.String).alias("reference_prompt_version"),
-            pl.lit(None, dtype=pl.String).alias("note"),
+        groups = (
+            labelled.select(keys)
+            .unique(maintain_order=True)
+            .with_columns(
+                pl.lit(reference.start).alias("reference_start"),
+                pl.lit(reference.end).alias("reference_end"),
+                pl.lit(current.start).alias("current_start"),
+                pl.lit(current.end).alias("current_end"),
+                pl.lit(None, dtype=pl.String).alias("reference_prompt_version"),
+                pl.lit(None, dtype=pl.String).alias("note"),
+            )
         )
         return labelled, groups
     # Before a rollout, a group is also keyed by the prompt version it compares.
-    return _before_rollout(rows, [*keys, PROMPT_VERSION] if PROMPT_VERSION not in keys else keys,
-                           current)
+    return _before_rollout(
+        rows, [*keys, PROMPT_VERSION] if PROMPT_VERSION not in keys else keys, current
+    )
 
 
 def _before_rollout(

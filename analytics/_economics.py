@@ -179,7 +179,8 @@ def workload_rates(
         serverless_concurrency = 1
         provisioned = memory_gb * pc_duration_gb_second
         breakeven = provisioned_concurrency_breakeven(
-            price_per_gb_second=gb_second, provisioned_price_per_gb_second=pc_gb_second,
+            price_per_gb_second=gb_second,
+            provisioned_price_per_gb_second=pc_gb_second,
             provisioned_duration_price_per_gb_second=pc_duration_gb_second,
         )
     return WorkloadRates(
@@ -210,9 +211,12 @@ def _number(row: Mapping[str, Any], key: str) -> float | None:
 def _economics_row(row: Mapping[str, Any], rates: WorkloadRates) -> dict[str, Any]:
     runtime = row.get("runtime")
     out: dict[str, Any] = {
-        "endpoint": row.get("endpoint"), "runtime": runtime, "platform": row.get("platform"),
+        "endpoint": row.get("endpoint"),
+        "runtime": runtime,
+        "platform": row.get("platform"),
         "serverless_platform": rates.serverless_platform,
-        "requests": int(row.get("requests") or 0), "window_s": _number(row, "window_s"),
+        "requests": int(row.get("requests") or 0),
+        "window_s": _number(row, "window_s"),
         "memory_gb": rates.memory_gb,
         "price_per_request_second": rates.price_per_request_second,
         "container_price_per_hour": rates.container_price_per_hour,
@@ -240,23 +244,30 @@ def _economics_row(row: Mapping[str, Any], rates: WorkloadRates) -> dict[str, An
     init_ms = _number(row, "mean_init_duration_ms") or _number(row, "cold_start_penalty_ms") or 0.0
     init_s = init_ms / 1000.0
     serverless = serverless_monthly_usd(
-        requests_per_s=rate, duration_s=duration_s,
+        requests_per_s=rate,
+        duration_s=duration_s,
         price_per_request_second=rates.price_per_request_second,
         price_per_request=rates.price_per_request,
-        cold_starts_per_s=cold_per_s, init_duration_s=init_s,
+        cold_starts_per_s=cold_per_s,
+        init_duration_s=init_s,
     )
     instances = fleet_size(
-        requests_per_s=rate, duration_s=duration_s, concurrency=rates.container_concurrency,
-        target_utilization=rates.target_utilization, min_instances=max(1, rates.min_instances),
+        requests_per_s=rate,
+        duration_s=duration_s,
+        concurrency=rates.container_concurrency,
+        target_utilization=rates.target_utilization,
+        min_instances=max(1, rates.min_instances),
     )
-    container = container_monthly_usd(instances=instances,
-                                      price_per_hour=rates.container_price_per_hour)
+    container = container_monthly_usd(
+        instances=instances, price_per_hour=rates.container_price_per_hour
+    )
     measured = _number(row, "utilization") if runtime == RUNTIME_CONTAINER else None
     if measured is None:
         measured = in_flight / (instances * rates.container_concurrency)
     units = max(1, math.ceil(round(in_flight / rates.serverless_concurrency, 9)))
-    gross = warm_capacity_monthly_usd(units=units,
-                                      price_per_unit_second=rates.warm_unit_price_per_second)
+    gross = warm_capacity_monthly_usd(
+        units=units, price_per_unit_second=rates.warm_unit_price_per_second
+    )
     net = gross
     if rates.provisioned_price_per_request_second is not None:
         # Invocations served by PC pay the lower duration rate; that offsets part of the fee.
@@ -278,23 +289,33 @@ def _economics_row(row: Mapping[str, Any], rates: WorkloadRates) -> dict[str, An
     if (window_s or 0) < 86_400:
         notes.append("window under one day: monthly figures extrapolate a short sample")
     out.update(
-        requests_per_s=rate, mean_duration_s=duration_s, mean_concurrency=in_flight,
-        cold_starts_per_s=cold_per_s, init_duration_s=init_s,
+        requests_per_s=rate,
+        mean_duration_s=duration_s,
+        mean_concurrency=in_flight,
+        cold_starts_per_s=cold_per_s,
+        init_duration_s=init_s,
         serverless_monthly_usd=serverless,
-        serverless_init_monthly_usd=cold_per_s * SECONDS_PER_MONTH * init_s
+        serverless_init_monthly_usd=cold_per_s
+        * SECONDS_PER_MONTH
+        * init_s
         * rates.price_per_request_second,
-        container_instances=instances, container_monthly_usd=container,
+        container_instances=instances,
+        container_monthly_usd=container,
         crossover_utilization=crossover_utilization(
             price_per_hour=rates.container_price_per_hour,
             concurrency=rates.container_concurrency,
             price_per_request_second=rates.price_per_request_second,
-            price_per_request=rates.price_per_request, duration_s=duration_s,
+            price_per_request=rates.price_per_request,
+            duration_s=duration_s,
         ),
         measured_utilization=measured,
-        warm_capacity_units=units, warm_capacity_monthly_usd=gross,
+        warm_capacity_units=units,
+        warm_capacity_monthly_usd=gross,
         warm_capacity_net_monthly_usd=net,
         warm_capacity_utilization=min(1.0, in_flight / units),
-        current_monthly_usd=current, cheaper_runtime=cheaper, monthly_saving_usd=saving,
+        current_monthly_usd=current,
+        cheaper_runtime=cheaper,
+        monthly_saving_usd=saving,
         note="; ".join(notes) or None,
     )
     return out
@@ -303,8 +324,15 @@ def _economics_row(row: Mapping[str, Any], rates: WorkloadRates) -> dict[str, An
 def _schema() -> dict[str, Any]:
     import polars as pl
 
-    strings = {"endpoint", "runtime", "platform", "serverless_platform", "warm_capacity_kind",
-               "cheaper_runtime", "note"}
+    strings = {
+        "endpoint",
+        "runtime",
+        "platform",
+        "serverless_platform",
+        "warm_capacity_kind",
+        "cheaper_runtime",
+        "note",
+    }
     ints = {"requests", "container_instances", "warm_capacity_units", "container_concurrency"}
     return {
         name: pl.String if name in strings else pl.Int64 if name in ints else pl.Float64
@@ -334,7 +362,8 @@ def runtime_economics(
         # Each side's facts: the workload's own deployment for the side it runs on, the
         # same endpoint's entry (or the runtime defaults) for the side it would move to.
         serverless = deployments.for_workload(
-            endpoint, runtime if on_serverless else RUNTIME_SERVERLESS)
+            endpoint, runtime if on_serverless else RUNTIME_SERVERLESS
+        )
         container = deployments.for_workload(endpoint, RUNTIME_CONTAINER)
         enriched = dict(row)
         if not enriched.get("platform"):

@@ -43,15 +43,45 @@ if TYPE_CHECKING:
 __all__ = ["METRIC_COLUMNS", "metric_inputs", "metrics", "with_bucket"]
 
 METRIC_COLUMNS = (
-    "requests", "errors", "error_rate", "successes", "p50_ms", "p95_ms", "p99_ms",
-    "mean_duration_ms", "ttft_p95_ms", "cold_starts", "cold_start_rate", "cold_p95_ms",
-    "warm_p95_ms", "cold_start_penalty_ms", "slo_ms", "slo_breaches", "slo_breach_rate",
-    "slo_breach_cold_share", "throttled", "throttle_rate", "throttle_events",
-    "retries_per_request", "input_tokens_per_request", "output_tokens_per_request",
-    "cache_read_tokens_per_request", "reasoning_tokens_per_request", "token_cost_usd",
-    "compute_cost_usd", "total_cost_usd", "cost_per_request_usd",
-    "cost_per_successful_request_usd", "unpriced_requests", "first_seen", "last_seen",
-    "window_s", "requests_per_s", "peak_concurrency", "mean_concurrency", "instances",
+    "requests",
+    "errors",
+    "error_rate",
+    "successes",
+    "p50_ms",
+    "p95_ms",
+    "p99_ms",
+    "mean_duration_ms",
+    "ttft_p95_ms",
+    "cold_starts",
+    "cold_start_rate",
+    "cold_p95_ms",
+    "warm_p95_ms",
+    "cold_start_penalty_ms",
+    "slo_ms",
+    "slo_breaches",
+    "slo_breach_rate",
+    "slo_breach_cold_share",
+    "throttled",
+    "throttle_rate",
+    "throttle_events",
+    "retries_per_request",
+    "input_tokens_per_request",
+    "output_tokens_per_request",
+    "cache_read_tokens_per_request",
+    "reasoning_tokens_per_request",
+    "token_cost_usd",
+    "compute_cost_usd",
+    "total_cost_usd",
+    "cost_per_request_usd",
+    "cost_per_successful_request_usd",
+    "unpriced_requests",
+    "first_seen",
+    "last_seen",
+    "window_s",
+    "requests_per_s",
+    "peak_concurrency",
+    "mean_concurrency",
+    "instances",
     "utilization",
 )
 
@@ -66,11 +96,20 @@ def metric_inputs(
 
     columns = check_group_columns(by)
     # Counts fit 32 bits per request; halving them keeps millions of held rows smaller.
-    narrow = {"throttle_events", "retries", "input_tokens", "output_tokens",
-              "cache_read_tokens", "reasoning_tokens", "min_instances", "instance_concurrency"}
+    narrow = {
+        "throttle_events",
+        "retries",
+        "input_tokens",
+        "output_tokens",
+        "cache_read_tokens",
+        "reasoning_tokens",
+        "min_instances",
+        "instance_concurrency",
+    }
     measures = [
         duckdb.ColumnExpression(c).cast(duckdb.sqltypes.INTEGER).alias(c)
-        if c in narrow else duckdb.ColumnExpression(c)
+        if c in narrow
+        else duckdb.ColumnExpression(c)
         for c in _queries.METRIC_MEASURES
     ]
     return requests.select(*columns, *measures).materialize()

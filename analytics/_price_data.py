@@ -37,12 +37,12 @@ LITELLM_NOTICE: Final = (
     "Token prices derived from LiteLLM's model_prices_and_context_window_backup.json "
     "(https://github.com/BerriAI/litellm), MIT License, Copyright (c) 2023 Berri AI. "
     "Permission is hereby granted, free of charge, to any person obtaining a copy of this "
-    "software and associated documentation files (the \"Software\"), to deal in the Software "
+    'software and associated documentation files (the "Software"), to deal in the Software '
     "without restriction, including without limitation the rights to use, copy, modify, merge, "
     "publish, distribute, sublicense, and/or sell copies of the Software, and to permit persons "
     "to whom the Software is furnished to do so, subject to the following conditions: The above "
     "copyright notice and this permission notice shall be included in all copies or substantial "
-    "portions of the Software. THE SOFTWARE IS PROVIDED \"AS IS\", WITHOUT WARRANTY OF ANY KIND, "
+    'portions of the Software. THE SOFTWARE IS PROVIDED "AS IS", WITHOUT WARRANTY OF ANY KIND, '
     "EXPRESS OR IMPLIED, INCLUDING BUT NOT LIMITED TO THE WARRANTIES OF MERCHANTABILITY, FITNESS "
     "FOR A PARTICULAR PURPOSE AND NONINFRINGEMENT. IN NO EVENT SHALL THE AUTHORS OR COPYRIGHT "
     "HOLDERS BE LIABLE FOR ANY CLAIM, DAMAGES OR OTHER LIABILITY, WHETHER IN AN ACTION OF "
@@ -105,9 +105,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     # One model per line: small diffs when the map is refreshed.
     lines = [f"  {json.dumps(k)}: {json.dumps(v)}" for k, v in table["models"].items()]
     header = {k: v for k, v in table.items() if k != "models"}
-    text = json.dumps(header, indent=2)[:-2] + ',\n  "models": {\n' + ",\n".join(
-        "  " + line for line in lines
-    ) + "\n  }\n}\n"
+    text = (
+        json.dumps(header, indent=2)[:-2]
+        + ',\n  "models": {\n'
+        + ",\n".join("  " + line for line in lines)
+        + "\n  }\n}\n"
+    )
     json.loads(text)  # the hand-joined layout must still be valid JSON
     args.out.write_text(text, encoding="utf-8")
     print(f"wrote {len(table['models'])} token prices to {args.out}")

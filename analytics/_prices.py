@@ -345,7 +345,11 @@ class PriceBook:
         return min(
             pool,
             key=lambda c: (
-                not _first_party(c), c.model.count("/"), "." in c.model, len(c.model), c.model
+                not _first_party(c),
+                c.model.count("/"),
+                "." in c.model,
+                len(c.model),
+                c.model,
             ),
         )
 
@@ -355,8 +359,10 @@ class PriceBook:
 
 @functools.lru_cache(maxsize=1)
 def _bundled_tokens() -> tuple[dict[str, TokenPrice], str]:
-    text = resources.files("infermeter.analytics").joinpath("data/token_prices.json").read_text(
-        encoding="utf-8"
+    text = (
+        resources.files("infermeter.analytics")
+        .joinpath("data/token_prices.json")
+        .read_text(encoding="utf-8")
     )
     table = json.loads(text)
     source = f"litellm {table['litellm_version']} price map, taken {table['taken']}"
@@ -401,8 +407,10 @@ def _token_price(
 
 @functools.lru_cache(maxsize=1)
 def _bundled_compute() -> dict[str, Any]:
-    text = resources.files("infermeter.analytics").joinpath("data/compute_prices.toml").read_text(
-        encoding="utf-8"
+    text = (
+        resources.files("infermeter.analytics")
+        .joinpath("data/compute_prices.toml")
+        .read_text(encoding="utf-8")
     )
     return tomllib.loads(text)
 
@@ -415,7 +423,9 @@ def _compute_prices(
     for name, entry in bundled["prices"].items():
         values[name] = float(entry["value"])
         sources[name] = PriceSource(
-            unit=entry["unit"], source=entry["source"], date=entry.get("date"),
+            unit=entry["unit"],
+            source=entry["source"],
+            date=entry.get("date"),
             note=entry.get("note", ""),
         )
     for name, (value, source) in overrides.items():
@@ -503,7 +513,10 @@ def _user_tokens(
                     "input or output price"
                 )
             merged[str(model)] = _token_price(
-                str(model), given, provider=entry.get("provider"), mode=entry.get("mode"),
+                str(model),
+                given,
+                provider=entry.get("provider"),
+                mode=entry.get("mode"),
                 source=source,
             )
             continue

@@ -88,10 +88,27 @@ GROUP BY ALL
 # The entry span's own columns. Joined back to the aggregate of the trace's spans:
 # aggregating them in the same pass measured slower (DuckDB copies every string state).
 _ENTRY_COLUMNS: Final = (
-    "span_id", "start_time", "end_time", "duration_ms", "service_instance", "tenant",
-    "endpoint", "runtime", "platform", "provider", "model", "prompt_name", "prompt_version",
-    "operation", "status_code", "error_type", "cold_start", "init_duration_ms",
-    "initialization_type", "memory_mb", "ttft_ms",
+    "span_id",
+    "start_time",
+    "end_time",
+    "duration_ms",
+    "service_instance",
+    "tenant",
+    "endpoint",
+    "runtime",
+    "platform",
+    "provider",
+    "model",
+    "prompt_name",
+    "prompt_version",
+    "operation",
+    "status_code",
+    "error_type",
+    "cold_start",
+    "init_duration_ms",
+    "initialization_type",
+    "memory_mb",
+    "ttft_ms",
 )
 _ENTRY_SELECT: Final = ", ".join(f"{c} AS entry_{c}" for c in _ENTRY_COLUMNS)
 
@@ -427,10 +444,27 @@ def _join_on(by: Sequence[str], bucket: bool, left: str, right: str) -> str:
 # table is read again (cheap), anything else (a lazy request table, rows held in client
 # memory, which DuckDB reads slowly more than once) is copied once into the CTE.
 METRIC_MEASURES: Final = (
-    "start_time", "end_time", "duration_ms", "is_error", "ttft_ms", "cold_start", "slo_ms",
-    "throttled", "throttle_events", "retries", "input_tokens", "output_tokens",
-    "cache_read_tokens", "reasoning_tokens", "token_cost_usd", "compute_cost_usd", "unpriced",
-    "service_instance", "min_instances", "instance_concurrency", "runtime",
+    "start_time",
+    "end_time",
+    "duration_ms",
+    "is_error",
+    "ttft_ms",
+    "cold_start",
+    "slo_ms",
+    "throttled",
+    "throttle_events",
+    "retries",
+    "input_tokens",
+    "output_tokens",
+    "cache_read_tokens",
+    "reasoning_tokens",
+    "token_cost_usd",
+    "compute_cost_usd",
+    "unpriced",
+    "service_instance",
+    "min_instances",
+    "instance_concurrency",
+    "runtime",
 )
 _REQ: Final = """req AS {materialized} (
     SELECT {keys}

@@ -202,21 +202,31 @@ def _insufficient(
     if requests < thresholds.min_requests:
         reasons.append(f"{requests} requests (needs >= {thresholds.min_requests})")
     if window_s < thresholds.min_window_s:
-        reasons.append(f"{window_s / 60:.0f} min of traffic (needs >= "
-                       f"{thresholds.min_window_s / 60:.0f} min)")
+        reasons.append(
+            f"{window_s / 60:.0f} min of traffic (needs >= {thresholds.min_window_s / 60:.0f} min)"
+        )
     return Recommendation(
-        kind="insufficient_data", endpoint=row.get("endpoint"), runtime=row.get("runtime"),
-        tenant=None, title=f"Not enough data to judge {_workload_name(row)}",
+        kind="insufficient_data",
+        endpoint=row.get("endpoint"),
+        runtime=row.get("runtime"),
+        tenant=None,
+        title=f"Not enough data to judge {_workload_name(row)}",
         rationale="Only " + " and ".join(reasons) + "; no verdict is given until there is more.",
-        evidence={"requests": float(requests), "window_s": window_s,
-                  "min_requests": float(thresholds.min_requests),
-                  "min_window_s": thresholds.min_window_s},
-        confidence=0.0, confidence_label="none",
+        evidence={
+            "requests": float(requests),
+            "window_s": window_s,
+            "min_requests": float(thresholds.min_requests),
+            "min_window_s": thresholds.min_window_s,
+        },
+        confidence=0.0,
+        confidence_label="none",
     )
 
 
 def _economics_rule(
-    row: Mapping[str, Any], econ: Mapping[str, Any], base: float,
+    row: Mapping[str, Any],
+    econ: Mapping[str, Any],
+    base: float,
     thresholds: RecommendationThresholds,
 ) -> Recommendation | None:
     runtime = row.get("runtime")
@@ -231,18 +241,37 @@ def _economics_rule(
     # A verdict near the break-even point flips with a small change in load: trust it less.
     margin = min(1.0, (saving / current) / 0.3) if current > 0 else 1.0
     value = round(base * (0.5 + 0.5 * margin), 3)
-    evidence = _evidence(econ, (
-        "requests", "window_s", "requests_per_s", "mean_duration_s", "memory_gb",
-        "serverless_monthly_usd", "container_monthly_usd", "container_instances",
-        "container_price_per_hour", "container_concurrency", "crossover_utilization",
-        "measured_utilization", "serverless_init_monthly_usd", "serverless_platform",
-    ))
-    load = (f"{econ['requests_per_s']:.3g} req/s x {econ['mean_duration_s']:.3g} s "
-            f"({econ['memory_gb']:.3g} GiB)")
-    costs = (f"serverless ${serverless:,.2f}/mo vs {econ['container_instances']} instance(s) "
-             f"${container:,.2f}/mo")
-    crossover = (f"a right-sized fleet would run at {econ['measured_utilization']:.0%} "
-                 f"utilization, crossover {econ['crossover_utilization']:.1%}")
+    evidence = _evidence(
+        econ,
+        (
+            "requests",
+            "window_s",
+            "requests_per_s",
+            "mean_duration_s",
+            "memory_gb",
+            "serverless_monthly_usd",
+            "container_monthly_usd",
+            "container_instances",
+            "container_price_per_hour",
+            "container_concurrency",
+            "crossover_utilization",
+            "measured_utilization",
+            "serverless_init_monthly_usd",
+            "serverless_platform",
+        ),
+    )
+    load = (
+        f"{econ['requests_per_s']:.3g} req/s x {econ['mean_duration_s']:.3g} s "
+        f"({econ['memory_gb']:.3g} GiB)"
+    )
+    costs = (
+        f"serverless ${serverless:,.2f}/mo vs {econ['container_instances']} instance(s) "
+        f"${container:,.2f}/mo"
+    )
+    crossover = (
+        f"a right-sized fleet would run at {econ['measured_utilization']:.0%} "
+        f"utilization, crossover {econ['crossover_utilization']:.1%}"
+    )
     projection = "Projection of the measured window to 730 h at list prices, no free tier."
     if runtime in _SERVERLESS_RUNTIMES:
         p95_gain = None
@@ -252,7 +281,9 @@ def _economics_rule(
         if cold_rate > thresholds.cold_share_driving_p95 and warm is not None and p95 is not None:
             p95_gain = max(0.0, p95 - warm)
         return Recommendation(
-            kind="move_to_containers", endpoint=row.get("endpoint"), runtime=runtime,
+            kind="move_to_containers",
+            endpoint=row.get("endpoint"),
+            runtime=runtime,
             tenant=None,
             title=f"Move {row.get('endpoint')} to containers: save ${saving:,.0f}/month",
             rationale=(
@@ -260,8 +291,11 @@ def _economics_rule(
                 "handler waits on a model API; a container serving "
                 f"{econ['container_concurrency']} request(s) at once does not. {projection}"
             ),
-            evidence=evidence, confidence=value, confidence_label=confidence_label(value),
-            monthly_saving_usd=round(saving, 2), p95_gain_ms=p95_gain,
+            evidence=evidence,
+            confidence=value,
+            confidence_label=confidence_label(value),
+            monthly_saving_usd=round(saving, 2),
+            p95_gain_ms=p95_gain,
         )
     if runtime == RUNTIME_CONTAINER:
         cold = _num(econ, "cold_starts_per_s") or 0.0
@@ -270,23 +304,34 @@ def _economics_rule(
         evidence["projected_cold_start_fraction"] = round(cold_fraction, 6)
         risk = ""
         if cold_fraction > thresholds.cold_share_driving_p95:
-            risk = (f" Caveat: about {cold_fraction:.0%} of requests would start cold (10-min "
-                    "keep-alive), so p95 would become warm latency + INIT unless some warm "
-                    "capacity is kept.")
+            risk = (
+                f" Caveat: about {cold_fraction:.0%} of requests would start cold (10-min "
+                "keep-alive), so p95 would become warm latency + INIT unless some warm "
+                "capacity is kept."
+            )
         return Recommendation(
-            kind="move_to_serverless", endpoint=row.get("endpoint"), runtime=runtime,
+            kind="move_to_serverless",
+            endpoint=row.get("endpoint"),
+            runtime=runtime,
             tenant=None,
             title=f"Move {row.get('endpoint')} to serverless: save ${saving:,.0f}/month",
-            rationale=(f"At {load}, {costs}; {crossover}: the always-on fleet mostly idles. "
-                       f"{projection}{risk}"),
-            evidence=evidence, confidence=value, confidence_label=confidence_label(value),
-            monthly_saving_usd=round(saving, 2), p95_gain_ms=None,
+            rationale=(
+                f"At {load}, {costs}; {crossover}: the always-on fleet mostly idles. "
+                f"{projection}{risk}"
+            ),
+            evidence=evidence,
+            confidence=value,
+            confidence_label=confidence_label(value),
+            monthly_saving_usd=round(saving, 2),
+            p95_gain_ms=None,
         )
     return None
 
 
 def _warm_capacity_rule(
-    row: Mapping[str, Any], econ: Mapping[str, Any] | None, base: float,
+    row: Mapping[str, Any],
+    econ: Mapping[str, Any] | None,
+    base: float,
     thresholds: RecommendationThresholds,
 ) -> Recommendation | None:
     cold_rate = _num(row, "cold_start_rate")
@@ -295,29 +340,55 @@ def _warm_capacity_rule(
         return None
     if cold_rate <= thresholds.cold_share_driving_p95 or p95 <= slo:
         return None
-    evidence = _evidence(row, (
-        "requests", "window_s", "p95_ms", "warm_p95_ms", "cold_p95_ms", "slo_ms",
-        "cold_start_rate", "cold_starts", "slo_breach_rate", "slo_breach_cold_share",
-        "mean_init_duration_ms", "mean_concurrency", "peak_concurrency",
-    ))
+    evidence = _evidence(
+        row,
+        (
+            "requests",
+            "window_s",
+            "p95_ms",
+            "warm_p95_ms",
+            "cold_p95_ms",
+            "slo_ms",
+            "cold_start_rate",
+            "cold_starts",
+            "slo_breach_rate",
+            "slo_breach_cold_share",
+            "mean_init_duration_ms",
+            "mean_concurrency",
+            "peak_concurrency",
+        ),
+    )
     units = kind = None
     cost: float | None = None
     if econ is not None:
-        evidence.update(_evidence(econ, (
-            "warm_capacity_kind", "warm_capacity_units", "warm_capacity_monthly_usd",
-            "warm_capacity_net_monthly_usd", "warm_capacity_utilization",
-            "warm_capacity_breakeven_utilization",
-        )))
+        evidence.update(
+            _evidence(
+                econ,
+                (
+                    "warm_capacity_kind",
+                    "warm_capacity_units",
+                    "warm_capacity_monthly_usd",
+                    "warm_capacity_net_monthly_usd",
+                    "warm_capacity_utilization",
+                    "warm_capacity_breakeven_utilization",
+                ),
+            )
+        )
         units = econ.get("warm_capacity_units")
         kind = econ.get("warm_capacity_kind")
         cost = _num(econ, "warm_capacity_net_monthly_usd")
     gain = p95 - warm
-    what = (f"{units} unit(s) of {str(kind).replace('_', ' ')}" if units is not None
-            else "warm capacity (min instances / provisioned concurrency)")
+    what = (
+        f"{units} unit(s) of {str(kind).replace('_', ' ')}"
+        if units is not None
+        else "warm capacity (min instances / provisioned concurrency)"
+    )
     cost_text = f" It would cost about ${cost:,.2f}/month net." if cost is not None else ""
     still = "" if warm <= slo else f" Warm p95 alone ({warm:.0f} ms) still misses the SLO."
     return Recommendation(
-        kind="add_warm_capacity", endpoint=row.get("endpoint"), runtime=row.get("runtime"),
+        kind="add_warm_capacity",
+        endpoint=row.get("endpoint"),
+        runtime=row.get("runtime"),
         tenant=None,
         title=f"Keep {row.get('endpoint')} warm: p95 {p95:.0f} -> ~{warm:.0f} ms",
         rationale=(
@@ -325,24 +396,38 @@ def _warm_capacity_rule(
             f"p95 ignores, so p95 ({p95:.0f} ms) is warm latency plus INIT and breaches the "
             f"{slo:.0f} ms SLO. Add {what}, sized to the baseline concurrency.{cost_text}{still}"
         ),
-        evidence=evidence, confidence=base, confidence_label=confidence_label(base),
+        evidence=evidence,
+        confidence=base,
+        confidence_label=confidence_label(base),
         monthly_saving_usd=None if cost is None else round(-cost, 2),
         p95_gain_ms=round(gain, 1),
     )
 
 
 def _throttle_rule(
-    row: Mapping[str, Any], tenants: Sequence[Mapping[str, Any]], base: float,
+    row: Mapping[str, Any],
+    tenants: Sequence[Mapping[str, Any]],
+    base: float,
     thresholds: RecommendationThresholds,
 ) -> Recommendation | None:
     rate = _num(row, "throttle_rate") or 0.0
     throttled = _num(row, "throttled") or 0.0
     if rate < thresholds.min_throttle_rate or throttled < thresholds.min_throttled_requests:
         return None
-    evidence = _evidence(row, (
-        "requests", "window_s", "throttled", "throttle_rate", "throttle_events",
-        "retries_per_request", "peak_concurrency", "mean_concurrency", "p95_ms",
-    ))
+    evidence = _evidence(
+        row,
+        (
+            "requests",
+            "window_s",
+            "throttled",
+            "throttle_rate",
+            "throttle_events",
+            "retries_per_request",
+            "peak_concurrency",
+            "mean_concurrency",
+            "p95_ms",
+        ),
+    )
     total_requests = sum(float(t.get("requests") or 0) for t in tenants)
     total_throttled = sum(float(t.get("throttled") or 0) for t in tenants)
     top: Mapping[str, Any] | None = None
@@ -353,19 +438,26 @@ def _throttle_rule(
             share = float(tenant.get("throttled") or 0) / total_throttled
             if traffic > 0 and share > top_share:
                 top, top_share, top_lift = tenant, share, share / traffic
-    if (top is not None and top.get("tenant") is not None
-            and top_share >= thresholds.tenant_throttle_share
-            and top_lift >= thresholds.tenant_throttle_lift):
+    if (
+        top is not None
+        and top.get("tenant") is not None
+        and top_share >= thresholds.tenant_throttle_share
+        and top_lift >= thresholds.tenant_throttle_lift
+    ):
         name = str(top["tenant"])
         traffic_share = float(top.get("requests") or 0) / total_requests
-        evidence.update(tenant_traffic_share=round(traffic_share, 6),
-                        tenant_throttle_share=round(top_share, 6),
-                        tenant_throttle_lift=round(top_lift, 3))
+        evidence.update(
+            tenant_traffic_share=round(traffic_share, 6),
+            tenant_throttle_share=round(top_share, 6),
+            tenant_throttle_lift=round(top_lift, 3),
+        )
         return Recommendation(
-            kind="rebalance_tenant", endpoint=row.get("endpoint"), runtime=row.get("runtime"),
+            kind="rebalance_tenant",
+            endpoint=row.get("endpoint"),
+            runtime=row.get("runtime"),
             tenant=name,
             title=f"Rebalance tenant {name} on {row.get('endpoint')}: "
-                  f"{top_share:.0%} of throttles from {traffic_share:.0%} of traffic",
+            f"{top_share:.0%} of throttles from {traffic_share:.0%} of traffic",
             rationale=(
                 f"{rate:.1%} of requests were throttled; tenant {name} sends "
                 f"{traffic_share:.1%} of the traffic but takes {top_share:.1%} of the "
@@ -373,13 +465,17 @@ def _throttle_rule(
                 "pool, rate-limit it, or move it to a separate deployment so it stops "
                 "starving the others."
             ),
-            evidence=evidence, confidence=base, confidence_label=confidence_label(base),
+            evidence=evidence,
+            confidence=base,
+            confidence_label=confidence_label(base),
         )
     return Recommendation(
-        kind="raise_concurrency_limit", endpoint=row.get("endpoint"),
-        runtime=row.get("runtime"), tenant=None,
+        kind="raise_concurrency_limit",
+        endpoint=row.get("endpoint"),
+        runtime=row.get("runtime"),
+        tenant=None,
         title=f"Raise the concurrency limit of {row.get('endpoint')}: "
-              f"{rate:.1%} of requests throttled",
+        f"{rate:.1%} of requests throttled",
         rationale=(
             f"{rate:.1%} of requests were throttled, spread across tenants (no tenant takes "
             f">= {thresholds.tenant_throttle_share:.0%} of throttles at "
@@ -387,25 +483,28 @@ def _throttle_rule(
             "that throttles - reserved concurrency / max instances, or the model provider's "
             "rate limit (quota) - or add retries with backoff."
         ),
-        evidence=evidence, confidence=base, confidence_label=confidence_label(base),
+        evidence=evidence,
+        confidence=base,
+        confidence_label=confidence_label(base),
     )
 
 
 def _cost_jump_rules(
-    versions: pl.DataFrame, workloads_by_endpoint: Mapping[Any, Mapping[str, Any]],
+    versions: pl.DataFrame,
+    workloads_by_endpoint: Mapping[Any, Mapping[str, Any]],
     thresholds: RecommendationThresholds,
 ) -> list[Recommendation]:
     found: list[Recommendation] = []
     if versions.height == 0:
         return found
-    for (endpoint,), group in versions.sort("first_seen").group_by(
-        "endpoint", maintain_order=True
-    ):
+    for (endpoint,), group in versions.sort("first_seen").group_by("endpoint", maintain_order=True):
         total = int(group["requests"].sum() or 0)
         floor = max(thresholds.min_version_requests, thresholds.min_version_share * total)
-        rows = [r for r in group.iter_rows(named=True)
-                if int(r.get("requests") or 0) >= floor
-                and _num(r, "cost_per_request_usd") is not None]
+        rows = [
+            r
+            for r in group.iter_rows(named=True)
+            if int(r.get("requests") or 0) >= floor and _num(r, "cost_per_request_usd") is not None
+        ]
         if len(rows) < 2:
             continue
         previous, latest = rows[-2], rows[-1]
@@ -418,15 +517,18 @@ def _cost_jump_rules(
         rate = _num(workload, "requests_per_s")
         impact = None if rate is None else (after - before) * rate * SECONDS_PER_MONTH
         window = (_num(latest, "window_s") or 0.0) + (_num(previous, "window_s") or 0.0)
-        value = confidence(min(int(previous["requests"]), int(latest["requests"])), window,
-                           thresholds)
+        value = confidence(
+            min(int(previous["requests"]), int(latest["requests"])), window, thresholds
+        )
 
         def label(r: Mapping[str, Any]) -> str:
             return f"model {r.get('model') or '?'} / prompt {r.get('prompt_version') or '?'}"
 
         evidence: dict[str, float | str] = {
-            "before": label(previous), "after": label(latest),
-            "before_cost_per_request_usd": before, "after_cost_per_request_usd": after,
+            "before": label(previous),
+            "after": label(latest),
+            "before_cost_per_request_usd": before,
+            "after_cost_per_request_usd": after,
             "change": round(change, 6),
             "before_requests": float(previous["requests"]),
             "after_requests": float(latest["requests"]),
@@ -434,22 +536,30 @@ def _cost_jump_rules(
         }
         if rate is not None:
             evidence["endpoint_requests_per_s"] = rate
-        impact_text = ("" if impact is None else
-                       f" At the endpoint's measured load that is ${impact:,.2f}/month more "
-                       "(projection).")
-        found.append(Recommendation(
-            kind="cost_jump", endpoint=endpoint, runtime=workload.get("runtime"), tenant=None,
-            title=f"Cost per request of {endpoint} up {change:.0%} after "
-                  f"{label(latest)}",
-            rationale=(
-                f"Since {label(latest)} appeared ({_when(latest.get('first_seen'))}), a "
-                f"request costs ${after:.6f} against ${before:.6f} with {label(previous)} "
-                f"(+{change:.0%}).{impact_text} Check token counts and the model's price, "
-                "or roll back."
-            ),
-            evidence=evidence, confidence=value, confidence_label=confidence_label(value),
-            monthly_saving_usd=None if impact is None else round(impact, 2),
-        ))
+        impact_text = (
+            ""
+            if impact is None
+            else f" At the endpoint's measured load that is ${impact:,.2f}/month more (projection)."
+        )
+        found.append(
+            Recommendation(
+                kind="cost_jump",
+                endpoint=endpoint,
+                runtime=workload.get("runtime"),
+                tenant=None,
+                title=f"Cost per request of {endpoint} up {change:.0%} after {label(latest)}",
+                rationale=(
+                    f"Since {label(latest)} appeared ({_when(latest.get('first_seen'))}), a "
+                    f"request costs ${after:.6f} against ${before:.6f} with {label(previous)} "
+                    f"(+{change:.0%}).{impact_text} Check token counts and the model's price, "
+                    "or roll back."
+                ),
+                evidence=evidence,
+                confidence=value,
+                confidence_label=confidence_label(value),
+                monthly_saving_usd=None if impact is None else round(impact, 2),
+            )
+        )
     return found
 
 
@@ -470,15 +580,23 @@ def recommend_from_frames(
     """
     result: list[Recommendation] = []
     if workloads.height == 0:
-        return [Recommendation(
-            kind="insufficient_data", endpoint=None, runtime=None, tenant=None,
-            title="No requests in the store yet",
-            rationale="There are no entry spans to measure; send traffic through "
-                      "@infermeter.observe or import spans first.",
-            evidence={"requests": 0.0}, confidence=0.0, confidence_label="none",
-        )]
-    econ_by_key = ({_key(r): r for r in economics.iter_rows(named=True)}
-                   if economics is not None else {})
+        return [
+            Recommendation(
+                kind="insufficient_data",
+                endpoint=None,
+                runtime=None,
+                tenant=None,
+                title="No requests in the store yet",
+                rationale="There are no entry spans to measure; send traffic through "
+                "@infermeter.observe or import spans first.",
+                evidence={"requests": 0.0},
+                confidence=0.0,
+                confidence_label="none",
+            )
+        ]
+    econ_by_key = (
+        {_key(r): r for r in economics.iter_rows(named=True)} if economics is not None else {}
+    )
     tenants_by_key: dict[tuple[Any, Any], list[dict[str, Any]]] = {}
     if tenants is not None:
         for tenant in tenants.iter_rows(named=True):
@@ -522,8 +640,9 @@ def recommend(
     economics = runtime_economics(workloads, prices=prices, deployments=deployments)
     tenants = metrics(requests, by=("endpoint", "runtime", "tenant"))
     versions = version_frame(requests)
-    return recommend_from_frames(workloads, economics=economics, tenants=tenants,
-                                 versions=versions, thresholds=thresholds)
+    return recommend_from_frames(
+        workloads, economics=economics, tenants=tenants, versions=versions, thresholds=thresholds
+    )
 
 
 def recommendations_to_json(
@@ -539,8 +658,7 @@ def recommendations_to_json(
         "generated_at": generated_at,
         "store": store,
         "projection_note": "savings and gains are projections of the measured load to a "
-                           "730-hour month at list prices; negative savings cost money",
+        "730-hour month at list prices; negative savings cost money",
         "thresholds": asdict(thresholds),
         "recommendations": [r.to_dict() for r in recommendations],
     }
-

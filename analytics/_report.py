@@ -66,11 +66,22 @@ SUMMARY_METRICS: Final[dict[str, tuple[str, bool]]] = {
 }
 
 _GROUP_METRICS: Final = (
-    "requests", "cost_per_request_usd", "cost_per_successful_request_usd", "total_cost_usd",
-    "p95_ms", "error_rate", "cold_start_rate", "throttle_rate", "unpriced_requests",
+    "requests",
+    "cost_per_request_usd",
+    "cost_per_successful_request_usd",
+    "total_cost_usd",
+    "p95_ms",
+    "error_rate",
+    "cold_start_rate",
+    "throttle_rate",
+    "unpriced_requests",
 )
 _DAILY_METRICS: Final = (
-    "requests", "p95_ms", "cold_start_rate", "throttle_rate", "error_rate",
+    "requests",
+    "p95_ms",
+    "cold_start_rate",
+    "throttle_rate",
+    "error_rate",
     "cost_per_request_usd",
 )
 _WEEK = re.compile(r"^(\d{4})-W(\d{2})$")
@@ -184,18 +195,38 @@ def _csv_safe(frame: pl.DataFrame) -> pl.DataFrame:
 def _recommendations_frame(recommendations: Sequence[Recommendation]) -> pl.DataFrame:
     import polars as pl
 
-    rows = [{
-        "kind": r.kind, "endpoint": r.endpoint, "runtime": r.runtime, "tenant": r.tenant,
-        "title": r.title, "confidence": r.confidence, "confidence_label": r.confidence_label,
-        "monthly_saving_usd": r.monthly_saving_usd, "p95_gain_ms": r.p95_gain_ms,
-        "rationale": r.rationale, "evidence": json.dumps(r.evidence, sort_keys=True),
-    } for r in recommendations]
-    return pl.DataFrame(rows, schema={
-        "kind": pl.String, "endpoint": pl.String, "runtime": pl.String, "tenant": pl.String,
-        "title": pl.String, "confidence": pl.Float64, "confidence_label": pl.String,
-        "monthly_saving_usd": pl.Float64, "p95_gain_ms": pl.Float64, "rationale": pl.String,
-        "evidence": pl.String,
-    })
+    rows = [
+        {
+            "kind": r.kind,
+            "endpoint": r.endpoint,
+            "runtime": r.runtime,
+            "tenant": r.tenant,
+            "title": r.title,
+            "confidence": r.confidence,
+            "confidence_label": r.confidence_label,
+            "monthly_saving_usd": r.monthly_saving_usd,
+            "p95_gain_ms": r.p95_gain_ms,
+            "rationale": r.rationale,
+            "evidence": json.dumps(r.evidence, sort_keys=True),
+        }
+        for r in recommendations
+    ]
+    return pl.DataFrame(
+        rows,
+        schema={
+            "kind": pl.String,
+            "endpoint": pl.String,
+            "runtime": pl.String,
+            "tenant": pl.String,
+            "title": pl.String,
+            "confidence": pl.Float64,
+            "confidence_label": pl.String,
+            "monthly_saving_usd": pl.Float64,
+            "p95_gain_ms": pl.Float64,
+            "rationale": pl.String,
+            "evidence": pl.String,
+        },
+    )
 
 
 def _between(requests: duckdb.DuckDBPyRelation, start: datetime, end: datetime) -> Any:
@@ -219,15 +250,29 @@ def _summary(this: dict[str, Any], previous: dict[str, Any]) -> pl.DataFrame:
         now, before = this.get(metric), previous.get(metric)
         delta = None if now is None or before is None else float(now) - float(before)
         pct = None if delta is None or not before else delta / abs(float(before))
-        rows.append({"metric": metric, "label": label,
-                     "this_week": None if now is None else float(now),
-                     "previous_week": None if before is None else float(before),
-                     "delta": delta, "delta_pct": pct, "increase_is_good": up_is_good})
-    return pl.DataFrame(rows, schema={
-        "metric": pl.String, "label": pl.String, "this_week": pl.Float64,
-        "previous_week": pl.Float64, "delta": pl.Float64, "delta_pct": pl.Float64,
-        "increase_is_good": pl.Boolean,
-    })
+        rows.append(
+            {
+                "metric": metric,
+                "label": label,
+                "this_week": None if now is None else float(now),
+                "previous_week": None if before is None else float(before),
+                "delta": delta,
+                "delta_pct": pct,
+                "increase_is_good": up_is_good,
+            }
+        )
+    return pl.DataFrame(
+        rows,
+        schema={
+            "metric": pl.String,
+            "label": pl.String,
+            "this_week": pl.Float64,
+            "previous_week": pl.Float64,
+            "delta": pl.Float64,
+            "delta_pct": pl.Float64,
+            "increase_is_good": pl.Boolean,
+        },
+    )
 
 
 def _by_dimension(this: pl.DataFrame, previous: pl.DataFrame, dimension: str) -> pl.DataFrame:
@@ -240,10 +285,13 @@ def _by_dimension(this: pl.DataFrame, previous: pl.DataFrame, dimension: str) ->
     )
     joined = current.join(before, on=dimension, how="full", coalesce=True, nulls_equal=True)
     return joined.with_columns(
-        (pl.col("cost_per_request_usd") / pl.col("previous_cost_per_request_usd") - 1.0)
-        .alias("cost_per_request_delta_pct"),
-        (pl.col("total_cost_usd").fill_null(0.0) - pl.col("previous_total_cost_usd").fill_null(0.0))
-        .alias("total_cost_delta_usd"),
+        (pl.col("cost_per_request_usd") / pl.col("previous_cost_per_request_usd") - 1.0).alias(
+            "cost_per_request_delta_pct"
+        ),
+        (
+            pl.col("total_cost_usd").fill_null(0.0)
+            - pl.col("previous_total_cost_usd").fill_null(0.0)
+        ).alias("total_cost_delta_usd"),
     ).sort("total_cost_usd", descending=True, nulls_last=True)
 
 
@@ -252,17 +300,24 @@ def _top_movers(by_dimension: dict[str, pl.DataFrame], top: int) -> pl.DataFrame
 
     frames = []
     for dimension, frame in by_dimension.items():
-        frames.append(frame.select(
-            pl.lit(dimension).alias("dimension"),
-            pl.col(dimension).cast(pl.String).alias("value"),
-            pl.col("previous_cost_per_request_usd"), pl.col("cost_per_request_usd"),
-            pl.col("cost_per_request_delta_pct"),
-            pl.col("previous_total_cost_usd"), pl.col("total_cost_usd"),
-            pl.col("total_cost_delta_usd"),
-            pl.when(pl.col("previous_requests").is_null()).then(pl.lit("new"))
-            .when(pl.col("requests").is_null()).then(pl.lit("gone"))
-            .otherwise(pl.lit("changed")).alias("status"),
-        ))
+        frames.append(
+            frame.select(
+                pl.lit(dimension).alias("dimension"),
+                pl.col(dimension).cast(pl.String).alias("value"),
+                pl.col("previous_cost_per_request_usd"),
+                pl.col("cost_per_request_usd"),
+                pl.col("cost_per_request_delta_pct"),
+                pl.col("previous_total_cost_usd"),
+                pl.col("total_cost_usd"),
+                pl.col("total_cost_delta_usd"),
+                pl.when(pl.col("previous_requests").is_null())
+                .then(pl.lit("new"))
+                .when(pl.col("requests").is_null())
+                .then(pl.lit("gone"))
+                .otherwise(pl.lit("changed"))
+                .alias("status"),
+            )
+        )
     movers = pl.concat(frames) if frames else pl.DataFrame()
     if movers.height == 0:
         return movers
@@ -302,19 +357,22 @@ def weekly_report(
 
     summary = _summary(_first_row(metrics(this_week)), _first_row(metrics(previous_week)))
     by_dimension = {
-        dimension: _by_dimension(metrics(this_week, by=(dimension,)),
-                                 metrics(previous_week, by=(dimension,)), dimension)
+        dimension: _by_dimension(
+            metrics(this_week, by=(dimension,)), metrics(previous_week, by=(dimension,)), dimension
+        )
         for dimension in DIMENSIONS
     }
     daily_full = metrics(this_week, by=("endpoint",), bucket="1d")
     daily = daily_full.select(
-        pl.col("bucket").alias("day"), "endpoint",
+        pl.col("bucket").alias("day"),
+        "endpoint",
         *(c for c in _DAILY_METRICS if c in daily_full.columns),
     ).sort("day", "endpoint")
     workloads = workload_frame(this_week)
     economics = runtime_economics(workloads, prices=prices, deployments=deployments)
     recommendations = recommend_from_frames(
-        workloads, economics=economics,
+        workloads,
+        economics=economics,
         tenants=metrics(this_week, by=("endpoint", "runtime", "tenant")),
         versions=version_frame(_between(requests, previous_start, end)),
     )
@@ -325,12 +383,23 @@ def weekly_report(
     notes = []
     unpriced = summary.filter(pl.col("metric") == "unpriced_requests")["this_week"]
     if unpriced.len() and (unpriced[0] or 0) > 0:
-        notes.append(f"{int(unpriced[0])} requests used models without a price; their token "
-                     "cost is unknown and left out of the cost figures.")
+        notes.append(
+            f"{int(unpriced[0])} requests used models without a price; their token "
+            "cost is unknown and left out of the cost figures."
+        )
     return WeeklyReport(
-        week=_iso_label(start), previous_week=_iso_label(previous_start), start=start, end=end,
-        generated_at=generated_at or datetime.now(UTC), summary=summary,
-        by_dimension=by_dimension, daily=daily, top_movers=_top_movers(by_dimension, top),
-        economics=economics, recommendations=recommendations, drift=drift, slo_ms=slo,
+        week=_iso_label(start),
+        previous_week=_iso_label(previous_start),
+        start=start,
+        end=end,
+        generated_at=generated_at or datetime.now(UTC),
+        summary=summary,
+        by_dimension=by_dimension,
+        daily=daily,
+        top_movers=_top_movers(by_dimension, top),
+        economics=economics,
+        recommendations=recommendations,
+        drift=drift,
+        slo_ms=slo,
         notes=notes,
     )

@@ -60,13 +60,34 @@ __all__ = ["price_coverage", "request_table", "unpriced_models"]
 _CONTAINER_APPS_PLATFORMS = frozenset({"azure_container_apps", "azure.container_apps"})
 
 _PRICE_COLUMNS = (
-    "model", "response_model", "provider", "matched_model", "match", "input_price",
-    "output_price", "cache_read_price", "cache_write_price", "reasoning_price",
+    "model",
+    "response_model",
+    "provider",
+    "matched_model",
+    "match",
+    "input_price",
+    "output_price",
+    "cache_read_price",
+    "cache_write_price",
+    "reasoning_price",
 )
 _WORKLOAD_COLUMNS = (
-    "endpoint", "runtime", "span_platform", "platform", "slo_ms", "memory_mb", "vcpu",
-    "concurrency", "min_instances", "instance_price_per_hour", "architecture", "gb_s_price",
-    "pc_duration_gb_s_price", "vcpu_s_price", "gib_s_price", "request_fee",
+    "endpoint",
+    "runtime",
+    "span_platform",
+    "platform",
+    "slo_ms",
+    "memory_mb",
+    "vcpu",
+    "concurrency",
+    "min_instances",
+    "instance_price_per_hour",
+    "architecture",
+    "gb_s_price",
+    "pc_duration_gb_s_price",
+    "vcpu_s_price",
+    "gib_s_price",
+    "request_fee",
 )
 
 
@@ -102,15 +123,23 @@ def _price_rows(
     for model, response_model, provider in keys:
         # The response model names the snapshot that ran (Azure deployments name the request
         # model anything), so it prices first.
-        price = prices.token_price(response_model, provider) or prices.token_price(
-            model, provider
-        )
+        price = prices.token_price(response_model, provider) or prices.token_price(model, provider)
         if price is None:
             continue
-        rows.append((
-            model, response_model, provider, price.model, price.match, price.input,
-            price.output, price.cache_read, price.cache_write, price.reasoning,
-        ))
+        rows.append(
+            (
+                model,
+                response_model,
+                provider,
+                price.model,
+                price.match,
+                price.input,
+                price.output,
+                price.cache_read,
+                price.cache_write,
+                price.reasoning,
+            )
+        )
     return rows
 
 
@@ -136,12 +165,26 @@ def _workload_rows(
             else:
                 vcpu_s, gib_s = compute.cloud_run_request_vcpu_s, compute.cloud_run_request_gib_s
                 fee = compute.cloud_run_request
-        rows.append((
-            endpoint, runtime, span_platform, deployment.platform, deployment.slo_ms,
-            deployment.memory_mb, deployment.vcpu, deployment.concurrency,
-            deployment.min_instances, deployment.instance_price_per_hour,
-            deployment.architecture, gb_s, pc_gb_s, vcpu_s, gib_s, fee,
-        ))
+        rows.append(
+            (
+                endpoint,
+                runtime,
+                span_platform,
+                deployment.platform,
+                deployment.slo_ms,
+                deployment.memory_mb,
+                deployment.vcpu,
+                deployment.concurrency,
+                deployment.min_instances,
+                deployment.instance_price_per_hour,
+                deployment.architecture,
+                gb_s,
+                pc_gb_s,
+                vcpu_s,
+                gib_s,
+                fee,
+            )
+        )
     return rows
 
 
@@ -251,25 +294,38 @@ def price_coverage(
             row["model"], row["provider"]
         )
         used = row["input_tokens"] + row["output_tokens"] > 0
-        resolved.append({
-            "priced_by": price.model if price else None,
-            "match": price.match if price else None,
-            "input_per_million": price.input * 1e6 if price else None,
-            "output_per_million": price.output * 1e6 if price else None,
-            "cache_read_per_million": price.cache_read * 1e6 if price else None,
-            "cache_write_per_million": price.cache_write * 1e6 if price else None,
-            "reasoning_per_million": price.reasoning * 1e6 if price else None,
-            "source": price.source if price else None,
-            "token_cost_usd": price.cost(
-                row["input_tokens"], row["output_tokens"], row["cache_read_tokens"],
-                row["cache_write_tokens"], row["reasoning_tokens"],
-            ) if price else None,
-            "unpriced": used and price is None,
-        })
+        resolved.append(
+            {
+                "priced_by": price.model if price else None,
+                "match": price.match if price else None,
+                "input_per_million": price.input * 1e6 if price else None,
+                "output_per_million": price.output * 1e6 if price else None,
+                "cache_read_per_million": price.cache_read * 1e6 if price else None,
+                "cache_write_per_million": price.cache_write * 1e6 if price else None,
+                "reasoning_per_million": price.reasoning * 1e6 if price else None,
+                "source": price.source if price else None,
+                "token_cost_usd": price.cost(
+                    row["input_tokens"],
+                    row["output_tokens"],
+                    row["cache_read_tokens"],
+                    row["cache_write_tokens"],
+                    row["reasoning_tokens"],
+                )
+                if price
+                else None,
+                "unpriced": used and price is None,
+            }
+        )
     schema = {
-        "priced_by": pl.String, "match": pl.String, "input_per_million": pl.Float64,
-        "output_per_million": pl.Float64, "cache_read_per_million": pl.Float64,
-        "cache_write_per_million": pl.Float64, "reasoning_per_million": pl.Float64,
-        "source": pl.String, "token_cost_usd": pl.Float64, "unpriced": pl.Boolean,
+        "priced_by": pl.String,
+        "match": pl.String,
+        "input_per_million": pl.Float64,
+        "output_per_million": pl.Float64,
+        "cache_read_per_million": pl.Float64,
+        "cache_write_per_million": pl.Float64,
+        "reasoning_per_million": pl.Float64,
+        "source": pl.String,
+        "token_cost_usd": pl.Float64,
+        "unpriced": pl.Boolean,
     }
     return pl.concat([frame, pl.DataFrame(resolved, schema=schema)], how="horizontal")

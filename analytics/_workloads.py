@@ -40,8 +40,9 @@ def workload_frame(requests: duckdb.DuckDBPyRelation) -> pl.DataFrame:
         pl.col("mean_init_duration_ms").cast(pl.Float64), pl.col("memory_mb").cast(pl.Float64)
     )
     extra = [c for c in facts.columns if c not in WORKLOAD_KEYS and c not in frame.columns]
-    return frame.join(facts.select([*WORKLOAD_KEYS, *extra]), on=list(WORKLOAD_KEYS),
-                      how="left", nulls_equal=True)
+    return frame.join(
+        facts.select([*WORKLOAD_KEYS, *extra]), on=list(WORKLOAD_KEYS), how="left", nulls_equal=True
+    )
 
 
 def version_frame(requests: duckdb.DuckDBPyRelation) -> pl.DataFrame:

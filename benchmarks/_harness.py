@@ -135,8 +135,12 @@ def print_table(title: str, headers: Sequence[str], rows: Sequence[Sequence[obje
     print("  ".join(str(header).ljust(width) for header, width in pairs))
     print("  ".join("-" * width for width in widths))
     for row in cells:
-        print("  ".join(value.rjust(width) if i else value.ljust(width)
-                        for i, (value, width) in enumerate(zip(row, widths, strict=True))))
+        print(
+            "  ".join(
+                value.rjust(width) if i else value.ljust(width)
+                for i, (value, width) in enumerate(zip(row, widths, strict=True))
+            )
+        )
 
 
 def _format(value: object) -> str:

@@ -180,10 +180,7 @@ def run_infermeter(store: Path, memory_limit: str) -> dict[str, Any]:
         request_table(con, con.table("spans"), prices=prices, deployments=deployments),
         by=("tenant", "model", "prompt_version", "endpoint", "runtime"),
     )
-    return {
-        _key(by, bucket): metrics(requests, by=by, bucket=bucket)
-        for by, bucket in GROUPINGS
-    }
+    return {_key(by, bucket): metrics(requests, by=by, bucket=bucket) for by, bucket in GROUPINGS}
 
 
 # --- case: one hand-written DuckDB query -----------------------------------------------------
@@ -378,12 +375,15 @@ def run_pandas(store: Path, memory_limit: str) -> dict[str, Any]:
     _settings(con, memory_limit)
     spans = con.execute(f"SELECT {PANDAS_COLUMNS} FROM spans").df()
     con.close()
-    prices = pd.DataFrame({
-        "model": ["gpt-4o", "gpt-4o-mini", "claude-sonnet-4-5", "text-embedding-3-small"],
-        "provider": ["openai", "openai", "anthropic", "openai"],
-        "p_in": [2.5e-6, 1.5e-7, 3e-6, 2e-8], "p_out": [1e-5, 6e-7, 1.5e-5, 0.0],
-        "p_cache": [1.25e-6, 7.5e-8, 3e-7, 2e-8],
-    })
+    prices = pd.DataFrame(
+        {
+            "model": ["gpt-4o", "gpt-4o-mini", "claude-sonnet-4-5", "text-embedding-3-small"],
+            "provider": ["openai", "openai", "anthropic", "openai"],
+            "p_in": [2.5e-6, 1.5e-7, 3e-6, 2e-8],
+            "p_out": [1e-5, 6e-7, 1.5e-5, 0.0],
+            "p_cache": [1.25e-6, 7.5e-8, 3e-7, 2e-8],
+        }
+    )
     spans = spans.merge(prices, on=["model", "provider"], how="left")
     for column in ("input_tokens", "output_tokens", "cache_read_tokens", "reasoning_tokens"):
         spans[column] = spans[column].fillna(0)
@@ -391,48 +391,78 @@ def run_pandas(store: Path, memory_limit: str) -> dict[str, Any]:
     spans["unpriced"] = (tokens > 0) & spans["p_in"].isna()
     spans["token_cost"] = (
         (spans["input_tokens"] - spans["cache_read_tokens"]) * spans["p_in"]
-        + spans["cache_read_tokens"] * spans["p_cache"] + spans["output_tokens"] * spans["p_out"]
+        + spans["cache_read_tokens"] * spans["p_cache"]
+        + spans["output_tokens"] * spans["p_out"]
     ).fillna(0)
     spans["retries"] = spans["attempt"] - 1
     spans["first_chunk"] = spans["start_time"] + pd.to_timedelta(spans["ttft_ms"], unit="ms")
     spans["llm_tokens"] = tokens
     keys = ["trace_id", "service_name"]
     sums = spans.groupby(keys, sort=False).agg(
-        input_tokens=("input_tokens", "sum"), output_tokens=("output_tokens", "sum"),
+        input_tokens=("input_tokens", "sum"),
+        output_tokens=("output_tokens", "sum"),
         cache_read_tokens=("cache_read_tokens", "sum"),
-        reasoning_tokens=("reasoning_tokens", "sum"), throttled=("throttled", "any"),
-        throttle_events=("throttled", "sum"), retries=("retries", "sum"),
-        unpriced=("unpriced", "any"), token_cost=("token_cost", "sum"),
+        reasoning_tokens=("reasoning_tokens", "sum"),
+        throttled=("throttled", "any"),
+        throttle_events=("throttled", "sum"),
+        retries=("retries", "sum"),
+        unpriced=("unpriced", "any"),
+        token_cost=("token_cost", "sum"),
         first_chunk=("first_chunk", "min"),
     )
     llm = spans[spans["model"].notna()].sort_values("llm_tokens").groupby(keys).tail(1)
     sums = sums.join(llm.set_index(keys)["model"].rename("child_model"))
-    entries = spans.loc[spans["is_entry"], [
-        "trace_id", "service_name", "service_instance", "start_time", "end_time",
-        "duration_ms", "status_code", "error_type", "tenant", "model", "prompt_version",
-        "endpoint", "runtime", "cold_start", "init_duration_ms", "memory_mb", "ttft_ms"]]
+    entries = spans.loc[
+        spans["is_entry"],
+        [
+            "trace_id",
+            "service_name",
+            "service_instance",
+            "start_time",
+            "end_time",
+            "duration_ms",
+            "status_code",
+            "error_type",
+            "tenant",
+            "model",
+            "prompt_version",
+            "endpoint",
+            "runtime",
+            "cold_start",
+            "init_duration_ms",
+            "memory_mb",
+            "ttft_ms",
+        ],
+    ]
     del spans, llm
     req = entries.join(sums, on=keys, rsuffix="_sum")
     req["model"] = req["model"].fillna(req["child_model"])
-    req["input_tokens"] = req["input_tokens_sum"] if "input_tokens_sum" in req else req[
-        "input_tokens"]
+    req["input_tokens"] = (
+        req["input_tokens_sum"] if "input_tokens_sum" in req else req["input_tokens"]
+    )
     req["is_error"] = (req["status_code"] == "ERROR") | req["error_type"].notna()
     req["ttft_ms"] = req["ttft_ms"].fillna(
-        (req["first_chunk"] - req["start_time"]).dt.total_seconds() * 1000)
+        (req["first_chunk"] - req["start_time"]).dt.total_seconds() * 1000
+    )
     req.loc[req["unpriced"], "token_cost"] = np.nan
     compute = pd.Series(np.nan, index=req.index)
     lam = req["runtime"] == "serverless"
     init_s = np.where(req["cold_start"], np.ceil(req["init_duration_ms"].fillna(0)) / 1000, 0)
-    compute[lam] = (req["memory_mb"].fillna(1024) / 1024 * (
-        np.ceil(req["duration_ms"]) / 1000 * 0.0000166667 + init_s * 0.0000166667
-    ) + 0.0000002)[lam]
+    compute[lam] = (
+        req["memory_mb"].fillna(1024)
+        / 1024
+        * (np.ceil(req["duration_ms"]) / 1000 * 0.0000166667 + init_s * 0.0000166667)
+        + 0.0000002
+    )[lam]
     run = req[req["runtime"] == "serverless_container"].sort_values(["start_time", "end_time"])
-    prev_end = run.groupby("service_instance")["end_time"].transform(
-        lambda s: s.cummax().shift())
-    busy = (run["end_time"] - np.maximum(run["start_time"], prev_end.fillna(run["start_time"])))
+    prev_end = run.groupby("service_instance")["end_time"].transform(lambda s: s.cummax().shift())
+    busy = run["end_time"] - np.maximum(run["start_time"], prev_end.fillna(run["start_time"]))
     run_busy = busy.dt.total_seconds().clip(lower=0)
-    share = run_busy.groupby(run["service_instance"]).transform("sum") * run["duration_ms"] / (
-        run["duration_ms"].groupby(run["service_instance"]).transform("sum"))
+    share = (
+        run_busy.groupby(run["service_instance"]).transform("sum")
+        * run["duration_ms"]
+        / (run["duration_ms"].groupby(run["service_instance"]).transform("sum"))
+    )
     cold_s = np.where(run["cold_start"], run["init_duration_ms"].fillna(0) / 1000, 0)
     compute[run.index] = (share + cold_s) * (0.000024 + 0.5 * 0.0000025) + 0.0000004
     box = req[req["runtime"] == "container"]
@@ -456,19 +486,26 @@ def _pandas_metrics(req: Any, keys: list[str]) -> Any:
 
     grouped = req.groupby(keys, dropna=False, sort=True)
     out = grouped.agg(
-        requests=("duration_ms", "size"), errors=("is_error", "sum"),
-        mean_ms=("duration_ms", "mean"), cold_starts=("cold_start", "sum"),
-        breaches=("breach", "sum"), throttled=("throttled", "sum"),
-        throttle_events=("throttle_events", "sum"), retries=("retries", "sum"),
-        token_cost=("token_cost", "sum"), compute=("compute_cost", "sum"),
-        cost_per_request=("cost", "mean"), unpriced=("unpriced", "sum"),
-        first_seen=("start_time", "min"), last_seen=("end_time", "max"),
-        busy_ms=("duration_ms", "sum"), input_tokens=("input_tokens", "mean"),
+        requests=("duration_ms", "size"),
+        errors=("is_error", "sum"),
+        mean_ms=("duration_ms", "mean"),
+        cold_starts=("cold_start", "sum"),
+        breaches=("breach", "sum"),
+        throttled=("throttled", "sum"),
+        throttle_events=("throttle_events", "sum"),
+        retries=("retries", "sum"),
+        token_cost=("token_cost", "sum"),
+        compute=("compute_cost", "sum"),
+        cost_per_request=("cost", "mean"),
+        unpriced=("unpriced", "sum"),
+        first_seen=("start_time", "min"),
+        last_seen=("end_time", "max"),
+        busy_ms=("duration_ms", "sum"),
+        input_tokens=("input_tokens", "mean"),
         output_tokens=("output_tokens", "mean"),
     )
     quantiles = grouped["duration_ms"].quantile([0.5, 0.95, 0.99]).unstack()
-    out["p50_ms"], out["p95_ms"], out["p99_ms"] = (quantiles[0.5], quantiles[0.95],
-                                                    quantiles[0.99])
+    out["p50_ms"], out["p95_ms"], out["p99_ms"] = (quantiles[0.5], quantiles[0.95], quantiles[0.99])
     out["ttft_p95"] = grouped["ttft_ms"].quantile(0.95)
     cold = req[req["cold_start"]].groupby(keys, dropna=False)["duration_ms"].quantile(0.95)
     warm = req[~req["cold_start"]].groupby(keys, dropna=False)["duration_ms"].quantile(0.95)
@@ -476,10 +513,12 @@ def _pandas_metrics(req: Any, keys: list[str]) -> Any:
     out["total_cost_usd"] = out["token_cost"] + out["compute"]
     window = (out["last_seen"] - out["first_seen"]).dt.total_seconds()
     out["mean_conc"] = out["busy_ms"] / 1000 / window
-    events = pd.concat([
-        req[keys].assign(t=req["start_time"], d=1),
-        req[keys].assign(t=req["end_time"], d=-1),
-    ]).sort_values([*keys, "t", "d"])
+    events = pd.concat(
+        [
+            req[keys].assign(t=req["start_time"], d=1),
+            req[keys].assign(t=req["end_time"], d=-1),
+        ]
+    ).sort_values([*keys, "t", "d"])
     events["level"] = events.groupby(keys, dropna=False)["d"].cumsum()
     out["peak_concurrency"] = events.groupby(keys, dropna=False)["level"].max()
     return out.reset_index()
@@ -502,8 +541,9 @@ def _summary(case: str, results: dict[str, Any]) -> dict[str, dict[str, list[flo
         frame = results["all"]
         for by, bucket in GROUPINGS:
             name = ",".join(by) + ("@1d" if bucket else "")
-            part = frame.filter(pl.col("grouping") == name).sort(["k1", "k2", "day"],
-                                                                  nulls_last=True)
+            part = frame.filter(pl.col("grouping") == name).sort(
+                ["k1", "k2", "day"], nulls_last=True
+            )
             summary[_key(by, bucket)] = {m: [float(v) for v in part[m]] for m in measures}
         return summary
     for key, frame in results.items():
@@ -521,15 +561,28 @@ def _child(case: str, store: str, memory_limit: str) -> None:
     elapsed = time.perf_counter() - started
     from _harness import peak_rss_mb
 
-    print(json.dumps({"seconds": elapsed, "rss_mb": peak_rss_mb(),
-                      "summary": _summary(case, results)}))
+    print(
+        json.dumps(
+            {"seconds": elapsed, "rss_mb": peak_rss_mb(), "summary": _summary(case, results)}
+        )
+    )
 
 
 def _spawn(case: str, store: Path, memory_limit: str) -> dict[str, Any]:
     output = subprocess.run(
-        [sys.executable, __file__, "--child", case, "--store", str(store),
-         "--memory-limit", memory_limit],
-        check=True, capture_output=True, text=True,
+        [
+            sys.executable,
+            __file__,
+            "--child",
+            case,
+            "--store",
+            str(store),
+            "--memory-limit",
+            memory_limit,
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
     ).stdout
     result: dict[str, Any] = json.loads(output.strip().splitlines()[-1])
     return result
@@ -554,9 +607,12 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--keep", type=Path, default=None, help="keep the store at this path")
     parser.add_argument("--no-pandas", action="store_true", help="skip the pandas case")
-    parser.add_argument("--memory-limit", default="1GB",
-                        help="DuckDB memory_limit for every case's connection (default 1GB, "
-                             "for the 2 GiB RSS budget; '' for DuckDB's default of 80%% RAM)")
+    parser.add_argument(
+        "--memory-limit",
+        default="1GB",
+        help="DuckDB memory_limit for every case's connection (default 1GB, "
+        "for the 2 GiB RSS budget; '' for DuckDB's default of 80%% RAM)",
+    )
     parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--store", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -574,8 +630,10 @@ def main() -> int:
             shift = round_index % len(cases)
             for case in cases[shift:] + cases[:shift]:
                 samples[case].append(_spawn(case, store, args.memory_limit))
-                print(f"  round {round_index + 1} {case}: "
-                      f"{samples[case][-1]['seconds']:.2f} s", flush=True)
+                print(
+                    f"  round {round_index + 1} {case}: {samples[case][-1]['seconds']:.2f} s",
+                    flush=True,
+                )
         baseline = samples["duckdb"][0]["summary"]
         agree = {case: _same(samples[case][0]["summary"], baseline) for case in cases}
         base_s = median([s["seconds"] for s in samples["duckdb"]])
@@ -583,10 +641,15 @@ def main() -> int:
         for case in cases:
             seconds = median([s["seconds"] for s in samples[case]])
             rss = max(s["rss_mb"] for s in samples[case])
-            rows.append([
-                {"duckdb": "duckdb (one hand-written query)"}.get(case, case),
-                seconds, ratio(seconds, base_s), rss, "yes" if agree[case] else "NO",
-            ])
+            rows.append(
+                [
+                    {"duckdb": "duckdb (one hand-written query)"}.get(case, case),
+                    seconds,
+                    ratio(seconds, base_s),
+                    rss,
+                    "yes" if agree[case] else "NO",
+                ]
+            )
         print_table(
             f"weekly report metric tables on {args.spans:,} spans (median of {args.rounds} "
             f"rounds, each case in its own process, DuckDB memory_limit "

@@ -54,10 +54,16 @@ def sdk_payloads(count: int) -> list[bytes]:
     from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
     rnd = random.Random(7)
-    resource = Resource.create({
-        sc.SERVICE_NAME: "chat", sc.CLOUD_PROVIDER: "aws", sc.CLOUD_PLATFORM: "aws_lambda",
-        sc.CLOUD_REGION: "eu-west-1", sc.FAAS_NAME: "chat-fn", sc.FAAS_MAX_MEMORY: 1 << 30,
-    })
+    resource = Resource.create(
+        {
+            sc.SERVICE_NAME: "chat",
+            sc.CLOUD_PROVIDER: "aws",
+            sc.CLOUD_PLATFORM: "aws_lambda",
+            sc.CLOUD_REGION: "eu-west-1",
+            sc.FAAS_NAME: "chat-fn",
+            sc.FAAS_MAX_MEMORY: 1 << 30,
+        }
+    )
     bodies = []
     for _ in range(count):
         memory = InMemorySpanExporter()
@@ -65,24 +71,27 @@ def sdk_payloads(count: int) -> list[bytes]:
         provider.add_span_processor(SimpleSpanProcessor(memory))
         tracer = provider.get_tracer("infermeter")
         for i in range(SPANS_PER_BATCH):
-            with tracer.start_as_current_span("chat gpt-4o", attributes={
-                sc.GEN_AI_OPERATION_NAME: "chat",
-                sc.GEN_AI_PROVIDER_NAME: "openai",
-                sc.GEN_AI_REQUEST_MODEL: "gpt-4o",
-                sc.GEN_AI_RESPONSE_MODEL: "gpt-4o-2024-08-06",
-                sc.GEN_AI_USAGE_INPUT_TOKENS: rnd.randint(10, 4000),
-                sc.GEN_AI_USAGE_OUTPUT_TOKENS: rnd.randint(10, 800),
-                sc.GEN_AI_PROMPT_NAME: "support",
-                sc.GEN_AI_PROMPT_VERSION: f"v{rnd.randint(1, 4)}",
-                sc.TENANT_ID: f"tenant-{rnd.randint(1, 40)}",
-                sc.INFERMETER_ENDPOINT: "/chat",
-                sc.INFERMETER_RUNTIME: "serverless",
-                sc.FAAS_COLDSTART: i % 50 == 0,
-                sc.INFERMETER_THROTTLED: rnd.random() < 0.02,
-                sc.GEN_AI_REQUEST_STREAM: True,
-                sc.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK: rnd.random(),
-                "http.route": "/v1/chat",
-            }):
+            with tracer.start_as_current_span(
+                "chat gpt-4o",
+                attributes={
+                    sc.GEN_AI_OPERATION_NAME: "chat",
+                    sc.GEN_AI_PROVIDER_NAME: "openai",
+                    sc.GEN_AI_REQUEST_MODEL: "gpt-4o",
+                    sc.GEN_AI_RESPONSE_MODEL: "gpt-4o-2024-08-06",
+                    sc.GEN_AI_USAGE_INPUT_TOKENS: rnd.randint(10, 4000),
+                    sc.GEN_AI_USAGE_OUTPUT_TOKENS: rnd.randint(10, 800),
+                    sc.GEN_AI_PROMPT_NAME: "support",
+                    sc.GEN_AI_PROMPT_VERSION: f"v{rnd.randint(1, 4)}",
+                    sc.TENANT_ID: f"tenant-{rnd.randint(1, 40)}",
+                    sc.INFERMETER_ENDPOINT: "/chat",
+                    sc.INFERMETER_RUNTIME: "serverless",
+                    sc.FAAS_COLDSTART: i % 50 == 0,
+                    sc.INFERMETER_THROTTLED: rnd.random() < 0.02,
+                    sc.GEN_AI_REQUEST_STREAM: True,
+                    sc.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK: rnd.random(),
+                    "http.route": "/v1/chat",
+                },
+            ):
                 pass
         bodies.append(encode_spans(memory.get_finished_spans()).SerializeToString())
         provider.shutdown()
@@ -227,12 +236,14 @@ def main() -> None:
     rows = []
     for name, values in samples.items():
         per_batch = median(values)
-        rows.append([
-            name,
-            round(SPANS_PER_BATCH / per_batch),
-            ratio(baseline, per_batch),
-            f"{SPANS_PER_BATCH / max(values):.0f}-{SPANS_PER_BATCH / min(values):.0f}",
-        ])
+        rows.append(
+            [
+                name,
+                round(SPANS_PER_BATCH / per_batch),
+                ratio(baseline, per_batch),
+                f"{SPANS_PER_BATCH / max(values):.0f}-{SPANS_PER_BATCH / min(values):.0f}",
+            ]
+        )
     print_table(
         f"collector ingest, {args.rounds} rounds x {args.batches} batches, "
         f"{args.connections} connections (medians)",

@@ -57,15 +57,20 @@ class DropExporter(SpanExporter):
 RESPONSE = SimpleNamespace(
     model="gpt-4o-mini-2024-07-18",
     usage=SimpleNamespace(
-        prompt_tokens=812, completion_tokens=96,
+        prompt_tokens=812,
+        completion_tokens=96,
         prompt_tokens_details=SimpleNamespace(cached_tokens=512),
         completion_tokens_details=SimpleNamespace(reasoning_tokens=0),
     ),
 )
 
 TAGS: dict[str, Any] = {
-    "operation": "chat", "provider": "openai", "model": "gpt-4o-mini",
-    "prompt_name": "answer", "prompt_version": "v3", "endpoint": "/answer",
+    "operation": "chat",
+    "provider": "openai",
+    "model": "gpt-4o-mini",
+    "prompt_name": "answer",
+    "prompt_version": "v3",
+    "endpoint": "/answer",
     "runtime": "container",
 }
 
@@ -99,15 +104,22 @@ def final_attributes() -> dict[str, Any]:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer rounds (smoke run)")
-    parser.add_argument("--calls", type=int, default=1_000_000,
-                        help="calls in the memory check (default 1,000,000; 0 skips it)")
+    parser.add_argument(
+        "--calls",
+        type=int,
+        default=1_000_000,
+        help="calls in the memory check (default 1,000,000; 0 skips it)",
+    )
     args = parser.parse_args(argv)
     rounds, iterations = (5, 500) if args.quick else (21, 2000)
 
     attributes = final_attributes()
     config = infermeter.configure(
-        service_name="bench", span_exporter=DropExporter(),
-        metric_reader=InMemoryMetricReader(), set_global=False, flush_on_return=False,
+        service_name="bench",
+        span_exporter=DropExporter(),
+        metric_reader=InMemoryMetricReader(),
+        set_global=False,
+        flush_on_return=False,
     )
     sdk_pipeline = _pipeline.active()
     assert config.tracer_provider is not None
@@ -117,8 +129,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     request = {"tenant": "acme"}
 
     noop_pipeline = _pipeline.Pipeline(
-        sdk_pipeline.settings, sdk_pipeline.runtime, trace.NoOpTracer(),
-        Instruments.from_meter(NoOpMeter("bench")), enabled=True, flush_on_return=False,
+        sdk_pipeline.settings,
+        sdk_pipeline.runtime,
+        trace.NoOpTracer(),
+        Instruments.from_meter(NoOpMeter("bench")),
+        enabled=True,
+        flush_on_return=False,
     )
     noop_tracer = trace.NoOpTracer()
 
@@ -152,8 +168,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     }
     clocks = {
         "CPU of the calling thread (time.thread_time)": time.thread_time,
-        "CPU of the whole process, incl. export and metric threads (time.process_time)":
-            time.process_time,
+        "CPU of the whole process, incl. export and metric threads (time.process_time)": (
+            time.process_time
+        ),
     }
     freeze_heap()
     for title, clock in clocks.items():
@@ -164,7 +181,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             "@observe (async)": async_case(lambda: observed_async(request), loop, clock),
             "bare no-op span (API only)": sync_case(bare_noop, clock),
             "@observe, API only": with_pipeline(
-                noop_pipeline, sync_case(lambda: observed(request), clock)),
+                noop_pipeline, sync_case(lambda: observed(request), clock)
+            ),
         }
         samples = interleaved(cases, rounds=rounds, iterations=iterations)
         RECORDER.drain()
@@ -172,14 +190,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         rows = []
         for name, value in medians.items():
             base = baseline_of.get(name)
-            rows.append([
-                name, value, min(samples[name]), max(samples[name]),
-                f"{ratio(value, medians[base]):.2f}x" if base else "baseline",
-            ])
+            rows.append(
+                [
+                    name,
+                    value,
+                    min(samples[name]),
+                    max(samples[name]),
+                    f"{ratio(value, medians[base]):.2f}x" if base else "baseline",
+                ]
+            )
         print_table(
             f"µs per call, {title}; median of {rounds} interleaved rounds x {iterations} "
             f"calls (python {sys.version.split()[0]})",
-            ["case", "median µs", "min", "max", "ratio"], rows,
+            ["case", "median µs", "min", "max", "ratio"],
+            rows,
         )
 
     if args.calls > 0:
@@ -200,11 +224,13 @@ def memory_check(calls: int, request: dict[str, str]) -> None:
             done += 1
         RECORDER.drain()
         gc.collect()
-        rows.append([f"{checkpoint:,}", current_rss_mb(), len(gc.get_objects()),
-                     RECORDER.pending()])
+        rows.append(
+            [f"{checkpoint:,}", current_rss_mb(), len(gc.get_objects()), RECORDER.pending()]
+        )
     print_table(
         f"memory over {calls:,} observed calls (RSS after draining the metric queue)",
-        ["calls", "RSS MiB", "GC-tracked objects", "queued metrics"], rows,
+        ["calls", "RSS MiB", "GC-tracked objects", "queued metrics"],
+        rows,
     )
 
 

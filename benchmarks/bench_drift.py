@@ -45,8 +45,9 @@ END_TO_END = "infermeter end to end (store file -> verdict)"
 def _data(rows: int, dim: int, shift: float) -> tuple[Any, Any]:
     from infermeter.analytics._drift_synthetic import synthetic_embeddings
 
-    return synthetic_embeddings(rows, rows, dim, shift=shift, normalise=True,
-                                anisotropic=True, seed=7)
+    return synthetic_embeddings(
+        rows, rows, dim, shift=shift, normalise=True, anisotropic=True, seed=7
+    )
 
 
 def _cases(*, evidently: bool = True) -> dict[str, Callable[[Any, Any], tuple[float, bool]]]:
@@ -104,22 +105,26 @@ def _store(rows: int, dim: int, directory: Path) -> Path:
     path = directory / "bench.duckdb"
     with duckdb.connect(str(path)) as con:
         apply_migrations(con)
-        for start, vectors in ((datetime(2026, 11, 9), reference),
-                               (datetime(2026, 11, 16), current)):
+        for start, vectors in (
+            (datetime(2026, 11, 9), reference),
+            (datetime(2026, 11, 16), current),
+        ):
             step = timedelta(days=6) / rows
             flat = pa.array(vectors.ravel(), type=pa.float32())
-            batch = pa.table({
-                "trace_id": [f"{i:032x}" for i in range(rows)],
-                "span_id": [f"{i:016x}" for i in range(rows)],
-                "time": pa.array([start + step * i for i in range(rows)], pa.timestamp("us")),
-                "model": ["text-embedding"] * rows,
-                "prompt_version": ["v1"] * rows,
-                "kind": ["query"] * rows,
-                "dim": np.full(rows, dim, dtype=np.int32),
-                "vector": pa.ListArray.from_arrays(
-                    pa.array(np.arange(0, rows * dim + 1, dim, dtype=np.int32)), flat
-                ),
-            })
+            batch = pa.table(
+                {
+                    "trace_id": [f"{i:032x}" for i in range(rows)],
+                    "span_id": [f"{i:016x}" for i in range(rows)],
+                    "time": pa.array([start + step * i for i in range(rows)], pa.timestamp("us")),
+                    "model": ["text-embedding"] * rows,
+                    "prompt_version": ["v1"] * rows,
+                    "kind": ["query"] * rows,
+                    "dim": np.full(rows, dim, dtype=np.int32),
+                    "vector": pa.ListArray.from_arrays(
+                        pa.array(np.arange(0, rows * dim + 1, dim, dtype=np.int32)), flat
+                    ),
+                }
+            )
             con.register("batch", batch)
             con.execute(
                 "INSERT INTO embeddings (trace_id, span_id, time, model, prompt_version, kind,"
@@ -171,13 +176,24 @@ def _child(case: str, data: Path, store: Path) -> None:
             start = time.perf_counter()
             score, drifted = fn(reference, current)
             elapsed = time.perf_counter() - start
-    print(json.dumps({"rss_mb": _peak_rss_mb(), "seconds": elapsed, "score": score,
-                      "drifted": drifted}))
+    print(
+        json.dumps(
+            {"rss_mb": _peak_rss_mb(), "seconds": elapsed, "score": score, "drifted": drifted}
+        )
+    )
 
 
 def _in_child(case: str, data: Path, store: Path) -> dict[str, Any]:
-    command = [sys.executable, __file__, "--child", case, "--data", str(data),
-               "--store", str(store)]
+    command = [
+        sys.executable,
+        __file__,
+        "--child",
+        case,
+        "--data",
+        str(data),
+        "--store",
+        str(store),
+    ]
     out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
     return dict(json.loads(out.strip().splitlines()[-1]))
 
@@ -195,8 +211,10 @@ def main() -> None:
         _child(args.child, args.data, args.store)
         return
 
-    print(f"drift: {args.rows:,} x {args.dim} reference vs current, "
-          f"{args.rounds} interleaved rounds, {os.cpu_count()} CPUs")
+    print(
+        f"drift: {args.rows:,} x {args.dim} reference vs current, "
+        f"{args.rounds} interleaved rounds, {os.cpu_count()} CPUs"
+    )
     cases = _cases()
     calm, moved = _data(args.rows, args.dim, 0.0), _data(args.rows, args.dim, SHIFT)
 
@@ -225,8 +243,9 @@ def main() -> None:
         }
         timings[END_TO_END] = timed(lambda: _end_to_end(store))
         samples = interleaved(timings, rounds=args.rounds, iterations=1, warmup=1, per=1.0)
-        memory = {name: _in_child(name, data, store)
-                  for name in ("data only", *cases, "end to end")}
+        memory = {
+            name: _in_child(name, data, store) for name in ("data only", *cases, "end to end")
+        }
     seconds = {name: median(values) for name, values in samples.items()}
     correct = [n for n in EVIDENTLY_CASES if verdicts[n] == (False, True)]
     fastest = min(correct, key=seconds.__getitem__) if correct else None
@@ -234,22 +253,30 @@ def main() -> None:
     rows = []
     for name in cases:
         no_drift, drift = verdicts[name]
-        rows.append([
-            name, seconds[name],
-            ratio(seconds[name], seconds[DEFAULT_CASE]),
-            memory[name]["rss_mb"],
-            "yes" if (no_drift, drift) == (False, True) else "NO",
-            f"{'drift' if no_drift else 'no_drift'} / {'drift' if drift else 'no_drift'}",
-        ])
+        rows.append(
+            [
+                name,
+                seconds[name],
+                ratio(seconds[name], seconds[DEFAULT_CASE]),
+                memory[name]["rss_mb"],
+                "yes" if (no_drift, drift) == (False, True) else "NO",
+                f"{'drift' if no_drift else 'no_drift'} / {'drift' if drift else 'no_drift'}",
+            ]
+        )
     rows.append(["data only (floor)", 0.0, 0.0, memory["data only"]["rss_mb"], "", ""])
-    rows.append([END_TO_END, seconds[END_TO_END],
-                 ratio(seconds[END_TO_END], seconds[DEFAULT_CASE]),
-                 memory["end to end"]["rss_mb"],
-                 "yes" if memory["end to end"]["drifted"] else "NO", "- / drift"])
+    rows.append(
+        [
+            END_TO_END,
+            seconds[END_TO_END],
+            ratio(seconds[END_TO_END], seconds[DEFAULT_CASE]),
+            memory["end to end"]["rss_mb"],
+            "yes" if memory["end to end"]["drifted"] else "NO",
+            "- / drift",
+        ]
+    )
     print_table(
         "median seconds per call, x the default's time, peak RSS of a fresh process",
-        ["path", "seconds", "x default", "peak RSS MiB", "correct",
-         "verdict (no shift / shift)"],
+        ["path", "seconds", "x default", "peak RSS MiB", "correct", "verdict (no shift / shift)"],
         rows,
     )
     if fastest is None:
@@ -257,12 +284,16 @@ def main() -> None:
         return
     speedup = ratio(seconds[fastest], seconds[DEFAULT_CASE])
     rss = memory[DEFAULT_CASE]["rss_mb"]
-    print(f"\nEvidently's fastest correct method: {fastest}: "
-          f"{speedup:.1f}x slower than infermeter's default (target >= 5x: "
-          f"{'met' if speedup >= 5 else 'NOT met'})")
-    print(f"infermeter default peak RSS {rss:.0f} MiB (target <= 2048 MiB: "
-          f"{'met' if rss <= 2048 else 'NOT met'}); end to end from the store "
-          f"{memory['end to end']['rss_mb']:.0f} MiB")
+    print(
+        f"\nEvidently's fastest correct method: {fastest}: "
+        f"{speedup:.1f}x slower than infermeter's default (target >= 5x: "
+        f"{'met' if speedup >= 5 else 'NOT met'})"
+    )
+    print(
+        f"infermeter default peak RSS {rss:.0f} MiB (target <= 2048 MiB: "
+        f"{'met' if rss <= 2048 else 'NOT met'}); end to end from the store "
+        f"{memory['end to end']['rss_mb']:.0f} MiB"
+    )
 
 
 if __name__ == "__main__":

@@ -43,7 +43,7 @@ def build_store(path: Path, scale: float) -> int:
     try:
         apply_migrations(con)
         for i in range(0, len(rows), 50_000):
-            insert_spans(con, rows[i:i + 50_000])
+            insert_spans(con, rows[i : i + 50_000])
     finally:
         con.close()
     return len(rows)
@@ -79,8 +79,9 @@ def main() -> None:
     def floor(n: int) -> float:
         begin = time.perf_counter()
         for _ in range(n):
-            table = request_table(con, con.table("spans"), prices=prices,
-                                  deployments=deployments).materialize()
+            table = request_table(
+                con, con.table("spans"), prices=prices, deployments=deployments
+            ).materialize()
             metrics(table, by=("endpoint", "runtime"))
         return time.perf_counter() - begin
 
@@ -88,8 +89,9 @@ def main() -> None:
         nonlocal snapshot
         begin = time.perf_counter()
         for _ in range(n):
-            snapshot = compute_snapshot(con, prices=prices, deployments=deployments,
-                                        options=options)
+            snapshot = compute_snapshot(
+                con, prices=prices, deployments=deployments, options=options
+            )
         return time.perf_counter() - begin
 
     refresh(1)
@@ -100,21 +102,36 @@ def main() -> None:
             evaluate(rules, snapshot)
         return time.perf_counter() - begin
 
-    results = interleaved({"one request_table + metrics (floor)": floor,
-                           "exporter refresh (compute_snapshot)": refresh},
-                          rounds=args.rounds, iterations=1, per=1.0)
-    evaluation = interleaved({"alert evaluation": check}, rounds=args.rounds,
-                             iterations=20, per=1e-3)
+    results = interleaved(
+        {
+            "one request_table + metrics (floor)": floor,
+            "exporter refresh (compute_snapshot)": refresh,
+        },
+        rounds=args.rounds,
+        iterations=1,
+        per=1.0,
+    )
+    evaluation = interleaved(
+        {"alert evaluation": check}, rounds=args.rounds, iterations=20, per=1e-3
+    )
     con.close()
     base = median(results["one request_table + metrics (floor)"])
     series = sum(len(s) for s in snapshot.samples.values())
     rows: list[list[object]] = [
         [name, median(values), ratio(median(values), base)] for name, values in results.items()
     ]
-    rows.append(["alert evaluation (12 rules)", median(evaluation["alert evaluation"]) / 1e3,
-                 ratio(median(evaluation["alert evaluation"]) / 1e3, base)])
-    print_table(f"refresh: {spans} requests, {series} series exported "
-                f"(medians of {args.rounds} rounds)", ["case", "seconds", "x floor"], rows)
+    rows.append(
+        [
+            "alert evaluation (12 rules)",
+            median(evaluation["alert evaluation"]) / 1e3,
+            ratio(median(evaluation["alert evaluation"]) / 1e3, base),
+        ]
+    )
+    print_table(
+        f"refresh: {spans} requests, {series} series exported (medians of {args.rounds} rounds)",
+        ["case", "seconds", "x floor"],
+        rows,
+    )
 
     # -- scrapes ------------------------------------------------------------------------
     exporter = serve(store, port=0, refresh_interval=3600)
@@ -141,18 +158,28 @@ def main() -> None:
                 with urllib.request.urlopen(url, timeout=30) as response:
                     response.read()
             return time.perf_counter() - begin
+
         return run
 
-    scrapes = interleaved({
-        "prometheus-client, static registry": getter(
-            f"http://127.0.0.1:{server.server_port}/metrics"),
-        "infermeter serve /metrics": getter(exporter.url),
-    }, rounds=args.rounds * 3, iterations=20, per=1e-3)
+    scrapes = interleaved(
+        {
+            "prometheus-client, static registry": getter(
+                f"http://127.0.0.1:{server.server_port}/metrics"
+            ),
+            "infermeter serve /metrics": getter(exporter.url),
+        },
+        rounds=args.rounds * 3,
+        iterations=20,
+        per=1e-3,
+    )
     exporter.close()
     server.shutdown()
     baseline = median(scrapes["prometheus-client, static registry"])
-    print_table(f"scrape: {series} series (ms per GET, medians)", ["case", "ms", "x static"],
-                [[name, median(v), ratio(median(v), baseline)] for name, v in scrapes.items()])
+    print_table(
+        f"scrape: {series} series (ms per GET, medians)",
+        ["case", "ms", "x static"],
+        [[name, median(v), ratio(median(v), baseline)] for name, v in scrapes.items()],
+    )
     print(f"\npeak RSS {peak_rss_mb():.0f} MiB")
 
 

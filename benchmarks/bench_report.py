@@ -71,22 +71,30 @@ def main() -> int:
         prices = load_prices()
         deployments = load_deployments(None, prices=prices)
         started = time.perf_counter()
-        requests = request_table(con, con.table("spans"), prices=prices,
-                                 deployments=deployments,
-                                 since=start - timedelta(days=7), until=end).materialize()
+        requests = request_table(
+            con,
+            con.table("spans"),
+            prices=prices,
+            deployments=deployments,
+            since=start - timedelta(days=7),
+            until=end,
+        ).materialize()
         table_s = time.perf_counter() - started
         report = weekly_report(requests, week=week, prices=prices, deployments=deployments)
         out = Path(tmp) / "out"
 
         cases: dict[str, Callable[[], Any]] = {
-            "metrics x5 (baseline)": lambda: [metrics(requests, by=by, bucket=bucket)
-                                              for by, bucket in GROUPINGS],
-            "weekly_report": lambda: weekly_report(requests, week=week, prices=prices,
-                                                   deployments=deployments),
+            "metrics x5 (baseline)": lambda: [
+                metrics(requests, by=by, bucket=bucket) for by, bucket in GROUPINGS
+            ],
+            "weekly_report": lambda: weekly_report(
+                requests, week=week, prices=prices, deployments=deployments
+            ),
             "write html+md+csv": lambda: report.write(out),
             "recommend": lambda: recommend(requests, prices=prices, deployments=deployments),
-            "compare": lambda: compare(requests, a={"runtime": "serverless"},
-                                       b={"runtime": "container"}),
+            "compare": lambda: compare(
+                requests, a={"runtime": "serverless"}, b={"runtime": "container"}
+            ),
         }
         names = list(cases)
         samples: dict[str, list[float]] = {name: [] for name in names}
@@ -105,10 +113,13 @@ def main() -> int:
         reader.close()
     print_table(
         f"weekly report {week} on {args.spans:,} spans (median seconds, in-process)",
-        ["case", "seconds", "x metrics x5", "rounds"], rows,
+        ["case", "seconds", "x metrics x5", "rounds"],
+        rows,
     )
-    print(f"\nHTML report: {html_mb:.1f} MB (plotly.js inlined once); "
-          f"peak RSS of the run: {peak_rss_mb():.0f} MiB")
+    print(
+        f"\nHTML report: {html_mb:.1f} MB (plotly.js inlined once); "
+        f"peak RSS of the run: {peak_rss_mb():.0f} MiB"
+    )
     return 0
 
 

@@ -92,7 +92,8 @@ def _collect(args: argparse.Namespace) -> int:
         tune_gc_for_ingest()
         print(
             f"infermeter collect: listening on {collector.url} (store {collector.paths.store})",
-            file=sys.stderr, flush=True,
+            file=sys.stderr,
+            flush=True,
         )
         while not stop.wait(0.5):
             pass

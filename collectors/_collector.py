@@ -114,7 +114,8 @@ class Collector:
                 if not pipeline.open_store():
                     _log.warning(
                         "store %s is open in another process (a reader?); spans are logged "
-                        "and stored once it is released", self.paths.store,
+                        "and stored once it is released",
+                        self.paths.store,
                     )
                 server = _bind(
                     (s["host"], s["port"]),
@@ -136,19 +137,24 @@ class Collector:
         self._pipeline = pipeline
         self._server = server
         pipeline.start()
-        write_runtime(self.paths, {
-            "pid": os.getpid(),
-            "url": self.url,
-            "traces_endpoint": self.url + TRACES_PATH,
-            "host": self.host,
-            "port": self.port,
-            "store": str(self.paths.store),
-            "started_at": datetime.now(UTC).isoformat(),
-            "control_token": self._control_token,
-        })
+        write_runtime(
+            self.paths,
+            {
+                "pid": os.getpid(),
+                "url": self.url,
+                "traces_endpoint": self.url + TRACES_PATH,
+                "host": self.host,
+                "port": self.port,
+                "store": str(self.paths.store),
+                "started_at": datetime.now(UTC).isoformat(),
+                "control_token": self._control_token,
+            },
+        )
         self._serve_thread = threading.Thread(
-            target=server.serve_forever, kwargs={"poll_interval": 0.2},
-            name="infermeter-receiver", daemon=True,
+            target=server.serve_forever,
+            kwargs={"poll_interval": 0.2},
+            name="infermeter-receiver",
+            daemon=True,
         )
         self._serve_thread.start()
         _log.info("listening on %s (store %s)", self.url, self.paths.store)

@@ -77,9 +77,7 @@ def media_type(content_type: str | None) -> str:
     if bare == JSON:
         return JSON
     shown = bare or "none"
-    raise BodyError(
-        415, f"unsupported Content-Type {shown!r}: send {PROTOBUF} or {JSON}"
-    )
+    raise BodyError(415, f"unsupported Content-Type {shown!r}: send {PROTOBUF} or {JSON}")
 
 
 def decompress(body: bytes, content_encoding: str | None, limit: int) -> bytes:
@@ -187,8 +185,12 @@ def request_from_json(document: Any) -> ExportTraceServiceRequest:
 
 
 _ID_BYTES: Final = {
-    "traceId": 16, "trace_id": 16, "spanId": 8, "span_id": 8,
-    "parentSpanId": 8, "parent_span_id": 8,
+    "traceId": 16,
+    "trace_id": 16,
+    "spanId": 8,
+    "span_id": 8,
+    "parentSpanId": 8,
+    "parent_span_id": 8,
 }
 
 

@@ -118,10 +118,18 @@ _SECONDARY_SOURCES: Final[dict[str, _Source]] = {
     sc.GEN_AI_SYSTEM_DEPRECATED: _src("provider", _STR),
 }
 # Resource-level facts: the span attribute wins, the resource attribute fills in.
-_RESOURCE_FALLBACKS: Final[frozenset[str]] = frozenset({
-    sc.TENANT_ID, sc.INFERMETER_RUNTIME, sc.CLOUD_PLATFORM, sc.CLOUD_PROVIDER, sc.CLOUD_REGION,
-    sc.FAAS_NAME, sc.FAAS_MAX_MEMORY, sc.INFERMETER_INITIALIZATION_TYPE,
-})
+_RESOURCE_FALLBACKS: Final[frozenset[str]] = frozenset(
+    {
+        sc.TENANT_ID,
+        sc.INFERMETER_RUNTIME,
+        sc.CLOUD_PLATFORM,
+        sc.CLOUD_PROVIDER,
+        sc.CLOUD_REGION,
+        sc.FAAS_NAME,
+        sc.FAAS_MAX_MEMORY,
+        sc.INFERMETER_INITIALIZATION_TYPE,
+    }
+)
 _RESOURCE_ONLY: Final[dict[str, _Source]] = {
     sc.SERVICE_NAME: _src("service_name", _STR),
     sc.SERVICE_INSTANCE_ID: _src("service_instance", _STR),
@@ -279,9 +287,7 @@ class _Resource:
     remaining_json: str = "{}"
 
 
-def _resource(
-    kvs: Iterable[KeyValue], limits: Limits, warnings: dict[str, int]
-) -> _Resource:
+def _resource(kvs: Iterable[KeyValue], limits: Limits, warnings: dict[str, int]) -> _Resource:
     out = _Resource()
     host: str | None = None
     for kv in kvs:
@@ -476,14 +482,16 @@ def flatten_request(  # noqa: PLR0912, PLR0915
                 if span.events:
                     row[_I_EVENTS] = _events(span, row, result, limits)
                 if span.links:
-                    row[_I_LINKS] = _json([
-                        {
-                            "trace_id": link.trace_id.hex(),
-                            "span_id": link.span_id.hex(),
-                            "attributes": _attributes(link.attributes, limits, warnings),
-                        }
-                        for link in span.links
-                    ])
+                    row[_I_LINKS] = _json(
+                        [
+                            {
+                                "trace_id": link.trace_id.hex(),
+                                "span_id": link.span_id.hex(),
+                                "attributes": _attributes(link.attributes, limits, warnings),
+                            }
+                            for link in span.links
+                        ]
+                    )
                 row[_I_ATTRIBUTES] = _json(rest) if rest else "{}"
                 rows.append(row)
     return result
@@ -499,11 +507,13 @@ def _events(span: Any, row: list[Any], result: Flattened, limits: Limits) -> str
     kept: list[dict[str, Any]] = []
     for event in span.events:
         if event.name != sc.EMBEDDING_EVENT:
-            kept.append({
-                "name": event.name,
-                "time_unix_nano": event.time_unix_nano,
-                "attributes": _attributes(event.attributes, limits, warnings),
-            })
+            kept.append(
+                {
+                    "name": event.name,
+                    "time_unix_nano": event.time_unix_nano,
+                    "attributes": _attributes(event.attributes, limits, warnings),
+                }
+            )
             continue
         kind: str | None = None
         vector: list[float] | None = None
@@ -519,11 +529,21 @@ def _events(span: Any, row: list[Any], result: Flattened, limits: Limits) -> str
             warnings[_EMBEDDING_DROPPED_LONG] = warnings.get(_EMBEDDING_DROPPED_LONG, 0) + 1
             continue
         time_ns = event.time_unix_nano or span.start_time_unix_nano
-        result.embeddings.append((
-            row[_I_TRACE], row[_I_SPAN], min(time_ns, _MAX_INT64) // 1000, row[_I_SERVICE],
-            row[_I_TENANT], row[_I_MODEL], row[_I_PROMPT_VERSION], row[_I_ENDPOINT],
-            kind, len(vector), vector,
-        ))
+        result.embeddings.append(
+            (
+                row[_I_TRACE],
+                row[_I_SPAN],
+                min(time_ns, _MAX_INT64) // 1000,
+                row[_I_SERVICE],
+                row[_I_TENANT],
+                row[_I_MODEL],
+                row[_I_PROMPT_VERSION],
+                row[_I_ENDPOINT],
+                kind,
+                len(vector),
+                vector,
+            )
+        )
     return _json(kept) if kept else None
 
 

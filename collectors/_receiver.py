@@ -58,8 +58,17 @@ FLUSH_PATH: Final = "/v1/flush"
 HEALTH_PATHS: Final = frozenset({"/healthz", "/health"})
 # google.rpc.Code for each HTTP status the receiver sends.
 _GRPC_CODE: Final = {
-    400: 3, 401: 16, 403: 7, 404: 5, 405: 12, 411: 3, 413: 8, 415: 3, 429: 8,
-    500: 13, 503: 14,
+    400: 3,
+    401: 16,
+    403: 7,
+    404: 5,
+    405: 12,
+    411: 3,
+    413: 8,
+    415: 3,
+    429: 8,
+    500: 13,
+    503: 14,
 }
 # Bodies of refused requests are read and dropped up to this size so the client sees
 # the answer instead of a connection reset; bigger ones end the connection.
@@ -194,7 +203,9 @@ class _Handler(BaseHTTPRequestHandler):
         if principal is None:
             _log.info("%s: refused: missing or unknown bearer token", self.address_string())
             self._fail(
-                401, "missing or invalid bearer token", JSON,
+                401,
+                "missing or invalid bearer token",
+                JSON,
                 {"WWW-Authenticate": 'Bearer realm="infermeter"'},
             )
             return
@@ -217,7 +228,8 @@ class _Handler(BaseHTTPRequestHandler):
             server.pipeline.precheck()
             body = self._read_body(server.body_limits.max_body_bytes)
             raw = decompress(
-                body, self.headers.get("Content-Encoding"),
+                body,
+                self.headers.get("Content-Encoding"),
                 server.body_limits.max_decompressed_bytes,
             )
             del body
@@ -251,8 +263,11 @@ class _Handler(BaseHTTPRequestHandler):
         if flat.rejected_spans or message:
             server.rejected_spans += flat.rejected_spans
             _log.info(
-                "%s (%s): %d span(s) rejected; %s", self.address_string(), principal.name,
-                flat.rejected_spans, message,
+                "%s (%s): %d span(s) rejected; %s",
+                self.address_string(),
+                principal.name,
+                flat.rejected_spans,
+                message,
             )
         self._send(200, _export_response(kind, flat.rejected_spans, message), kind)
 
@@ -262,7 +277,9 @@ class _Handler(BaseHTTPRequestHandler):
         if principal is not None and principal.control:
             return True
         self._fail(
-            401, f"{what} need the collector's control token (see collector.json)", JSON,
+            401,
+            f"{what} need the collector's control token (see collector.json)",
+            JSON,
             {"WWW-Authenticate": 'Bearer realm="infermeter"'},
         )
         return False

@@ -48,7 +48,7 @@ def parse_memory_size(raw: str) -> str:
     """A DuckDB memory size such as ``256MB`` or ``2GiB``."""
     value = raw.strip().replace(" ", "")
     number = value.rstrip("BbKkMmGgTtIi")
-    unit = value[len(number):].upper()
+    unit = value[len(number) :].upper()
     if not number or unit not in {"KB", "MB", "GB", "TB", "KIB", "MIB", "GIB", "TIB"}:
         raise ValueError("expected a size such as 256MB or 2GiB")
     if float(number) <= 0:
@@ -75,31 +75,77 @@ COLLECTOR_SETTINGS: Final[tuple[Setting[Any], ...]] = (
     _setting("host", "127.0.0.1", parse_str, "address to listen on"),
     _setting("port", 4318, parse_port, "port to listen on; 0 picks a free one"),
     _setting(
-        "auth_file", None, parse_path,
+        "auth_file",
+        None,
+        parse_path,
         "TOML file of bearer tokens (and the tenant each pins); unset = no auth",
     ),
-    _setting("max_body_bytes", 16 * 1024 * 1024, parse_positive_int,
-             "largest request body accepted, as sent (413 above)"),
-    _setting("max_decompressed_bytes", 32 * 1024 * 1024, parse_positive_int,
-             "largest body after gzip/deflate decompression (413 above)"),
-    _setting("max_attribute_length", 16_384, parse_positive_int,
-             "longest string attribute value kept, in characters (longer ones are cut)"),
-    _setting("max_vector_dim", 8_192, parse_positive_int,
-             "most dimensions an embedding vector may have (larger ones are dropped)"),
-    _setting("max_queue_spans", 100_000, parse_positive_int,
-             "spans accepted but not yet stored before answering 429 (bounds memory)"),
-    _setting("queue_wait", 2.0, parse_non_negative_float,
-             "seconds a request may wait for queue room before it gets 429"),
+    _setting(
+        "max_body_bytes",
+        16 * 1024 * 1024,
+        parse_positive_int,
+        "largest request body accepted, as sent (413 above)",
+    ),
+    _setting(
+        "max_decompressed_bytes",
+        32 * 1024 * 1024,
+        parse_positive_int,
+        "largest body after gzip/deflate decompression (413 above)",
+    ),
+    _setting(
+        "max_attribute_length",
+        16_384,
+        parse_positive_int,
+        "longest string attribute value kept, in characters (longer ones are cut)",
+    ),
+    _setting(
+        "max_vector_dim",
+        8_192,
+        parse_positive_int,
+        "most dimensions an embedding vector may have (larger ones are dropped)",
+    ),
+    _setting(
+        "max_queue_spans",
+        100_000,
+        parse_positive_int,
+        "spans accepted but not yet stored before answering 429 (bounds memory)",
+    ),
+    _setting(
+        "queue_wait",
+        2.0,
+        parse_non_negative_float,
+        "seconds a request may wait for queue room before it gets 429",
+    ),
     _setting("batch_spans", 10_000, parse_positive_int, "spans per store insert"),
-    _setting("flush_interval", 1.0, parse_positive_float,
-             "seconds before queued spans are stored even if a batch is not full"),
-    _setting("duckdb_memory_limit", "256MB", parse_memory_size,
-             "DuckDB buffer pool of the store writer (DuckDB's own default is 80% of RAM)"),
-    _setting("max_concurrent_requests", 4, parse_positive_int,
-             "requests decoded at once; more wait, then get 503 (bounds memory)"),
-    _setting("max_connections", 256, parse_positive_int,
-             "open client connections; more are refused with 503"),
-    _setting("idle_timeout", 30.0, parse_positive_float,
-             "seconds a connection may sit idle or stall mid-request"),
+    _setting(
+        "flush_interval",
+        1.0,
+        parse_positive_float,
+        "seconds before queued spans are stored even if a batch is not full",
+    ),
+    _setting(
+        "duckdb_memory_limit",
+        "256MB",
+        parse_memory_size,
+        "DuckDB buffer pool of the store writer (DuckDB's own default is 80% of RAM)",
+    ),
+    _setting(
+        "max_concurrent_requests",
+        4,
+        parse_positive_int,
+        "requests decoded at once; more wait, then get 503 (bounds memory)",
+    ),
+    _setting(
+        "max_connections",
+        256,
+        parse_positive_int,
+        "open client connections; more are refused with 503",
+    ),
+    _setting(
+        "idle_timeout",
+        30.0,
+        parse_positive_float,
+        "seconds a connection may sit idle or stall mid-request",
+    ),
     _setting("log_level", "INFO", parse_log_level, "collector log level"),
 )

@@ -94,9 +94,7 @@ class WriteAheadLog:
         self._size = os.fstat(self._fd).st_size
         _fsync_directory(self.directory)
 
-    def append(
-        self, payload: Sequence[Buffer], then: Callable[[int], None] | None = None
-    ) -> int:
+    def append(self, payload: Sequence[Buffer], then: Callable[[int], None] | None = None) -> int:
         """Write one record (``payload`` given as parts, written with one ``writev``)
         and return its sequence number — not yet durable, see :meth:`sync`.
         ``then(seq)`` runs under the log's lock, so callbacks see records in order."""

@@ -106,8 +106,12 @@ def embedding_record(vector: Iterable[float], **fields: Any) -> dict[str, Any]:
     row: dict[str, Any] = dict.fromkeys(name for name, _ in EMBEDDING_COLUMNS)
     n = next(_ids)
     row.update(
-        trace_id=f"{n:032x}", span_id=f"{n:016x}", time=_EPOCH.replace(tzinfo=None),
-        kind="query", dim=len(values), vector=values,
+        trace_id=f"{n:032x}",
+        span_id=f"{n:016x}",
+        time=_EPOCH.replace(tzinfo=None),
+        kind="query",
+        dim=len(values),
+        vector=values,
     )
     unknown = set(fields) - set(row)
     if unknown:
@@ -247,9 +251,7 @@ def otlp_request(
 
     request = ExportTraceServiceRequest()
     resource_spans = request.resource_spans.add()
-    _set_attributes(
-        resource_spans.resource.attributes, {"service.name": "svc", **(resource or {})}
-    )
+    _set_attributes(resource_spans.resource.attributes, {"service.name": "svc", **(resource or {})})
     scope_spans = resource_spans.scope_spans.add()
     scope_spans.scope.name = scope
     scope_spans.spans.extend(spans)

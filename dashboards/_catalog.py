@@ -100,13 +100,21 @@ def _quote(value: str) -> str:
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-def _counter(name: str, help_: str, labels: tuple[str, ...] = COHORT_LABELS, *,
-             unit: str = "short") -> MetricSpec:
+def _counter(
+    name: str, help_: str, labels: tuple[str, ...] = COHORT_LABELS, *, unit: str = "short"
+) -> MetricSpec:
     return MetricSpec(PREFIX + name, "counter", help_, labels, unit)
 
 
-def _gauge(name: str, help_: str, labels: tuple[str, ...], unit: str = "short", *,
-           warn: float | None = None, critical: float | None = None) -> MetricSpec:
+def _gauge(
+    name: str,
+    help_: str,
+    labels: tuple[str, ...],
+    unit: str = "short",
+    *,
+    warn: float | None = None,
+    critical: float | None = None,
+) -> MetricSpec:
     return MetricSpec(PREFIX + name, "gauge", help_, labels, unit, warn, critical)
 
 
@@ -128,12 +136,15 @@ class Catalog:
     )
     COLD_STARTS_TOTAL = _counter("cold_starts_total", "Requests served by a cold start.")
     TOKENS_TOTAL = _counter(
-        "tokens_total", "Tokens used by requests, by type (input, output, cache_read, reasoning).",
+        "tokens_total",
+        "Tokens used by requests, by type (input, output, cache_read, reasoning).",
         (*COHORT_LABELS, "type"),
     )
     COST_USD_TOTAL = _counter(
-        "cost_usd_total", "Cost of requests in USD, by component (tokens, compute).",
-        (*COHORT_LABELS, "component"), unit="currencyUSD",
+        "cost_usd_total",
+        "Cost of requests in USD, by component (tokens, compute).",
+        (*COHORT_LABELS, "component"),
+        unit="currencyUSD",
     )
     UNPRICED_REQUESTS_TOTAL = _counter(
         "unpriced_requests_total", "Requests with an LLM call whose model has no price."
@@ -151,24 +162,33 @@ class Catalog:
         "window_tokens", "Tokens used in the rolling window, by type.", (*_C, "type")
     )
     WINDOW_COST_USD = _gauge(
-        "window_cost_usd", "Cost in the rolling window, by component (tokens, compute).",
-        (*_C, "component"), unit="currencyUSD",
+        "window_cost_usd",
+        "Cost in the rolling window, by component (tokens, compute).",
+        (*_C, "component"),
+        unit="currencyUSD",
     )
     REQUEST_LATENCY_SECONDS = _gauge(
-        "request_latency_seconds", "Request latency quantiles over the rolling window.",
-        (*_C, "quantile"), unit="s",
+        "request_latency_seconds",
+        "Request latency quantiles over the rolling window.",
+        (*_C, "quantile"),
+        unit="s",
     )
     TIME_TO_FIRST_CHUNK_SECONDS = _gauge(
-        "time_to_first_chunk_seconds", "Time to the first streamed chunk, p95, rolling window.",
-        (*_C, "quantile"), unit="s",
+        "time_to_first_chunk_seconds",
+        "Time to the first streamed chunk, p95, rolling window.",
+        (*_C, "quantile"),
+        unit="s",
     )
     COST_PER_REQUEST_USD = _gauge(
-        "cost_per_request_usd", "Token + compute cost per request, rolling window.", _C,
+        "cost_per_request_usd",
+        "Token + compute cost per request, rolling window.",
+        _C,
         unit="currencyUSD",
     )
     COST_PER_SUCCESSFUL_REQUEST_USD = _gauge(
         "cost_per_successful_request_usd",
-        "Cost of all requests divided by the successful ones, rolling window.", _C,
+        "Cost of all requests divided by the successful ones, rolling window.",
+        _C,
         unit="currencyUSD",
     )
 
@@ -177,58 +197,95 @@ class Catalog:
         "workload_window_requests", "Requests of the workload in the rolling window.", _W
     )
     WORKLOAD_REQUESTS_PER_SECOND = _gauge(
-        "workload_requests_per_second", "Mean request rate of the workload over the window.", _W,
+        "workload_requests_per_second",
+        "Mean request rate of the workload over the window.",
+        _W,
         unit="reqps",
     )
     WORKLOAD_REQUEST_LATENCY_SECONDS = _gauge(
-        "workload_request_latency_seconds", "Workload latency quantiles over the rolling window.",
-        (*_W, "quantile"), unit="s",
+        "workload_request_latency_seconds",
+        "Workload latency quantiles over the rolling window.",
+        (*_W, "quantile"),
+        unit="s",
     )
-    SLO_SECONDS = _gauge("slo_seconds", "Configured latency SLO (p95 target) of the workload.",
-                         _W, unit="s")
+    SLO_SECONDS = _gauge(
+        "slo_seconds", "Configured latency SLO (p95 target) of the workload.", _W, unit="s"
+    )
     WORKLOAD_SLO_BREACH_RATIO = _gauge(
-        "workload_slo_breach_ratio", "Share of requests slower than the SLO.", _W,
-        unit="percentunit", warn=0.05, critical=0.10,
+        "workload_slo_breach_ratio",
+        "Share of requests slower than the SLO.",
+        _W,
+        unit="percentunit",
+        warn=0.05,
+        critical=0.10,
     )
     WORKLOAD_SLO_BREACH_COLD_RATIO = _gauge(
-        "workload_slo_breach_cold_ratio", "Share of SLO-breaching requests that were cold starts.",
-        _W, unit="percentunit", warn=0.3, critical=0.5,
+        "workload_slo_breach_cold_ratio",
+        "Share of SLO-breaching requests that were cold starts.",
+        _W,
+        unit="percentunit",
+        warn=0.3,
+        critical=0.5,
     )
     WORKLOAD_ERROR_RATIO = _gauge(
-        "workload_error_ratio", "Share of the workload's requests that failed.", _W,
-        unit="percentunit", warn=0.01, critical=0.05,
+        "workload_error_ratio",
+        "Share of the workload's requests that failed.",
+        _W,
+        unit="percentunit",
+        warn=0.01,
+        critical=0.05,
     )
     WORKLOAD_COLD_START_RATIO = _gauge(
-        "workload_cold_start_ratio", "Share of the workload's requests served cold.", _W,
-        unit="percentunit", warn=0.05, critical=0.15,
+        "workload_cold_start_ratio",
+        "Share of the workload's requests served cold.",
+        _W,
+        unit="percentunit",
+        warn=0.05,
+        critical=0.15,
     )
     WORKLOAD_COLD_START_PENALTY_SECONDS = _gauge(
-        "workload_cold_start_penalty_seconds", "p95 of cold requests minus p95 of warm ones.", _W,
+        "workload_cold_start_penalty_seconds",
+        "p95 of cold requests minus p95 of warm ones.",
+        _W,
         unit="s",
     )
     WORKLOAD_THROTTLE_RATIO = _gauge(
-        "workload_throttle_ratio", "Share of the workload's requests that were throttled.", _W,
-        unit="percentunit", warn=0.01, critical=0.05,
+        "workload_throttle_ratio",
+        "Share of the workload's requests that were throttled.",
+        _W,
+        unit="percentunit",
+        warn=0.01,
+        critical=0.05,
     )
     WORKLOAD_RETRIES_PER_REQUEST = _gauge(
-        "workload_retries_per_request", "Retries per request.", _W, warn=0.1, critical=0.5,
+        "workload_retries_per_request",
+        "Retries per request.",
+        _W,
+        warn=0.1,
+        critical=0.5,
     )
     WORKLOAD_COST_PER_REQUEST_USD = _gauge(
-        "workload_cost_per_request_usd", "Cost per request of the workload, rolling window.", _W,
+        "workload_cost_per_request_usd",
+        "Cost per request of the workload, rolling window.",
+        _W,
         unit="currencyUSD",
     )
     WORKLOAD_COST_PER_REQUEST_WEEK_AGO_USD = _gauge(
         "workload_cost_per_request_week_ago_usd",
-        "Cost per request over the same window one week earlier (7 days before it).", _W,
+        "Cost per request over the same window one week earlier (7 days before it).",
+        _W,
         unit="currencyUSD",
     )
     WORKLOAD_COST_PER_SUCCESSFUL_REQUEST_USD = _gauge(
-        "workload_cost_per_successful_request_usd", "Cost per successful request.", _W,
+        "workload_cost_per_successful_request_usd",
+        "Cost per successful request.",
+        _W,
         unit="currencyUSD",
     )
     WORKLOAD_COST_PER_SUCCESSFUL_REQUEST_WEEK_AGO_USD = _gauge(
         "workload_cost_per_successful_request_week_ago_usd",
-        "Cost per successful request over the same window one week earlier.", _W,
+        "Cost per successful request over the same window one week earlier.",
+        _W,
         unit="currencyUSD",
     )
     WORKLOAD_PEAK_CONCURRENCY = _gauge(
@@ -240,60 +297,82 @@ class Catalog:
     WORKLOAD_CONCURRENCY_CAPACITY = _gauge(
         "workload_concurrency_capacity",
         "Concurrency the deployment accepts: per-instance limit x instances seen (or the "
-        "minimum instances).", _W,
+        "minimum instances).",
+        _W,
     )
     WORKLOAD_UTILIZATION_RATIO = _gauge(
-        "workload_utilization_ratio", "Measured utilization of the provisioned concurrency.", _W,
+        "workload_utilization_ratio",
+        "Measured utilization of the provisioned concurrency.",
+        _W,
         unit="percentunit",
     )
 
     # --- runtime economics (endpoint, runtime) --------------------------------------------
     SERVERLESS_MONTHLY_COST_USD = _gauge(
-        "serverless_monthly_cost_usd", "Projected monthly cost of the workload on serverless.",
-        _W, unit="currencyUSD",
+        "serverless_monthly_cost_usd",
+        "Projected monthly cost of the workload on serverless.",
+        _W,
+        unit="currencyUSD",
     )
     CONTAINER_MONTHLY_COST_USD = _gauge(
-        "container_monthly_cost_usd", "Projected monthly cost on an always-on container fleet.",
-        _W, unit="currencyUSD",
+        "container_monthly_cost_usd",
+        "Projected monthly cost on an always-on container fleet.",
+        _W,
+        unit="currencyUSD",
     )
     CONTAINER_INSTANCES = _gauge(
         "container_instances", "Container instances the fleet projection needs.", _W
     )
     CROSSOVER_UTILIZATION_RATIO = _gauge(
         "crossover_utilization_ratio",
-        "Utilization above which containers are cheaper than serverless (break-even).", _W,
+        "Utilization above which containers are cheaper than serverless (break-even).",
+        _W,
         unit="percentunit",
     )
     MEASURED_UTILIZATION_RATIO = _gauge(
-        "measured_utilization_ratio", "Measured utilization, comparable to the crossover.", _W,
+        "measured_utilization_ratio",
+        "Measured utilization, comparable to the crossover.",
+        _W,
         unit="percentunit",
     )
     WARM_CAPACITY_UNITS = _gauge(
-        "warm_capacity_units", "Warm capacity (min instances / provisioned concurrency) advised.",
+        "warm_capacity_units",
+        "Warm capacity (min instances / provisioned concurrency) advised.",
         _W,
     )
     WARM_CAPACITY_MONTHLY_COST_USD = _gauge(
-        "warm_capacity_monthly_cost_usd", "Monthly cost of the advised warm capacity.", _W,
+        "warm_capacity_monthly_cost_usd",
+        "Monthly cost of the advised warm capacity.",
+        _W,
         unit="currencyUSD",
     )
     RUNTIME_MONTHLY_SAVING_USD = _gauge(
-        "runtime_monthly_saving_usd", "Monthly saving of running on the cheaper runtime.", _W,
+        "runtime_monthly_saving_usd",
+        "Monthly saving of running on the cheaper runtime.",
+        _W,
         unit="currencyUSD",
     )
 
     # --- tenants -------------------------------------------------------------------------
     TENANT_MONTH_SPEND_USD = _gauge(
-        "tenant_month_spend_usd", "Spend of the tenant since the start of the UTC month.",
-        TENANT_LABELS, unit="currencyUSD",
+        "tenant_month_spend_usd",
+        "Spend of the tenant since the start of the UTC month.",
+        TENANT_LABELS,
+        unit="currencyUSD",
     )
     TENANT_MONTH_BUDGET_USD = _gauge(
-        "tenant_month_budget_usd", "Configured monthly budget of the tenant.", TENANT_LABELS,
+        "tenant_month_budget_usd",
+        "Configured monthly budget of the tenant.",
+        TENANT_LABELS,
         unit="currencyUSD",
     )
     TENANT_THROTTLE_SHARE_RATIO = _gauge(
         "tenant_throttle_share_ratio",
-        "Share of the window's throttled requests that came from the tenant.", TENANT_LABELS,
-        unit="percentunit", warn=0.5, critical=0.7,
+        "Share of the window's throttled requests that came from the tenant.",
+        TENANT_LABELS,
+        unit="percentunit",
+        warn=0.5,
+        critical=0.7,
     )
     WINDOW_THROTTLED_REQUESTS_ALL = _gauge(
         "window_throttled_requests_all", "Throttled requests in the window, all tenants.", ()
@@ -307,7 +386,8 @@ class Catalog:
     DRIFT_DETECTED = _gauge(
         "drift_detected",
         "1 when the latest drift check found drift, 0 when it found none; absent when it "
-        "had too little data or failed.", DRIFT_LABELS
+        "had too little data or failed.",
+        DRIFT_LABELS,
     )
     DRIFT_CURRENT_SAMPLES = _gauge(
         "drift_current_samples", "Samples in the current window of the drift check.", DRIFT_LABELS
@@ -315,40 +395,54 @@ class Catalog:
 
     # --- recommendations (rebalancing) ----------------------------------------------------
     RECOMMENDATION_ACTIVE = _gauge(
-        "recommendation_active", "1 for each recommendation currently made.",
+        "recommendation_active",
+        "1 for each recommendation currently made.",
         RECOMMENDATION_LABELS,
     )
     RECOMMENDATION_MONTHLY_SAVING_USD = _gauge(
-        "recommendation_monthly_saving_usd", "Projected monthly saving of the recommendation.",
-        RECOMMENDATION_LABELS, unit="currencyUSD",
+        "recommendation_monthly_saving_usd",
+        "Projected monthly saving of the recommendation.",
+        RECOMMENDATION_LABELS,
+        unit="currencyUSD",
     )
     RECOMMENDATION_P95_GAIN_SECONDS = _gauge(
-        "recommendation_p95_gain_seconds", "Projected p95 latency gain of the recommendation.",
-        RECOMMENDATION_LABELS, unit="s",
+        "recommendation_p95_gain_seconds",
+        "Projected p95 latency gain of the recommendation.",
+        RECOMMENDATION_LABELS,
+        unit="s",
     )
     RECOMMENDATION_CONFIDENCE_RATIO = _gauge(
-        "recommendation_confidence_ratio", "Confidence in the recommendation (0..1).",
-        RECOMMENDATION_LABELS, unit="percentunit",
+        "recommendation_confidence_ratio",
+        "Confidence in the recommendation (0..1).",
+        RECOMMENDATION_LABELS,
+        unit="percentunit",
     )
 
     # --- the exporter itself --------------------------------------------------------------
     EXPORTER_LAST_REFRESH_TIMESTAMP_SECONDS = _gauge(
-        "exporter_last_refresh_timestamp_seconds", "Unix time of the last successful refresh.",
-        (), unit="dateTimeAsIso",
+        "exporter_last_refresh_timestamp_seconds",
+        "Unix time of the last successful refresh.",
+        (),
+        unit="dateTimeAsIso",
     )
     EXPORTER_REFRESH_DURATION_SECONDS = _gauge(
-        "exporter_refresh_duration_seconds", "How long the last successful refresh took.", (),
+        "exporter_refresh_duration_seconds",
+        "How long the last successful refresh took.",
+        (),
         unit="s",
     )
     EXPORTER_REFRESH_ERRORS_TOTAL = _counter(
-        "exporter_refresh_errors_total", "Refreshes that failed (the previous values are kept).",
+        "exporter_refresh_errors_total",
+        "Refreshes that failed (the previous values are kept).",
         (),
     )
     EXPORTER_WINDOW_SECONDS = _gauge(
         "exporter_window_seconds", "Length of the rolling window the gauges cover.", (), unit="s"
     )
     NEWEST_SPAN_TIMESTAMP_SECONDS = _gauge(
-        "newest_span_timestamp_seconds", "Unix time of the newest span end in the store.", (),
+        "newest_span_timestamp_seconds",
+        "Unix time of the newest span end in the store.",
+        (),
         unit="dateTimeAsIso",
     )
 

@@ -20,30 +20,33 @@ def register(subcommands: argparse._SubParsersAction[argparse.ArgumentParser]) -
         "serve",
         help="expose the analytics rollups on /metrics for Prometheus",
         description="Serve the store's rollups (p95, cold starts, throttles, cost per "
-                    "request, drift, recommendations ...) in the Prometheus text format. "
-                    "Rollups are recomputed in the background every --refresh-interval; a "
-                    "scrape only reads the latest result.",
+        "request, drift, recommendations ...) in the Prometheus text format. "
+        "Rollups are recomputed in the background every --refresh-interval; a "
+        "scrape only reads the latest result.",
     )
     add_arguments(serve, SERVE_SETTINGS)
     serve.set_defaults(handler=_serve)
 
     dashboards = subcommands.add_parser(
-        "dashboards", help="provision the Grafana dashboards",
+        "dashboards",
+        help="provision the Grafana dashboards",
         description="Provision infermeter's Grafana dashboards (overview, unit economics, "
-                    "runtime rebalancing, drift).",
+        "runtime rebalancing, drift).",
     )
     actions = dashboards.add_subparsers(dest="action", metavar="ACTION", required=True)
     push = actions.add_parser(
-        "push", help="create or update folder, Prometheus data source and dashboards",
+        "push",
+        help="create or update folder, Prometheus data source and dashboards",
         description="Create or update (idempotently) the folder, the Prometheus data source "
-                    "and the dashboards in a Grafana through its HTTP API.",
+        "and the dashboards in a Grafana through its HTTP API.",
     )
     add_arguments(push, GRAFANA_SETTINGS)
     push.set_defaults(handler=_push)
     export = actions.add_parser(
-        "export", help="write Grafana file-provisioning YAML and dashboard JSON",
+        "export",
+        help="write Grafana file-provisioning YAML and dashboard JSON",
         description="Write provisioning/datasources/*.yaml, provisioning/dashboards/*.yaml and "
-                    "dashboards/*.json under --out for Grafana's file provisioning.",
+        "dashboards/*.json under --out for Grafana's file provisioning.",
     )
     export.add_argument("--out", required=True, help="directory to write into")
     add_arguments(export, EXPORT_SETTINGS)
@@ -69,8 +72,11 @@ def _push(args: argparse.Namespace) -> int:
     report = push_dashboards(target)
     for line in report.lines():
         print(line)
-    print(f"pushed to {target.display_url}: {report.changed()} changed, "
-          f"{len(report.actions) - report.changed()} unchanged", file=sys.stderr)
+    print(
+        f"pushed to {target.display_url}: {report.changed()} changed, "
+        f"{len(report.actions) - report.changed()} unchanged",
+        file=sys.stderr,
+    )
     return 0
 
 

@@ -64,9 +64,13 @@ class ExporterConfig:
             budgets=load_budgets(values.get("budgets")),
         )
         return cls(
-            store=Path(values["store"]), options=options, prices=values.get("prices"),
-            deployments=values.get("deployments"), slo_ms=values.get("slo_ms"),
-            host=values.get("host", "127.0.0.1"), port=values.get("port", 9465),
+            store=Path(values["store"]),
+            options=options,
+            prices=values.get("prices"),
+            deployments=values.get("deployments"),
+            slo_ms=values.get("slo_ms"),
+            host=values.get("host", "127.0.0.1"),
+            port=values.get("port", 9465),
             refresh_interval=values.get("refresh_interval", 30.0),
         )
 
@@ -122,8 +126,9 @@ class MetricsExporter:
         self.config = config
         # Fail fast on bad pricing / deployment files, before serving anything.
         self.prices = load_prices(config.prices)
-        self.deployments = load_deployments(config.deployments, prices=self.prices,
-                                            slo_ms=config.slo_ms)
+        self.deployments = load_deployments(
+            config.deployments, prices=self.prices, slo_ms=config.slo_ms
+        )
         self.snapshot: Snapshot | None = None
         self.refresh_errors = 0
         self.last_error: str | None = None
@@ -152,13 +157,19 @@ class MetricsExporter:
             try:
                 self._drift = read_drift(self.config.store)
             except Exception as exc:  # noqa: BLE001 - a drift file being written is not fatal
-                log.warning("infermeter serve: drift results unavailable (%s); keeping the "
-                            "previous ones", _one_line(exc))
+                log.warning(
+                    "infermeter serve: drift results unavailable (%s); keeping the previous ones",
+                    _one_line(exc),
+                )
             con = open_reader(self.config.store)
             try:
                 snapshot = compute_snapshot(
-                    con, prices=self.prices, deployments=self.deployments,
-                    options=self.config.options, drift=self._drift, now=now,
+                    con,
+                    prices=self.prices,
+                    deployments=self.deployments,
+                    options=self.config.options,
+                    drift=self._drift,
+                    now=now,
                     previous_tenants=self.snapshot.named_tenants if self.snapshot else (),
                 )
             finally:
@@ -166,16 +177,20 @@ class MetricsExporter:
         except Exception as exc:  # noqa: BLE001 - the exporter must keep serving
             self.refresh_errors += 1
             self.last_error = _one_line(exc)
-            log.warning("infermeter serve: refresh failed (%s); serving the previous values",
-                        self.last_error)
+            log.warning(
+                "infermeter serve: refresh failed (%s); serving the previous values",
+                self.last_error,
+            )
             self._health[Catalog.EXPORTER_REFRESH_ERRORS_TOTAL.name] = float(self.refresh_errors)
             self._prepared = _families(self.snapshot, self._health)
             return False
         self.snapshot = snapshot
-        self._health.update({
-            Catalog.EXPORTER_LAST_REFRESH_TIMESTAMP_SECONDS.name: time.time(),
-            Catalog.EXPORTER_REFRESH_DURATION_SECONDS.name: time.monotonic() - started,
-        })
+        self._health.update(
+            {
+                Catalog.EXPORTER_LAST_REFRESH_TIMESTAMP_SECONDS.name: time.time(),
+                Catalog.EXPORTER_REFRESH_DURATION_SECONDS.name: time.monotonic() - started,
+            }
+        )
         self._prepared = _families(snapshot, self._health)
         self._refreshed.set()
         return True
@@ -200,10 +215,10 @@ class MetricsExporter:
         registry = CollectorRegistry()
         registry.register(self)
         ProcessCollector(registry=registry)
-        self._server, _thread = start_http_server(self.config.port, addr=self.config.host,
-                                                  registry=registry)
-        self._thread = threading.Thread(target=self._loop, name="infermeter-refresh",
-                                        daemon=True)
+        self._server, _thread = start_http_server(
+            self.config.port, addr=self.config.host, registry=registry
+        )
+        self._thread = threading.Thread(target=self._loop, name="infermeter-refresh", daemon=True)
         self._thread.start()
         return self
 
@@ -232,8 +247,12 @@ class MetricsExporter:
     def __enter__(self) -> Self:
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         self.close()
 
 
@@ -259,7 +278,8 @@ def serve_forever(values: Mapping[str, Any]) -> int:
     config = ExporterConfig.from_settings(values)
     if not config.store.exists():
         raise FileNotFoundError(
-            f"no store at {config.store} (create one with `infermeter collect`)")
+            f"no store at {config.store} (create one with `infermeter collect`)"
+        )
     if not logging.getLogger().handlers:
         logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="%(message)s")
     stop = threading.Event()
@@ -271,9 +291,12 @@ def serve_forever(values: Mapping[str, Any]) -> int:
     exporter = MetricsExporter(config).start()
     try:
         window = config.options.window.total_seconds()
-        print(f"infermeter serve: {exporter.url} (store {config.store}, window "
-              f"{_duration(window)} ending at {config.options.window_end}, refresh every "
-              f"{_duration(config.refresh_interval)})", flush=True)
+        print(
+            f"infermeter serve: {exporter.url} (store {config.store}, window "
+            f"{_duration(window)} ending at {config.options.window_end}, refresh every "
+            f"{_duration(config.refresh_interval)})",
+            flush=True,
+        )
         while not stop.wait(0.5):
             pass
     except KeyboardInterrupt:
@@ -289,4 +312,3 @@ def _duration(seconds: float) -> str:
         if seconds >= size and math.isclose(seconds % size, 0.0, abs_tol=1e-9):
             return f"{seconds / size:g}{unit}"
     return f"{seconds:g}s"
-

@@ -65,22 +65,51 @@ def _parse_uid(raw: str) -> str:
 
 GRAFANA_SETTINGS: Final[tuple[Setting[Any], ...]] = (
     # Both may carry credentials (a token; user:password in the URL): never echoed.
-    Setting("grafana_url", ENV_GRAFANA_URL, "", parse_url,
-            "Grafana base URL, e.g. https://grafana.example.com (include any sub-path)",
-            secret=True),
-    Setting("token", ENV_GRAFANA_TOKEN, "", parse_str,
-            "Grafana service-account token (Editor role or better); or put user:password "
-            "in the URL", secret=True),
-    Setting("prometheus_url", ENV_PROMETHEUS_URL, "http://localhost:9090", parse_url,
-            "URL Grafana reaches the Prometheus that scrapes `infermeter serve` at"),
-    Setting("folder_uid", ENV_GRAFANA_FOLDER_UID, "infermeter", _parse_uid,
-            "uid of the Grafana folder holding infermeter's dashboards and alert rules"),
-    Setting("folder_title", ENV_GRAFANA_FOLDER, "infermeter", parse_str,
-            "title of that folder"),
-    Setting("datasource_uid", ENV_GRAFANA_DATASOURCE_UID, "infermeter-prometheus", _parse_uid,
-            "uid of the Prometheus data source infermeter creates and queries"),
-    Setting("timeout", ENV_GRAFANA_TIMEOUT, 10.0, parse_positive_float,
-            "seconds to wait for each Grafana API call"),
+    Setting(
+        "grafana_url",
+        ENV_GRAFANA_URL,
+        "",
+        parse_url,
+        "Grafana base URL, e.g. https://grafana.example.com (include any sub-path)",
+        secret=True,
+    ),
+    Setting(
+        "token",
+        ENV_GRAFANA_TOKEN,
+        "",
+        parse_str,
+        "Grafana service-account token (Editor role or better); or put user:password in the URL",
+        secret=True,
+    ),
+    Setting(
+        "prometheus_url",
+        ENV_PROMETHEUS_URL,
+        "http://localhost:9090",
+        parse_url,
+        "URL Grafana reaches the Prometheus that scrapes `infermeter serve` at",
+    ),
+    Setting(
+        "folder_uid",
+        ENV_GRAFANA_FOLDER_UID,
+        "infermeter",
+        _parse_uid,
+        "uid of the Grafana folder holding infermeter's dashboards and alert rules",
+    ),
+    Setting("folder_title", ENV_GRAFANA_FOLDER, "infermeter", parse_str, "title of that folder"),
+    Setting(
+        "datasource_uid",
+        ENV_GRAFANA_DATASOURCE_UID,
+        "infermeter-prometheus",
+        _parse_uid,
+        "uid of the Prometheus data source infermeter creates and queries",
+    ),
+    Setting(
+        "timeout",
+        ENV_GRAFANA_TIMEOUT,
+        10.0,
+        parse_positive_float,
+        "seconds to wait for each Grafana API call",
+    ),
 )
 
 DATASOURCE_NAME: Final = "infermeter Prometheus"
@@ -99,17 +128,18 @@ class GrafanaTarget:
     timeout: float
 
     @classmethod
-    def resolve(cls, explicit: Mapping[str, Any] | None = None,
-                environ: Mapping[str, str] | None = None) -> GrafanaTarget:
+    def resolve(
+        cls, explicit: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None
+    ) -> GrafanaTarget:
         values = resolve(GRAFANA_SETTINGS, explicit, environ)
         if not values["grafana_url"]:
-            raise ConfigurationError(
-                f"no Grafana URL: pass --grafana-url or set {ENV_GRAFANA_URL}")
+            raise ConfigurationError(f"no Grafana URL: pass --grafana-url or set {ENV_GRAFANA_URL}")
         has_userinfo = urllib.parse.urlsplit(values["grafana_url"]).password is not None
         if not values["token"] and not has_userinfo:
             raise ConfigurationError(
                 f"no Grafana credentials: pass --token or set {ENV_GRAFANA_TOKEN} (a service "
-                "account token), or put user:password in the URL")
+                "account token), or put user:password in the URL"
+            )
         return cls(**values)
 
     @property
@@ -144,8 +174,9 @@ def connect(target: GrafanaTarget) -> Any:
     Typed ``Any``: grafana-client's methods carry no annotations."""
     from grafana_client.api import GrafanaApi
 
-    return GrafanaApi.from_url(target.grafana_url, credential=target.token or None,
-                               timeout=target.timeout)
+    return GrafanaApi.from_url(
+        target.grafana_url, credential=target.token or None, timeout=target.timeout
+    )
 
 
 def is_not_found(exc: BaseException) -> bool:
@@ -172,33 +203,41 @@ def grafana_errors(target: GrafanaTarget, doing: str) -> Iterator[None]:
     except GrafanaUnauthorizedError:
         raise ValueError(
             f"Grafana at {where} rejected the credentials (401 Unauthorized) while {doing}: "
-            f"check --token / {ENV_GRAFANA_TOKEN}") from None
+            f"check --token / {ENV_GRAFANA_TOKEN}"
+        ) from None
     except GrafanaTimeoutError:
-        raise OSError(f"Grafana at {where} did not answer within {target.timeout:g}s while "
-                      f"{doing} (raise --timeout / {ENV_GRAFANA_TIMEOUT})") from None
+        raise OSError(
+            f"Grafana at {where} did not answer within {target.timeout:g}s while "
+            f"{doing} (raise --timeout / {ENV_GRAFANA_TIMEOUT})"
+        ) from None
     except GrafanaClientError as exc:
         message = _message(exc)
         if exc.status_code == 403:
             raise ValueError(
                 f"Grafana at {where} refused {doing} (403 Forbidden: {message}): the token "
-                "needs the Editor role, or Admin for data sources") from None
+                "needs the Editor role, or Admin for data sources"
+            ) from None
         if exc.status_code == 404:
             raise ValueError(
                 f"Grafana API not found at {where} (404 while {doing}): check --grafana-url "
-                "(include the sub-path if Grafana is served under one)") from None
+                "(include the sub-path if Grafana is served under one)"
+            ) from None
         raise ValueError(
-            f"Grafana at {where} rejected {doing} ({exc.status_code}: {message})") from None
+            f"Grafana at {where} rejected {doing} ({exc.status_code}: {message})"
+        ) from None
     except GrafanaServerError as exc:
-        raise OSError(f"Grafana at {where} failed while {doing} "
-                      f"({exc.status_code}: {_message(exc)})") from None
+        raise OSError(
+            f"Grafana at {where} failed while {doing} ({exc.status_code}: {_message(exc)})"
+        ) from None
     except GrafanaException as exc:
         raise OSError(f"cannot talk to Grafana at {where} while {doing}: {exc.message}") from None
     except niquests.exceptions.ConnectionError as exc:
         reason = "connection refused" if "refused" in str(exc).lower() else "connection failed"
         raise OSError(f"cannot connect to Grafana at {where}: {reason}") from None
     except niquests.exceptions.RequestException as exc:
-        raise OSError(f"cannot talk to Grafana at {where} while {doing}: "
-                      f"{type(exc).__name__}") from None
+        raise OSError(
+            f"cannot talk to Grafana at {where} while {doing}: {type(exc).__name__}"
+        ) from None
 
 
 def _message(exc: Any) -> str:
@@ -267,7 +306,8 @@ def ensure_datasource(api: Any, target: GrafanaTarget, report: PushReport) -> No
                 raise ValueError(
                     f"Grafana already has a data source named {DATASOURCE_NAME!r} with uid "
                     f"{existing.get('uid')!r}: pass --datasource-uid {existing.get('uid')} to "
-                    "reuse it") from None
+                    "reuse it"
+                ) from None
         api.datasource.create_datasource(desired)
         report.add("datasource", target.datasource_uid, "created")
         return
@@ -275,5 +315,6 @@ def ensure_datasource(api: Any, target: GrafanaTarget, report: PushReport) -> No
         report.add("datasource", target.datasource_uid, "unchanged")
         return
     api.datasource.update_datasource_by_uid(
-        target.datasource_uid, {**desired, "version": current.get("version")})
+        target.datasource_uid, {**desired, "version": current.get("version")}
+    )
     report.add("datasource", target.datasource_uid, "updated")

@@ -112,10 +112,16 @@ class Layout:
     def row(self, title: str) -> None:
         if self._x:
             self._x, self._y, self._row_height = 0, self._y + self._row_height, 0
-        self.panels.append({
-            "type": "row", "title": title, "collapsed": False, "id": self._id(), "panels": [],
-            "gridPos": {"h": 1, "w": GRID_COLUMNS, "x": 0, "y": self._y},
-        })
+        self.panels.append(
+            {
+                "type": "row",
+                "title": title,
+                "collapsed": False,
+                "id": self._id(),
+                "panels": [],
+                "gridPos": {"h": 1, "w": GRID_COLUMNS, "x": 0, "y": self._y},
+            }
+        )
         self._y += 1
 
     def panel(
@@ -181,20 +187,29 @@ def _timeseries_field_config(show_thresholds: bool) -> Json:
 def _options(kind: PanelType) -> Json:
     if kind == "timeseries":
         return {
-            "legend": {"displayMode": "table", "placement": "bottom", "showLegend": True,
-                       "calcs": ["lastNotNull", "max"]},
+            "legend": {
+                "displayMode": "table",
+                "placement": "bottom",
+                "showLegend": True,
+                "calcs": ["lastNotNull", "max"],
+            },
             "tooltip": {"mode": "multi", "sort": "desc"},
         }
     if kind == "stat":
         return {
             "reduceOptions": {"calcs": ["lastNotNull"], "fields": "", "values": False},
-            "colorMode": "background", "graphMode": "area", "justifyMode": "auto",
-            "textMode": "auto", "orientation": "auto",
+            "colorMode": "background",
+            "graphMode": "area",
+            "justifyMode": "auto",
+            "textMode": "auto",
+            "orientation": "auto",
         }
     if kind == "bargauge":
         return {
             "reduceOptions": {"calcs": ["lastNotNull"], "fields": "", "values": False},
-            "displayMode": "gradient", "orientation": "horizontal", "showUnfilled": True,
+            "displayMode": "gradient",
+            "orientation": "horizontal",
+            "showUnfilled": True,
         }
     return {"showHeader": True, "cellHeight": "sm", "footer": {"show": False}}
 
@@ -264,25 +279,31 @@ def dashboard(
         "liveNow": False,
         "weekStart": "monday",
         "templating": {"list": list(variables)},
-        "annotations": {"list": [{
-            "builtIn": 1,
-            "datasource": {"type": "grafana", "uid": "-- Grafana --"},
-            "enable": True,
-            "hide": True,
-            "iconColor": "rgba(0, 211, 255, 1)",
-            "name": "Annotations & Alerts",
-            "type": "dashboard",
-        }]},
-        "links": [{
-            "title": "infermeter dashboards",
-            "type": "dashboards",
-            "tags": ["infermeter"],
-            "asDropdown": True,
-            "icon": "external link",
-            "tooltip": "The other infermeter dashboards",
-            "targetBlank": False,
-            "includeVars": True,
-            "keepTime": True,
-        }],
+        "annotations": {
+            "list": [
+                {
+                    "builtIn": 1,
+                    "datasource": {"type": "grafana", "uid": "-- Grafana --"},
+                    "enable": True,
+                    "hide": True,
+                    "iconColor": "rgba(0, 211, 255, 1)",
+                    "name": "Annotations & Alerts",
+                    "type": "dashboard",
+                }
+            ]
+        },
+        "links": [
+            {
+                "title": "infermeter dashboards",
+                "type": "dashboards",
+                "tags": ["infermeter"],
+                "asDropdown": True,
+                "icon": "external link",
+                "tooltip": "The other infermeter dashboards",
+                "targetBlank": False,
+                "includeVars": True,
+                "keepTime": True,
+            }
+        ],
         "panels": list(panels),
     }

@@ -47,8 +47,11 @@ def rendered_dashboards(datasource_uid: str) -> list[Json]:
         board = copy.deepcopy(built)
         for variable in board["templating"]["list"]:
             if variable["name"] == DATASOURCE_VARIABLE:
-                variable["current"] = {"selected": True, "text": DATASOURCE_NAME,
-                                       "value": datasource_uid}
+                variable["current"] = {
+                    "selected": True,
+                    "text": DATASOURCE_NAME,
+                    "value": datasource_uid,
+                }
         out.append(board)
     return out
 
@@ -91,12 +94,14 @@ def _push_dashboard(api: Any, target: GrafanaTarget, board: Json, report: PushRe
         if in_folder and _same(current["dashboard"], board):
             report.add("dashboard", board["uid"], "unchanged")
             return
-    api.dashboard.update_dashboard({
-        "dashboard": board,
-        "folderUid": target.folder_uid,
-        "overwrite": True,
-        "message": _MESSAGE,
-    })
+    api.dashboard.update_dashboard(
+        {
+            "dashboard": board,
+            "folderUid": target.folder_uid,
+            "overwrite": True,
+            "message": _MESSAGE,
+        }
+    )
     report.add("dashboard", board["uid"], "created" if current is None else "updated")
 
 
@@ -119,23 +124,34 @@ def export_dashboards(
     import yaml
 
     root = Path(out)
-    target = GrafanaTarget(grafana_url="", token="", prometheus_url=prometheus_url,
-                           folder_uid=folder_uid, folder_title=folder_title,
-                           datasource_uid=datasource_uid, timeout=0)
+    target = GrafanaTarget(
+        grafana_url="",
+        token="",
+        prometheus_url=prometheus_url,
+        folder_uid=folder_uid,
+        folder_title=folder_title,
+        datasource_uid=datasource_uid,
+        timeout=0,
+    )
     datasource = {k: v for k, v in datasource_body(target).items() if k != "basicAuth"}
     datasource["editable"] = False
     datasources = {"apiVersion": 1, "datasources": [datasource]}
-    providers = {"apiVersion": 1, "providers": [{
-        "name": "infermeter",
-        "orgId": 1,
-        "folder": folder_title,
-        "folderUid": folder_uid,
-        "type": "file",
-        "disableDeletion": False,
-        "allowUiUpdates": False,
-        "updateIntervalSeconds": 60,
-        "options": {"path": grafana_dashboards_path, "foldersFromFilesStructure": False},
-    }]}
+    providers = {
+        "apiVersion": 1,
+        "providers": [
+            {
+                "name": "infermeter",
+                "orgId": 1,
+                "folder": folder_title,
+                "folderUid": folder_uid,
+                "type": "file",
+                "disableDeletion": False,
+                "allowUiUpdates": False,
+                "updateIntervalSeconds": 60,
+                "options": {"path": grafana_dashboards_path, "foldersFromFilesStructure": False},
+            }
+        ],
+    }
     written: list[Path] = []
 
     def write(path: Path, text: str) -> None:
@@ -144,13 +160,19 @@ def export_dashboards(
         written.append(path)
 
     header = "# Written by `infermeter dashboards export`; Grafana file provisioning.\n"
-    write(root / "provisioning" / "datasources" / "infermeter.yaml",
-          header + yaml.safe_dump(datasources, sort_keys=False))
-    write(root / "provisioning" / "dashboards" / "infermeter.yaml",
-          header + yaml.safe_dump(providers, sort_keys=False))
+    write(
+        root / "provisioning" / "datasources" / "infermeter.yaml",
+        header + yaml.safe_dump(datasources, sort_keys=False),
+    )
+    write(
+        root / "provisioning" / "dashboards" / "infermeter.yaml",
+        header + yaml.safe_dump(providers, sort_keys=False),
+    )
     for board in rendered_dashboards(datasource_uid):
-        write(root / "dashboards" / f"{board['uid']}.json",
-              json.dumps(board, indent=2, sort_keys=False) + "\n")
+        write(
+            root / "dashboards" / f"{board['uid']}.json",
+            json.dumps(board, indent=2, sort_keys=False) + "\n",
+        )
     return written
 
 

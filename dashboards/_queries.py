@@ -16,9 +16,19 @@ NEWEST_SPAN_END: Final = "SELECT max(end_time) FROM spans"
 
 # Columns COHORT_SUMS returns besides the cohort keys.
 SUM_COLUMNS: Final = (
-    "requests", "errors", "throttled", "throttle_events", "cold_starts", "retries",
-    "input_tokens", "output_tokens", "cache_read_tokens", "reasoning_tokens",
-    "token_cost_usd", "compute_cost_usd", "unpriced_requests",
+    "requests",
+    "errors",
+    "throttled",
+    "throttle_events",
+    "cold_starts",
+    "retries",
+    "input_tokens",
+    "output_tokens",
+    "cache_read_tokens",
+    "reasoning_tokens",
+    "token_cost_usd",
+    "compute_cost_usd",
+    "unpriced_requests",
 )
 
 # Over a request-table relation registered as ``im_requests``; one row per cohort.

@@ -79,13 +79,18 @@ class Snapshot:
 
     def series(self, spec: MetricSpec) -> list[tuple[dict[str, str], float]]:
         """(labels, value) of every sample of ``spec``."""
-        return [(dict(zip(spec.labels, s.labels, strict=True)), s.value)
-                for s in self.samples.get(spec.name, ())]
+        return [
+            (dict(zip(spec.labels, s.labels, strict=True)), s.value)
+            for s in self.samples.get(spec.name, ())
+        ]
 
     def value(self, spec: MetricSpec, **labels: str) -> float | None:
         """The value of the one sample whose labels include ``labels`` (None if absent)."""
-        found = [v for have, v in self.series(spec)
-                 if all(have.get(k) == want for k, want in labels.items())]
+        found = [
+            v
+            for have, v in self.series(spec)
+            if all(have.get(k) == want for k, want in labels.items())
+        ]
         if len(found) > 1:
             raise ValueError(f"{spec.name}{labels} matches {len(found)} series")
         return found[0] if found else None
@@ -124,7 +129,10 @@ def load_budgets(path: str | None) -> dict[str, float]:
 
 
 def choose_named_tenants(
-    volumes: Mapping[str, float], *, top: int, budgets: Iterable[str] = (),
+    volumes: Mapping[str, float],
+    *,
+    top: int,
+    budgets: Iterable[str] = (),
     previous: Iterable[str] = (),
 ) -> frozenset[str]:
     """The tenants that keep their own label: every budgeted tenant, the ``top`` tenants by
@@ -146,8 +154,13 @@ class _Samples:
     def __init__(self) -> None:
         self._values: dict[str, dict[tuple[str, ...], float]] = {}
 
-    def add(self, spec: MetricSpec, labels: Mapping[str, Any], value: Any,
-            merge: Callable[[float, float], float] = float.__add__) -> None:
+    def add(
+        self,
+        spec: MetricSpec,
+        labels: Mapping[str, Any],
+        value: Any,
+        merge: Callable[[float, float], float] = float.__add__,
+    ) -> None:
         if value is None:
             return
         number = float(value)
@@ -158,8 +171,10 @@ class _Samples:
         series[key] = merge(series[key], number) if key in series else number
 
     def build(self) -> dict[str, tuple[Sample, ...]]:
-        return {name: tuple(Sample(k, v) for k, v in sorted(series.items()))
-                for name, series in self._values.items()}
+        return {
+            name: tuple(Sample(k, v) for k, v in sorted(series.items()))
+            for name, series in self._values.items()
+        }
 
 
 def _label(value: Any) -> str:
@@ -183,19 +198,22 @@ def _bucket_tenants(
     tenant = duckdb.ColumnExpression("tenant")
     case = duckdb.CaseExpression(tenant.isnull(), duckdb.ConstantExpression(None))
     if named:
-        case = case.when(tenant.isin(*(duckdb.ConstantExpression(t) for t in sorted(named))),
-                         tenant)
+        case = case.when(
+            tenant.isin(*(duckdb.ConstantExpression(t) for t in sorted(named))), tenant
+        )
     case = case.otherwise(duckdb.ConstantExpression(OTHER_TENANT)).alias("tenant")
     return requests.select(duckdb.StarExpression(exclude=["tenant"]), case)
 
 
-def _starting_between(requests: duckdb.DuckDBPyRelation, since: datetime,
-                      until: datetime) -> duckdb.DuckDBPyRelation:
+def _starting_between(
+    requests: duckdb.DuckDBPyRelation, since: datetime, until: datetime
+) -> duckdb.DuckDBPyRelation:
     import duckdb
 
     start = duckdb.ColumnExpression("start_time")
-    return requests.filter((start >= duckdb.ConstantExpression(since))
-                           & (start < duckdb.ConstantExpression(until)))
+    return requests.filter(
+        (start >= duckdb.ConstantExpression(since)) & (start < duckdb.ConstantExpression(until))
+    )
 
 
 def _cohort_sums(requests: duckdb.DuckDBPyRelation) -> list[dict[str, Any]]:
@@ -248,8 +266,9 @@ def compute_snapshot(
     start = end - options.window
     # One request table for the whole store, priced once; every window is a filter of it
     # (a request belongs to the window its entry span starts in, as in request_table).
-    everything = request_table(con, con.table("spans"), prices=prices,
-                               deployments=deployments).materialize()
+    everything = request_table(
+        con, con.table("spans"), prices=prices, deployments=deployments
+    ).materialize()
 
     def requests(since: datetime, until: datetime) -> duckdb.DuckDBPyRelation:
         return _starting_between(everything, since, until).materialize()
@@ -258,8 +277,12 @@ def compute_snapshot(
 
     # Counters over the whole store; they also rank tenants for the labels.
     lifetime = _cohort_sums(everything)
-    named = choose_named_tenants(_volumes(lifetime), top=options.top_tenants,
-                                 budgets=options.budgets, previous=previous_tenants)
+    named = choose_named_tenants(
+        _volumes(lifetime),
+        top=options.top_tenants,
+        budgets=options.budgets,
+        previous=previous_tenants,
+    )
     for r in _rename_tenants(lifetime, named):
         _add_counters(out, r)
 
@@ -276,14 +299,18 @@ def compute_snapshot(
         _add_workload_gauges(out, r, deployments)
     for r in _rows(metrics(requests(start - _WEEK, end - _WEEK), by=WORKLOAD_LABELS)):
         out.add(C.WORKLOAD_COST_PER_REQUEST_WEEK_AGO_USD, r, r["cost_per_request_usd"])
-        out.add(C.WORKLOAD_COST_PER_SUCCESSFUL_REQUEST_WEEK_AGO_USD, r,
-                r["cost_per_successful_request_usd"])
+        out.add(
+            C.WORKLOAD_COST_PER_SUCCESSFUL_REQUEST_WEEK_AGO_USD,
+            r,
+            r["cost_per_successful_request_usd"],
+        )
     _add_throttle_shares(out, cohort_rows)
 
     # Month to date (UTC) per tenant, against the budgets.
     month_start = end.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
-    _add_month(out, _rename_tenants(_cohort_sums(requests(month_start, end)), named),
-               options.budgets)
+    _add_month(
+        out, _rename_tenants(_cohort_sums(requests(month_start, end)), named), options.budgets
+    )
 
     # Economics and recommendations over the longer window.
     economics_requests = requests(end - options.economics_window, end)
@@ -292,7 +319,8 @@ def compute_snapshot(
     for r in _rows(economics):
         _add_economics(out, r)
     recommendations = recommend_from_frames(
-        economics_workloads, economics=economics,
+        economics_workloads,
+        economics=economics,
         tenants=metrics(economics_requests, by=("endpoint", "runtime", "tenant")),
         versions=version_frame(economics_requests),
     )
@@ -303,10 +331,15 @@ def compute_snapshot(
 
     out.add(C.EXPORTER_WINDOW_SECONDS, {}, options.window.total_seconds())
     if newest is not None:
-        out.add(C.NEWEST_SPAN_TIMESTAMP_SECONDS, {},
-                newest.replace(tzinfo=UTC).timestamp())
-    return Snapshot(out.build(), computed_at=now, window_start=start, window_end=end,
-                    newest_span=newest, named_tenants=named)
+        out.add(C.NEWEST_SPAN_TIMESTAMP_SECONDS, {}, newest.replace(tzinfo=UTC).timestamp())
+    return Snapshot(
+        out.build(),
+        computed_at=now,
+        window_start=start,
+        window_end=end,
+        newest_span=newest,
+        named_tenants=named,
+    )
 
 
 def _volumes(rows: Iterable[Mapping[str, Any]]) -> dict[str, float]:
@@ -317,8 +350,9 @@ def _volumes(rows: Iterable[Mapping[str, Any]]) -> dict[str, float]:
     return volumes
 
 
-def _add_month(out: _Samples, rows: Iterable[Mapping[str, Any]],
-               budgets: Mapping[str, float]) -> None:
+def _add_month(
+    out: _Samples, rows: Iterable[Mapping[str, Any]], budgets: Mapping[str, float]
+) -> None:
     for r in rows:
         if r["tenant"] is not None:
             out.add(C.TENANT_MONTH_SPEND_USD, r, r["token_cost_usd"] + r["compute_cost_usd"])
@@ -408,8 +442,12 @@ def _add_economics(out: _Samples, r: Mapping[str, Any]) -> None:
 
 def _add_recommendations(out: _Samples, recommendations: Iterable[Any]) -> None:
     for rec in recommendations:
-        labels = {"kind": rec.kind, "endpoint": rec.endpoint, "runtime": rec.runtime,
-                  "tenant": rec.tenant}
+        labels = {
+            "kind": rec.kind,
+            "endpoint": rec.endpoint,
+            "runtime": rec.runtime,
+            "tenant": rec.tenant,
+        }
         # Several recommendations can share labels (cost jumps of two versions): one
         # series each, active counting them, savings adding up, the best gain/confidence.
         out.add(C.RECOMMENDATION_ACTIVE, labels, 1.0)

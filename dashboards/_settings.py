@@ -89,35 +89,82 @@ def _analytics_settings() -> tuple[Setting[Any], ...]:
 
 ROLLUP_SETTINGS: Final[tuple[Setting[Any], ...]] = (
     Setting("store", ENV_STORE, "", parse_str, "the DuckDB store to read"),
-    Setting("window", ENV_WINDOW, 3600.0, parse_duration,
-            "rolling window of the gauges (30m, 1h, 1d ...)"),
-    Setting("window_end", ENV_WINDOW_END, "now", parse_window_end,
-            "where the window ends: 'now' (live services) or 'newest' span (replaying a "
-            "historical store)"),
-    Setting("economics_window", ENV_ECONOMICS_WINDOW, 7 * 86400.0, parse_duration,
-            "window the runtime economics and recommendations are computed over"),
-    Setting("top_tenants", ENV_TOP_TENANTS, 10, parse_positive_int,
-            "tenants (by request volume) that keep their own label; the rest become 'other'"),
-    Setting("budgets", ENV_BUDGETS, None, parse_str,
-            "YAML/TOML file of monthly budgets in USD per tenant ({tenant: usd})"),
+    Setting(
+        "window",
+        ENV_WINDOW,
+        3600.0,
+        parse_duration,
+        "rolling window of the gauges (30m, 1h, 1d ...)",
+    ),
+    Setting(
+        "window_end",
+        ENV_WINDOW_END,
+        "now",
+        parse_window_end,
+        "where the window ends: 'now' (live services) or 'newest' span (replaying a "
+        "historical store)",
+    ),
+    Setting(
+        "economics_window",
+        ENV_ECONOMICS_WINDOW,
+        7 * 86400.0,
+        parse_duration,
+        "window the runtime economics and recommendations are computed over",
+    ),
+    Setting(
+        "top_tenants",
+        ENV_TOP_TENANTS,
+        10,
+        parse_positive_int,
+        "tenants (by request volume) that keep their own label; the rest become 'other'",
+    ),
+    Setting(
+        "budgets",
+        ENV_BUDGETS,
+        None,
+        parse_str,
+        "YAML/TOML file of monthly budgets in USD per tenant ({tenant: usd})",
+    ),
     *_analytics_settings(),
 )
 
 SERVE_SETTINGS: Final[tuple[Setting[Any], ...]] = (
     *ROLLUP_SETTINGS,
-    Setting("host", ENV_SERVE_HOST, "127.0.0.1", parse_str,
-            "address to listen on (0.0.0.0 exposes the metrics to the network)"),
-    Setting("port", ENV_SERVE_PORT, 9465, parse_port,
-            "port to listen on; 0 picks a free one (printed at start)"),
-    Setting("refresh_interval", ENV_REFRESH_INTERVAL, 30.0, parse_duration,
-            "how often the rollups are recomputed in the background"),
+    Setting(
+        "host",
+        ENV_SERVE_HOST,
+        "127.0.0.1",
+        parse_str,
+        "address to listen on (0.0.0.0 exposes the metrics to the network)",
+    ),
+    Setting(
+        "port",
+        ENV_SERVE_PORT,
+        9465,
+        parse_port,
+        "port to listen on; 0 picks a free one (printed at start)",
+    ),
+    Setting(
+        "refresh_interval",
+        ENV_REFRESH_INTERVAL,
+        30.0,
+        parse_duration,
+        "how often the rollups are recomputed in the background",
+    ),
 )
 
 # Same names, variables and defaults as ``dashboards push`` (minus the connection).
 EXPORT_SETTINGS: Final[tuple[Setting[Any], ...]] = (
-    *(s for s in GRAFANA_SETTINGS
-      if s.name in {"prometheus_url", "datasource_uid", "folder_title", "folder_uid"}),
-    Setting("grafana_dashboards_path", ENV_GRAFANA_DASHBOARDS_PATH,
-            "/var/lib/grafana/dashboards/infermeter", parse_str,
-            "where the dashboard JSON files will be on the Grafana host"),
+    *(
+        s
+        for s in GRAFANA_SETTINGS
+        if s.name in {"prometheus_url", "datasource_uid", "folder_title", "folder_uid"}
+    ),
+    Setting(
+        "grafana_dashboards_path",
+        ENV_GRAFANA_DASHBOARDS_PATH,
+        "/var/lib/grafana/dashboards/infermeter",
+        parse_str,
+        "where the dashboard JSON files will be on the Grafana host",
+    ),
 )

@@ -114,9 +114,7 @@ class _Spec:
         self.definitions = definitions
         self.base_path: str = document.get("basePath", "")
 
-        def read_only(
-            validator: Any, value: Any, instance: Any, schema: Json
-        ) -> Iterator[Any]:
+        def read_only(validator: Any, value: Any, instance: Any, schema: Json) -> Iterator[Any]:
             if value:
                 yield jsonschema.ValidationError("read-only property sent in a request")
 
@@ -127,8 +125,9 @@ class _Spec:
         self._format_checker = jsonschema.FormatChecker()
         self.routes: list[_Route] = []
         for template, operations in document["paths"].items():
-            regex = re.sub(r"\\{([^}]+)\\}", lambda m: f"(?P<{_group(m.group(1))}>[^/]+)",
-                           re.escape(template))
+            regex = re.sub(
+                r"\\{([^}]+)\\}", lambda m: f"(?P<{_group(m.group(1))}>[^/]+)", re.escape(template)
+            )
             literal = len(re.sub(r"\{[^}]+\}", "", template))
             self.routes.append(_Route(re.compile(f"^{regex}$"), template, operations, literal))
         # Literal segments win over parameters (/datasources/uid/{uid} before /datasources/{id}).
@@ -199,8 +198,12 @@ class _LoopbackServer:
     def __enter__(self) -> Self:
         return self.start()
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         self.stop()
 
     @property
@@ -243,14 +246,18 @@ class FakeGrafana(_LoopbackServer):
         self.rule_groups: dict[tuple[str, str], Json] = {}
         self.contact_points: dict[str, Json] = {}
         self.policy: Json = {
-            "receiver": "grafana-default-email", "group_by": ["grafana_folder", "alertname"],
+            "receiver": "grafana-default-email",
+            "group_by": ["grafana_folder", "alertname"],
         }
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
         # Grafana's out-of-the-box receiver the default policy routes to.
         self.contact_points["default-email"] = {
-            "uid": "default-email", "name": "grafana-default-email", "type": "email",
-            "settings": {"addresses": "<example@email.com>"}, "disableResolveMessage": False,
+            "uid": "default-email",
+            "name": "grafana-default-email",
+            "type": "email",
+            "settings": {"addresses": "<example@email.com>"},
+            "disableResolveMessage": False,
         }
 
     # -- lifecycle ---------------------------------------------------------------------
@@ -288,8 +295,9 @@ class FakeGrafana(_LoopbackServer):
         return [r for r in self.requests if r.method in {"POST", "PUT", "DELETE", "PATCH"}]
 
     # -- dispatch ----------------------------------------------------------------------
-    def _handle(self, method: str, raw_path: str, headers: Mapping[str, str],
-                raw: bytes) -> tuple[int, Json]:
+    def _handle(
+        self, method: str, raw_path: str, headers: Mapping[str, str], raw: bytes
+    ) -> tuple[int, Json]:
         parsed = urllib.parse.urlsplit(raw_path)
         query = urllib.parse.parse_qs(parsed.query)
         body: Json = None
@@ -304,16 +312,23 @@ class FakeGrafana(_LoopbackServer):
         except _HttpError as exc:
             status, out = exc.status, {"message": exc.message}
         with self._lock:
-            self.requests.append(GrafanaRequest(method, parsed.path, query, body, status,
-                                                operation_id))
+            self.requests.append(
+                GrafanaRequest(method, parsed.path, query, body, status, operation_id)
+            )
         return status, out
 
-    def _route(self, method: str, path: str, query: Mapping[str, list[str]], body: Json,
-               headers: Mapping[str, str]) -> tuple[int, Json, str | None]:
+    def _route(
+        self,
+        method: str,
+        path: str,
+        query: Mapping[str, list[str]],
+        body: Json,
+        headers: Mapping[str, str],
+    ) -> tuple[int, Json, str | None]:
         base = self._spec.base_path
         if not path.startswith(base + "/"):
             raise _HttpError(404, "Not found")
-        api_path = path[len(base):]
+        api_path = path[len(base) :]
         role = self._authenticate(headers)
         if api_path == "/frontend/settings" and method == "GET":
             # Not in the spec; grafana-client's health.check() reads buildInfo from it.
@@ -328,19 +343,25 @@ class FakeGrafana(_LoopbackServer):
         operation_id: str = operation["operationId"]
         self._check_parameters(operation, query, body, headers, operation_id)
         if method != "GET" and role == "Viewer":
-            raise _HttpError(403, "You'll need additional permissions to perform this action. "
-                                  f"Permissions needed: {operation_id}")
+            raise _HttpError(
+                403,
+                "You'll need additional permissions to perform this action. "
+                f"Permissions needed: {operation_id}",
+            )
         handler = _HANDLERS.get(operation_id)
         if handler is None:
-            self.violations.append(f"{method} {route.template}: {operation_id} is in the spec "
-                                   "but not implemented by the fake")
+            self.violations.append(
+                f"{method} {route.template}: {operation_id} is in the spec "
+                "but not implemented by the fake"
+            )
             raise _HttpError(501, f"{operation_id} not implemented by FakeGrafana")
         with self._lock:
             status, out = handler(self, path_params, query, body, headers)
         problems = self._spec.validate_response(operation, status, out)
         if problems:
-            self.violations.extend(f"fake response of {operation_id} {status}: {p}"
-                                   for p in problems)
+            self.violations.extend(
+                f"fake response of {operation_id} {status}: {p}" for p in problems
+            )
         return status, out, operation_id
 
     def _authenticate(self, headers: Mapping[str, str]) -> str:
@@ -351,8 +372,14 @@ class FakeGrafana(_LoopbackServer):
             raise _HttpError(401, "Unauthorized")
         return role
 
-    def _check_parameters(self, operation: Json, query: Mapping[str, list[str]], body: Json,
-                          headers: Mapping[str, str], operation_id: str) -> None:
+    def _check_parameters(
+        self,
+        operation: Json,
+        query: Mapping[str, list[str]],
+        body: Json,
+        headers: Mapping[str, str],
+        operation_id: str,
+    ) -> None:
         problems: list[str] = []
         lowered = {k.lower(): v for k, v in headers.items()}
         for param in operation.get("parameters", []):
@@ -370,8 +397,9 @@ class FakeGrafana(_LoopbackServer):
             elif param.get("required") and where in {"query", "header"}:
                 problems.append(f"missing required {where} parameter {name}")
         documented = {p["name"] for p in operation.get("parameters", []) if p["in"] == "query"}
-        problems += [f"undocumented query parameter {name}" for name in query
-                     if name not in documented]
+        problems += [
+            f"undocumented query parameter {name}" for name in query if name not in documented
+        ]
         if body is not None and not any(p["in"] == "body" for p in operation.get("parameters", [])):
             problems.append("a JSON body was sent to an operation that takes none")
         if problems:
@@ -381,9 +409,11 @@ class FakeGrafana(_LoopbackServer):
     def _check_dashboard(self, dashboard: Json) -> None:
         if self._dashboard_validator is None:
             return
-        errors = [f"dashboard {dashboard.get('uid')}: "
-                  f"{'/'.join(str(p) for p in e.absolute_path)}: {e.message}"
-                  for e in self._dashboard_validator.iter_errors(dashboard)]
+        errors = [
+            f"dashboard {dashboard.get('uid')}: "
+            f"{'/'.join(str(p) for p in e.absolute_path)}: {e.message}"
+            for e in self._dashboard_validator.iter_errors(dashboard)
+        ]
         if errors:
             self.violations.extend(errors)
             raise _HttpError(400, errors[0])
@@ -410,31 +440,43 @@ def _check_scalar(name: str, param: Json, values: Sequence[str]) -> list[str]:
 
 def _folder_json(g: FakeGrafana, folder: Json) -> Json:
     return {
-        "id": folder["id"], "uid": folder["uid"], "title": folder["title"],
-        "url": f"/dashboards/f/{folder['uid']}/", "version": folder["version"],
-        "hasAcl": False, "canSave": True, "canEdit": True, "canAdmin": True,
-        "canDelete": True, "created": folder["created"], "updated": folder["updated"],
-        "createdBy": "admin", "updatedBy": "admin", "orgId": 1,
+        "id": folder["id"],
+        "uid": folder["uid"],
+        "title": folder["title"],
+        "url": f"/dashboards/f/{folder['uid']}/",
+        "version": folder["version"],
+        "hasAcl": False,
+        "canSave": True,
+        "canEdit": True,
+        "canAdmin": True,
+        "canDelete": True,
+        "created": folder["created"],
+        "updated": folder["updated"],
+        "createdBy": "admin",
+        "updatedBy": "admin",
+        "orgId": 1,
         **({"description": folder["description"]} if folder.get("description") else {}),
     }
 
 
-def _get_folders(g: FakeGrafana, p: dict[str, str], q: Mapping[str, list[str]], body: Json,
-                 h: Mapping[str, str]) -> tuple[int, Json]:
-    return 200, [{"id": f["id"], "uid": f["uid"], "title": f["title"]}
-                 for f in g.folders.values()]
+def _get_folders(
+    g: FakeGrafana, p: dict[str, str], q: Mapping[str, list[str]], body: Json, h: Mapping[str, str]
+) -> tuple[int, Json]:
+    return 200, [{"id": f["id"], "uid": f["uid"], "title": f["title"]} for f in g.folders.values()]
 
 
-def _get_folder(g: FakeGrafana, p: dict[str, str], q: Mapping[str, list[str]], body: Json,
-                h: Mapping[str, str]) -> tuple[int, Json]:
+def _get_folder(
+    g: FakeGrafana, p: dict[str, str], q: Mapping[str, list[str]], body: Json, h: Mapping[str, str]
+) -> tuple[int, Json]:
     folder = g.folders.get(p["folder_uid"])
     if folder is None:
         raise _HttpError(404, "folder not found")
     return 200, _folder_json(g, folder)
 
 
-def _create_folder(g: FakeGrafana, p: dict[str, str], q: Mapping[str, list[str]], body: Json,
-                   h: Mapping[str, str]) -> tuple[int, Json]:
+def _create_folder(
+    g: FakeGrafana, p: dict[str, str], q: Mapping[str, list[str]], body: Json, h: Mapping[str, str]
+) -> tuple[int, Json]:
     title = (body.get("title") or "").strip()
     if not title:
         raise _HttpError(400, "folder title cannot be empty")
@@ -444,13 +486,21 @@ def _create_folder(g: FakeGrafana, p: dict[str, str], q: Mapping[str, list[str]]
     if any(f["title"] == title for f in g.folders.values()):
         raise _HttpError(409, "a folder with the same name already exists")
     now = _now()
-    g.folders[uid] = {"id": g.next_id(), "uid": uid, "title": title, "version": 1,
-                      "created": now, "updated": now, "description": body.get("description")}
+    g.folders[uid] = {
+        "id": g.next_id(),
+        "uid": uid,
+        "title": title,
+        "version": 1,
+        "created": now,
+        "updated": now,
+        "description": body.get("description"),
+    }
     return 200, _folder_json(g, g.folders[uid])
 
 
-def _update_folder(g: FakeGrafana, p: dict[str, str], q: Mapping[str, list[str]], body: Json,
-                   h: Mapping[str, str]) -> tuple[int, Json]:
+def _update_folder(
+    g: FakeGrafana, p: dict[str, str], q: Mapping[str, list[str]], body: Json, h: Mapping[str, str]
+) -> tuple[int, Json]:
     folder = g.folders.get(p["folder_uid"])
     if folder is None:
         raise _HttpError(404, "folder not found")
@@ -472,30 +522,34 @@ def _datasource_json(ds: Json) -> Json:
     }
 
 
-def _get_datasources(g: FakeGrafana, p: dict[str, str], q: Mapping[str, list[str]], body: Json,
-                     h: Mapping[str, str]) -> tuple[int, Json]:
+def _get_datasources(
+    g: FakeGrafana, p: dict[str, str], q: Mapping[str, list[str]], body: Json, h: Mapping[str, str]
+) -> tuple[int, Json]:
     keys = ("id", "uid", "orgId", "name", "type", "access", "url", "isDefault", "jsonData")
     return 200, [{k: ds[k] for k in keys if k in ds} for ds in g.datasources.values()]
 
 
-def _get_datasource_by_uid(g: FakeGrafana, p: dict[str, str], q: Mapping[str, list[str]],
-                           body: Json, h: Mapping[str, str]) -> tuple[int, Json]:
+def _get_datasource_by_uid(
+    g: FakeGrafana, p: dict[str, str], q: Mapping[str, list[str]], body: Json, h: Mapping[str, str]
+) -> tuple[int, Json]:
     ds = g.datasources.get(p["uid"])
     if ds is None:
         raise _HttpError(404, "Data source not found")
     return 200, _datasource_json(ds)
 
 
-def _get_datasource_by_name(g: FakeGrafana, p: dict[str, str], q: Mapping[str, list[str]],
-                            body: Json, h: Mapping[str, str]) -> tuple[int, Json]:
+def _get_datasource_by_name(
+    g: FakeGrafana, p: dict[str, str], q: Mapping[str, list[str]], body: Json, h: Mapping[str, str]
+) -> tuple[int, Json]:
     for ds in g.datasources.values():
         if ds["name"] == p["name"]:
             return 200, _datasource_json(ds)
     raise _HttpError(404, "Data source not found")
 
 
-def _add_datasource(g: FakeGrafana, p: dict[str, str], q: Mapping[str, list[str]], body: Json,
-                    h: Mapping[str, str]) -> tuple[int, Json]:
+def _add_datasource(
+    g: FakeGrafana, p: dict[str, str], q: Mapping[str, list[str]], body: Json, h: Mapping[str, str]
+) -> tuple[int, Json]:
     for key in ("name", "type", "access"):
         if not body.get(key):
             raise _HttpError(400, f"data source {key} is required")
@@ -506,12 +560,17 @@ def _add_datasource(g: FakeGrafana, p: dict[str, str], q: Mapping[str, list[str]
         raise _HttpError(409, "data source with the same uid already exists")
     ds = {**body, "uid": uid, "id": g.next_id(), "orgId": 1, "version": 1}
     g.datasources[uid] = ds
-    return 200, {"id": ds["id"], "name": ds["name"], "message": "Datasource added",
-                 "datasource": _datasource_json(ds)}
+    return 200, {
+        "id": ds["id"],
+        "name": ds["name"],
+        "message": "Datasource added",
+        "datasource": _datasource_json(ds),
+    }
 
 
-def _update_datasource_by_uid(g: FakeGrafana, p: dict[str, str], q: Mapping[str, list[str]],
-                              body: Json, h: Mapping[str, str]) -> tuple[int, Json]:
+def _update_datasource_by_uid(
+    g: FakeGrafana, p: dict[str, str], q: Mapping[str, list[str]], body: Json, h: Mapping[str, str]
+) -> tuple[int, Json]:
     ds = g.datasources.get(p["uid"])
     if ds is None:
         raise _HttpError(404, "Data source not found")
@@ -520,17 +579,21 @@ def _update_datasource_by_uid(g: FakeGrafana, p: dict[str, str], q: Mapping[str,
             raise _HttpError(400, f"data source {key} is required")
     if body.get("version") not in (None, ds["version"]):
         raise _HttpError(409, "Datasource has already been updated by someone else")
-    updated = {**body, "uid": ds["uid"], "id": ds["id"], "orgId": 1,
-               "version": ds["version"] + 1}
+    updated = {**body, "uid": ds["uid"], "id": ds["id"], "orgId": 1, "version": ds["version"] + 1}
     if "secureJsonData" not in body and "secureJsonData" in ds:
         updated["secureJsonData"] = ds["secureJsonData"]
     g.datasources[ds["uid"]] = updated
-    return 200, {"id": ds["id"], "name": updated["name"], "message": "Datasource updated",
-                 "datasource": _datasource_json(updated)}
+    return 200, {
+        "id": ds["id"],
+        "name": updated["name"],
+        "message": "Datasource updated",
+        "datasource": _datasource_json(updated),
+    }
 
 
-def _post_dashboard(g: FakeGrafana, p: dict[str, str], q: Mapping[str, list[str]], body: Json,
-                    h: Mapping[str, str]) -> tuple[int, Json]:
+def _post_dashboard(
+    g: FakeGrafana, p: dict[str, str], q: Mapping[str, list[str]], body: Json, h: Mapping[str, str]
+) -> tuple[int, Json]:
     dashboard = body.get("dashboard")
     if not isinstance(dashboard, dict) or not dashboard.get("title"):
         raise _HttpError(400, "Dashboard title cannot be empty")
@@ -542,40 +605,72 @@ def _post_dashboard(g: FakeGrafana, p: dict[str, str], q: Mapping[str, list[str]
     existing = g.dashboards.get(uid)
     overwrite = bool(body.get("overwrite"))
     for other_uid, other in g.dashboards.items():
-        if (other_uid != uid and other["folderUid"] == folder_uid
-                and other["dashboard"]["title"] == dashboard["title"] and not overwrite):
+        if (
+            other_uid != uid
+            and other["folderUid"] == folder_uid
+            and other["dashboard"]["title"] == dashboard["title"]
+            and not overwrite
+        ):
             raise _HttpError(412, "A dashboard with the same name in the folder already exists")
-    if (existing is not None and not overwrite
-            and dashboard.get("version") != existing["dashboard"]["version"]):
+    if (
+        existing is not None
+        and not overwrite
+        and dashboard.get("version") != existing["dashboard"]["version"]
+    ):
         raise _HttpError(412, "The dashboard has been changed by someone else")
     version = existing["dashboard"]["version"] + 1 if existing else 1
     dashboard_id = existing["dashboard"]["id"] if existing else g.next_id()
     stored = {**dashboard, "uid": uid, "id": dashboard_id, "version": version}
     slug = re.sub(r"[^a-z0-9]+", "-", dashboard["title"].lower()).strip("-")
-    g.dashboards[uid] = {"dashboard": stored, "folderUid": folder_uid, "slug": slug,
-                         "message": body.get("message", ""), "updated": _now()}
-    return 200, {"id": dashboard_id, "uid": uid, "url": f"/d/{uid}/{slug}", "status": "success",
-                 "version": version, "slug": slug, "title": dashboard["title"],
-                 "folderUid": folder_uid}
+    g.dashboards[uid] = {
+        "dashboard": stored,
+        "folderUid": folder_uid,
+        "slug": slug,
+        "message": body.get("message", ""),
+        "updated": _now(),
+    }
+    return 200, {
+        "id": dashboard_id,
+        "uid": uid,
+        "url": f"/d/{uid}/{slug}",
+        "status": "success",
+        "version": version,
+        "slug": slug,
+        "title": dashboard["title"],
+        "folderUid": folder_uid,
+    }
 
 
-def _get_dashboard(g: FakeGrafana, p: dict[str, str], q: Mapping[str, list[str]], body: Json,
-                   h: Mapping[str, str]) -> tuple[int, Json]:
+def _get_dashboard(
+    g: FakeGrafana, p: dict[str, str], q: Mapping[str, list[str]], body: Json, h: Mapping[str, str]
+) -> tuple[int, Json]:
     entry = g.dashboards.get(p["uid"])
     if entry is None:
         raise _HttpError(404, "Dashboard not found")
     folder = g.folders.get(entry["folderUid"])
-    return 200, {"dashboard": entry["dashboard"], "meta": {
-        "type": "db", "slug": entry["slug"], "url": f"/d/{p['uid']}/{entry['slug']}",
-        "canSave": True, "canEdit": True, "canAdmin": True, "canStar": True, "canDelete": True,
-        "folderUid": entry["folderUid"], "folderTitle": folder["title"] if folder else "General",
-        "version": entry["dashboard"]["version"], "updated": entry["updated"],
-        "provisioned": False,
-    }}
+    return 200, {
+        "dashboard": entry["dashboard"],
+        "meta": {
+            "type": "db",
+            "slug": entry["slug"],
+            "url": f"/d/{p['uid']}/{entry['slug']}",
+            "canSave": True,
+            "canEdit": True,
+            "canAdmin": True,
+            "canStar": True,
+            "canDelete": True,
+            "folderUid": entry["folderUid"],
+            "folderTitle": folder["title"] if folder else "General",
+            "version": entry["dashboard"]["version"],
+            "updated": entry["updated"],
+            "provisioned": False,
+        },
+    }
 
 
-def _search(g: FakeGrafana, p: dict[str, str], q: Mapping[str, list[str]], body: Json,
-            h: Mapping[str, str]) -> tuple[int, Json]:
+def _search(
+    g: FakeGrafana, p: dict[str, str], q: Mapping[str, list[str]], body: Json, h: Mapping[str, str]
+) -> tuple[int, Json]:
     text = (q.get("query") or [""])[0].lower()
     tags = set(q.get("tag") or [])
     hits = []
@@ -585,14 +680,23 @@ def _search(g: FakeGrafana, p: dict[str, str], q: Mapping[str, list[str]], body:
             continue
         if tags and not tags <= set(dashboard.get("tags") or []):
             continue
-        hits.append({"id": dashboard["id"], "uid": uid, "title": dashboard["title"],
-                     "type": "dash-db", "tags": dashboard.get("tags") or [],
-                     "url": f"/d/{uid}/{entry['slug']}", "folderUid": entry["folderUid"]})
+        hits.append(
+            {
+                "id": dashboard["id"],
+                "uid": uid,
+                "title": dashboard["title"],
+                "type": "dash-db",
+                "tags": dashboard.get("tags") or [],
+                "url": f"/d/{uid}/{entry['slug']}",
+                "folderUid": entry["folderUid"],
+            }
+        )
     return 200, hits
 
 
-def _health(g: FakeGrafana, p: dict[str, str], q: Mapping[str, list[str]], body: Json,
-            h: Mapping[str, str]) -> tuple[int, Json]:
+def _health(
+    g: FakeGrafana, p: dict[str, str], q: Mapping[str, list[str]], body: Json, h: Mapping[str, str]
+) -> tuple[int, Json]:
     return 200, {"database": "ok", "version": _GRAFANA_VERSION, "commit": "fake"}
 
 
@@ -606,8 +710,11 @@ def _check_rule(g: FakeGrafana, rule: Json) -> None:
         raise _HttpError(400, f"folder {rule['folderUID']} does not exist")
     refs = {query.get("refId") for query in rule["data"]}
     if rule["condition"] not in refs:
-        raise _HttpError(400, f"condition {rule['condition']} does not exist, must be one of "
-                              f"{sorted(r for r in refs if r)}")
+        raise _HttpError(
+            400,
+            f"condition {rule['condition']} does not exist, must be one of "
+            f"{sorted(r for r in refs if r)}",
+        )
     for query in rule["data"]:
         uid = query.get("datasourceUid")
         if uid not in {"__expr__", "-100"} and uid not in g.datasources:
@@ -619,64 +726,79 @@ def _check_rule(g: FakeGrafana, rule: Json) -> None:
 def _store_rule(g: FakeGrafana, rule: Json, h: Mapping[str, str]) -> Json:
     uid = rule.get("uid") or f"r{g.next_id():08d}"
     previous = g.alert_rules.get(uid)
-    stored = {**rule, "uid": uid, "id": previous["id"] if previous else g.next_id(),
-              "provenance": _provenance(h), "updated": _now(), "orgID": 1}
+    stored = {
+        **rule,
+        "uid": uid,
+        "id": previous["id"] if previous else g.next_id(),
+        "provenance": _provenance(h),
+        "updated": _now(),
+        "orgID": 1,
+    }
     g.alert_rules[uid] = stored
     return stored
 
 
-def _get_alert_rules(g: FakeGrafana, p: dict[str, str], q: Mapping[str, list[str]], body: Json,
-                     h: Mapping[str, str]) -> tuple[int, Json]:
+def _get_alert_rules(
+    g: FakeGrafana, p: dict[str, str], q: Mapping[str, list[str]], body: Json, h: Mapping[str, str]
+) -> tuple[int, Json]:
     return 200, list(g.alert_rules.values())
 
 
-def _get_alert_rule(g: FakeGrafana, p: dict[str, str], q: Mapping[str, list[str]], body: Json,
-                    h: Mapping[str, str]) -> tuple[int, Json]:
+def _get_alert_rule(
+    g: FakeGrafana, p: dict[str, str], q: Mapping[str, list[str]], body: Json, h: Mapping[str, str]
+) -> tuple[int, Json]:
     rule = g.alert_rules.get(p["UID"])
     if rule is None:
         raise _HttpError(404, "rule not found")
     return 200, rule
 
 
-def _post_alert_rule(g: FakeGrafana, p: dict[str, str], q: Mapping[str, list[str]], body: Json,
-                     h: Mapping[str, str]) -> tuple[int, Json]:
+def _post_alert_rule(
+    g: FakeGrafana, p: dict[str, str], q: Mapping[str, list[str]], body: Json, h: Mapping[str, str]
+) -> tuple[int, Json]:
     if body.get("uid") in g.alert_rules:
         raise _HttpError(400, f"a rule with uid {body['uid']} already exists")
     _check_rule(g, body)
     return 201, _store_rule(g, body, h)
 
 
-def _put_alert_rule(g: FakeGrafana, p: dict[str, str], q: Mapping[str, list[str]], body: Json,
-                    h: Mapping[str, str]) -> tuple[int, Json]:
+def _put_alert_rule(
+    g: FakeGrafana, p: dict[str, str], q: Mapping[str, list[str]], body: Json, h: Mapping[str, str]
+) -> tuple[int, Json]:
     if p["UID"] not in g.alert_rules:
         raise _HttpError(404, "rule not found")
     _check_rule(g, body)
     return 200, _store_rule(g, {**body, "uid": p["UID"]}, h)
 
 
-def _delete_alert_rule(g: FakeGrafana, p: dict[str, str], q: Mapping[str, list[str]], body: Json,
-                       h: Mapping[str, str]) -> tuple[int, Json]:
+def _delete_alert_rule(
+    g: FakeGrafana, p: dict[str, str], q: Mapping[str, list[str]], body: Json, h: Mapping[str, str]
+) -> tuple[int, Json]:
     g.alert_rules.pop(p["UID"], None)
     return 204, None
 
 
 def _group_json(g: FakeGrafana, folder_uid: str, title: str) -> Json:
     group = g.rule_groups[(folder_uid, title)]
-    rules = [r for r in g.alert_rules.values()
-             if r["folderUID"] == folder_uid and r["ruleGroup"] == title]
-    return {"title": title, "folderUid": folder_uid, "interval": group["interval"],
-            "rules": rules}
+    rules = [
+        r
+        for r in g.alert_rules.values()
+        if r["folderUID"] == folder_uid and r["ruleGroup"] == title
+    ]
+    return {"title": title, "folderUid": folder_uid, "interval": group["interval"], "rules": rules}
 
 
-def _get_rule_group(g: FakeGrafana, p: dict[str, str], q: Mapping[str, list[str]], body: Json,
-                    h: Mapping[str, str]) -> tuple[int, Json]:
+def _get_rule_group(
+    g: FakeGrafana, p: dict[str, str], q: Mapping[str, list[str]], body: Json, h: Mapping[str, str]
+) -> tuple[int, Json]:
     if (p["FolderUID"], p["Group"]) not in g.rule_groups:
         raise _HttpError(404, "rule group not found")
     return 200, _group_json(g, p["FolderUID"], p["Group"])
 
 
-def _put_rule_group(g: FakeGrafana, p: dict[str, str], q: Mapping[str, list[str]], body: Json,
-                    h: Mapping[str, str]) -> tuple[int, Json]:
+def _put_rule_group(
+    g: FakeGrafana, p: dict[str, str], q: Mapping[str, list[str]], body: Json, h: Mapping[str, str]
+) -> tuple[int, Json]:
     folder_uid, title = p["FolderUID"], p["Group"]
     if folder_uid not in g.folders:
         raise _HttpError(400, f"folder {folder_uid} does not exist")
@@ -695,8 +817,11 @@ def _put_rule_group(g: FakeGrafana, p: dict[str, str], q: Mapping[str, list[str]
         if other is not None and (other["folderUID"], other["ruleGroup"]) != (folder_uid, title):
             raise _HttpError(400, f"rule {rule['uid']} belongs to another group")
     keep = set(uids)
-    for uid in [u for u, r in g.alert_rules.items()
-                if r["folderUID"] == folder_uid and r["ruleGroup"] == title and u not in keep]:
+    for uid in [
+        u
+        for u, r in g.alert_rules.items()
+        if r["folderUID"] == folder_uid and r["ruleGroup"] == title and u not in keep
+    ]:
         del g.alert_rules[uid]
     g.rule_groups[(folder_uid, title)] = {"interval": interval}
     for rule in rules:
@@ -704,8 +829,9 @@ def _put_rule_group(g: FakeGrafana, p: dict[str, str], q: Mapping[str, list[str]
     return 200, _group_json(g, folder_uid, title)
 
 
-def _get_contact_points(g: FakeGrafana, p: dict[str, str], q: Mapping[str, list[str]],
-                        body: Json, h: Mapping[str, str]) -> tuple[int, Json]:
+def _get_contact_points(
+    g: FakeGrafana, p: dict[str, str], q: Mapping[str, list[str]], body: Json, h: Mapping[str, str]
+) -> tuple[int, Json]:
     name = q["name"][0] if q.get("name") else None
     return 200, [cp for cp in g.contact_points.values() if name is None or cp["name"] == name]
 
@@ -717,8 +843,9 @@ def _check_contact_point(body: Json) -> None:
         raise _HttpError(400, "contact point name is required")
 
 
-def _post_contact_point(g: FakeGrafana, p: dict[str, str], q: Mapping[str, list[str]],
-                        body: Json, h: Mapping[str, str]) -> tuple[int, Json]:
+def _post_contact_point(
+    g: FakeGrafana, p: dict[str, str], q: Mapping[str, list[str]], body: Json, h: Mapping[str, str]
+) -> tuple[int, Json]:
     _check_contact_point(body)
     uid = body.get("uid") or f"cp{g.next_id():06d}"
     if uid in g.contact_points:
@@ -728,8 +855,9 @@ def _post_contact_point(g: FakeGrafana, p: dict[str, str], q: Mapping[str, list[
     return 202, stored
 
 
-def _put_contact_point(g: FakeGrafana, p: dict[str, str], q: Mapping[str, list[str]],
-                       body: Json, h: Mapping[str, str]) -> tuple[int, Json]:
+def _put_contact_point(
+    g: FakeGrafana, p: dict[str, str], q: Mapping[str, list[str]], body: Json, h: Mapping[str, str]
+) -> tuple[int, Json]:
     if p["UID"] not in g.contact_points:
         raise _HttpError(404, "contact point not found")
     _check_contact_point(body)
@@ -737,8 +865,9 @@ def _put_contact_point(g: FakeGrafana, p: dict[str, str], q: Mapping[str, list[s
     return 202, {"message": "contactpoint updated"}
 
 
-def _delete_contact_point(g: FakeGrafana, p: dict[str, str], q: Mapping[str, list[str]],
-                          body: Json, h: Mapping[str, str]) -> tuple[int, Json]:
+def _delete_contact_point(
+    g: FakeGrafana, p: dict[str, str], q: Mapping[str, list[str]], body: Json, h: Mapping[str, str]
+) -> tuple[int, Json]:
     g.contact_points.pop(p["UID"], None)
     return 202, {"message": "contactpoint deleted"}
 
@@ -750,13 +879,15 @@ def _receivers(route: Json) -> Iterator[str]:
         yield from _receivers(child)
 
 
-def _get_policy(g: FakeGrafana, p: dict[str, str], q: Mapping[str, list[str]], body: Json,
-                h: Mapping[str, str]) -> tuple[int, Json]:
+def _get_policy(
+    g: FakeGrafana, p: dict[str, str], q: Mapping[str, list[str]], body: Json, h: Mapping[str, str]
+) -> tuple[int, Json]:
     return 200, g.policy
 
 
-def _put_policy(g: FakeGrafana, p: dict[str, str], q: Mapping[str, list[str]], body: Json,
-                h: Mapping[str, str]) -> tuple[int, Json]:
+def _put_policy(
+    g: FakeGrafana, p: dict[str, str], q: Mapping[str, list[str]], body: Json, h: Mapping[str, str]
+) -> tuple[int, Json]:
     if not body.get("receiver"):
         raise _HttpError(400, "the root route must have a receiver")
     names = {cp["name"] for cp in g.contact_points.values()}
@@ -805,7 +936,9 @@ _HANDLERS: dict[str, _Handler] = {
 def _http_json(url: str, data: Json = None, timeout: float = 5.0) -> Json:
     body = None if data is None else json.dumps(data).encode()
     request = urllib.request.Request(  # noqa: S310 - loopback URLs built by this module
-        url, data=body, headers={"Content-Type": "application/json"} if body else {},
+        url,
+        data=body,
+        headers={"Content-Type": "application/json"} if body else {},
     )
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
@@ -815,8 +948,13 @@ def _http_json(url: str, data: Json = None, timeout: float = 5.0) -> Json:
         raise ValueError(f"{exc.code} from {url.partition('?')[0]}: {detail}") from None
 
 
-def wait_for(condition: Callable[[], Any], *, timeout: float = 30.0, interval: float = 0.2,
-             what: str = "condition") -> Any:
+def wait_for(
+    condition: Callable[[], Any],
+    *,
+    timeout: float = 30.0,
+    interval: float = 0.2,
+    what: str = "condition",
+) -> Any:
     """Poll ``condition`` until it returns something truthy; raise TimeoutError after
     ``timeout`` seconds with ``what`` in the message. Returns the truthy value."""
     deadline = time.monotonic() + timeout
@@ -829,8 +967,10 @@ def wait_for(condition: Callable[[], Any], *, timeout: float = 30.0, interval: f
         if value:
             return value
         time.sleep(interval)
-    raise TimeoutError(f"timed out after {timeout:.0f}s waiting for {what}"
-                       + (f" (last error: {last_error})" if last_error else ""))
+    raise TimeoutError(
+        f"timed out after {timeout:.0f}s waiting for {what}"
+        + (f" (last error: {last_error})" if last_error else "")
+    )
 
 
 class _Process:
@@ -865,7 +1005,10 @@ class _Process:
             self.port = free_port()
             with self._log.open("ab") as log:
                 self._process = subprocess.Popen(
-                    self._argv(), stdout=log, stderr=subprocess.STDOUT, cwd=self.directory,
+                    self._argv(),
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    cwd=self.directory,
                 )
             deadline = time.monotonic() + timeout
             while time.monotonic() < deadline:
@@ -896,8 +1039,12 @@ class _Process:
     def __enter__(self) -> Self:
         return self.start()
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         self.stop()
 
 
@@ -933,12 +1080,16 @@ class PrometheusServer(_Process):
 
     def config(self) -> Json:
         config: Json = {
-            "global": {"scrape_interval": self.scrape_interval,
-                       "scrape_timeout": self.scrape_interval,
-                       "evaluation_interval": self.evaluation_interval},
+            "global": {
+                "scrape_interval": self.scrape_interval,
+                "scrape_timeout": self.scrape_interval,
+                "evaluation_interval": self.evaluation_interval,
+            },
             "scrape_configs": [
-                {"job_name": t.job, "static_configs": [
-                    {"targets": list(t.targets), "labels": dict(t.labels)}]}
+                {
+                    "job_name": t.job,
+                    "static_configs": [{"targets": list(t.targets), "labels": dict(t.labels)}],
+                }
                 for t in self.targets
             ],
         }
@@ -982,8 +1133,9 @@ class PrometheusServer(_Process):
 
     def query_range(self, expr: str, *, seconds: float = 60, step: str = "1s") -> list[Json]:
         end = time.time()
-        data = self.api("query_range", query=expr, start=str(end - seconds), end=str(end),
-                        step=step)
+        data = self.api(
+            "query_range", query=expr, start=str(end - seconds), end=str(end), step=step
+        )
         return list(data["result"])
 
     def label_values(self, label: str, match: str | None = None) -> list[str]:
@@ -1005,8 +1157,14 @@ class AlertmanagerServer(_Process):
 
     binary = "prometheus-alertmanager"
 
-    def __init__(self, webhook_url: str, *, group_wait: str = "1s",
-                 group_interval: str = "1s", repeat_interval: str = "1h") -> None:
+    def __init__(
+        self,
+        webhook_url: str,
+        *,
+        group_wait: str = "1s",
+        group_interval: str = "1s",
+        repeat_interval: str = "1h",
+    ) -> None:
         super().__init__()
         self.webhook_url = webhook_url
         self.group_wait = group_wait
@@ -1016,11 +1174,19 @@ class AlertmanagerServer(_Process):
 
     def config(self) -> Json:
         return {
-            "route": {"receiver": "test", "group_by": ["alertname", "job"],
-                      "group_wait": self.group_wait, "group_interval": self.group_interval,
-                      "repeat_interval": self.repeat_interval},
-            "receivers": [{"name": "test", "webhook_configs": [
-                {"url": self.webhook_url, "send_resolved": True}]}],
+            "route": {
+                "receiver": "test",
+                "group_by": ["alertname", "job"],
+                "group_wait": self.group_wait,
+                "group_interval": self.group_interval,
+                "repeat_interval": self.repeat_interval,
+            },
+            "receivers": [
+                {
+                    "name": "test",
+                    "webhook_configs": [{"url": self.webhook_url, "send_resolved": True}],
+                }
+            ],
         }
 
     def _argv(self) -> list[str]:

@@ -92,13 +92,21 @@ def register(subcommands: argparse._SubParsersAction[argparse.ArgumentParser]) -
             "report, Grafana dashboards and alert rules, and print the findings."
         ),
     )
-    demo.add_argument("--out", type=Path, default=DEFAULT_OUT,
-                      help=f"output folder (default ./{DEFAULT_OUT})")
-    demo.add_argument("--end", type=_aware_datetime, default=None,
-                      help="end of the simulated two weeks, ISO 8601 (default: the start "
-                           "of this ISO week, so that two whole weeks are simulated)")
-    demo.add_argument("--force", action="store_true",
-                      help="replace a store in --out that an earlier demo did not write")
+    demo.add_argument(
+        "--out", type=Path, default=DEFAULT_OUT, help=f"output folder (default ./{DEFAULT_OUT})"
+    )
+    demo.add_argument(
+        "--end",
+        type=_aware_datetime,
+        default=None,
+        help="end of the simulated two weeks, ISO 8601 (default: the start "
+        "of this ISO week, so that two whole weeks are simulated)",
+    )
+    demo.add_argument(
+        "--force",
+        action="store_true",
+        help="replace a store in --out that an earlier demo did not write",
+    )
     demo.set_defaults(handler=_run)
 
 
@@ -135,9 +143,20 @@ def _collector(store: Path, log: IO[str]) -> Iterator[str]:
 
     runtime = StorePaths.of(store).runtime
     process = subprocess.Popen(
-        _python_cli("collect", "--store", str(store), "--host", "127.0.0.1", "--port", "0",
-                    "--log-level", "warning"),
-        stdout=log, stderr=log, start_new_session=True,
+        _python_cli(
+            "collect",
+            "--store",
+            str(store),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            "0",
+            "--log-level",
+            "warning",
+        ),
+        stdout=log,
+        stderr=log,
+        start_new_session=True,
     )
     try:
         deadline = time.monotonic() + _COLLECTOR_START_TIMEOUT_S
@@ -154,8 +173,10 @@ def _collector(store: Path, log: IO[str]) -> Iterator[str]:
                 except (ValueError, KeyError):
                     pass  # being written
             if time.monotonic() > deadline:
-                raise OSError(f"the collector did not start within "
-                              f"{_COLLECTOR_START_TIMEOUT_S:.0f} s; see {log.name}")
+                raise OSError(
+                    f"the collector did not start within "
+                    f"{_COLLECTOR_START_TIMEOUT_S:.0f} s; see {log.name}"
+                )
             time.sleep(0.05)
         yield url
         process.send_signal(signal.SIGTERM)
@@ -190,37 +211,64 @@ def _replay(url: str, end: datetime, log_dir: Path, console: _Console) -> int:
     from infermeter._demo_service import DEPLOYMENTS
 
     # Each replay sees only its platform's variables, as it would in production.
-    inherited = {key: value for key, value in os.environ.items()
-                 if not key.startswith(("OTEL_", "INFERMETER_", "AWS_", "KUBERNETES_", "K_"))}
+    inherited = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("OTEL_", "INFERMETER_", "AWS_", "KUBERNETES_", "K_"))
+    }
     replays: list[_ReplayProcess] = []
     try:
         for deployment in DEPLOYMENTS:
             parts = _PARTS[deployment.key]
             for part in range(parts):
                 label = f"{deployment.key}-{part}"
-                env = {**inherited, **deployment.env, "OTEL_EXPORTER_OTLP_ENDPOINT": url,
-                       "OTEL_METRICS_EXPORTER": "none"}
+                env = {
+                    **inherited,
+                    **deployment.env,
+                    "OTEL_EXPORTER_OTLP_ENDPOINT": url,
+                    "OTEL_METRICS_EXPORTER": "none",
+                }
                 log = (log_dir / f"{label}.log").open("w", encoding="utf-8")
                 progress_file = log_dir / f"{label}.progress.json"
                 process = subprocess.Popen(
-                    [sys.executable, "-m", "infermeter._demo_service", deployment.key,
-                     end.isoformat(), str(part), str(parts), str(progress_file)],
-                    stdout=log, stderr=log, env=env,
+                    [
+                        sys.executable,
+                        "-m",
+                        "infermeter._demo_service",
+                        deployment.key,
+                        end.isoformat(),
+                        str(part),
+                        str(parts),
+                        str(progress_file),
+                    ],
+                    stdout=log,
+                    stderr=log,
+                    env=env,
                 )
                 replays.append(_ReplayProcess(label, process, log, progress_file))
-        with Progress("[progress.description]{task.description}", BarColumn(),
-                      MofNCompleteColumn(), TimeElapsedColumn(), console=console.err,
-                      transient=True) as progress:
+        with Progress(
+            "[progress.description]{task.description}",
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=console.err,
+            transient=True,
+        ) as progress:
             task = progress.add_task("replaying two weeks of traffic", total=None)
             while any(replay.process.poll() is None for replay in replays):
                 counts = [replay.counts() for replay in replays]
-                progress.update(task, completed=sum(done for done, _ in counts),
-                                total=sum(total for _, total in counts) or None)
+                progress.update(
+                    task,
+                    completed=sum(done for done, _ in counts),
+                    total=sum(total for _, total in counts) or None,
+                )
                 time.sleep(0.25)
         for replay in replays:
             if replay.process.returncode != 0:
-                raise OSError(f"replay {replay.label} failed ({replay.process.returncode}); "
-                              f"see {replay.log.name}")
+                raise OSError(
+                    f"replay {replay.label} failed ({replay.process.returncode}); "
+                    f"see {replay.log.name}"
+                )
         return sum(replay.counts()[1] for replay in replays)
     finally:
         for replay in replays:
@@ -265,18 +313,28 @@ def _analyse(store: Path, out: Path, end: datetime, console: _Console) -> dict[s
     deployments = load_deployments(out / "infermeter.toml")
     week = _report_week(end)
     with open_reader(store) as con:
-        console.step("drift: each prompt version against the one before its rollout "
-                     "(Evidently report)")
-        drift = write_drift_report(out / "drift.html", con, con.table("spans"),
-                                   con.table("embeddings"), reference="before-rollout",
-                                   title="infermeter demo: drift after the prompt rollout")
+        console.step(
+            "drift: each prompt version against the one before its rollout (Evidently report)"
+        )
+        drift = write_drift_report(
+            out / "drift.html",
+            con,
+            con.table("spans"),
+            con.table("embeddings"),
+            reference="before-rollout",
+            title="infermeter demo: drift after the prompt rollout",
+        )
         with duckdb.connect(str(results_path(store))) as results:
             write_drift_results(results, drift)
         console.step(f"weekly report for {week} (HTML, Markdown, CSV)")
-        requests = request_table(con, con.table("spans"), prices=prices,
-                                 deployments=deployments)
-        report = weekly_report(requests, week=week, prices=prices, deployments=deployments,
-                               drift=read_drift_results(results_path(store)))
+        requests = request_table(con, con.table("spans"), prices=prices, deployments=deployments)
+        report = weekly_report(
+            requests,
+            week=week,
+            prices=prices,
+            deployments=deployments,
+            drift=read_drift_results(results_path(store)),
+        )
         report_dir = out / "report"
         report_dir.mkdir(exist_ok=True)
         report.write(report_dir)
@@ -284,14 +342,22 @@ def _analyse(store: Path, out: Path, end: datetime, console: _Console) -> dict[s
         # The summary shows the report's week, its economics and its recommendations: one
         # computation, so the terminal and the report cannot disagree. The workload frame
         # adds what was measured (memory, INIT), as the report's economics used.
-        workloads = workload_frame(request_table(
-            con, con.table("spans"), prices=prices, deployments=deployments,
-            since=report.start, until=report.end))
+        workloads = workload_frame(
+            request_table(
+                con,
+                con.table("spans"),
+                prices=prices,
+                deployments=deployments,
+                since=report.start,
+                until=report.end,
+            )
+        )
     return {
         "week": week,
         "report": str(report_dir / f"infermeter-{week}.html"),
-        "workloads": workloads.join(report.economics, on=("endpoint", "runtime"),
-                                    how="left", suffix="_economics").to_dicts(),
+        "workloads": workloads.join(
+            report.economics, on=("endpoint", "runtime"), how="left", suffix="_economics"
+        ).to_dicts(),
         "recommendations": recommendations_to_json(report.recommendations)["recommendations"],
         "drift": drift.to_dicts(),
     }
@@ -306,18 +372,26 @@ def _provisioning(store: Path, out: Path, end: datetime, console: _Console) -> d
 
     console.step("Grafana dashboards (file provisioning) and alert rules")
     export_dashboards(out / "grafana", prometheus_url=_PROMETHEUS_URL)
-    rules_file = write_prometheus_rules(out / "alerts" / "infermeter-rules.yml",
-                                        DEFAULT_RULES)
-    settings = resolve(CHECK_SETTINGS, {
-        "store": str(store), "deployments": str(out / "infermeter.toml"),
-    }, environ={})
+    rules_file = write_prometheus_rules(out / "alerts" / "infermeter-rules.yml", DEFAULT_RULES)
+    settings = resolve(
+        CHECK_SETTINGS,
+        {
+            "store": str(store),
+            "deployments": str(out / "infermeter.toml"),
+        },
+        environ={},
+    )
     alerts = check_store(store, settings, now=end)
     return {
         "grafana": str(out / "grafana"),
         "alert_rules": str(rules_file),
         "alerts_firing": [
-            {"name": alert.name, "severity": alert.severity, "labels": dict(alert.labels),
-             "summary": alert.annotations.get("summary", "")}
+            {
+                "name": alert.name,
+                "severity": alert.severity,
+                "labels": dict(alert.labels),
+                "summary": alert.annotations.get("summary", ""),
+            }
             for alert in alerts
         ],
     }
@@ -327,23 +401,37 @@ def _money(value: object) -> str:
     return "-" if not isinstance(value, int | float) else f"${value:,.2f}"
 
 
-def _print_summary(findings: dict[str, Any], out: Path, store: Path, seconds: float,
-                   console: _Console) -> None:
+def _print_summary(
+    findings: dict[str, Any], out: Path, store: Path, seconds: float, console: _Console
+) -> None:
     from rich.table import Table
 
     show = console.out
     show.rule("[bold]infermeter demo: what two weeks of a simulated AI service say")
-    table = Table(title=f"Workloads in {findings['week']} (the last simulated week)",
-                  title_justify="left")
-    for column in ("endpoint", "runtime", "requests", "p95", "cold starts", "throttled",
-                   "$/request", "serverless $/mo", "containers $/mo"):
-        table.add_column(column, justify="left" if column in {"endpoint", "runtime"}
-                         else "right")
+    table = Table(
+        title=f"Workloads in {findings['week']} (the last simulated week)", title_justify="left"
+    )
+    for column in (
+        "endpoint",
+        "runtime",
+        "requests",
+        "p95",
+        "cold starts",
+        "throttled",
+        "$/request",
+        "serverless $/mo",
+        "containers $/mo",
+    ):
+        table.add_column(column, justify="left" if column in {"endpoint", "runtime"} else "right")
     for row in findings["workloads"]:
         table.add_row(
-            str(row["endpoint"]), str(row["runtime"]), f"{row['requests']:,}",
-            f"{row['p95_ms'] / 1000:.2f} s", f"{row['cold_start_rate']:.1%}",
-            f"{row['throttle_rate']:.1%}", f"{row['cost_per_request_usd']:.5f}",
+            str(row["endpoint"]),
+            str(row["runtime"]),
+            f"{row['requests']:,}",
+            f"{row['p95_ms'] / 1000:.2f} s",
+            f"{row['cold_start_rate']:.1%}",
+            f"{row['throttle_rate']:.1%}",
+            f"{row['cost_per_request_usd']:.5f}",
             _money(row.get("serverless_monthly_usd")),
             _money(row.get("container_monthly_usd")),
         )
@@ -354,10 +442,11 @@ def _print_summary(findings: dict[str, Any], out: Path, store: Path, seconds: fl
     drifted = [row for row in findings["drift"] if row["verdict"] == "drift"]
     show.print("[bold]Drift[/] (each prompt version against the one before its rollout)")
     for row in drifted:
-        what = (f"{row['feature']} embeddings" if row["kind"] == "embedding"
-                else row["feature"])
-        show.print(f"  • {row['model']} / prompt {row['prompt_version']}: {what} drifted "
-                   f"({row['method']} score {row['score']:.3f} ≥ {row['threshold']:.3f})")
+        what = f"{row['feature']} embeddings" if row["kind"] == "embedding" else row["feature"]
+        show.print(
+            f"  • {row['model']} / prompt {row['prompt_version']}: {what} drifted "
+            f"({row['method']} score {row['score']:.3f} ≥ {row['threshold']:.3f})"
+        )
     if not drifted:
         show.print("  • no drift detected")
     show.print("[bold]Alerts firing now[/] (infermeter alerts check)")
@@ -399,29 +488,30 @@ def _run(args: argparse.Namespace) -> int:
         # A store an earlier demo made is the demo's to replace (running the README's
         # command twice just works); anything else is somebody's data.
         if not (args.force or marker.exists()):
-            raise ValueError(f"{store} exists and was not made by `infermeter demo`; "
-                             "pass --force to replace it or choose another --out")
+            raise ValueError(
+                f"{store} exists and was not made by `infermeter demo`; "
+                "pass --force to replace it or choose another --out"
+            )
         _remove_store(store)
-    marker.write_text("written by `infermeter demo`; its store may be replaced\n",
-                      encoding="utf-8")
+    marker.write_text("written by `infermeter demo`; its store may be replaced\n", encoding="utf-8")
     (out / "infermeter.toml").write_text(_DEPLOYMENTS_TOML, encoding="utf-8")
     logs = out / "logs"
     logs.mkdir(exist_ok=True)
     end = args.end or _start_of_this_week(datetime.now(UTC))
     started = time.monotonic()
     console.step(f"collector on {store} (logs in {logs})")
-    with (logs / "collector.log").open("w", encoding="utf-8") as log, \
-            _collector(store, log) as url:
+    with (logs / "collector.log").open("w", encoding="utf-8") as log, _collector(store, log) as url:
         console.step(f"collector listening on {url}; replaying the simulated service")
         requests = _replay(url, end, logs, console)
-        console.step(f"{requests:,} requests replayed in {time.monotonic() - started:.0f} s; "
-                     "stopping the collector (it stores everything queued)")
+        console.step(
+            f"{requests:,} requests replayed in {time.monotonic() - started:.0f} s; "
+            "stopping the collector (it stores everything queued)"
+        )
     console.step(f"store ready in {time.monotonic() - started:.0f} s")
     findings = _analyse(store, out, end, console)
     findings.update(_provisioning(store, out, end, console))
     findings["requests"] = requests
-    (out / "demo.json").write_text(json.dumps(findings, indent=2, default=str),
-                                   encoding="utf-8")
+    (out / "demo.json").write_text(json.dumps(findings, indent=2, default=str), encoding="utf-8")
     _print_summary(findings, out, store, time.monotonic() - started, console)
     return 0
 

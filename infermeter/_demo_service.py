@@ -100,38 +100,60 @@ _K8S_ENV: Final = {"KUBERNETES_SERVICE_HOST": "10.96.0.1", "KUBERNETES_SERVICE_P
 DEPLOYMENTS: Final[tuple[DemoDeployment, ...]] = (
     # Steady enterprise traffic on Lambda that doubles in the second week: past break-even.
     DemoDeployment(
-        key="chat-lambda", service="rag-chat", endpoint=CHAT, runtime="serverless",
-        env={**_LAMBDA_ENV, "AWS_LAMBDA_FUNCTION_NAME": "rag-chat",
-             "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "3008"},
+        key="chat-lambda",
+        service="rag-chat",
+        endpoint=CHAT,
+        runtime="serverless",
+        env={
+            **_LAMBDA_ENV,
+            "AWS_LAMBDA_FUNCTION_NAME": "rag-chat",
+            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "3008",
+        },
         tenants=(
             TenantTraffic("acme", rate=0.01, rate_after_growth=0.026),
             TenantTraffic("initech", rate=0.002),
             # A partner whose batch jobs burst past the provider's tokens-per-minute limit.
-            TenantTraffic("globex", rate=0.003, burst_every_s=8 * 3600.0, burst_size=80,
-                          burst_span_s=600.0),
+            TenantTraffic(
+                "globex", rate=0.003, burst_every_s=8 * 3600.0, burst_size=80, burst_span_s=600.0
+            ),
         ),
-        keep_alive_s=20 * 60.0, init_s=(1.2, 2.4),
+        keep_alive_s=20 * 60.0,
+        init_s=(1.2, 2.4),
     ),
     # The same chat service as a Kubernetes pod, for a tenant that asked for it.
     DemoDeployment(
-        key="chat-k8s", service="rag-chat", endpoint=CHAT, runtime="container",
+        key="chat-k8s",
+        service="rag-chat",
+        endpoint=CHAT,
+        runtime="container",
         env={**_K8S_ENV, "OTEL_RESOURCE_ATTRIBUTES": "k8s.pod.name=rag-chat-7d9f-x2k4"},
         tenants=(TenantTraffic("umbrella", rate=0.012),),
     ),
     # Webhook-driven ingestion on Lambda: idle for hours, then a burst → cold sandboxes.
     DemoDeployment(
-        key="ingest-lambda", service="doc-ingest", endpoint=INGEST, runtime="serverless",
-        env={**_LAMBDA_ENV, "AWS_LAMBDA_FUNCTION_NAME": "doc-ingest",
-             "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "1024"},
+        key="ingest-lambda",
+        service="doc-ingest",
+        endpoint=INGEST,
+        runtime="serverless",
+        env={
+            **_LAMBDA_ENV,
+            "AWS_LAMBDA_FUNCTION_NAME": "doc-ingest",
+            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "1024",
+        },
         tenants=(
-            TenantTraffic("hookly", rate=0.0, burst_every_s=2.5 * 3600.0, burst_size=30,
-                          burst_span_s=8.0),
+            TenantTraffic(
+                "hookly", rate=0.0, burst_every_s=2.5 * 3600.0, burst_size=30, burst_span_s=8.0
+            ),
         ),
-        keep_alive_s=15 * 60.0, init_s=(1.6, 3.0),
+        keep_alive_s=15 * 60.0,
+        init_s=(1.6, 3.0),
     ),
     # A nightly batch on an always-on pod that idles the rest of the day.
     DemoDeployment(
-        key="ingest-k8s", service="doc-ingest", endpoint=INGEST, runtime="container",
+        key="ingest-k8s",
+        service="doc-ingest",
+        endpoint=INGEST,
+        runtime="container",
         env={**_K8S_ENV, "OTEL_RESOURCE_ATTRIBUTES": "k8s.pod.name=doc-ingest-5c8b-q7mz"},
         tenants=(TenantTraffic("acme", rate=0.0, nightly=150),),
     ),
@@ -190,7 +212,8 @@ class World:
         mix = self.v2_cumulative if rewritten else self.v1_cumulative
         topic = min(int(np.searchsorted(mix, self.rng.random())), _TOPICS - 1)
         vector: Vector = self.centroids[topic] + self.np.normal(
-            scale=0.9 / math.sqrt(EMBEDDING_DIMS), size=EMBEDDING_DIMS)
+            scale=0.9 / math.sqrt(EMBEDDING_DIMS), size=EMBEDDING_DIMS
+        )
         if rewritten:
             vector = vector + 0.35 * self.rewrite_direction
         unit: Vector = vector / np.linalg.norm(vector)
@@ -204,10 +227,15 @@ def embed_texts(texts: list[str], *, kind: str, world: World, prompt_version: st
     """Call the embeddings API (an OpenAI-shaped response) from inside an observed call."""
     advance(world.rng.uniform(0.04, 0.11) + 0.002 * len(texts))
     tokens = sum(max(1, len(t) // 4) for t in texts)
-    data = [SimpleNamespace(index=i, embedding=world.embedding(kind, prompt_version))
-            for i in range(len(texts))]
-    response = SimpleNamespace(model="text-embedding-3-small", data=data,
-                               usage=SimpleNamespace(prompt_tokens=tokens, total_tokens=tokens))
+    data = [
+        SimpleNamespace(index=i, embedding=world.embedding(kind, prompt_version))
+        for i in range(len(texts))
+    ]
+    response = SimpleNamespace(
+        model="text-embedding-3-small",
+        data=data,
+        usage=SimpleNamespace(prompt_tokens=tokens, total_tokens=tokens),
+    )
     # Say what the vectors embed (questions or documents) so drift compares like with like,
     # and count the tokens on the observed call that made the request.
     annotate(embeddings=(response, kind), input_tokens=tokens)
@@ -219,17 +247,16 @@ def embed(texts: list[str], *, kind: str, world: World, prompt_version: str) -> 
     return embed_texts(texts, kind=kind, world=world, prompt_version=prompt_version)
 
 
-@observe(name="retrieve", operation="retrieval", provider="openai",
-         model="text-embedding-3-small")
+@observe(name="retrieve", operation="retrieval", provider="openai", model="text-embedding-3-small")
 def retrieve(question: str, *, top_k: int, world: World, prompt_version: str) -> list[float]:
     """Embed the question (tokens billed on this span) and search the vector index."""
     embed_texts([question], kind="query", world=world, prompt_version=prompt_version)
     advance(world.rng.uniform(0.025, 0.07))  # the nearest-neighbour search itself
     best = min(0.97, max(0.2, world.rng.gauss(0.78, 0.07)))
-    scores = sorted((best - 0.03 * i - world.rng.random() * 0.02 for i in range(top_k)),
-                    reverse=True)
-    annotate(attributes={"retrieval.top_score": round(scores[0], 4),
-                         "retrieval.documents": top_k})
+    scores = sorted(
+        (best - 0.03 * i - world.rng.random() * 0.02 for i in range(top_k)), reverse=True
+    )
+    annotate(attributes={"retrieval.top_score": round(scores[0], 4), "retrieval.documents": top_k})
     return scores
 
 
@@ -253,14 +280,17 @@ def complete(prompt_tokens: int, *, world: World, throttle_p: float) -> Iterator
     chunks = 6
     per_chunk = output_tokens / chunks / world.rng.uniform(85.0, 125.0)
     for _ in range(chunks - 1):
-        yield SimpleNamespace(choices=[SimpleNamespace(delta=SimpleNamespace(content="…"))],
-                              usage=None)
+        yield SimpleNamespace(
+            choices=[SimpleNamespace(delta=SimpleNamespace(content="…"))], usage=None
+        )
         advance(per_chunk)
     cached = int(prompt_tokens * world.rng.uniform(0.2, 0.45))
     yield SimpleNamespace(
-        model="gpt-4o-mini-2024-07-18", choices=[],
+        model="gpt-4o-mini-2024-07-18",
+        choices=[],
         usage=SimpleNamespace(
-            prompt_tokens=prompt_tokens, completion_tokens=output_tokens,
+            prompt_tokens=prompt_tokens,
+            completion_tokens=output_tokens,
             prompt_tokens_details=SimpleNamespace(cached_tokens=cached),
         ),
     )
@@ -284,21 +314,28 @@ def _cold_start(request: Request) -> None:
         advance(request.sandbox_init_s)
 
 
-@observe(name="POST /v1/chat", endpoint=CHAT, tenant=_tenant, prompt_name="rag-answer",
-         prompt_version=_prompt_version)
+@observe(
+    name="POST /v1/chat",
+    endpoint=CHAT,
+    tenant=_tenant,
+    prompt_name="rag-answer",
+    prompt_version=_prompt_version,
+)
 def chat(request: Request, world: World) -> str:
     _cold_start(request)
     v2 = request.prompt_version == "v2"
     question = "How do I rotate the API keys of a workspace?"
-    scores = retrieve(question, top_k=24 if v2 else 12, world=world,
-                      prompt_version=request.prompt_version)
+    scores = retrieve(
+        question, top_k=24 if v2 else 12, world=world, prompt_version=request.prompt_version
+    )
     context = rerank(scores, keep=8 if v2 else 4, world=world)
     system_tokens = 950 if v2 else 420
     prompt_tokens = system_tokens + len(context) * int(world.rng.gauss(260, 40)) + 30
     for _attempt in range(4):
         try:
-            return "".join("…" for _ in complete(prompt_tokens, world=world,
-                                                   throttle_p=request.throttle_p))
+            return "".join(
+                "…" for _ in complete(prompt_tokens, world=world, throttle_p=request.throttle_p)
+            )
         except RateLimitError as exc:
             # Honour the provider's Retry-After before trying again, as the SDKs do.
             advance(float(exc.response.headers["retry-after"]))
@@ -318,8 +355,9 @@ def ingest(request: Request, world: World) -> int:
 # --- the load generator -------------------------------------------------------------------
 
 
-def _arrivals(traffic: TenantTraffic, scenario: Scenario,
-              rng: random.Random) -> tuple[list[float], list[float]]:
+def _arrivals(
+    traffic: TenantTraffic, scenario: Scenario, rng: random.Random
+) -> tuple[list[float], list[float]]:
     """Arrival times of one tenant's requests, and the start times of its bursts."""
     times: list[float] = []
     bursts: list[float] = []
@@ -345,14 +383,18 @@ def _arrivals(traffic: TenantTraffic, scenario: Scenario,
             if t >= scenario.end:
                 break
             bursts.append(t)
-            times.extend(t + rng.uniform(0, traffic.burst_span_s)
-                         for _ in range(traffic.burst_size))
+            times.extend(
+                t + rng.uniform(0, traffic.burst_span_s) for _ in range(traffic.burst_size)
+            )
     if traffic.nightly:
         day = datetime.fromtimestamp(scenario.start, UTC).replace(hour=1, minute=0, second=0)
         while day.timestamp() < scenario.end:
             night = day.timestamp()
-            times.extend(t for t in (night + rng.uniform(0, 7200) for _ in range(traffic.nightly))
-                         if scenario.start <= t < scenario.end)
+            times.extend(
+                t
+                for t in (night + rng.uniform(0, 7200) for _ in range(traffic.nightly))
+                if scenario.start <= t < scenario.end
+            )
             day += timedelta(days=1)
     return [t for t in times if scenario.start <= t < scenario.end], bursts
 
@@ -367,8 +409,11 @@ class _Sandboxes:
 
     def acquire(self, t: float) -> tuple[int, bool]:
         # Reclaim sandboxes idle for longer than their (jittered) keep-alive.
-        self.free_at = [f for f in self.free_at
-                        if not (f <= t and t - f > self.keep_alive_s * self.rng.uniform(0.6, 1.4))]
+        self.free_at = [
+            f
+            for f in self.free_at
+            if not (f <= t and t - f > self.keep_alive_s * self.rng.uniform(0.6, 1.4))
+        ]
         idle = [i for i, f in enumerate(self.free_at) if f <= t]
         if idle:
             slot = max(idle, key=lambda i: self.free_at[i])  # the warmest one
@@ -389,27 +434,38 @@ _THROTTLE_BASELINE: Final = 0.004
 _BURST_PRESSURE_S: Final = 900.0
 
 
-def _requests(deployment: DemoDeployment, scenario: Scenario,
-              rng: random.Random) -> list[Request]:
+def _requests(deployment: DemoDeployment, scenario: Scenario, rng: random.Random) -> list[Request]:
     requests: list[Request] = []
     for traffic in deployment.tenants:
         times, bursts = _arrivals(traffic, scenario, rng)
         for t in times:
             in_burst = any(b <= t <= b + _BURST_PRESSURE_S for b in bursts)
-            requests.append(Request(
-                tenant=traffic.tenant, arrival=t,
-                prompt_version="v2" if t >= scenario.rollout else "v1",
-                docs=rng.randint(3, 14) if deployment.endpoint == INGEST else 0,
-                throttle_p=(_THROTTLE_IN_BURST if in_burst and deployment.endpoint == CHAT
-                            else _THROTTLE_BASELINE),
-            ))
+            requests.append(
+                Request(
+                    tenant=traffic.tenant,
+                    arrival=t,
+                    prompt_version="v2" if t >= scenario.rollout else "v1",
+                    docs=rng.randint(3, 14) if deployment.endpoint == INGEST else 0,
+                    throttle_p=(
+                        _THROTTLE_IN_BURST
+                        if in_burst and deployment.endpoint == CHAT
+                        else _THROTTLE_BASELINE
+                    ),
+                )
+            )
     requests.sort(key=lambda r: r.arrival)
     return requests
 
 
-def run_deployment(deployment: DemoDeployment, scenario: Scenario, *, part: int = 0,
-                   parts: int = 1, flush: Callable[[], object] | None = None,
-                   progress: Callable[[int, int], None] | None = None) -> int:
+def run_deployment(
+    deployment: DemoDeployment,
+    scenario: Scenario,
+    *,
+    part: int = 0,
+    parts: int = 1,
+    flush: Callable[[], object] | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> int:
     """Replay the deployment's traffic through the decorated service; returns requests.
 
     ``part``/``parts`` split the timeline into consecutive slices so that several processes
@@ -472,8 +528,9 @@ def main() -> int:
     # one HTTP request per request, so batches go out as in a long-running process.
     configure(service_name=deployment.service, capture_embeddings=0.1, flush_on_return=False)
     try:
-        run_deployment(deployment, scenario, part=part, parts=parts, flush=force_flush,
-                       progress=progress)
+        run_deployment(
+            deployment, scenario, part=part, parts=parts, flush=force_flush, progress=progress
+        )
     finally:
         shutdown()
     return 0

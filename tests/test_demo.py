@@ -17,9 +17,9 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 
+
 def _run(argv: list[str], *, cwd: Path, env: dict[str, str], timeout: float) -> str:
-    result = subprocess.run(argv, cwd=cwd, env=env, capture_output=True, text=True,
-                            timeout=timeout)
+    result = subprocess.run(argv, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
     assert result.returncode == 0, (
         f"{argv[:3]} exited {result.returncode}\n{result.stdout[-4000:]}\n{result.stderr[-4000:]}"
     )
@@ -29,28 +29,39 @@ def _run(argv: list[str], *, cwd: Path, env: dict[str, str], timeout: float) -> 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any], str]:
     base = tmp_path_factory.mktemp("new-user")
-    env = {key: value for key, value in os.environ.items()
-           if not key.startswith(("OTEL_", "INFERMETER_", "VIRTUAL_ENV", "PYTHON"))}
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("OTEL_", "INFERMETER_", "VIRTUAL_ENV", "PYTHON"))
+    }
     venv = base / "venv"
     _run([sys.executable, "-m", "venv", str(venv)], cwd=base, env=env, timeout=120)
     python = str(venv / "bin" / "python")
-    _run([python, "-m", "pip", "install", "-q", "--upgrade", "pip"], cwd=base, env=env,
-         timeout=300)
-    _run([python, "-m", "pip", "install", "-q", f"{ROOT}[all]"], cwd=base, env=env,
-         timeout=900)
+    _run([python, "-m", "pip", "install", "-q", "--upgrade", "pip"], cwd=base, env=env, timeout=300)
+    _run([python, "-m", "pip", "install", "-q", f"{ROOT}[all]"], cwd=base, env=env, timeout=900)
     out = base / "infermeter-demo"
-    printed = _run([str(venv / "bin" / "infermeter"), "demo", "--out", str(out)], cwd=base,
-                   env=env, timeout=600)
+    printed = _run(
+        [str(venv / "bin" / "infermeter"), "demo", "--out", str(out)],
+        cwd=base,
+        env=env,
+        timeout=600,
+    )
     return out, json.loads((out / "demo.json").read_text(encoding="utf-8")), printed
 
 
-def _recommendation(findings: dict[str, Any], kind: str, endpoint: str,
-                    runtime: str | None = None) -> dict[str, Any]:
-    found = [r for r in findings["recommendations"]
-             if r["kind"] == kind and r["endpoint"] == endpoint
-             and (runtime is None or r["runtime"] == runtime)]
-    assert len(found) == 1, [(r["kind"], r["endpoint"], r["runtime"])
-                             for r in findings["recommendations"]]
+def _recommendation(
+    findings: dict[str, Any], kind: str, endpoint: str, runtime: str | None = None
+) -> dict[str, Any]:
+    found = [
+        r
+        for r in findings["recommendations"]
+        if r["kind"] == kind
+        and r["endpoint"] == endpoint
+        and (runtime is None or r["runtime"] == runtime)
+    ]
+    assert len(found) == 1, [
+        (r["kind"], r["endpoint"], r["runtime"]) for r in findings["recommendations"]
+    ]
     return found[0]
 
 
@@ -75,8 +86,11 @@ def test_cold_starts_drive_the_bursty_endpoints_p95(demo: Any) -> None:
     assert evidence["slo_breach_cold_share"] > 0.9
     assert warm["p95_gain_ms"] > 1000
     # The steady endpoint's cold starts are rare: no warm capacity advised there.
-    assert not [r for r in findings["recommendations"]
-                if r["kind"] == "add_warm_capacity" and r["endpoint"] == "/v1/chat"]
+    assert not [
+        r
+        for r in findings["recommendations"]
+        if r["kind"] == "add_warm_capacity" and r["endpoint"] == "/v1/chat"
+    ]
 
 
 @pytest.mark.slow
@@ -86,8 +100,10 @@ def test_the_prompt_rollout_shows_drift_and_a_cost_jump(demo: Any) -> None:
     assert jump["evidence"]["before"].endswith("prompt v1")
     assert jump["evidence"]["after"].endswith("prompt v2")
     assert jump["evidence"]["change"] > 0.2
-    verdicts = {(row["model"], row["prompt_version"], row["kind"], row["feature"]):
-                row["verdict"] for row in findings["drift"]}
+    verdicts = {
+        (row["model"], row["prompt_version"], row["kind"], row["feature"]): row["verdict"]
+        for row in findings["drift"]
+    }
     assert verdicts[("text-embedding-3-small", "v2", "embedding", "query")] == "drift"
     assert verdicts[("gpt-4o-mini", "v2", "feature", "input_tokens")] == "drift"
     # Unchanged features are not flagged: the rollout changed the prompt, not the model.
@@ -115,12 +131,16 @@ def test_every_output_a_newcomer_is_pointed_to_exists(demo: Any) -> None:
     assert (out / "grafana" / "provisioning" / "datasources" / "infermeter.yaml").exists()
     assert "groups:" in Path(findings["alert_rules"]).read_text(encoding="utf-8")
     assert {a["name"] for a in findings["alerts_firing"]} >= {
-        "InfermeterWarmCapacityAdvised", "InfermeterDriftDetected",
+        "InfermeterWarmCapacityAdvised",
+        "InfermeterDriftDetected",
         "InfermeterTenantDominatesThrottles",
     }
     # The summary tells the newcomer what was found and where to go next.
-    for text in ("Move /v1/chat to containers", "infermeter serve --store",
-                 "infermeter dashboards push"):
+    for text in (
+        "Move /v1/chat to containers",
+        "infermeter serve --store",
+        "infermeter dashboards push",
+    ):
         assert text in printed
     assert findings["requests"] > 40_000
 

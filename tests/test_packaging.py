@@ -46,8 +46,18 @@ def test_every_package_folder_is_listed_in_pyproject() -> None:
 @pytest.mark.slow
 def test_wheel_holds_only_the_infermeter_namespace(tmp_path: Path) -> None:
     subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
-         "-w", str(tmp_path), str(ROOT)],
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "-q",
+            "-w",
+            str(tmp_path),
+            str(ROOT),
+        ],
         check=True,
     )
     (wheel,) = tmp_path.glob("infermeter-*.whl")
@@ -62,8 +72,10 @@ def test_wheel_holds_only_the_infermeter_namespace(tmp_path: Path) -> None:
     # Package data travels with the wheel (the globs are recursive).
     for room in ROOMS:
         for p in (ROOT / room).rglob("*"):
-            if p.suffix in {".sql", ".json", ".yaml", ".toml", ".html", ".md"} \
-                    and "__pycache__" not in p.parts:
+            if (
+                p.suffix in {".sql", ".json", ".yaml", ".toml", ".html", ".md"}
+                and "__pycache__" not in p.parts
+            ):
                 assert f"infermeter/{room}/{p.relative_to(ROOT / room).as_posix()}" in names
 
 

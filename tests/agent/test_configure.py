@@ -75,10 +75,14 @@ def test_precedence_explicit_then_env_then_default() -> None:
     assert settings.capture_embeddings == 0.1
     assert settings.capture_content is True
     assert settings.traces_sampler_arg == 0.25
-    assert settings.resource_attributes == {"deployment.environment.name": "prod",
-                                            "team": "ml platform"}
-    explicit = resolve_settings({"service_name": "explicit", "endpoint": "https://otlp.example",
-                                 "capture_embeddings": 0.5}, environ=env)
+    assert settings.resource_attributes == {
+        "deployment.environment.name": "prod",
+        "team": "ml platform",
+    }
+    explicit = resolve_settings(
+        {"service_name": "explicit", "endpoint": "https://otlp.example", "capture_embeddings": 0.5},
+        environ=env,
+    )
     assert explicit.service_name == "explicit"
     # An explicit base endpoint beats the environment's signal-specific one.
     assert explicit.metrics_url == "https://otlp.example/v1/metrics"
@@ -111,7 +115,8 @@ BAD_ENV = [
 
 @pytest.mark.parametrize(("name", "value"), BAD_ENV, ids=[n for n, _ in BAD_ENV])
 def test_bad_environment_values_raise_configuration_error(
-        monkeypatch: pytest.MonkeyPatch, name: str, value: str) -> None:
+    monkeypatch: pytest.MonkeyPatch, name: str, value: str
+) -> None:
     monkeypatch.setenv(name, value)
     with pytest.raises(ConfigurationError, match=name):
         configure(span_exporter=RecordingExporter(), set_global=False)
@@ -126,20 +131,23 @@ def test_header_values_are_never_echoed(monkeypatch: pytest.MonkeyPatch) -> None
     assert "sk-live-123" not in repr(settings)
 
 
-@pytest.mark.parametrize("kwargs", [
-    {"capture_embeddings": 2.0},
-    {"capture_embeddings": "lots"},
-    {"max_embedding_dims": True},
-    {"max_embedding_dims": 0},
-    {"flush_timeout": math.inf},
-    {"flush_on_return": "yes please"},
-    {"headers": {"authorization": 42}},
-    {"resource_attributes": ["not", "a", "mapping"]},
-    {"endpoint": 4318},
-    {"runtime": "lambda"},
-    {"traces_sampler_arg": -0.1},
-    {"metric_export_interval": 1.5},
-])
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"capture_embeddings": 2.0},
+        {"capture_embeddings": "lots"},
+        {"max_embedding_dims": True},
+        {"max_embedding_dims": 0},
+        {"flush_timeout": math.inf},
+        {"flush_on_return": "yes please"},
+        {"headers": {"authorization": 42}},
+        {"resource_attributes": ["not", "a", "mapping"]},
+        {"endpoint": 4318},
+        {"runtime": "lambda"},
+        {"traces_sampler_arg": -0.1},
+        {"metric_export_interval": 1.5},
+    ],
+)
 def test_bad_explicit_arguments_raise_configuration_error(kwargs: dict[str, Any]) -> None:
     with pytest.raises(ConfigurationError):
         configure(set_global=False, **kwargs)
@@ -155,8 +163,7 @@ def test_reconfiguring_switches_observed_calls_and_retires_the_old_pipeline() ->
     old, new = RecordingExporter(), RecordingExporter()
     configure(span_exporter=old, metrics_exporter="none", set_global=False)
     handler()
-    configure(span_exporter=new, metrics_exporter="none", set_global=False,
-              service_name="second")
+    configure(span_exporter=new, metrics_exporter="none", set_global=False, service_name="second")
     handler()
     force_flush()
     assert [s.name for s in old.spans] == ["chat m"]  # flushed on retirement
@@ -176,8 +183,9 @@ def test_shutdown_flushes_and_falls_back_to_the_global_providers() -> None:
 
 def test_flush_on_return_on_serverless() -> None:
     exporter = RecordingExporter()
-    configure(span_exporter=exporter, metrics_exporter="none", runtime="serverless",
-              set_global=False)
+    configure(
+        span_exporter=exporter, metrics_exporter="none", runtime="serverless", set_global=False
+    )
     handler()
     # Batched spans were exported before the call returned: a frozen sandbox loses nothing.
     assert len(exporter.spans) == 1
@@ -185,8 +193,9 @@ def test_flush_on_return_on_serverless() -> None:
 
 def test_no_flush_on_return_by_default_elsewhere() -> None:
     exporter = RecordingExporter()
-    config = configure(span_exporter=exporter, metrics_exporter="none", runtime="container",
-                       set_global=False)
+    config = configure(
+        span_exporter=exporter, metrics_exporter="none", runtime="container", set_global=False
+    )
     handler()
     assert exporter.spans == []  # still queued in the batch processor
     assert config.tracer_provider is not None
@@ -199,8 +208,13 @@ def test_flush_on_return_is_bounded_by_the_timeout() -> None:
     """A stuck exporter must not hold the handler: it returns while the export still hangs."""
     release = threading.Event()
     exporter = RecordingExporter(block=release)
-    configure(span_exporter=exporter, metrics_exporter="none", flush_on_return=True,
-              flush_timeout=0.2, set_global=False)
+    configure(
+        span_exporter=exporter,
+        metrics_exporter="none",
+        flush_on_return=True,
+        flush_timeout=0.2,
+        set_global=False,
+    )
     try:
         assert handler() == "ok"
         assert exporter.spans == []  # the export is still blocked
@@ -234,8 +248,14 @@ print(trace.get_tracer_provider() is app, config.tracer_provider is not app)
 """
     env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
     for code in (script, script_app_first):
-        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                             env=env, timeout=60, check=True)
+        out = subprocess.run(
+            [sys.executable, "-c", code],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=60,
+            check=True,
+        )
         assert out.stdout.split() == ["True", "True"], out.stderr
         assert "Overriding of current" not in out.stderr
 
@@ -248,8 +268,9 @@ def test_settings_table_feeds_cli_flags_and_docs() -> None:
         assert f"`{setting.env}`" in table
     parser = argparse.ArgumentParser()
     add_arguments(parser, SETTINGS)
-    args = parser.parse_args(["--capture-embeddings", "0.2", "--no-flush-on-return",
-                              "--runtime", "container"])
+    args = parser.parse_args(
+        ["--capture-embeddings", "0.2", "--no-flush-on-return", "--runtime", "container"]
+    )
     explicit = {s.name: getattr(args, s.name) for s in SETTINGS}
     settings = resolve_settings(explicit, environ={})
     assert settings.capture_embeddings == 0.2

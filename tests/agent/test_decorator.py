@@ -17,8 +17,9 @@ from opentelemetry.trace import SpanKind, StatusCode
 import infermeter
 
 
-def chat_response(model: str = "gpt-4o-mini-2024-07-18", prompt: int = 12,
-                  completion: int = 5) -> SimpleNamespace:
+def chat_response(
+    model: str = "gpt-4o-mini-2024-07-18", prompt: int = 12, completion: int = 5
+) -> SimpleNamespace:
     return SimpleNamespace(
         model=model,
         usage=SimpleNamespace(prompt_tokens=prompt, completion_tokens=completion),
@@ -54,8 +55,15 @@ def test_bare_decorator_names_the_span_after_the_function(cap: testing.Capture) 
 
 
 def test_called_decorator_sets_every_genai_attribute(cap: testing.Capture) -> None:
-    @observe(operation="chat", provider="openai", model="gpt-4o-mini", tenant="acme",
-             prompt_name="answer", prompt_version="v3", endpoint="/answer")
+    @observe(
+        operation="chat",
+        provider="openai",
+        model="gpt-4o-mini",
+        tenant="acme",
+        prompt_name="answer",
+        prompt_version="v3",
+        endpoint="/answer",
+    )
     def ask() -> SimpleNamespace:
         return chat_response()
 
@@ -98,10 +106,12 @@ def test_endpoint_only_when_given(cap: testing.Capture) -> None:
 def test_callables_receive_the_call_arguments(cap: testing.Capture) -> None:
     request = SimpleNamespace(headers={"x-tenant": "globex"}, path="/v2/answer")
 
-    @observe(tenant=lambda request, **_: request.headers["x-tenant"],
-             endpoint=lambda request, **_: request.path,
-             model=lambda request, *, model: model,
-             prompt_version=lambda *args, **kwargs: 7)
+    @observe(
+        tenant=lambda request, **_: request.headers["x-tenant"],
+        endpoint=lambda request, **_: request.path,
+        model=lambda request, *, model: model,
+        prompt_version=lambda *args, **kwargs: 7,
+    )
     def handler(request: SimpleNamespace, *, model: str) -> str:
         return "ok"
 
@@ -272,7 +282,8 @@ def test_errors_set_status_error_type_and_event(cap: testing.Capture) -> None:
     assert span_.status.description == "QuotaError: over quota"
     attributes = dict(span_.attributes or {})
     assert attributes["error.type"] == (
-        f"{__name__}.test_errors_set_status_error_type_and_event.<locals>.QuotaError")
+        f"{__name__}.test_errors_set_status_error_type_and_event.<locals>.QuotaError"
+    )
     assert [event.name for event in span_.events] == ["exception"]
     duration = cap.metric_points("gen_ai.client.operation.duration")[0]
     assert duration.attributes["error.type"] == attributes["error.type"]
@@ -407,10 +418,23 @@ def test_annotate_sets_and_overrides_by_friendly_name(cap: testing.Capture) -> N
     @observe(operation="chat", model="requested")
     def ask() -> SimpleNamespace:
         annotate(
-            tenant="t1", model="actually-used", response_model="resp", provider="azure",
-            prompt_name="p", prompt_version="3", endpoint="/e", input_tokens=100,
-            output_tokens=20, cache_read_tokens=60, cache_write_tokens=5, reasoning_tokens=7,
-            ttft=0.25, throttled=True, retry_after=2.5, cold_start=True, init_duration=1.5,
+            tenant="t1",
+            model="actually-used",
+            response_model="resp",
+            provider="azure",
+            prompt_name="p",
+            prompt_version="3",
+            endpoint="/e",
+            input_tokens=100,
+            output_tokens=20,
+            cache_read_tokens=60,
+            cache_write_tokens=5,
+            reasoning_tokens=7,
+            ttft=0.25,
+            throttled=True,
+            retry_after=2.5,
+            cold_start=True,
+            init_duration=1.5,
             attributes={"app.feature": "search", "app.flags": ["a", "b"]},
         )
         return chat_response(prompt=1, completion=1)
@@ -443,25 +467,45 @@ def test_annotate_sets_and_overrides_by_friendly_name(cap: testing.Capture) -> N
     assert {key: attributes[key] for key in expected} == expected
     tokens = cap.metric_points("gen_ai.client.token.usage")
     assert sorted((p.attributes["gen_ai.token.type"], p.sum) for p in tokens) == [
-        ("input", 100), ("output", 20)]
+        ("input", 100),
+        ("output", 20),
+    ]
     assert tokens[0].attributes["gen_ai.request.model"] == "actually-used"
     assert tokens[0].attributes["gen_ai.provider.name"] == "azure"
 
 
-def test_annotate_ignores_bad_values_and_unknown_names(cap: testing.Capture,
-                                                       caplog: pytest.LogCaptureFixture) -> None:
+def test_annotate_ignores_bad_values_and_unknown_names(
+    cap: testing.Capture, caplog: pytest.LogCaptureFixture
+) -> None:
     @observe
     def handler() -> str:
-        annotate(input_tokens=-3, output_tokens=math.nan, ttft=-1.0, throttled="yes",  # type: ignore[arg-type]
-                 cold_start=1, no_such_field=1, attributes={"ok": 1, "bad": {"nested": 1},  # type: ignore[arg-type]
-                                                            "none": None, "": 2})
+        annotate(
+            input_tokens=-3,
+            output_tokens=math.nan,
+            ttft=-1.0,
+            throttled="yes",  # type: ignore[arg-type]
+            cold_start=1,
+            no_such_field=1,
+            attributes={
+                "ok": 1,
+                "bad": {"nested": 1},  # type: ignore[arg-type]
+                "none": None,
+                "": 2,
+            },
+        )
         return "fine"
 
     with caplog.at_level("DEBUG", logger="infermeter"):
         assert handler() == "fine"
     attributes = dict(cap.spans[0].attributes or {})
-    for key in ("gen_ai.usage.input_tokens", "gen_ai.usage.output_tokens",
-                "gen_ai.response.time_to_first_chunk", "infermeter.throttled", "bad", "none"):
+    for key in (
+        "gen_ai.usage.input_tokens",
+        "gen_ai.usage.output_tokens",
+        "gen_ai.response.time_to_first_chunk",
+        "infermeter.throttled",
+        "bad",
+        "none",
+    ):
         assert key not in attributes
     assert attributes["ok"] == 1
     assert attributes["faas.coldstart"] is True  # cold_start=1 was not a bool: ignored
@@ -475,8 +519,13 @@ def test_annotate_outside_an_observed_call_does_nothing(caplog: pytest.LogCaptur
 
 
 def test_metrics_names_buckets_and_labels(cap: testing.Capture) -> None:
-    @observe(operation="chat", provider="openai", model="gpt-4o", tenant="secret-tenant",
-             runtime="container")
+    @observe(
+        operation="chat",
+        provider="openai",
+        model="gpt-4o",
+        tenant="secret-tenant",
+        runtime="container",
+    )
     def ask() -> SimpleNamespace:
         return chat_response(prompt=300, completion=40)
 
@@ -485,13 +534,17 @@ def test_metrics_names_buckets_and_labels(cap: testing.Capture) -> None:
     duration = metrics["gen_ai.client.operation.duration"][0]
     assert tuple(duration.explicit_bounds) == BUCKETS_DURATION_S
     assert dict(duration.attributes) == {
-        "gen_ai.operation.name": "chat", "gen_ai.provider.name": "openai",
-        "gen_ai.request.model": "gpt-4o", "infermeter.runtime": "container",
+        "gen_ai.operation.name": "chat",
+        "gen_ai.provider.name": "openai",
+        "gen_ai.request.model": "gpt-4o",
+        "infermeter.runtime": "container",
     }
     tokens = metrics["gen_ai.client.token.usage"]
     assert tuple(tokens[0].explicit_bounds) == BUCKETS_TOKENS
-    assert {p.attributes["gen_ai.token.type"]: p.sum for p in tokens} == {"input": 300,
-                                                                          "output": 40}
+    assert {p.attributes["gen_ai.token.type"]: p.sum for p in tokens} == {
+        "input": 300,
+        "output": 40,
+    }
     for points in metrics.values():
         for point in points:
             assert "tenant.id" not in point.attributes  # never a metric label
@@ -536,12 +589,21 @@ def test_content_is_not_recorded_by_default(cap: testing.Capture) -> None:
 def test_content_capture_when_enabled() -> None:
     @observe(operation="chat", model="m")
     def ask(*, messages: list[dict[str, str]]) -> SimpleNamespace:
-        return SimpleNamespace(choices=[SimpleNamespace(
-            message=SimpleNamespace(role="assistant", content="Paris"), finish_reason="stop")])
+        return SimpleNamespace(
+            choices=[
+                SimpleNamespace(
+                    message=SimpleNamespace(role="assistant", content="Paris"), finish_reason="stop"
+                )
+            ]
+        )
 
     with testing.capture(capture_content=True, max_content_chars=1000) as cap:
-        ask(messages=[{"role": "system", "content": "Be brief."},
-                      {"role": "user", "content": "Capital of France?"}])
+        ask(
+            messages=[
+                {"role": "system", "content": "Be brief."},
+                {"role": "user", "content": "Capital of France?"},
+            ]
+        )
     attributes = dict(cap.spans[0].attributes or {})
     import json
 
@@ -550,8 +612,12 @@ def test_content_capture_when_enabled() -> None:
         {"role": "user", "parts": [{"type": "text", "content": "Capital of France?"}]},
     ]
     assert json.loads(attributes["gen_ai.output.messages"]) == [
-        {"role": "assistant", "parts": [{"type": "text", "content": "Paris"}],
-         "finish_reason": "stop"}]
+        {
+            "role": "assistant",
+            "parts": [{"type": "text", "content": "Paris"}],
+            "finish_reason": "stop",
+        }
+    ]
 
 
 def test_captured_content_is_cut_but_stays_json() -> None:

@@ -15,14 +15,21 @@ Obj = SimpleNamespace
 
 
 def vectors_of(span: Any) -> list[tuple[str, tuple[float, ...]]]:
-    return [(event.attributes["infermeter.embedding.kind"],
-             event.attributes["infermeter.embedding.vector"])
-            for event in span.events if event.name == "infermeter.embedding"]
+    return [
+        (
+            event.attributes["infermeter.embedding.kind"],
+            event.attributes["infermeter.embedding.vector"],
+        )
+        for event in span.events
+        if event.name == "infermeter.embedding"
+    ]
 
 
 def test_openai_embeddings_response_is_attached() -> None:
-    response = Obj(model="text-embedding-3-small", data=[
-        Obj(embedding=[0.1, 0.2, 0.3], index=0), Obj(embedding=[0.4, 0.5, 0.6], index=1)])
+    response = Obj(
+        model="text-embedding-3-small",
+        data=[Obj(embedding=[0.1, 0.2, 0.3], index=0), Obj(embedding=[0.4, 0.5, 0.6], index=1)],
+    )
 
     @observe(operation="embeddings", model="text-embedding-3-small", capture_embeddings=1.0)
     def embed(texts: list[str]) -> Any:
@@ -30,23 +37,28 @@ def test_openai_embeddings_response_is_attached() -> None:
 
     with testing.capture() as cap:
         assert embed(["a", "b"]) is response
-    assert vectors_of(cap.spans[0]) == [("response", (0.1, 0.2, 0.3)),
-                                         ("response", (0.4, 0.5, 0.6))]
+    assert vectors_of(cap.spans[0]) == [
+        ("response", (0.1, 0.2, 0.3)),
+        ("response", (0.4, 0.5, 0.6)),
+    ]
 
 
-@pytest.mark.parametrize(("value", "expected"), [
-    ([1.0, 2.0], [[1.0, 2.0]]),
-    ([[1.0, 2.0], [3.0, 4.0]], [[1.0, 2.0], [3.0, 4.0]]),
-    ({"data": [{"embedding": [1, 2]}]}, [[1, 2]]),
-    ({"embedding": [0.5, 0.25]}, [[0.5, 0.25]]),  # Bedrock Titan
-    (Obj(embeddings=[[1.0], [2.0]]), [[1.0], [2.0]]),  # Ollama / Cohere v1
-    (Obj(embeddings=Obj(float_=[[9.0, 8.0]])), [[9.0, 8.0]]),  # Cohere v2 by type
-    ([Obj(values=[0.1, 0.9])], [[0.1, 0.9]]),  # Vertex TextEmbedding
-    ([OrderedDict(values=[0.3, 0.7])], [[0.3, 0.7]]),  # a key named like a dict method
-    ("not vectors", []),
-    ({"usage": {}}, []),
-    ([], []),
-])
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ([1.0, 2.0], [[1.0, 2.0]]),
+        ([[1.0, 2.0], [3.0, 4.0]], [[1.0, 2.0], [3.0, 4.0]]),
+        ({"data": [{"embedding": [1, 2]}]}, [[1, 2]]),
+        ({"embedding": [0.5, 0.25]}, [[0.5, 0.25]]),  # Bedrock Titan
+        (Obj(embeddings=[[1.0], [2.0]]), [[1.0], [2.0]]),  # Ollama / Cohere v1
+        (Obj(embeddings=Obj(float_=[[9.0, 8.0]])), [[9.0, 8.0]]),  # Cohere v2 by type
+        ([Obj(values=[0.1, 0.9])], [[0.1, 0.9]]),  # Vertex TextEmbedding
+        ([OrderedDict(values=[0.3, 0.7])], [[0.3, 0.7]]),  # a key named like a dict method
+        ("not vectors", []),
+        ({"usage": {}}, []),
+        ([], []),
+    ],
+)
 def test_shapes(value: Any, expected: list[list[float]]) -> None:
     vectors, beyond = collect_vectors(value, 16)
     assert [list(v) for v in vectors] == expected
@@ -79,8 +91,9 @@ def test_conversion_is_lazy_and_invalid_vectors_export_empty() -> None:
     event = EmbeddingEvent("query", [1, 2.5, "3"], timestamp=1)
     assert event._attributes is None  # nothing converted on the caller's thread
     assert event.attributes["infermeter.embedding.vector"] == (1.0, 2.5, 3.0)
-    assert EmbeddingEvent("query", [1.0, math.nan], 1).attributes[
-        "infermeter.embedding.vector"] == ()
+    assert (
+        EmbeddingEvent("query", [1.0, math.nan], 1).attributes["infermeter.embedding.vector"] == ()
+    )
     assert EmbeddingEvent("query", ["x"], 1).attributes["infermeter.embedding.vector"] == ()
 
 
@@ -107,8 +120,11 @@ def test_annotate_with_kinds() -> None:
 
     with testing.capture(capture_embeddings=1.0) as cap:
         handler()
-    assert vectors_of(cap.spans[0]) == [("query", (0.1, 0.2)), ("document", (0.3,)),
-                                         ("document", (0.4,))]
+    assert vectors_of(cap.spans[0]) == [
+        ("query", (0.1, 0.2)),
+        ("document", (0.3,)),
+        ("document", (0.4,)),
+    ]
 
 
 def test_nothing_is_attached_when_the_rate_is_zero() -> None:
@@ -127,8 +143,9 @@ def test_sampling_is_deterministic_per_trace_and_close_to_the_rate() -> None:
     ids = [(i * 0x9E3779B97F4A7C15) & ((1 << 128) - 1) for i in range(1, 20001)]
     share = sum(trace_sampled(i, 0.25) for i in ids) / len(ids)
     assert 0.23 < share < 0.27
-    assert [trace_sampled(i, 0.25) for i in ids[:100]] == [trace_sampled(i, 0.25)
-                                                           for i in ids[:100]]
+    assert [trace_sampled(i, 0.25) for i in ids[:100]] == [
+        trace_sampled(i, 0.25) for i in ids[:100]
+    ]
 
 
 def test_a_trace_is_captured_all_or_nothing() -> None:
@@ -167,7 +184,9 @@ def test_embedding_events_encode_to_otlp() -> None:
     values = {a.key: a.value for a in event.attributes}
     assert values["infermeter.embedding.kind"].string_value == "response"
     assert [v.double_value for v in values["infermeter.embedding.vector"].array_value.values] == [
-        0.25, 0.5]
+        0.25,
+        0.5,
+    ]
 
 
 def test_only_embedding_calls_have_their_return_value_read_as_vectors() -> None:

@@ -38,21 +38,50 @@ from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
 # Generated cases per property (their sum is what the issue asks for: >= 10,000).
-EXAMPLES = {"returns": 2500, "exceptions": 2500, "attributes": 2000, "exporters": 1500,
-            "environment": 1500}
+EXAMPLES = {
+    "returns": 2500,
+    "exceptions": 2500,
+    "attributes": 2000,
+    "exporters": 1500,
+    "environment": 1500,
+}
 
 
 def cases(kind: str) -> settings:
     # Function-scoped fixtures (the autouse environment cleaner) are fine to share between
     # examples here: every example restores what it changes.
-    return settings(max_examples=EXAMPLES[kind], deadline=None,
-                    suppress_health_check=[HealthCheck.function_scoped_fixture,
-                                           HealthCheck.too_slow])
+    return settings(
+        max_examples=EXAMPLES[kind],
+        deadline=None,
+        suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+    )
 
-FIELD_NAMES = ["usage", "model", "status_code", "status", "code", "response", "headers", "data",
-               "embedding", "embeddings", "choices", "content", "output_text", "message",
-               "prompt_tokens", "completion_tokens", "input_tokens", "output_tokens",
-               "cache_read_input_tokens", "cached_tokens", "retry-after", "tolist", "values"]
+
+FIELD_NAMES = [
+    "usage",
+    "model",
+    "status_code",
+    "status",
+    "code",
+    "response",
+    "headers",
+    "data",
+    "embedding",
+    "embeddings",
+    "choices",
+    "content",
+    "output_text",
+    "message",
+    "prompt_tokens",
+    "completion_tokens",
+    "input_tokens",
+    "output_tokens",
+    "cache_read_input_tokens",
+    "cached_tokens",
+    "retry-after",
+    "tolist",
+    "values",
+]
 
 
 class Boom(Exception):  # noqa: N818 - the name is part of what is being tested
@@ -92,9 +121,14 @@ def broken_object(mode: int) -> object:
 
 
 scalars = st.one_of(
-    st.none(), st.booleans(), st.integers(min_value=-(2**70), max_value=2**70),
-    st.floats(allow_nan=True, allow_infinity=True), st.text(max_size=20), st.binary(max_size=8),
-    st.sampled_from(["429", "gpt-4o", "", "retry-after"]), st.just(2**64),
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(2**70), max_value=2**70),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.text(max_size=20),
+    st.binary(max_size=8),
+    st.sampled_from(["429", "gpt-4o", "", "retry-after"]),
+    st.just(2**64),
     st.integers(0, 3).map(broken_object),
 )
 
@@ -117,8 +151,9 @@ values = st.recursive(
 
 @pytest.fixture(scope="module")
 def cap() -> Iterator[testing.Capture]:
-    with testing.capture(capture_content=True, capture_embeddings=1.0,
-                         max_embedding_dims=64) as capture:
+    with testing.capture(
+        capture_content=True, capture_embeddings=1.0, max_embedding_dims=64
+    ) as capture:
         yield capture
 
 
@@ -146,17 +181,20 @@ def test_odd_return_values_pass_through(cap: testing.Capture, value: Any) -> Non
 
 
 @functools.cache
-def exception_class(base: type[BaseException], broken_str: bool, broken_response: bool,
-                    status: Any) -> type[BaseException]:
+def exception_class(
+    base: type[BaseException], broken_str: bool, broken_response: bool, status: Any
+) -> type[BaseException]:
     """An exception class (cached: a few hundred shapes, reused across examples)."""
     namespace: dict[str, Any] = {"status_code": status}
     if broken_str:
+
         def fail(self: object) -> str:
             raise Boom("unprintable")
 
         namespace["__str__"] = fail
         namespace["__repr__"] = fail
     if broken_response:
+
         def response(self: object) -> Any:
             raise Boom("response")
 
@@ -167,17 +205,31 @@ def exception_class(base: type[BaseException], broken_str: bool, broken_response
 
 STATUSES: list[Any] = [None, 429, "429", 500, math.nan, object()]
 BASES: list[type[BaseException]] = [
-    Exception, ValueError, KeyError, RuntimeError, TimeoutError, OSError, ConnectionError,
-    ArithmeticError, UnicodeError, StopAsyncIteration, KeyboardInterrupt, SystemExit,
-    GeneratorExit, asyncio.CancelledError, BaseException, BaseExceptionGroup,
+    Exception,
+    ValueError,
+    KeyError,
+    RuntimeError,
+    TimeoutError,
+    OSError,
+    ConnectionError,
+    ArithmeticError,
+    UnicodeError,
+    StopAsyncIteration,
+    KeyboardInterrupt,
+    SystemExit,
+    GeneratorExit,
+    asyncio.CancelledError,
+    BaseException,
+    BaseExceptionGroup,
 ]
 
 
 @st.composite
 def exceptions(draw: st.DrawFn) -> BaseException:
     base = draw(st.sampled_from(BASES))
-    cls = exception_class(base, draw(st.booleans()), draw(st.booleans()),
-                          draw(st.sampled_from(STATUSES)))
+    cls = exception_class(
+        base, draw(st.booleans()), draw(st.booleans()), draw(st.sampled_from(STATUSES))
+    )
     if issubclass(cls, BaseExceptionGroup):
         return cls("group", [ValueError("inner")])
     args = draw(st.lists(scalars, max_size=2))
@@ -205,9 +257,9 @@ def loop() -> Iterator[asyncio.AbstractEventLoop]:
 
 @cases("exceptions")
 @given(error=exceptions())
-def test_every_kind_of_exception_passes_through(cap: testing.Capture,
-                                                loop: asyncio.AbstractEventLoop,
-                                                error: BaseException) -> None:
+def test_every_kind_of_exception_passes_through(
+    cap: testing.Capture, loop: asyncio.AbstractEventLoop, error: BaseException
+) -> None:
     @observe(operation="chat", model="m", provider="p")
     def raises() -> None:
         raise error
@@ -229,9 +281,10 @@ def test_every_kind_of_exception_passes_through(cap: testing.Capture,
     with pytest.raises(BaseException) as caught_stream:
         next(generator)
     assert caught_stream.value is error
-    if printable(error) and not isinstance(error, (
-            KeyboardInterrupt, SystemExit, GeneratorExit, asyncio.CancelledError,
-            StopAsyncIteration)):
+    if printable(error) and not isinstance(
+        error,
+        (KeyboardInterrupt, SystemExit, GeneratorExit, asyncio.CancelledError, StopAsyncIteration),
+    ):
         # asyncio itself treats those specially, and fails on exceptions whose repr
         # raises even without infermeter; the sync paths above cover them.
         with pytest.raises(BaseException) as caught_async:
@@ -250,24 +303,64 @@ weird = st.one_of(
     st.just(lambda *a, **k: None),
     st.just(lambda *a, **k: math.nan),
 )
-ANNOTATE_NAMES = ["tenant", "model", "response_model", "provider", "prompt_name",
-                  "prompt_version", "endpoint", "operation", "input_tokens", "output_tokens",
-                  "cache_read_tokens", "cache_write_tokens", "reasoning_tokens", "ttft",
-                  "throttled", "retry_after", "cold_start", "init_duration", "embeddings",
-                  "input_messages", "output_messages", "attributes", "unknown_field"]
+ANNOTATE_NAMES = [
+    "tenant",
+    "model",
+    "response_model",
+    "provider",
+    "prompt_name",
+    "prompt_version",
+    "endpoint",
+    "operation",
+    "input_tokens",
+    "output_tokens",
+    "cache_read_tokens",
+    "cache_write_tokens",
+    "reasoning_tokens",
+    "ttft",
+    "throttled",
+    "retry_after",
+    "cold_start",
+    "init_duration",
+    "embeddings",
+    "input_messages",
+    "output_messages",
+    "attributes",
+    "unknown_field",
+]
 
 
 @cases("attributes")
-@given(options=st.dictionaries(
-           st.sampled_from(["name", "tenant", "model", "provider", "prompt_name",
-                            "prompt_version", "endpoint", "operation", "runtime",
-                            "capture_embeddings"]), weird, max_size=6),
-       annotations=st.dictionaries(st.sampled_from(ANNOTATE_NAMES), weird, max_size=6),
-       raw_attributes=st.dictionaries(st.one_of(st.text(max_size=5), st.integers()), weird,
-                                      max_size=4))
-def test_bad_attribute_values_never_raise(cap: testing.Capture, options: dict[str, Any],
-                                          annotations: dict[str, Any],
-                                          raw_attributes: dict[Any, Any]) -> None:
+@given(
+    options=st.dictionaries(
+        st.sampled_from(
+            [
+                "name",
+                "tenant",
+                "model",
+                "provider",
+                "prompt_name",
+                "prompt_version",
+                "endpoint",
+                "operation",
+                "runtime",
+                "capture_embeddings",
+            ]
+        ),
+        weird,
+        max_size=6,
+    ),
+    annotations=st.dictionaries(st.sampled_from(ANNOTATE_NAMES), weird, max_size=6),
+    raw_attributes=st.dictionaries(
+        st.one_of(st.text(max_size=5), st.integers()), weird, max_size=4
+    ),
+)
+def test_bad_attribute_values_never_raise(
+    cap: testing.Capture,
+    options: dict[str, Any],
+    annotations: dict[str, Any],
+    raw_attributes: dict[Any, Any],
+) -> None:
     result = object()
 
     @observe(**options)
@@ -321,16 +414,23 @@ def _broken_pipelines() -> list[_pipeline.Pipeline]:
 
     pipelines = []
     cases_: list[tuple[SpanExporter, SpanProcessor | None]] = [
-        (RaisingExporter(), None), (FailingExporter(), None),
+        (RaisingExporter(), None),
+        (FailingExporter(), None),
         (FailingExporter(), RaisingProcessor("start")),
         (FailingExporter(), RaisingProcessor("end")),
-        (SlowExporter(), None)]
+        (SlowExporter(), None),
+    ]
     for exporter, processor in cases_:
-        settings_ = resolve_settings({"flush_on_return": True, "flush_timeout": 0.01,
-                                      "capture_embeddings": 1.0}, environ={})
+        settings_ = resolve_settings(
+            {"flush_on_return": True, "flush_timeout": 0.01, "capture_embeddings": 1.0}, environ={}
+        )
         pipeline = _pipeline.build_pipeline(
-            settings_, span_exporter=exporter, metric_reader=InMemoryMetricReader(),
-            synchronous=not isinstance(exporter, SlowExporter), shutdown_on_exit=False)
+            settings_,
+            span_exporter=exporter,
+            metric_reader=InMemoryMetricReader(),
+            synchronous=not isinstance(exporter, SlowExporter),
+            shutdown_on_exit=False,
+        )
         if processor is not None:
             assert pipeline.tracer_provider is not None
             pipeline.tracer_provider.add_span_processor(processor)
@@ -348,8 +448,9 @@ def broken_pipelines() -> Iterator[list[_pipeline.Pipeline]]:
 
 @cases("exporters")
 @given(index=st.integers(0, 4), value=values, fail=st.booleans())
-def test_failing_exporters_and_processors(broken_pipelines: list[_pipeline.Pipeline],
-                                          index: int, value: Any, fail: bool) -> None:
+def test_failing_exporters_and_processors(
+    broken_pipelines: list[_pipeline.Pipeline], index: int, value: Any, fail: bool
+) -> None:
     pipeline = broken_pipelines[index]
 
     @observe(operation="embeddings", model="m")
@@ -369,22 +470,53 @@ def test_failing_exporters_and_processors(broken_pipelines: list[_pipeline.Pipel
         _pipeline.pop_override(pipeline)
 
 
-ENV_NAMES = sorted({setting.env for setting in SETTINGS} | set(DETECTION_ENV_VARS)
-                   | {"OTEL_EXPORTER_OTLP_TRACES_HEADERS", "OTEL_BSP_SCHEDULE_DELAY",
-                      "OTEL_EXPORTER_OTLP_TIMEOUT", "OTEL_EXPORTER_OTLP_COMPRESSION"})
+ENV_NAMES = sorted(
+    {setting.env for setting in SETTINGS}
+    | set(DETECTION_ENV_VARS)
+    | {
+        "OTEL_EXPORTER_OTLP_TRACES_HEADERS",
+        "OTEL_BSP_SCHEDULE_DELAY",
+        "OTEL_EXPORTER_OTLP_TIMEOUT",
+        "OTEL_EXPORTER_OTLP_COMPRESSION",
+    }
+)
 env_values = st.one_of(
-    st.text(alphabet=st.characters(blacklist_categories=["Cs"], blacklist_characters="\x00"),
-            max_size=12),
-    st.sampled_from(["true", "false", "0", "1", "0.5", "-1", "nan", "inf", "1e400",
-                     "http://127.0.0.1:1", "always_on", "traceidratio", "none", "otlp",
-                     "a=b,c=d", "=", ",", "serverless", "provisioned-concurrency", "grpc"]),
+    st.text(
+        alphabet=st.characters(blacklist_categories=["Cs"], blacklist_characters="\x00"),
+        max_size=12,
+    ),
+    st.sampled_from(
+        [
+            "true",
+            "false",
+            "0",
+            "1",
+            "0.5",
+            "-1",
+            "nan",
+            "inf",
+            "1e400",
+            "http://127.0.0.1:1",
+            "always_on",
+            "traceidratio",
+            "none",
+            "otlp",
+            "a=b,c=d",
+            "=",
+            ",",
+            "serverless",
+            "provisioned-concurrency",
+            "grpc",
+        ]
+    ),
 )
 
 
 @cases("environment")
 @given(environment=st.dictionaries(st.sampled_from(ENV_NAMES), env_values, max_size=5))
 def test_bad_environment_never_breaks_configure_or_the_decorator(
-        environment: dict[str, str]) -> None:
+    environment: dict[str, str],
+) -> None:
     @observe(operation="chat", model="m")
     def handler(x: int) -> int:
         return x + 1
@@ -393,8 +525,12 @@ def test_bad_environment_never_breaks_configure_or_the_decorator(
         _pipeline.reset_global_pipeline()
         assert handler(1) == 2  # no configure(): lenient, never raises
         with contextlib.suppress(ConfigurationError):
-            configure(span_exporter=FailingExporter(), metric_reader=InMemoryMetricReader(),
-                      set_global=False, flush_timeout=0.05)
+            configure(
+                span_exporter=FailingExporter(),
+                metric_reader=InMemoryMetricReader(),
+                set_global=False,
+                flush_timeout=0.05,
+            )
         assert handler(2) == 3
         _pipeline.shutdown(timeout=0.05)
         _pipeline.reset_global_pipeline()

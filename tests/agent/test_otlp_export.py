@@ -43,11 +43,22 @@ README_MARKER = "<!-- infermeter:agent-example -->"
 
 # The span contract attributes a plain chat call carries.
 CONTRACT = {
-    "gen_ai.operation.name", "gen_ai.provider.name", "gen_ai.request.model",
-    "gen_ai.response.model", "gen_ai.usage.input_tokens", "gen_ai.usage.output_tokens",
-    "gen_ai.usage.cache_read.input_tokens", "gen_ai.usage.reasoning.output_tokens",
-    "gen_ai.prompt.name", "gen_ai.prompt.version", "tenant.id", "infermeter.runtime",
-    "infermeter.endpoint", "infermeter.entry", "faas.coldstart", "infermeter.init_duration",
+    "gen_ai.operation.name",
+    "gen_ai.provider.name",
+    "gen_ai.request.model",
+    "gen_ai.response.model",
+    "gen_ai.usage.input_tokens",
+    "gen_ai.usage.output_tokens",
+    "gen_ai.usage.cache_read.input_tokens",
+    "gen_ai.usage.reasoning.output_tokens",
+    "gen_ai.prompt.name",
+    "gen_ai.prompt.version",
+    "tenant.id",
+    "infermeter.runtime",
+    "infermeter.endpoint",
+    "infermeter.entry",
+    "faas.coldstart",
+    "infermeter.init_duration",
     "infermeter.retries",
 }
 
@@ -139,27 +150,45 @@ def collector() -> Iterator[Collector]:
 class FakeCompletions:
     def create(self, **kwargs: Any) -> SimpleNamespace:
         return SimpleNamespace(
-            id="chatcmpl-1", model="gpt-4o-mini-2024-07-18",
-            choices=[SimpleNamespace(message=SimpleNamespace(role="assistant", content="Hi"),
-                                     finish_reason="stop")],
+            id="chatcmpl-1",
+            model="gpt-4o-mini-2024-07-18",
+            choices=[
+                SimpleNamespace(
+                    message=SimpleNamespace(role="assistant", content="Hi"), finish_reason="stop"
+                )
+            ],
             usage=SimpleNamespace(
-                prompt_tokens=1200, completion_tokens=80,
+                prompt_tokens=1200,
+                completion_tokens=80,
                 prompt_tokens_details=SimpleNamespace(cached_tokens=1024),
-                completion_tokens_details=SimpleNamespace(reasoning_tokens=16)))
+                completion_tokens_details=SimpleNamespace(reasoning_tokens=16),
+            ),
+        )
 
 
 def test_spans_and_metrics_arrive_through_the_real_exporters(collector: Collector) -> None:
-    @observe(operation="chat", provider="openai", model="gpt-4o-mini", tenant="acme",
-             prompt_name="answer", prompt_version="v3", endpoint="/answer")
+    @observe(
+        operation="chat",
+        provider="openai",
+        model="gpt-4o-mini",
+        tenant="acme",
+        prompt_name="answer",
+        prompt_version="v3",
+        endpoint="/answer",
+    )
     def answer() -> SimpleNamespace:
         annotate(embeddings=([0.5, 0.25, 0.125], "query"))
         return FakeCompletions().create()
 
     testing.reset_cold_start()
-    infermeter.configure(endpoint=collector.url, service_name="otlp-test",
-                         headers={"x-ingest-token": "tenant-token"}, capture_embeddings=1.0,
-                         resource_attributes={"deployment.environment.name": "test"},
-                         set_global=False)
+    infermeter.configure(
+        endpoint=collector.url,
+        service_name="otlp-test",
+        headers={"x-ingest-token": "tenant-token"},
+        capture_embeddings=1.0,
+        resource_attributes={"deployment.environment.name": "test"},
+        set_global=False,
+    )
     answer()
     infermeter.agent.shutdown(timeout=30)
 
@@ -178,8 +207,10 @@ def test_spans_and_metrics_arrive_through_the_real_exporters(collector: Collecto
     assert resource["service.instance.id"]
     [event] = span.events
     assert event.name == "infermeter.embedding"
-    assert as_dict(event.attributes) == {"infermeter.embedding.kind": "query",
-                                         "infermeter.embedding.vector": (0.5, 0.25, 0.125)}
+    assert as_dict(event.attributes) == {
+        "infermeter.embedding.kind": "query",
+        "infermeter.embedding.vector": (0.5, 0.25, 0.125),
+    }
     assert all(h.get("x-ingest-token") == "tenant-token" for h in collector.headers)
     assert all(h["content-type"] == "application/x-protobuf" for h in collector.headers)
 
@@ -189,12 +220,15 @@ def test_spans_and_metrics_arrive_through_the_real_exporters(collector: Collecto
     assert list(duration.histogram.data_points[0].explicit_bounds)[:3] == [0.01, 0.02, 0.04]
     tokens = metrics["gen_ai.client.token.usage"].histogram.data_points
     assert sorted((as_dict(p.attributes)["gen_ai.token.type"], p.sum) for p in tokens) == [
-        ("input", 1200.0), ("output", 80.0)]
+        ("input", 1200.0),
+        ("output", 80.0),
+    ]
     assert "faas.coldstarts" in metrics and "faas.init_duration" in metrics
 
 
 def test_lambda_spans_are_flushed_before_the_handler_returns(
-        collector: Collector, monkeypatch: pytest.MonkeyPatch) -> None:
+    collector: Collector, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("AWS_LAMBDA_FUNCTION_NAME", "answer-fn")
     monkeypatch.setenv("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "2048")
     monkeypatch.setenv("AWS_REGION", "eu-west-1")
@@ -217,7 +251,8 @@ def test_lambda_spans_are_flushed_before_the_handler_returns(
 
 
 def test_the_readme_example_produces_every_contract_attribute(collector: Collector) -> None:
-    program = textwrap.dedent("""
+    program = (
+        textwrap.dedent("""
         from types import SimpleNamespace as _NS
         class _Completions:
             def create(self, **kwargs):
@@ -226,15 +261,22 @@ def test_the_readme_example_produces_every_contract_attribute(collector: Collect
                     prompt_tokens_details=_NS(cached_tokens=1024),
                     completion_tokens_details=_NS(reasoning_tokens=16)))
         openai_client = _NS(chat=_NS(completions=_Completions()))
-    """) + README_EXAMPLE + textwrap.dedent("""
+    """)
+        + README_EXAMPLE
+        + textwrap.dedent("""
         answer({"tenant": "acme", "messages": [{"role": "user", "content": "Hi"}]})
         infermeter.agent.shutdown()
     """)
-    env = {key: value for key, value in os.environ.items()
-           if not key.startswith(("OTEL_", "INFERMETER_", "AWS_", "K_", "KUBERNETES_"))}
+    )
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("OTEL_", "INFERMETER_", "AWS_", "K_", "KUBERNETES_"))
+    }
     env["OTEL_EXPORTER_OTLP_ENDPOINT"] = collector.url
-    result = subprocess.run([sys.executable, "-c", program], env=env, capture_output=True,
-                            text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-c", program], env=env, capture_output=True, text=True, timeout=120
+    )
     assert result.returncode == 0, result.stderr
     [(span, attributes, resource)] = collector.spans()
     assert set(attributes) >= CONTRACT, CONTRACT - set(attributes)
@@ -242,8 +284,12 @@ def test_the_readme_example_produces_every_contract_attribute(collector: Collect
     assert attributes["tenant.id"] == "acme"
     assert attributes["gen_ai.prompt.version"] == "v3"
     assert resource["service.name"] == "support-bot"
-    assert {"gen_ai.client.operation.duration", "gen_ai.client.token.usage",
-            "faas.coldstarts", "faas.init_duration"} <= set(collector.metric_names())
+    assert {
+        "gen_ai.client.operation.duration",
+        "gen_ai.client.token.usage",
+        "faas.coldstarts",
+        "faas.init_duration",
+    } <= set(collector.metric_names())
 
 
 def test_readme_shows_this_example() -> None:

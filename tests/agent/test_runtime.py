@@ -19,74 +19,141 @@ from infermeter.agent._runtime import (
 )
 
 CASES: list[tuple[str, dict[str, str], str, dict[str, Any]]] = [
-    ("aws lambda", {
-        "AWS_LAMBDA_FUNCTION_NAME": "answer-fn", "AWS_REGION": "eu-west-1",
-        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "1024", "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
-        "AWS_LAMBDA_LOG_STREAM_NAME": "2026/11/16/[$LATEST]abc",
-    }, "serverless", {
-        "cloud.provider": "aws", "cloud.platform": "aws_lambda", "cloud.region": "eu-west-1",
-        "faas.name": "answer-fn", "faas.max_memory": 1024 * 1024 * 1024,
-        "faas.version": "$LATEST", "faas.instance": "2026/11/16/[$LATEST]abc",
-    }),
-    ("gcp cloud functions (2nd gen also sets K_SERVICE)", {
-        "FUNCTION_TARGET": "answer", "K_SERVICE": "answer-fn", "K_REVISION": "answer-fn-7",
-    }, "serverless", {
-        "cloud.provider": "gcp", "cloud.platform": "gcp_cloud_functions",
-        "faas.name": "answer-fn", "faas.version": "answer-fn-7",
-    }),
-    ("gcp cloud functions 1st gen", {
-        "FUNCTION_TARGET": "answer", "FUNCTION_NAME": "answer-fn",
-        "FUNCTION_REGION": "us-central1", "FUNCTION_MEMORY_MB": "256",
-    }, "serverless", {
-        "cloud.provider": "gcp", "cloud.platform": "gcp_cloud_functions",
-        "cloud.region": "us-central1", "faas.name": "answer-fn",
-        "faas.max_memory": 256 * 1024 * 1024,
-    }),
-    ("gcp cloud run", {"K_SERVICE": "api", "K_REVISION": "api-00042"},
-     "serverless_container", {
-         "cloud.provider": "gcp", "cloud.platform": "gcp_cloud_run", "faas.name": "api",
-         "faas.version": "api-00042",
-     }),
-    ("azure functions", {
-        "FUNCTIONS_WORKER_RUNTIME": "python", "WEBSITE_SITE_NAME": "answer-app",
-        "REGION_NAME": "West Europe",
-    }, "serverless", {
-        "cloud.provider": "azure", "cloud.platform": "azure.functions",
-        "cloud.region": "West Europe", "faas.name": "answer-app",
-    }),
-    ("azure container apps", {
-        "CONTAINER_APP_NAME": "api", "CONTAINER_APP_REVISION": "api--r7",
-    }, "serverless_container", {
-        "cloud.provider": "azure", "cloud.platform": "azure.container_apps",
-        "faas.name": "api", "faas.version": "api--r7",
-    }),
-    ("ecs fargate", {
-        "ECS_CONTAINER_METADATA_URI_V4": "http://169.254.170.2/v4/x",
-        "AWS_EXECUTION_ENV": "AWS_ECS_FARGATE", "AWS_REGION": "us-east-1",
-    }, "serverless_container", {
-        "cloud.provider": "aws", "cloud.platform": "aws_ecs", "cloud.region": "us-east-1",
-    }),
-    ("ecs on ec2", {
-        "ECS_CONTAINER_METADATA_URI_V4": "http://169.254.170.2/v4/x",
-        "AWS_EXECUTION_ENV": "AWS_ECS_EC2",
-    }, "container", {"cloud.provider": "aws", "cloud.platform": "aws_ecs"}),
+    (
+        "aws lambda",
+        {
+            "AWS_LAMBDA_FUNCTION_NAME": "answer-fn",
+            "AWS_REGION": "eu-west-1",
+            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "1024",
+            "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+            "AWS_LAMBDA_LOG_STREAM_NAME": "2026/11/16/[$LATEST]abc",
+        },
+        "serverless",
+        {
+            "cloud.provider": "aws",
+            "cloud.platform": "aws_lambda",
+            "cloud.region": "eu-west-1",
+            "faas.name": "answer-fn",
+            "faas.max_memory": 1024 * 1024 * 1024,
+            "faas.version": "$LATEST",
+            "faas.instance": "2026/11/16/[$LATEST]abc",
+        },
+    ),
+    (
+        "gcp cloud functions (2nd gen also sets K_SERVICE)",
+        {
+            "FUNCTION_TARGET": "answer",
+            "K_SERVICE": "answer-fn",
+            "K_REVISION": "answer-fn-7",
+        },
+        "serverless",
+        {
+            "cloud.provider": "gcp",
+            "cloud.platform": "gcp_cloud_functions",
+            "faas.name": "answer-fn",
+            "faas.version": "answer-fn-7",
+        },
+    ),
+    (
+        "gcp cloud functions 1st gen",
+        {
+            "FUNCTION_TARGET": "answer",
+            "FUNCTION_NAME": "answer-fn",
+            "FUNCTION_REGION": "us-central1",
+            "FUNCTION_MEMORY_MB": "256",
+        },
+        "serverless",
+        {
+            "cloud.provider": "gcp",
+            "cloud.platform": "gcp_cloud_functions",
+            "cloud.region": "us-central1",
+            "faas.name": "answer-fn",
+            "faas.max_memory": 256 * 1024 * 1024,
+        },
+    ),
+    (
+        "gcp cloud run",
+        {"K_SERVICE": "api", "K_REVISION": "api-00042"},
+        "serverless_container",
+        {
+            "cloud.provider": "gcp",
+            "cloud.platform": "gcp_cloud_run",
+            "faas.name": "api",
+            "faas.version": "api-00042",
+        },
+    ),
+    (
+        "azure functions",
+        {
+            "FUNCTIONS_WORKER_RUNTIME": "python",
+            "WEBSITE_SITE_NAME": "answer-app",
+            "REGION_NAME": "West Europe",
+        },
+        "serverless",
+        {
+            "cloud.provider": "azure",
+            "cloud.platform": "azure.functions",
+            "cloud.region": "West Europe",
+            "faas.name": "answer-app",
+        },
+    ),
+    (
+        "azure container apps",
+        {
+            "CONTAINER_APP_NAME": "api",
+            "CONTAINER_APP_REVISION": "api--r7",
+        },
+        "serverless_container",
+        {
+            "cloud.provider": "azure",
+            "cloud.platform": "azure.container_apps",
+            "faas.name": "api",
+            "faas.version": "api--r7",
+        },
+    ),
+    (
+        "ecs fargate",
+        {
+            "ECS_CONTAINER_METADATA_URI_V4": "http://169.254.170.2/v4/x",
+            "AWS_EXECUTION_ENV": "AWS_ECS_FARGATE",
+            "AWS_REGION": "us-east-1",
+        },
+        "serverless_container",
+        {
+            "cloud.provider": "aws",
+            "cloud.platform": "aws_ecs",
+            "cloud.region": "us-east-1",
+        },
+    ),
+    (
+        "ecs on ec2",
+        {
+            "ECS_CONTAINER_METADATA_URI_V4": "http://169.254.170.2/v4/x",
+            "AWS_EXECUTION_ENV": "AWS_ECS_EC2",
+        },
+        "container",
+        {"cloud.provider": "aws", "cloud.platform": "aws_ecs"},
+    ),
     ("kubernetes", {"KUBERNETES_SERVICE_HOST": "10.0.0.1"}, "container", {}),
     ("nothing known", {"HOME": "/root"}, "unknown", {}),
 ]
 
 
-@pytest.mark.parametrize(("label", "environ", "runtime", "resource"), CASES,
-                         ids=[case[0] for case in CASES])
-def test_detection(label: str, environ: dict[str, str], runtime: str,
-                   resource: dict[str, Any]) -> None:
+@pytest.mark.parametrize(
+    ("label", "environ", "runtime", "resource"), CASES, ids=[case[0] for case in CASES]
+)
+def test_detection(
+    label: str, environ: dict[str, str], runtime: str, resource: dict[str, Any]
+) -> None:
     info = detect_runtime(environ)
     assert info.runtime == runtime
     assert dict(info.resource) == resource
 
 
 def test_unparseable_memory_is_left_out() -> None:
-    info = detect_runtime({"AWS_LAMBDA_FUNCTION_NAME": "f",
-                           "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "lots"})
+    info = detect_runtime(
+        {"AWS_LAMBDA_FUNCTION_NAME": "f", "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "lots"}
+    )
     assert "faas.max_memory" not in info.resource
     assert info.runtime == "serverless"
 
@@ -145,21 +212,31 @@ def test_init_duration_of_a_fresh_process_measures_start_to_first_call() -> None
         "print(a[0]['faas.coldstart'], a[0]['infermeter.init_duration'], a[1]['faas.coldstart'])\n"
     )
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "AWS_"))}
-    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                         env=env, timeout=60, check=True).stdout.split()
+    out = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+        check=True,
+    ).stdout.split()
     assert out[0] == "True"
     assert 0.3 <= float(out[1]) < 30
     assert out[2] == "False"
 
 
-@pytest.mark.parametrize(("init_type", "cold", "has_init_duration"), [
-    (None, True, True),
-    ("on-demand", True, True),
-    ("provisioned-concurrency", False, False),
-    ("snap-start", True, False),
-])
-def test_lambda_initialization_types(monkeypatch: pytest.MonkeyPatch, init_type: str | None,
-                                     cold: bool, has_init_duration: bool) -> None:
+@pytest.mark.parametrize(
+    ("init_type", "cold", "has_init_duration"),
+    [
+        (None, True, True),
+        ("on-demand", True, True),
+        ("provisioned-concurrency", False, False),
+        ("snap-start", True, False),
+    ],
+)
+def test_lambda_initialization_types(
+    monkeypatch: pytest.MonkeyPatch, init_type: str | None, cold: bool, has_init_duration: bool
+) -> None:
     monkeypatch.setenv("AWS_LAMBDA_FUNCTION_NAME", "fn")
     if init_type is not None:
         monkeypatch.setenv("AWS_LAMBDA_INITIALIZATION_TYPE", init_type)
@@ -181,16 +258,20 @@ def test_lambda_initialization_types(monkeypatch: pytest.MonkeyPatch, init_type:
     assert coldstarts == (1 if cold else 0)
 
 
-@pytest.mark.parametrize(("event", "trigger"), [
-    ({"requestContext": {}, "body": "{}"}, "http"),
-    ({"Records": [{"eventSource": "aws:sqs"}]}, "pubsub"),
-    ({"Records": [{"EventSource": "aws:sns"}]}, "pubsub"),
-    ({"Records": [{"eventSource": "aws:s3"}]}, "datasource"),
-    ({"source": "aws.events", "detail-type": "Scheduled Event"}, "timer"),
-    ({"anything": 1}, "other"),
-])
-def test_lambda_invocation_id_and_trigger(monkeypatch: pytest.MonkeyPatch,
-                                          event: dict[str, Any], trigger: str) -> None:
+@pytest.mark.parametrize(
+    ("event", "trigger"),
+    [
+        ({"requestContext": {}, "body": "{}"}, "http"),
+        ({"Records": [{"eventSource": "aws:sqs"}]}, "pubsub"),
+        ({"Records": [{"EventSource": "aws:sns"}]}, "pubsub"),
+        ({"Records": [{"eventSource": "aws:s3"}]}, "datasource"),
+        ({"source": "aws.events", "detail-type": "Scheduled Event"}, "timer"),
+        ({"anything": 1}, "other"),
+    ],
+)
+def test_lambda_invocation_id_and_trigger(
+    monkeypatch: pytest.MonkeyPatch, event: dict[str, Any], trigger: str
+) -> None:
     monkeypatch.setenv("AWS_LAMBDA_FUNCTION_NAME", "fn")
     context = SimpleNamespace(aws_request_id="c6af9ac6-7b61-11e6-9a41-93e8deadbeef")
 
@@ -244,20 +325,23 @@ def test_a_forked_child_is_a_new_instance_with_its_own_cold_start() -> None:
         "    last = dict(cap.spans[-1].attributes)\n"
         "    print(os.waitstatus_to_exitcode(status), last['faas.coldstart'])\n"
     )
-    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                         timeout=60, check=True).stdout.split()
+    out = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=True
+    ).stdout.split()
     assert out == ["0", "False"]
 
 
 def test_configure_puts_detected_attributes_on_the_resource(
-        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
     monkeypatch.setenv("AWS_LAMBDA_FUNCTION_NAME", "answer-fn")
     monkeypatch.setenv("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "512")
     monkeypatch.setenv("AWS_REGION", "eu-central-1")
-    config = configure(span_exporter=InMemorySpanExporter(), metrics_exporter="none",
-                       set_global=False)
+    config = configure(
+        span_exporter=InMemorySpanExporter(), metrics_exporter="none", set_global=False
+    )
     assert config.runtime == "serverless"
     assert config.resource["service.name"] == "answer-fn"
     assert config.resource["faas.max_memory"] == 512 * 1024 * 1024

@@ -14,21 +14,38 @@ from opentelemetry.trace import StatusCode
 
 def openai_chunks() -> list[SimpleNamespace]:
     """chat.completions.create(stream=True, stream_options={"include_usage": True})."""
-    delta = [SimpleNamespace(model="gpt-4o-mini-2024-07-18", usage=None,
-                             choices=[SimpleNamespace(delta=SimpleNamespace(content=t))])
-             for t in ("Hel", "lo")]
-    last = SimpleNamespace(model="gpt-4o-mini-2024-07-18", choices=[],
-                           usage=SimpleNamespace(prompt_tokens=20, completion_tokens=2,
-                                                 prompt_tokens_details={"cached_tokens": 8}))
+    delta = [
+        SimpleNamespace(
+            model="gpt-4o-mini-2024-07-18",
+            usage=None,
+            choices=[SimpleNamespace(delta=SimpleNamespace(content=t))],
+        )
+        for t in ("Hel", "lo")
+    ]
+    last = SimpleNamespace(
+        model="gpt-4o-mini-2024-07-18",
+        choices=[],
+        usage=SimpleNamespace(
+            prompt_tokens=20, completion_tokens=2, prompt_tokens_details={"cached_tokens": 8}
+        ),
+    )
     return [*delta, last]
 
 
 def anthropic_events() -> list[SimpleNamespace]:
     return [
-        SimpleNamespace(type="message_start", message=SimpleNamespace(
-            model="claude-sonnet-4-5", usage=SimpleNamespace(
-                input_tokens=30, output_tokens=1, cache_read_input_tokens=100,
-                cache_creation_input_tokens=0))),
+        SimpleNamespace(
+            type="message_start",
+            message=SimpleNamespace(
+                model="claude-sonnet-4-5",
+                usage=SimpleNamespace(
+                    input_tokens=30,
+                    output_tokens=1,
+                    cache_read_input_tokens=100,
+                    cache_creation_input_tokens=0,
+                ),
+            ),
+        ),
         SimpleNamespace(type="content_block_delta", delta=SimpleNamespace(text="Hi")),
         SimpleNamespace(type="message_delta", usage=SimpleNamespace(output_tokens=42)),
         SimpleNamespace(type="message_stop"),
@@ -78,11 +95,18 @@ def test_openai_responses_stream_completed_event() -> None:
     @observe(operation="chat", model="gpt-5")
     def stream() -> Iterator[SimpleNamespace]:
         yield SimpleNamespace(type="response.output_text.delta", delta="Hi")
-        yield SimpleNamespace(type="response.completed", response=SimpleNamespace(
-            model="gpt-5-2025", usage=SimpleNamespace(
-                input_tokens=50, output_tokens=9,
-                input_tokens_details=SimpleNamespace(cached_tokens=10),
-                output_tokens_details=SimpleNamespace(reasoning_tokens=4))))
+        yield SimpleNamespace(
+            type="response.completed",
+            response=SimpleNamespace(
+                model="gpt-5-2025",
+                usage=SimpleNamespace(
+                    input_tokens=50,
+                    output_tokens=9,
+                    input_tokens_details=SimpleNamespace(cached_tokens=10),
+                    output_tokens_details=SimpleNamespace(reasoning_tokens=4),
+                ),
+            ),
+        )
 
     with testing.capture() as cap:
         list(stream())

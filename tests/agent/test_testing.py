@@ -54,8 +54,10 @@ def test_virtual_time_with_aware_datetimes() -> None:
         testing.advance(1.5)
         assert testing.now() == start.timestamp() + 1.5
         assert clock.ns == round(start.timestamp() * 1e9) + 1_500_000_000
-    with pytest.raises(ValueError, match="timezone-aware"), \
-            testing.virtual_time(datetime(2026, 1, 1)):
+    with (
+        pytest.raises(ValueError, match="timezone-aware"),
+        testing.virtual_time(datetime(2026, 1, 1)),
+    ):
         pass
     with testing.virtual_time(0.0), pytest.raises(ValueError, match="cannot advance"):
         testing.advance(-1)
@@ -70,12 +72,24 @@ def test_advance_without_a_virtual_clock_sleeps() -> None:
 def test_importing_infermeter_stays_light() -> None:
     # The OpenTelemetry SDK too: an application that brings its own provider and never
     # calls configure() uses the API only.
-    heavy = ("duckdb", "polars", "pandas", "numpy", "pyarrow", "evidently", "rich", "plotly",
-             "grafana_client", "prometheus_client", "requests", "opentelemetry.sdk")
-    code = ("import sys, infermeter\n"
-            f"print(sorted(m for m in {heavy!r} if m in sys.modules))\n")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         timeout=60, check=True).stdout.strip()
+    heavy = (
+        "duckdb",
+        "polars",
+        "pandas",
+        "numpy",
+        "pyarrow",
+        "evidently",
+        "rich",
+        "plotly",
+        "grafana_client",
+        "prometheus_client",
+        "requests",
+        "opentelemetry.sdk",
+    )
+    code = f"import sys, infermeter\nprint(sorted(m for m in {heavy!r} if m in sys.modules))\n"
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    ).stdout.strip()
     assert out == "[]"
 
 
@@ -85,12 +99,20 @@ def test_telemetry_routes_blocks_to_separate_pipelines() -> None:
     from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
     first, second = InMemorySpanExporter(), InMemorySpanExporter()
-    api_1 = testing.telemetry(span_exporter=first, metric_reader=InMemoryMetricReader(),
-                              service_name="chat-api", flush_on_return=True,
-                              resource_attributes={"service.instance.id": "sandbox-1"})
-    api_2 = testing.telemetry(span_exporter=second, metric_reader=InMemoryMetricReader(),
-                              service_name="chat-api", flush_on_return=True,
-                              resource_attributes={"service.instance.id": "sandbox-2"})
+    api_1 = testing.telemetry(
+        span_exporter=first,
+        metric_reader=InMemoryMetricReader(),
+        service_name="chat-api",
+        flush_on_return=True,
+        resource_attributes={"service.instance.id": "sandbox-1"},
+    )
+    api_2 = testing.telemetry(
+        span_exporter=second,
+        metric_reader=InMemoryMetricReader(),
+        service_name="chat-api",
+        flush_on_return=True,
+        resource_attributes={"service.instance.id": "sandbox-2"},
+    )
     with api_1:
         step()
     with api_2:
@@ -99,7 +121,8 @@ def test_telemetry_routes_blocks_to_separate_pipelines() -> None:
     api_1.shutdown()
     api_2.shutdown()
     assert [s.resource.attributes["service.instance.id"] for s in first.get_finished_spans()] == [
-        "sandbox-1"]
+        "sandbox-1"
+    ]
     assert len(second.get_finished_spans()) == 2
     assert api_1.configuration.resource["service.name"] == "chat-api"
     with pytest.raises(ConfigurationError):

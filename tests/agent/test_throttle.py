@@ -26,8 +26,7 @@ class RateLimitError(Exception):
 class ClientError(Exception):
     """Shaped like botocore.exceptions.ClientError."""
 
-    def __init__(self, code: str, status: int = 400,
-                 headers: dict[str, str] | None = None) -> None:
+    def __init__(self, code: str, status: int = 400, headers: dict[str, str] | None = None) -> None:
         super().__init__(code)
         self.response = {
             "Error": {"Code": code, "Message": "slow down"},
@@ -67,9 +66,17 @@ def test_unusable_retry_after_is_left_out(value: str) -> None:
     assert throttle is not None and throttle.retry_after is None
 
 
-@pytest.mark.parametrize("code", ["ThrottlingException", "TooManyRequestsException",
-                                  "Throttling", "ProvisionedThroughputExceededException",
-                                  "RequestLimitExceeded", "SlowDown"])
+@pytest.mark.parametrize(
+    "code",
+    [
+        "ThrottlingException",
+        "TooManyRequestsException",
+        "Throttling",
+        "ProvisionedThroughputExceededException",
+        "RequestLimitExceeded",
+        "SlowDown",
+    ],
+)
 def test_botocore_throttling_codes(code: str) -> None:
     throttle = throttle_from_exception(ClientError(code, headers={"retry-after": "2"}))
     assert throttle is not None and throttle.retry_after == 2.0
@@ -81,22 +88,28 @@ def test_botocore_429_status_and_other_errors() -> None:
     assert throttle_from_exception(ClientError("AccessDeniedException", status=403)) is None
 
 
-@pytest.mark.parametrize("exc", [
-    type("TooManyRequests", (Exception,), {})(),
-    type("ResourceExhausted", (Exception,), {})(),  # google-api-core
-    type("ThrottledError", (Exception,), {})(),
-    type("MyError", (RateLimitError,), {})({}),  # subclass of a RateLimitError
-])
+@pytest.mark.parametrize(
+    "exc",
+    [
+        type("TooManyRequests", (Exception,), {})(),
+        type("ResourceExhausted", (Exception,), {})(),  # google-api-core
+        type("ThrottledError", (Exception,), {})(),
+        type("MyError", (RateLimitError,), {})({}),  # subclass of a RateLimitError
+    ],
+)
 def test_exception_class_names(exc: Exception) -> None:
     assert throttle_from_exception(exc) is not None
 
 
-@pytest.mark.parametrize("exc", [
-    ValueError("429 in the message does not count"),
-    HTTPStatusError(500, {"retry-after": "1"}),
-    HTTPStatusError(503, {}),
-    TimeoutError(),
-])
+@pytest.mark.parametrize(
+    "exc",
+    [
+        ValueError("429 in the message does not count"),
+        HTTPStatusError(500, {"retry-after": "1"}),
+        HTTPStatusError(503, {}),
+        TimeoutError(),
+    ],
+)
 def test_non_throttles(exc: Exception) -> None:
     assert throttle_from_exception(exc) is None
 
@@ -173,7 +186,6 @@ def test_urllib_http_error_headers() -> None:
 
     headers = email.message.Message()
     headers["Retry-After"] = "9"
-    exc = urllib.error.HTTPError("https://api.example/v1", 429, "Too Many Requests", headers,
-                                 None)
+    exc = urllib.error.HTTPError("https://api.example/v1", 429, "Too Many Requests", headers, None)
     throttle = throttle_from_exception(exc)
     assert throttle is not None and throttle.retry_after == 9.0

@@ -13,43 +13,71 @@ Obj = SimpleNamespace
 
 
 def test_openai_chat_completions() -> None:
-    result = Obj(model="gpt-4o-2024-08-06", usage=Obj(
-        prompt_tokens=1200, completion_tokens=300, total_tokens=1500,
-        prompt_tokens_details=Obj(cached_tokens=1024, audio_tokens=0),
-        completion_tokens_details=Obj(reasoning_tokens=128, audio_tokens=0)))
-    assert usage_from(result) == Usage(input_tokens=1200, output_tokens=300,
-                                       cache_read_tokens=1024, reasoning_tokens=128)
+    result = Obj(
+        model="gpt-4o-2024-08-06",
+        usage=Obj(
+            prompt_tokens=1200,
+            completion_tokens=300,
+            total_tokens=1500,
+            prompt_tokens_details=Obj(cached_tokens=1024, audio_tokens=0),
+            completion_tokens_details=Obj(reasoning_tokens=128, audio_tokens=0),
+        ),
+    )
+    assert usage_from(result) == Usage(
+        input_tokens=1200, output_tokens=300, cache_read_tokens=1024, reasoning_tokens=128
+    )
     assert response_model(result) == "gpt-4o-2024-08-06"
 
 
 def test_openai_responses_api() -> None:
-    result = Obj(model="o4-mini", usage=Obj(
-        input_tokens=900, output_tokens=50, total_tokens=950,
-        input_tokens_details=Obj(cached_tokens=512),
-        output_tokens_details=Obj(reasoning_tokens=32)))
-    assert usage_from(result) == Usage(input_tokens=900, output_tokens=50,
-                                       cache_read_tokens=512, reasoning_tokens=32)
+    result = Obj(
+        model="o4-mini",
+        usage=Obj(
+            input_tokens=900,
+            output_tokens=50,
+            total_tokens=950,
+            input_tokens_details=Obj(cached_tokens=512),
+            output_tokens_details=Obj(reasoning_tokens=32),
+        ),
+    )
+    assert usage_from(result) == Usage(
+        input_tokens=900, output_tokens=50, cache_read_tokens=512, reasoning_tokens=32
+    )
 
 
 def test_anthropic_messages_count_cache_into_input() -> None:
     """Anthropic's input_tokens excludes cache reads/writes; the convention's includes them."""
-    result = Obj(model="claude-sonnet-4-5-20250929", usage=Obj(
-        input_tokens=40, output_tokens=200, cache_read_input_tokens=3000,
-        cache_creation_input_tokens=500))
-    assert usage_from(result) == Usage(input_tokens=3540, output_tokens=200,
-                                       cache_read_tokens=3000, cache_write_tokens=500)
+    result = Obj(
+        model="claude-sonnet-4-5-20250929",
+        usage=Obj(
+            input_tokens=40,
+            output_tokens=200,
+            cache_read_input_tokens=3000,
+            cache_creation_input_tokens=500,
+        ),
+    )
+    assert usage_from(result) == Usage(
+        input_tokens=3540, output_tokens=200, cache_read_tokens=3000, cache_write_tokens=500
+    )
 
 
 def test_anthropic_with_zero_or_null_cache_fields() -> None:
-    result = Obj(usage=Obj(input_tokens=40, output_tokens=2, cache_read_input_tokens=None,
-                         cache_creation_input_tokens=0))
+    result = Obj(
+        usage=Obj(
+            input_tokens=40,
+            output_tokens=2,
+            cache_read_input_tokens=None,
+            cache_creation_input_tokens=0,
+        )
+    )
     assert usage_from(result) == Usage(input_tokens=40, output_tokens=2, cache_write_tokens=0)
 
 
 def test_plain_dicts() -> None:
     assert usage_from({"usage": {"prompt_tokens": 3, "completion_tokens": 4}}) == Usage(3, 4)
-    assert usage_from({"usage": {"input_tokens": 3, "output_tokens": 4,
-                                 "cache_read_input_tokens": 1}}) == Usage(4, 4, 1)
+    assert usage_from(
+        {"usage": {"input_tokens": 3, "output_tokens": 4, "cache_read_input_tokens": 1}}
+    ) == Usage(4, 4, 1)
     # A handler may return the usage mapping itself.
     assert usage_from({"input_tokens": 8, "output_tokens": 1}) == Usage(8, 1)
     assert response_model({"model": "mistral-large"}) == "mistral-large"
@@ -69,8 +97,20 @@ def test_integral_floats_and_numpy_integers_are_accepted() -> None:
     assert type(usage.input_tokens) is int  # type: ignore[union-attr]
 
 
-@pytest.mark.parametrize("value", ["text", 3, 2.5, None, b"bytes", [1, 2], {"no": "usage"},
-                                   Obj(usage=None), Obj(usage="12 tokens")])
+@pytest.mark.parametrize(
+    "value",
+    [
+        "text",
+        3,
+        2.5,
+        None,
+        b"bytes",
+        [1, 2],
+        {"no": "usage"},
+        Obj(usage=None),
+        Obj(usage="12 tokens"),
+    ],
+)
 def test_values_without_usage(value: Any) -> None:
     assert usage_from(value) is None
 
@@ -96,9 +136,17 @@ def test_stream_chunks() -> None:
     assert stream_usage("plain text chunk") is None
     assert stream_usage(Obj(usage=None, choices=[])) is None
     assert stream_usage(Obj(usage=Obj(prompt_tokens=5, completion_tokens=6))) == Usage(5, 6)
-    start = Obj(type="message_start", message=Obj(usage=Obj(
-        input_tokens=10, output_tokens=1, cache_read_input_tokens=0,
-        cache_creation_input_tokens=0)))
+    start = Obj(
+        type="message_start",
+        message=Obj(
+            usage=Obj(
+                input_tokens=10,
+                output_tokens=1,
+                cache_read_input_tokens=0,
+                cache_creation_input_tokens=0,
+            )
+        ),
+    )
     assert stream_usage(start) == Usage(10, 1, 0, 0)
     done = Obj(type="response.completed", response=Obj(usage=Obj(input_tokens=3, output_tokens=4)))
     assert stream_usage(done) == Usage(3, 4)

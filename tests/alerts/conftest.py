@@ -23,8 +23,13 @@ CONTRACT = Path(__file__).resolve().parents[1] / "dashboards" / "contract"
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 IDENTITY_VALUES = {
-    "endpoint": "/chat", "runtime": "serverless", "tenant": "acme", "model": "gpt-4o-mini",
-    "prompt_version": "v2", "kind": "embedding", "feature": "query_embedding",
+    "endpoint": "/chat",
+    "runtime": "serverless",
+    "tenant": "acme",
+    "model": "gpt-4o-mini",
+    "prompt_version": "v2",
+    "kind": "embedding",
+    "feature": "query_embedding",
     "method": "model",
 }
 
@@ -37,13 +42,17 @@ def rule_snapshot(rule: AlertRule, *, fire: bool, now: datetime) -> Snapshot:
     """A snapshot on which ``rule`` fires (``fire``) or stays quiet because its condition
     does not hold (guards and evidence present either way)."""
     identity = {name: IDENTITY_VALUES[name] for name in rule.identity}
-    identity.update({k: _first(v) for k, v in rule.condition.matchers.items()
-                     if k in rule.identity})
+    identity.update(
+        {k: _first(v) for k, v in rule.condition.matchers.items() if k in rule.identity}
+    )
     samples: dict[str, dict[tuple[str, ...], float]] = {}
 
     def put(spec: MetricSpec, value: float, extra: dict[str, str | tuple[str, ...]]) -> None:
-        labels = {**{k: "" for k in spec.labels}, **identity,
-                  **{k: _first(v) for k, v in extra.items()}}
+        labels = {
+            **{k: "" for k in spec.labels},
+            **identity,
+            **{k: _first(v) for k, v in extra.items()},
+        }
         key = tuple(labels[name] for name in spec.labels)
         samples.setdefault(spec.name, {})[key] = value
 
@@ -66,10 +75,11 @@ def rule_snapshot(rule: AlertRule, *, fire: bool, now: datetime) -> Snapshot:
         if evidence.metric.name not in samples or evidence.metric.name == condition.metric.name:
             put(evidence.metric, 0.125 * (i + 1), key_labels)
     return Snapshot(
-        {name: tuple(Sample(k, v) for k, v in series.items())
-         for name, series in samples.items()},
-        computed_at=now.replace(tzinfo=None), window_start=now.replace(tzinfo=None),
-        window_end=now.replace(tzinfo=None), newest_span=None,
+        {name: tuple(Sample(k, v) for k, v in series.items()) for name, series in samples.items()},
+        computed_at=now.replace(tzinfo=None),
+        window_start=now.replace(tzinfo=None),
+        window_end=now.replace(tzinfo=None),
+        newest_span=None,
     )
 
 
@@ -81,9 +91,11 @@ def snapshot_for() -> Callable[..., Snapshot]:
 
 @pytest.fixture
 def grafana() -> Iterator[FakeGrafana]:
-    fake = FakeGrafana(CONTRACT / "grafana-openapi-11.4.0.json",
-                       tokens={"admin-token": "Admin", "viewer-token": "Viewer"},
-                       dashboard_schema=CONTRACT / "dashboard.jsonschema.json")
+    fake = FakeGrafana(
+        CONTRACT / "grafana-openapi-11.4.0.json",
+        tokens={"admin-token": "Admin", "viewer-token": "Viewer"},
+        dashboard_schema=CONTRACT / "dashboard.jsonschema.json",
+    )
     with fake:
         yield fake
     assert fake.violations == [], "requests or responses broke Grafana's OpenAPI spec"
@@ -98,18 +110,39 @@ def alerting_schema() -> dict[str, Any]:
 # -- stores for the scenarios ----------------------------------------------------------
 
 
-def _chat(start: datetime, rng: random.Random, *, tenant: str, cold: bool = False,
-          throttled: bool = False, output_tokens: int = 150, model: str = "gpt-4o-mini",
-          prompt_version: str = "v1") -> dict[str, Any]:
+def _chat(
+    start: datetime,
+    rng: random.Random,
+    *,
+    tenant: str,
+    cold: bool = False,
+    throttled: bool = False,
+    output_tokens: int = 150,
+    model: str = "gpt-4o-mini",
+    prompt_version: str = "v1",
+) -> dict[str, Any]:
     duration = rng.uniform(500, 1500) + (4000 if cold else 0)
     return span_record(
-        start=start, duration_ms=duration, endpoint="/chat", runtime="serverless",
-        platform="aws_lambda", service_name="chat-api", tenant=tenant, model=model,
-        provider="openai", operation="chat", prompt_name="answer",
-        prompt_version=prompt_version, cold_start=cold,
-        init_duration_ms=3500.0 if cold else None, memory_mb=1024.0,
-        input_tokens=rng.randint(800, 1200), output_tokens=output_tokens,
-        throttled=throttled, attempt=2 if throttled else 1, status_code="OK",
+        start=start,
+        duration_ms=duration,
+        endpoint="/chat",
+        runtime="serverless",
+        platform="aws_lambda",
+        service_name="chat-api",
+        tenant=tenant,
+        model=model,
+        provider="openai",
+        operation="chat",
+        prompt_name="answer",
+        prompt_version=prompt_version,
+        cold_start=cold,
+        init_duration_ms=3500.0 if cold else None,
+        memory_mb=1024.0,
+        input_tokens=rng.randint(800, 1200),
+        output_tokens=output_tokens,
+        throttled=throttled,
+        attempt=2 if throttled else 1,
+        status_code="OK",
     )
 
 
@@ -152,7 +185,8 @@ def scenario_store() -> Callable[[Path, str, datetime], Path]:
     """``scenario_store(directory, kind, now)``: a store file for a scenario."""
 
     def build(directory: Path, kind: str, now: datetime) -> Path:
-        return _write_store(directory / f"{kind}.duckdb",
-                            scenario_rows(kind, now.replace(tzinfo=None)))
+        return _write_store(
+            directory / f"{kind}.duckdb", scenario_rows(kind, now.replace(tzinfo=None))
+        )
 
     return build

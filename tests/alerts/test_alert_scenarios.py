@@ -31,7 +31,8 @@ pytestmark = [
         not (PrometheusServer.available() and AlertmanagerServer.available())
         and not os.environ.get("CI"),
         reason="prometheus / prometheus-alertmanager not installed (apt-get install "
-               "prometheus prometheus-alertmanager)"),
+        "prometheus prometheus-alertmanager)",
+    ),
 ]
 
 EXPECTED = {
@@ -54,38 +55,59 @@ def test_incidents_fire_exactly_the_expected_alerts(
 ) -> None:
     now = datetime.now(UTC)
     stores = {kind: scenario_store(tmp_path, kind, now) for kind in EXPECTED}
-    rules_file = write_prometheus_rules(tmp_path / "rules.yml", load_rules(), interval="1s",
-                                        for_override=0)
-    exporters = {kind: serve(store, port=0, refresh_interval=600, window="1h")
-                 for kind, store in stores.items()}
+    rules_file = write_prometheus_rules(
+        tmp_path / "rules.yml", load_rules(), interval="1s", for_override=0
+    )
+    exporters = {
+        kind: serve(store, port=0, refresh_interval=600, window="1h")
+        for kind, store in stores.items()
+    }
     try:
         for exporter in exporters.values():
             assert exporter.wait_for_refresh(120), exporter.last_error
-        with WebhookReceiver() as receiver, \
-                AlertmanagerServer(receiver.url) as alertmanager, \
-                PrometheusServer(
-                    [ScrapeTarget(kind, [f"127.0.0.1:{e.port}"]) for kind, e in exporters.items()],
-                    rule_files=[rules_file], alertmanager_url=alertmanager.url,
-                ) as prometheus:
+        with (
+            WebhookReceiver() as receiver,
+            AlertmanagerServer(receiver.url) as alertmanager,
+            PrometheusServer(
+                [ScrapeTarget(kind, [f"127.0.0.1:{e.port}"]) for kind, e in exporters.items()],
+                rule_files=[rules_file],
+                alertmanager_url=alertmanager.url,
+            ) as prometheus,
+        ):
             wanted = {(kind, name) for kind, names in EXPECTED.items() for name in names}
 
             def fired() -> set[tuple[str, str]]:
-                return {(a["labels"]["job"], a["labels"]["alertname"])
-                        for a in receiver.alerts() if a["status"] == "firing"}
+                return {
+                    (a["labels"]["job"], a["labels"]["alertname"])
+                    for a in receiver.alerts()
+                    if a["status"] == "firing"
+                }
 
-            wait_for(lambda: wanted <= fired(), timeout=90,
-                     what=f"webhooks for {sorted(wanted - fired())}")
+            wait_for(
+                lambda: wanted <= fired(),
+                timeout=90,
+                what=f"webhooks for {sorted(wanted - fired())}",
+            )
             time.sleep(5)  # several more evaluation rounds: nothing else may fire
             assert fired() == wanted
-            active = {(a["labels"]["job"], a["labels"]["alertname"])
-                      for a in prometheus.alerts() if a["state"] == "firing"}
+            active = {
+                (a["labels"]["job"], a["labels"]["alertname"])
+                for a in prometheus.alerts()
+                if a["state"] == "firing"
+            }
             assert active == wanted
-            throttles = [a for a in receiver.alerts()
-                         if a["labels"]["alertname"] == "InfermeterTenantDominatesThrottles"]
+            throttles = [
+                a
+                for a in receiver.alerts()
+                if a["labels"]["alertname"] == "InfermeterTenantDominatesThrottles"
+            ]
             assert throttles[0]["labels"]["tenant"] == "acme"
             assert "of the throttled requests" in throttles[0]["annotations"]["summary"]
-            storm = [a for a in receiver.alerts()
-                     if a["labels"]["alertname"] == "InfermeterLatencyP95AboveSLO"]
+            storm = [
+                a
+                for a in receiver.alerts()
+                if a["labels"]["alertname"] == "InfermeterLatencyP95AboveSLO"
+            ]
             assert storm[0]["labels"]["endpoint"] == "/chat"
             assert storm[0]["labels"]["severity"] == "critical"
             assert "over its 3s SLO" in storm[0]["annotations"]["summary"]
@@ -99,7 +121,8 @@ def test_incidents_fire_exactly_the_expected_alerts(
 
 
 def test_alerts_check_posts_webhooks_and_exits_non_zero(
-    tmp_path: Path, scenario_store: Callable[[Path, str, datetime], Path],
+    tmp_path: Path,
+    scenario_store: Callable[[Path, str, datetime], Path],
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     now = datetime.now(UTC)
@@ -112,7 +135,9 @@ def test_alerts_check_posts_webhooks_and_exits_non_zero(
         assert "2 alert(s) firing" in out.err
         bodies = receiver.bodies
         assert [b["groupLabels"]["alertname"] for b in bodies] == [
-            "InfermeterLatencyP95AboveSLO", "InfermeterColdStartsDriveSLOBreaches"]
+            "InfermeterLatencyP95AboveSLO",
+            "InfermeterColdStartsDriveSLOBreaches",
+        ]
         for body in bodies:
             assert body["version"] == "4" and body["status"] == "firing"
             assert body["commonLabels"]["source"] == "infermeter"
@@ -126,13 +151,26 @@ def test_alerts_check_posts_webhooks_and_exits_non_zero(
 
 
 def test_alerts_check_hands_alerts_to_alertmanager(
-    tmp_path: Path, scenario_store: Callable[[Path, str, datetime], Path],
+    tmp_path: Path,
+    scenario_store: Callable[[Path, str, datetime], Path],
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     store = scenario_store(tmp_path, "price_jump", datetime.now(UTC))
     with WebhookReceiver() as receiver, AlertmanagerServer(receiver.url) as alertmanager:
-        assert main(["alerts", "check", "--store", str(store), "--alertmanager",
-                     alertmanager.url, "--json"]) == 3
+        assert (
+            main(
+                [
+                    "alerts",
+                    "check",
+                    "--store",
+                    str(store),
+                    "--alertmanager",
+                    alertmanager.url,
+                    "--json",
+                ]
+            )
+            == 3
+        )
         printed = capsys.readouterr().out
         assert '"alertname": "InfermeterCostPerRequestUp"' in printed
         wait_for(receiver.alerts, timeout=30, what="Alertmanager's webhook")
@@ -140,11 +178,13 @@ def test_alerts_check_hands_alerts_to_alertmanager(
         assert alert["labels"]["alertname"] == "InfermeterCostPerRequestUp"
         assert "a week ago" in alert["annotations"]["summary"]
         assert [a["labels"]["alertname"] for a in alertmanager.alerts()] == [
-            "InfermeterCostPerRequestUp"]
+            "InfermeterCostPerRequestUp"
+        ]
 
 
 def test_alerts_check_unreachable_webhook_is_one_line(
-    tmp_path: Path, scenario_store: Callable[[Path, str, datetime], Path],
+    tmp_path: Path,
+    scenario_store: Callable[[Path, str, datetime], Path],
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     import socket
@@ -153,9 +193,11 @@ def test_alerts_check_unreachable_webhook_is_one_line(
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    code = main(["alerts", "check", "--store", str(store), "--webhook",
-                 f"http://127.0.0.1:{port}/hook"])
+    code = main(
+        ["alerts", "check", "--store", str(store), "--webhook", f"http://127.0.0.1:{port}/hook"]
+    )
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 1
-    assert err[-1].startswith("infermeter alerts: error: cannot post to webhook "
-                              f"http://127.0.0.1:{port}/hook")
+    assert err[-1].startswith(
+        f"infermeter alerts: error: cannot post to webhook http://127.0.0.1:{port}/hook"
+    )

@@ -18,14 +18,19 @@ RULES = {rule.name: rule for rule in DEFAULT_RULES}
 def _snapshot(**series: list[tuple[tuple[str, ...], float]]) -> Snapshot:
     naive = NOW.replace(tzinfo=None)
     return Snapshot(
-        {Catalog.__dict__[name].name: tuple(Sample(labels, value) for labels, value in rows)
-         for name, rows in series.items()},
-        computed_at=naive, window_start=naive, window_end=naive, newest_span=None,
+        {
+            Catalog.__dict__[name].name: tuple(Sample(labels, value) for labels, value in rows)
+            for name, rows in series.items()
+        },
+        computed_at=naive,
+        window_start=naive,
+        window_end=naive,
+        newest_span=None,
     )
 
 
 def test_every_rule_fires_on_its_numbers_and_not_below(
-    snapshot_for: Callable[..., Snapshot]
+    snapshot_for: Callable[..., Snapshot],
 ) -> None:
     for rule in DEFAULT_RULES:
         assert len(evaluate([rule], snapshot_for(rule, fire=True, now=NOW), now=NOW)) == 1
@@ -50,8 +55,10 @@ def test_guards_must_hold_for_the_same_workload() -> None:
 def test_relative_condition_needs_the_other_side() -> None:
     rule = RULES["InfermeterCostPerRequestUp"]
     snapshot = _snapshot(
-        WORKLOAD_COST_PER_REQUEST_USD=[(("/chat", "serverless"), 0.02),
-                                       (("/new", "serverless"), 0.05)],
+        WORKLOAD_COST_PER_REQUEST_USD=[
+            (("/chat", "serverless"), 0.02),
+            (("/new", "serverless"), 0.05),
+        ],
         WORKLOAD_COST_PER_REQUEST_WEEK_AGO_USD=[(("/chat", "serverless"), 0.01)],
         WORKLOAD_WINDOW_REQUESTS=[(("/chat", "serverless"), 50), (("/new", "serverless"), 50)],
     )
@@ -93,9 +100,13 @@ def test_payloads_group_by_alert_name(snapshot_for: Callable[..., Snapshot]) -> 
     alerts = evaluate([rule], snapshot_for(rule, fire=True, now=NOW), now=NOW) * 2
     (payload,) = webhook_payloads(alerts)
     assert payload["groupKey"] == '{}:{alertname="InfermeterErrorRateHigh"}'
-    assert payload["commonLabels"] == {"alertname": "InfermeterErrorRateHigh",
-                                       "endpoint": "/chat", "runtime": "serverless",
-                                       "severity": "critical", "source": "infermeter"}
+    assert payload["commonLabels"] == {
+        "alertname": "InfermeterErrorRateHigh",
+        "endpoint": "/chat",
+        "runtime": "serverless",
+        "severity": "critical",
+        "source": "infermeter",
+    }
     assert len(payload["alerts"]) == 2
     assert payload["alerts"][0]["startsAt"] == "2026-11-28T12:00:00.000000Z"
     (sent,) = alertmanager_alerts(alerts[:1])

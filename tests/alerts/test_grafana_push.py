@@ -17,8 +17,14 @@ from infermeter import main
 
 
 def _target(grafana: FakeGrafana) -> GrafanaTarget:
-    return GrafanaTarget.resolve({"grafana_url": grafana.url, "token": "admin-token",
-                                  "prometheus_url": "http://prometheus:9090"}, environ={})
+    return GrafanaTarget.resolve(
+        {
+            "grafana_url": grafana.url,
+            "token": "admin-token",
+            "prometheus_url": "http://prometheus:9090",
+        },
+        environ={},
+    )
 
 
 HOOK = Contact(webhook_url="https://hooks.example.com/infermeter")
@@ -54,20 +60,28 @@ def test_push_is_idempotent_and_keeps_other_routes(grafana: FakeGrafana) -> None
     target = _target(grafana)
     rules = load_rules()
     push_alerts(target, rules, HOOK)
-    grafana.contact_points["team"] = {"uid": "team", "name": "team-pager", "type": "webhook",
-                                      "settings": {"url": "http://pager/"}}
-    grafana.policy["routes"].append({"receiver": "team-pager",
-                                     "object_matchers": [["team", "=", "db"]]})
-    state = json.dumps([grafana.alert_rules, grafana.contact_points, grafana.policy],
-                       sort_keys=True)
+    grafana.contact_points["team"] = {
+        "uid": "team",
+        "name": "team-pager",
+        "type": "webhook",
+        "settings": {"url": "http://pager/"},
+    }
+    grafana.policy["routes"].append(
+        {"receiver": "team-pager", "object_matchers": [["team", "=", "db"]]}
+    )
+    state = json.dumps(
+        [grafana.alert_rules, grafana.contact_points, grafana.policy], sort_keys=True
+    )
     writes = len(grafana.writes())
 
     report = push_alerts(target, rules, HOOK)
 
     assert report.changed() == 0
     assert len(grafana.writes()) == writes
-    assert json.dumps([grafana.alert_rules, grafana.contact_points, grafana.policy],
-                      sort_keys=True) == state
+    assert (
+        json.dumps([grafana.alert_rules, grafana.contact_points, grafana.policy], sort_keys=True)
+        == state
+    )
     assert [r["receiver"] for r in grafana.policy["routes"]] == ["infermeter", "team-pager"]
 
 
@@ -79,7 +93,9 @@ def test_push_applies_changes_and_removes_dropped_rules(grafana: FakeGrafana) ->
     report = push_alerts(target, fewer, Contact(emails=("sre@example.com",)))
     assert "im-no-recent-spans" not in {r["uid"] for r in grafana.alert_rules.values()}
     assert {(kind, action) for kind, _, action in report.actions} >= {
-        ("alert rule group", "updated"), ("contact point", "updated")}
+        ("alert rule group", "updated"),
+        ("contact point", "updated"),
+    }
     (contact,) = [cp for cp in grafana.contact_points.values() if cp["name"] == "infermeter"]
     assert contact["type"] == "email"
 
@@ -97,8 +113,7 @@ def test_rules_match_grafanas_alerting_schema(alerting_schema: dict[str, Any]) -
                 assert model["expression"] in refs
 
 
-def test_cli_push_needs_a_contact(grafana: FakeGrafana, capsys: pytest.CaptureFixture[str]
-                                  ) -> None:
+def test_cli_push_needs_a_contact(grafana: FakeGrafana, capsys: pytest.CaptureFixture[str]) -> None:
     code = main(["alerts", "push", "--grafana-url", grafana.url, "--token", "admin-token"])
     assert code == 2
     assert "--webhook" in capsys.readouterr().err
@@ -106,13 +121,36 @@ def test_cli_push_needs_a_contact(grafana: FakeGrafana, capsys: pytest.CaptureFi
 
 
 def test_cli_push_and_errors(grafana: FakeGrafana, capsys: pytest.CaptureFixture[str]) -> None:
-    code = main(["alerts", "push", "--grafana-url", grafana.url, "--token", "admin-token",
-                 "--webhook", "http://hooks.example.com/x", "--interval", "30s", "--editable"])
+    code = main(
+        [
+            "alerts",
+            "push",
+            "--grafana-url",
+            grafana.url,
+            "--token",
+            "admin-token",
+            "--webhook",
+            "http://hooks.example.com/x",
+            "--interval",
+            "30s",
+            "--editable",
+        ]
+    )
     assert code == 0
     out = capsys.readouterr().out
     assert "created   alert rule group infermeter (12 rules)" in out
     assert all(r["provenance"] == "" for r in grafana.alert_rules.values())
-    code = main(["alerts", "push", "--grafana-url", grafana.url, "--token", "viewer-token",
-                 "--webhook", "http://hooks.example.com/x"])
+    code = main(
+        [
+            "alerts",
+            "push",
+            "--grafana-url",
+            grafana.url,
+            "--token",
+            "viewer-token",
+            "--webhook",
+            "http://hooks.example.com/x",
+        ]
+    )
     err = capsys.readouterr().err
     assert code == 1 and "403 Forbidden" in err and len(err.strip().splitlines()) == 1

@@ -12,11 +12,18 @@ from infermeter.alerts._templates import humanize, humanize_duration, humanize_p
 from infermeter.dashboards import Catalog
 
 ISSUE_RULES = {
-    "InfermeterLatencyP95AboveSLO", "InfermeterColdStartsDriveSLOBreaches",
-    "InfermeterThrottleRateHigh", "InfermeterErrorRateHigh", "InfermeterCostPerRequestUp",
-    "InfermeterTenantOverBudget", "InfermeterDriftDetected", "InfermeterMoveToContainers",
-    "InfermeterMoveToServerless", "InfermeterWarmCapacityAdvised",
-    "InfermeterTenantDominatesThrottles", "InfermeterNoRecentSpans",
+    "InfermeterLatencyP95AboveSLO",
+    "InfermeterColdStartsDriveSLOBreaches",
+    "InfermeterThrottleRateHigh",
+    "InfermeterErrorRateHigh",
+    "InfermeterCostPerRequestUp",
+    "InfermeterTenantOverBudget",
+    "InfermeterDriftDetected",
+    "InfermeterMoveToContainers",
+    "InfermeterMoveToServerless",
+    "InfermeterWarmCapacityAdvised",
+    "InfermeterTenantDominatesThrottles",
+    "InfermeterNoRecentSpans",
 }
 
 
@@ -29,8 +36,12 @@ def test_every_rule_of_the_issue_is_defined() -> None:
 
 def test_rebalancing_annotations_carry_the_numbers() -> None:
     by_name = {rule.name: rule for rule in DEFAULT_RULES}
-    for name in ("InfermeterMoveToContainers", "InfermeterMoveToServerless",
-                 "InfermeterWarmCapacityAdvised", "InfermeterTenantDominatesThrottles"):
+    for name in (
+        "InfermeterMoveToContainers",
+        "InfermeterMoveToServerless",
+        "InfermeterWarmCapacityAdvised",
+        "InfermeterTenantDominatesThrottles",
+    ):
         text = by_name[name].summary + by_name[name].description
         assert text.count("|usd}") + text.count("|pct}") + text.count("|num}") >= 2, name
 
@@ -79,8 +90,9 @@ def test_yaml_overrides_parameters_for_severity_and_labels(tmp_path: Path) -> No
         ("rules: {InfermeterErrorRateHigh: [}\n", "not valid YAML"),
     ],
 )
-def test_bad_override_files_fail_with_the_file_and_key(tmp_path: Path, text: str,
-                                                       message: str) -> None:
+def test_bad_override_files_fail_with_the_file_and_key(
+    tmp_path: Path, text: str, message: str
+) -> None:
     file = tmp_path / "bad.yaml"
     file.write_text(text)
     with pytest.raises(ConfigurationError, match=r"bad\.yaml") as error:
@@ -95,16 +107,19 @@ def test_rule_definitions_are_checked() -> None:
     with pytest.raises(ValueError, match="unknown placeholder"):
         AlertRule(**{**good.__dict__, "summary": "{nonsense}"})
     with pytest.raises(ValueError, match="lacks the identity labels"):
-        AlertRule(**{**good.__dict__, "condition": Clause(
-            Catalog.TENANT_MONTH_SPEND_USD, ">", "threshold")})
+        AlertRule(
+            **{
+                **good.__dict__,
+                "condition": Clause(Catalog.TENANT_MONTH_SPEND_USD, ">", "threshold"),
+            }
+        )
     with pytest.raises(ValueError, match="no parameter"):
         AlertRule(**{**good.__dict__, "params": {"threshold": 1.0}})
 
 
 @pytest.mark.parametrize(
     ("value", "expected"),
-    [(0, "0"), (1234, "1.234k"), (0.0123, "12.3m"), (5, "5"), (2.5e9, "2.5G"),
-     (math.inf, "+Inf")],
+    [(0, "0"), (1234, "1.234k"), (0.0123, "12.3m"), (5, "5"), (2.5e9, "2.5G"), (math.inf, "+Inf")],
 )
 def test_humanize_matches_prometheus(value: float, expected: str) -> None:
     assert humanize(value) == expected.replace("+Inf", "inf")
@@ -112,8 +127,14 @@ def test_humanize_matches_prometheus(value: float, expected: str) -> None:
 
 @pytest.mark.parametrize(
     ("value", "expected"),
-    [(0, "0s"), (1.5, "1.5s"), (0.25, "250ms"), (3725, "1h 2m 5s"), (90061, "1d 1h 1m 1s"),
-     (61, "1m 1s")],
+    [
+        (0, "0s"),
+        (1.5, "1.5s"),
+        (0.25, "250ms"),
+        (3725, "1h 2m 5s"),
+        (90061, "1d 1h 1m 1s"),
+        (61, "1m 1s"),
+    ],
 )
 def test_humanize_duration_matches_prometheus(value: float, expected: str) -> None:
     assert humanize_duration(value) == expected

@@ -27,15 +27,28 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> Path:
     rows: list[dict[str, Any]] = []
     for i in range(20):
         entry = span_record(
-            start=T0 + timedelta(minutes=3 * i), duration_ms=100.0 * (i + 1),
-            tenant="ab"[i % 2], endpoint="chat", runtime="serverless", memory_mb=1024.0,
+            start=T0 + timedelta(minutes=3 * i),
+            duration_ms=100.0 * (i + 1),
+            tenant="ab"[i % 2],
+            endpoint="chat",
+            runtime="serverless",
+            memory_mb=1024.0,
         )
-        rows += [entry, span_record(
-            start=entry["start_time"] + timedelta(milliseconds=10), duration_ms=50,
-            trace_id=entry["trace_id"], parent_span_id=entry["span_id"], is_entry=False,
-            model="gpt-4o" if i < 18 else "house-llm", provider="openai", operation="chat",
-            input_tokens=1000, output_tokens=100,
-        )]
+        rows += [
+            entry,
+            span_record(
+                start=entry["start_time"] + timedelta(milliseconds=10),
+                duration_ms=50,
+                trace_id=entry["trace_id"],
+                parent_span_id=entry["span_id"],
+                is_entry=False,
+                model="gpt-4o" if i < 18 else "house-llm",
+                provider="openai",
+                operation="chat",
+                input_tokens=1000,
+                output_tokens=100,
+            ),
+        ]
     insert_spans(con, rows)
     con.close()
     return path
@@ -48,8 +61,9 @@ def _run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]
 
 
 def test_metrics_json_by_tenant(store: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, _ = _run(capsys, "metrics", "--store", str(store), "--by", "tenant",
-                        "--format", "json")
+    code, out, _ = _run(
+        capsys, "metrics", "--store", str(store), "--by", "tenant", "--format", "json"
+    )
     assert code == 0
     rows = json.loads(out)
     assert [r["tenant"] for r in rows] == ["a", "b"]
@@ -62,9 +76,20 @@ def test_metrics_json_by_tenant(store: Path, capsys: pytest.CaptureFixture[str])
 def test_metrics_csv_with_bucket_and_window(
     store: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    code, out, _ = _run(capsys, "metrics", "--store", str(store), "--bucket", "30m",
-                        "--since", "2026-11-16T10:00", "--until", "2026-11-16T10:45",
-                        "--format", "csv")
+    code, out, _ = _run(
+        capsys,
+        "metrics",
+        "--store",
+        str(store),
+        "--bucket",
+        "30m",
+        "--since",
+        "2026-11-16T10:00",
+        "--until",
+        "2026-11-16T10:45",
+        "--format",
+        "csv",
+    )
     assert code == 0
     rows = list(csv.DictReader(io.StringIO(out)))
     assert [r["bucket"][:16] for r in rows] == ["2026-11-16T10:00", "2026-11-16T10:30"]
@@ -72,14 +97,14 @@ def test_metrics_csv_with_bucket_and_window(
 
 
 def test_metrics_table_and_columns(store: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, _ = _run(capsys, "metrics", "--store", str(store), "--columns",
-                        "requests,p95_ms")
+    code, out, _ = _run(capsys, "metrics", "--store", str(store), "--columns", "requests,p95_ms")
     assert code == 0
     assert "requests" in out and "p95_ms" in out and "20" in out
 
 
-def test_metrics_user_errors(store: Path, tmp_path: Path,
-                             capsys: pytest.CaptureFixture[str]) -> None:
+def test_metrics_user_errors(
+    store: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     code, _, err = _run(capsys, "metrics", "--store", str(store), "--by", "colour")
     assert code == 1 and "cannot group by" in err
     code, _, err = _run(capsys, "metrics", "--store", str(tmp_path / "none.duckdb"))
@@ -106,8 +131,9 @@ def test_prices_check_lists_unpriced_models_and_fails(
     code, _, _ = _run(capsys, "prices", "check", "--store", str(store), "--prices", str(prices))
     assert code == 0
     # The same file re-prices history in the metrics.
-    code, out, _ = _run(capsys, "metrics", "--store", str(store), "--prices", str(prices),
-                        "--format", "json")
+    code, out, _ = _run(
+        capsys, "metrics", "--store", str(store), "--prices", str(prices), "--format", "json"
+    )
     (row,) = json.loads(out)
     assert row["unpriced_requests"] == 0
     assert row["token_cost_usd"] == pytest.approx(18 * 0.0035 + 2 * (0.001 + 0.0002))

@@ -26,13 +26,25 @@ from infermeter import main
 
 # A Lambda pilot with cold starts driving p95 vs a container fleet (hand-made metric rows).
 SERVERLESS: dict[str, Any] = {
-    "runtime": "serverless", "requests": 1000, "p95_ms": 1900.0, "warm_p95_ms": 700.0,
-    "slo_ms": 800.0, "cold_start_rate": 0.08, "throttle_rate": 0.0, "error_rate": 0.004,
+    "runtime": "serverless",
+    "requests": 1000,
+    "p95_ms": 1900.0,
+    "warm_p95_ms": 700.0,
+    "slo_ms": 800.0,
+    "cold_start_rate": 0.08,
+    "throttle_rate": 0.0,
+    "error_rate": 0.004,
     "cost_per_successful_request_usd": 0.0020,
 }
 CONTAINER: dict[str, Any] = {
-    "runtime": "container", "requests": 1000, "p95_ms": 900.0, "warm_p95_ms": 900.0,
-    "slo_ms": 800.0, "cold_start_rate": 0.0, "throttle_rate": 0.02, "error_rate": 0.015,
+    "runtime": "container",
+    "requests": 1000,
+    "p95_ms": 900.0,
+    "warm_p95_ms": 900.0,
+    "slo_ms": 800.0,
+    "cold_start_rate": 0.0,
+    "throttle_rate": 0.02,
+    "error_rate": 0.015,
     "cost_per_successful_request_usd": 0.0030,
 }
 
@@ -111,7 +123,7 @@ def test_parse_weights_and_errors() -> None:
 
 def test_load_weights_from_toml_and_yaml(tmp_path: Path) -> None:
     toml = tmp_path / "w.toml"
-    toml.write_text('[weights]\ncost = 0.5\n[simplicity]\ncontainer = 4\n')
+    toml.write_text("[weights]\ncost = 0.5\n[simplicity]\ncontainer = 4\n")
     assert load_weights(toml) == ({"cost": 0.5}, {"container": 4.0})
     yaml = tmp_path / "w.yaml"
     yaml.write_text("weights:\n  latency_slo: 1\n")
@@ -125,7 +137,9 @@ def test_load_weights_from_toml_and_yaml(tmp_path: Path) -> None:
 def test_parse_selection() -> None:
     assert parse_selection("runtime=serverless") == {"runtime": "serverless"}
     assert parse_selection("runtime=container, tenant=acme") == {
-        "runtime": "container", "tenant": "acme"}
+        "runtime": "container",
+        "tenant": "acme",
+    }
     with pytest.raises(ValueError, match="not one of"):
         parse_selection("colour=blue")
     with pytest.raises(ValueError, match="column=value"):
@@ -153,10 +167,12 @@ def test_compare_two_prompt_versions_of_an_endpoint(store: tuple[Path, Path]) ->
     prices = load_prices()
     deployments = load_deployments(deployments_file, prices=prices)
     con = duckdb.connect(str(path), read_only=True)
-    requests = request_table(con, con.table("spans"), prices=prices,
-                             deployments=deployments).materialize()
-    result = compare(requests, a={"prompt_version": "v7"}, b={"prompt_version": "v8"},
-                     endpoint="/chat")
+    requests = request_table(
+        con, con.table("spans"), prices=prices, deployments=deployments
+    ).materialize()
+    result = compare(
+        requests, a={"prompt_version": "v7"}, b={"prompt_version": "v8"}, endpoint="/chat"
+    )
     direct = metrics(requests.filter("endpoint = '/chat' AND prompt_version = 'v8'"))
     side = result.side_by_side.rows_by_key("metric", named=True, unique=True)
     assert side["requests"]["b"] == direct["requests"][0]
@@ -173,9 +189,21 @@ def test_compare_command_prints_the_matrix_and_winner(
     store: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
 ) -> None:
     path, deployments = store
-    code = main(["compare", "--store", str(path), "--deployments", str(deployments),
-                 "--a", "runtime=serverless", "--b", "runtime=container",
-                 "--weights", "cost=1,latency_slo=1"])
+    code = main(
+        [
+            "compare",
+            "--store",
+            str(path),
+            "--deployments",
+            str(deployments),
+            "--a",
+            "runtime=serverless",
+            "--b",
+            "runtime=container",
+            "--weights",
+            "cost=1,latency_slo=1",
+        ]
+    )
     assert code == 0
     out = capsys.readouterr().out
     assert "scoring matrix" in out
@@ -187,8 +215,21 @@ def test_compare_command_json_and_thin_slices(
     store: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
 ) -> None:
     path, _ = store
-    assert main(["compare", "--store", str(path), "--a", "runtime=serverless_container",
-                 "--b", "runtime=container", "--json"]) == 0
+    assert (
+        main(
+            [
+                "compare",
+                "--store",
+                str(path),
+                "--a",
+                "runtime=serverless_container",
+                "--b",
+                "runtime=container",
+                "--json",
+            ]
+        )
+        == 0
+    )
     document = json.loads(capsys.readouterr().out)
     assert document["winner"] == "insufficient_data"  # /classify has a handful of requests
     assert document["notes"]
@@ -198,9 +239,25 @@ def test_compare_command_rejects_bad_selections(
     store: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
 ) -> None:
     path, _ = store
-    assert main(["compare", "--store", str(path), "--a", "colour=red",
-                 "--b", "runtime=container"]) == 1
+    assert (
+        main(["compare", "--store", str(path), "--a", "colour=red", "--b", "runtime=container"])
+        == 1
+    )
     assert "not one of" in capsys.readouterr().err
-    assert main(["compare", "--store", str(path), "--a", "runtime=serverless",
-                 "--b", "runtime=container", "--weights", "speed=2"]) == 1
+    assert (
+        main(
+            [
+                "compare",
+                "--store",
+                str(path),
+                "--a",
+                "runtime=serverless",
+                "--b",
+                "runtime=container",
+                "--weights",
+                "speed=2",
+            ]
+        )
+        == 1
+    )
     assert "unknown criteria" in capsys.readouterr().err

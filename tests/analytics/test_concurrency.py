@@ -14,14 +14,19 @@ T0 = datetime(2026, 11, 16, 10, 0, 0)
 
 def _requests(*intervals: tuple[float, float, str]) -> duckdb.DuckDBPyRelation:
     con = store_in_memory()
-    insert_spans(con, [
-        span_record(start=T0 + timedelta(seconds=start), duration_ms=duration * 1000,
-                    endpoint=endpoint)
-        for start, duration, endpoint in intervals
-    ])
+    insert_spans(
+        con,
+        [
+            span_record(
+                start=T0 + timedelta(seconds=start), duration_ms=duration * 1000, endpoint=endpoint
+            )
+            for start, duration, endpoint in intervals
+        ],
+    )
     prices = load_prices()
-    return request_table(con, con.table("spans"), prices=prices,
-                         deployments=Deployments(prices=prices))
+    return request_table(
+        con, con.table("spans"), prices=prices, deployments=Deployments(prices=prices)
+    )
 
 
 def test_peak_and_mean_by_sweep() -> None:

@@ -14,18 +14,25 @@ def test_defaults_per_runtime() -> None:
     lam = deployments.for_workload("chat", "serverless")
     assert isinstance(lam, Deployment)
     assert (lam.platform, lam.memory_mb, lam.concurrency, lam.min_instances) == (
-        "aws_lambda", 1024.0, 1, 0)
+        "aws_lambda",
+        1024.0,
+        1,
+        0,
+    )
     assert lam.vcpu == pytest.approx(1024 / 1769)
     # One provisioned-concurrency unit of 1 GB for an hour: warm capacity.
     assert lam.instance_price_per_hour == pytest.approx(0.0000041667 * 3600)
     run = deployments.for_workload("chat", "serverless_container")
     assert (run.platform, run.vcpu, run.memory_mb, run.concurrency) == (
-        "gcp_cloud_run", 1.0, 512.0, 80)
+        "gcp_cloud_run",
+        1.0,
+        512.0,
+        80,
+    )
     # Instance-based Cloud Run: 1 vCPU + 0.5 GiB for an hour.
     assert run.instance_price_per_hour == pytest.approx((0.000018 + 0.5 * 0.000002) * 3600)
     box = deployments.for_workload(None, "container")
-    assert (box.platform, box.vcpu, box.memory_mb, box.min_instances) == (
-        "aws_ec2", 2.0, 8192.0, 1)
+    assert (box.platform, box.vcpu, box.memory_mb, box.min_instances) == ("aws_ec2", 2.0, 8192.0, 1)
     assert box.instance_price_per_hour == 0.1008
     assert (box.slo_ms, box.target_utilization, box.architecture) == (3000.0, 0.7, "x86_64")
     assert deployments.for_workload("x", "something-else").platform == "aws_ec2"
@@ -46,7 +53,7 @@ def test_more_specific_entries_win_field_by_field(tmp_path: Path) -> None:
         "[defaults]\nslo_ms = 2500\n"
         '[[workloads]]\nendpoint = "chat"\nslo_ms = 1200\nmemory_mb = 2048\n'
         '[[workloads]]\nendpoint = "chat"\nruntime = "serverless"\narchitecture = "arm64"\n'
-        'memory_mb = 1769\n'
+        "memory_mb = 1769\n"
         '[[workloads]]\nruntime = "serverless"\nmemory_mb = 512\nslo_ms = 9999\n'
         '[[workloads]]\nruntime = "container"\nplatform = "aws_fargate"\nvcpu = 0.5\n'
         "memory_mb = 1024\nconcurrency = 50\n"
@@ -69,16 +76,20 @@ def test_more_specific_entries_win_field_by_field(tmp_path: Path) -> None:
 
 def test_fargate_instance_price(tmp_path: Path) -> None:
     file = tmp_path / "deployments.yaml"
-    file.write_text("workloads:\n  - runtime: container\n    platform: aws_ecs\n"
-                    "    vcpu: 1\n    memory_mb: 2048\n")
+    file.write_text(
+        "workloads:\n  - runtime: container\n    platform: aws_ecs\n"
+        "    vcpu: 1\n    memory_mb: 2048\n"
+    )
     box = load_deployments(file).for_workload("any", "container")
     assert box.instance_price_per_hour == pytest.approx(0.04048 + 2 * 0.004445)
 
 
 def test_container_apps_instance_price(tmp_path: Path) -> None:
     file = tmp_path / "deployments.toml"
-    file.write_text('[[workloads]]\nruntime = "serverless_container"\n'
-                    'platform = "azure_container_apps"\nvcpu = 1\nmemory_mb = 2048\n')
+    file.write_text(
+        '[[workloads]]\nruntime = "serverless_container"\n'
+        'platform = "azure_container_apps"\nvcpu = 1\nmemory_mb = 2048\n'
+    )
     aca = load_deployments(file).for_workload("x", "serverless_container")
     assert aca.instance_price_per_hour == pytest.approx((0.000024 + 2 * 0.000003) * 3600)
 

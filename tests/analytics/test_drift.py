@@ -44,13 +44,18 @@ def _times(day: datetime, n: int) -> list[datetime]:
     return [day + SPREAD * i / n for i in range(n)]
 
 
-def _requests(day: datetime, n: int, *, tokens: float = 200, seed: int = 0,
-              **fields: Any) -> list[dict[str, Any]]:
+def _requests(
+    day: datetime, n: int, *, tokens: float = 200, seed: int = 0, **fields: Any
+) -> list[dict[str, Any]]:
     rng = np.random.default_rng(seed)
     return [
-        span_record(start=t, duration_ms=float(rng.lognormal(6, 0.5)),
-                    input_tokens=int(rng.poisson(tokens)), output_tokens=int(rng.poisson(80)),
-                    **fields)
+        span_record(
+            start=t,
+            duration_ms=float(rng.lognormal(6, 0.5)),
+            input_tokens=int(rng.poisson(tokens)),
+            output_tokens=int(rng.poisson(80)),
+            **fields,
+        )
         for t in _times(day, n)
     ]
 
@@ -65,14 +70,14 @@ WEEKS = {"reference": "2026-11-09..2026-11-15", "current": "2026-11-16..2026-11-
 
 def _run(con: duckdb.DuckDBPyConnection, **settings: Any) -> pl.DataFrame:
     """Fixed weeks unless a test asks otherwise (default windows follow the newest data)."""
-    return detect_drift(con, con.table("spans"), con.table("embeddings"),
-                        **{**WEEKS, **settings})
+    return detect_drift(con, con.table("spans"), con.table("embeddings"), **{**WEEKS, **settings})
 
 
 def _verdicts(results: pl.DataFrame) -> dict[tuple[Any, ...], str]:
     return {
-        (row["model"], row["prompt_version"], row["kind"], row["feature"], row["method"]):
-            row["verdict"]
+        (row["model"], row["prompt_version"], row["kind"], row["feature"], row["method"]): row[
+            "verdict"
+        ]
         for row in results.iter_rows(named=True)
     }
 
@@ -87,12 +92,16 @@ def store() -> duckdb.DuckDBPyConnection:
         reference, current = synthetic_embeddings(
             400, 400, 48, shift=shift, normalise=True, anisotropic=True, seed=len(model)
         )
-        for day, vectors, tokens, seed in ((REFERENCE_WEEK, reference, 300, 1),
-                                           (CURRENT_WEEK, current, 300 + extra_tokens, 2)):
-            spans += _requests(day, 400, tokens=tokens, seed=seed, model=model,
-                               prompt_version="v1", tenant="acme")
-            embeddings += _vectors(day, vectors, model=model, prompt_version="v1", kind="query",
-                                   tenant="acme")
+        for day, vectors, tokens, seed in (
+            (REFERENCE_WEEK, reference, 300, 1),
+            (CURRENT_WEEK, current, 300 + extra_tokens, 2),
+        ):
+            spans += _requests(
+                day, 400, tokens=tokens, seed=seed, model=model, prompt_version="v1", tenant="acme"
+            )
+            embeddings += _vectors(
+                day, vectors, model=model, prompt_version="v1", kind="query", tenant="acme"
+            )
     insert_spans(con, spans)
     insert_embeddings(con, embeddings)
     return con
@@ -170,9 +179,12 @@ def test_bad_settings_fail_before_any_work(
 
 def test_too_little_data_is_never_a_verdict() -> None:
     con = store_in_memory()
-    insert_spans(con, _requests(REFERENCE_WEEK, 300, model="m", prompt_version="v1")
-                 + _requests(CURRENT_WEEK, 40, model="m", prompt_version="v1")
-                 + _requests(CURRENT_WEEK, 200, model="new", prompt_version="v1"))
+    insert_spans(
+        con,
+        _requests(REFERENCE_WEEK, 300, model="m", prompt_version="v1")
+        + _requests(CURRENT_WEEK, 40, model="m", prompt_version="v1")
+        + _requests(CURRENT_WEEK, 200, model="new", prompt_version="v1"),
+    )
     results = _run(con)
     assert set(results["verdict"]) == {"insufficient_data"}
     assert results["score"].is_null().all() and results["drifted"].is_null().all()
@@ -236,8 +248,11 @@ def test_each_embedding_kind_is_compared_on_its_own() -> None:
 def test_large_windows_are_sampled_reproducibly() -> None:
     con = store_in_memory()
     reference, current = synthetic_embeddings(700, 900, 16, shift=2.0, seed=3)
-    insert_embeddings(con, _vectors(REFERENCE_WEEK, reference, model="e", prompt_version="v1")
-                      + _vectors(CURRENT_WEEK, current, model="e", prompt_version="v1"))
+    insert_embeddings(
+        con,
+        _vectors(REFERENCE_WEEK, reference, model="e", prompt_version="v1")
+        + _vectors(CURRENT_WEEK, current, model="e", prompt_version="v1"),
+    )
     first = _run(con, max_samples=300).row(0, named=True)
     assert (first["reference_n"], first["current_n"]) == (700, 900)
     assert first["message"].endswith("(random sample of 700+900 vectors)")
@@ -251,20 +266,40 @@ def test_request_features_come_from_the_whole_request() -> None:
     rows: list[dict[str, Any]] = []
     for day, scores in ((REFERENCE_WEEK, 0.8), (CURRENT_WEEK, 0.4)):
         for i, start in enumerate(_times(day, 150)):
-            entry = span_record(start=start, duration_ms=500.0, endpoint="/ask",
-                                prompt_version="v3", input_tokens=10,
-                                attributes={"thread.id": 7, "cache.hit": True,
-                                            "user.tier": "gold", "request.attempt_id": i})
+            entry = span_record(
+                start=start,
+                duration_ms=500.0,
+                endpoint="/ask",
+                prompt_version="v3",
+                input_tokens=10,
+                attributes={
+                    "thread.id": 7,
+                    "cache.hit": True,
+                    "user.tier": "gold",
+                    "request.attempt_id": i,
+                },
+            )
             trace = entry["trace_id"]
-            retrieval = span_record(start=start, duration_ms=50.0, trace_id=trace,
-                                    is_entry=False, parent_span_id=entry["span_id"],
-                                    model="text-embedding-3-small", input_tokens=12,
-                                    attributes={"retrieval.scores": [scores, scores - 0.2],
-                                                "retrieval.top_k": 2})
-            llm = span_record(start=start + timedelta(milliseconds=60), duration_ms=400.0,
-                              trace_id=trace, is_entry=False, model="gpt-x",
-                              parent_span_id=entry["span_id"], input_tokens=1_000 + i,
-                              output_tokens=50)
+            retrieval = span_record(
+                start=start,
+                duration_ms=50.0,
+                trace_id=trace,
+                is_entry=False,
+                parent_span_id=entry["span_id"],
+                model="text-embedding-3-small",
+                input_tokens=12,
+                attributes={"retrieval.scores": [scores, scores - 0.2], "retrieval.top_k": 2},
+            )
+            llm = span_record(
+                start=start + timedelta(milliseconds=60),
+                duration_ms=400.0,
+                trace_id=trace,
+                is_entry=False,
+                model="gpt-x",
+                parent_span_id=entry["span_id"],
+                input_tokens=1_000 + i,
+                output_tokens=50,
+            )
             rows += [entry, retrieval, llm]
     insert_spans(con, rows)
     results = _run(con)
@@ -273,8 +308,13 @@ def test_request_features_come_from_the_whole_request() -> None:
     # chat model with the most tokens, not the embedding model called first).
     assert set(results["model"]) == {"gpt-x"}
     assert set(results["prompt_version"]) == {"v3"}
-    assert set(features) == {"duration_ms", "input_tokens", "output_tokens",
-                             "retrieval.scores", "retrieval.top_k"}
+    assert set(features) == {
+        "duration_ms",
+        "input_tokens",
+        "output_tokens",
+        "retrieval.scores",
+        "retrieval.top_k",
+    }
     assert features["retrieval.scores"]["verdict"] == "drift"  # mean score 0.7 -> 0.3
     assert features["retrieval.top_k"]["verdict"] == "no_drift"
     assert features["input_tokens"]["reference_n"] == 150
@@ -284,9 +324,11 @@ def test_before_rollout_compares_prompt_versions() -> None:
     con = store_in_memory()
     rollout = CURRENT_WEEK + timedelta(days=2)
     old_vectors, new_vectors = synthetic_embeddings(300, 300, 32, shift=2.5, seed=8)
-    insert_spans(con, _requests(rollout - timedelta(days=6), 300, tokens=200, model="m",
-                                prompt_version="v1")
-                 + _requests(rollout, 300, tokens=200, model="m", prompt_version="v2"))
+    insert_spans(
+        con,
+        _requests(rollout - timedelta(days=6), 300, tokens=200, model="m", prompt_version="v1")
+        + _requests(rollout, 300, tokens=200, model="m", prompt_version="v2"),
+    )
     insert_embeddings(
         con,
         _vectors(rollout - timedelta(days=6), old_vectors, model="m", prompt_version="v1")
@@ -330,7 +372,8 @@ assert results["verdict"].to_list() == ["drift"], results
 heavy = sorted(m for m in ("evidently", "sklearn") if m in sys.modules)
 print(",".join(heavy) or "none")
 """
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                            check=False)
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=False
+    )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "none"

@@ -37,14 +37,23 @@ def store(tmp_path: Path) -> Path:
     vectors: list[dict[str, Any]] = []
     for model, shift, size in (("a", 0.0, 250), ("b", 2.5, 250), ("c", 0.0, 30)):
         reference, current = synthetic_embeddings(size, size, 24, shift=shift, seed=size)
-        for day, batch, tokens in ((datetime(2026, 11, 9), reference, 200),
-                                   (datetime(2026, 11, 16), current, 200 + 10 * shift)):
+        for day, batch, tokens in (
+            (datetime(2026, 11, 9), reference, 200),
+            (datetime(2026, 11, 16), current, 200 + 10 * shift),
+        ):
             for i, vector in enumerate(batch):
                 start = day + timedelta(minutes=20 * i)
-                spans.append(span_record(start=start, model=model, prompt_version="v1",
-                                         input_tokens=int(rng.poisson(tokens))))
-                vectors.append(embedding_record(vector, time=start, model=model,
-                                                prompt_version="v1"))
+                spans.append(
+                    span_record(
+                        start=start,
+                        model=model,
+                        prompt_version="v1",
+                        input_tokens=int(rng.poisson(tokens)),
+                    )
+                )
+                vectors.append(
+                    embedding_record(vector, time=start, model=model, prompt_version="v1")
+                )
     with duckdb.connect(str(path)) as con:
         apply_migrations(con)
         insert_spans(con, spans)
@@ -75,8 +84,20 @@ def test_json_output_and_fail_on_drift(
     store: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     results = tmp_path / "elsewhere.duckdb"
-    code = main(["drift", "--store", str(store), *WEEKS, "--json", "--fail-on-drift",
-                 "--method", "classifier,ks", "--results", str(results)])
+    code = main(
+        [
+            "drift",
+            "--store",
+            str(store),
+            *WEEKS,
+            "--json",
+            "--fail-on-drift",
+            "--method",
+            "classifier,ks",
+            "--results",
+            str(results),
+        ]
+    )
     assert code == 3
     rows = json.loads(capsys.readouterr().out)
     assert {row["verdict"] for row in rows} == {"drift", "no_drift", "insufficient_data"}
@@ -119,9 +140,23 @@ def test_console_script_writes_evidentlys_html_report(store: Path, tmp_path: Pat
     report = tmp_path / "drift.html"
     script = Path(sys.executable).with_name("infermeter")
     result = subprocess.run(
-        [str(script), "drift", "--store", str(store), *WEEKS, "--html", str(report),
-         "--html-sample", "40", "--method", "classifier,ks,evidently:psi"],
-        capture_output=True, text=True, check=False, timeout=600,
+        [
+            str(script),
+            "drift",
+            "--store",
+            str(store),
+            *WEEKS,
+            "--html",
+            str(report),
+            "--html-sample",
+            "40",
+            "--method",
+            "classifier,ks,evidently:psi",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=600,
     )
     assert result.returncode == 0, result.stderr
     page = report.read_text(encoding="utf-8")
@@ -151,15 +186,22 @@ def _renders_in_chromium(page_path: Path, *, plots: int) -> None:
     problems: list[str] = []
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(
-            executable_path=CHROMIUM, headless=True,
+            executable_path=CHROMIUM,
+            headless=True,
             args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
         )
         try:
             page = browser.new_page(viewport={"width": 1400, "height": 900})
             page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
             page.on("pageerror", lambda e: problems.append(str(e)))
-            page.on("request", lambda r: None if r.url.startswith(("file:", "data:"))
-                    else problems.append(f"network request to {r.url}"))
+            page.on(
+                "request",
+                lambda r: (
+                    None
+                    if r.url.startswith(("file:", "data:"))
+                    else problems.append(f"network request to {r.url}")
+                ),
+            )
             page.goto(page_path.as_uri())
             # Each embedding plot is a pair of contour charts (current, reference).
             page.wait_for_function(

@@ -35,12 +35,14 @@ def _one_blas_thread() -> Iterator[None]:
 # is used at every dimension.
 SHIFT = 2.0
 
-MATRIX = list(itertools.product(
-    (200, 2_000),  # vectors per window (50,000 in benchmarks/bench_drift.py)
-    (32, 384),  # dimensions
-    (False, True),  # unit-normalised (as embedding APIs return them) or raw
-    (False, True),  # anisotropic, correlated, offset (like real models) or isotropic
-))
+MATRIX = list(
+    itertools.product(
+        (200, 2_000),  # vectors per window (50,000 in benchmarks/bench_drift.py)
+        (32, 384),  # dimensions
+        (False, True),  # unit-normalised (as embedding APIs return them) or raw
+        (False, True),  # anisotropic, correlated, offset (like real models) or isotropic
+    )
+)
 
 
 @pytest.mark.parametrize(("size", "dim", "normalise", "anisotropic"), MATRIX)
@@ -51,8 +53,14 @@ def test_default_embedding_method_has_no_false_alarm_and_no_miss(
     for seed, kind in ((1, "mean"), (2, "direction")):
         for shift in (0.0, SHIFT):
             reference, current = synthetic_embeddings(
-                size, size, dim, shift=shift, kind=kind,  # type: ignore[arg-type]
-                normalise=normalise, anisotropic=anisotropic, seed=seed,
+                size,
+                size,
+                dim,
+                shift=shift,
+                kind=kind,  # type: ignore[arg-type]
+                normalise=normalise,
+                anisotropic=anisotropic,
+                seed=seed,
             )
             result = classifier_drift(reference, current)
             assert result.drifted is (shift > 0), (seed, kind, shift, result.detail)
@@ -77,11 +85,15 @@ def test_a_weak_shift_is_found_once_there_is_enough_data() -> None:
 
 def test_classifier_p_values_are_uniform_without_drift() -> None:
     # The held-out AUC is a Mann-Whitney statistic: its null distribution is exact.
-    p_values = np.array([
-        classifier_drift(*synthetic_embeddings(120, 120, 48, anisotropic=True, seed=100 + s),
-                         seed=s).p_value
-        for s in range(300)
-    ], dtype=float)
+    p_values = np.array(
+        [
+            classifier_drift(
+                *synthetic_embeddings(120, 120, 48, anisotropic=True, seed=100 + s), seed=s
+            ).p_value
+            for s in range(300)
+        ],
+        dtype=float,
+    )
     assert stats.kstest(p_values, "uniform").pvalue > 0.001
     assert 0.02 < float((p_values < 0.05).mean()) < 0.09
 
@@ -180,8 +192,14 @@ def test_mmd_finds_mean_and_spread_changes_without_false_alarms() -> None:
     for seed in (1, 2):
         for kind, shift in (("mean", 0.0), ("mean", SHIFT), ("scale", 0.3)):
             reference, current = synthetic_embeddings(
-                600, 600, 32, shift=shift, kind=kind, normalise=True,  # type: ignore[arg-type]
-                anisotropic=True, seed=seed,
+                600,
+                600,
+                32,
+                shift=shift,
+                kind=kind,
+                normalise=True,  # type: ignore[arg-type]
+                anisotropic=True,
+                seed=seed,
             )
             result = mmd_drift(reference, current)
             assert result.drifted is (shift > 0), (seed, kind, result.detail)

@@ -25,6 +25,7 @@ pytestmark = [
     pytest.mark.filterwarnings("ignore::UserWarning:evidently"),
 ]
 
+
 @pytest.fixture(autouse=True, scope="module")
 def _one_blas_thread() -> Iterator[None]:
     """One BLAS thread: the suite shares 2 cores with other suites, and OpenBLAS threads
@@ -56,11 +57,19 @@ def evidently_methods() -> tuple[object, object]:
 @pytest.mark.parametrize(("dim", "normalise", "anisotropic", "shift"), CASES)
 def test_fast_path_verdicts_equal_evidentlys(
     evidently_methods: tuple[object, object],
-    dim: int, normalise: bool, anisotropic: bool, shift: float,
+    dim: int,
+    normalise: bool,
+    anisotropic: bool,
+    shift: float,
 ) -> None:
     model, distance = evidently_methods
     reference, current = synthetic_embeddings(
-        1_500, 1_500, dim, shift=shift, normalise=normalise, anisotropic=anisotropic,
+        1_500,
+        1_500,
+        dim,
+        shift=shift,
+        normalise=normalise,
+        anisotropic=anisotropic,
         seed=dim + 2 * normalise + anisotropic,
     )
     ours = classifier_drift(reference, current).drifted

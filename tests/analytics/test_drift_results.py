@@ -23,11 +23,20 @@ from infermeter.analytics._drift import _results_frame
 def _row(run: int, model: str, verdict: str, **fields: Any) -> dict[str, Any]:
     row: dict[str, Any] = dict.fromkeys(DRIFT_RESULT_COLUMNS)
     row.update(
-        computed_at=datetime(2026, 11, 20 + run), run_id=f"run{run}",
-        group_by="model,prompt_version", model=model, prompt_version="v1", kind="embedding",
-        feature="query", method="classifier", verdict=verdict, reference_n=500,
-        current_n=400, message="m",
-        score=0.9 if verdict == "drift" else 0.5, threshold=0.55,
+        computed_at=datetime(2026, 11, 20 + run),
+        run_id=f"run{run}",
+        group_by="model,prompt_version",
+        model=model,
+        prompt_version="v1",
+        kind="embedding",
+        feature="query",
+        method="classifier",
+        verdict=verdict,
+        reference_n=500,
+        current_n=400,
+        message="m",
+        score=0.9 if verdict == "drift" else 0.5,
+        threshold=0.55,
         drifted=verdict == "drift",
     )
     row.update(fields)
@@ -42,14 +51,26 @@ def test_results_live_next_to_the_store() -> None:
 def test_latest_run_per_group_and_feature(tmp_path: Path) -> None:
     target = tmp_path / "demo.results.duckdb"
     with duckdb.connect(str(target)) as con:
-        write_drift_results(con, _results_frame([
-            _row(1, "a", "no_drift"), _row(1, "b", "drift"),
-            _row(1, "b", "no_drift", kind="feature", feature="input_tokens", method="ks"),
-        ]))
+        write_drift_results(
+            con,
+            _results_frame(
+                [
+                    _row(1, "a", "no_drift"),
+                    _row(1, "b", "drift"),
+                    _row(1, "b", "no_drift", kind="feature", feature="input_tokens", method="ks"),
+                ]
+            ),
+        )
         # The second run recomputed model a only, with two embedding methods.
-        written = write_drift_results(con, _results_frame([
-            _row(2, "a", "drift"), _row(2, "a", "drift", method="mmd", threshold=0.01),
-        ]))
+        written = write_drift_results(
+            con,
+            _results_frame(
+                [
+                    _row(2, "a", "drift"),
+                    _row(2, "a", "drift", method="mmd", threshold=0.01),
+                ]
+            ),
+        )
         assert written == 2
         latest = read_drift_results(con)
     assert latest.select("model", "feature", "method", "run_id").rows() == [
@@ -83,13 +104,17 @@ def test_a_reader_waits_for_a_writer_to_finish(tmp_path: Path) -> None:
         write_drift_results(con, _results_frame([_row(1, "a", "drift")]))
     # Another process holds the file for a moment, like `infermeter drift` appending a run.
     holder = subprocess.Popen(
-        [sys.executable, "-c",
-         "import duckdb, sys, time\n"
-         f"con = duckdb.connect({str(target)!r})\n"
-         "print('locked', flush=True)\n"
-         "time.sleep(1.0)\n"
-         "con.close()\n"],
-        stdout=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-c",
+            "import duckdb, sys, time\n"
+            f"con = duckdb.connect({str(target)!r})\n"
+            "print('locked', flush=True)\n"
+            "time.sleep(1.0)\n"
+            "con.close()\n",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
     )
     try:
         assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"

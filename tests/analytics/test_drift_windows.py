@@ -95,11 +95,17 @@ def test_fixed_windows_label_rows_by_time() -> None:
     )
     labelled, groups = assign_windows(rows, by=["model"], current=current, reference=reference)
     assert labelled["window"].to_list() == ["reference", "current"]
-    assert groups.to_dicts() == [{
-        "model": "a", "reference_start": reference.start, "reference_end": reference.end,
-        "current_start": current.start, "current_end": current.end,
-        "reference_prompt_version": None, "note": None,
-    }]
+    assert groups.to_dicts() == [
+        {
+            "model": "a",
+            "reference_start": reference.start,
+            "reference_end": reference.end,
+            "current_start": current.start,
+            "current_end": current.end,
+            "reference_prompt_version": None,
+            "note": None,
+        }
+    ]
 
 
 def test_before_rollout_compares_the_newest_version_with_the_one_before() -> None:
@@ -124,8 +130,10 @@ def test_before_rollout_compares_the_newest_version_with_the_one_before() -> Non
     plan = {row["model"]: row for row in groups.iter_rows(named=True)}
     assert plan["m"]["prompt_version"] == "v2"
     assert plan["m"]["reference_prompt_version"] == "v1"
-    assert (plan["m"]["reference_start"], plan["m"]["reference_end"]) == (rollout - 7 * day,
-                                                                          rollout)
+    assert (plan["m"]["reference_start"], plan["m"]["reference_end"]) == (
+        rollout - 7 * day,
+        rollout,
+    )
     assert (plan["m"]["current_start"], plan["m"]["current_end"]) == (rollout, current.end)
     assert plan["s"]["note"] == "no earlier prompt version to compare with"
     assert plan["s"]["reference_prompt_version"] is None
@@ -137,8 +145,6 @@ def test_before_rollout_by_prompt_version_alone() -> None:
         ("a", "v1", datetime(2026, 11, 14)),
         ("b", "v2", datetime(2026, 11, 17)),
     )
-    labelled, groups = assign_windows(
-        rows, by=["prompt_version"], current=current, reference=None
-    )
+    labelled, groups = assign_windows(rows, by=["prompt_version"], current=current, reference=None)
     assert labelled["window"].to_list() == ["reference", "current"]
     assert groups.row(0, named=True)["reference_prompt_version"] == "v1"

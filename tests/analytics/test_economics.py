@@ -37,14 +37,17 @@ CASE_A_FARGATE_H = 1 * FARGATE_VCPU_H + 2 * FARGATE_GB_H  # $0.04937/h
 
 def case_a_lambda(requests_per_s: float) -> float:
     return serverless_monthly_usd(
-        requests_per_s=requests_per_s, duration_s=0.2,
-        price_per_request_second=CASE_A_GB * LAMBDA_X86_GBS, price_per_request=LAMBDA_REQ,
+        requests_per_s=requests_per_s,
+        duration_s=0.2,
+        price_per_request_second=CASE_A_GB * LAMBDA_X86_GBS,
+        price_per_request=LAMBDA_REQ,
     )
 
 
 def case_a_fleet(requests_per_s: float) -> tuple[int, float]:
-    n = fleet_size(requests_per_s=requests_per_s, duration_s=0.2, concurrency=1,
-                   target_utilization=0.7)
+    n = fleet_size(
+        requests_per_s=requests_per_s, duration_s=0.2, concurrency=1, target_utilization=0.7
+    )
     return n, container_monthly_usd(instances=n, price_per_hour=CASE_A_FARGATE_H)
 
 
@@ -58,13 +61,17 @@ def test_case_a_fargate_task_costs_36_04_per_month() -> None:
 
 def test_case_a_crossover_is_46_percent_on_fargate_and_47_on_m7i() -> None:
     fargate = crossover_utilization(
-        price_per_hour=CASE_A_FARGATE_H, concurrency=1,
-        price_per_request_second=CASE_A_GB * LAMBDA_X86_GBS, price_per_request=LAMBDA_REQ,
+        price_per_hour=CASE_A_FARGATE_H,
+        concurrency=1,
+        price_per_request_second=CASE_A_GB * LAMBDA_X86_GBS,
+        price_per_request=LAMBDA_REQ,
         duration_s=0.2,
     )
     m7i = crossover_utilization(
-        price_per_hour=M7I_LARGE_H, concurrency=2,
-        price_per_request_second=CASE_A_GB * LAMBDA_X86_GBS, price_per_request=LAMBDA_REQ,
+        price_per_hour=M7I_LARGE_H,
+        concurrency=2,
+        price_per_request_second=CASE_A_GB * LAMBDA_X86_GBS,
+        price_per_request=LAMBDA_REQ,
         duration_s=0.2,
     )
     assert round(fargate, 2) == 0.46
@@ -96,8 +103,10 @@ def test_case_b_io_bound_orchestration_crosses_over_at_1_6_percent() -> None:
     memory_gb, wait_s = 0.5, 3.0
     fargate_half = 0.5 * FARGATE_VCPU_H + 1 * FARGATE_GB_H
     per_request = serverless_monthly_usd(
-        requests_per_s=1 / SECONDS_PER_MONTH, duration_s=wait_s,
-        price_per_request_second=memory_gb * LAMBDA_X86_GBS, price_per_request=LAMBDA_REQ,
+        requests_per_s=1 / SECONDS_PER_MONTH,
+        duration_s=wait_s,
+        price_per_request_second=memory_gb * LAMBDA_X86_GBS,
+        price_per_request=LAMBDA_REQ,
     )
     assert round(per_request, 7) == 0.0000252
     task = container_monthly_usd(instances=1, price_per_hour=fargate_half)
@@ -106,8 +115,10 @@ def test_case_b_io_bound_orchestration_crosses_over_at_1_6_percent() -> None:
     assert round(breakeven_requests, -3) == 715_000
     assert round(breakeven_requests / SECONDS_PER_MONTH, 2) == 0.27
     u_star = crossover_utilization(
-        price_per_hour=fargate_half, concurrency=50,
-        price_per_request_second=memory_gb * LAMBDA_X86_GBS, price_per_request=LAMBDA_REQ,
+        price_per_hour=fargate_half,
+        concurrency=50,
+        price_per_request_second=memory_gb * LAMBDA_X86_GBS,
+        price_per_request=LAMBDA_REQ,
         duration_s=wait_s,
     )
     assert round(u_star, 3) == 0.016
@@ -124,14 +135,19 @@ def test_case_c_keeping_warm() -> None:
 
 def test_provisioned_concurrency_pays_off_above_60_percent() -> None:
     breakeven = provisioned_concurrency_breakeven(
-        price_per_gb_second=LAMBDA_X86_GBS, provisioned_price_per_gb_second=LAMBDA_PC_GBS,
+        price_per_gb_second=LAMBDA_X86_GBS,
+        provisioned_price_per_gb_second=LAMBDA_PC_GBS,
         provisioned_duration_price_per_gb_second=LAMBDA_PC_DURATION_GBS,
     )
     assert round(breakeven, 2) == 0.60
-    assert provisioned_concurrency_breakeven(
-        price_per_gb_second=1.0, provisioned_price_per_gb_second=1.0,
-        provisioned_duration_price_per_gb_second=1.0,
-    ) == math.inf
+    assert (
+        provisioned_concurrency_breakeven(
+            price_per_gb_second=1.0,
+            provisioned_price_per_gb_second=1.0,
+            provisioned_duration_price_per_gb_second=1.0,
+        )
+        == math.inf
+    )
 
 
 def test_cold_start_probability_matches_compute_md() -> None:
@@ -146,16 +162,24 @@ def test_cold_start_probability_matches_compute_md() -> None:
 def test_cold_starts_add_init_duration_at_the_duration_rate() -> None:
     warm_only = case_a_lambda(1)
     with_init = serverless_monthly_usd(
-        requests_per_s=1, duration_s=0.2, price_per_request_second=CASE_A_GB * LAMBDA_X86_GBS,
-        price_per_request=LAMBDA_REQ, cold_starts_per_s=0.01, init_duration_s=0.5,
+        requests_per_s=1,
+        duration_s=0.2,
+        price_per_request_second=CASE_A_GB * LAMBDA_X86_GBS,
+        price_per_request=LAMBDA_REQ,
+        cold_starts_per_s=0.01,
+        init_duration_s=0.5,
     )
     expected_init = 0.01 * SECONDS_PER_MONTH * 0.5 * CASE_A_GB * LAMBDA_X86_GBS
     assert with_init - warm_only == pytest.approx(expected_init)
 
 
 def test_fleet_size_respects_min_instances_and_rejects_nonsense() -> None:
-    assert fleet_size(requests_per_s=0, duration_s=1, concurrency=1, target_utilization=0.7,
-                      min_instances=2) == 2
+    assert (
+        fleet_size(
+            requests_per_s=0, duration_s=1, concurrency=1, target_utilization=0.7, min_instances=2
+        )
+        == 2
+    )
     with pytest.raises(ValueError, match="concurrency"):
         fleet_size(requests_per_s=1, duration_s=1, concurrency=0, target_utilization=0.7)
 
@@ -217,8 +241,12 @@ TWO_WEEKS_S = 14 * 86_400.0
 
 def workload(**columns: Any) -> dict[str, Any]:
     row: dict[str, Any] = {
-        "endpoint": "/score", "runtime": "serverless", "requests": 1000,
-        "requests_per_s": 1.0, "mean_duration_ms": 200.0, "cold_starts": 0,
+        "endpoint": "/score",
+        "runtime": "serverless",
+        "requests": 1000,
+        "requests_per_s": 1.0,
+        "mean_duration_ms": 200.0,
+        "cold_starts": 0,
         "window_s": TWO_WEEKS_S,
     }
     row.update(columns)
@@ -253,8 +281,13 @@ def test_runtime_economics_keeps_one_request_per_second_on_serverless() -> None:
 
 def test_runtime_economics_case_b_io_bound_prefers_a_concurrent_container() -> None:
     fargate_half = 0.5 * FARGATE_VCPU_H + 1 * FARGATE_GB_H
-    deployments = FakeDeployments({"/chat": FakeDeployment(
-        memory_mb=512, vcpu=0.5, concurrency=50, instance_price_per_hour=fargate_half)})
+    deployments = FakeDeployments(
+        {
+            "/chat": FakeDeployment(
+                memory_mb=512, vcpu=0.5, concurrency=50, instance_price_per_hour=fargate_half
+            )
+        }
+    )
     row = economics(
         workload(endpoint="/chat", requests_per_s=0.5, mean_duration_ms=3000.0),
         deployments=deployments,
@@ -290,10 +323,12 @@ def test_warm_capacity_case_c_one_provisioned_unit_at_1_gb() -> None:
 
 
 def test_cloud_run_and_container_apps_price_warm_instances_at_idle_rates() -> None:
-    deployments = FakeDeployments({
-        "/run": FakeDeployment(platform="gcp_cloud_run", memory_mb=1024, concurrency=80),
-        "/aca": FakeDeployment(platform="azure_container_apps", memory_mb=2048, concurrency=10),
-    })
+    deployments = FakeDeployments(
+        {
+            "/run": FakeDeployment(platform="gcp_cloud_run", memory_mb=1024, concurrency=80),
+            "/aca": FakeDeployment(platform="azure_container_apps", memory_mb=2048, concurrency=10),
+        }
+    )
     rows = economics(
         workload(endpoint="/run", runtime="serverless_container"),
         workload(endpoint="/aca", runtime="serverless_container"),
@@ -330,25 +365,45 @@ def test_unknown_runtime_has_no_saving() -> None:
 
 
 def test_economics_columns_are_the_contract() -> None:
-    frame = runtime_economics(pl.DataFrame([workload()]), prices=FakePrices(),
-                              deployments=FakeDeployments())
-    contract = ["endpoint", "runtime", "requests_per_s", "mean_duration_s", "memory_gb",
-                "serverless_monthly_usd", "container_monthly_usd", "container_instances",
-                "crossover_utilization", "measured_utilization", "warm_capacity_units",
-                "warm_capacity_monthly_usd", "cheaper_runtime", "monthly_saving_usd"]
+    frame = runtime_economics(
+        pl.DataFrame([workload()]), prices=FakePrices(), deployments=FakeDeployments()
+    )
+    contract = [
+        "endpoint",
+        "runtime",
+        "requests_per_s",
+        "mean_duration_s",
+        "memory_gb",
+        "serverless_monthly_usd",
+        "container_monthly_usd",
+        "container_instances",
+        "crossover_utilization",
+        "measured_utilization",
+        "warm_capacity_units",
+        "warm_capacity_monthly_usd",
+        "cheaper_runtime",
+        "monthly_saving_usd",
+    ]
     assert set(contract) <= set(frame.columns)
 
 
 def test_each_side_is_priced_with_its_own_deployment() -> None:
     deployments = FakeDeployments()
     runtime_economics(
-        pl.DataFrame([workload(endpoint="/a", runtime="serverless_container"),
-                      workload(endpoint="/b", runtime="container")]),
-        prices=FakePrices(), deployments=deployments,
+        pl.DataFrame(
+            [
+                workload(endpoint="/a", runtime="serverless_container"),
+                workload(endpoint="/b", runtime="container"),
+            ]
+        ),
+        prices=FakePrices(),
+        deployments=deployments,
     )
     assert deployments.asked == [
-        ("/a", "serverless_container"), ("/a", "container"),
-        ("/b", "serverless"), ("/b", "container"),
+        ("/a", "serverless_container"),
+        ("/a", "container"),
+        ("/b", "serverless"),
+        ("/b", "container"),
     ]
 
 
@@ -365,8 +420,9 @@ def test_bundled_prices_and_a_deployments_file_reproduce_case_a(tmp_path: Path) 
     )
     prices = load_prices()
     deployments = load_deployments(deployments_file, prices=prices)
-    frame = runtime_economics(pl.DataFrame([workload(requests_per_s=20.0)]), prices=prices,
-                              deployments=deployments)
+    frame = runtime_economics(
+        pl.DataFrame([workload(requests_per_s=20.0)]), prices=prices, deployments=deployments
+    )
     row = frame.row(0, named=True)
     assert round(row["serverless_monthly_usd"], 2) == 313.18
     assert row["container_instances"] == 6

@@ -23,22 +23,36 @@ T0 = datetime(2026, 11, 16, 10, 0, 0)
 
 
 def _request(
-    offset_s: float, duration_ms: float, tenant: str, *, children: tuple[dict[str, Any], ...] = (),
+    offset_s: float,
+    duration_ms: float,
+    tenant: str,
+    *,
+    children: tuple[dict[str, Any], ...] = (),
     **fields: Any,
 ) -> list[dict[str, Any]]:
     """An entry span (serverless, 1024 MB, endpoint chat) and its nested spans."""
     entry = span_record(
-        start=T0 + timedelta(seconds=offset_s), duration_ms=duration_ms, tenant=tenant,
-        endpoint="chat", runtime="serverless", memory_mb=1024.0,
-        prompt_version="v1" if tenant == "a" else "v2", **fields,
+        start=T0 + timedelta(seconds=offset_s),
+        duration_ms=duration_ms,
+        tenant=tenant,
+        endpoint="chat",
+        runtime="serverless",
+        memory_mb=1024.0,
+        prompt_version="v1" if tenant == "a" else "v2",
+        **fields,
     )
     rows = [entry]
     for child in children:
         start = entry["start_time"] + timedelta(milliseconds=child.pop("at_ms"))
-        rows.append(span_record(
-            start=start, trace_id=entry["trace_id"], parent_span_id=entry["span_id"],
-            is_entry=False, **child,
-        ))
+        rows.append(
+            span_record(
+                start=start,
+                trace_id=entry["trace_id"],
+                parent_span_id=entry["span_id"],
+                is_entry=False,
+                **child,
+            )
+        )
     return rows
 
 
@@ -50,26 +64,65 @@ def _dataset() -> list[dict[str, Any]]:
     # Cold: a5 (2000, INIT 500) and b3 (1500, INIT 300, an error). b5 (1200) was throttled
     # twice and succeeded on the third attempt. SLO 1000 ms: breaches a5, b3, b5.
     rows: list[dict[str, Any]] = []
-    rows += _request(0.0, 100, "a", ttft_ms=50, input_tokens=1000, output_tokens=100,
-                     cache_read_tokens=400, **LLM)
-    rows += _request(1.0, 200, "a", ttft_ms=60, input_tokens=1000, output_tokens=100,
-                     reasoning_tokens=50, **LLM)
+    rows += _request(
+        0.0,
+        100,
+        "a",
+        ttft_ms=50,
+        input_tokens=1000,
+        output_tokens=100,
+        cache_read_tokens=400,
+        **LLM,
+    )
+    rows += _request(
+        1.0, 200, "a", ttft_ms=60, input_tokens=1000, output_tokens=100, reasoning_tokens=50, **LLM
+    )
     rows += _request(2.0, 300, "a", ttft_ms=70, input_tokens=1000, output_tokens=100, **LLM)
     rows += _request(3.0, 400, "a", ttft_ms=80, input_tokens=1000, output_tokens=100, **LLM)
-    rows += _request(4.0, 2000, "a", cold_start=True, init_duration_ms=500,
-                     input_tokens=1000, output_tokens=100, **LLM)
+    rows += _request(
+        4.0,
+        2000,
+        "a",
+        cold_start=True,
+        init_duration_ms=500,
+        input_tokens=1000,
+        output_tokens=100,
+        **LLM,
+    )
     rows += _request(0.05, 150, "b", input_tokens=1000, output_tokens=100, **LLM)
     rows += _request(1.1, 250, "b", input_tokens=1000, output_tokens=100, **LLM)
-    rows += _request(4.5, 1500, "b", cold_start=True, init_duration_ms=300,
-                     status_code="ERROR", error_type="TimeoutError",
-                     input_tokens=1000, output_tokens=100, **LLM)
+    rows += _request(
+        4.5,
+        1500,
+        "b",
+        cold_start=True,
+        init_duration_ms=300,
+        status_code="ERROR",
+        error_type="TimeoutError",
+        input_tokens=1000,
+        output_tokens=100,
+        **LLM,
+    )
     rows += _request(5.0, 350, "b", input_tokens=1000, output_tokens=100, **LLM)
-    rows += _request(7.0, 1200, "b", children=(
-        {"at_ms": 10, "duration_ms": 5, "throttled": True, "attempt": 1, "name": "llm", **LLM},
-        {"at_ms": 20, "duration_ms": 5, "throttled": True, "attempt": 2, "name": "llm", **LLM},
-        {"at_ms": 500, "duration_ms": 600, "attempt": 3, "name": "llm", "ttft_ms": 100,
-         "input_tokens": 1000, "output_tokens": 100, **LLM},
-    ))
+    rows += _request(
+        7.0,
+        1200,
+        "b",
+        children=(
+            {"at_ms": 10, "duration_ms": 5, "throttled": True, "attempt": 1, "name": "llm", **LLM},
+            {"at_ms": 20, "duration_ms": 5, "throttled": True, "attempt": 2, "name": "llm", **LLM},
+            {
+                "at_ms": 500,
+                "duration_ms": 600,
+                "attempt": 3,
+                "name": "llm",
+                "ttft_ms": 100,
+                "input_tokens": 1000,
+                "output_tokens": 100,
+                **LLM,
+            },
+        ),
+    )
     return rows
 
 
@@ -182,9 +235,7 @@ def test_grouped_by_tenant(requests: duckdb.DuckDBPyRelation) -> None:
     assert (a["peak_concurrency"], b["peak_concurrency"]) == (1, 2)
     assert (a["errors"], b["errors"]) == (0, 1)
     assert (a["slo_breach_cold_share"], b["slo_breach_cold_share"]) == (1.0, 0.5)
-    assert b["cost_per_successful_request_usd"] == pytest.approx(
-        b["total_cost_usd"] / 4
-    )
+    assert b["cost_per_successful_request_usd"] == pytest.approx(b["total_cost_usd"] / 4)
 
 
 def test_grouped_by_prompt_version_and_bucket(requests: duckdb.DuckDBPyRelation) -> None:
@@ -201,15 +252,27 @@ def test_grouped_by_prompt_version_and_bucket(requests: duckdb.DuckDBPyRelation)
 def test_buckets_split_requests_by_start() -> None:
     con = store_in_memory()
     # Two requests an hour apart; the first one runs across the hour boundary.
-    insert_spans(con, [
-        span_record(start=T0 + timedelta(minutes=59), duration_ms=120_000, runtime="container",
-                    service_instance="i-1"),
-        span_record(start=T0 + timedelta(minutes=61), duration_ms=1000, runtime="container",
-                    service_instance="i-2"),
-    ])
+    insert_spans(
+        con,
+        [
+            span_record(
+                start=T0 + timedelta(minutes=59),
+                duration_ms=120_000,
+                runtime="container",
+                service_instance="i-1",
+            ),
+            span_record(
+                start=T0 + timedelta(minutes=61),
+                duration_ms=1000,
+                runtime="container",
+                service_instance="i-2",
+            ),
+        ],
+    )
     prices = load_prices()
-    rel = request_table(con, con.table("spans"), prices=prices,
-                        deployments=Deployments(prices=prices))
+    rel = request_table(
+        con, con.table("spans"), prices=prices, deployments=Deployments(prices=prices)
+    )
     frame = metrics(rel, bucket="1h")
     assert frame["bucket"].to_list() == [T0, T0 + timedelta(hours=1)]
     assert frame["requests"].to_list() == [1, 1]
@@ -221,15 +284,32 @@ def test_buckets_split_requests_by_start() -> None:
 
 def test_unpriced_requests_are_counted_not_priced_at_zero() -> None:
     con = store_in_memory()
-    insert_spans(con, [
-        span_record(runtime="serverless", memory_mb=1024.0, duration_ms=1000,
-                    model="gpt-4o", provider="openai", input_tokens=1000, output_tokens=0),
-        span_record(runtime="serverless", memory_mb=1024.0, duration_ms=1000,
-                    model="in-house-llm", input_tokens=1000, output_tokens=10),
-    ])
+    insert_spans(
+        con,
+        [
+            span_record(
+                runtime="serverless",
+                memory_mb=1024.0,
+                duration_ms=1000,
+                model="gpt-4o",
+                provider="openai",
+                input_tokens=1000,
+                output_tokens=0,
+            ),
+            span_record(
+                runtime="serverless",
+                memory_mb=1024.0,
+                duration_ms=1000,
+                model="in-house-llm",
+                input_tokens=1000,
+                output_tokens=10,
+            ),
+        ],
+    )
     prices = load_prices()
-    rel = request_table(con, con.table("spans"), prices=prices,
-                        deployments=Deployments(prices=prices))
+    rel = request_table(
+        con, con.table("spans"), prices=prices, deployments=Deployments(prices=prices)
+    )
     m = _one(metrics(rel))
     assert m["unpriced_requests"] == 1
     assert m["token_cost_usd"] == pytest.approx(0.0025)  # the priced request only
@@ -250,6 +330,7 @@ def test_bad_arguments_are_clear_errors(requests: duckdb.DuckDBPyRelation) -> No
 def test_empty_request_table_gives_no_rows() -> None:
     con = store_in_memory()
     prices = load_prices()
-    rel = request_table(con, con.table("spans"), prices=prices,
-                        deployments=Deployments(prices=prices))
+    rel = request_table(
+        con, con.table("spans"), prices=prices, deployments=Deployments(prices=prices)
+    )
     assert metrics(rel, by=["tenant"]).height == 0

@@ -27,8 +27,15 @@ def test_bundled_token_table_keeps_license_version_and_date() -> None:
     assert "MIT License" in str(table["notice"]) and "Berri AI" in str(table["notice"])
     assert table["litellm_version"] == "1.110.2"
     assert table["taken"] == "2026-11-28"
-    assert table["fields"] == ["input", "output", "cache_read", "cache_write", "reasoning",
-                               "provider", "mode"]
+    assert table["fields"] == [
+        "input",
+        "output",
+        "cache_read",
+        "cache_write",
+        "reasoning",
+        "provider",
+        "mode",
+    ]
     notice = resources.files("infermeter.analytics").joinpath("data/NOTICE.md").read_text()
     assert "litellm 1.110.2" in notice and "Copyright (c) 2023 Berri AI" in notice
 
@@ -36,8 +43,10 @@ def test_bundled_token_table_keeps_license_version_and_date() -> None:
 @pytest.mark.skipif(not SHARED_MAP.exists(), reason="LiteLLM's map is not next to the repo")
 def test_bundled_table_is_what_the_build_script_makes(tmp_path: Path) -> None:
     out = tmp_path / "token_prices.json"
-    assert main([str(SHARED_MAP), "--version", "1.110.2", "--taken", "2026-11-28",
-                 "--out", str(out)]) == 0
+    assert (
+        main([str(SHARED_MAP), "--version", "1.110.2", "--taken", "2026-11-28", "--out", str(out)])
+        == 0
+    )
     assert json.loads(out.read_text()) == _bundled_table()
 
 
@@ -45,15 +54,21 @@ def test_build_keeps_only_token_prices() -> None:
     table = build_token_prices(
         {
             "sample_spec": {"input_cost_per_token": 0.0},
-            "m-chat": {"input_cost_per_token": 1e-6, "output_cost_per_token": 2e-6,
-                       "cache_read_input_token_cost": 1e-7,
-                       "cache_creation_input_token_cost": 1.25e-6,
-                       "output_cost_per_reasoning_token": 3e-6,
-                       "litellm_provider": "acme", "mode": "chat", "max_tokens": 10},
+            "m-chat": {
+                "input_cost_per_token": 1e-6,
+                "output_cost_per_token": 2e-6,
+                "cache_read_input_token_cost": 1e-7,
+                "cache_creation_input_token_cost": 1.25e-6,
+                "output_cost_per_reasoning_token": 3e-6,
+                "litellm_provider": "acme",
+                "mode": "chat",
+                "max_tokens": 10,
+            },
             "m-image": {"output_cost_per_image": 0.04, "litellm_provider": "acme"},
             "m-bad": {"input_cost_per_token": "free", "output_cost_per_token": -1},
         },
-        litellm_version="x", taken="2026-01-01",
+        litellm_version="x",
+        taken="2026-01-01",
     )
     assert table["models"] == {"m-chat": [1e-6, 2e-6, 1e-7, 1.25e-6, 3e-6, "acme", "chat"]}
 
@@ -84,8 +99,13 @@ def test_normalize_model_name(name: str, normalized: str) -> None:
         ("GPT-4O", "openai", "gpt-4o", "normalized", 2.5),
         # The span's provider picks the provider's entry.
         ("gpt-4o", "azure.ai.openai", "azure/gpt-4o", "normalized", 2.5),
-        ("anthropic.claude-3-5-sonnet-20240620-v1:0", "aws.bedrock",
-         "anthropic.claude-3-5-sonnet-20240620-v1:0", "exact", 3.0),
+        (
+            "anthropic.claude-3-5-sonnet-20240620-v1:0",
+            "aws.bedrock",
+            "anthropic.claude-3-5-sonnet-20240620-v1:0",
+            "exact",
+            3.0,
+        ),
         ("claude-sonnet-4-5-20250929", "anthropic", "claude-sonnet-4-5-20250929", "exact", 3.0),
         ("gemini-2.5-pro", "gcp.vertex_ai", "gemini-2.5-pro", "exact", 1.25),
         ("text-embedding-3-small", "openai", "text-embedding-3-small", "exact", 0.02),
@@ -108,8 +128,17 @@ def test_unknown_models_have_no_price() -> None:
 
 
 def test_cost_follows_the_genai_token_semantics() -> None:
-    price = TokenPrice(model="m", provider=None, mode="chat", input=1.0, output=10.0,
-                       cache_read=0.1, cache_write=1.25, reasoning=20.0, source="test")
+    price = TokenPrice(
+        model="m",
+        provider=None,
+        mode="chat",
+        input=1.0,
+        output=10.0,
+        cache_read=0.1,
+        cache_write=1.25,
+        reasoning=20.0,
+        source="test",
+    )
     # input 100 of which 30 cached and 10 written; output 50 of which 20 reasoning.
     assert price.cost(100, 50, 30, 10, 20) == pytest.approx(60 + 3 + 12.5 + 300 + 400)
 
@@ -125,8 +154,11 @@ def test_missing_cache_and_reasoning_prices_fall_back() -> None:
 def test_compute_prices_carry_source_and_date() -> None:
     compute = load_prices().compute
     assert isinstance(compute, ComputePrices)
-    prices = [f.name for f in dataclasses.fields(ComputePrices) if (f.type == "float"
-              and not f.name.startswith("vm_")) or f.name == "vm_hour"]
+    prices = [
+        f.name
+        for f in dataclasses.fields(ComputePrices)
+        if (f.type == "float" and not f.name.startswith("vm_")) or f.name == "vm_hour"
+    ]
     assert set(prices) <= set(compute.sources)
     for name in prices:
         assert compute.sources[name].source and compute.sources[name].date, name
@@ -165,8 +197,10 @@ def test_user_file_overrides_tokens_compute_and_adds_models(tmp_path: Path) -> N
     assert gpt.output == pytest.approx(1e-5)  # kept from the bundled entry
     assert gpt.reasoning == pytest.approx(3e-5)
     acme = book.token_price("acme-llm")
-    assert acme is not None and (acme.input, acme.output) == (pytest.approx(1e-6),
-                                                              pytest.approx(3e-6))
+    assert acme is not None and (acme.input, acme.output) == (
+        pytest.approx(1e-6),
+        pytest.approx(3e-6),
+    )
     assert acme.cache_read == acme.input
     assert book.compute.lambda_x86_gb_s == 0.0000221
     assert book.compute.sources["lambda_x86_gb_s"].source == str(file)
@@ -179,8 +213,9 @@ def test_user_file_overrides_tokens_compute_and_adds_models(tmp_path: Path) -> N
 
 def test_yaml_file_and_env_variable(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     file = tmp_path / "prices.yaml"
-    file.write_text("tokens:\n  acme-llm:\n    input_per_million: 4\n"
-                    "aliases:\n  prod-chat: acme-llm\n")
+    file.write_text(
+        "tokens:\n  acme-llm:\n    input_per_million: 4\naliases:\n  prod-chat: acme-llm\n"
+    )
     monkeypatch.setenv("INFERMETER_PRICES", str(file))
     book = load_prices()
     alias = book.token_price("prod-chat")

@@ -31,11 +31,21 @@ TWO_WEEKS_S = 14 * 86_400.0
 
 def workload(**columns: Any) -> dict[str, Any]:
     row: dict[str, Any] = {
-        "endpoint": "/chat", "runtime": "serverless", "requests": 10_000,
-        "window_s": TWO_WEEKS_S, "requests_per_s": 10_000 / TWO_WEEKS_S,
-        "p95_ms": 900.0, "warm_p95_ms": 850.0, "cold_p95_ms": 2100.0, "slo_ms": 1000.0,
-        "cold_start_rate": 0.01, "cold_starts": 100, "throttle_rate": 0.0, "throttled": 0,
-        "throttle_events": 0, "error_rate": 0.0,
+        "endpoint": "/chat",
+        "runtime": "serverless",
+        "requests": 10_000,
+        "window_s": TWO_WEEKS_S,
+        "requests_per_s": 10_000 / TWO_WEEKS_S,
+        "p95_ms": 900.0,
+        "warm_p95_ms": 850.0,
+        "cold_p95_ms": 2100.0,
+        "slo_ms": 1000.0,
+        "cold_start_rate": 0.01,
+        "cold_starts": 100,
+        "throttle_rate": 0.0,
+        "throttled": 0,
+        "throttle_events": 0,
+        "error_rate": 0.0,
     }
     row.update(columns)
     return row
@@ -43,16 +53,28 @@ def workload(**columns: Any) -> dict[str, Any]:
 
 def econ(**columns: Any) -> dict[str, Any]:
     row: dict[str, Any] = {
-        "endpoint": "/chat", "runtime": "serverless", "requests": 10_000,
-        "window_s": TWO_WEEKS_S, "requests_per_s": 20.0, "mean_duration_s": 0.2,
-        "memory_gb": 1769 / 1024, "serverless_monthly_usd": 313.18,
-        "container_monthly_usd": 216.24, "container_instances": 6,
-        "container_concurrency": 1, "container_price_per_hour": 0.04937,
-        "crossover_utilization": 0.46, "measured_utilization": 4 / 6,
-        "cheaper_runtime": "container", "current_monthly_usd": 313.18,
-        "monthly_saving_usd": 313.18 - 216.24, "warm_capacity_kind": "provisioned_concurrency",
-        "warm_capacity_units": 4, "warm_capacity_monthly_usd": 43.80,
-        "warm_capacity_net_monthly_usd": 10.5, "cold_starts_per_s": 0.0,
+        "endpoint": "/chat",
+        "runtime": "serverless",
+        "requests": 10_000,
+        "window_s": TWO_WEEKS_S,
+        "requests_per_s": 20.0,
+        "mean_duration_s": 0.2,
+        "memory_gb": 1769 / 1024,
+        "serverless_monthly_usd": 313.18,
+        "container_monthly_usd": 216.24,
+        "container_instances": 6,
+        "container_concurrency": 1,
+        "container_price_per_hour": 0.04937,
+        "crossover_utilization": 0.46,
+        "measured_utilization": 4 / 6,
+        "cheaper_runtime": "container",
+        "current_monthly_usd": 313.18,
+        "monthly_saving_usd": 313.18 - 216.24,
+        "warm_capacity_kind": "provisioned_concurrency",
+        "warm_capacity_units": 4,
+        "warm_capacity_monthly_usd": 43.80,
+        "warm_capacity_net_monthly_usd": 10.5,
+        "cold_starts_per_s": 0.0,
     }
     row.update(columns)
     return row
@@ -108,26 +130,39 @@ def test_move_to_containers_with_its_numbers() -> None:
 
 
 def test_a_saving_below_the_floor_is_not_recommended() -> None:
-    small = econ(serverless_monthly_usd=40.0, container_monthly_usd=38.0,
-                 current_monthly_usd=40.0, monthly_saving_usd=2.0)
+    small = econ(
+        serverless_monthly_usd=40.0,
+        container_monthly_usd=38.0,
+        current_monthly_usd=40.0,
+        monthly_saving_usd=2.0,
+    )
     assert recommend_from_frames(frame(workload()), economics=frame(small)) == []
 
 
 def test_near_break_even_lowers_confidence() -> None:
-    near = econ(current_monthly_usd=100.0, serverless_monthly_usd=100.0,
-                container_monthly_usd=85.0, monthly_saving_usd=15.0)
+    near = econ(
+        current_monthly_usd=100.0,
+        serverless_monthly_usd=100.0,
+        container_monthly_usd=85.0,
+        monthly_saving_usd=15.0,
+    )
     (rec,) = recommend_from_frames(frame(workload()), economics=frame(near))
     # 15 % saving over a 30 % margin scale: 0.5 + 0.5 x 0.5 = 0.75 of the data confidence.
     assert rec.confidence == 0.75
 
 
 def test_move_to_serverless_warns_about_projected_cold_starts() -> None:
-    idle = econ(runtime="container", requests_per_s=1 / 600, serverless_monthly_usd=0.5,
-                container_monthly_usd=36.04, current_monthly_usd=36.04,
-                cheaper_runtime="serverless", monthly_saving_usd=35.54,
-                cold_starts_per_s=(1 / 600) * 0.3679)
-    (rec,) = recommend_from_frames(frame(workload(runtime="container")),
-                                   economics=frame(idle))
+    idle = econ(
+        runtime="container",
+        requests_per_s=1 / 600,
+        serverless_monthly_usd=0.5,
+        container_monthly_usd=36.04,
+        current_monthly_usd=36.04,
+        cheaper_runtime="serverless",
+        monthly_saving_usd=35.54,
+        cold_starts_per_s=(1 / 600) * 0.3679,
+    )
+    (rec,) = recommend_from_frames(frame(workload(runtime="container")), economics=frame(idle))
     assert rec.kind == "move_to_serverless"
     assert rec.monthly_saving_usd == 35.54
     assert rec.evidence["projected_cold_start_fraction"] == pytest.approx(0.3679)
@@ -154,10 +189,20 @@ def test_no_warm_capacity_when_cold_starts_stay_inside_the_tail() -> None:
 def test_throttles_concentrated_on_one_tenant_rebalance_it() -> None:
     row = workload(throttle_rate=0.05, throttled=500, throttle_events=700)
     tenants = frame(
-        {"endpoint": "/chat", "runtime": "serverless", "tenant": "acme", "requests": 1000,
-         "throttled": 400},
-        {"endpoint": "/chat", "runtime": "serverless", "tenant": "globex", "requests": 9000,
-         "throttled": 100},
+        {
+            "endpoint": "/chat",
+            "runtime": "serverless",
+            "tenant": "acme",
+            "requests": 1000,
+            "throttled": 400,
+        },
+        {
+            "endpoint": "/chat",
+            "runtime": "serverless",
+            "tenant": "globex",
+            "requests": 9000,
+            "throttled": 100,
+        },
     )
     (rec,) = recommend_from_frames(frame(row), tenants=tenants)
     assert rec.kind == "rebalance_tenant"
@@ -171,10 +216,20 @@ def test_throttles_concentrated_on_one_tenant_rebalance_it() -> None:
 def test_spread_throttles_raise_the_concurrency_limit() -> None:
     row = workload(throttle_rate=0.05, throttled=500)
     tenants = frame(
-        {"endpoint": "/chat", "runtime": "serverless", "tenant": "acme", "requests": 5000,
-         "throttled": 260},
-        {"endpoint": "/chat", "runtime": "serverless", "tenant": "globex", "requests": 5000,
-         "throttled": 240},
+        {
+            "endpoint": "/chat",
+            "runtime": "serverless",
+            "tenant": "acme",
+            "requests": 5000,
+            "throttled": 260,
+        },
+        {
+            "endpoint": "/chat",
+            "runtime": "serverless",
+            "tenant": "globex",
+            "requests": 5000,
+            "throttled": 240,
+        },
     )
     (rec,) = recommend_from_frames(frame(row), tenants=tenants)
     assert rec.kind == "raise_concurrency_limit"
@@ -187,11 +242,18 @@ def test_rare_throttles_say_nothing() -> None:
     assert recommend_from_frames(frame(row)) == []
 
 
-def version(model: str, prompt: str, cost: float, first: int, requests: int = 500
-            ) -> dict[str, Any]:
-    return {"endpoint": "/chat", "model": model, "prompt_version": prompt,
-            "requests": requests, "cost_per_request_usd": cost,
-            "first_seen": datetime(2026, 11, first), "window_s": 7 * 86_400.0}
+def version(
+    model: str, prompt: str, cost: float, first: int, requests: int = 500
+) -> dict[str, Any]:
+    return {
+        "endpoint": "/chat",
+        "model": model,
+        "prompt_version": prompt,
+        "requests": requests,
+        "cost_per_request_usd": cost,
+        "first_seen": datetime(2026, 11, first),
+        "window_s": 7 * 86_400.0,
+    }
 
 
 def test_cost_jump_after_a_prompt_version_change() -> None:
@@ -209,9 +271,11 @@ def test_cost_jump_after_a_prompt_version_change() -> None:
 def test_a_sliver_of_fallback_traffic_is_not_a_version() -> None:
     # 40 requests that fell back to a cheap model (say, when the main call was throttled)
     # appear after the main version: comparing against them would invent a jump.
-    versions = frame(version("gpt-4o", "v1", 0.0020, 1, requests=2000),
-                     version("gpt-4o", "v2", 0.0030, 9, requests=2000),
-                     version("embedding-small", "v2", 0.0001, 10, requests=40))
+    versions = frame(
+        version("gpt-4o", "v1", 0.0020, 1, requests=2000),
+        version("gpt-4o", "v2", 0.0030, 9, requests=2000),
+        version("embedding-small", "v2", 0.0001, 10, requests=40),
+    )
     (rec,) = recommend_from_frames(frame(workload(requests_per_s=1.0)), versions=versions)
     assert rec.evidence["before"] == "model gpt-4o / prompt v1"
     assert rec.evidence["after"] == "model gpt-4o / prompt v2"
@@ -244,9 +308,19 @@ def test_recommendations_are_ordered_and_json_is_stable() -> None:
     text = json.dumps(document)
     assert json.loads(text)["schema_version"] == 1
     first = document["recommendations"][1]
-    assert set(first) == {"kind", "endpoint", "runtime", "tenant", "title", "rationale",
-                          "evidence", "confidence", "confidence_label", "monthly_saving_usd",
-                          "p95_gain_ms"}
+    assert set(first) == {
+        "kind",
+        "endpoint",
+        "runtime",
+        "tenant",
+        "title",
+        "rationale",
+        "evidence",
+        "confidence",
+        "confidence_label",
+        "monthly_saving_usd",
+        "p95_gain_ms",
+    }
     assert document["thresholds"]["min_requests"] == 50
 
 
@@ -273,8 +347,9 @@ def test_every_rule_fires_on_the_synthetic_scenario(
     store: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
 ) -> None:
     path, deployments = store
-    assert main(["recommend", "--store", str(path), "--deployments", str(deployments),
-                 "--json"]) == 0
+    assert (
+        main(["recommend", "--store", str(path), "--deployments", str(deployments), "--json"]) == 0
+    )
     document = json.loads(capsys.readouterr().out)
     assert document["schema_version"] == 1
     found = {(r["kind"], r["endpoint"], r["tenant"]) for r in document["recommendations"]}
@@ -303,8 +378,20 @@ def test_recommend_prints_numbers_for_humans(
     store: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
 ) -> None:
     path, deployments = store
-    assert main(["recommend", "--store", str(path), "--deployments", str(deployments),
-                 "--endpoint", "/embed"]) == 0
+    assert (
+        main(
+            [
+                "recommend",
+                "--store",
+                str(path),
+                "--deployments",
+                str(deployments),
+                "--endpoint",
+                "/embed",
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     assert "[move_to_serverless] Move /embed to serverless" in out
     assert "evidence: " in out
@@ -314,9 +401,16 @@ def test_recommend_prints_numbers_for_humans(
 def test_a_busy_long_waiting_function_moves_to_containers(tmp_path: Path) -> None:
     # 2,000 requests of ~16 s on a 3 GiB Lambda within two hours: 0.28 req/s, 4.4 in flight.
     rows = [
-        span_record(start=datetime(2026, 11, 20, 8) + timedelta(seconds=3.6 * i),
-                    duration_ms=16_000.0, endpoint="/summarize", runtime="serverless",
-                    platform="aws_lambda", memory_mb=3008.0, tenant="acme", status_code="OK")
+        span_record(
+            start=datetime(2026, 11, 20, 8) + timedelta(seconds=3.6 * i),
+            duration_ms=16_000.0,
+            endpoint="/summarize",
+            runtime="serverless",
+            platform="aws_lambda",
+            memory_mb=3008.0,
+            tenant="acme",
+            status_code="OK",
+        )
         for i in range(2000)
     ]
     con = store_in_memory()
@@ -329,8 +423,11 @@ def test_a_busy_long_waiting_function_moves_to_containers(tmp_path: Path) -> Non
     (rec,) = recommend(requests, prices=prices, deployments=deployments)
     assert rec.kind == "move_to_containers"
     # Serverless: 0.2778 req/s x 2,628,000 s x (2.9375 GiB x 16 s x $0.0000166667 + $0.0000002).
-    expected = (2000 / rec.evidence["window_s"]) * 2_628_000 * (
-        3008 / 1024 * 16 * 0.0000166667 + 0.0000002)
+    expected = (
+        (2000 / rec.evidence["window_s"])
+        * 2_628_000
+        * (3008 / 1024 * 16 * 0.0000166667 + 0.0000002)
+    )
     assert rec.evidence["serverless_monthly_usd"] == pytest.approx(expected, rel=1e-3)
     # One Fargate task of 0.5 vCPU / 1 GB serving 50 at once: $0.024685/h x 730 h.
     assert rec.evidence["container_monthly_usd"] == pytest.approx(18.02, abs=0.01)
@@ -346,13 +443,24 @@ def test_recommend_command_errors(tmp_path: Path, capsys: pytest.CaptureFixture[
 
 def test_impact_words_say_whether_a_change_saves_or_costs() -> None:
     def rec(kind: str, saving: float | None, gain: float | None = None) -> Recommendation:
-        return Recommendation(kind=kind, endpoint="/e", runtime="serverless", tenant=None,
-                              title="t", rationale="r", evidence={}, confidence=1.0,
-                              confidence_label="high", monthly_saving_usd=saving,
-                              p95_gain_ms=gain)
+        return Recommendation(
+            kind=kind,
+            endpoint="/e",
+            runtime="serverless",
+            tenant=None,
+            title="t",
+            rationale="r",
+            evidence={},
+            confidence=1.0,
+            confidence_label="high",
+            monthly_saving_usd=saving,
+            p95_gain_ms=gain,
+        )
 
     assert rec("move_to_containers", 77.75).impact() == ["saves ~$77.75/month (projection)"]
     assert rec("add_warm_capacity", -9.93, 789.2).impact() == [
-        "costs ~$9.93/month (projection)", "p95 -789 ms"]
+        "costs ~$9.93/month (projection)",
+        "p95 -789 ms",
+    ]
     assert rec("cost_jump", 8.13).impact() == ["reverting saves ~$8.13/month (projection)"]
     assert rec("raise_concurrency_limit", None).impact() == []

@@ -42,10 +42,20 @@ provider = "test"
 
 def request(start: datetime, tenant: str, input_tokens: int, **fields: Any) -> dict[str, Any]:
     # runtime "unknown" carries no compute cost, so every cost below is token cost only.
-    return span_record(start=start, duration_ms=fields.pop("duration_ms", 200.0),
-                       endpoint="/chat", runtime="unknown", tenant=tenant, model="test-llm",
-                       provider="test", prompt_version=fields.pop("prompt_version", "v1"),
-                       input_tokens=input_tokens, output_tokens=0, status_code="OK", **fields)
+    return span_record(
+        start=start,
+        duration_ms=fields.pop("duration_ms", 200.0),
+        endpoint="/chat",
+        runtime="unknown",
+        tenant=tenant,
+        model="test-llm",
+        provider="test",
+        prompt_version=fields.pop("prompt_version", "v1"),
+        input_tokens=input_tokens,
+        output_tokens=0,
+        status_code="OK",
+        **fields,
+    )
 
 
 def hand_computed_spans() -> list[dict[str, Any]]:
@@ -56,8 +66,15 @@ def hand_computed_spans() -> list[dict[str, Any]]:
         rows.append(request(W46 + timedelta(hours=hour, minutes=5), "globex", 2000))
     # W47: acme 2 x $0.003 (3x per request), globex 1 x $0.002, a new tenant 1 x $0.001.
     for day in (0, 1):
-        rows.append(request(W47 + timedelta(days=day, hours=9), "acme", 3000,
-                            prompt_version="v2", duration_ms=400.0))
+        rows.append(
+            request(
+                W47 + timedelta(days=day, hours=9),
+                "acme",
+                3000,
+                prompt_version="v2",
+                duration_ms=400.0,
+            )
+        )
     rows.append(request(W47 + timedelta(hours=12), "globex", 2000))
     rows.append(request(W47 + timedelta(days=2, hours=12), EVIL_TENANT, 1000))
     return rows
@@ -76,15 +93,33 @@ def report(priced: tuple[Any, Any]) -> Iterator[Any]:
     prices, deployments = priced
     con = store_in_memory()
     insert_spans(con, hand_computed_spans())
-    requests = request_table(con, con.table("spans"), prices=prices,
-                             deployments=deployments).materialize()
-    drift = pl.DataFrame({
-        "model": ["test-llm"], "prompt_version": ["v2"], "tenant": [None], "kind": ["feature"],
-        "feature": ["input_tokens"], "method": ["psi"], "score": [0.31], "threshold": [0.1],
-        "drifted": [True], "verdict": ["drift"], "reference_n": [4], "current_n": [4],
-    })
-    yield weekly_report(requests, week="2026-W47", prices=prices, deployments=deployments,
-                        drift=drift, generated_at=datetime(2026, 11, 23, 8, 0))
+    requests = request_table(
+        con, con.table("spans"), prices=prices, deployments=deployments
+    ).materialize()
+    drift = pl.DataFrame(
+        {
+            "model": ["test-llm"],
+            "prompt_version": ["v2"],
+            "tenant": [None],
+            "kind": ["feature"],
+            "feature": ["input_tokens"],
+            "method": ["psi"],
+            "score": [0.31],
+            "threshold": [0.1],
+            "drifted": [True],
+            "verdict": ["drift"],
+            "reference_n": [4],
+            "current_n": [4],
+        }
+    )
+    yield weekly_report(
+        requests,
+        week="2026-W47",
+        prices=prices,
+        deployments=deployments,
+        drift=drift,
+        generated_at=datetime(2026, 11, 23, 8, 0),
+    )
     con.close()
 
 
@@ -167,15 +202,31 @@ def test_write_produces_html_markdown_and_documented_csv(report: Any, tmp_path: 
     assert "tenant `acme`" in markdown or "prompt_version `v2`" in markdown
     assert "**Drift**" in markdown and "input_tokens" in markdown
     names = sorted(p.name for p in written["csv"])
-    assert names == sorted([
-        "summary.csv", "by_tenant.csv", "by_model.csv", "by_prompt_version.csv",
-        "by_endpoint.csv", "daily.csv", "top_movers.csv", "economics.csv",
-        "recommendations.csv", "drift.csv",
-    ])
+    assert names == sorted(
+        [
+            "summary.csv",
+            "by_tenant.csv",
+            "by_model.csv",
+            "by_prompt_version.csv",
+            "by_endpoint.csv",
+            "daily.csv",
+            "top_movers.csv",
+            "economics.csv",
+            "recommendations.csv",
+            "drift.csv",
+        ]
+    )
     with (tmp_path / "infermeter-2026-W47-csv" / "summary.csv").open() as fh:
         rows = list(csv.DictReader(fh))
-    assert list(rows[0]) == ["metric", "label", "this_week", "previous_week", "delta",
-                             "delta_pct", "increase_is_good"]
+    assert list(rows[0]) == [
+        "metric",
+        "label",
+        "this_week",
+        "previous_week",
+        "delta",
+        "delta_pct",
+        "increase_is_good",
+    ]
     with (tmp_path / "infermeter-2026-W47-csv" / "recommendations.csv").open() as fh:
         rec = next(csv.DictReader(fh))
     assert json.loads(rec["evidence"])["requests"] > 0
@@ -202,14 +253,26 @@ def store_file(path: Path, rows: list[dict[str, Any]]) -> Path:
     return path
 
 
-def test_report_command_writes_the_files(tmp_path: Path, capsys: pytest.CaptureFixture[str]
-                                         ) -> None:
+def test_report_command_writes_the_files(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     store = store_file(tmp_path / "store.duckdb", hand_computed_spans())
     prices = tmp_path / "prices.toml"
     prices.write_text(PRICES_TOML)
     out = tmp_path / "out"
-    code = main(["report", "--store", str(store), "--week", "2026-W47", "--out", str(out),
-                 "--prices", str(prices)])
+    code = main(
+        [
+            "report",
+            "--store",
+            str(store),
+            "--week",
+            "2026-W47",
+            "--out",
+            str(out),
+            "--prices",
+            str(prices),
+        ]
+    )
     assert code == 0
     assert (out / "infermeter-2026-W47.html").exists()
     assert (out / "infermeter-2026-W47.md").exists()
@@ -223,14 +286,26 @@ def test_report_command_defaults_to_the_newest_week(tmp_path: Path) -> None:
     assert (tmp_path / "out" / "infermeter-2026-W47.html").exists()
 
 
-def test_report_command_errors_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]
-                                            ) -> None:
-    assert main(["report", "--store", str(tmp_path / "missing.duckdb"), "--week", "2026-W47",
-                 "--out", str(tmp_path)]) == 1
+def test_report_command_errors_are_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert (
+        main(
+            [
+                "report",
+                "--store",
+                str(tmp_path / "missing.duckdb"),
+                "--week",
+                "2026-W47",
+                "--out",
+                str(tmp_path),
+            ]
+        )
+        == 1
+    )
     assert "no store at" in capsys.readouterr().err
     store = store_file(tmp_path / "store.duckdb", [])
-    assert main(["report", "--store", str(store), "--week", "2026-47",
-                 "--out", str(tmp_path)]) == 1
+    assert main(["report", "--store", str(store), "--week", "2026-47", "--out", str(tmp_path)]) == 1
     assert "expected YYYY-Www" in capsys.readouterr().err
     assert main(["report", "--store", str(store), "--out", str(tmp_path)]) == 1
     assert "has no spans" in capsys.readouterr().err
@@ -259,10 +334,20 @@ def test_report_command_includes_the_drift_sidecar_results(
     store = store_file(tmp_path / "store.duckdb", hand_computed_spans())
     schema = empty_results().schema
     row = {name: None for name in schema} | {
-        "computed_at": datetime(2026, 11, 23), "run_id": "r1", "group_by": "model",
-        "model": "test-llm", "kind": "feature", "feature": "input_tokens", "method": "ks",
-        "score": 0.42, "threshold": 0.2, "drifted": True, "verdict": "drift",
-        "reference_n": 4, "current_n": 4, "message": "KS 0.42 > 0.2",
+        "computed_at": datetime(2026, 11, 23),
+        "run_id": "r1",
+        "group_by": "model",
+        "model": "test-llm",
+        "kind": "feature",
+        "feature": "input_tokens",
+        "method": "ks",
+        "score": 0.42,
+        "threshold": 0.2,
+        "drifted": True,
+        "verdict": "drift",
+        "reference_n": 4,
+        "current_n": 4,
+        "message": "KS 0.42 > 0.2",
     }
     results = duckdb.connect(str(results_path(store)))
     write_drift_results(results, pl.DataFrame([row], schema=schema))
@@ -273,8 +358,21 @@ def test_report_command_includes_the_drift_sidecar_results(
     assert 'id="drift"' in html
     assert (out / "infermeter-2026-W47-csv" / "drift.csv").exists()
     assert "input_tokens" in (out / "infermeter-2026-W47.md").read_text()
-    assert main(["report", "--store", str(store), "--week", "2026-W47", "--out",
-                 str(tmp_path / "plain"), "--no-drift"]) == 0
+    assert (
+        main(
+            [
+                "report",
+                "--store",
+                str(store),
+                "--week",
+                "2026-W47",
+                "--out",
+                str(tmp_path / "plain"),
+                "--no-drift",
+            ]
+        )
+        == 0
+    )
     assert 'id="drift"' not in (tmp_path / "plain" / "infermeter-2026-W47.html").read_text()
 
 
@@ -286,7 +384,11 @@ def test_report_command_without_the_drift_extra_skips_the_section(
     store = store_file(tmp_path / "store.duckdb", hand_computed_spans())
     # A None entry makes the import fail, as it does when the drift extra is not installed.
     monkeypatch.setitem(sys.modules, "infermeter.analytics._drift_results", None)
-    assert main(["report", "--store", str(store), "--week", "2026-W47",
-                 "--out", str(tmp_path / "out")]) == 0
+    assert (
+        main(
+            ["report", "--store", str(store), "--week", "2026-W47", "--out", str(tmp_path / "out")]
+        )
+        == 0
+    )
     assert "drift section skipped" in capsys.readouterr().err
     assert (tmp_path / "out" / "infermeter-2026-W47.html").exists()

@@ -16,8 +16,13 @@ from infermeter.collectors.testing import insert_spans, store_in_memory
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_FLAGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync", "--no-first-run",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
 ]
 
 pytestmark = pytest.mark.slow
@@ -48,18 +53,27 @@ def report_html(tmp_path_factory: pytest.TempPathFactory) -> Path:
     deployments = load_deployments(deployments_file, prices=prices)
     con = store_in_memory()
     insert_spans(con, synthetic_spans(datetime(2026, 11, 9), days=14, scale=0.05))
-    requests = request_table(con, con.table("spans"), prices=prices,
-                             deployments=deployments).materialize()
+    requests = request_table(
+        con, con.table("spans"), prices=prices, deployments=deployments
+    ).materialize()
     import polars as pl
 
-    drift = pl.DataFrame({
-        "model": ["gpt-4o-mini", "gpt-4o-mini"], "prompt_version": ["v8", "v8"],
-        "kind": ["embedding", "feature"], "feature": ["query", "output_tokens"],
-        "method": ["model", "psi"], "score": [0.71, 0.05], "threshold": [0.55, 0.1],
-        "drifted": [True, False], "verdict": ["drift", "no_drift"],
-    })
-    report = weekly_report(requests, week="2026-W47", prices=prices, deployments=deployments,
-                           drift=drift)
+    drift = pl.DataFrame(
+        {
+            "model": ["gpt-4o-mini", "gpt-4o-mini"],
+            "prompt_version": ["v8", "v8"],
+            "kind": ["embedding", "feature"],
+            "feature": ["query", "output_tokens"],
+            "method": ["model", "psi"],
+            "score": [0.71, 0.05],
+            "threshold": [0.55, 0.1],
+            "drifted": [True, False],
+            "verdict": ["drift", "no_drift"],
+        }
+    )
+    report = weekly_report(
+        requests, week="2026-W47", prices=prices, deployments=deployments, drift=drift
+    )
     con.close()
     return report.write_html(folder / "report.html")
 
@@ -72,8 +86,11 @@ def test_report_renders_every_chart_without_console_errors(
     requests: list[str] = []
     with sync_playwright() as playwright:
         context = playwright.chromium.launch_persistent_context(
-            str(tmp_path / "profile"), executable_path=CHROMIUM, headless=True,
-            args=CHROMIUM_FLAGS, viewport={"width": 1400, "height": 900},
+            str(tmp_path / "profile"),
+            executable_path=CHROMIUM,
+            headless=True,
+            args=CHROMIUM_FLAGS,
+            viewport={"width": 1400, "height": 900},
         )
         try:
             page = context.new_page()
@@ -82,16 +99,18 @@ def test_report_renders_every_chart_without_console_errors(
             page.on("requestfailed", lambda r: messages.append(("requestfailed", r.url)))
             page.on("request", lambda r: requests.append(r.url))
             page.goto(report_html.as_uri())
-            drawn_all = ("document.querySelectorAll('.js-plotly-plot .main-svg').length"
-                         f" >= {len(CHART_IDS)}")
+            drawn_all = (
+                f"document.querySelectorAll('.js-plotly-plot .main-svg').length >= {len(CHART_IDS)}"
+            )
             page.wait_for_function(drawn_all, timeout=60_000)
             drawn = page.evaluate(
                 "Array.from(document.querySelectorAll('.chart'))"
                 ".filter(c => c.querySelector('.js-plotly-plot .main-svg')).map(c => c.id)"
             )
             bars = page.evaluate("document.querySelectorAll('#cost-by-tenant .bars path').length")
-            lines = page.evaluate("document.querySelectorAll('#p95-by-day .scatterlayer .trace')"
-                                  ".length")
+            lines = page.evaluate(
+                "document.querySelectorAll('#p95-by-day .scatterlayer .trace').length"
+            )
             # Every chart fits its card (a chart sized before the grid settled overflows).
             overflowing = page.evaluate(
                 "Array.from(document.querySelectorAll('.chart')).filter(c => "

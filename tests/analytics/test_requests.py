@@ -22,33 +22,70 @@ LAMBDA_GB_S = 0.0000166667
 LAMBDA_REQUEST = 0.0000002
 
 CONTRACT_COLUMNS = (
-    "trace_id", "span_id", "start_time", "end_time", "duration_ms", "service_name",
-    "service_instance", "tenant", "endpoint", "runtime", "platform", "provider", "model",
-    "prompt_name", "prompt_version", "operation", "is_error", "cold_start", "init_duration_ms",
-    "memory_mb", "throttled", "throttle_events", "retries", "input_tokens", "output_tokens",
-    "cache_read_tokens", "cache_write_tokens", "reasoning_tokens", "ttft_ms", "token_cost_usd",
-    "unpriced", "compute_cost_usd", "cost_usd", "slo_ms",
+    "trace_id",
+    "span_id",
+    "start_time",
+    "end_time",
+    "duration_ms",
+    "service_name",
+    "service_instance",
+    "tenant",
+    "endpoint",
+    "runtime",
+    "platform",
+    "provider",
+    "model",
+    "prompt_name",
+    "prompt_version",
+    "operation",
+    "is_error",
+    "cold_start",
+    "init_duration_ms",
+    "memory_mb",
+    "throttled",
+    "throttle_events",
+    "retries",
+    "input_tokens",
+    "output_tokens",
+    "cache_read_tokens",
+    "cache_write_tokens",
+    "reasoning_tokens",
+    "ttft_ms",
+    "token_cost_usd",
+    "unpriced",
+    "compute_cost_usd",
+    "cost_usd",
+    "slo_ms",
 )
 
 
 def _child(entry: dict[str, Any], at_ms: float, **fields: Any) -> dict[str, Any]:
     fields.setdefault("service_name", entry["service_name"])
     return span_record(
-        start=entry["start_time"] + timedelta(milliseconds=at_ms), trace_id=entry["trace_id"],
-        parent_span_id=fields.pop("parent", entry["span_id"]), is_entry=False, **fields,
+        start=entry["start_time"] + timedelta(milliseconds=at_ms),
+        trace_id=entry["trace_id"],
+        parent_span_id=fields.pop("parent", entry["span_id"]),
+        is_entry=False,
+        **fields,
     )
 
 
 def _table(
-    rows: list[dict[str, Any]], *, prices_file: Path | None = None,
-    deployments: Deployments | None = None, **kwargs: Any,
+    rows: list[dict[str, Any]],
+    *,
+    prices_file: Path | None = None,
+    deployments: Deployments | None = None,
+    **kwargs: Any,
 ) -> list[dict[str, Any]]:
     con = store_in_memory()
     insert_spans(con, rows)
     prices = load_prices(prices_file)
     rel = request_table(
-        con, con.table("spans"), prices=prices,
-        deployments=deployments or Deployments(prices=prices), **kwargs,
+        con,
+        con.table("spans"),
+        prices=prices,
+        deployments=deployments or Deployments(prices=prices),
+        **kwargs,
     )
     return sorted(rel.to_dicts(), key=lambda r: (r["start_time"], r["span_id"]))
 
@@ -60,22 +97,42 @@ def test_contract_columns_and_one_row_per_entry_span() -> None:
     assert tuple(rows[0])[: len(CONTRACT_COLUMNS)] == CONTRACT_COLUMNS
 
 
-def test_a_web_frameworks_server_span_around_an_observed_handler_is_not_a_second_request(
-) -> None:
+def test_a_web_frameworks_server_span_around_an_observed_handler_is_not_a_second_request() -> None:
     # FastAPI's instrumentation makes the root (an entry by "no parent"); the decorator's
     # outermost span inside it is the request. A service without the decorator keeps its
     # roots as requests.
-    server = span_record(start=T0, scope_name="opentelemetry.instrumentation.fastapi",
-                         name="POST /chat", duration_ms=130.0)
-    handler = {**_child(server, 5, scope_name="infermeter", endpoint="/chat",
-                        duration_ms=120.0, tenant="acme"), "is_entry": True}
-    llm = _child(handler, 10, parent=handler["span_id"], scope_name="infermeter",
-                 model="gpt-4o-mini", provider="openai", input_tokens=100, output_tokens=10)
-    health = span_record(start=T0, scope_name="opentelemetry.instrumentation.fastapi",
-                         name="GET /health", duration_ms=2.0)
+    server = span_record(
+        start=T0,
+        scope_name="opentelemetry.instrumentation.fastapi",
+        name="POST /chat",
+        duration_ms=130.0,
+    )
+    handler = {
+        **_child(
+            server, 5, scope_name="infermeter", endpoint="/chat", duration_ms=120.0, tenant="acme"
+        ),
+        "is_entry": True,
+    }
+    llm = _child(
+        handler,
+        10,
+        parent=handler["span_id"],
+        scope_name="infermeter",
+        model="gpt-4o-mini",
+        provider="openai",
+        input_tokens=100,
+        output_tokens=10,
+    )
+    health = span_record(
+        start=T0,
+        scope_name="opentelemetry.instrumentation.fastapi",
+        name="GET /health",
+        duration_ms=2.0,
+    )
     rows = {r["span_id"]: r for r in _table([server, handler, llm, health])}
     assert {span_id: r["duration_ms"] for span_id, r in rows.items()} == {
-        handler["span_id"]: 120.0, health["span_id"]: 2.0,
+        handler["span_id"]: 120.0,
+        health["span_id"]: 2.0,
     }
     assert rows[handler["span_id"]]["input_tokens"] == 100
     assert rows[handler["span_id"]]["tenant"] == "acme"
@@ -83,18 +140,35 @@ def test_a_web_frameworks_server_span_around_an_observed_handler_is_not_a_second
 
 def test_nested_spans_are_summed_and_entry_attributes_kept() -> None:
     entry = span_record(
-        start=T0, duration_ms=2000, tenant="acme", endpoint="chat", runtime="serverless",
-        prompt_name="answer", prompt_version="7", memory_mb=1024.0, cold_start=True,
+        start=T0,
+        duration_ms=2000,
+        tenant="acme",
+        endpoint="chat",
+        runtime="serverless",
+        prompt_name="answer",
+        prompt_version="7",
+        memory_mb=1024.0,
+        cold_start=True,
         init_duration_ms=250.0,
     )
     retrieval = _child(entry, 10, duration_ms=100, operation="retrieval")
     llm = _child(
-        entry, 200, duration_ms=1500, parent=retrieval["span_id"], model="gpt-4o",
-        provider="openai", input_tokens=1200, output_tokens=300, cache_read_tokens=200,
-        reasoning_tokens=100, ttft_ms=400.0, operation="chat",
+        entry,
+        200,
+        duration_ms=1500,
+        parent=retrieval["span_id"],
+        model="gpt-4o",
+        provider="openai",
+        input_tokens=1200,
+        output_tokens=300,
+        cache_read_tokens=200,
+        reasoning_tokens=100,
+        ttft_ms=400.0,
+        operation="chat",
     )
-    other_service = _child(entry, 300, service_name="other", model="gpt-4o",
-                           input_tokens=99_999, output_tokens=1)
+    other_service = _child(
+        entry, 300, service_name="other", model="gpt-4o", input_tokens=99_999, output_tokens=1
+    )
     (row,) = _table([entry, retrieval, llm, other_service])
     assert (row["tenant"], row["endpoint"], row["prompt_version"]) == ("acme", "chat", "7")
     # Model and provider come from the nested LLM span when the entry has none.
@@ -117,13 +191,26 @@ def test_fan_out_into_one_service_makes_one_request_per_entry() -> None:
     calls = []
     for offset in (100, 500):
         worker = span_record(
-            start=T0 + timedelta(milliseconds=offset), duration_ms=300, service_name="worker",
-            trace_id=gateway["trace_id"], parent_span_id=gateway["span_id"],
-            service_instance="w-1", runtime="container",
+            start=T0 + timedelta(milliseconds=offset),
+            duration_ms=300,
+            service_name="worker",
+            trace_id=gateway["trace_id"],
+            parent_span_id=gateway["span_id"],
+            service_instance="w-1",
+            runtime="container",
         )
-        calls += [worker, _child(worker, 10, model="gpt-4o", provider="openai",
-                                 input_tokens=offset, output_tokens=0,
-                                 service_instance="w-1")]
+        calls += [
+            worker,
+            _child(
+                worker,
+                10,
+                model="gpt-4o",
+                provider="openai",
+                input_tokens=offset,
+                output_tokens=0,
+                service_instance="w-1",
+            ),
+        ]
     rows = _table([gateway, *calls])
     workers = [r for r in rows if r["service_name"] == "worker"]
     assert [r["input_tokens"] for r in workers] == [100, 500]
@@ -135,13 +222,14 @@ def test_fan_out_into_one_service_makes_one_request_per_entry() -> None:
 def test_throttles_and_retries_both_conventions() -> None:
     per_attempt = span_record(start=T0)
     spans = [per_attempt] + [
-        _child(per_attempt, 10 * attempt, name="llm", attempt=attempt,
-               throttled=attempt < 3)
+        _child(per_attempt, 10 * attempt, name="llm", attempt=attempt, throttled=attempt < 3)
         for attempt in (1, 2, 3)
     ]
     # Two separate calls under one parent: the second restarts at attempt 1.
-    spans += [_child(per_attempt, 100, name="llm", attempt=1),
-              _child(per_attempt, 110, name="llm", attempt=2)]
+    spans += [
+        _child(per_attempt, 100, name="llm", attempt=1),
+        _child(per_attempt, 110, name="llm", attempt=2),
+    ]
     # One span that reports two earlier attempts it did not record.
     single = span_record(start=T0 + timedelta(seconds=1))
     spans += [single, _child(single, 10, name="llm", attempt=3)]
@@ -152,13 +240,21 @@ def test_throttles_and_retries_both_conventions() -> None:
 
 
 def test_unpriced_models_are_flagged_never_priced_at_zero() -> None:
-    known = span_record(start=T0, model="gpt-4o", provider="openai", input_tokens=10,
-                        output_tokens=10, runtime="serverless", memory_mb=1024.0)
-    unknown = span_record(start=T0 + timedelta(seconds=1), runtime="serverless",
-                          memory_mb=1024.0)
-    mixed = [unknown,
-             _child(unknown, 1, model="gpt-4o", provider="openai", input_tokens=10),
-             _child(unknown, 2, model="acme-secret-llm", input_tokens=10, output_tokens=1)]
+    known = span_record(
+        start=T0,
+        model="gpt-4o",
+        provider="openai",
+        input_tokens=10,
+        output_tokens=10,
+        runtime="serverless",
+        memory_mb=1024.0,
+    )
+    unknown = span_record(start=T0 + timedelta(seconds=1), runtime="serverless", memory_mb=1024.0)
+    mixed = [
+        unknown,
+        _child(unknown, 1, model="gpt-4o", provider="openai", input_tokens=10),
+        _child(unknown, 2, model="acme-secret-llm", input_tokens=10, output_tokens=1),
+    ]
     no_tokens = span_record(start=T0 + timedelta(seconds=2), model="acme-secret-llm")
     rows = _table([known, *mixed, no_tokens])
     assert [r["unpriced"] for r in rows] == [False, True, False]
@@ -170,11 +266,14 @@ def test_unpriced_models_are_flagged_never_priced_at_zero() -> None:
 
 def test_unpriced_models_lists_what_to_add_to_a_pricing_file() -> None:
     con = store_in_memory()
-    insert_spans(con, [
-        span_record(model="acme-secret-llm", input_tokens=10, output_tokens=5),
-        span_record(model="acme-secret-llm", input_tokens=1, output_tokens=0),
-        span_record(model="gpt-4o", provider="openai", input_tokens=1),
-    ])
+    insert_spans(
+        con,
+        [
+            span_record(model="acme-secret-llm", input_tokens=10, output_tokens=5),
+            span_record(model="acme-secret-llm", input_tokens=1, output_tokens=0),
+            span_record(model="gpt-4o", provider="openai", input_tokens=1),
+        ],
+    )
     frame = unpriced_models(con, con.table("spans"), prices=load_prices())
     assert frame.select("model", "spans", "input_tokens", "output_tokens").rows() == [
         ("acme-secret-llm", 2, 11, 5)
@@ -182,8 +281,16 @@ def test_unpriced_models_lists_what_to_add_to_a_pricing_file() -> None:
 
 
 def test_history_is_repriced_when_the_pricing_file_changes(tmp_path: Path) -> None:
-    rows = [span_record(start=T0, model="gpt-4o", provider="openai", input_tokens=1_000_000,
-                        output_tokens=1_000_000, cache_read_tokens=0)]
+    rows = [
+        span_record(
+            start=T0,
+            model="gpt-4o",
+            provider="openai",
+            input_tokens=1_000_000,
+            output_tokens=1_000_000,
+            cache_read_tokens=0,
+        )
+    ]
     assert _table(rows)[0]["token_cost_usd"] == pytest.approx(2.5 + 10.0)
     cheaper = tmp_path / "prices.toml"
     cheaper.write_text('[tokens."gpt-4o"]\ninput_per_million = 1.0\noutput_per_million = 4.0\n')
@@ -193,10 +300,16 @@ def test_history_is_repriced_when_the_pricing_file_changes(tmp_path: Path) -> No
 
 
 def test_response_model_prices_first_and_aliases_price_deployment_names(tmp_path: Path) -> None:
-    azure = span_record(start=T0, model="prod-chat", response_model="gpt-4o-mini-2024-07-18",
-                        provider="azure.ai.openai", input_tokens=1_000_000)
-    aliased = span_record(start=T0 + timedelta(seconds=1), model="prod-chat",
-                          input_tokens=1_000_000)
+    azure = span_record(
+        start=T0,
+        model="prod-chat",
+        response_model="gpt-4o-mini-2024-07-18",
+        provider="azure.ai.openai",
+        input_tokens=1_000_000,
+    )
+    aliased = span_record(
+        start=T0 + timedelta(seconds=1), model="prod-chat", input_tokens=1_000_000
+    )
     file = tmp_path / "prices.toml"
     file.write_text('[aliases]\n"prod-chat" = "gpt-4o"\n')
     first, second = _table([azure, aliased], prices_file=file)
@@ -206,11 +319,19 @@ def test_response_model_prices_first_and_aliases_price_deployment_names(tmp_path
 
 
 def test_serverless_provisioned_concurrency_pays_pc_duration_and_no_init() -> None:
-    rows = _table([
-        span_record(start=T0, duration_ms=999.2, runtime="serverless", memory_mb=2048.0,
-                    cold_start=True, init_duration_ms=800.0,
-                    initialization_type="provisioned-concurrency"),
-    ])
+    rows = _table(
+        [
+            span_record(
+                start=T0,
+                duration_ms=999.2,
+                runtime="serverless",
+                memory_mb=2048.0,
+                cold_start=True,
+                init_duration_ms=800.0,
+                initialization_type="provisioned-concurrency",
+            ),
+        ]
+    )
     # Billed 1000 ms (1 ms rounding up) at the PC duration price for 2 GB.
     assert rows[0]["compute_cost_usd"] == pytest.approx(2 * 1.0 * 0.0000097222 + LAMBDA_REQUEST)
 
@@ -229,15 +350,27 @@ def test_serverless_arm_uses_the_arm_price(tmp_path: Path) -> None:
 def test_serverless_container_shares_instance_busy_time() -> None:
     # Instance i-1 runs [0, 1000] and [500, 1500] ms: busy 1.5 s, shared 1:1 by duration.
     # Instance i-2 runs one cold request of 1 s after a 2 s startup.
-    rows = _table([
-        span_record(start=T0, duration_ms=1000, runtime="serverless_container",
-                    service_instance="i-1"),
-        span_record(start=T0 + timedelta(milliseconds=500), duration_ms=1000,
-                    runtime="serverless_container", service_instance="i-1"),
-        span_record(start=T0 + timedelta(seconds=5), duration_ms=1000,
-                    runtime="serverless_container", service_instance="i-2",
-                    cold_start=True, init_duration_ms=2000.0),
-    ])
+    rows = _table(
+        [
+            span_record(
+                start=T0, duration_ms=1000, runtime="serverless_container", service_instance="i-1"
+            ),
+            span_record(
+                start=T0 + timedelta(milliseconds=500),
+                duration_ms=1000,
+                runtime="serverless_container",
+                service_instance="i-1",
+            ),
+            span_record(
+                start=T0 + timedelta(seconds=5),
+                duration_ms=1000,
+                runtime="serverless_container",
+                service_instance="i-2",
+                cold_start=True,
+                init_duration_ms=2000.0,
+            ),
+        ]
+    )
     # Cloud Run request-based, default 1 vCPU and 512 MiB.
     per_second = 0.000024 + 0.5 * 0.0000025
     assert rows[0]["compute_cost_usd"] == pytest.approx(0.75 * per_second + 0.0000004)
@@ -246,34 +379,53 @@ def test_serverless_container_shares_instance_busy_time() -> None:
 
 
 def test_azure_container_apps_prices() -> None:
-    rows = _table([
-        span_record(start=T0, duration_ms=2000, runtime="serverless_container",
-                    platform="azure_container_apps", service_instance="r-1"),
-    ])
-    # Active vCPU-s $0.000024, GiB-s $0.000003, $0.40 / 1M requests; 1 vCPU, 0.5 GiB.
-    assert rows[0]["compute_cost_usd"] == pytest.approx(
-        2 * (0.000024 + 0.5 * 0.000003) + 0.0000004
+    rows = _table(
+        [
+            span_record(
+                start=T0,
+                duration_ms=2000,
+                runtime="serverless_container",
+                platform="azure_container_apps",
+                service_instance="r-1",
+            ),
+        ]
     )
+    # Active vCPU-s $0.000024, GiB-s $0.000003, $0.40 / 1M requests; 1 vCPU, 0.5 GiB.
+    assert rows[0]["compute_cost_usd"] == pytest.approx(2 * (0.000024 + 0.5 * 0.000003) + 0.0000004)
     assert rows[0]["platform"] == "azure_container_apps"
 
 
 def test_container_instance_hours_are_spread_over_the_hour() -> None:
-    rows = _table([
-        span_record(start=T0 + timedelta(minutes=m), runtime="container", endpoint="rag",
-                    service_instance=f"pod-{m % 2}")
-        for m in (1, 2, 3, 4)
-    ] + [span_record(start=T0 + timedelta(hours=1), runtime="container", endpoint="rag",
-                     service_instance="pod-0")])
+    rows = _table(
+        [
+            span_record(
+                start=T0 + timedelta(minutes=m),
+                runtime="container",
+                endpoint="rag",
+                service_instance=f"pod-{m % 2}",
+            )
+            for m in (1, 2, 3, 4)
+        ]
+        + [
+            span_record(
+                start=T0 + timedelta(hours=1),
+                runtime="container",
+                endpoint="rag",
+                service_instance="pod-0",
+            )
+        ]
+    )
     # Hour 1: 2 pods * $0.1008 over 4 requests; hour 2: 1 pod over 1 request.
-    assert [r["compute_cost_usd"] for r in rows] == [
-        pytest.approx(0.0504)] * 4 + [pytest.approx(0.1008)]
+    assert [r["compute_cost_usd"] for r in rows] == [pytest.approx(0.0504)] * 4 + [
+        pytest.approx(0.1008)
+    ]
 
 
 def test_container_minimum_instances_and_fargate(tmp_path: Path) -> None:
     file = tmp_path / "deployments.toml"
     file.write_text(
         '[[workloads]]\nruntime = "container"\nplatform = "aws_fargate"\nvcpu = 1\n'
-        'memory_mb = 2048\nmin_instances = 3\n'
+        "memory_mb = 2048\nmin_instances = 3\n"
     )
     prices = load_prices()
     rows = _table(
@@ -286,8 +438,7 @@ def test_container_minimum_instances_and_fargate(tmp_path: Path) -> None:
 
 
 def test_unknown_runtime_has_no_compute_cost() -> None:
-    (row,) = _table([span_record(start=T0, model="gpt-4o", provider="openai",
-                                 input_tokens=1000)])
+    (row,) = _table([span_record(start=T0, model="gpt-4o", provider="openai", input_tokens=1000)])
     assert row["runtime"] == "unknown"
     assert row["compute_cost_usd"] is None
     assert row["cost_usd"] == pytest.approx(0.0025)
@@ -296,12 +447,13 @@ def test_unknown_runtime_has_no_compute_cost() -> None:
 def test_since_and_until_select_requests_by_entry_start() -> None:
     spans = []
     for hour in range(4):
-        entry = span_record(start=T0 + timedelta(hours=hour, minutes=59, seconds=59),
-                            duration_ms=5000)
-        spans += [entry, _child(entry, 2000, model="gpt-4o", provider="openai",
-                                input_tokens=100)]
-    rows = _table(spans, since=T0 + timedelta(hours=1),
-                  until=datetime(2026, 11, 16, 13, 0, tzinfo=UTC))
+        entry = span_record(
+            start=T0 + timedelta(hours=hour, minutes=59, seconds=59), duration_ms=5000
+        )
+        spans += [entry, _child(entry, 2000, model="gpt-4o", provider="openai", input_tokens=100)]
+    rows = _table(
+        spans, since=T0 + timedelta(hours=1), until=datetime(2026, 11, 16, 13, 0, tzinfo=UTC)
+    )
     # Hours 1 and 2; the child spans that start after ``until`` still count.
     assert [r["start_time"].hour for r in rows] == [11, 12]
     assert [r["input_tokens"] for r in rows] == [100, 100]
@@ -322,8 +474,9 @@ def test_works_on_a_store_file_opened_read_only(tmp_path: Path) -> None:
     cursor = reader.cursor()
     try:
         prices = load_prices()
-        rel = request_table(cursor, cursor.table("spans"), prices=prices,
-                            deployments=Deployments(prices=prices))
+        rel = request_table(
+            cursor, cursor.table("spans"), prices=prices, deployments=Deployments(prices=prices)
+        )
         assert rel.shape[0] == 1
     finally:
         cursor.close()

@@ -12,12 +12,17 @@ from infermeter.collectors.testing import insert_spans, span_record, store_in_me
 T0 = datetime(2026, 11, 16, 10, 0, 0)
 
 
-def _child(entry: dict[str, Any], start_ms: float, end_ms: float, operation: str | None,
-           **fields: Any) -> dict[str, Any]:
+def _child(
+    entry: dict[str, Any], start_ms: float, end_ms: float, operation: str | None, **fields: Any
+) -> dict[str, Any]:
     return span_record(
         start=entry["start_time"] + timedelta(milliseconds=start_ms),
-        duration_ms=end_ms - start_ms, trace_id=entry["trace_id"],
-        parent_span_id=entry["span_id"], is_entry=False, operation=operation, **fields,
+        duration_ms=end_ms - start_ms,
+        trace_id=entry["trace_id"],
+        parent_span_id=entry["span_id"],
+        is_entry=False,
+        operation=operation,
+        **fields,
     )
 
 
@@ -25,11 +30,24 @@ def _breakdown(rows: list[dict[str, Any]], **kwargs: Any) -> dict[tuple[Any, ...
     con = store_in_memory()
     insert_spans(con, rows)
     prices = load_prices()
-    requests = request_table(con, con.table("spans"), prices=prices,
-                             deployments=Deployments(prices=prices))
+    requests = request_table(
+        con, con.table("spans"), prices=prices, deployments=Deployments(prices=prices)
+    )
     frame = stage_breakdown(con.table("spans"), requests, **kwargs)
-    keys = [c for c in frame.columns if c not in {
-        "requests", "mean_ms", "p95_ms", "total_ms", "share", "mean_share", "nested_requests"}]
+    keys = [
+        c
+        for c in frame.columns
+        if c
+        not in {
+            "requests",
+            "mean_ms",
+            "p95_ms",
+            "total_ms",
+            "share",
+            "mean_share",
+            "nested_requests",
+        }
+    ]
     return {tuple(row[k] for k in keys): row for row in frame.iter_rows(named=True)}
 
 
@@ -39,7 +57,7 @@ def test_stage_shares_with_parallel_and_overlapping_spans() -> None:
         entry,
         _child(entry, 10, 90, "retrieval"),
         _child(entry, 90, 140, "rerank"),
-        _child(entry, 100, 500, "chat"),      # two parallel model calls: union 100..700
+        _child(entry, 100, 500, "chat"),  # two parallel model calls: union 100..700
         _child(entry, 300, 700, "chat"),
         _child(entry, 950, 1200, "execute_tool"),  # clipped to the request: 950..1000
     ]
@@ -60,9 +78,13 @@ def test_requests_without_nested_spans_are_left_out_and_groups_kept() -> None:
     b = span_record(start=T0, duration_ms=200, tenant="b")
     lonely = span_record(start=T0, duration_ms=200, tenant="b")
     rows = [
-        a1, _child(a1, 0, 800, "chat"),
-        a2, _child(a2, 0, 100, "embeddings"), _child(a2, 100, 500, "chat"),
-        b, _child(b, 0, 100, None),
+        a1,
+        _child(a1, 0, 800, "chat"),
+        a2,
+        _child(a2, 0, 100, "embeddings"),
+        _child(a2, 100, 500, "chat"),
+        b,
+        _child(b, 0, 100, None),
         lonely,
     ]
     stages = _breakdown(rows, by=["tenant"])

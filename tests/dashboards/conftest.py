@@ -36,8 +36,11 @@ def load_schema() -> Callable[[str], dict[str, Any]]:
 
 @pytest.fixture
 def grafana() -> Iterator[FakeGrafana]:
-    fake = FakeGrafana(OPENAPI, tokens={ADMIN_TOKEN: "Admin", VIEWER_TOKEN: "Viewer"},
-                       dashboard_schema=DASHBOARD_SCHEMA)
+    fake = FakeGrafana(
+        OPENAPI,
+        tokens={ADMIN_TOKEN: "Admin", VIEWER_TOKEN: "Viewer"},
+        dashboard_schema=DASHBOARD_SCHEMA,
+    )
     with fake:
         yield fake
     assert fake.violations == [], "requests or responses broke Grafana's OpenAPI spec"
@@ -56,9 +59,15 @@ def _write_store(path: Path, rows: Iterable[dict[str, Any]]) -> Path:
     return path
 
 
-def _traffic(now: datetime, *, minutes: float = 50, per_minute: int = 6,
-            tenants: Sequence[str] = ("acme", "globex", "initech"),
-            seed: int = 1, **fields: Any) -> list[dict[str, Any]]:
+def _traffic(
+    now: datetime,
+    *,
+    minutes: float = 50,
+    per_minute: int = 6,
+    tenants: Sequence[str] = ("acme", "globex", "initech"),
+    seed: int = 1,
+    **fields: Any,
+) -> list[dict[str, Any]]:
     """Requests spread over the ``minutes`` before ``now`` on two workloads: /chat
     (serverless, streaming, a few cold starts, throttles, errors and retries; two models and
     prompt versions) and /embed (container)."""
@@ -69,31 +78,56 @@ def _traffic(now: datetime, *, minutes: float = 50, per_minute: int = 6,
         start = now - timedelta(minutes=minutes) + timedelta(minutes=minutes * i / count)
         tenant = tenants[i % len(tenants)]
         if i % 4 == 3:
-            rows.append(span_record(
-                start=start, duration_ms=rng.uniform(20, 60), endpoint="/embed",
-                runtime="container", platform="aws_ec2", service_name="embedder",
-                service_instance=f"pod-{i % 2}", tenant=tenant,
-                model="text-embedding-3-small", provider="openai", operation="embeddings",
-                input_tokens=rng.randint(50, 500), output_tokens=0, status_code="OK",
-                **fields,
-            ))
+            rows.append(
+                span_record(
+                    start=start,
+                    duration_ms=rng.uniform(20, 60),
+                    endpoint="/embed",
+                    runtime="container",
+                    platform="aws_ec2",
+                    service_name="embedder",
+                    service_instance=f"pod-{i % 2}",
+                    tenant=tenant,
+                    model="text-embedding-3-small",
+                    provider="openai",
+                    operation="embeddings",
+                    input_tokens=rng.randint(50, 500),
+                    output_tokens=0,
+                    status_code="OK",
+                    **fields,
+                )
+            )
             continue
         cold = i % 10 == 0
         throttled = i % 13 == 0
-        rows.append(span_record(
-            start=start, duration_ms=rng.uniform(400, 2500) + (1800 if cold else 0),
-            endpoint="/chat", runtime="serverless", platform="aws_lambda",
-            service_name="chat-api", tenant=tenant,
-            model="gpt-4o-mini" if i % 3 else "gpt-4o", provider="openai", operation="chat",
-            prompt_name="answer", prompt_version="v2" if i % 2 else "v1",
-            cold_start=cold, init_duration_ms=900.0 if cold else None, memory_mb=1024.0,
-            input_tokens=rng.randint(500, 2000), output_tokens=rng.randint(50, 400),
-            ttft_ms=rng.uniform(150, 600), stream=True, throttled=throttled,
-            attempt=2 if throttled else 1,
-            status_code="ERROR" if i % 17 == 0 else "OK",
-            error_type="TimeoutError" if i % 17 == 0 else None,
-            **fields,
-        ))
+        rows.append(
+            span_record(
+                start=start,
+                duration_ms=rng.uniform(400, 2500) + (1800 if cold else 0),
+                endpoint="/chat",
+                runtime="serverless",
+                platform="aws_lambda",
+                service_name="chat-api",
+                tenant=tenant,
+                model="gpt-4o-mini" if i % 3 else "gpt-4o",
+                provider="openai",
+                operation="chat",
+                prompt_name="answer",
+                prompt_version="v2" if i % 2 else "v1",
+                cold_start=cold,
+                init_duration_ms=900.0 if cold else None,
+                memory_mb=1024.0,
+                input_tokens=rng.randint(500, 2000),
+                output_tokens=rng.randint(50, 400),
+                ttft_ms=rng.uniform(150, 600),
+                stream=True,
+                throttled=throttled,
+                attempt=2 if throttled else 1,
+                status_code="ERROR" if i % 17 == 0 else "OK",
+                error_type="TimeoutError" if i % 17 == 0 else None,
+                **fields,
+            )
+        )
     return rows
 
 

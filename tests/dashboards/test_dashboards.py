@@ -37,8 +37,10 @@ def test_dashboard_validates_against_grafana_schema(
 ) -> None:
     schema = load_schema("dashboard.jsonschema.json")
     jsonschema.Draft7Validator.check_schema(schema)
-    errors = [f"{list(e.absolute_path)}: {e.message}"
-              for e in jsonschema.Draft7Validator(schema).iter_errors(board)]
+    errors = [
+        f"{list(e.absolute_path)}: {e.message}"
+        for e in jsonschema.Draft7Validator(schema).iter_errors(board)
+    ]
     assert errors == []
 
 
@@ -95,8 +97,11 @@ def test_grid_positions_do_not_overlap() -> None:
         for panel in board["panels"]:
             pos = panel["gridPos"]
             assert pos["x"] + pos["w"] <= 24
-            cells = {(x, y) for x in range(pos["x"], pos["x"] + pos["w"])
-                     for y in range(pos["y"], pos["y"] + pos["h"])}
+            cells = {
+                (x, y)
+                for x in range(pos["x"], pos["x"] + pos["w"])
+                for y in range(pos["y"], pos["y"] + pos["h"])
+            }
             assert not cells & taken, (board["uid"], panel["title"])
             taken |= cells
 
@@ -116,8 +121,14 @@ def test_filterable_dashboards_have_the_issue_variables() -> None:
 
 def test_thresholds_come_from_the_catalogue() -> None:
     overview = BOARDS[0]
-    cold = next(p for p in overview["panels"] if p["title"] == "Cold-start ratio"
-                and p["type"] == "timeseries")
+    cold = next(
+        p
+        for p in overview["panels"]
+        if p["title"] == "Cold-start ratio" and p["type"] == "timeseries"
+    )
     steps = cold["fieldConfig"]["defaults"]["thresholds"]["steps"]
-    assert [s["value"] for s in steps] == [None, Catalog.WORKLOAD_COLD_START_RATIO.warn,
-                                           Catalog.WORKLOAD_COLD_START_RATIO.critical]
+    assert [s["value"] for s in steps] == [
+        None,
+        Catalog.WORKLOAD_COLD_START_RATIO.warn,
+        Catalog.WORKLOAD_COLD_START_RATIO.critical,
+    ]

@@ -18,8 +18,10 @@ from infermeter.dashboards.testing import PrometheusServer, ScrapeTarget, wait_f
 
 pytestmark = [
     pytest.mark.slow,
-    pytest.mark.skipif(not PrometheusServer.available() and not os.environ.get("CI"),
-                       reason="prometheus binary not installed (apt-get install prometheus)"),
+    pytest.mark.skipif(
+        not PrometheusServer.available() and not os.environ.get("CI"),
+        reason="prometheus binary not installed (apt-get install prometheus)",
+    ),
 ]
 
 APP = textwrap.dedent("""
@@ -62,7 +64,11 @@ def test_spans_from_observe_reach_prometheus(tmp_path: Path) -> None:
         for tenant, calls in (("acme", 25), ("globex", 15)):
             result = subprocess.run(
                 [sys.executable, str(app), collector.url, str(calls), tenant],
-                env=env, timeout=60, capture_output=True, text=True)
+                env=env,
+                timeout=60,
+                capture_output=True,
+                text=True,
+            )
             assert result.returncode == 0, result.stderr[-3000:]
         wait_for(lambda: _count(store) == 40, timeout=60, what="40 spans in the store")
 
@@ -70,21 +76,30 @@ def test_spans_from_observe_reach_prometheus(tmp_path: Path) -> None:
             assert exporter.wait_for_refresh(60), exporter.last_error
             target = ScrapeTarget("infermeter", [f"127.0.0.1:{exporter.port}"])
             with PrometheusServer([target], scrape_interval="1s") as prometheus:
-                wait_for(lambda: prometheus.query("sum(infermeter_window_requests) == 40"),
-                         timeout=60, what="the requests in Prometheus")
-                wait_for(lambda: prometheus.query(
-                    "count_over_time(infermeter_requests_total[15s]) >= 3"),
-                         timeout=60, what="three scrapes (for rate())")
+                wait_for(
+                    lambda: prometheus.query("sum(infermeter_window_requests) == 40"),
+                    timeout=60,
+                    what="the requests in Prometheus",
+                )
+                wait_for(
+                    lambda: prometheus.query(
+                        "count_over_time(infermeter_requests_total[15s]) >= 3"
+                    ),
+                    timeout=60,
+                    what="three scrapes (for rate())",
+                )
                 (cold,) = prometheus.query("sum(infermeter_cold_starts_total)")
                 assert float(cold["value"][1]) == 2
-                by_tenant = {r["metric"]["tenant"]: float(r["value"][1]) for r in
-                             prometheus.query("sum by (tenant) (infermeter_window_requests)")}
+                by_tenant = {
+                    r["metric"]["tenant"]: float(r["value"][1])
+                    for r in prometheus.query("sum by (tenant) (infermeter_window_requests)")
+                }
                 assert by_tenant == {"acme": 25, "globex": 15}
                 (tokens,) = prometheus.query('sum(infermeter_tokens_total{type="output"})')
                 assert float(tokens["value"][1]) == 40 * 120
                 (p95,) = prometheus.query(
-                    'infermeter_workload_request_latency_seconds{quantile="0.95",'
-                    'endpoint="/chat"}')
+                    'infermeter_workload_request_latency_seconds{quantile="0.95",endpoint="/chat"}'
+                )
                 assert 0.02 < float(p95["value"][1]) < 1.0
                 overview = dashboards()[0]
                 for panel in overview["panels"][1:6]:  # the "Now" stats

@@ -36,13 +36,17 @@ def scrape(url: str) -> Samples:
 
 
 def total(samples: Samples, name: str, **labels: str) -> float:
-    return sum(v for have, v in samples.get(name, [])
-               if all(have.get(k) == want for k, want in labels.items()))
+    return sum(
+        v
+        for have, v in samples.get(name, [])
+        if all(have.get(k) == want for k, want in labels.items())
+    )
 
 
 @pytest.fixture
-def store(tmp_path: Path, write_store: Callable[..., Path],
-          traffic: Callable[..., list[dict[str, Any]]]) -> Path:
+def store(
+    tmp_path: Path, write_store: Callable[..., Path], traffic: Callable[..., list[dict[str, Any]]]
+) -> Path:
     rows = traffic(NOW - timedelta(seconds=5))
     rows += traffic(NOW - timedelta(days=7), minutes=40, seed=2)  # last week's window
     return write_store(tmp_path / "store.duckdb", rows)
@@ -50,8 +54,9 @@ def store(tmp_path: Path, write_store: Callable[..., Path],
 
 @pytest.fixture
 def exporter(store: Path) -> Iterator[MetricsExporter]:
-    with serve(store, port=0, refresh_interval=3600, window="1h", top_tenants=10,
-               economics_window="8d") as running:
+    with serve(
+        store, port=0, refresh_interval=3600, window="1h", top_tenants=10, economics_window="8d"
+    ) as running:
         assert running.wait_for_refresh(60), running.last_error
         yield running
 
@@ -65,13 +70,15 @@ def test_metrics_reflect_the_store(exporter: MetricsExporter) -> None:
     assert total(samples, "infermeter_window_cold_starts") == 30  # every 10th request
     assert total(samples, "infermeter_window_throttled_requests") == 18  # 13k, not /embed
     p95 = samples["infermeter_workload_request_latency_seconds"]
-    chat = [v for labels, v in p95 if labels == {"endpoint": "/chat", "runtime": "serverless",
-                                                 "quantile": "0.95"}]
+    chat = [
+        v
+        for labels, v in p95
+        if labels == {"endpoint": "/chat", "runtime": "serverless", "quantile": "0.95"}
+    ]
     assert len(chat) == 1 and 1.5 < chat[0] < 5.0
     assert total(samples, "infermeter_slo_seconds", endpoint="/chat") == 3.0
     assert total(samples, "infermeter_workload_cost_per_request_usd", endpoint="/chat") > 0
-    assert total(samples, "infermeter_workload_cost_per_request_week_ago_usd",
-                 endpoint="/chat") > 0
+    assert total(samples, "infermeter_workload_cost_per_request_week_ago_usd", endpoint="/chat") > 0
     assert total(samples, "infermeter_cost_usd_total", component="tokens") > 0
     assert samples["infermeter_time_to_first_chunk_seconds"]
     assert total(samples, "infermeter_serverless_monthly_cost_usd", endpoint="/embed") > 0
@@ -89,7 +96,8 @@ def test_every_catalogue_family_is_declared(exporter: MetricsExporter) -> None:
 
 
 def test_tenants_beyond_the_top_n_become_other(
-    tmp_path: Path, write_store: Callable[..., Path],
+    tmp_path: Path,
+    write_store: Callable[..., Path],
     traffic: Callable[..., list[dict[str, Any]]],
 ) -> None:
     tenants = [f"t{i:02d}" for i in range(30)]
@@ -99,12 +107,15 @@ def test_tenants_beyond_the_top_n_become_other(
     path = write_store(tmp_path / "many.duckdb", rows)
     budgets = tmp_path / "budgets.yaml"
     budgets.write_text("t29: 100\n")
-    with serve(path, port=0, refresh_interval=3600, top_tenants=3,
-               budgets=str(budgets)) as running:
+    with serve(path, port=0, refresh_interval=3600, top_tenants=3, budgets=str(budgets)) as running:
         assert running.wait_for_refresh(60), running.last_error
         samples = scrape(running.url)
-    for name in ("infermeter_requests_total", "infermeter_window_requests",
-                 "infermeter_request_latency_seconds", "infermeter_tenant_month_spend_usd"):
+    for name in (
+        "infermeter_requests_total",
+        "infermeter_window_requests",
+        "infermeter_request_latency_seconds",
+        "infermeter_tenant_month_spend_usd",
+    ):
         seen = {labels["tenant"] for labels, _ in samples[name]}
         assert seen <= {"t00", "t01", "t02", "t29", "other"}, (name, seen)
         assert "other" in seen
@@ -113,14 +124,14 @@ def test_tenants_beyond_the_top_n_become_other(
 
 
 @given(
-    volumes=st.dictionaries(st.text(min_size=1, max_size=5), st.integers(0, 10**6),
-                            max_size=60),
+    volumes=st.dictionaries(st.text(min_size=1, max_size=5), st.integers(0, 10**6), max_size=60),
     top=st.integers(1, 12),
     budgets=st.lists(st.text(min_size=1, max_size=5), max_size=4),
     previous=st.lists(st.text(min_size=1, max_size=5), max_size=40),
 )
-def test_named_tenant_set_is_bounded(volumes: dict[str, int], top: int, budgets: list[str],
-                                     previous: list[str]) -> None:
+def test_named_tenant_set_is_bounded(
+    volumes: dict[str, int], top: int, budgets: list[str], previous: list[str]
+) -> None:
     named = choose_named_tenants(volumes, top=top, budgets=budgets, previous=previous)
     assert len(named) <= max(2 * top, top + len(set(budgets)))
     assert set(budgets) - {"other"} <= named
@@ -128,14 +139,16 @@ def test_named_tenant_set_is_bounded(volumes: dict[str, int], top: int, budgets:
     assert set(ranked[:top]) - {"other"} <= named
 
 
-def test_scrapes_never_recompute(exporter: MetricsExporter,
-                                 monkeypatch: pytest.MonkeyPatch) -> None:
+def test_scrapes_never_recompute(
+    exporter: MetricsExporter, monkeypatch: pytest.MonkeyPatch
+) -> None:
     calls: list[int] = []
     import infermeter.dashboards._exporter as module
 
     real = module.compute_snapshot
-    monkeypatch.setattr(module, "compute_snapshot",
-                        lambda *a, **k: calls.append(1) or real(*a, **k))
+    monkeypatch.setattr(
+        module, "compute_snapshot", lambda *a, **k: calls.append(1) or real(*a, **k)
+    )
     for _ in range(5):
         scrape(exporter.url)
     assert calls == []
@@ -149,14 +162,16 @@ def test_failed_refresh_keeps_previous_values(exporter: MetricsExporter, store: 
     assert exporter.refresh() is False
     after = scrape(exporter.url)
     assert total(after, "infermeter_exporter_refresh_errors_total") == 1
-    assert total(after, "infermeter_window_requests") == total(before,
-                                                              "infermeter_window_requests")
+    assert total(after, "infermeter_window_requests") == total(before, "infermeter_window_requests")
     assert "no store at" in (exporter.last_error or "")
 
 
-def test_counters_grow_with_the_store(exporter: MetricsExporter, store: Path,
-                                      write_store: Callable[..., Path],
-                                      traffic: Callable[..., list[dict[str, Any]]]) -> None:
+def test_counters_grow_with_the_store(
+    exporter: MetricsExporter,
+    store: Path,
+    write_store: Callable[..., Path],
+    traffic: Callable[..., list[dict[str, Any]]],
+) -> None:
     before = total(scrape(exporter.url), "infermeter_requests_total")
     write_store(store, traffic(NOW, minutes=5, seed=9))  # appends to the same file
     assert exporter.refresh()
@@ -165,9 +180,21 @@ def test_counters_grow_with_the_store(exporter: MetricsExporter, store: Path,
 
 def test_cli_serve_prints_its_port_and_stops_on_sigterm(store: Path) -> None:
     process = subprocess.Popen(
-        [sys.executable, "-c", "import sys, infermeter; sys.exit(infermeter.main())", "serve",
-         "--store", str(store), "--port", "0", "--refresh-interval", "1h"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-c",
+            "import sys, infermeter; sys.exit(infermeter.main())",
+            "serve",
+            "--store",
+            str(store),
+            "--port",
+            "0",
+            "--refresh-interval",
+            "1h",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
         env={**os.environ, "INFERMETER_WINDOW": "2h"},
     )
     try:
@@ -199,9 +226,7 @@ def test_cli_serve_missing_store(tmp_path: Path, capsys: pytest.CaptureFixture[s
     assert err.startswith("infermeter serve: error: no store at ") and err.count("\n") == 1
 
 
-def test_drift_without_a_verdict_is_not_reported_as_no_drift(
-    store: Path, tmp_path: Path
-) -> None:
+def test_drift_without_a_verdict_is_not_reported_as_no_drift(store: Path, tmp_path: Path) -> None:
     import polars as pl
     from infermeter.analytics import DRIFT_RESULT_COLUMNS, load_deployments, load_prices
     from infermeter.collectors import open_reader
@@ -209,24 +234,62 @@ def test_drift_without_a_verdict_is_not_reported_as_no_drift(
 
     base = dict.fromkeys(DRIFT_RESULT_COLUMNS)
     rows = [
-        {**base, "model": "m", "prompt_version": "v1", "kind": "embedding", "feature": "query",
-         "method": "classifier", "score": 0.91, "threshold": 0.55, "drifted": True,
-         "verdict": "drift", "current_n": 400},
-        {**base, "model": "m", "prompt_version": "v2", "kind": "embedding", "feature": "query",
-         "method": "classifier", "score": None, "threshold": 0.55, "drifted": None,
-         "verdict": "insufficient_data", "current_n": 12},
-        {**base, "model": "m", "prompt_version": "v3", "kind": "embedding", "feature": "query",
-         "method": "classifier", "score": None, "threshold": 0.55, "drifted": None,
-         "verdict": "error", "current_n": 300},
+        {
+            **base,
+            "model": "m",
+            "prompt_version": "v1",
+            "kind": "embedding",
+            "feature": "query",
+            "method": "classifier",
+            "score": 0.91,
+            "threshold": 0.55,
+            "drifted": True,
+            "verdict": "drift",
+            "current_n": 400,
+        },
+        {
+            **base,
+            "model": "m",
+            "prompt_version": "v2",
+            "kind": "embedding",
+            "feature": "query",
+            "method": "classifier",
+            "score": None,
+            "threshold": 0.55,
+            "drifted": None,
+            "verdict": "insufficient_data",
+            "current_n": 12,
+        },
+        {
+            **base,
+            "model": "m",
+            "prompt_version": "v3",
+            "kind": "embedding",
+            "feature": "query",
+            "method": "classifier",
+            "score": None,
+            "threshold": 0.55,
+            "drifted": None,
+            "verdict": "error",
+            "current_n": 300,
+        },
     ]
     drift = pl.DataFrame(rows, schema_overrides={"score": pl.Float64, "drifted": pl.Boolean})
     prices = load_prices()
     with open_reader(store) as con:
-        snapshot = compute_snapshot(con, prices=prices, deployments=load_deployments(
-            prices=prices), drift=drift, now=NOW.replace(tzinfo=UTC))
-    detected = {labels["prompt_version"]: value
-                for labels, value in snapshot.series(Catalog.DRIFT_DETECTED)}
+        snapshot = compute_snapshot(
+            con,
+            prices=prices,
+            deployments=load_deployments(prices=prices),
+            drift=drift,
+            now=NOW.replace(tzinfo=UTC),
+        )
+    detected = {
+        labels["prompt_version"]: value for labels, value in snapshot.series(Catalog.DRIFT_DETECTED)
+    }
     assert detected == {"v1": 1.0}
-    samples = {labels["prompt_version"]: value
-               for labels, value in snapshot.series(Catalog.DRIFT_CURRENT_SAMPLES)}
+    samples = {
+        labels["prompt_version"]: value
+        for labels, value in snapshot.series(Catalog.DRIFT_CURRENT_SAMPLES)
+    }
     assert samples == {"v1": 400, "v2": 12, "v3": 300}

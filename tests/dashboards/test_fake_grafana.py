@@ -18,7 +18,9 @@ OPENAPI_TOKEN = "admin-token"
 def _call(fake: FakeGrafana, method: str, path: str, body: Any = None) -> tuple[int, Any]:
     data = None if body is None else json.dumps(body).encode()
     request = urllib.request.Request(
-        fake.url + path, data=data, method=method,
+        fake.url + path,
+        data=data,
+        method=method,
         headers={"Authorization": f"Bearer {OPENAPI_TOKEN}", "Content-Type": "application/json"},
     )
     try:
@@ -37,8 +39,12 @@ def test_body_of_the_wrong_type_is_rejected_and_recorded(grafana: FakeGrafana) -
 
 
 def test_read_only_properties_are_rejected(grafana: FakeGrafana) -> None:
-    contact = {"name": "x", "type": "webhook", "settings": {"url": "http://h/"},
-               "provenance": "api"}
+    contact = {
+        "name": "x",
+        "type": "webhook",
+        "settings": {"url": "http://h/"},
+        "provenance": "api",
+    }
     status, _ = _call(grafana, "POST", "/api/v1/provisioning/contact-points", contact)
     assert status == 400
     assert any("read-only" in v for v in grafana.violations)
@@ -49,8 +55,12 @@ def test_contact_point_type_quirk_is_normalised(grafana: FakeGrafana) -> None:
     contact = {"name": "hook", "type": "webhook", "settings": {"url": "http://h/"}}
     status, body = _call(grafana, "POST", "/api/v1/provisioning/contact-points", contact)
     assert status == 202 and body["uid"]
-    status, _ = _call(grafana, "POST", "/api/v1/provisioning/contact-points",
-                      {**contact, "type": "carrier-pigeon"})
+    status, _ = _call(
+        grafana,
+        "POST",
+        "/api/v1/provisioning/contact-points",
+        {**contact, "type": "carrier-pigeon"},
+    )
     assert status == 400
     grafana.violations.clear()
 
@@ -72,8 +82,9 @@ def test_grafana_client_round_trip_and_conflicts(grafana: FakeGrafana) -> None:
         api.folder.create_folder("infermeter", uid="infermeter")
     assert conflict.value.status_code == 409
     with pytest.raises(GrafanaBadInputError):
-        api.dashboard.update_dashboard({"dashboard": {"title": "t", "uid": "u"},
-                                        "folderUid": "infermeter"})
+        api.dashboard.update_dashboard(
+            {"dashboard": {"title": "t", "uid": "u"}, "folderUid": "infermeter"}
+        )
     # the dashboard failed the dashboard JSON Schema (no schemaVersion / templating)
     assert any("dashboard u" in v for v in grafana.violations)
     grafana.violations.clear()

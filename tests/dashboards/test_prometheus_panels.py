@@ -18,8 +18,10 @@ from infermeter.dashboards.testing import PrometheusServer, ScrapeTarget, wait_f
 
 pytestmark = [
     pytest.mark.slow,
-    pytest.mark.skipif(not PrometheusServer.available() and not os.environ.get("CI"),
-                       reason="prometheus binary not installed (apt-get install prometheus)"),
+    pytest.mark.skipif(
+        not PrometheusServer.available() and not os.environ.get("CI"),
+        reason="prometheus binary not installed (apt-get install prometheus)",
+    ),
 ]
 
 NOW = datetime.now(UTC).replace(tzinfo=None, microsecond=0)
@@ -36,29 +38,61 @@ def write_drift_results(store: Path) -> None:
 
     base = {**dict.fromkeys(RESULT_COLUMNS), "message": ""}
     rows = [
-        {**base, "computed_at": NOW, "run_id": "r1", "group_by": "model,prompt_version",
-         "model": "gpt-4o-mini", "prompt_version": "v2", "kind": "embedding",
-         "feature": "query_embedding", "method": "model", "score": 0.71, "threshold": 0.55,
-         "drifted": True, "verdict": "drift", "reference_n": 400, "current_n": 380},
-        {**base, "computed_at": NOW, "run_id": "r1", "group_by": "model,prompt_version",
-         "model": "gpt-4o-mini", "prompt_version": "v2", "kind": "feature",
-         "feature": "input_tokens", "method": "wasserstein", "score": 0.02,
-         "threshold": 0.1, "drifted": False, "verdict": "no_drift", "reference_n": 400,
-         "current_n": 380},
+        {
+            **base,
+            "computed_at": NOW,
+            "run_id": "r1",
+            "group_by": "model,prompt_version",
+            "model": "gpt-4o-mini",
+            "prompt_version": "v2",
+            "kind": "embedding",
+            "feature": "query_embedding",
+            "method": "model",
+            "score": 0.71,
+            "threshold": 0.55,
+            "drifted": True,
+            "verdict": "drift",
+            "reference_n": 400,
+            "current_n": 380,
+        },
+        {
+            **base,
+            "computed_at": NOW,
+            "run_id": "r1",
+            "group_by": "model,prompt_version",
+            "model": "gpt-4o-mini",
+            "prompt_version": "v2",
+            "kind": "feature",
+            "feature": "input_tokens",
+            "method": "wasserstein",
+            "score": 0.02,
+            "threshold": 0.1,
+            "drifted": False,
+            "verdict": "no_drift",
+            "reference_n": 400,
+            "current_n": 380,
+        },
     ]
     frame = pl.DataFrame(rows, infer_schema_length=None).select(RESULT_COLUMNS)
     con = duckdb.connect(str(results_path(store)))
     try:
-        write(con, frame.cast({"computed_at": pl.Datetime("us"), "reference_n": pl.Int64,
-                               "current_n": pl.Int64}, strict=False))
+        write(
+            con,
+            frame.cast(
+                {"computed_at": pl.Datetime("us"), "reference_n": pl.Int64, "current_n": pl.Int64},
+                strict=False,
+            ),
+        )
     finally:
         con.close()
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory, write_store: Callable[..., Path],
-          traffic: Callable[..., list[dict[str, Any]]]
-          ) -> Iterator[tuple[MetricsExporter, PrometheusServer]]:
+def stack(
+    tmp_path_factory: pytest.TempPathFactory,
+    write_store: Callable[..., Path],
+    traffic: Callable[..., list[dict[str, Any]]],
+) -> Iterator[tuple[MetricsExporter, PrometheusServer]]:
     directory = tmp_path_factory.mktemp("panels")
     rows = traffic(NOW - timedelta(seconds=5), minutes=55)
     rows += traffic(NOW - timedelta(days=7), minutes=55, seed=2)
@@ -69,16 +103,26 @@ def stack(tmp_path_factory: pytest.TempPathFactory, write_store: Callable[..., P
     budgets = directory / "budgets.yaml"
     budgets.write_text("acme: 0.01\nglobex: 1000\n")
     exporter = serve(store, port=0, refresh_interval=2, window="1h", budgets=str(budgets))
-    prometheus = PrometheusServer([ScrapeTarget("infermeter", [f"127.0.0.1:{exporter.port}"])],
-                                  scrape_interval="1s")
+    prometheus = PrometheusServer(
+        [ScrapeTarget("infermeter", [f"127.0.0.1:{exporter.port}"])], scrape_interval="1s"
+    )
     try:
         assert exporter.wait_for_refresh(120), exporter.last_error
         prometheus.start()
-        wait_for(lambda: len(prometheus.query_range(
-            "infermeter_exporter_window_seconds", seconds=30)[0]["values"]) >= 4
-                 if prometheus.query_range("infermeter_exporter_window_seconds", seconds=30)
-                 else False,
-                 timeout=60, what="four scrapes of the exporter")
+        wait_for(
+            lambda: (
+                len(
+                    prometheus.query_range("infermeter_exporter_window_seconds", seconds=30)[0][
+                        "values"
+                    ]
+                )
+                >= 4
+                if prometheus.query_range("infermeter_exporter_window_seconds", seconds=30)
+                else False
+            ),
+            timeout=60,
+            what="four scrapes of the exporter",
+        )
         yield exporter, prometheus
     finally:
         prometheus.stop()
@@ -97,8 +141,9 @@ def _finite(result: list[dict[str, Any]]) -> list[float]:
 
 
 @pytest.mark.parametrize("board", dashboards(), ids=lambda b: b["uid"])
-def test_every_panel_returns_data(stack: tuple[MetricsExporter, PrometheusServer],
-                                  board: dict[str, Any]) -> None:
+def test_every_panel_returns_data(
+    stack: tuple[MetricsExporter, PrometheusServer], board: dict[str, Any]
+) -> None:
     _, prometheus = stack
     empty = []
     for panel in board["panels"]:
@@ -113,8 +158,9 @@ def test_every_panel_returns_data(stack: tuple[MetricsExporter, PrometheusServer
 
 
 @pytest.mark.parametrize("board", dashboards(), ids=lambda b: b["uid"])
-def test_every_template_variable_resolves(stack: tuple[MetricsExporter, PrometheusServer],
-                                          board: dict[str, Any]) -> None:
+def test_every_template_variable_resolves(
+    stack: tuple[MetricsExporter, PrometheusServer], board: dict[str, Any]
+) -> None:
     _, prometheus = stack
     chosen: dict[str, str] = {}
     for variable in board["templating"]["list"]:
@@ -129,8 +175,7 @@ def test_every_template_variable_resolves(stack: tuple[MetricsExporter, Promethe
         chosen[variable["name"]] = re.escape(values[0]).replace("\\", "\\\\")
 
 
-def test_panels_follow_a_selected_variable(stack: tuple[MetricsExporter, PrometheusServer]
-                                          ) -> None:
+def test_panels_follow_a_selected_variable(stack: tuple[MetricsExporter, PrometheusServer]) -> None:
     _, prometheus = stack
     overview = dashboards()[0]
     traffic_panel = next(p for p in overview["panels"] if p["title"] == "Traffic by endpoint")
@@ -141,16 +186,22 @@ def test_panels_follow_a_selected_variable(stack: tuple[MetricsExporter, Prometh
     assert {r["metric"]["endpoint"] for r in only_chat} == {"/chat"}
 
 
-def test_alerting_numbers_arrive_in_prometheus(stack: tuple[MetricsExporter, PrometheusServer]
-                                               ) -> None:
+def test_alerting_numbers_arrive_in_prometheus(
+    stack: tuple[MetricsExporter, PrometheusServer],
+) -> None:
     exporter, prometheus = stack
     (over_budget,) = prometheus.query(
-        "infermeter_tenant_month_spend_usd / on(tenant) infermeter_tenant_month_budget_usd > 1")
+        "infermeter_tenant_month_spend_usd / on(tenant) infermeter_tenant_month_budget_usd > 1"
+    )
     assert over_budget["metric"]["tenant"] == "acme"
     detected = prometheus.query("infermeter_drift_detected == 1")
     assert [r["metric"]["feature"] for r in detected] == ["query_embedding"]
     assert exporter.snapshot is not None
-    requests = sum(v for _, v in exporter.snapshot.series(
-        __import__("infermeter.dashboards", fromlist=["Catalog"]).Catalog.WINDOW_REQUESTS))
+    requests = sum(
+        v
+        for _, v in exporter.snapshot.series(
+            __import__("infermeter.dashboards", fromlist=["Catalog"]).Catalog.WINDOW_REQUESTS
+        )
+    )
     (scraped,) = prometheus.query("sum(infermeter_window_requests)")
     assert float(scraped["value"][1]) == requests
