@@ -16,8 +16,8 @@ from typing import Any, Final
 from urllib.parse import unquote, urlsplit
 
 from infermeter.agent._duck import LOGGER
-from infermeter.agent._semconv import RUNTIMES
-from infermeter.agent._settings import (
+from infermeter.agent.semconv import RUNTIMES
+from infermeter.agent.settings import (
     ConfigurationError,
     Setting,
     parse_bool,

@@ -25,7 +25,7 @@ from types import MappingProxyType
 from typing import Final
 
 from infermeter.agent._duck import LOGGER, field
-from infermeter.agent._semconv import EMBEDDING_EVENT, EMBEDDING_KIND, EMBEDDING_VECTOR
+from infermeter.agent.semconv import EMBEDDING_EVENT, EMBEDDING_KIND, EMBEDDING_VECTOR
 from opentelemetry.sdk.trace import Event
 from opentelemetry.trace import Span
 from opentelemetry.util.types import Attributes

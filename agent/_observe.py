@@ -42,7 +42,9 @@ from infermeter.agent._runtime import (
     INIT_SNAP_START,
     seconds_since_process_start,
 )
-from infermeter.agent._semconv import (
+from infermeter.agent._throttle import Throttle, throttle_from_exception, throttle_from_result
+from infermeter.agent._tokens import Usage, read_response, response_model, stream_usage
+from infermeter.agent.semconv import (
     EMBEDDING_KIND_QUERY,
     EMBEDDING_KIND_RESPONSE,
     EMBEDDING_KINDS,
@@ -78,8 +80,6 @@ from infermeter.agent._semconv import (
     RUNTIMES,
     TENANT_ID,
 )
-from infermeter.agent._throttle import Throttle, throttle_from_exception, throttle_from_result
-from infermeter.agent._tokens import Usage, read_response, response_model, stream_usage
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.context import Context

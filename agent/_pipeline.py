@@ -39,7 +39,7 @@ from infermeter.agent._config import AgentSettings, resolve_settings
 from infermeter.agent._duck import LOGGER
 from infermeter.agent._recorder import RECORDER, Instruments
 from infermeter.agent._runtime import RuntimeInfo, detect_runtime
-from infermeter.agent._semconv import (
+from infermeter.agent.semconv import (
     BUCKETS_DURATION_S,
     BUCKETS_INIT_DURATION_S,
     BUCKETS_TOKENS,
@@ -51,7 +51,7 @@ from infermeter.agent._semconv import (
     PLATFORM_AWS_LAMBDA,
     SERVICE_NAME,
 )
-from infermeter.agent._settings import ConfigurationError
+from infermeter.agent.settings import ConfigurationError
 from opentelemetry import metrics, trace
 from opentelemetry.metrics import Meter, NoOpMeter
 from opentelemetry.trace import NoOpTracer, Tracer

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from typing import Final
 
 from infermeter.agent._duck import LOGGER
-from infermeter.agent._semconv import (
+from infermeter.agent.semconv import (
     BUCKETS_DURATION_S,
     BUCKETS_INIT_DURATION_S,
     BUCKETS_TOKENS,

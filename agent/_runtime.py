@@ -25,7 +25,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Final
 
-from infermeter.agent._semconv import (
+from infermeter.agent.semconv import (
     CLOUD_PLATFORM,
     CLOUD_PROVIDER,
     CLOUD_REGION,

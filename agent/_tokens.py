@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from typing import Final
 
 from infermeter.agent._duck import LOGGER, field, is_mapping, non_negative_int, path, text
-from infermeter.agent._semconv import (
+from infermeter.agent.semconv import (
     GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS,
     GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS,
     GEN_AI_USAGE_INPUT_TOKENS,

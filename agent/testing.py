@@ -52,7 +52,7 @@ from infermeter.agent._pipeline import (
 )
 from infermeter.agent._recorder import RECORDER
 from infermeter.agent._runtime import reset_cold_start
-from infermeter.agent._settings import ConfigurationError
+from infermeter.agent.settings import ConfigurationError
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader, MetricReader
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter

@@ -22,8 +22,10 @@ from infermeter.alerts._evaluate import (
 from infermeter.alerts._grafana import Contact, grafana_rule_group, push_alerts
 from infermeter.alerts._promql import prometheus_rule_file, write_prometheus_rules
 from infermeter.alerts._rules import DEFAULT_RULES, AlertRule, Clause, Evidence, load_rules
+from infermeter.alerts._settings import CHECK_SETTINGS
 
 __all__ = [
+    "CHECK_SETTINGS",
     "DEFAULT_RULES",
     "Alert",
     "AlertRule",

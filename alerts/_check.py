@@ -27,9 +27,9 @@ def check_store(
 ) -> list[Alert]:
     """The alerts that fire on ``store`` now; ``settings`` are ``CHECK_SETTINGS`` values."""
     from infermeter.analytics import load_deployments, load_prices
+    from infermeter.analytics.rollup import compute_snapshot
     from infermeter.collectors import open_reader
-    from infermeter.dashboards._exporter import ExporterConfig, read_drift
-    from infermeter.dashboards._rollup import compute_snapshot
+    from infermeter.dashboards import ExporterConfig, read_drift
 
     rules = load_rules(settings.get("rules"))
     config = ExporterConfig.from_settings({**settings, "store": str(store)})

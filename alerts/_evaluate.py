@@ -21,7 +21,7 @@ from typing import Any, Final
 
 from infermeter.alerts._rules import AlertRule, Clause
 from infermeter.alerts._templates import python_text
-from infermeter.dashboards._rollup import Snapshot
+from infermeter.analytics.rollup import Snapshot
 
 __all__ = [
     "Alert",

@@ -21,7 +21,7 @@ from typing import Any, Final
 from infermeter.alerts._promql import condition_expr, evidence_expr, format_duration, value_expr
 from infermeter.alerts._rules import SOURCE_LABEL, AlertRule
 from infermeter.alerts._templates import grafana_template
-from infermeter.dashboards._grafana import (
+from infermeter.dashboards.grafana import (
     GrafanaTarget,
     PushReport,
     connect,

@@ -16,7 +16,7 @@ from typing import Any, Final
 
 from infermeter.alerts._rules import AlertRule, Clause
 from infermeter.alerts._templates import prometheus_template
-from infermeter.dashboards._catalog import MetricSpec
+from infermeter.analytics.rollup import MetricSpec
 
 __all__ = [
     "SCRAPE_LABELS",

@@ -25,8 +25,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Final, Literal
 
-from infermeter.agent._settings import ConfigurationError, read_config_file
-from infermeter.dashboards._catalog import Catalog, MetricSpec
+from infermeter.agent.settings import ConfigurationError, read_config_file
+from infermeter.analytics.rollup import Catalog, MetricSpec
 
 __all__ = [
     "DEFAULT_RULES",

@@ -5,9 +5,8 @@ from __future__ import annotations
 
 from typing import Any, Final
 
-from infermeter.agent._settings import Setting, parse_bool, parse_positive_float, parse_str
-from infermeter.dashboards._grafana import GRAFANA_SETTINGS, parse_url
-from infermeter.dashboards._settings import ROLLUP_SETTINGS, parse_duration
+from infermeter.agent.settings import Setting, parse_bool, parse_positive_float, parse_str
+from infermeter.dashboards import GRAFANA_SETTINGS, ROLLUP_SETTINGS, parse_duration, parse_url
 
 __all__ = [
     "CHECK_SETTINGS",

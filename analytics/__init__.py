@@ -2,26 +2,35 @@
 
 from __future__ import annotations
 
-from infermeter.analytics._compare import Comparison, compare, score_matrix
-from infermeter.analytics._concurrency import concurrency
-from infermeter.analytics._deployments import (
-    DEPLOYMENT_SETTINGS,
-    Deployment,
-    Deployments,
-    load_deployments,
-)
-from infermeter.analytics._drift import RESULT_COLUMNS as DRIFT_RESULT_COLUMNS
-from infermeter.analytics._drift import detect_drift, write_drift_report
-from infermeter.analytics._drift_methods import DriftScore, classifier_drift, ks_drift, mmd_drift
-from infermeter.analytics._drift_results import (
+from infermeter.analytics.drift import (
+    DRIFT_SETTINGS,
+    DriftScore,
+    classifier_drift,
+    detect_drift,
+    ks_drift,
+    mmd_drift,
     read_drift_results,
     results_path,
+    write_drift_report,
     write_drift_results,
 )
-from infermeter.analytics._drift_settings import DRIFT_SETTINGS
-from infermeter.analytics._economics import runtime_economics
-from infermeter.analytics._metrics import METRIC_COLUMNS, metric_inputs, metrics
-from infermeter.analytics._prices import (
+from infermeter.analytics.drift import RESULT_COLUMNS as DRIFT_RESULT_COLUMNS
+from infermeter.analytics.economics import (
+    DEPLOYMENT_SETTINGS,
+    Comparison,
+    Deployment,
+    Deployments,
+    Recommendation,
+    RecommendationThresholds,
+    compare,
+    load_deployments,
+    recommend,
+    recommend_from_frames,
+    recommendations_to_json,
+    runtime_economics,
+    score_matrix,
+)
+from infermeter.analytics.pricing import (
     PRICE_SETTINGS,
     ComputePrices,
     FreeTier,
@@ -31,17 +40,19 @@ from infermeter.analytics._prices import (
     load_prices,
     normalize_model_name,
 )
-from infermeter.analytics._recommend import (
-    Recommendation,
-    RecommendationThresholds,
-    recommend,
-    recommend_from_frames,
-    recommendations_to_json,
+from infermeter.analytics.query import (
+    METRIC_COLUMNS,
+    concurrency,
+    metric_inputs,
+    metrics,
+    price_coverage,
+    request_table,
+    stage_breakdown,
+    unpriced_models,
+    version_frame,
+    workload_frame,
 )
-from infermeter.analytics._report import WeeklyReport, weekly_report
-from infermeter.analytics._requests import price_coverage, request_table, unpriced_models
-from infermeter.analytics._stages import stage_breakdown
-from infermeter.analytics._workloads import version_frame, workload_frame
+from infermeter.analytics.report import WeeklyReport, weekly_report
 
 __all__: list[str] = [
     "DEPLOYMENT_SETTINGS",

@@ -46,7 +46,7 @@ def sdk_payloads(count: int) -> list[bytes]:
     """``count`` distinct OTLP protobuf bodies of 512 spans each, encoded by the SDK."""
     import random
 
-    from infermeter.agent import _semconv as sc
+    from infermeter.agent import semconv as sc
     from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
     from opentelemetry.sdk.resources import Resource
     from opentelemetry.sdk.trace import TracerProvider

@@ -43,7 +43,7 @@ END_TO_END = "infermeter end to end (store file -> verdict)"
 
 
 def _data(rows: int, dim: int, shift: float) -> tuple[Any, Any]:
-    from infermeter.analytics._drift_synthetic import synthetic_embeddings
+    from infermeter.analytics.testing._drift import synthetic_embeddings
 
     return synthetic_embeddings(
         rows, rows, dim, shift=shift, normalise=True, anisotropic=True, seed=7
@@ -80,7 +80,7 @@ def _cases(*, evidently: bool = True) -> dict[str, Callable[[Any, Any], tuple[fl
 
         return run
 
-    from infermeter.analytics._drift_evidently import import_evidently
+    from infermeter.analytics.drift._evidently import import_evidently
 
     import_evidently()
     from evidently.metrics.embeddings import DistanceDriftMethod, ModelDriftMethod

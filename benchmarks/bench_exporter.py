@@ -33,7 +33,7 @@ from _harness import interleaved, median, peak_rss_mb, print_table, ratio
 
 def build_store(path: Path, scale: float) -> int:
     import duckdb
-    from infermeter.analytics._synthetic import synthetic_spans
+    from infermeter.analytics.testing._traffic import synthetic_spans
     from infermeter.collectors import apply_migrations
     from infermeter.collectors.testing import insert_spans
 
@@ -57,9 +57,9 @@ def main() -> None:
 
     from infermeter.alerts import evaluate, load_rules
     from infermeter.analytics import load_deployments, load_prices, metrics, request_table
+    from infermeter.analytics.rollup._rollup import RollupOptions, compute_snapshot
     from infermeter.collectors import open_reader
     from infermeter.dashboards._exporter import serve
-    from infermeter.dashboards._rollup import RollupOptions, compute_snapshot
     from prometheus_client import CollectorRegistry, start_http_server
     from prometheus_client.core import GaugeMetricFamily
 

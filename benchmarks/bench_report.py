@@ -56,7 +56,7 @@ def main() -> int:
         request_table,
         weekly_report,
     )
-    from infermeter.analytics._report import iso_week_bounds
+    from infermeter.analytics.report._weekly import iso_week_bounds
     from infermeter.collectors import open_reader
 
     with tempfile.TemporaryDirectory(prefix="infermeter-bench-report-") as tmp:

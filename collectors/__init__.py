@@ -5,6 +5,8 @@
 - :func:`open_reader` — THE way to read a store, consistent and never blocking ingest.
 - :func:`import_otlp` / :func:`read_otlp` — OTLP JSON / protobuf files (``infermeter import``).
 - :func:`write_parquet` — Parquet partitioned by day (``infermeter export``).
+- :class:`StorePaths` — where a store keeps its side files (``STORE.infermeter/``: WAL,
+  snapshots, runtime file, drift results).
 - ``SPAN_COLUMNS`` / ``EMBEDDING_COLUMNS`` / :func:`apply_migrations` — the store schema.
 
 Nothing heavy (duckdb, pyarrow) is imported until one of these runs.
@@ -23,6 +25,7 @@ from infermeter.collectors._schema import (
     apply_migrations,
 )
 from infermeter.collectors._settings import COLLECTOR_SETTINGS
+from infermeter.collectors._sidecar import StoreBusyError, StorePaths
 
 __all__ = [
     "COLLECTOR_SETTINGS",
@@ -32,6 +35,8 @@ __all__ = [
     "Collector",
     "ExportResult",
     "ImportReport",
+    "StoreBusyError",
+    "StorePaths",
     "apply_migrations",
     "import_otlp",
     "open_reader",

@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from infermeter.agent._settings import resolve
+from infermeter.agent.settings import resolve
 from infermeter.collectors._auth import TokenTable, new_control_token
 from infermeter.collectors._decode import BodyLimits
 from infermeter.collectors._flatten import Limits

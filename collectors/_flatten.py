@@ -32,7 +32,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final
 
-from infermeter.agent import _semconv as sc
+from infermeter.agent import semconv as sc
 from infermeter.collectors._schema import EMBEDDING_COLUMNS, SPAN_COLUMNS, arrow_schema
 
 if TYPE_CHECKING:

@@ -10,7 +10,7 @@ import math
 from pathlib import Path
 from typing import Any, Final
 
-from infermeter.agent._settings import (
+from infermeter.agent.settings import (
     Setting,
     parse_positive_float,
     parse_positive_int,

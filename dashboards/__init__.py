@@ -6,6 +6,8 @@
 - :class:`MetricsExporter` and :func:`serve`: ``/metrics`` with a background refresh.
 - :func:`dashboards`, :func:`push_dashboards`, :func:`export_dashboards`: the dashboards
   as JSON, provisioned through grafana-client or written for file provisioning.
+- :mod:`infermeter.dashboards.grafana`: the grafana-client connection helpers (folder,
+  datasource, errors) shared with ``infermeter.alerts``.
 - :mod:`infermeter.dashboards.testing`: a fake Grafana checked against its OpenAPI spec,
   real Prometheus / Alertmanager processes for tests.
 
@@ -15,13 +17,17 @@ when a function needs them.
 
 from __future__ import annotations
 
-from infermeter.dashboards._catalog import (
+from infermeter.analytics.rollup import (
     COHORT_LABELS,
     OTHER_TENANT,
     WORKLOAD_LABELS,
     Catalog,
     MetricSpec,
+    RollupOptions,
+    Sample,
+    Snapshot,
     by_name,
+    compute_snapshot,
 )
 from infermeter.dashboards._dashboards import (
     dashboards,
@@ -30,14 +36,17 @@ from infermeter.dashboards._dashboards import (
     rebalancing_dashboard,
     unit_economics_dashboard,
 )
-from infermeter.dashboards._exporter import ExporterConfig, MetricsExporter, serve
-from infermeter.dashboards._grafana import GrafanaTarget, PushReport
+from infermeter.dashboards._exporter import ExporterConfig, MetricsExporter, read_drift, serve
 from infermeter.dashboards._provision import export_dashboards, push_dashboards
-from infermeter.dashboards._rollup import RollupOptions, Sample, Snapshot, compute_snapshot
+from infermeter.dashboards._settings import ROLLUP_SETTINGS, SERVE_SETTINGS, parse_duration
+from infermeter.dashboards.grafana import GRAFANA_SETTINGS, GrafanaTarget, PushReport, parse_url
 
 __all__ = [
     "COHORT_LABELS",
+    "GRAFANA_SETTINGS",
     "OTHER_TENANT",
+    "ROLLUP_SETTINGS",
+    "SERVE_SETTINGS",
     "WORKLOAD_LABELS",
     "Catalog",
     "ExporterConfig",
@@ -54,7 +63,10 @@ __all__ = [
     "drift_dashboard",
     "export_dashboards",
     "overview_dashboard",
+    "parse_duration",
+    "parse_url",
     "push_dashboards",
+    "read_drift",
     "rebalancing_dashboard",
     "serve",
     "unit_economics_dashboard",

@@ -9,7 +9,7 @@ SLO panels use the exact workload-level quantiles.
 
 from __future__ import annotations
 
-from infermeter.dashboards._catalog import Catalog, MetricSpec
+from infermeter.analytics.rollup import Catalog, MetricSpec
 from infermeter.dashboards._panels import (
     Json,
     Layout,

@@ -2,7 +2,7 @@
 
 A background thread recomputes the rollups every ``refresh_interval``: it opens the store
 with ``infermeter.collectors.open_reader`` (never blocking the collector that writes it),
-computes a :class:`~infermeter.dashboards._rollup.Snapshot`, closes the store, and swaps
+computes a :class:`~infermeter.analytics.rollup._rollup.Snapshot`, closes the store, and swaps
 in a ready-made list of metric families. A scrape only returns that list - no query, no
 lock held while computing - so a slow refresh never slows Prometheus down. A failed
 refresh keeps the previous values, counts ``infermeter_exporter_refresh_errors_total``
@@ -25,8 +25,13 @@ from pathlib import Path
 from types import FrameType, TracebackType
 from typing import TYPE_CHECKING, Any, Self
 
-from infermeter.dashboards._catalog import Catalog
-from infermeter.dashboards._rollup import RollupOptions, Snapshot, compute_snapshot, load_budgets
+from infermeter.analytics.rollup import (
+    Catalog,
+    RollupOptions,
+    Snapshot,
+    compute_snapshot,
+    load_budgets,
+)
 
 if TYPE_CHECKING:
     import polars as pl
@@ -52,7 +57,7 @@ class ExporterConfig:
 
     @classmethod
     def from_settings(cls, values: Mapping[str, Any]) -> ExporterConfig:
-        from infermeter.agent._settings import ConfigurationError
+        from infermeter.agent.settings import ConfigurationError
 
         if not values.get("store"):
             raise ConfigurationError("no store: pass --store PATH or set INFERMETER_STORE")
@@ -84,7 +89,7 @@ def read_drift(store: Path) -> pl.DataFrame | None:
     if not hasattr(analytics, "read_drift_results"):
         # Until the drift room exports them publicly, its module has the same functions.
         try:
-            analytics = importlib.import_module("infermeter.analytics._drift_results")
+            analytics = importlib.import_module("infermeter.analytics.drift._results")
         except ImportError:
             return None
     results_path = analytics.results_path
@@ -266,7 +271,7 @@ def serve(store: str | Path, **settings: Any) -> MetricsExporter:
     background). ``settings`` are ``SERVE_SETTINGS`` names (``port=0``, ``window="15m"``,
     ``refresh_interval=5`` ...), resolved like the CLI: argument > environment > default.
     """
-    from infermeter.agent._settings import resolve
+    from infermeter.agent.settings import resolve
     from infermeter.dashboards._settings import SERVE_SETTINGS
 
     values = resolve(SERVE_SETTINGS, {**settings, "store": str(store)})

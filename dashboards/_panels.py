@@ -11,7 +11,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from infermeter.dashboards._catalog import MetricSpec
+from infermeter.analytics.rollup import MetricSpec
 
 __all__ = [
     "DATASOURCE",

@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import Any, Final
 
 from infermeter.dashboards._dashboards import dashboards
-from infermeter.dashboards._grafana import (
+from infermeter.dashboards._panels import DATASOURCE_VARIABLE, Json
+from infermeter.dashboards.grafana import (
     DATASOURCE_NAME,
     GrafanaTarget,
     PushReport,
@@ -25,7 +26,6 @@ from infermeter.dashboards._grafana import (
     grafana_errors,
     is_not_found,
 )
-from infermeter.dashboards._panels import DATASOURCE_VARIABLE, Json
 
 __all__ = [
     "DEFAULT_GRAFANA_DASHBOARDS_PATH",

@@ -12,12 +12,12 @@ from __future__ import annotations
 import re
 from typing import Any, Final
 
-from infermeter.agent._settings import (
+from infermeter.agent.settings import (
     Setting,
     parse_positive_int,
     parse_str,
 )
-from infermeter.dashboards._grafana import GRAFANA_SETTINGS
+from infermeter.dashboards.grafana import GRAFANA_SETTINGS
 
 __all__ = [
     "ENV_BUDGETS",

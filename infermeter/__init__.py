@@ -21,10 +21,10 @@ __all__ = ["annotate", "configure", "main", "observe", "span"]
 # Each room owns its subcommands; a module here must import nothing heavy at top level
 # (argument parsing happens before any extra is needed).
 _CLI_MODULES = (
-    "infermeter.collectors._cli",
-    "infermeter.analytics._cli",
-    "infermeter.dashboards._cli",
-    "infermeter.alerts._cli",
+    "infermeter.collectors.cli",
+    "infermeter.analytics.cli",
+    "infermeter.dashboards.cli",
+    "infermeter.alerts.cli",
     "infermeter._demo",
 )
 

@@ -139,7 +139,7 @@ def _python_cli(*args: str) -> list[str]:
 @contextmanager
 def _collector(store: Path, log: IO[str]) -> Iterator[str]:
     """A real ``infermeter collect`` process on ``store``; yields its base URL."""
-    from infermeter.collectors._sidecar import StorePaths
+    from infermeter.collectors import StorePaths
 
     runtime = StorePaths.of(store).runtime
     process = subprocess.Popen(
@@ -365,9 +365,8 @@ def _analyse(store: Path, out: Path, end: datetime, console: _Console) -> dict[s
 
 def _provisioning(store: Path, out: Path, end: datetime, console: _Console) -> dict[str, Any]:
     """Grafana file provisioning, Prometheus alert rules, and the rules evaluated now."""
-    from infermeter.agent._settings import resolve
-    from infermeter.alerts import DEFAULT_RULES, check_store, write_prometheus_rules
-    from infermeter.alerts._settings import CHECK_SETTINGS
+    from infermeter.agent.settings import resolve
+    from infermeter.alerts import CHECK_SETTINGS, DEFAULT_RULES, check_store, write_prometheus_rules
     from infermeter.dashboards import export_dashboards
 
     console.step("Grafana dashboards (file provisioning) and alert rules")

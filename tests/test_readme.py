@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from infermeter.agent import SETTINGS
-from infermeter.collectors._settings import COLLECTOR_SETTINGS
+from infermeter.collectors import COLLECTOR_SETTINGS
 
 import infermeter
 

@@ -21,7 +21,7 @@ from infermeter.agent import (
     shutdown,
 )
 from infermeter.agent._config import resolve_settings
-from infermeter.agent._settings import add_arguments, settings_table_markdown
+from infermeter.agent.settings import add_arguments, settings_table_markdown
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 from infermeter.agent import annotate, current_span, observe, span, testing
-from infermeter.agent._semconv import BUCKETS_DURATION_S, BUCKETS_TOKENS
+from infermeter.agent.semconv import BUCKETS_DURATION_S, BUCKETS_TOKENS
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind, StatusCode
 

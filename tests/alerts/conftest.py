@@ -13,10 +13,9 @@ from typing import Any
 import duckdb
 import pytest
 from infermeter.alerts import AlertRule
+from infermeter.analytics.rollup import MetricSpec, Sample, Snapshot
 from infermeter.collectors import apply_migrations
 from infermeter.collectors.testing import insert_spans, span_record
-from infermeter.dashboards._catalog import MetricSpec
-from infermeter.dashboards._rollup import Sample, Snapshot
 from infermeter.dashboards.testing import FakeGrafana
 
 CONTRACT = Path(__file__).resolve().parents[1] / "dashboards" / "contract"

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 from infermeter.alerts import check_store, load_rules, write_prometheus_rules
-from infermeter.dashboards._exporter import serve
+from infermeter.dashboards import serve
 from infermeter.dashboards.testing import (
     AlertmanagerServer,
     PrometheusServer,
@@ -44,7 +44,7 @@ EXPECTED = {
 
 
 def _settings(store: Path) -> dict[str, object]:
-    from infermeter.agent._settings import resolve
+    from infermeter.agent.settings import resolve
     from infermeter.alerts._settings import CHECK_SETTINGS
 
     return resolve(CHECK_SETTINGS, {"store": str(store)}, environ={})

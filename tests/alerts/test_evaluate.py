@@ -8,8 +8,8 @@ from datetime import UTC, datetime
 
 from infermeter.alerts import DEFAULT_RULES, evaluate, webhook_payloads
 from infermeter.alerts._evaluate import alertmanager_alerts
+from infermeter.analytics.rollup import Sample, Snapshot
 from infermeter.dashboards import Catalog
-from infermeter.dashboards._rollup import Sample, Snapshot
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 RULES = {rule.name: rule for rule in DEFAULT_RULES}

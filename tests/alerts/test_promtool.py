@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from infermeter.alerts import DEFAULT_RULES, AlertRule, evaluate, load_rules
 from infermeter.alerts._promql import format_duration
-from infermeter.dashboards._rollup import Snapshot
+from infermeter.analytics.rollup import Snapshot
 
 from infermeter import main
 
@@ -32,7 +32,7 @@ EPOCH = datetime(1970, 1, 1, tzinfo=UTC)  # promtool's time() starts at 0
 def _series(snapshot: Snapshot, samples: int) -> list[dict[str, str]]:
     out = []
     for name, series in snapshot.samples.items():
-        from infermeter.dashboards._catalog import by_name
+        from infermeter.analytics.rollup import by_name
 
         spec = by_name(name)
         for sample in series:

@@ -10,7 +10,7 @@ from typing import Any
 import duckdb
 import pytest
 from infermeter.analytics import compare, load_deployments, load_prices, metrics, request_table
-from infermeter.analytics._compare import (
+from infermeter.analytics.economics._compare import (
     DEFAULT_WEIGHTS,
     load_weights,
     matrix_winner,
@@ -18,7 +18,7 @@ from infermeter.analytics._compare import (
     parse_weights,
     score_matrix,
 )
-from infermeter.analytics._synthetic import DEPLOYMENTS_TOML, synthetic_spans
+from infermeter.analytics.testing._traffic import DEPLOYMENTS_TOML, synthetic_spans
 from infermeter.collectors import apply_migrations
 from infermeter.collectors.testing import insert_spans
 

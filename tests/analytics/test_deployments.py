@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from infermeter.agent._settings import ConfigurationError
+from infermeter.agent.settings import ConfigurationError
 from infermeter.analytics import Deployment, load_deployments, load_prices
 
 

@@ -14,8 +14,8 @@ import numpy as np
 import polars as pl
 import pytest
 from infermeter.agent import ConfigurationError
-from infermeter.analytics._drift import RESULT_COLUMNS, detect_drift
-from infermeter.analytics._drift_synthetic import synthetic_embeddings
+from infermeter.analytics.drift._detect import RESULT_COLUMNS, detect_drift
+from infermeter.analytics.testing._drift import synthetic_embeddings
 from infermeter.collectors.testing import (
     embedding_record,
     insert_embeddings,
@@ -359,8 +359,8 @@ def test_fixed_windows_on_spans_only(store: duckdb.DuckDBPyConnection) -> None:
 def test_the_default_path_never_imports_evidently_or_scikit_learn() -> None:
     code = """
 import sys
-from infermeter.analytics._drift import detect_drift
-from infermeter.analytics._drift_synthetic import synthetic_embeddings
+from infermeter.analytics.drift._detect import detect_drift
+from infermeter.analytics.testing._drift import synthetic_embeddings
 from infermeter.collectors.testing import embedding_record, insert_embeddings, store_in_memory
 from datetime import datetime
 con = store_in_memory()

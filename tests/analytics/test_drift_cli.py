@@ -14,7 +14,7 @@ import duckdb
 import numpy as np
 import pytest
 from infermeter.analytics import read_drift_results, results_path
-from infermeter.analytics._drift_synthetic import synthetic_embeddings
+from infermeter.analytics.testing._drift import synthetic_embeddings
 from infermeter.collectors import apply_migrations
 from infermeter.collectors.testing import (
     embedding_record,

@@ -9,14 +9,14 @@ from collections.abc import Iterator
 
 import numpy as np
 import pytest
-from infermeter.analytics._drift_methods import (
+from infermeter.analytics.drift._methods import (
     classifier_drift,
     ks_drift,
     mmd_drift,
     shrunk_lda_direction,
     validate_vectors,
 )
-from infermeter.analytics._drift_synthetic import synthetic_embeddings
+from infermeter.analytics.testing._drift import synthetic_embeddings
 from scipy import stats
 
 

@@ -10,14 +10,14 @@ from collections.abc import Iterator
 import numpy as np
 import pandas as pd
 import pytest
-from infermeter.analytics._drift_evidently import (
+from infermeter.analytics.drift._evidently import (
     evidently_embedding_drift,
     evidently_feature_drift,
     import_evidently,
 )
-from infermeter.analytics._drift_methods import classifier_drift, ks_drift
-from infermeter.analytics._drift_settings import EVIDENTLY_FEATURE_TESTS
-from infermeter.analytics._drift_synthetic import synthetic_embeddings
+from infermeter.analytics.drift._methods import classifier_drift, ks_drift
+from infermeter.analytics.drift._settings import EVIDENTLY_FEATURE_TESTS
+from infermeter.analytics.testing._drift import synthetic_embeddings
 
 pytestmark = [
     pytest.mark.slow,  # imports Evidently (~5 s)

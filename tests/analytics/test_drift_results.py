@@ -17,7 +17,7 @@ from infermeter.analytics import (
     results_path,
     write_drift_results,
 )
-from infermeter.analytics._drift import _results_frame
+from infermeter.analytics.drift._detect import _results_frame
 
 
 def _row(run: int, model: str, verdict: str, **fields: Any) -> dict[str, Any]:

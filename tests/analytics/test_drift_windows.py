@@ -6,7 +6,7 @@ from datetime import datetime, timedelta
 
 import polars as pl
 import pytest
-from infermeter.analytics._drift_windows import (
+from infermeter.analytics.drift._windows import (
     Window,
     assign_windows,
     parse_current,

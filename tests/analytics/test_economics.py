@@ -9,8 +9,7 @@ from typing import Any
 
 import polars as pl
 import pytest
-from infermeter.analytics._economics import runtime_economics
-from infermeter.analytics._economics_math import (
+from infermeter.analytics.economics._math import (
     SECONDS_PER_MONTH,
     cold_start_probability,
     container_monthly_usd,
@@ -20,6 +19,7 @@ from infermeter.analytics._economics_math import (
     serverless_monthly_usd,
     warm_capacity_monthly_usd,
 )
+from infermeter.analytics.economics._runtime import runtime_economics
 
 # COMPUTE.md list prices (2026-11-28).
 LAMBDA_X86_GBS = 0.0000166667

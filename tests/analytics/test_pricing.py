@@ -9,15 +9,19 @@ from importlib import resources
 from pathlib import Path
 
 import pytest
-from infermeter.agent._settings import ConfigurationError
+from infermeter.agent.settings import ConfigurationError
 from infermeter.analytics import ComputePrices, TokenPrice, load_prices, normalize_model_name
-from infermeter.analytics._price_data import build_token_prices, main
+from infermeter.analytics.pricing.build import build_token_prices, main
 
 SHARED_MAP = Path(__file__).resolve().parents[3] / "shared/data/pricing/litellm_model_prices.json"
 
 
 def _bundled_table() -> dict[str, object]:
-    text = resources.files("infermeter.analytics").joinpath("data/token_prices.json").read_text()
+    text = (
+        resources.files("infermeter.analytics.pricing")
+        .joinpath("data/token_prices.json")
+        .read_text()
+    )
     table: dict[str, object] = json.loads(text)
     return table
 
@@ -36,7 +40,7 @@ def test_bundled_token_table_keeps_license_version_and_date() -> None:
         "provider",
         "mode",
     ]
-    notice = resources.files("infermeter.analytics").joinpath("data/NOTICE.md").read_text()
+    notice = resources.files("infermeter.analytics.pricing").joinpath("data/NOTICE.md").read_text()
     assert "litellm 1.110.2" in notice and "Copyright (c) 2023 Berri AI" in notice
 
 
@@ -259,7 +263,7 @@ def test_missing_pricing_file_is_an_os_error(tmp_path: Path) -> None:
 
 
 def test_compute_price_file_is_valid_toml_with_every_field() -> None:
-    text = resources.files("infermeter.analytics").joinpath("data/compute_prices.toml")
+    text = resources.files("infermeter.analytics.pricing").joinpath("data/compute_prices.toml")
     data = tomllib.loads(text.read_text())
     fields = {f.name for f in dataclasses.fields(ComputePrices) if f.type == "float"}
     assert fields - {"vm_vcpu", "vm_memory_gib"} == set(data["prices"])

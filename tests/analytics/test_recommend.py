@@ -12,7 +12,7 @@ import duckdb
 import polars as pl
 import pytest
 from infermeter.analytics import load_deployments, load_prices, recommend, request_table
-from infermeter.analytics._recommend import (
+from infermeter.analytics.economics._recommend import (
     Recommendation,
     RecommendationThresholds,
     confidence,
@@ -20,7 +20,7 @@ from infermeter.analytics._recommend import (
     recommend_from_frames,
     recommendations_to_json,
 )
-from infermeter.analytics._synthetic import DEPLOYMENTS_TOML, synthetic_spans
+from infermeter.analytics.testing._traffic import DEPLOYMENTS_TOML, synthetic_spans
 from infermeter.collectors import apply_migrations
 from infermeter.collectors.testing import insert_spans, span_record, store_in_memory
 

@@ -20,8 +20,8 @@ from infermeter.analytics import (
     request_table,
     weekly_report,
 )
-from infermeter.analytics._report import iso_week_bounds
-from infermeter.analytics._report_render import CHART_IDS
+from infermeter.analytics.report._render import CHART_IDS
+from infermeter.analytics.report._weekly import iso_week_bounds
 from infermeter.collectors import apply_migrations
 from infermeter.collectors.testing import insert_spans, span_record, store_in_memory
 
@@ -312,7 +312,7 @@ def test_report_command_errors_are_one_line(
 
 
 def test_format_value_by_unit_and_sign() -> None:
-    from infermeter.analytics._report_render import format_value
+    from infermeter.analytics.report._render import format_value
 
     assert format_value("total_cost_usd", 1234.5) == "$1,234.50"
     assert format_value("cost_per_request_usd", 0.0004617) == "$0.000462"
@@ -328,8 +328,8 @@ def test_format_value_by_unit_and_sign() -> None:
 def test_report_command_includes_the_drift_sidecar_results(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from infermeter.analytics._drift import empty_results
-    from infermeter.analytics._drift_results import results_path, write_drift_results
+    from infermeter.analytics.drift._detect import empty_results
+    from infermeter.analytics.drift._results import results_path, write_drift_results
 
     store = store_file(tmp_path / "store.duckdb", hand_computed_spans())
     schema = empty_results().schema
@@ -383,7 +383,7 @@ def test_report_command_without_the_drift_extra_skips_the_section(
 
     store = store_file(tmp_path / "store.duckdb", hand_computed_spans())
     # A None entry makes the import fail, as it does when the drift extra is not installed.
-    monkeypatch.setitem(sys.modules, "infermeter.analytics._drift_results", None)
+    monkeypatch.setitem(sys.modules, "infermeter.analytics.drift._results", None)
     assert (
         main(
             ["report", "--store", str(store), "--week", "2026-W47", "--out", str(tmp_path / "out")]

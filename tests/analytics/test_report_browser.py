@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 from infermeter.analytics import load_deployments, load_prices, request_table, weekly_report
-from infermeter.analytics._report_render import CHART_IDS
-from infermeter.analytics._synthetic import DEPLOYMENTS_TOML, synthetic_spans
+from infermeter.analytics.report._render import CHART_IDS
+from infermeter.analytics.testing._traffic import DEPLOYMENTS_TOML, synthetic_spans
 from infermeter.collectors.testing import insert_spans, store_in_memory
 
 CHROMIUM = "/usr/bin/chromium"

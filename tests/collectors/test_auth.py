@@ -12,7 +12,7 @@ from pathlib import Path
 import duckdb
 import pytest
 from infermeter.agent import ConfigurationError
-from infermeter.agent import _semconv as sc
+from infermeter.agent import semconv as sc
 from infermeter.collectors._auth import TokenTable
 from infermeter.collectors._flatten import CLAIMED_TENANT
 from infermeter.collectors.testing import (

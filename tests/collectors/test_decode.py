@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from infermeter.agent import _semconv as sc
+from infermeter.agent import semconv as sc
 from infermeter.collectors._decode import (
     JSON,
     PROTOBUF,

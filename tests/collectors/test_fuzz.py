@@ -18,7 +18,7 @@ import duckdb
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from infermeter.agent import _semconv as sc
+from infermeter.agent import semconv as sc
 from infermeter.collectors._decode import JSON, PROTOBUF, BodyError, BodyLimits, decode_request
 from infermeter.collectors._flatten import Limits, flatten_request, to_arrow
 from infermeter.collectors._store import _insert

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from infermeter.agent import _semconv as sc
+from infermeter.agent import semconv as sc
 from infermeter.collectors import import_otlp, read_otlp, write_parquet
 from infermeter.collectors._store import StoreWriter
 from infermeter.collectors.testing import (

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from infermeter.agent import _semconv as sc
+from infermeter.agent import semconv as sc
 from infermeter.collectors import SCHEMA_VERSION, open_reader
 from infermeter.collectors._schema import MIGRATIONS
 from infermeter.collectors._sidecar import StorePaths, WriterLock

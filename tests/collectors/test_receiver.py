@@ -18,7 +18,7 @@ from typing import Any
 import duckdb
 import pytest
 from google.rpc.status_pb2 import Status
-from infermeter.agent import _semconv as sc
+from infermeter.agent import semconv as sc
 from infermeter.collectors._sidecar import StorePaths
 from infermeter.collectors.testing import (
     CollectorProcess,

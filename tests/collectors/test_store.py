@@ -103,7 +103,7 @@ def test_test_helpers_fill_every_column() -> None:
 
 
 def _tables(n: int, tenant: str = "t") -> tuple[pa.Table, pa.Table]:
-    from infermeter.agent import _semconv as sc
+    from infermeter.agent import semconv as sc
 
     spans = [
         otlp_span(

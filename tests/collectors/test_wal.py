@@ -12,7 +12,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 import pytest
-from infermeter.agent import _semconv as sc
+from infermeter.agent import semconv as sc
 from infermeter.collectors._ingest import IngestPipeline, PipelineConfig
 from infermeter.collectors._store import decode_batch
 from infermeter.collectors._wal import WriteAheadLog

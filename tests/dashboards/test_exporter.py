@@ -15,9 +15,9 @@ from typing import Any
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from infermeter.analytics.rollup import choose_named_tenants
 from infermeter.dashboards import Catalog
 from infermeter.dashboards._exporter import MetricsExporter, serve
-from infermeter.dashboards._rollup import choose_named_tenants
 from prometheus_client.parser import text_string_to_metric_families
 
 NOW = datetime.now(UTC).replace(tzinfo=None, microsecond=0)

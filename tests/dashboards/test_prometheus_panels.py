@@ -32,9 +32,8 @@ def write_drift_results(store: Path) -> None:
     """Two drift checks in the store's results file, as `infermeter drift` writes them."""
     import duckdb
     import polars as pl
-    from infermeter.analytics._drift import RESULT_COLUMNS
-    from infermeter.analytics._drift_results import results_path
-    from infermeter.analytics._drift_results import write_drift_results as write
+    from infermeter.analytics.drift import RESULT_COLUMNS, results_path
+    from infermeter.analytics.drift import write_drift_results as write
 
     base = {**dict.fromkeys(RESULT_COLUMNS), "message": ""}
     rows = [

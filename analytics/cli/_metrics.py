@@ -1,0 +1,428 @@
+"""``infermeter metrics``, ``infermeter stages`` and ``infermeter prices``.
+
+Nothing heavy is imported until a command runs. The store is opened read-only through
+``infermeter.collectors.open_reader``; requests are priced at query time with the bundled
+prices, a pricing file (``--prices`` / ``INFERMETER_PRICES``) and a deployments file
+(``--deployments`` / ``INFERMETER_DEPLOYMENTS``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any, Final
+
+from infermeter.agent.settings import add_arguments
+from infermeter.analytics.economics._deployments import DEPLOYMENT_SETTINGS
+from infermeter.analytics.pricing._prices import PRICE_SETTINGS
+from infermeter.analytics.query._queries import GROUP_COLUMNS
+
+if TYPE_CHECKING:
+    import duckdb
+    import polars as pl
+    from infermeter.analytics.economics._deployments import Deployments
+    from infermeter.analytics.pricing._prices import PriceBook
+
+__all__ = ["register"]
+
+# What a terminal table shows unless --columns says otherwise (csv/json carry every column).
+TABLE_COLUMNS: Final = (
+    "requests",
+    "error_rate",
+    "p50_ms",
+    "p95_ms",
+    "p99_ms",
+    "ttft_p95_ms",
+    "cold_start_rate",
+    "cold_start_penalty_ms",
+    "slo_breach_rate",
+    "throttle_rate",
+    "input_tokens_per_request",
+    "output_tokens_per_request",
+    "cost_per_request_usd",
+    "cost_per_successful_request_usd",
+    "total_cost_usd",
+    "unpriced_requests",
+    "peak_concurrency",
+    "utilization",
+)
+
+_SIDEWAYS_MAX_ROWS: Final = 8
+_KEY_COLUMNS: Final = frozenset({*GROUP_COLUMNS, "bucket"})
+
+_RELATIVE: Final = re.compile(r"^\s*(\d+)\s*(m|h|d|w)\s*$", re.IGNORECASE)
+_RELATIVE_UNITS: Final = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+
+
+def _moment(text: str) -> datetime:
+    """An ISO date/time (naive = UTC) or a duration back from now (``24h``, ``7d``)."""
+    relative = _RELATIVE.match(text)
+    if relative:
+        amount = int(relative.group(1))
+        delta = timedelta(**{_RELATIVE_UNITS[relative.group(2).lower()]: amount})
+        return (datetime.now(UTC) - delta).replace(tzinfo=None)
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is neither an ISO date/time (2026-11-16, 2026-11-16T08:00) "
+            "nor a duration back from now (24h, 7d)"
+        ) from None
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(UTC).replace(tzinfo=None)
+    return moment
+
+
+def _store_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--store", required=True, help="the DuckDB store file")
+    parser.add_argument(
+        "--since",
+        type=_moment,
+        default=None,
+        help="requests starting at or after (ISO, UTC; or 24h, 7d back from now)",
+    )
+    parser.add_argument(
+        "--until",
+        type=_moment,
+        default=None,
+        help="requests starting before (ISO, UTC; or a duration back from now)",
+    )
+
+
+def _format_arg(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--format",
+        choices=("table", "csv", "json"),
+        default="table",
+        help="table (terminal), csv or json (every column); default table",
+    )
+
+
+def register(subcommands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add ``metrics``, ``stages`` and ``prices``."""
+    metrics = subcommands.add_parser(
+        "metrics",
+        help="latency tails, cold starts, throttles, tokens and cost per request",
+        description="The metric table of the requests in the store, grouped by any of "
+        f"{', '.join(GROUP_COLUMNS)} and a time bucket.",
+    )
+    _store_args(metrics)
+    add_arguments(metrics, (*PRICE_SETTINGS, *DEPLOYMENT_SETTINGS))
+    metrics.add_argument(
+        "--by", default="", help=f"comma-separated group columns ({', '.join(GROUP_COLUMNS)})"
+    )
+    metrics.add_argument(
+        "--bucket",
+        default=None,
+        help="time bucket per row: e.g. 1h, 1d, 1w (UTC; weeks start Monday)",
+    )
+    metrics.add_argument(
+        "--columns", default=None, help="comma-separated metric columns for the table, or 'all'"
+    )
+    _format_arg(metrics)
+    metrics.set_defaults(handler=_run_metrics)
+
+    stages = subcommands.add_parser(
+        "stages",
+        help="share of request latency per stage (retrieval, rerank, inference …)",
+        description="Where the time of requests with nested spans goes, per stage.",
+    )
+    _store_args(stages)
+    add_arguments(stages, (*PRICE_SETTINGS, *DEPLOYMENT_SETTINGS))
+    stages.add_argument("--by", default="", help="comma-separated group columns")
+    _format_arg(stages)
+    stages.set_defaults(handler=_run_stages)
+
+    prices = subcommands.add_parser(
+        "prices",
+        help="the token and compute prices behind every cost number",
+        description="Show how a model is priced, list the compute prices with their "
+        "sources, or check which models in a store have no price.",
+    )
+    actions = prices.add_subparsers(dest="prices_command", metavar="ACTION", required=True)
+    show = actions.add_parser("show", help="the price of one model (as a span names it)")
+    show.add_argument("model", help="model name, e.g. gpt-4o-2024-08-06 or openai/gpt-4o")
+    show.add_argument(
+        "--provider", default=None, help="gen_ai.provider.name of the span (openai, aws.bedrock, …)"
+    )
+    add_arguments(show, PRICE_SETTINGS)
+    show.set_defaults(handler=_run_prices_show)
+    compute = actions.add_parser("compute", help="compute list prices with source and date")
+    add_arguments(compute, PRICE_SETTINGS)
+    _format_arg(compute)
+    compute.set_defaults(handler=_run_prices_compute)
+    check = actions.add_parser(
+        "check", help="how each model in a store is priced; exit 1 when some are unpriced"
+    )
+    _store_args(check)
+    add_arguments(check, PRICE_SETTINGS)
+    _format_arg(check)
+    check.set_defaults(handler=_run_prices_check)
+
+
+@contextmanager
+def _status(message: str) -> Iterator[None]:
+    from rich.console import Console
+
+    with Console(stderr=True).status(message):
+        yield
+
+
+@contextmanager
+def _store(args: argparse.Namespace) -> Iterator[duckdb.DuckDBPyConnection]:
+    from infermeter.collectors import open_reader
+
+    reader = open_reader(args.store)
+    try:
+        # A cursor of our own, so nothing the opener left on its connection is in the way.
+        cursor = reader.cursor()
+        try:
+            yield cursor
+        finally:
+            cursor.close()
+    finally:
+        reader.close()
+
+
+def _books(args: argparse.Namespace) -> tuple[PriceBook, Deployments]:
+    from infermeter.analytics.economics._deployments import load_deployments
+    from infermeter.analytics.pricing._prices import load_prices
+
+    prices = load_prices(args.prices)
+    return prices, load_deployments(args.deployments, prices=prices, slo_ms=args.slo_ms)
+
+
+def _check_window(args: argparse.Namespace) -> None:
+    if args.since is not None and args.until is not None and args.since >= args.until:
+        raise ValueError(f"--since {args.since} is not before --until {args.until}")
+
+
+def _run_metrics(args: argparse.Namespace) -> int:
+    from infermeter.analytics.query._buckets import check_group_columns, parse_bucket
+    from infermeter.analytics.query._metrics import METRIC_COLUMNS, metrics
+    from infermeter.analytics.query._requests import request_table
+
+    by = check_group_columns(args.by)
+    if args.bucket is not None:
+        parse_bucket(args.bucket)
+    columns = _table_columns(args.columns, METRIC_COLUMNS)
+    _check_window(args)
+    prices, deployments = _books(args)
+    with _store(args) as con, _status("computing metrics"):
+        requests = request_table(
+            con,
+            con.table("spans"),
+            prices=prices,
+            deployments=deployments,
+            since=args.since,
+            until=args.until,
+        )
+        frame = metrics(requests, by=by, bucket=args.bucket)
+    keys = [*by, *(["bucket"] if args.bucket else [])]
+    _emit(frame, args.format, [*keys, *columns], title="requests")
+    return 0
+
+
+def _table_columns(requested: str | None, known: Sequence[str]) -> list[str]:
+    if requested is None:
+        return list(TABLE_COLUMNS)
+    if requested.strip().lower() == "all":
+        return list(known)
+    columns = [c.strip() for c in requested.split(",") if c.strip()]
+    unknown = [c for c in columns if c not in known]
+    if unknown:
+        raise ValueError(f"unknown columns {unknown}; choose from {', '.join(known)}")
+    return columns
+
+
+def _run_stages(args: argparse.Namespace) -> int:
+    from infermeter.analytics.query._buckets import check_group_columns
+    from infermeter.analytics.query._requests import request_table
+    from infermeter.analytics.query._stages import stage_breakdown
+
+    by = check_group_columns(args.by)
+    _check_window(args)
+    prices, deployments = _books(args)
+    with _store(args) as con, _status("attributing latency to stages"):
+        requests = request_table(
+            con,
+            con.table("spans"),
+            prices=prices,
+            deployments=deployments,
+            since=args.since,
+            until=args.until,
+        )
+        frame = stage_breakdown(con.table("spans"), requests.materialize(), by=by)
+    _emit(frame, args.format, list(frame.columns), title="latency per stage")
+    return 0
+
+
+def _run_prices_show(args: argparse.Namespace) -> int:
+    from infermeter.analytics.pricing._prices import load_prices
+
+    book = load_prices(args.prices)
+    price = book.token_price(args.model, args.provider)
+    if price is None:
+        raise ValueError(
+            f"no price for model {args.model!r}; add it to a pricing file "
+            f'([tokens."{args.model}"] input_per_million = …) or alias it ([aliases])'
+        )
+    out = sys.stdout
+    out.write(
+        f"model        {args.model}"
+        + (f" (provider {args.provider})" if args.provider else "")
+        + "\n"
+    )
+    out.write(
+        f"priced by    {price.model} [{price.match}]"
+        + (f", provider {price.provider}" if price.provider else "")
+        + (f", mode {price.mode}" if price.mode else "")
+        + "\n"
+    )
+    for label, value in (
+        ("input", price.input),
+        ("output", price.output),
+        ("cache read", price.cache_read),
+        ("cache write", price.cache_write),
+        ("reasoning", price.reasoning),
+    ):
+        out.write(f"{label:<12} ${value * 1e6:,.4f} per 1M tokens\n")
+    out.write(f"source       {price.source}\n")
+    return 0
+
+
+def _run_prices_compute(args: argparse.Namespace) -> int:
+    import polars as pl
+    from infermeter.analytics.pricing._prices import load_prices
+
+    compute = load_prices(args.prices).compute
+    rows = [
+        {
+            "price": name,
+            "value_usd": getattr(compute, name),
+            "unit": source.unit,
+            "source": source.source,
+            "date": source.date,
+            "note": source.note,
+        }
+        for name, source in compute.sources.items()
+    ]
+    frame = pl.DataFrame(rows)
+    _emit(frame, args.format, list(frame.columns), title="compute list prices")
+    if args.format == "table":
+        sys.stdout.write("free tiers (monthly, per account; not subtracted per request):\n")
+        for tier in compute.free_tiers.values():
+            parts = [
+                f"{k} {v:,.0f}"
+                for k, v in (
+                    ("requests", tier.requests),
+                    ("GB-s", tier.gb_s),
+                    ("vCPU-s", tier.vcpu_s),
+                    ("GiB-s", tier.gib_s),
+                )
+                if v
+            ]
+            sys.stdout.write(f"  {tier.name}: {', '.join(parts) or 'none'} ({tier.source})\n")
+    return 0
+
+
+def _run_prices_check(args: argparse.Namespace) -> int:
+    from infermeter.analytics.pricing._prices import load_prices
+    from infermeter.analytics.query._requests import price_coverage
+
+    _check_window(args)
+    book = load_prices(args.prices)
+    with _store(args) as con, _status("checking prices"):
+        frame = price_coverage(
+            con, con.table("spans"), prices=book, since=args.since, until=args.until
+        )
+    columns = [
+        "model",
+        "response_model",
+        "provider",
+        "spans",
+        "input_tokens",
+        "output_tokens",
+        "priced_by",
+        "match",
+        "input_per_million",
+        "output_per_million",
+        "token_cost_usd",
+        "unpriced",
+    ]
+    _emit(
+        frame,
+        args.format,
+        columns if args.format == "table" else list(frame.columns),
+        title="token prices per model",
+    )
+    unpriced = sorted({str(m) for m in frame.filter(frame["unpriced"])["model"].to_list()})
+    if unpriced:
+        sys.stderr.write(
+            f"infermeter prices check: tokens without a price for {', '.join(unpriced)}; "
+            "their requests count as unpriced (token_cost_usd NULL). Add them to a pricing "
+            'file ([tokens."name"] or [aliases]) and pass --prices.\n'
+        )
+        return 1
+    return 0
+
+
+def _number(column: str, value: float) -> str:
+    if column.endswith("_rate") or column in {"utilization", "share", "mean_share"}:
+        return f"{value:.1%}"
+    if column.endswith(("_usd", "_per_million")):
+        return f"${value:,.6g}"
+    if column.endswith("_ms"):
+        return f"{value:,.0f}"
+    return f"{value:,.4g}"
+
+
+def _cell(column: str, value: Any) -> str:
+    if value is None:
+        text = "-"
+    elif isinstance(value, bool):
+        text = "yes" if value else "no"
+    elif isinstance(value, float):
+        text = _number(column, value)
+    elif isinstance(value, datetime):
+        text = value.isoformat(sep=" ", timespec="seconds")
+    else:
+        text = str(value)
+    return text
+
+
+def _emit(frame: pl.DataFrame, fmt: str, columns: list[str], *, title: str) -> None:
+    if fmt == "csv":
+        frame.write_csv(sys.stdout)
+        return
+    if fmt == "json":
+        sys.stdout.write((frame.write_json() or "[]") + "\n")
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console(file=sys.stdout, highlight=False)
+    rows = list(frame.select(columns).iter_rows(named=True))
+    # Many metrics for a few groups read better turned sideways: one column per group.
+    if len(columns) * 9 > console.width and 0 < len(rows) <= _SIDEWAYS_MAX_ROWS:
+        keys = [c for c in columns if c in _KEY_COLUMNS]
+        table = Table(title=f"{title} ({frame.height} rows)")
+        table.add_column("metric")
+        for row in rows:
+            label = " / ".join(_cell(k, row[k]) for k in keys) or "all"
+            table.add_column(label, justify="right", overflow="fold")
+        for column in columns:
+            if column not in keys:
+                table.add_row(column, *(_cell(column, row[column]) for row in rows))
+        console.print(table)
+        return
+    table = Table(title=f"{title} ({frame.height} rows)")
+    for column in columns:
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        table.add_row(*(_cell(column, row[column]) for column in columns))
+    console.print(table)

@@ -1,0 +1,353 @@
+"""``infermeter recommend``, ``compare`` and ``report``: decisions and the weekly report.
+
+Nothing heavy is imported until a command runs. Every command opens the store read-only
+through ``infermeter.collectors.open_reader`` and prices requests at query time with the
+pricing and deployments files (``--prices`` / ``INFERMETER_PRICES``, ``--deployments`` /
+``INFERMETER_DEPLOYMENTS``).
+
+``recommend --json`` prints one JSON document (stable; ``schema_version`` 1)::
+
+    {"schema_version": 1, "generated_at": "...Z", "store": "...",
+     "window": {"since": "...", "until": "..."},
+     "projection_note": "...", "thresholds": {"min_requests": 50, ...},
+     "recommendations": [{"kind": "move_to_containers", "endpoint": "/summarize",
+        "runtime": "serverless", "tenant": null, "title": "...", "rationale": "...",
+        "evidence": {"serverless_monthly_usd": 103.2, ...}, "confidence": 0.82,
+        "confidence_label": "high", "monthly_saving_usd": 85.1, "p95_gain_ms": null}]}
+
+``kind`` is one of insufficient_data, add_warm_capacity, move_to_containers,
+move_to_serverless, rebalance_tenant, raise_concurrency_limit, cost_jump. Fields are only
+ever added within a schema version.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any, Final
+
+from infermeter.agent.settings import add_arguments
+from infermeter.analytics.economics._deployments import DEPLOYMENT_SETTINGS
+from infermeter.analytics.pricing._prices import PRICE_SETTINGS
+
+if TYPE_CHECKING:
+    import duckdb
+
+__all__ = ["register"]
+
+# Compute Optimizer looks back 14 days; so does `recommend` unless told otherwise.
+DEFAULT_LOOKBACK_DAYS: Final = 14
+
+
+def _timestamp(text: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not an ISO date or timestamp (e.g. 2026-11-16 or 2026-11-16T08:00)"
+        ) from None
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(UTC).replace(tzinfo=None)
+    return moment
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--store", required=True, help="the DuckDB store file")
+    add_arguments(parser, (*PRICE_SETTINGS, *DEPLOYMENT_SETTINGS))
+
+
+def _window_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--since", type=_timestamp, default=None, help="first request start to include (ISO, UTC)"
+    )
+    parser.add_argument(
+        "--until", type=_timestamp, default=None, help="requests starting before this (ISO, UTC)"
+    )
+    parser.add_argument(
+        "--days",
+        type=int,
+        default=DEFAULT_LOOKBACK_DAYS,
+        help="without --since: look back this many days from the newest span "
+        f"(default {DEFAULT_LOOKBACK_DAYS}, like AWS Compute Optimizer)",
+    )
+
+
+def register(subcommands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add ``recommend``, ``compare`` and ``report``."""
+    recommend = subcommands.add_parser(
+        "recommend",
+        help="where each workload should run, warm capacity, throttling, cost jumps",
+        description="Rebalancing recommendations with the numbers behind them, a confidence "
+        "that reflects the data volume and the projected saving or p95 gain.",
+    )
+    _common(recommend)
+    _window_args(recommend)
+    recommend.add_argument("--endpoint", default=None, help="only this endpoint")
+    recommend.add_argument("--json", action="store_true", help="print the stable JSON document")
+    recommend.set_defaults(handler=_run_recommend)
+
+    compare = subcommands.add_parser(
+        "compare",
+        help="two runtimes / endpoints / prompt versions side by side, scored 1-5",
+        description="Compare two slices of the traffic (e.g. --a runtime=serverless "
+        "--b runtime=container) and score them on the decision criteria.",
+    )
+    _common(compare)
+    _window_args(compare)
+    compare.add_argument("--a", required=True, help="first slice: column=value[,column=value]")
+    compare.add_argument("--b", required=True, help="second slice: column=value[,column=value]")
+    compare.add_argument("--endpoint", default=None, help="restrict both slices to an endpoint")
+    compare.add_argument(
+        "--weights",
+        default=None,
+        help="criterion weights, e.g. latency_slo=3,cost=2 (criteria: "
+        "latency_slo, cost, scaling, cold_starts, reliability, simplicity)",
+    )
+    compare.add_argument(
+        "--weights-file",
+        default=None,
+        help="TOML/YAML file with [weights] and optional [simplicity] tables",
+    )
+    compare.add_argument("--json", action="store_true", help="print JSON")
+    compare.set_defaults(handler=_run_compare)
+
+    report = subcommands.add_parser(
+        "report",
+        help="weekly unit-economics report (HTML with charts, Markdown, CSV)",
+        description="Write the weekly report of an ISO week against the previous week.",
+    )
+    _common(report)
+    report.add_argument(
+        "--week", default=None, help="ISO week YYYY-Www (default: the week of the newest span)"
+    )
+    report.add_argument("--out", required=True, help="directory to write the report into")
+    report.add_argument("--top", type=int, default=5, help="top movers to list (default 5)")
+    report.add_argument(
+        "--no-drift",
+        action="store_true",
+        help="leave the drift section out even when drift results exist",
+    )
+    report.set_defaults(handler=_run_report)
+
+
+class _Context:
+    """The store, prices and deployments of one command run."""
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        from infermeter.analytics.economics._deployments import load_deployments
+        from infermeter.analytics.pricing._prices import load_prices
+        from infermeter.collectors import open_reader
+
+        self.prices = load_prices(args.prices)
+        self.deployments = load_deployments(
+            args.deployments, prices=self.prices, slo_ms=args.slo_ms
+        )
+        self._reader: duckdb.DuckDBPyConnection = open_reader(args.store)
+        # A cursor of our own: queries here never collide with a result the opener left.
+        self.con: duckdb.DuckDBPyConnection = self._reader.cursor()
+
+    def newest_span(self) -> datetime | None:
+        # fetchall drains the result: DuckDB refuses other work on a half-read one.
+        rows = self.con.execute("SELECT max(start_time) FROM spans").fetchall()
+        return rows[0][0] if rows else None
+
+    def requests(self, since: datetime | None, until: datetime | None) -> Any:
+        from infermeter.analytics.query._requests import request_table
+
+        spans = self.con.table("spans")
+        table = request_table(
+            self.con,
+            spans,
+            prices=self.prices,
+            deployments=self.deployments,
+            since=since,
+            until=until,
+        )
+        return table.materialize()
+
+    def close(self) -> None:
+        self.con.close()
+        self._reader.close()
+
+
+def _window(context: _Context, args: argparse.Namespace) -> tuple[datetime | None, datetime | None]:
+    since, until = args.since, args.until
+    if since is None:
+        newest = until or context.newest_span()
+        if newest is not None:
+            since = newest - timedelta(days=args.days)
+    return since, until
+
+
+def _status(message: str) -> Any:
+    from rich.console import Console
+
+    return Console(stderr=True).status(message)
+
+
+def _run_recommend(args: argparse.Namespace) -> int:
+    from infermeter.analytics.economics._recommend import recommend, recommendations_to_json
+
+    context = _Context(args)
+    try:
+        since, until = _window(context, args)
+        with _status("computing recommendations"):
+            requests = context.requests(since, until)
+            if args.endpoint:
+                import duckdb
+
+                requests = requests.filter(
+                    duckdb.ColumnExpression("endpoint") == duckdb.ConstantExpression(args.endpoint)
+                )
+            recs = recommend(requests, prices=context.prices, deployments=context.deployments)
+    finally:
+        context.close()
+    if args.json:
+        document = recommendations_to_json(
+            recs,
+            generated_at=datetime.now(UTC).isoformat().replace("+00:00", "Z"),
+            store=str(args.store),
+        )
+        document["window"] = {
+            "since": since.isoformat() if since else None,
+            "until": until.isoformat() if until else None,
+        }
+        json.dump(document, sys.stdout, indent=2, default=str)
+        sys.stdout.write("\n")
+        return 0
+    out = sys.stdout
+    for rec in recs:
+        numbers = [f"{rec.confidence_label} confidence {rec.confidence:.2f}", *rec.impact()]
+        out.write(f"[{rec.kind}] {rec.title}\n    ({'; '.join(numbers)})\n    {rec.rationale}\n")
+        evidence = ", ".join(f"{k}={v}" for k, v in rec.evidence.items())
+        out.write(f"    evidence: {evidence}\n\n")
+    out.write("Savings are projections of the measured load to a 730-hour month at list prices.\n")
+    return 0
+
+
+def _run_compare(args: argparse.Namespace) -> int:
+    from infermeter.analytics.economics._compare import (
+        compare,
+        load_weights,
+        parse_selection,
+        parse_weights,
+    )
+
+    a, b = parse_selection(args.a), parse_selection(args.b)
+    weights: dict[str, float] = {}
+    simplicity: dict[str, float] = {}
+    if args.weights_file:
+        weights, simplicity = load_weights(args.weights_file)
+    if args.weights:
+        weights.update(parse_weights(args.weights))
+    context = _Context(args)
+    try:
+        since, until = _window(context, args)
+        with _status("comparing"):
+            result = compare(
+                context.requests(since, until),
+                a=a,
+                b=b,
+                endpoint=args.endpoint,
+                weights=weights or None,
+                simplicity=simplicity or None,
+            )
+    finally:
+        context.close()
+    if args.json:
+        json.dump(result.to_dict(), sys.stdout, indent=2, default=str)
+        sys.stdout.write("\n")
+        return 0
+    _print_comparison(result, args.a, args.b)
+    return 0
+
+
+def _print_comparison(result: Any, a_label: str, b_label: str) -> None:
+    from infermeter.analytics.report._render import format_value
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console(file=sys.stdout, highlight=False, soft_wrap=True)
+    side = Table(title="side by side" + (f" ({result.endpoint})" if result.endpoint else ""))
+    for header in ("metric", f"a: {a_label}", f"b: {b_label}"):
+        side.add_column(header, overflow="fold")
+    for row in result.side_by_side.iter_rows(named=True):
+        side.add_row(
+            row["label"],
+            format_value(row["metric"], row["a"]),
+            format_value(row["metric"], row["b"]),
+        )
+    console.print(side)
+    matrix = Table(title="scoring matrix (1-5, higher is better)")
+    for header in ("criterion", "weight", "a", "b", "basis a", "basis b"):
+        matrix.add_column(header, overflow="fold")
+    for row in result.matrix.iter_rows(named=True):
+        matrix.add_row(
+            row["criterion"],
+            f"{row['weight']:.2f}",
+            "-" if row["a_score"] is None else f"{row['a_score']:g}",
+            "-" if row["b_score"] is None else f"{row['b_score']:g}",
+            row["a_basis"],
+            row["b_basis"],
+        )
+    console.print(matrix)
+    labels = {"a": f"a ({a_label})", "b": f"b ({b_label})"}
+    console.print(f"winner: {labels.get(result.winner, result.winner)}", markup=False)
+    for note in result.notes:
+        console.print(f"note: {note}", markup=False)
+
+
+def _read_drift(args: argparse.Namespace) -> Any:
+    """The latest drift results from the store's sidecar file, or None when there are none
+    (the report then leaves its drift section out)."""
+    if args.no_drift:
+        return None
+    try:
+        from infermeter.analytics.drift._results import read_drift_results, results_path
+    except ImportError as exc:
+        # Drift lives behind its own extra; a report without it is still a report.
+        print(f"infermeter report: drift section skipped ({exc})", file=sys.stderr)
+        return None
+    results = read_drift_results(results_path(args.store))
+    return None if results.is_empty() else results
+
+
+def _run_report(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from infermeter.analytics.report._weekly import iso_week_bounds, weekly_report
+
+    if args.week is not None:
+        iso_week_bounds(args.week)  # a malformed week fails before the store is read
+    context = _Context(args)
+    try:
+        week = args.week
+        if week is None:
+            newest = context.newest_span()
+            if newest is None:
+                raise ValueError(f"store {args.store} has no spans; pass --week to report anyway")
+            year, number, _ = newest.isocalendar()
+            week = f"{year}-W{number:02d}"
+        start, end = iso_week_bounds(week)
+        with _status(f"computing the report of {week}"):
+            requests = context.requests(start - timedelta(days=7), end)
+            report = weekly_report(
+                requests,
+                week=week,
+                prices=context.prices,
+                deployments=context.deployments,
+                drift=_read_drift(args),
+                top=args.top,
+            )
+        with _status("writing HTML, Markdown and CSV"):
+            written = report.write(Path(args.out))
+    finally:
+        context.close()
+    for kind, path in written.items():
+        if isinstance(path, list):
+            print(f"{kind}: {len(path)} files in {path[0].parent if path else args.out}")
+        else:
+            print(f"{kind}: {path}")
+    return 0

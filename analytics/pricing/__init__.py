@@ -1,0 +1,31 @@
+"""infermeter.analytics.pricing.
+
+Token and compute prices: the bundled tables (``data/``, with sources and dates),
+user overrides, and ``build`` which regenerates the token table from LiteLLM's map.
+"""
+
+from __future__ import annotations
+
+from infermeter.analytics.pricing._prices import (
+    ENV_PRICES,
+    PRICE_SETTINGS,
+    ComputePrices,
+    FreeTier,
+    PriceBook,
+    PriceSource,
+    TokenPrice,
+    load_prices,
+    normalize_model_name,
+)
+
+__all__ = [
+    "ENV_PRICES",
+    "PRICE_SETTINGS",
+    "ComputePrices",
+    "FreeTier",
+    "PriceBook",
+    "PriceSource",
+    "TokenPrice",
+    "load_prices",
+    "normalize_model_name",
+]

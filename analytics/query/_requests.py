@@ -1,0 +1,331 @@
+"""The request table: one row per request, priced at query time.
+
+A request is an entry span (``spans.is_entry``). Its tokens, throttles, retries and token
+cost are summed over every span of its trace in the same service; latency, cold start,
+runtime, memory, tenant, endpoint and prompt version come from the entry span (tenant,
+model, provider and prompt fall back to the nested spans' values when the entry span has
+none). When one trace enters a service several times (fan-out), each span belongs to the
+latest entry of its service instance that started at or before it.
+
+Retries: every span of a call is one attempt and carries ``attempt = 1 +
+infermeter.retries`` (the attempts before it). A call's retries are the count on its last
+attempt, so both emitters that record one span per attempt (1, 2, 3 → 2 retries) and
+emitters that record only the final attempt (3 → 2 retries) count right; attempts of a
+call share their parent span and name, and a lower attempt number starts a new call.
+Throttle events are the throttled spans of the request.
+
+Compute cost per request (list prices from the :class:`PriceBook`, facts from
+:class:`Deployments`):
+
+- ``serverless`` (Lambda-like): duration rounded up to 1 ms * memory GB * GB-s price +
+  request fee, plus INIT duration * memory * GB-s price on cold starts (Lambda bills INIT
+  since 2025-08). Requests served by provisioned concurrency
+  (``initialization_type = provisioned-concurrency``) pay the PC duration price and no
+  INIT; the PC capacity itself is a fixed cost the economics account for.
+- ``serverless_container`` (Cloud Run request-based, Azure Container Apps on
+  ``azure_container_apps``): (vCPU * vCPU-s price + GiB * GiB-s price) * billed seconds +
+  request fee, where billed seconds are the request's share (by duration) of the busy
+  time of its instance (the union of the intervals of its requests; a request without
+  ``service_instance`` is its own instance), plus startup time on cold starts.
+- ``container``: instances seen in each clock hour of each endpoint (at least
+  ``min_instances``, at least one) * ``instance_price_per_hour``, spread evenly over that
+  hour's requests. Hours without a request are not observed here (the runtime economics
+  price the always-on fleet).
+- ``unknown`` runtime: no compute cost (NULL).
+
+Serverless on other platforms (Cloud Functions, Azure Functions) uses the Lambda prices;
+override them in a pricing file when that matters.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from infermeter.agent.semconv import (
+    RUNTIME_SERVERLESS,
+    RUNTIME_SERVERLESS_CONTAINER,
+)
+from infermeter.analytics.query import _queries
+
+if TYPE_CHECKING:
+    import duckdb
+    import polars as pl
+    from infermeter.analytics.economics._deployments import Deployments
+    from infermeter.analytics.pricing._prices import PriceBook
+
+__all__ = ["price_coverage", "request_table", "unpriced_models"]
+
+_CONTAINER_APPS_PLATFORMS = frozenset({"azure_container_apps", "azure.container_apps"})
+
+_PRICE_COLUMNS = (
+    "model",
+    "response_model",
+    "provider",
+    "matched_model",
+    "match",
+    "input_price",
+    "output_price",
+    "cache_read_price",
+    "cache_write_price",
+    "reasoning_price",
+)
+_WORKLOAD_COLUMNS = (
+    "endpoint",
+    "runtime",
+    "span_platform",
+    "platform",
+    "slo_ms",
+    "memory_mb",
+    "vcpu",
+    "concurrency",
+    "min_instances",
+    "instance_price_per_hour",
+    "architecture",
+    "gb_s_price",
+    "pc_duration_gb_s_price",
+    "vcpu_s_price",
+    "gib_s_price",
+    "request_fee",
+)
+
+
+def _utc_naive(moment: datetime | None) -> datetime | None:
+    """The store keeps naive UTC timestamps; aware datetimes are converted, naive kept."""
+    if moment is None or moment.tzinfo is None:
+        return moment
+    return moment.astimezone(UTC).replace(tzinfo=None)
+
+
+def _window(
+    con: duckdb.DuckDBPyConnection,
+    spans: duckdb.DuckDBPyRelation,
+    since: datetime | None,
+    until: datetime | None,
+) -> tuple[duckdb.DuckDBPyRelation, dict[str, Any]]:
+    params = {"since": _utc_naive(since), "until": _utc_naive(until)}
+    im_spans = spans  # noqa: F841 - read by name in the SQL
+    return con.sql(_queries.SPANS_IN_WINDOW, params=params), params
+
+
+def _arrow(rows: list[tuple[Any, ...]], columns: tuple[str, ...], types: dict[str, Any]) -> Any:
+    import pyarrow as pa
+
+    arrays = {name: [row[i] for row in rows] for i, name in enumerate(columns)}
+    return pa.table({name: pa.array(values, type=types[name]) for name, values in arrays.items()})
+
+
+def _price_rows(
+    keys: Iterable[tuple[str | None, str | None, str | None]], prices: PriceBook
+) -> list[tuple[Any, ...]]:
+    rows: list[tuple[Any, ...]] = []
+    for model, response_model, provider in keys:
+        # The response model names the snapshot that ran (Azure deployments name the request
+        # model anything), so it prices first.
+        price = prices.token_price(response_model, provider) or prices.token_price(model, provider)
+        if price is None:
+            continue
+        rows.append(
+            (
+                model,
+                response_model,
+                provider,
+                price.model,
+                price.match,
+                price.input,
+                price.output,
+                price.cache_read,
+                price.cache_write,
+                price.reasoning,
+            )
+        )
+    return rows
+
+
+def _workload_rows(
+    keys: Iterable[tuple[str | None, str | None, str | None]],
+    prices: PriceBook,
+    deployments: Deployments,
+) -> list[tuple[Any, ...]]:
+    compute = prices.compute
+    rows: list[tuple[Any, ...]] = []
+    for endpoint, runtime, span_platform in keys:
+        deployment = deployments.for_workload(endpoint, runtime)
+        platform = span_platform or deployment.platform
+        gb_s = pc_gb_s = vcpu_s = gib_s = fee = None
+        if runtime == RUNTIME_SERVERLESS:
+            gb_s = compute.lambda_gb_s(deployment.architecture)
+            pc_gb_s = compute.lambda_pc_duration_gb_s(deployment.architecture)
+            fee = compute.lambda_request
+        elif runtime == RUNTIME_SERVERLESS_CONTAINER:
+            if platform.lower() in _CONTAINER_APPS_PLATFORMS:
+                vcpu_s, gib_s = compute.container_apps_active_vcpu_s, compute.container_apps_gib_s
+                fee = compute.container_apps_request
+            else:
+                vcpu_s, gib_s = compute.cloud_run_request_vcpu_s, compute.cloud_run_request_gib_s
+                fee = compute.cloud_run_request
+        rows.append(
+            (
+                endpoint,
+                runtime,
+                span_platform,
+                deployment.platform,
+                deployment.slo_ms,
+                deployment.memory_mb,
+                deployment.vcpu,
+                deployment.concurrency,
+                deployment.min_instances,
+                deployment.instance_price_per_hour,
+                deployment.architecture,
+                gb_s,
+                pc_gb_s,
+                vcpu_s,
+                gib_s,
+                fee,
+            )
+        )
+    return rows
+
+
+def _lookup_tables(
+    window: duckdb.DuckDBPyRelation, prices: PriceBook, deployments: Deployments
+) -> tuple[Any, Any]:
+    import pyarrow as pa
+
+    im_window = window  # noqa: F841 - read by name in the SQL
+    keys = window.query("im_window", _queries.REQUEST_DISTINCT_KEYS)
+    assert keys is not None
+    price_keys: list[tuple[str | None, str | None, str | None]] = []
+    workload_keys: list[tuple[str | None, str | None, str | None]] = []
+    for kind, a, b, c in keys.fetchall():
+        (price_keys if kind == "price" else workload_keys).append((a, b, c))
+    text, number = pa.string(), pa.float64()
+    price_table = _arrow(
+        _price_rows(price_keys, prices),
+        _PRICE_COLUMNS,
+        {name: text if i < 5 else number for i, name in enumerate(_PRICE_COLUMNS)},
+    )
+    workload_types = {name: number for name in _WORKLOAD_COLUMNS}
+    for name in ("endpoint", "runtime", "span_platform", "platform", "architecture"):
+        workload_types[name] = text
+    workload_types["concurrency"] = workload_types["min_instances"] = pa.int64()
+    workload_table = _arrow(
+        _workload_rows(workload_keys, prices, deployments), _WORKLOAD_COLUMNS, workload_types
+    )
+    return price_table, workload_table
+
+
+def request_table(
+    con: duckdb.DuckDBPyConnection,
+    spans: duckdb.DuckDBPyRelation,
+    *,
+    prices: PriceBook,
+    deployments: Deployments,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> duckdb.DuckDBPyRelation:
+    """One row per request of ``spans`` (a relation with the store's span columns), priced
+    with ``prices`` now, never at ingest.
+
+    ``since``/``until`` keep requests whose entry span starts in ``[since, until)`` (naive
+    datetimes are UTC). The result is lazy; materialize it (``.materialize()``) before
+    computing several metric tables from it. Columns: the analytics contract's
+    (``trace_id … slo_ms``) plus ``error_type, initialization_type, span_count, llm_spans,
+    vcpu, instance_concurrency, min_instances, instance_price_per_hour, architecture``.
+    ``token_cost_usd`` is NULL when a span of the request has tokens but no price.
+    """
+    window, params = _window(con, spans, since, until)
+    price_table, workload_table = _lookup_tables(window, prices, deployments)
+    im_window = window  # noqa: F841 - the names below are read by the SQL
+    im_prices = price_table  # noqa: F841
+    im_workloads = workload_table  # noqa: F841
+    return con.sql(_queries.REQUEST_TABLE, params=params)
+
+
+def unpriced_models(
+    con: duckdb.DuckDBPyConnection,
+    spans: duckdb.DuckDBPyRelation,
+    *,
+    prices: PriceBook,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> pl.DataFrame:
+    """Models whose spans carry tokens but have no price: ``model, response_model,
+    provider, spans, traces, input_tokens, output_tokens, first_seen, last_seen`` — add
+    them to a pricing file (``[tokens."name"]`` or ``[aliases]``) to price them."""
+    from infermeter.analytics.economics._deployments import Deployments
+
+    window, params = _window(con, spans, since, until)
+    price_table, _ = _lookup_tables(window, prices, Deployments(prices=prices))
+    im_window = window  # noqa: F841 - the names below are read by the SQL
+    im_prices = price_table  # noqa: F841
+    del params  # the window relation carries them
+    frame: pl.DataFrame = con.sql(_queries.UNPRICED_MODELS).pl()
+    return frame
+
+
+def price_coverage(
+    con: duckdb.DuckDBPyConnection,
+    spans: duckdb.DuckDBPyRelation,
+    *,
+    prices: PriceBook,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> pl.DataFrame:
+    """How every model seen in ``spans`` is priced, to check the cost numbers.
+
+    One row per (model, response_model, provider) with ``spans, traces``, token sums,
+    ``first_seen, last_seen`` and the price used: ``priced_by`` (price-map entry),
+    ``match`` (exact, alias, normalized, undated, snapshot), ``input_per_million``,
+    ``output_per_million``, ``cache_read_per_million``, ``cache_write_per_million``,
+    ``reasoning_per_million``, ``source``, ``token_cost_usd``; ``unpriced`` is true where
+    tokens were used without a price.
+    """
+    import polars as pl
+
+    window, _ = _window(con, spans, since, until)
+    usage = window.query("im_window", _queries.MODEL_USAGE)
+    assert usage is not None
+    frame: pl.DataFrame = usage.pl()
+    resolved: list[dict[str, Any]] = []
+    for row in frame.iter_rows(named=True):
+        price = prices.token_price(row["response_model"], row["provider"]) or prices.token_price(
+            row["model"], row["provider"]
+        )
+        used = row["input_tokens"] + row["output_tokens"] > 0
+        resolved.append(
+            {
+                "priced_by": price.model if price else None,
+                "match": price.match if price else None,
+                "input_per_million": price.input * 1e6 if price else None,
+                "output_per_million": price.output * 1e6 if price else None,
+                "cache_read_per_million": price.cache_read * 1e6 if price else None,
+                "cache_write_per_million": price.cache_write * 1e6 if price else None,
+                "reasoning_per_million": price.reasoning * 1e6 if price else None,
+                "source": price.source if price else None,
+                "token_cost_usd": price.cost(
+                    row["input_tokens"],
+                    row["output_tokens"],
+                    row["cache_read_tokens"],
+                    row["cache_write_tokens"],
+                    row["reasoning_tokens"],
+                )
+                if price
+                else None,
+                "unpriced": used and price is None,
+            }
+        )
+    schema = {
+        "priced_by": pl.String,
+        "match": pl.String,
+        "input_per_million": pl.Float64,
+        "output_per_million": pl.Float64,
+        "cache_read_per_million": pl.Float64,
+        "cache_write_per_million": pl.Float64,
+        "reasoning_per_million": pl.Float64,
+        "source": pl.String,
+        "token_cost_usd": pl.Float64,
+        "unpriced": pl.Boolean,
+    }
+    return pl.concat([frame, pl.DataFrame(resolved, schema=schema)], how="horizontal")

@@ -1,0 +1,52 @@
+"""The metric frames the recommendations and the report start from.
+
+Thin compositions of ``metrics`` (defined once, by the metrics module) with the few
+per-workload facts economics needs in addition (``sql/workload_facts.sql``).
+"""
+
+from __future__ import annotations
+
+import functools
+from importlib import resources
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import duckdb
+    import polars as pl
+
+__all__ = ["version_frame", "workload_frame"]
+
+WORKLOAD_KEYS = ("endpoint", "runtime")
+VERSION_KEYS = ("endpoint", "model", "prompt_version")
+
+
+@functools.cache
+def _sql(name: str) -> str:
+    return resources.files("infermeter.analytics.query").joinpath(f"sql/{name}").read_text("utf-8")
+
+
+def workload_frame(requests: duckdb.DuckDBPyRelation) -> pl.DataFrame:
+    """``metrics`` by (endpoint, runtime) plus ``mean_init_duration_ms``, ``memory_mb`` and
+    ``platform`` (the economics inputs)."""
+    import polars as pl
+    from infermeter.analytics import metrics
+
+    frame = metrics(requests, by=WORKLOAD_KEYS)
+    query = requests.query("requests", _sql("workload_facts.sql"))
+    if query is None:  # only statements without a result return None
+        raise RuntimeError("workload_facts.sql returned no relation")
+    facts = query.pl()
+    facts = facts.with_columns(
+        pl.col("mean_init_duration_ms").cast(pl.Float64), pl.col("memory_mb").cast(pl.Float64)
+    )
+    extra = [c for c in facts.columns if c not in WORKLOAD_KEYS and c not in frame.columns]
+    return frame.join(
+        facts.select([*WORKLOAD_KEYS, *extra]), on=list(WORKLOAD_KEYS), how="left", nulls_equal=True
+    )
+
+
+def version_frame(requests: duckdb.DuckDBPyRelation) -> pl.DataFrame:
+    """``metrics`` by (endpoint, model, prompt_version), oldest first (for cost jumps)."""
+    from infermeter.analytics import metrics
+
+    return metrics(requests, by=VERSION_KEYS).sort("first_seen")

@@ -1,0 +1,54 @@
+"""infermeter.analytics.rollup.
+
+The contract between analytics and its outputs: the metric catalogue (every Prometheus
+series infermeter exports) and the rollup that computes it from a store. Read by
+``infermeter.dashboards`` (exporter, panels) and ``infermeter.alerts`` (rules).
+"""
+
+from __future__ import annotations
+
+from infermeter.analytics.rollup._catalog import (
+    COHORT_LABELS,
+    DRIFT_LABELS,
+    OTHER_TENANT,
+    PREFIX,
+    QUANTILES,
+    RECOMMENDATION_LABELS,
+    TENANT_LABELS,
+    WORKLOAD_LABELS,
+    Catalog,
+    MetricSpec,
+    by_name,
+)
+from infermeter.analytics.rollup._queries import COHORT_SUMS, NEWEST_SPAN_END, SUM_COLUMNS
+from infermeter.analytics.rollup._rollup import (
+    RollupOptions,
+    Sample,
+    Snapshot,
+    choose_named_tenants,
+    compute_snapshot,
+    load_budgets,
+)
+
+__all__ = [
+    "COHORT_LABELS",
+    "COHORT_SUMS",
+    "DRIFT_LABELS",
+    "NEWEST_SPAN_END",
+    "OTHER_TENANT",
+    "PREFIX",
+    "QUANTILES",
+    "RECOMMENDATION_LABELS",
+    "SUM_COLUMNS",
+    "TENANT_LABELS",
+    "WORKLOAD_LABELS",
+    "Catalog",
+    "MetricSpec",
+    "RollupOptions",
+    "Sample",
+    "Snapshot",
+    "by_name",
+    "choose_named_tenants",
+    "compute_snapshot",
+    "load_budgets",
+]
