@@ -1,4 +1,4 @@
-"""Every attribute and metric name infermeter emits, in one place.
+"""The span contract (public): every attribute and metric name infermeter emits, in one place.
 
 GenAI names follow OpenTelemetry semantic conventions v1.41.0. The GenAI conventions
 moved to the ``semantic-conventions-genai`` repository afterwards with breaking renames

@@ -1,4 +1,9 @@
-"""Settings tables: one declaration feeds ``configure()``, the CLI and the docs.
+"""Settings tables (public, shared by every room): one declaration feeds ``configure()``,
+the CLI flags (``add_arguments``), user config files (``read_config_file``) and the docs.
+
+Like OpenTelemetry's ``environment_variables`` module, this is the one place the rooms
+share for configuration; it lives in the agent because the agent is the bottom layer
+every other room may import.
 
 A setting resolves as explicit argument > environment variable > default, like the
 OpenTelemetry SDK. Parsing happens at configuration time and fails fast with the

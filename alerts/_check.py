@@ -26,29 +26,16 @@ def check_store(
     store: str | Path, settings: Mapping[str, Any], now: datetime | None = None
 ) -> list[Alert]:
     """The alerts that fire on ``store`` now; ``settings`` are ``CHECK_SETTINGS`` values."""
-    from infermeter.analytics import load_deployments, load_prices
-    from infermeter.analytics.rollup import compute_snapshot
-    from infermeter.collectors import open_reader
-    from infermeter.dashboards import ExporterConfig, read_drift
+    from infermeter.analytics import open as open_analysis
+    from infermeter.dashboards import ExporterConfig
 
     rules = load_rules(settings.get("rules"))
     config = ExporterConfig.from_settings({**settings, "store": str(store)})
-    prices = load_prices(config.prices)
-    deployments = load_deployments(config.deployments, prices=prices, slo_ms=config.slo_ms)
-    drift = read_drift(config.store)
     moment = now or datetime.now(UTC)
-    con = open_reader(config.store)
-    try:
-        snapshot = compute_snapshot(
-            con,
-            prices=prices,
-            deployments=deployments,
-            options=config.options,
-            drift=drift,
-            now=moment,
-        )
-    finally:
-        con.close()
+    with open_analysis(
+        config.store, prices=config.prices, deployments=config.deployments, slo_ms=config.slo_ms
+    ) as analysis:
+        snapshot = analysis.snapshot(config.options, drift=analysis.drift_results(), now=moment)
     return evaluate(rules, snapshot, now=moment)
 
 

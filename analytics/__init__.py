@@ -1,7 +1,18 @@
-"""infermeter.analytics: metrics, pricing, runtime economics, drift and reports over the store."""
+"""infermeter.analytics: metrics, pricing, runtime economics, drift and reports over the store.
+
+Start with :func:`open` (an :class:`Analysis` session: the store's reader, prices,
+deployments and drift results, with methods for requests, metrics, recommendations, the
+weekly report and the exporter's rollups). The pure functions it calls are exported too,
+for callers that bring their own DuckDB relations. Subpackages, one concept each:
+``query`` (requests, metrics and all SQL), ``pricing``, ``economics`` (deployments,
+break-even, recommendations, comparisons), ``drift``, ``report``, ``rollup`` (the metric
+catalogue and rollups read by dashboards and alerts), ``cli`` and ``testing`` (kits).
+"""
 
 from __future__ import annotations
 
+from infermeter.analytics._session import Analysis
+from infermeter.analytics._session import open_analysis as open
 from infermeter.analytics.drift import (
     DRIFT_SETTINGS,
     DriftScore,
@@ -9,6 +20,7 @@ from infermeter.analytics.drift import (
     detect_drift,
     ks_drift,
     mmd_drift,
+    open_results_for_writing,
     read_drift_results,
     results_path,
     write_drift_report,
@@ -60,6 +72,7 @@ __all__: list[str] = [
     "DRIFT_SETTINGS",
     "METRIC_COLUMNS",
     "PRICE_SETTINGS",
+    "Analysis",
     "Comparison",
     "ComputePrices",
     "Deployment",
@@ -83,6 +96,8 @@ __all__: list[str] = [
     "metrics",
     "mmd_drift",
     "normalize_model_name",
+    "open",
+    "open_results_for_writing",
     "price_coverage",
     "read_drift_results",
     "recommend",

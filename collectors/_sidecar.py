@@ -69,6 +69,11 @@ class StorePaths:
     def snapshots(self) -> Path:
         return self.sidecar / "snapshots"
 
+    @property
+    def drift_results(self) -> Path:
+        """Drift results (written by ``infermeter drift``, read by serve, alerts, report)."""
+        return self.sidecar / "drift_results.duckdb"
+
     def latest_snapshot(self) -> Path | None:
         """The newest published snapshot, if any."""
         found = sorted(self.snapshots.glob("*.duckdb")) if self.snapshots.is_dir() else []

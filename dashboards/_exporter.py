@@ -29,7 +29,6 @@ from infermeter.analytics.rollup import (
     Catalog,
     RollupOptions,
     Snapshot,
-    compute_snapshot,
     load_budgets,
 )
 
@@ -81,22 +80,14 @@ class ExporterConfig:
 
 
 def read_drift(store: Path) -> pl.DataFrame | None:
-    """The latest drift results of ``store`` from its results file (None when the drift
-    functions are not installed; an empty frame when the file does not exist yet)."""
-    import importlib
-
-    analytics = importlib.import_module("infermeter.analytics")
-    if not hasattr(analytics, "read_drift_results"):
-        # Until the drift room exports them publicly, its module has the same functions.
-        try:
-            analytics = importlib.import_module("infermeter.analytics.drift._results")
-        except ImportError:
-            return None
-    results_path = analytics.results_path
-    read_drift_results = analytics.read_drift_results
+    """The latest drift results of ``store`` (None when the drift functions are not
+    installed; an empty frame when there are none yet)."""
+    try:
+        from infermeter.analytics.drift import read_drift_results, results_path
+    except ImportError:
+        return None
     # Given a path, read_drift_results opens read-only and waits out a writing drift run.
-    frame: pl.DataFrame = read_drift_results(results_path(store))
-    return frame
+    return read_drift_results(results_path(store))
 
 
 def _families(snapshot: Snapshot | None, health: Mapping[str, float]) -> list[Metric]:
@@ -155,7 +146,7 @@ class MetricsExporter:
     # -- refreshing ---------------------------------------------------------------------
     def refresh(self, now: datetime | None = None) -> bool:
         """Recompute the rollups; on failure keep the previous ones. True on success."""
-        from infermeter.collectors import open_reader
+        from infermeter.analytics import open as open_analysis
 
         started = time.monotonic()
         try:
@@ -166,19 +157,15 @@ class MetricsExporter:
                     "infermeter serve: drift results unavailable (%s); keeping the previous ones",
                     _one_line(exc),
                 )
-            con = open_reader(self.config.store)
-            try:
-                snapshot = compute_snapshot(
-                    con,
-                    prices=self.prices,
-                    deployments=self.deployments,
-                    options=self.config.options,
+            with open_analysis(
+                self.config.store, prices=self.prices, deployments=self.deployments
+            ) as analysis:
+                snapshot = analysis.snapshot(
+                    self.config.options,
                     drift=self._drift,
                     now=now,
                     previous_tenants=self.snapshot.named_tenants if self.snapshot else (),
                 )
-            finally:
-                con.close()
         except Exception as exc:  # noqa: BLE001 - the exporter must keep serving
             self.refresh_errors += 1
             self.last_error = _one_line(exc)

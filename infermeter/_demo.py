@@ -293,48 +293,33 @@ def _report_week(end: datetime) -> str:
 
 def _analyse(store: Path, out: Path, end: datetime, console: _Console) -> dict[str, Any]:
     """Drift, weekly report and recommendations from the store; returns the findings."""
-    import duckdb
 
+    from infermeter.analytics import open as open_analysis
     from infermeter.analytics import (
-        load_deployments,
-        load_prices,
-        read_drift_results,
+        open_results_for_writing,
         recommendations_to_json,
-        request_table,
-        results_path,
-        weekly_report,
         workload_frame,
         write_drift_report,
         write_drift_results,
     )
-    from infermeter.collectors import open_reader
 
-    prices = load_prices()
-    deployments = load_deployments(out / "infermeter.toml")
     week = _report_week(end)
-    with open_reader(store) as con:
+    with open_analysis(store, deployments=out / "infermeter.toml") as analysis:
         console.step(
             "drift: each prompt version against the one before its rollout (Evidently report)"
         )
         drift = write_drift_report(
             out / "drift.html",
-            con,
-            con.table("spans"),
-            con.table("embeddings"),
+            analysis.con,
+            analysis.spans,
+            analysis.embeddings,
             reference="before-rollout",
             title="infermeter demo: drift after the prompt rollout",
         )
-        with duckdb.connect(str(results_path(store))) as results:
+        with open_results_for_writing(store) as results:
             write_drift_results(results, drift)
         console.step(f"weekly report for {week} (HTML, Markdown, CSV)")
-        requests = request_table(con, con.table("spans"), prices=prices, deployments=deployments)
-        report = weekly_report(
-            requests,
-            week=week,
-            prices=prices,
-            deployments=deployments,
-            drift=read_drift_results(results_path(store)),
-        )
+        report = analysis.weekly_report(week, drift=analysis.drift_results())
         report_dir = out / "report"
         report_dir.mkdir(exist_ok=True)
         report.write(report_dir)
@@ -342,16 +327,7 @@ def _analyse(store: Path, out: Path, end: datetime, console: _Console) -> dict[s
         # The summary shows the report's week, its economics and its recommendations: one
         # computation, so the terminal and the report cannot disagree. The workload frame
         # adds what was measured (memory, INIT), as the report's economics used.
-        workloads = workload_frame(
-            request_table(
-                con,
-                con.table("spans"),
-                prices=prices,
-                deployments=deployments,
-                since=report.start,
-                until=report.end,
-            )
-        )
+        workloads = workload_frame(analysis.requests(report.start, report.end))
     return {
         "week": week,
         "report": str(report_dir / f"infermeter-{week}.html"),
@@ -520,9 +496,8 @@ def _remove_store(store: Path) -> None:
     the drift results."""
     import shutil
 
-    from infermeter.analytics import results_path
-
-    for path in (store, store.with_name(store.name + ".wal"), results_path(store)):
+    legacy_results = store.with_name(store.stem + ".results.duckdb")
+    for path in (store, store.with_name(store.name + ".wal"), legacy_results):
         path.unlink(missing_ok=True)
     sidecar = store.with_name(store.name + ".infermeter")
     if sidecar.exists():

@@ -31,7 +31,7 @@ Compare a reference window with the current window per group (default model x
 prompt_version): embedding drift over the sampled vectors, and drift of request features
 (latency, TTFT, tokens, numeric span attributes such as retrieval scores). Prints one row
 per group, kind, feature and method, and appends the results to the sidecar file
-STORE.results.duckdb (read by `infermeter serve`, alerts and the weekly report).
+STORE.infermeter/drift_results.duckdb (read by `infermeter serve`, alerts and the weekly report).
 
 verdicts: drift | no_drift | insufficient_data (fewer than --min-samples values in a window:
 never a verdict) | error (the group's data cannot be compared, e.g. NaN or mixed-dimension
@@ -71,7 +71,7 @@ def register(subcommands: argparse._SubParsersAction[argparse.ArgumentParser]) -
         "--results",
         type=Path,
         metavar="FILE",
-        help="results file to append to (default: STORE.results.duckdb)",
+        help="results file to append to (default: STORE.infermeter/drift_results.duckdb)",
     )
     parser.add_argument("--no-save", action="store_true", help="do not write the results file")
     parser.add_argument(
@@ -87,7 +87,7 @@ def _run(args: argparse.Namespace) -> int:
     explicit = {setting.name: getattr(args, setting.name) for setting in DRIFT_SETTINGS}
     config = drift_config(explicit)  # bad settings fail before the store is opened
     from infermeter.analytics.drift._detect import run_drift
-    from infermeter.analytics.drift._results import results_path, write_drift_results
+    from infermeter.analytics.drift._results import open_results_for_writing, write_drift_results
     from infermeter.collectors import open_reader
 
     if args.html is not None and not args.html.parent.is_dir():
@@ -112,8 +112,11 @@ def _run(args: argparse.Namespace) -> int:
     if not args.no_save:
         import duckdb
 
-        target = args.results or results_path(args.store)
-        with duckdb.connect(str(target)) as out:
+        with (
+            duckdb.connect(str(args.results))
+            if args.results
+            else open_results_for_writing(args.store)
+        ) as out:
             write_drift_results(out, results)
     if args.html is not None:
         from infermeter.analytics.drift._evidently import write_html_report

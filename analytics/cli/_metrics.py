@@ -22,10 +22,8 @@ from infermeter.analytics.pricing._prices import PRICE_SETTINGS
 from infermeter.analytics.query._queries import GROUP_COLUMNS
 
 if TYPE_CHECKING:
-    import duckdb
     import polars as pl
-    from infermeter.analytics.economics._deployments import Deployments
-    from infermeter.analytics.pricing._prices import PriceBook
+    from infermeter.analytics._session import Analysis
 
 __all__ = ["register"]
 
@@ -172,28 +170,17 @@ def _status(message: str) -> Iterator[None]:
         yield
 
 
-@contextmanager
-def _store(args: argparse.Namespace) -> Iterator[duckdb.DuckDBPyConnection]:
-    from infermeter.collectors import open_reader
+def _session(args: argparse.Namespace, *, deployments: bool = True) -> Analysis:
+    """The command's analysis session (prices and deployments load before the store opens,
+    so a bad file fails first)."""
+    from infermeter.analytics._session import open_analysis
 
-    reader = open_reader(args.store)
-    try:
-        # A cursor of our own, so nothing the opener left on its connection is in the way.
-        cursor = reader.cursor()
-        try:
-            yield cursor
-        finally:
-            cursor.close()
-    finally:
-        reader.close()
-
-
-def _books(args: argparse.Namespace) -> tuple[PriceBook, Deployments]:
-    from infermeter.analytics.economics._deployments import load_deployments
-    from infermeter.analytics.pricing._prices import load_prices
-
-    prices = load_prices(args.prices)
-    return prices, load_deployments(args.deployments, prices=prices, slo_ms=args.slo_ms)
+    return open_analysis(
+        args.store,
+        prices=args.prices,
+        deployments=args.deployments if deployments else None,
+        slo_ms=getattr(args, "slo_ms", None),
+    )
 
 
 def _check_window(args: argparse.Namespace) -> None:
@@ -203,25 +190,15 @@ def _check_window(args: argparse.Namespace) -> None:
 
 def _run_metrics(args: argparse.Namespace) -> int:
     from infermeter.analytics.query._buckets import check_group_columns, parse_bucket
-    from infermeter.analytics.query._metrics import METRIC_COLUMNS, metrics
-    from infermeter.analytics.query._requests import request_table
+    from infermeter.analytics.query._metrics import METRIC_COLUMNS
 
     by = check_group_columns(args.by)
     if args.bucket is not None:
         parse_bucket(args.bucket)
     columns = _table_columns(args.columns, METRIC_COLUMNS)
     _check_window(args)
-    prices, deployments = _books(args)
-    with _store(args) as con, _status("computing metrics"):
-        requests = request_table(
-            con,
-            con.table("spans"),
-            prices=prices,
-            deployments=deployments,
-            since=args.since,
-            until=args.until,
-        )
-        frame = metrics(requests, by=by, bucket=args.bucket)
+    with _session(args) as analysis, _status("computing metrics"):
+        frame = analysis.metrics(by=by, bucket=args.bucket, since=args.since, until=args.until)
     keys = [*by, *(["bucket"] if args.bucket else [])]
     _emit(frame, args.format, [*keys, *columns], title="requests")
     return 0
@@ -241,22 +218,11 @@ def _table_columns(requested: str | None, known: Sequence[str]) -> list[str]:
 
 def _run_stages(args: argparse.Namespace) -> int:
     from infermeter.analytics.query._buckets import check_group_columns
-    from infermeter.analytics.query._requests import request_table
-    from infermeter.analytics.query._stages import stage_breakdown
 
     by = check_group_columns(args.by)
     _check_window(args)
-    prices, deployments = _books(args)
-    with _store(args) as con, _status("attributing latency to stages"):
-        requests = request_table(
-            con,
-            con.table("spans"),
-            prices=prices,
-            deployments=deployments,
-            since=args.since,
-            until=args.until,
-        )
-        frame = stage_breakdown(con.table("spans"), requests.materialize(), by=by)
+    with _session(args) as analysis, _status("attributing latency to stages"):
+        frame = analysis.stages(by=by, since=args.since, until=args.until)
     _emit(frame, args.format, list(frame.columns), title="latency per stage")
     return 0
 
@@ -331,15 +297,10 @@ def _run_prices_compute(args: argparse.Namespace) -> int:
 
 
 def _run_prices_check(args: argparse.Namespace) -> int:
-    from infermeter.analytics.pricing._prices import load_prices
-    from infermeter.analytics.query._requests import price_coverage
 
     _check_window(args)
-    book = load_prices(args.prices)
-    with _store(args) as con, _status("checking prices"):
-        frame = price_coverage(
-            con, con.table("spans"), prices=book, since=args.since, until=args.until
-        )
+    with _session(args, deployments=False) as analysis, _status("checking prices"):
+        frame = analysis.price_coverage(since=args.since, until=args.until)
     columns = [
         "model",
         "response_model",

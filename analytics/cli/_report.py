@@ -25,7 +25,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Final
 
 from infermeter.agent.settings import add_arguments
@@ -33,7 +33,7 @@ from infermeter.analytics.economics._deployments import DEPLOYMENT_SETTINGS
 from infermeter.analytics.pricing._prices import PRICE_SETTINGS
 
 if TYPE_CHECKING:
-    import duckdb
+    from infermeter.analytics._session import Analysis
 
 __all__ = ["register"]
 
@@ -132,53 +132,20 @@ def register(subcommands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     report.set_defaults(handler=_run_report)
 
 
-class _Context:
-    """The store, prices and deployments of one command run."""
+def _session(args: argparse.Namespace) -> Analysis:
+    """The command's analysis session (prices and deployments load before the store opens,
+    so a bad file fails first)."""
+    from infermeter.analytics._session import open_analysis
 
-    def __init__(self, args: argparse.Namespace) -> None:
-        from infermeter.analytics.economics._deployments import load_deployments
-        from infermeter.analytics.pricing._prices import load_prices
-        from infermeter.collectors import open_reader
-
-        self.prices = load_prices(args.prices)
-        self.deployments = load_deployments(
-            args.deployments, prices=self.prices, slo_ms=args.slo_ms
-        )
-        self._reader: duckdb.DuckDBPyConnection = open_reader(args.store)
-        # A cursor of our own: queries here never collide with a result the opener left.
-        self.con: duckdb.DuckDBPyConnection = self._reader.cursor()
-
-    def newest_span(self) -> datetime | None:
-        # fetchall drains the result: DuckDB refuses other work on a half-read one.
-        rows = self.con.execute("SELECT max(start_time) FROM spans").fetchall()
-        return rows[0][0] if rows else None
-
-    def requests(self, since: datetime | None, until: datetime | None) -> Any:
-        from infermeter.analytics.query._requests import request_table
-
-        spans = self.con.table("spans")
-        table = request_table(
-            self.con,
-            spans,
-            prices=self.prices,
-            deployments=self.deployments,
-            since=since,
-            until=until,
-        )
-        return table.materialize()
-
-    def close(self) -> None:
-        self.con.close()
-        self._reader.close()
+    return open_analysis(
+        args.store, prices=args.prices, deployments=args.deployments, slo_ms=args.slo_ms
+    )
 
 
-def _window(context: _Context, args: argparse.Namespace) -> tuple[datetime | None, datetime | None]:
-    since, until = args.since, args.until
-    if since is None:
-        newest = until or context.newest_span()
-        if newest is not None:
-            since = newest - timedelta(days=args.days)
-    return since, until
+def _window(
+    analysis: Analysis, args: argparse.Namespace
+) -> tuple[datetime | None, datetime | None]:
+    return analysis.window(args.since, args.until, days=args.days)
 
 
 def _status(message: str) -> Any:
@@ -188,22 +155,12 @@ def _status(message: str) -> Any:
 
 
 def _run_recommend(args: argparse.Namespace) -> int:
-    from infermeter.analytics.economics._recommend import recommend, recommendations_to_json
+    from infermeter.analytics.economics._recommend import recommendations_to_json
 
-    context = _Context(args)
-    try:
-        since, until = _window(context, args)
+    with _session(args) as analysis:
+        since, until = _window(analysis, args)
         with _status("computing recommendations"):
-            requests = context.requests(since, until)
-            if args.endpoint:
-                import duckdb
-
-                requests = requests.filter(
-                    duckdb.ColumnExpression("endpoint") == duckdb.ConstantExpression(args.endpoint)
-                )
-            recs = recommend(requests, prices=context.prices, deployments=context.deployments)
-    finally:
-        context.close()
+            recs = analysis.recommendations(since, until, endpoint=args.endpoint)
     if args.json:
         document = recommendations_to_json(
             recs,
@@ -242,20 +199,17 @@ def _run_compare(args: argparse.Namespace) -> int:
         weights, simplicity = load_weights(args.weights_file)
     if args.weights:
         weights.update(parse_weights(args.weights))
-    context = _Context(args)
-    try:
-        since, until = _window(context, args)
+    with _session(args) as analysis:
+        since, until = _window(analysis, args)
         with _status("comparing"):
             result = compare(
-                context.requests(since, until),
+                analysis.requests(since, until),
                 a=a,
                 b=b,
                 endpoint=args.endpoint,
                 weights=weights or None,
                 simplicity=simplicity or None,
             )
-    finally:
-        context.close()
     if args.json:
         json.dump(result.to_dict(), sys.stdout, indent=2, default=str)
         sys.stdout.write("\n")
@@ -299,52 +253,36 @@ def _print_comparison(result: Any, a_label: str, b_label: str) -> None:
         console.print(f"note: {note}", markup=False)
 
 
-def _read_drift(args: argparse.Namespace) -> Any:
-    """The latest drift results from the store's sidecar file, or None when there are none
-    (the report then leaves its drift section out)."""
+def _read_drift(args: argparse.Namespace, analysis: Analysis) -> Any:
+    """The store's latest drift results, or None when there are none (the report then
+    leaves its drift section out)."""
     if args.no_drift:
         return None
-    try:
-        from infermeter.analytics.drift._results import read_drift_results, results_path
-    except ImportError as exc:
+    results = analysis.drift_results()
+    if results is None:
         # Drift lives behind its own extra; a report without it is still a report.
-        print(f"infermeter report: drift section skipped ({exc})", file=sys.stderr)
+        print(
+            "infermeter report: drift section skipped (drift extra not installed)", file=sys.stderr
+        )
         return None
-    results = read_drift_results(results_path(args.store))
     return None if results.is_empty() else results
 
 
 def _run_report(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from infermeter.analytics.report._weekly import iso_week_bounds, weekly_report
+    from infermeter.analytics.report._weekly import iso_week_bounds
 
     if args.week is not None:
         iso_week_bounds(args.week)  # a malformed week fails before the store is read
-    context = _Context(args)
-    try:
-        week = args.week
+    with _session(args) as analysis:
+        week = args.week or analysis.newest_week()
         if week is None:
-            newest = context.newest_span()
-            if newest is None:
-                raise ValueError(f"store {args.store} has no spans; pass --week to report anyway")
-            year, number, _ = newest.isocalendar()
-            week = f"{year}-W{number:02d}"
-        start, end = iso_week_bounds(week)
+            raise ValueError(f"store {args.store} has no spans; pass --week to report anyway")
         with _status(f"computing the report of {week}"):
-            requests = context.requests(start - timedelta(days=7), end)
-            report = weekly_report(
-                requests,
-                week=week,
-                prices=context.prices,
-                deployments=context.deployments,
-                drift=_read_drift(args),
-                top=args.top,
-            )
+            report = analysis.weekly_report(week, drift=_read_drift(args, analysis), top=args.top)
         with _status("writing HTML, Markdown and CSV"):
             written = report.write(Path(args.out))
-    finally:
-        context.close()
     for kind, path in written.items():
         if isinstance(path, list):
             print(f"{kind}: {len(path)} files in {path[0].parent if path else args.out}")

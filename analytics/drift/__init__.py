@@ -1,6 +1,7 @@
 """infermeter.analytics.drift.
 
-Drift: reference/current windows, the two-sample methods, Evidently (lazy), results."""
+Drift: reference/current windows, the two-sample methods, Evidently (lazy), results.
+"""
 
 from __future__ import annotations
 
@@ -30,6 +31,7 @@ from infermeter.analytics.drift._methods import (
 )
 from infermeter.analytics.drift._results import (
     RESULTS_TABLE,
+    open_results_for_writing,
     read_drift_results,
     results_path,
     write_drift_results,
@@ -86,6 +88,7 @@ __all__ = [
     "import_evidently",
     "ks_drift",
     "mmd_drift",
+    "open_results_for_writing",
     "parse_current",
     "parse_reference",
     "read_drift_results",

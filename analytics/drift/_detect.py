@@ -19,7 +19,6 @@ complete. Settings resolve as explicit argument > ``INFERMETER_DRIFT_*`` > defau
 from __future__ import annotations
 
 import functools
-import importlib.resources
 import re
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -37,6 +36,7 @@ from infermeter.analytics.drift._windows import (
     resolve_current,
     resolve_reference,
 )
+from infermeter.analytics.query._queries import sql_file
 
 if TYPE_CHECKING:
     import duckdb
@@ -116,18 +116,9 @@ class GroupSample:
     embeddings: dict[str, tuple[FloatArray, FloatArray]] = field(default_factory=dict)
 
 
-@functools.cache
-def _sql(name: str) -> str:
-    return (
-        importlib.resources.files("infermeter.analytics.query")
-        .joinpath("sql", f"{name}.sql")
-        .read_text(encoding="utf-8")
-    )
-
-
 def _select(relation: duckdb.DuckDBPyRelation, name: str, query: str) -> duckdb.DuckDBPyRelation:
     """Run the named query (``sql/<query>.sql``) over ``relation`` seen as table ``name``."""
-    result = relation.query(name, _sql(query))
+    result = relation.query(name, sql_file(query))
     if result is None:  # only statements that are not queries return nothing
         raise RuntimeError(f"{query}.sql returned no relation")
     return result

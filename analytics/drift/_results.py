@@ -1,7 +1,10 @@
-"""Drift results in a sidecar DuckDB file next to the store.
+"""Drift results in their own DuckDB file inside the store's folder.
 
 The store belongs to the collector (one writer process), so drift results live in their
-own file: ``demo.duckdb`` → ``demo.results.duckdb``, table ``drift_results``. Every run
+own file beside the store's other companions: ``demo.duckdb`` →
+``demo.duckdb.infermeter/drift_results.duckdb``, table ``drift_results`` (stores made
+before this layout kept them in ``demo.results.duckdb``; that file is still read while
+the new one does not exist). Every run
 appends its rows (``computed_at`` and ``run_id`` identify the run), so history is kept;
 readers (the exporter, alerts, the weekly report) take the latest run's rows per group and
 feature with :func:`read_drift_results`.
@@ -13,13 +16,12 @@ another process writes).
 
 from __future__ import annotations
 
-import functools
-import importlib.resources
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
 from infermeter.analytics.drift._detect import RESULT_COLUMNS, empty_results
+from infermeter.analytics.query._queries import sql_file
 
 if TYPE_CHECKING:
     import duckdb
@@ -27,32 +29,47 @@ if TYPE_CHECKING:
 
 __all__ = [
     "RESULTS_TABLE",
+    "open_results_for_writing",
     "read_drift_results",
     "results_path",
     "write_drift_results",
 ]
 
 RESULTS_TABLE: Final = "drift_results"
-_SUFFIX: Final = ".results.duckdb"
+_LEGACY_SUFFIX: Final = ".results.duckdb"
 _LOCK_RETRY_S: Final = 5.0
 
 
-@functools.cache
-def _sql(name: str) -> str:
-    return (
-        importlib.resources.files("infermeter.analytics.query")
-        .joinpath("sql", f"{name}.sql")
-        .read_text(encoding="utf-8")
-    )
-
-
 def results_path(store: str | Path) -> Path:
-    """The sidecar results file of ``store``: ``x.duckdb`` → ``x.results.duckdb``
-    (``x.db`` → ``x.db.results.duckdb``)."""
-    path = Path(store)
-    if path.suffix == ".duckdb":
-        return path.with_name(path.stem + _SUFFIX)
-    return path.with_name(path.name + _SUFFIX)
+    """The drift results file of ``store``: ``STORE.infermeter/drift_results.duckdb``.
+
+    Writers create its folder (:func:`open_results_for_writing`); for reading, a store
+    made before this layout still has ``x.results.duckdb`` beside it, which is returned
+    while the new file does not exist."""
+    from infermeter.collectors import StorePaths
+
+    current = StorePaths.of(store).drift_results
+    if not current.exists():
+        legacy = _legacy_results_path(Path(store).expanduser().resolve())
+        if legacy.exists():
+            return legacy
+    return current
+
+
+def _legacy_results_path(store: Path) -> Path:
+    if store.suffix == ".duckdb":
+        return store.with_name(store.stem + _LEGACY_SUFFIX)
+    return store.with_name(store.name + _LEGACY_SUFFIX)
+
+
+def open_results_for_writing(store: str | Path) -> duckdb.DuckDBPyConnection:
+    """A connection to ``store``'s drift results file, its folder created if needed."""
+    import duckdb
+    from infermeter.collectors import StorePaths
+
+    target = StorePaths.of(store).drift_results
+    target.parent.mkdir(parents=True, exist_ok=True)
+    return duckdb.connect(str(target))
 
 
 def write_drift_results(con: duckdb.DuckDBPyConnection, results: pl.DataFrame) -> int:
@@ -61,7 +78,7 @@ def write_drift_results(con: duckdb.DuckDBPyConnection, results: pl.DataFrame) -
     missing = [c for c in RESULT_COLUMNS if c not in results.columns]
     if missing:
         raise ValueError(f"not drift results: missing columns {missing}")
-    con.execute(_sql("drift_results_schema"))
+    con.execute(sql_file("drift_results_schema"))
     if results.is_empty():
         return 0
     batch = results.select(RESULT_COLUMNS).to_arrow()
@@ -95,7 +112,7 @@ def read_drift_results(
     """
     import polars as pl
 
-    query = _sql("drift_results_latest" if latest else "drift_results_all")
+    query = sql_file("drift_results_latest" if latest else "drift_results_all")
     if not isinstance(source, str | Path):
         if not _has_table(source):
             return empty_results()

@@ -21,6 +21,7 @@ from infermeter.agent.semconv import (
     RUNTIME_UNKNOWN,
 )
 from infermeter.agent.settings import read_config_file
+from infermeter.analytics._values import number
 
 if TYPE_CHECKING:
     import duckdb
@@ -127,18 +128,10 @@ def _binned(value: float | None, bins: Sequence[float]) -> float | None:
     return 1.0
 
 
-def _num(row: Mapping[str, Any], key: str) -> float | None:
-    value = row.get(key)
-    if value is None:
-        return None
-    number = float(value)
-    return None if math.isnan(number) else number
-
-
 def _mitigated_p95(row: Mapping[str, Any]) -> tuple[float | None, str]:
-    p95 = _num(row, "p95_ms")
-    warm = _num(row, "warm_p95_ms")
-    cold_rate = _num(row, "cold_start_rate") or 0.0
+    p95 = number(row, "p95_ms")
+    warm = number(row, "warm_p95_ms")
+    cold_rate = number(row, "cold_start_rate") or 0.0
     if p95 is not None and warm is not None and cold_rate > _COLD_SHARE_DRIVING_P95:
         return min(p95, warm), "warm p95 (cold starts drive p95; warm capacity removes them)"
     return p95, "p95"
@@ -146,7 +139,7 @@ def _mitigated_p95(row: Mapping[str, Any]) -> tuple[float | None, str]:
 
 def _latency_score(row: Mapping[str, Any]) -> tuple[float | None, str]:
     p95, basis = _mitigated_p95(row)
-    slo = _num(row, "slo_ms")
+    slo = number(row, "slo_ms")
     if p95 is None or slo is None or slo <= 0:
         return None, "no p95 or SLO"
     ratio = p95 / slo
@@ -154,7 +147,10 @@ def _latency_score(row: Mapping[str, Any]) -> tuple[float | None, str]:
 
 
 def _cost_scores(a: Mapping[str, Any], b: Mapping[str, Any]) -> list[tuple[float | None, str]]:
-    costs = [_num(a, "cost_per_successful_request_usd"), _num(b, "cost_per_successful_request_usd")]
+    costs = [
+        number(a, "cost_per_successful_request_usd"),
+        number(b, "cost_per_successful_request_usd"),
+    ]
     bases = [
         "cost unknown (unpriced or no successful request)"
         if c is None
@@ -177,7 +173,7 @@ def _cost_scores(a: Mapping[str, Any], b: Mapping[str, Any]) -> list[tuple[float
 def _rate_score(
     row: Mapping[str, Any], key: str, bins: Sequence[float], noun: str
 ) -> tuple[float | None, str]:
-    value = _num(row, key)
+    value = number(row, key)
     if value is None:
         return None, f"no {noun} data"
     return _binned(value, bins), f"{noun} {value:.2%}"
@@ -370,7 +366,7 @@ def _side_by_side(a: Mapping[str, Any], b: Mapping[str, Any]) -> pl.DataFrame:
 
     rows = []
     for key, label in SIDE_METRICS.items():
-        a_value, b_value = _num(a, key), _num(b, key)
+        a_value, b_value = number(a, key), number(b, key)
         delta = None if a_value is None or b_value is None else b_value - a_value
         rows.append({"metric": key, "label": label, "a": a_value, "b": b_value, "b_minus_a": delta})
     return pl.DataFrame(

@@ -25,6 +25,7 @@ from infermeter.agent.semconv import (
     RUNTIME_SERVERLESS,
     RUNTIME_SERVERLESS_CONTAINER,
 )
+from infermeter.analytics._values import number
 from infermeter.analytics.economics._math import SECONDS_PER_MONTH
 
 if TYPE_CHECKING:
@@ -155,14 +156,6 @@ def confidence_label(value: float) -> str:
     return "low" if value > 0 else "none"
 
 
-def _num(row: Mapping[str, Any], key: str) -> float | None:
-    value = row.get(key)
-    if value is None:
-        return None
-    number = float(value)
-    return None if math.isnan(number) else number
-
-
 def _evidence(row: Mapping[str, Any], keys: Sequence[str]) -> dict[str, float | str]:
     evidence: dict[str, float | str] = {}
     for key in keys:
@@ -195,7 +188,7 @@ def _insufficient(
     row: Mapping[str, Any], thresholds: RecommendationThresholds
 ) -> Recommendation | None:
     requests = int(row.get("requests") or 0)
-    window_s = _num(row, "window_s") or 0.0
+    window_s = number(row, "window_s") or 0.0
     if requests >= thresholds.min_requests and window_s >= thresholds.min_window_s:
         return None
     reasons = []
@@ -230,10 +223,10 @@ def _economics_rule(
     thresholds: RecommendationThresholds,
 ) -> Recommendation | None:
     runtime = row.get("runtime")
-    saving = _num(econ, "monthly_saving_usd")
-    current = _num(econ, "current_monthly_usd")
-    serverless = _num(econ, "serverless_monthly_usd")
-    container = _num(econ, "container_monthly_usd")
+    saving = number(econ, "monthly_saving_usd")
+    current = number(econ, "current_monthly_usd")
+    serverless = number(econ, "serverless_monthly_usd")
+    container = number(econ, "container_monthly_usd")
     if saving is None or current is None or serverless is None or container is None:
         return None
     if saving < thresholds.min_monthly_saving_usd or saving < thresholds.min_saving_share * current:
@@ -275,9 +268,9 @@ def _economics_rule(
     projection = "Projection of the measured window to 730 h at list prices, no free tier."
     if runtime in _SERVERLESS_RUNTIMES:
         p95_gain = None
-        cold_rate = _num(row, "cold_start_rate") or 0.0
-        warm = _num(row, "warm_p95_ms")
-        p95 = _num(row, "p95_ms")
+        cold_rate = number(row, "cold_start_rate") or 0.0
+        warm = number(row, "warm_p95_ms")
+        p95 = number(row, "p95_ms")
         if cold_rate > thresholds.cold_share_driving_p95 and warm is not None and p95 is not None:
             p95_gain = max(0.0, p95 - warm)
         return Recommendation(
@@ -298,8 +291,8 @@ def _economics_rule(
             p95_gain_ms=p95_gain,
         )
     if runtime == RUNTIME_CONTAINER:
-        cold = _num(econ, "cold_starts_per_s") or 0.0
-        rate = _num(econ, "requests_per_s") or 0.0
+        cold = number(econ, "cold_starts_per_s") or 0.0
+        rate = number(econ, "requests_per_s") or 0.0
         cold_fraction = cold / rate if rate > 0 else 0.0
         evidence["projected_cold_start_fraction"] = round(cold_fraction, 6)
         risk = ""
@@ -334,8 +327,8 @@ def _warm_capacity_rule(
     base: float,
     thresholds: RecommendationThresholds,
 ) -> Recommendation | None:
-    cold_rate = _num(row, "cold_start_rate")
-    p95, warm, slo = _num(row, "p95_ms"), _num(row, "warm_p95_ms"), _num(row, "slo_ms")
+    cold_rate = number(row, "cold_start_rate")
+    p95, warm, slo = number(row, "p95_ms"), number(row, "warm_p95_ms"), number(row, "slo_ms")
     if cold_rate is None or p95 is None or slo is None or warm is None:
         return None
     if cold_rate <= thresholds.cold_share_driving_p95 or p95 <= slo:
@@ -376,7 +369,7 @@ def _warm_capacity_rule(
         )
         units = econ.get("warm_capacity_units")
         kind = econ.get("warm_capacity_kind")
-        cost = _num(econ, "warm_capacity_net_monthly_usd")
+        cost = number(econ, "warm_capacity_net_monthly_usd")
     gain = p95 - warm
     what = (
         f"{units} unit(s) of {str(kind).replace('_', ' ')}"
@@ -410,8 +403,8 @@ def _throttle_rule(
     base: float,
     thresholds: RecommendationThresholds,
 ) -> Recommendation | None:
-    rate = _num(row, "throttle_rate") or 0.0
-    throttled = _num(row, "throttled") or 0.0
+    rate = number(row, "throttle_rate") or 0.0
+    throttled = number(row, "throttled") or 0.0
     if rate < thresholds.min_throttle_rate or throttled < thresholds.min_throttled_requests:
         return None
     evidence = _evidence(
@@ -503,7 +496,8 @@ def _cost_jump_rules(
         rows = [
             r
             for r in group.iter_rows(named=True)
-            if int(r.get("requests") or 0) >= floor and _num(r, "cost_per_request_usd") is not None
+            if int(r.get("requests") or 0) >= floor
+            and number(r, "cost_per_request_usd") is not None
         ]
         if len(rows) < 2:
             continue
@@ -514,9 +508,9 @@ def _cost_jump_rules(
             continue
         change = after / before - 1.0
         workload = workloads_by_endpoint.get(endpoint, {})
-        rate = _num(workload, "requests_per_s")
+        rate = number(workload, "requests_per_s")
         impact = None if rate is None else (after - before) * rate * SECONDS_PER_MONTH
-        window = (_num(latest, "window_s") or 0.0) + (_num(previous, "window_s") or 0.0)
+        window = (number(latest, "window_s") or 0.0) + (number(previous, "window_s") or 0.0)
         value = confidence(
             min(int(previous["requests"]), int(latest["requests"])), window, thresholds
         )

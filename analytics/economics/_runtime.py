@@ -24,6 +24,7 @@ from infermeter.agent.semconv import (
     RUNTIME_SERVERLESS,
     RUNTIME_SERVERLESS_CONTAINER,
 )
+from infermeter.analytics._values import number
 from infermeter.analytics.economics._math import (
     SECONDS_PER_MONTH,
     cold_start_probability,
@@ -200,14 +201,6 @@ def workload_rates(
     )
 
 
-def _number(row: Mapping[str, Any], key: str) -> float | None:
-    value = row.get(key)
-    if value is None:
-        return None
-    number = float(value)
-    return None if math.isnan(number) else number
-
-
 def _economics_row(row: Mapping[str, Any], rates: WorkloadRates) -> dict[str, Any]:
     runtime = row.get("runtime")
     out: dict[str, Any] = {
@@ -216,7 +209,7 @@ def _economics_row(row: Mapping[str, Any], rates: WorkloadRates) -> dict[str, An
         "platform": row.get("platform"),
         "serverless_platform": rates.serverless_platform,
         "requests": int(row.get("requests") or 0),
-        "window_s": _number(row, "window_s"),
+        "window_s": number(row, "window_s"),
         "memory_gb": rates.memory_gb,
         "price_per_request_second": rates.price_per_request_second,
         "container_price_per_hour": rates.container_price_per_hour,
@@ -225,15 +218,15 @@ def _economics_row(row: Mapping[str, Any], rates: WorkloadRates) -> dict[str, An
         "warm_capacity_kind": rates.warm_capacity_kind,
         "warm_capacity_breakeven_utilization": rates.warm_capacity_breakeven_utilization,
     }
-    rate = _number(row, "requests_per_s")
-    duration_ms = _number(row, "mean_duration_ms")
+    rate = number(row, "requests_per_s")
+    duration_ms = number(row, "mean_duration_ms")
     if not rate or not duration_ms or rate <= 0 or duration_ms <= 0:
         out["note"] = "no measured load (no requests or no duration in the window)"
         return out
     duration_s = duration_ms / 1000.0
     in_flight = rate * duration_s
-    window_s = _number(row, "window_s")
-    cold_starts = _number(row, "cold_starts")
+    window_s = number(row, "window_s")
+    cold_starts = number(row, "cold_starts")
     notes: list[str] = []
     if runtime in _SERVERLESS_RUNTIMES and cold_starts is not None and window_s:
         cold_per_s = cold_starts / window_s
@@ -241,7 +234,7 @@ def _economics_row(row: Mapping[str, Any], rates: WorkloadRates) -> dict[str, An
         # One warm environment, Poisson arrivals: each arrival is cold with P = e^-lambda.T.
         cold_per_s = rate * cold_start_probability(requests_per_s=rate, keep_alive_s=KEEP_ALIVE_S)
         notes.append("serverless cold starts projected (keep-alive 10 min)")
-    init_ms = _number(row, "mean_init_duration_ms") or _number(row, "cold_start_penalty_ms") or 0.0
+    init_ms = number(row, "mean_init_duration_ms") or number(row, "cold_start_penalty_ms") or 0.0
     init_s = init_ms / 1000.0
     serverless = serverless_monthly_usd(
         requests_per_s=rate,
@@ -261,7 +254,7 @@ def _economics_row(row: Mapping[str, Any], rates: WorkloadRates) -> dict[str, An
     container = container_monthly_usd(
         instances=instances, price_per_hour=rates.container_price_per_hour
     )
-    measured = _number(row, "utilization") if runtime == RUNTIME_CONTAINER else None
+    measured = number(row, "utilization") if runtime == RUNTIME_CONTAINER else None
     if measured is None:
         measured = in_flight / (instances * rates.container_concurrency)
     units = max(1, math.ceil(round(in_flight / rates.serverless_concurrency, 9)))
@@ -370,7 +363,7 @@ def runtime_economics(
             current = serverless if on_serverless else container
             enriched["platform"] = current.platform
         # Memory seen on the spans is the function's configured size; a container's is not.
-        memory_mb = _number(row, "memory_mb") if on_serverless else None
+        memory_mb = number(row, "memory_mb") if on_serverless else None
         rates = workload_rates(prices.compute, serverless, container, memory_mb=memory_mb)
         rows.append(_economics_row(enriched, rates))
     return pl.DataFrame(rows, schema=_schema())

@@ -11,48 +11,20 @@ from __future__ import annotations
 from infermeter.analytics.query._buckets import check_group_columns, parse_bucket
 from infermeter.analytics.query._concurrency import concurrency
 from infermeter.analytics.query._metrics import METRIC_COLUMNS, metric_inputs, metrics, with_bucket
-from infermeter.analytics.query._queries import (
-    CONCURRENCY,
-    GROUP_COLUMNS,
-    METRIC_MEASURES,
-    METRICS,
-    MODEL_USAGE,
-    REQUEST_DISTINCT_KEYS,
-    REQUEST_TABLE,
-    SPANS_IN_WINDOW,
-    STAGE_BREAKDOWN,
-    UNPRICED_MODELS,
-    concurrency_sql,
-    metrics_sql,
-    stage_breakdown_sql,
-)
 from infermeter.analytics.query._requests import price_coverage, request_table, unpriced_models
 from infermeter.analytics.query._stages import stage_breakdown
 from infermeter.analytics.query._workloads import version_frame, workload_frame
 
 __all__ = [
-    "CONCURRENCY",
-    "GROUP_COLUMNS",
-    "METRICS",
     "METRIC_COLUMNS",
-    "METRIC_MEASURES",
-    "MODEL_USAGE",
-    "REQUEST_DISTINCT_KEYS",
-    "REQUEST_TABLE",
-    "SPANS_IN_WINDOW",
-    "STAGE_BREAKDOWN",
-    "UNPRICED_MODELS",
     "check_group_columns",
     "concurrency",
-    "concurrency_sql",
     "metric_inputs",
     "metrics",
-    "metrics_sql",
     "parse_bucket",
     "price_coverage",
     "request_table",
     "stage_breakdown",
-    "stage_breakdown_sql",
     "unpriced_models",
     "version_frame",
     "with_bucket",

@@ -13,22 +13,28 @@ whitelists: group-by column names and the aggregate list shared by two query pat
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
+from importlib import resources
 from typing import Final
 
 __all__ = [
+    "COHORT_SUMS",
     "CONCURRENCY",
     "GROUP_COLUMNS",
     "METRICS",
     "METRIC_MEASURES",
     "MODEL_USAGE",
+    "NEWEST_SPAN",
     "REQUEST_DISTINCT_KEYS",
     "REQUEST_TABLE",
     "SPANS_IN_WINDOW",
     "STAGE_BREAKDOWN",
+    "SUM_COLUMNS",
     "UNPRICED_MODELS",
     "concurrency_sql",
     "metrics_sql",
+    "sql_file",
     "stage_breakdown_sql",
 ]
 
@@ -718,4 +724,58 @@ def stage_breakdown_sql(by: Sequence[str]) -> str:
         keys="".join(f", {k}" for k in keys),
         p_keys="".join(f"p.{k}, " for k in keys),
         join_on=_join_on(by, False, "p", "n"),
+    )
+
+
+# "The newest span" of a store, in every command alike: the newest start. A request
+# belongs to the window its entry span starts in, so windows end at a start time.
+NEWEST_SPAN: Final = "SELECT max(start_time) FROM spans"
+
+# Columns COHORT_SUMS returns besides the cohort keys.
+SUM_COLUMNS: Final = (
+    "requests",
+    "errors",
+    "throttled",
+    "throttle_events",
+    "cold_starts",
+    "retries",
+    "input_tokens",
+    "output_tokens",
+    "cache_read_tokens",
+    "reasoning_tokens",
+    "token_cost_usd",
+    "compute_cost_usd",
+    "unpriced_requests",
+)
+
+# The exporter's counters and window sums: per-request facts of the request table (each
+# defined once there) added up per cohort, so a sum always agrees with metrics().
+# Over a request-table relation bound as ``im_requests``; one row per cohort.
+COHORT_SUMS: Final = """
+SELECT tenant, model, prompt_version, endpoint, runtime, provider,
+    count(*) AS requests,
+    count(*) FILTER (WHERE is_error) AS errors,
+    count(*) FILTER (WHERE throttled) AS throttled,
+    coalesce(sum(throttle_events), 0) AS throttle_events,
+    count(*) FILTER (WHERE cold_start) AS cold_starts,
+    coalesce(sum(retries), 0) AS retries,
+    coalesce(sum(input_tokens), 0) AS input_tokens,
+    coalesce(sum(output_tokens), 0) AS output_tokens,
+    coalesce(sum(cache_read_tokens), 0) AS cache_read_tokens,
+    coalesce(sum(reasoning_tokens), 0) AS reasoning_tokens,
+    coalesce(sum(token_cost_usd), 0) AS token_cost_usd,
+    coalesce(sum(compute_cost_usd), 0) AS compute_cost_usd,
+    count(*) FILTER (WHERE unpriced) AS unpriced_requests
+FROM im_requests
+GROUP BY tenant, model, prompt_version, endpoint, runtime, provider
+"""
+
+
+@functools.cache
+def sql_file(name: str) -> str:
+    """The text of ``sql/<name>.sql`` (the longer queries, kept as files beside this one)."""
+    return (
+        resources.files("infermeter.analytics.query")
+        .joinpath("sql", f"{name}.sql")
+        .read_text(encoding="utf-8")
     )

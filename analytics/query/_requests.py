@@ -48,6 +48,7 @@ from infermeter.agent.semconv import (
     RUNTIME_SERVERLESS_CONTAINER,
 )
 from infermeter.analytics.query import _queries
+from infermeter.analytics.query._bind import sql_over
 
 if TYPE_CHECKING:
     import duckdb
@@ -105,8 +106,7 @@ def _window(
     until: datetime | None,
 ) -> tuple[duckdb.DuckDBPyRelation, dict[str, Any]]:
     params = {"since": _utc_naive(since), "until": _utc_naive(until)}
-    im_spans = spans  # noqa: F841 - read by name in the SQL
-    return con.sql(_queries.SPANS_IN_WINDOW, params=params), params
+    return sql_over(con, _queries.SPANS_IN_WINDOW, params=params, im_spans=spans), params
 
 
 def _arrow(rows: list[tuple[Any, ...]], columns: tuple[str, ...], types: dict[str, Any]) -> Any:
@@ -193,7 +193,6 @@ def _lookup_tables(
 ) -> tuple[Any, Any]:
     import pyarrow as pa
 
-    im_window = window  # noqa: F841 - read by name in the SQL
     keys = window.query("im_window", _queries.REQUEST_DISTINCT_KEYS)
     assert keys is not None
     price_keys: list[tuple[str | None, str | None, str | None]] = []
@@ -237,10 +236,14 @@ def request_table(
     """
     window, params = _window(con, spans, since, until)
     price_table, workload_table = _lookup_tables(window, prices, deployments)
-    im_window = window  # noqa: F841 - the names below are read by the SQL
-    im_prices = price_table  # noqa: F841
-    im_workloads = workload_table  # noqa: F841
-    return con.sql(_queries.REQUEST_TABLE, params=params)
+    return sql_over(
+        con,
+        _queries.REQUEST_TABLE,
+        params=params,
+        im_window=window,
+        im_prices=price_table,
+        im_workloads=workload_table,
+    )
 
 
 def unpriced_models(
@@ -258,10 +261,10 @@ def unpriced_models(
 
     window, params = _window(con, spans, since, until)
     price_table, _ = _lookup_tables(window, prices, Deployments(prices=prices))
-    im_window = window  # noqa: F841 - the names below are read by the SQL
-    im_prices = price_table  # noqa: F841
     del params  # the window relation carries them
-    frame: pl.DataFrame = con.sql(_queries.UNPRICED_MODELS).pl()
+    frame: pl.DataFrame = sql_over(
+        con, _queries.UNPRICED_MODELS, im_window=window, im_prices=price_table
+    ).pl()
     return frame
 
 

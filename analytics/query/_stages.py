@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from infermeter.analytics.query import _queries
+from infermeter.analytics.query._bind import sql_over
 from infermeter.analytics.query._buckets import check_group_columns
 
 if TYPE_CHECKING:
@@ -16,6 +17,7 @@ __all__ = ["stage_breakdown"]
 
 
 def stage_breakdown(
+    con: duckdb.DuckDBPyConnection,
     spans: duckdb.DuckDBPyRelation,
     requests: duckdb.DuckDBPyRelation,
     *,
@@ -35,8 +37,8 @@ def stage_breakdown(
     Parallel stages overlap, so shares may add up to more than 1.
     """
     columns = check_group_columns(by)
-    im_stage_spans = spans  # noqa: F841 - read by name in the SQL
-    query = requests.query("im_requests", _queries.stage_breakdown_sql(columns))
-    assert query is not None
+    query = sql_over(
+        con, _queries.stage_breakdown_sql(columns), im_requests=requests, im_stage_spans=spans
+    )
     frame: pl.DataFrame = query.pl()
     return frame

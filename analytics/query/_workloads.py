@@ -6,9 +6,9 @@ per-workload facts economics needs in addition (``sql/workload_facts.sql``).
 
 from __future__ import annotations
 
-import functools
-from importlib import resources
 from typing import TYPE_CHECKING
+
+from infermeter.analytics.query._queries import sql_file
 
 if TYPE_CHECKING:
     import duckdb
@@ -20,19 +20,14 @@ WORKLOAD_KEYS = ("endpoint", "runtime")
 VERSION_KEYS = ("endpoint", "model", "prompt_version")
 
 
-@functools.cache
-def _sql(name: str) -> str:
-    return resources.files("infermeter.analytics.query").joinpath(f"sql/{name}").read_text("utf-8")
-
-
 def workload_frame(requests: duckdb.DuckDBPyRelation) -> pl.DataFrame:
     """``metrics`` by (endpoint, runtime) plus ``mean_init_duration_ms``, ``memory_mb`` and
     ``platform`` (the economics inputs)."""
     import polars as pl
-    from infermeter.analytics import metrics
+    from infermeter.analytics.query._metrics import metrics
 
     frame = metrics(requests, by=WORKLOAD_KEYS)
-    query = requests.query("requests", _sql("workload_facts.sql"))
+    query = requests.query("requests", sql_file("workload_facts"))
     if query is None:  # only statements without a result return None
         raise RuntimeError("workload_facts.sql returned no relation")
     facts = query.pl()
@@ -47,6 +42,6 @@ def workload_frame(requests: duckdb.DuckDBPyRelation) -> pl.DataFrame:
 
 def version_frame(requests: duckdb.DuckDBPyRelation) -> pl.DataFrame:
     """``metrics`` by (endpoint, model, prompt_version), oldest first (for cost jumps)."""
-    from infermeter.analytics import metrics
+    from infermeter.analytics.query._metrics import metrics
 
     return metrics(requests, by=VERSION_KEYS).sort("first_seen")

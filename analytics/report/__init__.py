@@ -1,6 +1,7 @@
 """infermeter.analytics.report.
 
-The weekly unit-economics report: computed tables and their HTML/Markdown rendering."""
+The weekly unit-economics report: computed tables and their HTML/Markdown rendering.
+"""
 
 from __future__ import annotations
 

@@ -20,7 +20,6 @@ from infermeter.analytics.rollup._catalog import (
     MetricSpec,
     by_name,
 )
-from infermeter.analytics.rollup._queries import COHORT_SUMS, NEWEST_SPAN_END, SUM_COLUMNS
 from infermeter.analytics.rollup._rollup import (
     RollupOptions,
     Sample,
@@ -32,14 +31,11 @@ from infermeter.analytics.rollup._rollup import (
 
 __all__ = [
     "COHORT_LABELS",
-    "COHORT_SUMS",
     "DRIFT_LABELS",
-    "NEWEST_SPAN_END",
     "OTHER_TENANT",
     "PREFIX",
     "QUANTILES",
     "RECOMMENDATION_LABELS",
-    "SUM_COLUMNS",
     "TENANT_LABELS",
     "WORKLOAD_LABELS",
     "Catalog",

@@ -29,7 +29,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Final
 
 from infermeter.agent.settings import read_config_file
-from infermeter.analytics.rollup import _queries
+from infermeter.analytics.query import _queries
 from infermeter.analytics.rollup._catalog import (
     COHORT_LABELS,
     OTHER_TENANT,
@@ -260,7 +260,7 @@ def compute_snapshot(
 
     options = options or RollupOptions()
     now = _utc_naive(now or datetime.now(UTC))
-    rows = con.execute(_queries.NEWEST_SPAN_END).fetchall()  # fetchall: frees the cursor
+    rows = con.execute(_queries.NEWEST_SPAN).fetchall()  # fetchall: frees the cursor
     newest: datetime | None = rows[0][0] if rows else None
     end = newest + timedelta(microseconds=1) if options.window_end == "newest" and newest else now
     start = end - options.window

@@ -13,6 +13,7 @@ import polars as pl
 import pytest
 from infermeter.analytics import (
     DRIFT_RESULT_COLUMNS,
+    open_results_for_writing,
     read_drift_results,
     results_path,
     write_drift_results,
@@ -43,9 +44,26 @@ def _row(run: int, model: str, verdict: str, **fields: Any) -> dict[str, Any]:
     return row
 
 
-def test_results_live_next_to_the_store() -> None:
-    assert results_path("data/demo.duckdb") == Path("data/demo.results.duckdb")
-    assert results_path(Path("/srv/store.db")) == Path("/srv/store.db.results.duckdb")
+def test_results_live_in_the_stores_own_folder(tmp_path: Path) -> None:
+    store = tmp_path / "demo.duckdb"
+    assert results_path(store) == tmp_path / "demo.duckdb.infermeter" / "drift_results.duckdb"
+    assert results_path(tmp_path / "store.db") == (
+        tmp_path / "store.db.infermeter" / "drift_results.duckdb"
+    )
+
+
+def test_a_store_made_before_the_folder_layout_keeps_its_results_readable(
+    tmp_path: Path,
+) -> None:
+    store = tmp_path / "old.duckdb"
+    legacy = tmp_path / "old.results.duckdb"
+    with duckdb.connect(str(legacy)) as con:
+        write_drift_results(con, _results_frame([_row(1, "a", "drift")]))
+    assert results_path(store) == legacy
+    assert read_drift_results(results_path(store)).height == 1
+    with open_results_for_writing(store) as con:
+        write_drift_results(con, _results_frame([_row(2, "a", "no_drift")]))
+    assert results_path(store) == tmp_path / "old.duckdb.infermeter" / "drift_results.duckdb"
 
 
 def test_latest_run_per_group_and_feature(tmp_path: Path) -> None:

@@ -329,7 +329,7 @@ def test_report_command_includes_the_drift_sidecar_results(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     from infermeter.analytics.drift._detect import empty_results
-    from infermeter.analytics.drift._results import results_path, write_drift_results
+    from infermeter.analytics.drift._results import open_results_for_writing, write_drift_results
 
     store = store_file(tmp_path / "store.duckdb", hand_computed_spans())
     schema = empty_results().schema
@@ -349,7 +349,7 @@ def test_report_command_includes_the_drift_sidecar_results(
         "current_n": 4,
         "message": "KS 0.42 > 0.2",
     }
-    results = duckdb.connect(str(results_path(store)))
+    results = open_results_for_writing(store)
     write_drift_results(results, pl.DataFrame([row], schema=schema))
     results.close()
     out = tmp_path / "out"

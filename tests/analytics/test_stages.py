@@ -33,7 +33,7 @@ def _breakdown(rows: list[dict[str, Any]], **kwargs: Any) -> dict[tuple[Any, ...
     requests = request_table(
         con, con.table("spans"), prices=prices, deployments=Deployments(prices=prices)
     )
-    frame = stage_breakdown(con.table("spans"), requests, **kwargs)
+    frame = stage_breakdown(con, con.table("spans"), requests, **kwargs)
     keys = [
         c
         for c in frame.columns

@@ -143,12 +143,10 @@ def test_scrapes_never_recompute(
     exporter: MetricsExporter, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     calls: list[int] = []
-    import infermeter.dashboards._exporter as module
+    from infermeter.analytics import Analysis
 
-    real = module.compute_snapshot
-    monkeypatch.setattr(
-        module, "compute_snapshot", lambda *a, **k: calls.append(1) or real(*a, **k)
-    )
+    real = Analysis.snapshot
+    monkeypatch.setattr(Analysis, "snapshot", lambda *a, **k: calls.append(1) or real(*a, **k))
     for _ in range(5):
         scrape(exporter.url)
     assert calls == []

@@ -30,9 +30,8 @@ BUILTINS = {"$__rate_interval": "15s", "$__range": "1h", "$__interval": "5s"}
 
 def write_drift_results(store: Path) -> None:
     """Two drift checks in the store's results file, as `infermeter drift` writes them."""
-    import duckdb
     import polars as pl
-    from infermeter.analytics.drift import RESULT_COLUMNS, results_path
+    from infermeter.analytics.drift import RESULT_COLUMNS, open_results_for_writing
     from infermeter.analytics.drift import write_drift_results as write
 
     base = {**dict.fromkeys(RESULT_COLUMNS), "message": ""}
@@ -73,7 +72,7 @@ def write_drift_results(store: Path) -> None:
         },
     ]
     frame = pl.DataFrame(rows, infer_schema_length=None).select(RESULT_COLUMNS)
-    con = duckdb.connect(str(results_path(store)))
+    con = open_results_for_writing(store)
     try:
         write(
             con,

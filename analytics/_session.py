@@ -1,0 +1,247 @@
+"""One analysis session: a store, its prices, its deployments and its drift results.
+
+Every reading command (``metrics``, ``stages``, ``prices check``, ``recommend``,
+``compare``, ``report``), ``serve``, ``alerts check`` and the demo start from the same
+object, so they assemble the same pieces the same way: one reader (opened through
+:func:`infermeter.collectors.open_reader`, which chooses the storage engine and never
+blocks ingest), one price book, one set of deployment facts, one definition of "the
+newest span" and one place to find the drift results.
+
+The functions the session calls stay pure (they take relations and frames); the session
+only owns the connection and the inputs, and closes the connection when it ends.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from pathlib import Path
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Self
+
+from infermeter.analytics.economics import Deployments, load_deployments
+from infermeter.analytics.pricing import PriceBook, load_prices
+from infermeter.analytics.query import _queries
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Sequence
+
+    import duckdb
+    import polars as pl
+    from infermeter.analytics.economics import Recommendation
+    from infermeter.analytics.report import WeeklyReport
+    from infermeter.analytics.rollup import RollupOptions, Snapshot
+
+__all__ = ["Analysis", "open_analysis"]
+
+
+class Analysis:
+    """A read-only view of one store with the prices and deployments that interpret it.
+
+    Use as a context manager (or call :meth:`close`). ``prices`` / ``deployments`` are
+    what :func:`load_prices` / :func:`load_deployments` return; the constructor does not
+    open anything, :func:`open_analysis` does.
+    """
+
+    def __init__(
+        self,
+        store: str | Path,
+        connection: duckdb.DuckDBPyConnection,
+        *,
+        prices: PriceBook,
+        deployments: Deployments,
+    ) -> None:
+        self.store = store
+        self.prices = prices
+        self.deployments = deployments
+        self._reader = connection
+        # A cursor of our own: nothing the opener left on its connection is in the way.
+        self.con: duckdb.DuckDBPyConnection = connection.cursor()
+
+    # -- the store --------------------------------------------------------------------
+    @property
+    def spans(self) -> duckdb.DuckDBPyRelation:
+        return self.con.table("spans")
+
+    @property
+    def embeddings(self) -> duckdb.DuckDBPyRelation:
+        return self.con.table("embeddings")
+
+    def newest_span(self) -> datetime | None:
+        """The start of the newest span: windows end here (a request belongs to the window
+        its entry span starts in), in every command alike."""
+        rows = self.con.execute(_queries.NEWEST_SPAN).fetchall()  # fetchall frees the cursor
+        return rows[0][0] if rows else None
+
+    def window(
+        self, since: datetime | None, until: datetime | None, *, days: float | None = None
+    ) -> tuple[datetime | None, datetime | None]:
+        """``since`` / ``until`` as given; without ``since``, ``days`` back from ``until``
+        or from the newest span."""
+        if since is None and days is not None:
+            newest = until or self.newest_span()
+            if newest is not None:
+                since = newest - timedelta(days=days)
+        return since, until
+
+    # -- requests and metrics -----------------------------------------------------------
+    def requests(
+        self, since: datetime | None = None, until: datetime | None = None
+    ) -> duckdb.DuckDBPyRelation:
+        """The request table of the window, priced now (materialized once)."""
+        from infermeter.analytics.query import request_table
+
+        return request_table(
+            self.con,
+            self.spans,
+            prices=self.prices,
+            deployments=self.deployments,
+            since=since,
+            until=until,
+        ).materialize()
+
+    def metrics(
+        self,
+        *,
+        by: Sequence[str] = (),
+        bucket: str | timedelta | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+    ) -> pl.DataFrame:
+        from infermeter.analytics.query import metrics
+
+        return metrics(self.requests(since, until), by=by, bucket=bucket)
+
+    def stages(
+        self,
+        *,
+        by: Sequence[str] = (),
+        since: datetime | None = None,
+        until: datetime | None = None,
+    ) -> pl.DataFrame:
+        from infermeter.analytics.query import stage_breakdown
+
+        return stage_breakdown(self.con, self.spans, self.requests(since, until), by=by)
+
+    def price_coverage(
+        self, since: datetime | None = None, until: datetime | None = None
+    ) -> pl.DataFrame:
+        from infermeter.analytics.query import price_coverage
+
+        return price_coverage(self.con, self.spans, prices=self.prices, since=since, until=until)
+
+    # -- decisions and reports ----------------------------------------------------------
+    def recommendations(
+        self,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        *,
+        endpoint: str | None = None,
+    ) -> list[Recommendation]:
+        import duckdb
+        from infermeter.analytics.economics import recommend
+
+        requests = self.requests(since, until)
+        if endpoint:
+            requests = requests.filter(
+                duckdb.ColumnExpression("endpoint") == duckdb.ConstantExpression(endpoint)
+            )
+        return recommend(requests, prices=self.prices, deployments=self.deployments)
+
+    def drift_results(self) -> pl.DataFrame | None:
+        """The latest drift results of this store; None when drift is not installed."""
+        try:
+            from infermeter.analytics.drift._results import read_drift_results, results_path
+        except ImportError:
+            return None  # drift lives behind its own extra
+        if not isinstance(self.store, str | Path) or "://" in str(self.store):
+            return None
+        return read_drift_results(results_path(self.store))
+
+    def newest_week(self) -> str | None:
+        """The ISO week (``2026-W47``) of the newest span; None for an empty store."""
+        newest = self.newest_span()
+        if newest is None:
+            return None
+        year, number, _ = newest.isocalendar()
+        return f"{year}-W{number:02d}"
+
+    def weekly_report(
+        self, week: str, *, drift: pl.DataFrame | None = None, top: int = 5
+    ) -> WeeklyReport:
+        from infermeter.analytics.report import iso_week_bounds, weekly_report
+
+        start, end = iso_week_bounds(week)
+        # The week and the one before it (week-over-week deltas), nothing else.
+        return weekly_report(
+            self.requests(start - timedelta(days=7), end),
+            week=week,
+            prices=self.prices,
+            deployments=self.deployments,
+            drift=drift,
+            top=top,
+        )
+
+    def snapshot(
+        self,
+        options: RollupOptions | None = None,
+        *,
+        drift: pl.DataFrame | None = None,
+        now: datetime | None = None,
+        previous_tenants: Iterable[str] = (),
+    ) -> Snapshot:
+        """The rollups ``serve`` exports and ``alerts check`` evaluates."""
+        from infermeter.analytics.rollup import compute_snapshot
+
+        return compute_snapshot(
+            self.con,
+            prices=self.prices,
+            deployments=self.deployments,
+            options=options,
+            drift=drift,
+            now=now,
+            previous_tenants=previous_tenants,
+        )
+
+    # -- lifetime -----------------------------------------------------------------------
+    def close(self) -> None:
+        try:
+            self.con.close()
+        finally:
+            self._reader.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+def open_analysis(
+    store: str | Path,
+    *,
+    prices: PriceBook | str | Path | None = None,
+    deployments: Deployments | str | Path | None = None,
+    slo_ms: float | None = None,
+    **reader_options: Any,
+) -> Analysis:
+    """Open ``store`` for analysis (exported as ``infermeter.analytics.open``).
+
+    ``prices`` / ``deployments``: loaded objects, or files to load (default: the
+    ``INFERMETER_PRICES`` / ``INFERMETER_DEPLOYMENTS`` files, else the bundled defaults);
+    ``slo_ms`` overrides every deployment's SLO. Bad files fail here, before the store is
+    opened. ``reader_options`` go to :func:`infermeter.collectors.open_reader`.
+    """
+    from infermeter.collectors import open_reader
+
+    book = prices if isinstance(prices, PriceBook) else load_prices(prices)
+    facts = (
+        deployments
+        if isinstance(deployments, Deployments)
+        else load_deployments(deployments, prices=book, slo_ms=slo_ms)
+    )
+    return Analysis(store, open_reader(store, **reader_options), prices=book, deployments=facts)
