@@ -42,6 +42,8 @@ from infermeter.analytics.rollup._catalog import (
 if TYPE_CHECKING:
     import duckdb
     import polars as pl
+    from infermeter.analytics.economics import Deployments
+    from infermeter.analytics.pricing import PriceBook
 
 __all__ = [
     "RollupOptions",
@@ -236,8 +238,8 @@ def _ms(value: Any) -> float | None:
 def compute_snapshot(
     con: duckdb.DuckDBPyConnection,
     *,
-    prices: Any,
-    deployments: Any,
+    prices: PriceBook,
+    deployments: Deployments,
     options: RollupOptions | None = None,
     drift: pl.DataFrame | None = None,
     now: datetime | None = None,
@@ -394,7 +396,7 @@ def _add_cohort_gauges(out: _Samples, r: Mapping[str, Any]) -> None:
     out.add(C.COST_PER_SUCCESSFUL_REQUEST_USD, r, r["cost_per_successful_request_usd"])
 
 
-def _add_workload_gauges(out: _Samples, r: Mapping[str, Any], deployments: Any) -> None:
+def _add_workload_gauges(out: _Samples, r: Mapping[str, Any], deployments: Deployments) -> None:
     out.add(C.WORKLOAD_WINDOW_REQUESTS, r, r["requests"])
     out.add(C.WORKLOAD_REQUESTS_PER_SECOND, r, r["requests_per_s"])
     for quantile, column in _QUANTILE_COLUMNS.items():
