@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import operator
+import unicodedata
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -60,12 +61,36 @@ class Alert:
         return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
     def line(self) -> str:
+        """One line of text: label values (from spans) quoted with their control characters
+        escaped, so no value can end the line or forge another alert's line."""
         identity = " ".join(
-            f"{k}={v}"
+            f"{k}={_quoted(v)}"
             for k, v in self.labels.items()
             if k not in {"alertname", "severity", "source"}
         )
-        return f"FIRING {self.severity:8} {self.name} {identity}: {self.annotations['summary']}"
+        summary = _one_line(self.annotations["summary"])
+        return f"FIRING {self.severity:8} {self.name} {identity}: {summary}"
+
+
+# Bidirectional formatting characters (Unicode TR9) reorder what follows them on screen.
+_BIDI: Final = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+
+
+def _one_line(text: str) -> str:
+    """``text`` with control, line-separator and bidi characters as ``\\xNN`` escapes."""
+    if text.isprintable():
+        return text
+    return "".join(
+        (f"\\x{ord(c):02x}" if ord(c) < 0x100 else f"\\u{ord(c):04x}")
+        if c in _BIDI or unicodedata.category(c) in {"Cc", "Zl", "Zp"}
+        else c
+        for c in text
+    )
+
+
+def _quoted(value: str) -> str:
+    """A label value as PromQL writes it: in double quotes, backslash and quote escaped."""
+    return '"' + _one_line(value.replace("\\", "\\\\").replace('"', '\\"')) + '"'
 
 
 def _matches(labels: Mapping[str, str], matchers: Mapping[str, str | tuple[str, ...]]) -> bool:

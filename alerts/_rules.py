@@ -20,7 +20,7 @@ formats ``pct`` (0.25 -> 25%), ``s`` (seconds, humanized), ``usd`` ($0.0042, $12
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Final, Literal
@@ -36,6 +36,8 @@ __all__ = [
     "Evidence",
     "load_rules",
     "parse_for",
+    "placeholders",
+    "substitute",
 ]
 
 Op = Literal[">", ">=", "<", "<=", "=="]
@@ -123,6 +125,13 @@ class AlertRule:
     def all_labels(self) -> dict[str, str]:
         """The labels every alert of this rule carries (besides its identity labels)."""
         return {"severity": self.severity, SOURCE_LABEL[0]: SOURCE_LABEL[1], **self.labels}
+
+
+def substitute(text: str, fragment: Callable[[str, str], str]) -> str:
+    """``text`` with each ``{name|format}`` replaced by ``fragment(name, format)`` in one
+    pass: a replacement is never searched for placeholders again (a label value holding
+    ``{runtime}`` stays as it is)."""
+    return _PLACEHOLDER.sub(lambda m: fragment(m.group(1), m.group(2) or ""), text)
 
 
 def placeholders(text: str) -> list[tuple[str, str, str]]:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping
 
-from infermeter.alerts._rules import AlertRule, placeholders
+from infermeter.alerts._rules import AlertRule, placeholders, substitute
 
 __all__ = [
     "format_number",
@@ -158,11 +158,11 @@ def grafana_template(rule: AlertRule, text: str, refs: Mapping[str, str]) -> str
 
 
 def python_text(text: str, labels: Mapping[str, str], numbers: Mapping[str, float | None]) -> str:
-    """``text`` filled in: labels verbatim, numbers (value, evidence) formatted."""
-    out = text
-    for whole, name, fmt in placeholders(text):
-        fragment = (
+    """``text`` filled in, in one pass: labels verbatim, numbers (value, evidence)
+    formatted."""
+    return substitute(
+        text,
+        lambda name, fmt: (
             format_number(numbers.get(name), fmt) if name in numbers else labels.get(name, "")
-        )
-        out = out.replace(whole, fragment, 1)
-    return out
+        ),
+    )

@@ -162,6 +162,7 @@ _VERDICT_STYLE: Final = {
 
 
 def _print_table(results: pl.DataFrame, *, by: str) -> None:
+    from infermeter.analytics._text import terminal_text as text
     from rich.console import Console
     from rich.table import Table
 
@@ -184,12 +185,13 @@ def _print_table(results: pl.DataFrame, *, by: str) -> None:
             values[keys.index("prompt_version") if "prompt_version" in keys else -1] += (
                 f" (vs {row['reference_prompt_version']})"
             )
+        # Group keys come from spans: rich Text, never markup, control characters escaped.
         style = _VERDICT_STYLE.get(row["verdict"], "")
         table.add_row(
-            *values,
-            row["kind"],
-            row["feature"],
-            row["method"],
+            *(text(value) for value in values),
+            text(row["kind"]),
+            text(row["feature"]),
+            text(row["method"]),
             f"[{style}]{row['verdict']}[/]" if style else row["verdict"],
             _number(row["score"]),
             _number(row["threshold"]),
@@ -201,7 +203,7 @@ def _print_table(results: pl.DataFrame, *, by: str) -> None:
             notes.append(f"{where} {row['kind']} {row['feature']}: {row['message']}")
     console.print(table)
     for note in dict.fromkeys(notes):
-        console.print(f"  {note}", highlight=False)
+        console.print(text(f"  {note}"), highlight=False)
     windows = results.select(
         "reference_start", "reference_end", "current_start", "current_end"
     ).unique()

@@ -358,14 +358,19 @@ def _cell(column: str, value: Any) -> str:
 
 def _emit(frame: pl.DataFrame, fmt: str, columns: list[str], *, title: str) -> None:
     if fmt == "csv":
-        frame.write_csv(sys.stdout)
+        from infermeter.analytics._text import csv_safe
+
+        csv_safe(frame).write_csv(sys.stdout)
         return
     if fmt == "json":
         sys.stdout.write((frame.write_json() or "[]") + "\n")
         return
+    from infermeter.analytics._text import terminal_text as text
     from rich.console import Console
     from rich.table import Table
 
+    # Cells are rich Text (never parsed as markup) with control characters escaped: the
+    # values come from spans.
     console = Console(file=sys.stdout, highlight=False)
     rows = list(frame.select(columns).iter_rows(named=True))
     # Many metrics for a few groups read better turned sideways: one column per group.
@@ -375,15 +380,15 @@ def _emit(frame: pl.DataFrame, fmt: str, columns: list[str], *, title: str) -> N
         table.add_column("metric")
         for row in rows:
             label = " / ".join(_cell(k, row[k]) for k in keys) or "all"
-            table.add_column(label, justify="right", overflow="fold")
+            table.add_column(text(label), justify="right", overflow="fold")
         for column in columns:
             if column not in keys:
-                table.add_row(column, *(_cell(column, row[column]) for row in rows))
+                table.add_row(column, *(text(_cell(column, row[column])) for row in rows))
         console.print(table)
         return
     table = Table(title=f"{title} ({frame.height} rows)")
     for column in columns:
         table.add_column(column, overflow="fold")
     for row in rows:
-        table.add_row(*(_cell(column, row[column]) for column in columns))
+        table.add_row(*(text(_cell(column, row[column])) for column in columns))
     console.print(table)

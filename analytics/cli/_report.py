@@ -174,12 +174,18 @@ def _run_recommend(args: argparse.Namespace) -> int:
         json.dump(document, sys.stdout, indent=2, default=str)
         sys.stdout.write("\n")
         return 0
+    from infermeter.analytics._text import printable
+
     out = sys.stdout
     for rec in recs:
         numbers = [f"{rec.confidence_label} confidence {rec.confidence:.2f}", *rec.impact()]
-        out.write(f"[{rec.kind}] {rec.title}\n    ({'; '.join(numbers)})\n    {rec.rationale}\n")
+        # Titles and rationales name endpoints and tenants from spans: one line each.
+        out.write(
+            f"[{rec.kind}] {printable(rec.title)}\n    ({printable('; '.join(numbers))})\n"
+            f"    {printable(rec.rationale)}\n"
+        )
         evidence = ", ".join(f"{k}={v}" for k, v in rec.evidence.items())
-        out.write(f"    evidence: {evidence}\n\n")
+        out.write(f"    evidence: {printable(evidence)}\n\n")
     out.write("Savings are projections of the measured load to a 730-hour month at list prices.\n")
     return 0
 
@@ -220,13 +226,15 @@ def _run_compare(args: argparse.Namespace) -> int:
 
 def _print_comparison(result: Any, a_label: str, b_label: str) -> None:
     from infermeter.analytics.report._render import format_value
+    from infermeter.analytics._text import printable
+    from infermeter.analytics._text import terminal_text as text
     from rich.console import Console
     from rich.table import Table
 
     console = Console(file=sys.stdout, highlight=False, soft_wrap=True)
-    side = Table(title="side by side" + (f" ({result.endpoint})" if result.endpoint else ""))
+    side = Table(title=text("side by side" + (f" ({result.endpoint})" if result.endpoint else "")))
     for header in ("metric", f"a: {a_label}", f"b: {b_label}"):
-        side.add_column(header, overflow="fold")
+        side.add_column(text(header), overflow="fold")
     for row in result.side_by_side.iter_rows(named=True):
         side.add_row(
             row["label"],
@@ -243,14 +251,14 @@ def _print_comparison(result: Any, a_label: str, b_label: str) -> None:
             f"{row['weight']:.2f}",
             "-" if row["a_score"] is None else f"{row['a_score']:g}",
             "-" if row["b_score"] is None else f"{row['b_score']:g}",
-            row["a_basis"],
-            row["b_basis"],
+            text(row["a_basis"]),
+            text(row["b_basis"]),
         )
     console.print(matrix)
     labels = {"a": f"a ({a_label})", "b": f"b ({b_label})"}
-    console.print(f"winner: {labels.get(result.winner, result.winner)}", markup=False)
+    console.print(text(f"winner: {labels.get(result.winner, result.winner)}"))
     for note in result.notes:
-        console.print(f"note: {note}", markup=False)
+        console.print(text(f"note: {printable(note)}"))
 
 
 def _read_drift(args: argparse.Namespace, analysis: Analysis) -> Any:

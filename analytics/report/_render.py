@@ -3,7 +3,9 @@
 The HTML page is self-contained: plotly.js is inlined once in the head and every chart is
 a ``div`` plus a small script, so it opens offline (CI and many mail gateways have no
 internet; a CDN script would fail). Every value taken from the data is HTML-escaped;
-plotly escapes ``<`` inside its JSON.
+plotly escapes ``<`` inside its JSON, and chart labels go through ``plotly_text`` because
+plotly renders some HTML tags (links, bold) in them. Markdown takes untrusted text only
+through ``markdown_text``.
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ from collections.abc import Iterable, Sequence
 from importlib import resources
 from string import Template
 from typing import TYPE_CHECKING, Any, Final
+
+from infermeter.analytics._text import markdown_text, plotly_text
 
 if TYPE_CHECKING:
     import polars as pl
@@ -147,14 +151,14 @@ def _cost_chart(frame: pl.DataFrame, dimension: str, report: WeeklyReport, chart
     import plotly.graph_objects as go
 
     top = frame.sort("total_cost_usd", descending=True, nulls_last=True).head(_MAX_BARS)
-    labels = [str(v) if v is not None else "(none)" for v in top[dimension].to_list()]
+    labels = [plotly_text(v) if v is not None else "(none)" for v in top[dimension].to_list()]
     figure = go.Figure()
     for column, name, color in (
         ("previous_cost_per_request_usd", report.previous_week, _COLORS[0]),
         ("cost_per_request_usd", report.week, _COLORS[1]),
     ):
         values = top[column].to_list() if column in top.columns else [None] * top.height
-        figure.add_bar(x=labels, y=values, name=name, marker_color=color)
+        figure.add_bar(x=labels, y=values, name=plotly_text(name), marker_color=color)
     title = dimension.replace("_", " ")
     figure.update_layout(
         title=f"Cost per request by {title} (USD)", barmode="group", yaxis={"tickformat": "$.4f"}
@@ -183,7 +187,7 @@ def _daily_chart(
                 x=ordered["day"].to_list(),
                 y=ordered[metric].to_list(),
                 mode="lines+markers",
-                name=str(endpoint or "(none)"),
+                name=plotly_text(endpoint or "(none)"),
             )
     if log_scale:
         # Endpoints differ by orders of magnitude (embeddings vs long LLM calls).
@@ -205,7 +209,7 @@ def _economics_chart(report: WeeklyReport) -> str:
 
     econ = report.economics.filter(report.economics["serverless_monthly_usd"].is_not_null())
     labels = [
-        f"{e or '(none)'} ({r})"
+        plotly_text(f"{e or '(none)'} ({r})")
         for e, r in zip(econ["endpoint"].to_list(), econ["runtime"].to_list(), strict=True)
     ]
     figure = go.Figure()
@@ -234,8 +238,12 @@ def _drift_chart(drift: pl.DataFrame) -> str:
 
     rows = drift.head(30).to_dicts()
     labels = [
-        " / ".join(
-            str(r.get(k)) for k in ("model", "prompt_version", "feature") if r.get(k) is not None
+        plotly_text(
+            " / ".join(
+                str(r.get(k))
+                for k in ("model", "prompt_version", "feature")
+                if r.get(k) is not None
+            )
         )
         for r in rows
     ]
@@ -419,6 +427,7 @@ def render_html(report: WeeklyReport) -> str:
 
 
 def _bullets(lines: Iterable[str]) -> list[str]:
+    # Every line is already inert Markdown: untrusted parts went through markdown_text.
     return [f"- {line}" for line in lines]
 
 
@@ -439,11 +448,11 @@ def render_markdown(report: WeeklyReport) -> str:
             f"({delta}) {arrows[tone]}".rstrip()
         )
     lines.extend(_bullets(headline))
-    lines.extend(f"> {note}" for note in report.notes)
+    lines.extend(f"> {markdown_text(note)}" for note in report.notes)
     lines += ["", "**Top movers (total cost)**"]
     movers = (
         [
-            f"{m['dimension']} `{m['value']}`: "
+            f"{m['dimension']} {markdown_text(m['value'])}: "
             f"{format_value('x_usd', m['previous_total_cost_usd'])}"
             f" -> {format_value('x_usd', m['total_cost_usd'])} ({m['status']}; cost/request "
             f"{format_value('cost_per_request_delta_pct', m['cost_per_request_delta_pct'])})"
@@ -457,8 +466,11 @@ def render_markdown(report: WeeklyReport) -> str:
     recs = []
     for rec in report.recommendations:
         extra = rec.impact()
-        suffix = f" ({'; '.join(extra)})" if extra else ""
-        recs.append(f"[{rec.confidence_label}] **{rec.title}**{suffix}: {rec.rationale}")
+        suffix = f" ({markdown_text('; '.join(extra))})" if extra else ""
+        recs.append(
+            f"\\[{rec.confidence_label}\\] **{markdown_text(rec.title)}**{suffix}: "
+            + markdown_text(rec.rationale)
+        )
     lines.extend(_bullets(recs or ["none this week"]))
     if report.drift is not None:
         lines += ["", "**Drift**"]
@@ -468,8 +480,9 @@ def render_markdown(report: WeeklyReport) -> str:
             else report.drift.clear()
         )
         drift_lines = [
-            f"{r.get('model')} / prompt {r.get('prompt_version')}: {r.get('kind')} "
-            f"`{r.get('feature')}` score {format_value('x', r.get('score'))} > threshold "
+            f"{markdown_text(r.get('model'))} / prompt {markdown_text(r.get('prompt_version'))}: "
+            f"{markdown_text(r.get('kind'))} {markdown_text(r.get('feature'))} "
+            f"score {format_value('x', r.get('score'))} \\> threshold "
             f"{format_value('x', r.get('threshold'))}"
             for r in drifted.iter_rows(named=True)
         ]

@@ -181,15 +181,16 @@ class WeeklyReport:
 
 def _csv_safe(frame: pl.DataFrame) -> pl.DataFrame:
     import polars as pl
+    from infermeter.analytics._text import csv_safe
 
     # CSV has no nested types; lists and structs become JSON text.
     nested = [name for name, dtype in frame.schema.items() if dtype.is_nested()]
-    if not nested:
-        return frame
-    return frame.with_columns(
-        pl.col(name).map_elements(lambda v: json.dumps(v, default=str), return_dtype=pl.String)
-        for name in nested
-    )
+    if nested:
+        frame = frame.with_columns(
+            pl.col(name).map_elements(lambda v: json.dumps(v, default=str), return_dtype=pl.String)
+            for name in nested
+        )
+    return csv_safe(frame)
 
 
 def _recommendations_frame(recommendations: Sequence[Recommendation]) -> pl.DataFrame:

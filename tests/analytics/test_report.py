@@ -199,7 +199,7 @@ def test_write_produces_html_markdown_and_documented_csv(report: Any, tmp_path: 
     markdown = written["markdown"].read_text()
     assert markdown.startswith("### infermeter weekly report 2026-W47")
     assert "Total cost (USD): **$0.009000** (+50.0%) (worse)" in markdown
-    assert "tenant `acme`" in markdown or "prompt_version `v2`" in markdown
+    assert "tenant acme" in markdown or "prompt_version v2" in markdown
     assert "**Drift**" in markdown and "input_tokens" in markdown
     names = sorted(p.name for p in written["csv"])
     assert names == sorted(
