@@ -190,7 +190,7 @@ def _check_window(args: argparse.Namespace) -> None:
 
 def _run_metrics(args: argparse.Namespace) -> int:
     from infermeter.analytics.query._buckets import check_group_columns, parse_bucket
-    from infermeter.analytics.query._metrics import METRIC_COLUMNS
+    from infermeter.analytics.query._metrics import METRIC_COLUMNS, metrics
 
     by = check_group_columns(args.by)
     if args.bucket is not None:
@@ -198,9 +198,19 @@ def _run_metrics(args: argparse.Namespace) -> int:
     columns = _table_columns(args.columns, METRIC_COLUMNS)
     _check_window(args)
     with _session(args) as analysis, _status("computing metrics"):
-        frame = analysis.metrics(by=by, bucket=args.bucket, since=args.since, until=args.until)
+        requests = analysis.requests(args.since, args.until)
+        frame = metrics(requests, by=by, bucket=args.bucket)
+        (foreign,) = requests.aggregate(
+            "coalesce(sum(foreign_spans), 0), count(*) FILTER (WHERE foreign_spans > 0)"
+        ).fetchall()
     keys = [*by, *(["bucket"] if args.bucket else [])]
     _emit(frame, args.format, [*keys, *columns], title="requests")
+    if foreign[0]:
+        sys.stderr.write(
+            f"infermeter metrics: {foreign[0]:,} span(s) naming another tenant than their "
+            f"request's entry span were left out of {foreign[1]:,} request(s) (written into "
+            "another tenant's trace; see the request table's foreign_spans).\n"
+        )
     return 0
 
 
@@ -321,7 +331,9 @@ def _run_prices_check(args: argparse.Namespace) -> int:
         columns if args.format == "table" else list(frame.columns),
         title="token prices per model",
     )
-    unpriced = sorted({str(m) for m in frame.filter(frame["unpriced"])["model"].to_list()})
+    from infermeter.analytics._text import printable
+
+    unpriced = sorted({printable(m) for m in frame.filter(frame["unpriced"])["model"].to_list()})
     if unpriced:
         sys.stderr.write(
             f"infermeter prices check: tokens without a price for {', '.join(unpriced)}; "

@@ -120,27 +120,30 @@ _ENTRY_SELECT: Final = ", ".join(f"{c} AS entry_{c}" for c in _ENTRY_COLUMNS)
 
 # Aggregates over the spans of one request (or one trace and service), shared by the path
 # for traces with one entry per service and the path for traces with several.
+# Spans of another tenant than their request's entry (``is_foreign``, written under another
+# tenant's token into this trace) add nothing to the request; they are only counted.
 _REQUEST_SUMS: Final = """
-    count(*) AS span_count,
-    count(*) FILTER (WHERE is_llm) AS llm_spans,
-    CAST(sum(input_tokens) AS BIGINT) AS input_tokens,
-    CAST(sum(output_tokens) AS BIGINT) AS output_tokens,
-    CAST(sum(cache_read_tokens) AS BIGINT) AS cache_read_tokens,
-    CAST(sum(cache_write_tokens) AS BIGINT) AS cache_write_tokens,
-    CAST(sum(reasoning_tokens) AS BIGINT) AS reasoning_tokens,
-    bool_or(throttled) AS throttled,
-    count(*) FILTER (WHERE throttled) AS throttle_events,
-    bool_or(unpriced) AS unpriced,
-    sum(token_cost) AS token_cost,
-    min(first_chunk_at) AS first_chunk_at,
+    count(*) FILTER (WHERE NOT is_foreign) AS span_count,
+    count(*) FILTER (WHERE is_foreign) AS foreign_spans,
+    count(*) FILTER (WHERE is_llm AND NOT is_foreign) AS llm_spans,
+    CAST(sum(input_tokens) FILTER (WHERE NOT is_foreign) AS BIGINT) AS input_tokens,
+    CAST(sum(output_tokens) FILTER (WHERE NOT is_foreign) AS BIGINT) AS output_tokens,
+    CAST(sum(cache_read_tokens) FILTER (WHERE NOT is_foreign) AS BIGINT) AS cache_read_tokens,
+    CAST(sum(cache_write_tokens) FILTER (WHERE NOT is_foreign) AS BIGINT) AS cache_write_tokens,
+    CAST(sum(reasoning_tokens) FILTER (WHERE NOT is_foreign) AS BIGINT) AS reasoning_tokens,
+    coalesce(bool_or(throttled) FILTER (WHERE NOT is_foreign), false) AS throttled,
+    count(*) FILTER (WHERE throttled AND NOT is_foreign) AS throttle_events,
+    coalesce(bool_or(unpriced) FILTER (WHERE NOT is_foreign), false) AS unpriced,
+    coalesce(sum(token_cost) FILTER (WHERE NOT is_foreign), 0.0) AS token_cost,
+    min(first_chunk_at) FILTER (WHERE NOT is_foreign) AS first_chunk_at,
     -- The main model call's model and provider, and a nested span's tenant and prompt, for
     -- entry spans that carry none (one state each: string states are the costly ones).
-    arg_max({'model': model, 'provider': provider}, llm_tokens) FILTER (WHERE is_llm)
-        AS child_llm,
+    arg_max({'model': model, 'provider': provider}, llm_tokens)
+        FILTER (WHERE is_llm AND NOT is_foreign) AS child_llm,
     any_value({'tenant': tenant, 'prompt_name': prompt_name,
                'prompt_version': prompt_version})
-        FILTER (WHERE tenant IS NOT NULL OR prompt_name IS NOT NULL
-                OR prompt_version IS NOT NULL) AS child_tags
+        FILTER (WHERE NOT is_foreign AND (tenant IS NOT NULL OR prompt_name IS NOT NULL
+                OR prompt_version IS NOT NULL)) AS child_tags
 """
 
 # Composed from the constants above only (no user text).
@@ -154,6 +157,15 @@ WITH
 retry_traces AS (
     SELECT DISTINCT trace_id FROM im_window WHERE attempt > 1
 ),
+-- The tenants of each trace's entry spans per service: a span naming another tenant was
+-- written by someone else (a token pinned to that tenant) and is foreign to the request.
+entry_tenants AS (
+    SELECT trace_id, service_name,
+        list(DISTINCT tenant) FILTER (WHERE tenant IS NOT NULL) AS tenants
+    FROM im_window
+    WHERE is_entry
+    GROUP BY ALL
+),
 retry_spans AS (
     SELECT trace_id, span_id, service_name, service_instance, start_time,
         attempt - CASE WHEN previous < attempt THEN previous ELSE 1 END AS retries
@@ -166,6 +178,10 @@ retry_spans AS (
             ) AS previous
         FROM im_window AS w
         SEMI JOIN retry_traces AS r ON w.trace_id = r.trace_id
+        LEFT JOIN entry_tenants AS et
+            ON w.trace_id = et.trace_id AND w.service_name IS NOT DISTINCT FROM et.service_name
+        WHERE w.tenant IS NULL OR coalesce(len(et.tenants), 0) = 0
+            OR list_contains(et.tenants, w.tenant)
     )
     WHERE attempt > 1
 ),
@@ -183,6 +199,8 @@ priced AS NOT MATERIALIZED (
         coalesce(s.input_tokens, 0) + coalesce(s.output_tokens, 0) AS llm_tokens,
         s.model IS NOT NULL OR s.response_model IS NOT NULL AS is_llm,
         coalesce(s.throttled, false) AS throttled,
+        s.tenant IS NOT NULL AND coalesce(len(et.tenants), 0) > 0
+            AND NOT list_contains(et.tenants, s.tenant) AS is_foreign,
         s.start_time + to_microseconds(CAST(round(s.ttft_ms * 1000) AS BIGINT)) AS first_chunk_at,
         coalesce(s.input_tokens, 0) + coalesce(s.output_tokens, 0) > 0
             AND p.input_price IS NULL AS unpriced,
@@ -200,6 +218,8 @@ priced AS NOT MATERIALIZED (
         ON s.model IS NOT DISTINCT FROM p.model
         AND s.response_model IS NOT DISTINCT FROM p.response_model
         AND s.provider IS NOT DISTINCT FROM p.provider
+    LEFT JOIN entry_tenants AS et
+        ON s.trace_id = et.trace_id AND s.service_name IS NOT DISTINCT FROM et.service_name
 ),
 -- Per trace and service: the sums over all its spans.
 per_trace AS (
@@ -231,7 +251,10 @@ single AS (
     WHERE t.entries = 1
 ),
 -- A service entered several times in one trace (fan-out): each span belongs to the latest
--- entry of its process (service instance) that started at or before it.
+-- entry of its process (service instance) that started at or before it: the latest of its
+-- own tenant when there is one (an entry another tenant wrote into the trace cannot take
+-- this tenant's spans), else the latest of any; it is foreign when it names another
+-- tenant than that entry.
 multi_traces AS (
     SELECT trace_id, service_name
     FROM im_window
@@ -239,24 +262,38 @@ multi_traces AS (
     GROUP BY ALL
     HAVING count(*) > 1
 ),
-multi_spans AS (
+multi_owned AS (
     SELECT p.trace_id, p.span_id, p.service_name, p.is_llm, p.input_tokens, p.output_tokens,
         p.cache_read_tokens, p.cache_write_tokens, p.reasoning_tokens, p.llm_tokens,
         p.throttled, p.unpriced, p.token_cost, p.first_chunk_at, p.model, p.provider,
         p.tenant, p.prompt_name, p.prompt_version,
-        last_value(CASE WHEN p.is_entry THEN p.span_id END IGNORE NULLS) OVER (
+        last_value(CASE WHEN p.is_entry THEN {{'id': p.span_id, 'tenant': p.tenant}} END
+                   IGNORE NULLS) OVER (
             PARTITION BY p.trace_id, p.service_name, p.service_instance
             ORDER BY p.start_time, p.is_entry DESC
             ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW
-        ) AS entry_id
+        ) AS entry,
+        last_value(CASE WHEN p.is_entry THEN p.span_id END IGNORE NULLS) OVER (
+            PARTITION BY p.trace_id, p.service_name, p.service_instance, p.tenant
+            ORDER BY p.start_time, p.is_entry DESC
+            ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW
+        ) AS own_entry_id
     FROM priced AS p
     SEMI JOIN multi_traces AS m
         ON p.trace_id = m.trace_id AND p.service_name IS NOT DISTINCT FROM m.service_name
 ),
+multi_spans AS (
+    SELECT * EXCLUDE (entry, own_entry_id),
+        CASE WHEN tenant IS NOT NULL AND own_entry_id IS NOT NULL THEN own_entry_id
+             ELSE entry.id END AS entry_id,
+        tenant IS NOT NULL AND own_entry_id IS NULL AND entry.tenant IS NOT NULL
+            AND tenant <> entry.tenant AS is_foreign
+    FROM multi_owned
+),
 per_entry AS (
     SELECT s.trace_id, s.service_name, s.entry_id,
 {_REQUEST_SUMS},
-        CAST(coalesce(sum(r.retries), 0) AS BIGINT) AS retries
+        CAST(coalesce(sum(r.retries) FILTER (WHERE NOT s.is_foreign), 0) AS BIGINT) AS retries
     FROM multi_spans AS s
     LEFT JOIN retry_spans AS r ON s.trace_id = r.trace_id AND s.span_id = r.span_id
     WHERE s.entry_id IS NOT NULL
@@ -331,7 +368,7 @@ requests AS (
                  - epoch_us(j.entry_start_time)) / 1000.0) AS ttft_ms,
         CASE WHEN j.unpriced THEN NULL ELSE j.token_cost END AS token_cost_usd,
         j.unpriced,
-        j.span_count, j.llm_spans,
+        j.span_count, j.llm_spans, j.foreign_spans,
         w.slo_ms, w.vcpu, w.concurrency AS instance_concurrency, w.min_instances,
         w.instance_price_per_hour, w.architecture,
         w.gb_s_price, w.pc_duration_gb_s_price, w.vcpu_s_price, w.gib_s_price, w.request_fee,
@@ -384,7 +421,7 @@ SELECT
     token_cost_usd + coalesce(compute_cost_usd, 0) AS cost_usd,
     slo_ms,
     error_type, initialization_type, span_count, llm_spans, vcpu, instance_concurrency,
-    min_instances, instance_price_per_hour, architecture
+    min_instances, instance_price_per_hour, architecture, foreign_spans
 FROM costed
 """  # noqa: S608
 

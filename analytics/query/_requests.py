@@ -1,7 +1,10 @@
 """The request table: one row per request, priced at query time.
 
 A request is an entry span (``spans.is_entry``). Its tokens, throttles, retries and token
-cost are summed over every span of its trace in the same service; latency, cold start,
+cost are summed over every span of its trace in the same service whose tenant is the entry
+span's (or unset): a span naming another tenant was written into this trace by someone
+else (a token pinned to that tenant can only write its own tenant) and never changes the
+request's numbers; such spans are counted in ``foreign_spans``; latency, cold start,
 runtime, memory, tenant, endpoint and prompt version come from the entry span (tenant,
 model, provider and prompt fall back to the nested spans' values when the entry span has
 none). When one trace enters a service several times (fan-out), each span belongs to the
@@ -231,7 +234,8 @@ def request_table(
     datetimes are UTC). The result is lazy; materialize it (``.materialize()``) before
     computing several metric tables from it. Columns: the analytics contract's
     (``trace_id … slo_ms``) plus ``error_type, initialization_type, span_count, llm_spans,
-    vcpu, instance_concurrency, min_instances, instance_price_per_hour, architecture``.
+    vcpu, instance_concurrency, min_instances, instance_price_per_hour, architecture,
+    foreign_spans`` (spans of another tenant in the request's trace, left out of it).
     ``token_cost_usd`` is NULL when a span of the request has tokens but no price.
     """
     window, params = _window(con, spans, since, until)
