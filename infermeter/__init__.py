@@ -91,7 +91,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigurationError as exc:
         print(f"infermeter {args.command}: configuration error: {exc}", file=sys.stderr)
         return 2
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, OverflowError) as exc:
+        # OverflowError: a number from the command line too large for a date or interval.
         if debug:
             raise
         print(f"infermeter {args.command}: error: {exc}", file=sys.stderr)

@@ -92,6 +92,8 @@ def _run(args: argparse.Namespace) -> int:
 
     if args.html is not None and not args.html.parent.is_dir():
         raise OSError(f"cannot write {args.html}: no directory {args.html.parent}")
+    if args.results is not None and not args.no_save:
+        _check_results_file(Path(args.results))  # before the (long) drift run, not after it
     con = open_reader(args.store)
     try:
         # A cursor of its own: with DuckDB 2 a connection that still holds an unfinished
@@ -112,12 +114,15 @@ def _run(args: argparse.Namespace) -> int:
     if not args.no_save:
         import duckdb
 
-        with (
-            duckdb.connect(str(args.results))
-            if args.results
-            else open_results_for_writing(args.store)
-        ) as out:
-            write_drift_results(out, results)
+        try:
+            with (
+                duckdb.connect(str(args.results))
+                if args.results
+                else open_results_for_writing(args.store)
+            ) as out:
+                write_drift_results(out, results)
+        except duckdb.Error as exc:
+            raise OSError(f"cannot write the drift results: {_first_line(exc)}") from None
     if args.html is not None:
         from infermeter.analytics.drift._evidently import write_html_report
 
@@ -159,6 +164,26 @@ _VERDICT_STYLE: Final = {
     "insufficient_data": "yellow",
     "error": "magenta",
 }
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+
+
+def _check_results_file(target: Path) -> None:
+    """Refuse a results path that is a folder or a file DuckDB cannot open."""
+    import duckdb
+
+    if target.is_dir():
+        raise OSError(f"--results {target}: is a folder; give a DuckDB file path")
+    if not target.exists():
+        if not target.parent.is_dir():
+            raise OSError(f"--results {target}: no directory {target.parent}")
+        return
+    try:
+        duckdb.connect(str(target), read_only=True).close()
+    except duckdb.Error as exc:
+        raise OSError(f"--results {target}: not a DuckDB file ({_first_line(exc)})") from None
 
 
 def _print_table(results: pl.DataFrame, *, by: str) -> None:

@@ -61,8 +61,13 @@ def _moment(text: str) -> datetime:
     relative = _RELATIVE.match(text)
     if relative:
         amount = int(relative.group(1))
-        delta = timedelta(**{_RELATIVE_UNITS[relative.group(2).lower()]: amount})
-        return (datetime.now(UTC) - delta).replace(tzinfo=None)
+        try:
+            delta = timedelta(**{_RELATIVE_UNITS[relative.group(2).lower()]: amount})
+            return (datetime.now(UTC) - delta).replace(tzinfo=None)
+        except OverflowError:
+            raise argparse.ArgumentTypeError(
+                f"{text!r} reaches back before year 1; give a shorter duration"
+            ) from None
     try:
         moment = datetime.fromisoformat(text)
     except ValueError:

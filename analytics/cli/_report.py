@@ -39,6 +39,8 @@ __all__ = ["register"]
 
 # Compute Optimizer looks back 14 days; so does `recommend` unless told otherwise.
 DEFAULT_LOOKBACK_DAYS: Final = 14
+# Beyond this a look-back reaches before year 1 (and no store holds that much history).
+_MAX_DAYS: Final = 36_500
 
 
 def _timestamp(text: str) -> datetime:
@@ -67,7 +69,7 @@ def _window_args(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--days",
-        type=int,
+        type=_positive_days,
         default=DEFAULT_LOOKBACK_DAYS,
         help="without --since: look back this many days from the newest span "
         f"(default {DEFAULT_LOOKBACK_DAYS}, like AWS Compute Optimizer)",
@@ -140,6 +142,16 @@ def _session(args: argparse.Namespace) -> Analysis:
     return open_analysis(
         args.store, prices=args.prices, deployments=args.deployments, slo_ms=args.slo_ms
     )
+
+
+def _positive_days(text: str) -> int:
+    try:
+        days = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of days") from None
+    if not 1 <= days <= _MAX_DAYS:
+        raise argparse.ArgumentTypeError(f"{days} days: give 1 to {_MAX_DAYS}")
+    return days
 
 
 def _window(

@@ -12,6 +12,8 @@ from infermeter.analytics.query._queries import GROUP_COLUMNS
 __all__ = ["check_group_columns", "parse_bucket"]
 
 _BUCKET: Final = re.compile(r"^\s*(\d+)\s*(s|m|min|h|d|w)\s*$", re.IGNORECASE)
+# DuckDB intervals hold 292,000 years, timedelta 2.7 million; nobody needs a longer bucket.
+_MAX_BUCKET: Final = timedelta(days=36_525)
 _UNITS: Final = {
     "s": timedelta(seconds=1),
     "m": timedelta(minutes=1),
@@ -36,7 +38,12 @@ def parse_bucket(bucket: str | timedelta) -> timedelta:
             raise ValueError(
                 f"bucket {bucket!r}: expected a count and a unit s, m, h, d or w (e.g. 1h, 1d)"
             )
-        width = int(match.group(1)) * _UNITS[match.group(2).lower()]
+        try:
+            width = int(match.group(1)) * _UNITS[match.group(2).lower()]
+        except OverflowError:
+            width = _MAX_BUCKET * 2
+    if width > _MAX_BUCKET:
+        raise ValueError(f"bucket {bucket!r}: longer than the longest bucket, 100 years")
     if width <= timedelta(0):
         raise ValueError(f"bucket {bucket!r}: must be longer than zero")
     return width
