@@ -65,6 +65,7 @@ class ExporterConfig:
             window_end=values["window_end"],
             economics_window=timedelta(seconds=values["economics_window"]),
             top_tenants=values["top_tenants"],
+            top_values=values.get("top_values", 20),
             budgets=load_budgets(values.get("budgets")),
         )
         return cls(
@@ -165,6 +166,7 @@ class MetricsExporter:
                     drift=self._drift,
                     now=now,
                     previous_tenants=self.snapshot.named_tenants if self.snapshot else (),
+                    previous_values=self.snapshot.named_values if self.snapshot else None,
                 )
         except Exception as exc:  # noqa: BLE001 - the exporter must keep serving
             self.refresh_errors += 1

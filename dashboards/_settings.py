@@ -27,6 +27,7 @@ __all__ = [
     "ENV_SERVE_PORT",
     "ENV_STORE",
     "ENV_TOP_TENANTS",
+    "ENV_TOP_VALUES",
     "ENV_WINDOW",
     "ENV_WINDOW_END",
     "EXPORT_SETTINGS",
@@ -45,6 +46,7 @@ ENV_WINDOW: Final = "INFERMETER_WINDOW"
 ENV_WINDOW_END: Final = "INFERMETER_WINDOW_END"
 ENV_ECONOMICS_WINDOW: Final = "INFERMETER_ECONOMICS_WINDOW"
 ENV_TOP_TENANTS: Final = "INFERMETER_TOP_TENANTS"
+ENV_TOP_VALUES: Final = "INFERMETER_TOP_VALUES"
 ENV_BUDGETS: Final = "INFERMETER_BUDGETS"
 ENV_GRAFANA_DASHBOARDS_PATH: Final = "INFERMETER_GRAFANA_DASHBOARDS_PATH"
 
@@ -117,6 +119,14 @@ ROLLUP_SETTINGS: Final[tuple[Setting[Any], ...]] = (
         10,
         parse_positive_int,
         "tenants (by request volume) that keep their own label; the rest become 'other'",
+    ),
+    Setting(
+        "top_values",
+        ENV_TOP_VALUES,
+        20,
+        parse_positive_int,
+        "models, endpoints, prompt versions, providers and runtimes (each, by request "
+        "volume) that keep their own label; the rest become 'other'",
     ),
     Setting(
         "budgets",

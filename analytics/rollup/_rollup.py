@@ -17,7 +17,10 @@ the counters.
 Tenant cardinality is bounded: the top-N tenants by lifetime requests, plus every tenant
 with a budget, keep their name; all others are summed into ``other``. Named tenants stay
 named for the life of the exporter (up to 2 x N) so the ``other`` counter only drops when
-a tenant is promoted, which Prometheus reads as a counter reset.
+a tenant is promoted, which Prometheus reads as a counter reset. Model, prompt version,
+endpoint, provider and runtime are bounded the same way (``top_values`` each), and every
+label value is cut to ``MAX_LABEL_LENGTH`` characters: all of them come from spans, and
+a store with thousands of distinct or huge values must not become a huge exposition.
 """
 
 from __future__ import annotations
@@ -46,6 +49,7 @@ if TYPE_CHECKING:
     from infermeter.analytics.pricing import PriceBook
 
 __all__ = [
+    "MAX_LABEL_LENGTH",
     "RollupOptions",
     "Sample",
     "Snapshot",
@@ -58,6 +62,10 @@ C = Catalog
 _WEEK: Final = timedelta(days=7)
 _TOKEN_TYPES: Final = ("input", "output", "cache_read", "reasoning")
 _QUANTILE_COLUMNS: Final = dict(zip(QUANTILES, ("p50_ms", "p95_ms", "p99_ms"), strict=True))
+# Label value length cap (characters); longer values end in "…" and may merge.
+MAX_LABEL_LENGTH: Final = 128
+# Request-table columns that become labels besides the tenant, bounded by ``top_values``.
+CAPPED_LABELS: Final = ("model", "prompt_version", "endpoint", "provider", "runtime")
 
 
 @dataclass(frozen=True)
@@ -78,6 +86,7 @@ class Snapshot:
     window_end: datetime
     newest_span: datetime | None
     named_tenants: frozenset[str] = frozenset()
+    named_values: Mapping[str, frozenset[str]] = field(default_factory=dict)
 
     def series(self, spec: MetricSpec) -> list[tuple[dict[str, str], float]]:
         """(labels, value) of every sample of ``spec``."""
@@ -106,6 +115,7 @@ class RollupOptions:
     window_end: str = "now"  # or "newest"
     economics_window: timedelta = timedelta(days=7)
     top_tenants: int = 10
+    top_values: int = 20
     budgets: Mapping[str, float] = field(default_factory=dict)
 
 
@@ -180,7 +190,8 @@ class _Samples:
 
 
 def _label(value: Any) -> str:
-    return "" if value is None else str(value)
+    text = "" if value is None else str(value)
+    return text if len(text) <= MAX_LABEL_LENGTH else text[: MAX_LABEL_LENGTH - 1] + "…"
 
 
 def _utc_naive(moment: datetime) -> datetime:
@@ -195,16 +206,26 @@ def _bucket_tenants(
     requests: duckdb.DuckDBPyRelation, named: frozenset[str]
 ) -> duckdb.DuckDBPyRelation:
     """``requests`` with every tenant outside ``named`` renamed to ``other``."""
+    return _bucket(requests, {"tenant": named})
+
+
+def _bucket(
+    requests: duckdb.DuckDBPyRelation, named: Mapping[str, frozenset[str]]
+) -> duckdb.DuckDBPyRelation:
+    """``requests`` with every value of each column of ``named`` outside its set renamed
+    to ``other`` (NULL stays NULL)."""
     import duckdb
 
-    tenant = duckdb.ColumnExpression("tenant")
-    case = duckdb.CaseExpression(tenant.isnull(), duckdb.ConstantExpression(None))
-    if named:
-        case = case.when(
-            tenant.isin(*(duckdb.ConstantExpression(t) for t in sorted(named))), tenant
-        )
-    case = case.otherwise(duckdb.ConstantExpression(OTHER_TENANT)).alias("tenant")
-    return requests.select(duckdb.StarExpression(exclude=["tenant"]), case)
+    cases = []
+    for name, keep in named.items():
+        column = duckdb.ColumnExpression(name)
+        case = duckdb.CaseExpression(column.isnull(), duckdb.ConstantExpression(None))
+        if keep:
+            case = case.when(
+                column.isin(*(duckdb.ConstantExpression(v) for v in sorted(keep))), column
+            )
+        cases.append(case.otherwise(duckdb.ConstantExpression(OTHER_TENANT)).alias(name))
+    return requests.select(duckdb.StarExpression(exclude=list(named)), *cases)
 
 
 def _starting_between(
@@ -244,12 +265,14 @@ def compute_snapshot(
     drift: pl.DataFrame | None = None,
     now: datetime | None = None,
     previous_tenants: Iterable[str] = (),
+    previous_values: Mapping[str, Iterable[str]] | None = None,
 ) -> Snapshot:
     """The rollups of the store behind ``con`` (read only; never opened or closed here).
 
     ``prices`` / ``deployments``: ``load_prices()`` / ``load_deployments()``; ``drift``:
     ``read_drift_results()`` of the store's results file, or None. ``previous_tenants``:
-    the previous snapshot's ``named_tenants`` (keeps tenant labels stable).
+    the previous snapshot's ``named_tenants`` (keeps tenant labels stable);
+    ``previous_values`` its ``named_values`` (the same for the other capped labels).
     """
     from infermeter.analytics import (
         metrics,
@@ -268,9 +291,14 @@ def compute_snapshot(
     start = end - options.window
     # One request table for the whole store, priced once; every window is a filter of it
     # (a request belongs to the window its entry span starts in, as in request_table).
-    everything = request_table(
+    priced = request_table(
         con, con.table("spans"), prices=prices, deployments=deployments
     ).materialize()
+    # Models, endpoints, prompt versions, providers and runtimes beyond the top ones by
+    # lifetime requests are one "other" everywhere below (tenants are bucketed later, as
+    # before: recommendations still name a tenant outside the top).
+    values = _named_values(priced, options.top_values, previous_values or {})
+    everything = _bucket(priced, values).materialize()
 
     def requests(since: datetime, until: datetime) -> duckdb.DuckDBPyRelation:
         return _starting_between(everything, since, until).materialize()
@@ -329,7 +357,7 @@ def compute_snapshot(
     _add_recommendations(out, recommendations)
 
     if drift is not None:
-        _add_drift(out, drift, named)
+        _add_drift(out, drift, named, values, options.top_values)
 
     out.add(C.EXPORTER_WINDOW_SECONDS, {}, options.window.total_seconds())
     if newest is not None:
@@ -341,7 +369,19 @@ def compute_snapshot(
         window_end=end,
         newest_span=newest,
         named_tenants=named,
+        named_values=values,
     )
+
+
+def _named_values(
+    requests: duckdb.DuckDBPyRelation, top: int, previous: Mapping[str, Iterable[str]]
+) -> dict[str, frozenset[str]]:
+    named: dict[str, frozenset[str]] = {}
+    for column in CAPPED_LABELS:
+        counts = requests.aggregate(f"{column}, count(*)", group_expr=column).fetchall()
+        volumes = {str(value): float(n) for value, n in counts if value is not None}
+        named[column] = choose_named_tenants(volumes, top=top, previous=previous.get(column, ()))
+    return named
 
 
 def _volumes(rows: Iterable[Mapping[str, Any]]) -> dict[str, float]:
@@ -461,10 +501,29 @@ def _add_recommendations(out: _Samples, recommendations: Iterable[Any]) -> None:
 _DRIFT_VERDICTS: Final = frozenset({"drift", "no_drift"})
 
 
-def _add_drift(out: _Samples, drift: pl.DataFrame, named: frozenset[str]) -> None:
-    for r in _rows(drift):
-        tenant = r.get("tenant")
-        labels = {**r, "tenant": tenant if tenant is None or tenant in named else OTHER_TENANT}
+def _add_drift(
+    out: _Samples,
+    drift: pl.DataFrame,
+    named: frozenset[str],
+    values: Mapping[str, frozenset[str]],
+    top: int,
+) -> None:
+    rows = _rows(drift)
+    keep: dict[str, frozenset[str]] = {"tenant": named}
+    # Drift results name models and prompt versions of any age: the top ones of the results
+    # themselves (by current samples) keep their label too, up to 2 x top in all.
+    for column in ("model", "prompt_version"):
+        volumes: dict[str, float] = {}
+        for r in rows:
+            if r.get(column) is not None:
+                volumes[r[column]] = volumes.get(r[column], 0.0) + float(r.get("current_n") or 0)
+        keep[column] = choose_named_tenants(volumes, top=top, previous=values.get(column, ()))
+    for r in rows:
+        labels = {**r}
+        for column, kept in keep.items():
+            value = r.get(column)
+            if value is not None and value not in kept:
+                labels[column] = OTHER_TENANT
         out.add(C.DRIFT_SCORE, labels, r.get("score"), max)
         out.add(C.DRIFT_THRESHOLD, labels, r.get("threshold"), max)
         # Only a verdict says drift or no drift: insufficient data or an error is no series,

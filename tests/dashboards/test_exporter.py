@@ -291,3 +291,49 @@ def test_drift_without_a_verdict_is_not_reported_as_no_drift(store: Path, tmp_pa
         for labels, value in snapshot.series(Catalog.DRIFT_CURRENT_SAMPLES)
     }
     assert samples == {"v1": 400, "v2": 12, "v3": 300}
+
+
+def test_label_cardinality_and_length_are_bounded(
+    tmp_path: Path, write_store: Callable[..., Path]
+) -> None:
+    from infermeter.collectors.testing import span_record
+
+    # 240 requests, each with its own huge model, endpoint, prompt version, provider and
+    # tenant: without caps, 240 series per cohort metric with 5,000-character labels.
+    n, top, top_tenants = 240, 5, 3
+    rows = [
+        span_record(
+            start=NOW - timedelta(minutes=30, seconds=i),
+            tenant=f"t{i}",
+            model=f"m{i}-" + "x" * 5000,
+            provider=f"p{i}",
+            endpoint=f"e{i}-" + "y" * 5000,
+            prompt_version=f"v{i}",
+            runtime="container",
+            input_tokens=10,
+        )
+        for i in range(n)
+    ]
+    store = write_store(tmp_path / "store.duckdb", rows)
+    with serve(
+        store, port=0, refresh_interval=3600, top_tenants=top_tenants, top_values=top
+    ) as running:
+        assert running.wait_for_refresh(60), running.last_error
+        with urllib.request.urlopen(running.url, timeout=10) as response:
+            text = response.read().decode()
+    samples: Samples = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            samples.setdefault(sample.name, []).append((dict(sample.labels), sample.value))
+    limits = {"tenant": top_tenants, "model": top, "endpoint": top, "prompt_version": top}
+    limits |= {"provider": top}
+    for name, series in samples.items():
+        for label, limit in limits.items():
+            values = {labels[label] for labels, _ in series if label in labels}
+            # A fresh exporter names the top N (ties broken by name) and sums the rest.
+            assert len(values - {"", "other"}) <= limit, (name, label, len(values))
+        for labels, _ in series:
+            assert all(len(v) <= 128 for v in labels.values()), name
+    assert total(samples, "infermeter_requests_total") == n  # nothing lost, only merged
+    assert total(samples, "infermeter_requests_total", model="other") == n - top
+    assert len(text) < 2_000_000
