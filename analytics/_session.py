@@ -56,6 +56,8 @@ class Analysis:
         self._reader = connection
         # A cursor of our own: nothing the opener left on its connection is in the way.
         self.con: duckdb.DuckDBPyConnection = connection.cursor()
+        self.future_spans = 0
+        self.future_limit: datetime | None = None
 
     # -- the store --------------------------------------------------------------------
     @property
@@ -68,19 +70,37 @@ class Analysis:
 
     def newest_span(self) -> datetime | None:
         """The start of the newest span: windows end here (a request belongs to the window
-        its entry span starts in), in every command alike."""
-        rows = self.con.execute(_queries.NEWEST_SPAN).fetchall()  # fetchall frees the cursor
-        return rows[0][0] if rows else None
+        its entry span starts in), in every command alike. Spans starting more than
+        ``FUTURE_TOLERANCE`` after this clock are ignored (and counted in
+        :attr:`future_spans`; :meth:`future_note` says so)."""
+        from infermeter.analytics.query._clock import future_limit
+
+        limit = future_limit()
+        # fetchall frees the cursor
+        ((newest, future),) = self.con.execute(_queries.NEWEST_SPAN, {"limit": limit}).fetchall()
+        self.future_spans, self.future_limit = int(future), limit
+        return newest  # type: ignore[no-any-return]
+
+    def future_note(self) -> str | None:
+        """One line about the far-future spans :meth:`newest_span` ignored, or None."""
+        from infermeter.analytics.query._clock import Newest
+
+        if self.future_limit is None:
+            return None
+        return Newest(None, self.future_spans, self.future_limit).note()
 
     def window(
         self, since: datetime | None, until: datetime | None, *, days: float | None = None
     ) -> tuple[datetime | None, datetime | None]:
         """``since`` / ``until`` as given; without ``since``, ``days`` back from ``until``
-        or from the newest span."""
+        or from the newest span. Without ``until``, the window ends at the far-future limit
+        of :meth:`newest_span` (far-future spans are in no window that ends "now")."""
         if since is None and days is not None:
             newest = until or self.newest_span()
             if newest is not None:
                 since = newest - timedelta(days=days)
+            if until is None:
+                until = self.future_limit
         return since, until
 
     # -- requests and metrics -----------------------------------------------------------

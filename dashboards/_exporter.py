@@ -178,6 +178,12 @@ class MetricsExporter:
             self._health[Catalog.EXPORTER_REFRESH_ERRORS_TOTAL.name] = float(self.refresh_errors)
             self._prepared = _families(self.snapshot, self._health)
             return False
+        if snapshot.future_spans and not (self.snapshot and self.snapshot.future_spans):
+            log.warning(
+                "infermeter serve: %d span(s) start more than a day after this clock; "
+                "left out of the newest span",
+                snapshot.future_spans,
+            )
         self.snapshot = snapshot
         self._health.update(
             {

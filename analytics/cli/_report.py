@@ -157,7 +157,16 @@ def _positive_days(text: str) -> int:
 def _window(
     analysis: Analysis, args: argparse.Namespace
 ) -> tuple[datetime | None, datetime | None]:
-    return analysis.window(args.since, args.until, days=args.days)
+    window = analysis.window(args.since, args.until, days=args.days)
+    _say_future(analysis)
+    return window
+
+
+def _say_future(analysis: Analysis) -> None:
+    """Say on stderr when far-future spans were left out of "the newest span"."""
+    note = analysis.future_note()
+    if note:
+        print(f"infermeter: {note}", file=sys.stderr)
 
 
 def _status(message: str) -> Any:
@@ -237,9 +246,9 @@ def _run_compare(args: argparse.Namespace) -> int:
 
 
 def _print_comparison(result: Any, a_label: str, b_label: str) -> None:
-    from infermeter.analytics.report._render import format_value
     from infermeter.analytics._text import printable
     from infermeter.analytics._text import terminal_text as text
+    from infermeter.analytics.report._render import format_value
     from rich.console import Console
     from rich.table import Table
 
@@ -297,6 +306,8 @@ def _run_report(args: argparse.Namespace) -> int:
         iso_week_bounds(args.week)  # a malformed week fails before the store is read
     with _session(args) as analysis:
         week = args.week or analysis.newest_week()
+        if args.week is None:
+            _say_future(analysis)
         if week is None:
             raise ValueError(f"store {args.store} has no spans; pass --week to report anyway")
         with _status(f"computing the report of {week}"):

@@ -805,13 +805,16 @@ def _newest(
     spans: duckdb.DuckDBPyRelation | None, embeddings: duckdb.DuckDBPyRelation | None
 ) -> datetime | None:
     """The newest observation: the latest request start or embedding time."""
+    from infermeter.analytics.query._clock import newest_span
+
+    # Far-future observations (a wrong clock, a hostile timestamp) do not move the window.
     candidates: list[datetime] = []
     if spans is not None:
-        (row,) = spans.filter("is_entry").aggregate("max(start_time)").fetchall()
-        if row[0] is not None:
-            candidates.append(row[0])
+        start = newest_span(spans.filter("is_entry")).start
+        if start is not None:
+            candidates.append(start)
     if embeddings is not None:
-        (row,) = embeddings.aggregate("max(time)").fetchall()
-        if row[0] is not None:
-            candidates.append(row[0])
+        time = newest_span(embeddings, column="time").start
+        if time is not None:
+            candidates.append(time)
     return max(candidates) if candidates else None

@@ -9,6 +9,7 @@ engine twin (ClickHouse) can sit beside it.
 from __future__ import annotations
 
 from infermeter.analytics.query._buckets import check_group_columns, parse_bucket
+from infermeter.analytics.query._clock import FUTURE_TOLERANCE, Newest, future_limit, newest_span
 from infermeter.analytics.query._concurrency import concurrency
 from infermeter.analytics.query._metrics import METRIC_COLUMNS, metric_inputs, metrics, with_bucket
 from infermeter.analytics.query._requests import price_coverage, request_table, unpriced_models
@@ -16,11 +17,15 @@ from infermeter.analytics.query._stages import stage_breakdown
 from infermeter.analytics.query._workloads import version_frame, workload_frame
 
 __all__ = [
+    "FUTURE_TOLERANCE",
     "METRIC_COLUMNS",
+    "Newest",
     "check_group_columns",
     "concurrency",
+    "future_limit",
     "metric_inputs",
     "metrics",
+    "newest_span",
     "parse_bucket",
     "price_coverage",
     "request_table",

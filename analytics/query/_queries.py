@@ -765,8 +765,15 @@ def stage_breakdown_sql(by: Sequence[str]) -> str:
 
 
 # "The newest span" of a store, in every command alike: the newest start. A request
-# belongs to the window its entry span starts in, so windows end at a start time.
-NEWEST_SPAN: Final = "SELECT max(start_time) FROM spans"
+# belongs to the window its entry span starts in, so windows end at a start time. Spans
+# starting after $limit (the reader's clock + a tolerance, ``query._clock``) are from the
+# far future (a wrong clock, a hostile year 2262): they are left out and counted, or they
+# would move every window that ends at the newest data.
+NEWEST_SPAN: Final = """
+SELECT max(start_time) FILTER (WHERE start_time <= $limit),
+    count(*) FILTER (WHERE start_time > $limit)
+FROM spans
+"""
 
 # Columns COHORT_SUMS returns besides the cohort keys.
 SUM_COLUMNS: Final = (

@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from infermeter.agent.settings import read_config_file
 from infermeter.analytics.query import _queries
+from infermeter.analytics.query._clock import future_limit
 from infermeter.analytics.rollup._catalog import (
     COHORT_LABELS,
     OTHER_TENANT,
@@ -87,6 +88,8 @@ class Snapshot:
     newest_span: datetime | None
     named_tenants: frozenset[str] = frozenset()
     named_values: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    # Spans starting more than a day after ``computed_at``: left out of ``newest_span``.
+    future_spans: int = 0
 
     def series(self, spec: MetricSpec) -> list[tuple[dict[str, str], float]]:
         """(labels, value) of every sample of ``spec``."""
@@ -285,8 +288,9 @@ def compute_snapshot(
 
     options = options or RollupOptions()
     now = _utc_naive(now or datetime.now(UTC))
-    rows = con.execute(_queries.NEWEST_SPAN).fetchall()  # fetchall: frees the cursor
-    newest: datetime | None = rows[0][0] if rows else None
+    limit = future_limit(now)
+    # fetchall: frees the cursor
+    ((newest, future_spans),) = con.execute(_queries.NEWEST_SPAN, {"limit": limit}).fetchall()
     end = newest + timedelta(microseconds=1) if options.window_end == "newest" and newest else now
     start = end - options.window
     # One request table for the whole store, priced once; every window is a filter of it
@@ -370,6 +374,7 @@ def compute_snapshot(
         newest_span=newest,
         named_tenants=named,
         named_values=values,
+        future_spans=int(future_spans),
     )
 
 
