@@ -130,3 +130,68 @@ def test_report_renders_every_chart_without_console_errors(
     assert errors == []
     assert [u for u in requests if not u.startswith(("file:", "data:"))] == []
     assert (tmp_path / "report.png").stat().st_size > 10_000
+
+
+def test_hostile_labels_are_text_in_the_drawn_charts(tmp_path: Path) -> None:
+    """plotly draws <a href>, <b>, <i>, <br> in labels as SVG links and styles: a tenant or
+    endpoint named with them must show the characters, not become a link."""
+    from datetime import timedelta
+
+    from infermeter.collectors.testing import span_record
+
+    sync_playwright = _require_browser()
+    evil = "<a href='https://evil.example/'>click</a> <b>bold</b> <i>i</i>&amp;"
+    week = datetime(2026, 11, 16)
+    con = store_in_memory()
+    insert_spans(
+        con,
+        [
+            span_record(
+                start=start + timedelta(hours=i),
+                tenant=(evil, "acme")[i % 2],
+                endpoint=(evil, "chat")[i % 2],
+                runtime="unknown",
+                duration_ms=100.0 * (i + 1),
+            )
+            for start in (week - timedelta(days=7), week)
+            for i in range(4)
+        ],
+    )
+    prices = load_prices()
+    deployments = load_deployments(prices=prices)
+    requests = request_table(
+        con, con.table("spans"), prices=prices, deployments=deployments
+    ).materialize()
+    report = weekly_report(requests, week="2026-W47", prices=prices, deployments=deployments)
+    con.close()
+    page_path = report.write_html(tmp_path / "report.html")
+    with sync_playwright() as playwright:
+        context = playwright.chromium.launch_persistent_context(
+            str(tmp_path / "profile"), executable_path=CHROMIUM, headless=True, args=CHROMIUM_FLAGS
+        )
+        try:
+            page = context.new_page()
+            page.goto(page_path.as_uri())
+            page.wait_for_function(
+                "document.querySelectorAll('#cost-by-tenant .main-svg').length > 0",
+                timeout=60_000,
+            )
+            links = page.evaluate("document.querySelectorAll('.js-plotly-plot svg a').length")
+            styled = page.evaluate(
+                "Array.from(document.querySelectorAll('.js-plotly-plot tspan'))"
+                ".filter(t => /bold|italic/.test(t.getAttribute('style') || '')).length"
+            )
+            ticks = page.evaluate(
+                "Array.from(document.querySelectorAll('#cost-by-tenant .xtick text'))"
+                ".map(t => t.textContent)"
+            )
+            legend = page.evaluate(
+                "Array.from(document.querySelectorAll('#p95-by-day .legendtext'))"
+                ".map(t => t.textContent)"
+            )
+        finally:
+            context.close()
+    assert links == 0
+    assert styled == 0
+    assert any("<a href='https://evil.example/'>click</a>" in t for t in ticks), ticks
+    assert evil in legend, legend
