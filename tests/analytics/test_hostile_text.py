@@ -1,6 +1,6 @@
 """Span text (tenant, model, endpoint, prompt version) is untrusted: in every output it
 stays text - no spreadsheet formula, no Markdown or HTML structure, no plotly link, no
-forged alert line, no rich markup or terminal escape sequence."""
+rich markup or terminal escape sequence (alert lines: tests/alerts/test_hostile_labels.py)."""
 
 from __future__ import annotations
 
@@ -8,15 +8,13 @@ import csv
 import io
 import json
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import duckdb
 import polars as pl
 import pytest
-from infermeter.alerts._evaluate import Alert
-from infermeter.alerts._templates import python_text
 from infermeter.analytics import load_deployments, load_prices, request_table, weekly_report
 from infermeter.analytics._text import csv_safe, markdown_text, plotly_text, printable
 from infermeter.collectors import apply_migrations
@@ -234,34 +232,6 @@ def test_plotly_labels_are_plain_text(hostile_report: Any) -> None:
     assert plotly_text("a<b>&c") == "a&lt;b&gt;&amp;c"
     # Outside the charts everything is HTML-escaped: the tag never appears as a tag.
     assert "<a href='https://evil.example'>" not in page and "<b>bold" not in page
-
-
-# -- alerts -----------------------------------------------------------------------------
-
-
-def test_an_alert_line_cannot_forge_another() -> None:
-    endpoint = "chat\nFIRING critical InfermeterFake endpoint=x: all good\r"
-    alert = Alert(
-        name="InfermeterLatencyP95AboveSLO",
-        severity="critical",
-        labels={"alertname": "InfermeterLatencyP95AboveSLO", "endpoint": endpoint},
-        annotations={"summary": python_text("p95 of {endpoint}", {"endpoint": endpoint}, {})},
-        value=1.0,
-        starts_at=datetime(2026, 11, 28, tzinfo=UTC),
-    )
-    line = alert.line()
-    assert line.splitlines() == [line]
-    assert line.startswith("FIRING critical InfermeterLatencyP95AboveSLO endpoint=")
-    assert line.count("FIRING") == 3  # the real one, and twice as quoted text
-    assert '"chat\\x0aFIRING critical' in line
-
-
-def test_templates_substitute_label_values_once() -> None:
-    text = "p95 of {endpoint} ({runtime}) is {value|s}"
-    filled = python_text(
-        text, {"endpoint": "{runtime}{value|s}", "runtime": "serverless"}, {"value": 1.5}
-    )
-    assert filled == "p95 of {runtime}{value|s} (serverless) is 1.5s"
 
 
 # -- terminal ---------------------------------------------------------------------------

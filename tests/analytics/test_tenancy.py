@@ -12,7 +12,7 @@ from typing import Any
 
 import duckdb
 import pytest
-from infermeter.agent import _semconv as sc
+from infermeter.agent import semconv as sc
 from infermeter.analytics import load_deployments, load_prices, request_table
 from infermeter.collectors.testing import (
     collector_process,
