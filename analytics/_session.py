@@ -23,7 +23,7 @@ from infermeter.analytics.pricing import PriceBook, load_prices
 from infermeter.analytics.query import _queries
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Sequence
+    from collections.abc import Iterable, Mapping, Sequence
 
     import duckdb
     import polars as pl
@@ -208,6 +208,7 @@ class Analysis:
         drift: pl.DataFrame | None = None,
         now: datetime | None = None,
         previous_tenants: Iterable[str] = (),
+        previous_values: Mapping[str, Iterable[str]] | None = None,
     ) -> Snapshot:
         """The rollups ``serve`` exports and ``alerts check`` evaluates."""
         from infermeter.analytics.rollup import compute_snapshot
@@ -220,6 +221,7 @@ class Analysis:
             drift=drift,
             now=now,
             previous_tenants=previous_tenants,
+            previous_values=previous_values,
         )
 
     # -- lifetime -----------------------------------------------------------------------
