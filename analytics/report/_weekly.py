@@ -388,6 +388,16 @@ def weekly_report(
             f"{int(unpriced[0])} requests used models without a price; their token "
             "cost is unknown and left out of the cost figures."
         )
+    if "foreign_spans" in this_week.columns:
+        ((foreign, affected),) = this_week.aggregate(
+            "coalesce(sum(foreign_spans), 0), count(*) FILTER (WHERE foreign_spans > 0)"
+        ).fetchall()
+        if foreign:
+            notes.append(
+                f"{int(foreign)} spans naming another tenant than their request's entry span "
+                f"were left out of {int(affected)} requests (written into another tenant's "
+                "trace); they change no tenant's figures."
+            )
     return WeeklyReport(
         week=_iso_label(start),
         previous_week=_iso_label(previous_start),

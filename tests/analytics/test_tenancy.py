@@ -231,3 +231,35 @@ def test_metrics_reports_spans_left_out(tmp_path: Path, capsys: pytest.CaptureFi
     (row,) = csv.DictReader(io.StringIO(out))
     assert row["tenant"] == "globex" and row["requests"] == "1"
     assert float(row["input_tokens_per_request"]) == 0.0
+
+
+def test_the_weekly_report_says_how_many_spans_it_left_out() -> None:
+    from infermeter.analytics import weekly_report
+
+    con = store_in_memory()
+    entry = span_record(start=T0.replace(tzinfo=None), tenant="globex", endpoint="chat")
+    insert_spans(
+        con,
+        [
+            entry,
+            *(
+                span_record(
+                    start=T0.replace(tzinfo=None) + timedelta(milliseconds=5 + i),
+                    trace_id=entry["trace_id"],
+                    parent_span_id=entry["span_id"],
+                    is_entry=False,
+                    tenant="acme",
+                    input_tokens=10**9,
+                )
+                for i in range(3)
+            ),
+        ],
+    )
+    prices = load_prices(None)
+    deployments = load_deployments(prices=prices)
+    requests = request_table(
+        con, con.table("spans"), prices=prices, deployments=deployments
+    ).materialize()
+    report = weekly_report(requests, week="2026-W47", prices=prices, deployments=deployments)
+    assert any(note.startswith("3 spans naming another tenant") for note in report.notes)
+    assert "left out of 1 requests" in " ".join(report.notes)
