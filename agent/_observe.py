@@ -53,6 +53,8 @@ from infermeter.agent.semconv import (
     FAAS_INVOCATION_ID,
     FAAS_TRIGGER,
     GEN_AI_INPUT_MESSAGES,
+    GEN_AI_LATENCY_TIME_IN_MODEL_INFERENCE,
+    GEN_AI_LATENCY_TIME_IN_QUEUE,
     GEN_AI_OPERATION_NAME,
     GEN_AI_OUTPUT_MESSAGES,
     GEN_AI_PROMPT_NAME,
@@ -118,6 +120,9 @@ _ANNOTATIONS: Final[dict[str, tuple[str, str]]] = {
     "cache_write_tokens": (GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS, "count"),
     "reasoning_tokens": (GEN_AI_USAGE_REASONING_OUTPUT_TOKENS, "count"),
     "ttft": (GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK, "seconds"),
+    # A custom model server's own timing (vLLM's names, so the collector reads both alike).
+    "queue_time": (GEN_AI_LATENCY_TIME_IN_QUEUE, "seconds"),
+    "model_time": (GEN_AI_LATENCY_TIME_IN_MODEL_INFERENCE, "seconds"),
     "retry_after": (INFERMETER_RETRY_AFTER, "seconds"),
     "init_duration": (INFERMETER_INIT_DURATION, "seconds"),
     "throttled": (INFERMETER_THROTTLED, "bool"),

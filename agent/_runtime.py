@@ -33,6 +33,8 @@ from infermeter.agent.semconv import (
     FAAS_MAX_MEMORY,
     FAAS_NAME,
     FAAS_VERSION,
+    INFERMETER_GPU_COUNT,
+    INFERMETER_GPU_TYPE,
     PLATFORM_AWS_ECS,
     PLATFORM_AWS_LAMBDA,
     PLATFORM_AZURE_CONTAINER_APPS,
@@ -93,6 +95,11 @@ DETECTION_ENV_VARS: Final = (
     "ECS_CONTAINER_METADATA_URI",
     "AWS_EXECUTION_ENV",
     "KUBERNETES_SERVICE_HOST",
+    # GPUs: infermeter's own variables win; the NVIDIA container runtime lists the devices
+    # it exposes (indexes or UUIDs, or all / none / void).
+    "INFERMETER_GPU_TYPE",
+    "INFERMETER_GPU_COUNT",
+    "NVIDIA_VISIBLE_DEVICES",
 )
 
 
@@ -237,14 +244,39 @@ _DETECTORS: Final = (
 )
 
 
+def _gpus(env: Mapping[str, str]) -> dict[str, str | int]:
+    """``infermeter.gpu.type`` / ``.count`` from ``INFERMETER_GPU_TYPE`` / ``_COUNT``, else the
+    count of ``NVIDIA_VISIBLE_DEVICES`` (``all`` says nothing countable; ``none``/``void``:
+    no GPU). No platform exposes the GPU model in the environment, so the type comes from
+    the variable or the deployments file."""
+    found: dict[str, str | int] = {}
+    _put(found, INFERMETER_GPU_TYPE, env.get("INFERMETER_GPU_TYPE"))
+    count: int | None = None
+    raw = (env.get("INFERMETER_GPU_COUNT") or "").strip()
+    if raw.isdigit():
+        count = int(raw)
+    else:
+        devices = (env.get("NVIDIA_VISIBLE_DEVICES") or "").strip()
+        if devices and devices.lower() not in {"all", "none", "void"}:
+            count = len([d for d in devices.split(",") if d.strip()])
+    if count is not None and 0 < count < 1 << 31:
+        found[INFERMETER_GPU_COUNT] = count
+    return found
+
+
 def detect_runtime(environ: Mapping[str, str] | None = None) -> RuntimeInfo:
     """Classify the environment; never raises (unparseable values are left out)."""
     env = os.environ if environ is None else environ
+    gpus = _gpus(env)
     for detector in _DETECTORS:
         info = detector(env)
         if info is not None:
+            if gpus:
+                return RuntimeInfo(
+                    info.runtime, {**info.resource, **gpus}, info.initialization_type
+                )
             return info
-    return RuntimeInfo(RUNTIME_UNKNOWN, {})
+    return RuntimeInfo(RUNTIME_UNKNOWN, gpus)
 
 
 # --- process start ------------------------------------------------------------------------

@@ -33,6 +33,14 @@ __all__ = [
     "FAAS_TRIGGER",
     "FAAS_VERSION",
     "GEN_AI_INPUT_MESSAGES",
+    "GEN_AI_LATENCY_E2E",
+    "GEN_AI_LATENCY_TIME_IN_MODEL_DECODE",
+    "GEN_AI_LATENCY_TIME_IN_MODEL_EXECUTE",
+    "GEN_AI_LATENCY_TIME_IN_MODEL_FORWARD",
+    "GEN_AI_LATENCY_TIME_IN_MODEL_INFERENCE",
+    "GEN_AI_LATENCY_TIME_IN_MODEL_PREFILL",
+    "GEN_AI_LATENCY_TIME_IN_QUEUE",
+    "GEN_AI_LATENCY_TIME_TO_FIRST_TOKEN",
     "GEN_AI_OPERATION_NAME",
     "GEN_AI_OUTPUT_MESSAGES",
     "GEN_AI_PROMPT_NAME",
@@ -46,14 +54,18 @@ __all__ = [
     "GEN_AI_TOKEN_TYPE",
     "GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS",
     "GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS",
+    "GEN_AI_USAGE_COMPLETION_TOKENS_DEPRECATED",
     "GEN_AI_USAGE_INPUT_TOKENS",
     "GEN_AI_USAGE_OUTPUT_TOKENS",
+    "GEN_AI_USAGE_PROMPT_TOKENS_DEPRECATED",
     "GEN_AI_USAGE_REASONING_OUTPUT_TOKENS",
     "HOST_NAME",
     "INFERMETER_CLAIMED_TENANT",
     "INFERMETER_EMBEDDINGS_DROPPED",
     "INFERMETER_ENDPOINT",
     "INFERMETER_ENTRY",
+    "INFERMETER_GPU_COUNT",
+    "INFERMETER_GPU_TYPE",
     "INFERMETER_INITIALIZATION_TYPE",
     "INFERMETER_INIT_DURATION",
     "INFERMETER_RETRIES",
@@ -76,6 +88,7 @@ __all__ = [
     "PROVIDER_AWS",
     "PROVIDER_AZURE",
     "PROVIDER_GCP",
+    "PROVIDER_SELF_HOSTED",
     "RUNTIMES",
     "RUNTIME_CONTAINER",
     "RUNTIME_SERVERLESS",
@@ -111,6 +124,23 @@ TOKEN_TYPE_OUTPUT: Final = "output"
 GEN_AI_INPUT_MESSAGES: Final = "gen_ai.input.messages"
 GEN_AI_OUTPUT_MESSAGES: Final = "gen_ai.output.messages"
 ERROR_TYPE: Final = "error.type"
+# Model servers (vLLM, SGLang) emit these until the conventions name them; seconds. Read by
+# the collector into the queue_ms / model_ms columns (never written by the decorator except
+# through annotate(queue_time=..., model_time=...) for a custom server).
+GEN_AI_LATENCY_TIME_IN_QUEUE: Final = "gen_ai.latency.time_in_queue"
+GEN_AI_LATENCY_TIME_TO_FIRST_TOKEN: Final = "gen_ai.latency.time_to_first_token"
+GEN_AI_LATENCY_E2E: Final = "gen_ai.latency.e2e"
+# vLLM v1: scheduled -> last token (prefill + decode); v0 with detailed traces: forward/execute.
+GEN_AI_LATENCY_TIME_IN_MODEL_INFERENCE: Final = "gen_ai.latency.time_in_model_inference"
+GEN_AI_LATENCY_TIME_IN_MODEL_EXECUTE: Final = "gen_ai.latency.time_in_model_execute"
+GEN_AI_LATENCY_TIME_IN_MODEL_FORWARD: Final = "gen_ai.latency.time_in_model_forward"
+GEN_AI_LATENCY_TIME_IN_MODEL_PREFILL: Final = "gen_ai.latency.time_in_model_prefill"
+GEN_AI_LATENCY_TIME_IN_MODEL_DECODE: Final = "gen_ai.latency.time_in_model_decode"
+# Token counts under their pre-1.27 names, still emitted by vLLM's tracing.
+GEN_AI_USAGE_PROMPT_TOKENS_DEPRECATED: Final = "gen_ai.usage.prompt_tokens"
+GEN_AI_USAGE_COMPLETION_TOKENS_DEPRECATED: Final = "gen_ai.usage.completion_tokens"
+# gen_ai.provider.name of a model the team serves itself (priced by GPU time, not tokens).
+PROVIDER_SELF_HOSTED: Final = "self_hosted"
 # gen_ai.operation.name of calls whose return value carries embedding vectors.
 OPERATION_EMBEDDINGS: Final = "embeddings"
 
@@ -139,6 +169,10 @@ PLATFORM_GCP_CLOUD_RUN: Final = "gcp_cloud_run"
 PLATFORM_GCP_CLOUD_FUNCTIONS: Final = "gcp_cloud_functions"
 PLATFORM_AZURE_FUNCTIONS: Final = "azure.functions"
 PLATFORM_AZURE_CONTAINER_APPS: Final = "azure.container_apps"
+
+# --- GPUs: no resource convention exists; ours, set from the environment or by hand ------
+INFERMETER_GPU_TYPE: Final = "infermeter.gpu.type"  # resource, e.g. "nvidia-l4", "a10g"
+INFERMETER_GPU_COUNT: Final = "infermeter.gpu.count"  # resource, GPUs visible to the process
 
 # --- Tenant: no convention exists (semantic-conventions#162 is open) ---------------------
 TENANT_ID: Final = "tenant.id"

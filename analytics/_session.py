@@ -165,7 +165,49 @@ class Analysis:
             requests = requests.filter(
                 duckdb.ColumnExpression("endpoint") == duckdb.ConstantExpression(endpoint)
             )
-        return recommend(requests, prices=self.prices, deployments=self.deployments)
+        return recommend(
+            requests,
+            prices=self.prices,
+            deployments=self.deployments,
+            self_hosted=self.self_hosted(since, until, endpoint=endpoint),
+        )
+
+    def self_hosted(
+        self,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        *,
+        endpoint: str | None = None,
+    ) -> pl.DataFrame:
+        """The measured load of every self-hosted model server in the window (those behind
+        ``endpoint``, or serving it, when given): what the GPU economics price."""
+        import polars as pl
+        from infermeter.analytics.query import self_hosted_load
+
+        load = self_hosted_load(self.con, self.spans, since=since, until=until)
+        if endpoint:
+            load = load.filter(
+                (pl.col("glue_endpoint") == endpoint) | (pl.col("endpoint") == endpoint)
+            )
+        return load
+
+    def gpu_answers(
+        self,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        *,
+        endpoint: str | None = None,
+    ) -> list[Recommendation]:
+        """The three GPU questions (self-host or API, GPU containers or serverless GPU, the
+        glue + model plan) for the self-hosted models of the window."""
+        from infermeter.analytics.economics import gpu_answers
+
+        return gpu_answers(
+            self.requests(since, until),
+            self.self_hosted(since, until, endpoint=endpoint),
+            prices=self.prices,
+            deployments=self.deployments,
+        )
 
     def drift_results(self) -> pl.DataFrame | None:
         """The latest drift results of this store; None when drift is not installed."""
@@ -199,6 +241,7 @@ class Analysis:
             deployments=self.deployments,
             drift=drift,
             top=top,
+            self_hosted=self.self_hosted(start, end),
         )
 
     def snapshot(

@@ -28,6 +28,7 @@ from __future__ import annotations
 import base64
 import json
 import math
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final
@@ -58,6 +59,24 @@ _NUM: Final = frozenset({"int_value", "double_value"})
 _BOOL: Final = frozenset({"bool_value"})
 
 
+# Model servers that do not use the GenAI names (read after the typed attributes):
+# Hugging Face TGI and TEI record ``queue_time`` / ``inference_time`` as Rust Duration debug
+# strings ("1.5ms"); TEI counts ``compute_tokens``, TGI ``prompt_tokens`` /
+# ``generated_tokens`` (debug-formatted integers). Triton (OpenTelemetry mode) names the
+# model ``triton.model_name`` and marks QUEUE_START / COMPUTE_START / COMPUTE_END as events.
+_TRITON_MODEL_NAME: Final = "triton.model_name"
+_TGI_INFERENCE_TIME: Final = "inference_time"
+_TGI_QUEUE_TIME: Final = "queue_time"
+_TGI_TOKENS: Final = (
+    ("compute_tokens", "input_tokens"),
+    ("prompt_tokens", "input_tokens"),
+    ("generated_tokens", "output_tokens"),
+)
+_RUST_DURATION: Final = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?)\s*(ns|µs|us|ms|s)\s*$")
+_RUST_UNIT_MS: Final = {"ns": 1e-6, "µs": 1e-3, "us": 1e-3, "ms": 1.0, "s": 1000.0}
+_TRITON_EVENTS: Final = frozenset({"QUEUE_START", "COMPUTE_START", "COMPUTE_END"})
+
+
 @dataclass(frozen=True, slots=True)
 class _Source:
     column: int
@@ -67,6 +86,8 @@ class _Source:
     # Accepted integer range (the column's SQL type); outside it the value is wrong.
     low: int = -(1 << 63)
     high: int = (1 << 63) - 1
+    # True when integers need the offset or the range check (narrower than BIGINT).
+    bounded: bool = False
 
 
 def _src(
@@ -78,7 +99,8 @@ def _src(
     low: int = -(1 << 63),
     high: int = (1 << 63) - 1,
 ) -> _Source:
-    return _Source(_COLUMN_INDEX[column], accepts, scale, offset, low, high)
+    bounded = offset != 0 or low != -(1 << 63) or high != (1 << 63) - 1
+    return _Source(_COLUMN_INDEX[column], accepts, scale, offset, low, high, bounded)
 
 
 _SPAN_SOURCES: Final[dict[str, _Source]] = {
@@ -112,14 +134,31 @@ _SPAN_SOURCES: Final[dict[str, _Source]] = {
     # attempt is an INTEGER: 0 <= retries < 2**31 - 1.
     sc.INFERMETER_RETRIES: _src("attempt", _INT, None, 1, low=0, high=(1 << 31) - 2),
     sc.INFERMETER_ENTRY: _src("is_entry", _BOOL),
+    # Model servers (vLLM, SGLang; seconds) and the GPUs they run on.
+    sc.GEN_AI_LATENCY_TIME_IN_QUEUE: _src("queue_ms", _NUM, 1000.0),
+    sc.GEN_AI_LATENCY_TIME_IN_MODEL_INFERENCE: _src("model_ms", _NUM, 1000.0),
+    sc.INFERMETER_GPU_TYPE: _src("gpu_type", _STR),
+    sc.INFERMETER_GPU_COUNT: _src("gpu_count", _INT, low=0, high=(1 << 31) - 1),
 }
-# Read only when the preferred source is absent (older emitters).
+# Read only when the preferred source is absent (older emitters, model servers' own names);
+# among several present, the one listed first wins.
 _SECONDARY_SOURCES: Final[dict[str, _Source]] = {
     sc.GEN_AI_SYSTEM_DEPRECATED: _src("provider", _STR),
+    sc.GEN_AI_USAGE_PROMPT_TOKENS_DEPRECATED: _src("input_tokens", _INT),
+    sc.GEN_AI_USAGE_COMPLETION_TOKENS_DEPRECATED: _src("output_tokens", _INT),
+    sc.GEN_AI_LATENCY_TIME_TO_FIRST_TOKEN: _src("ttft_ms", _NUM, 1000.0),
+    # vLLM v0 with detailed traces: execute includes forward plus sync and sampling.
+    sc.GEN_AI_LATENCY_TIME_IN_MODEL_EXECUTE: _src("model_ms", _NUM, 1000.0),
+    sc.GEN_AI_LATENCY_TIME_IN_MODEL_FORWARD: _src("model_ms", _NUM, 1000.0),
+    # Triton's OpenTelemetry mode names the model on its request and model spans.
+    _TRITON_MODEL_NAME: _src("model", _STR),
 }
+_SECONDARY_RANK: Final = {key: i for i, key in enumerate(_SECONDARY_SOURCES)}
 # Resource-level facts: the span attribute wins, the resource attribute fills in.
 _RESOURCE_FALLBACKS: Final[frozenset[str]] = frozenset(
     {
+        sc.INFERMETER_GPU_TYPE,
+        sc.INFERMETER_GPU_COUNT,
         sc.TENANT_ID,
         sc.INFERMETER_RUNTIME,
         sc.CLOUD_PLATFORM,
@@ -155,6 +194,8 @@ _I_ENDPOINT: Final = _COLUMN_INDEX["endpoint"]
 _I_COLD: Final = _COLUMN_INDEX["cold_start"]
 _I_THROTTLED: Final = _COLUMN_INDEX["throttled"]
 _I_ATTEMPT: Final = _COLUMN_INDEX["attempt"]
+_I_QUEUE_MS: Final = _COLUMN_INDEX["queue_ms"]
+_I_MODEL_MS: Final = _COLUMN_INDEX["model_ms"]
 _I_ATTRIBUTES: Final = _COLUMN_INDEX["attributes"]
 _I_RESOURCE: Final = _COLUMN_INDEX["resource_attributes"]
 _I_SCOPE: Final = _COLUMN_INDEX["scope_name"]
@@ -266,7 +307,7 @@ def _typed(  # noqa: PLR0911 — one exit per OTLP value kind
         number = value.int_value
         if source.scale is not None:
             return True, number * source.scale
-        if source.offset and not source.low <= number <= source.high:
+        if source.bounded and not source.low <= number <= source.high:
             return False, None
         return True, number + source.offset
     real = value.double_value
@@ -429,7 +470,7 @@ def flatten_request(  # noqa: PLR0912, PLR0915
                             if not math.isfinite(scalar):
                                 rest[key] = getattr(value, which)
                                 continue
-                        elif source.offset:
+                        elif source.bounded:
                             if not source.low <= scalar <= source.high:
                                 rest[key] = scalar
                                 continue
@@ -442,6 +483,8 @@ def flatten_request(  # noqa: PLR0912, PLR0915
                         continue
                     rest[key] = scalar
                 if secondary:
+                    if len(secondary) > 1:
+                        secondary.sort(key=lambda item: _SECONDARY_RANK[item[0]])
                     for key, source, value in secondary:
                         ok, typed = _typed(value, source, limits, warnings)
                         if ok and row[source.column] is None:
@@ -479,8 +522,12 @@ def flatten_request(  # noqa: PLR0912, PLR0915
                 if row[_I_ATTEMPT] is None and sc.INFERMETER_RETRIES not in rest:
                     row[_I_ATTEMPT] = 1
 
+                if _TGI_INFERENCE_TIME in rest:
+                    _hugging_face(row, rest)
                 if span.events:
                     row[_I_EVENTS] = _events(span, row, result, limits)
+                    if row[_I_MODEL_MS] is None:
+                        _triton_events(span, row)
                 if span.links:
                     row[_I_LINKS] = _json(
                         [
@@ -495,6 +542,65 @@ def flatten_request(  # noqa: PLR0912, PLR0915
                 row[_I_ATTRIBUTES] = _json(rest) if rest else "{}"
                 rows.append(row)
     return result
+
+
+def _rust_duration_ms(value: Any) -> float | None:
+    if not isinstance(value, str):
+        return None
+    match = _RUST_DURATION.match(value)
+    if match is None:
+        return None
+    return float(match.group(1)) * _RUST_UNIT_MS[match.group(2)]
+
+
+def _debug_int(value: Any) -> int | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value if 0 <= value <= _MAX_INT64 else None
+    if isinstance(value, str) and value.strip().isdigit():
+        number = int(value.strip())
+        return number if number <= _MAX_INT64 else None
+    return None
+
+
+def _hugging_face(row: list[Any], rest: dict[str, Any]) -> None:
+    """TGI / TEI span fields → queue_ms, model_ms and token columns (only when the column is
+    still empty; a converted field leaves ``attributes``)."""
+    inference = _rust_duration_ms(rest.get(_TGI_INFERENCE_TIME))
+    if inference is None:
+        return  # not a Hugging Face server's span: a user attribute of the same name
+    if row[_I_MODEL_MS] is None:
+        row[_I_MODEL_MS] = inference
+        del rest[_TGI_INFERENCE_TIME]
+    queue = _rust_duration_ms(rest.get(_TGI_QUEUE_TIME))
+    if queue is not None and row[_I_QUEUE_MS] is None:
+        row[_I_QUEUE_MS] = queue
+        del rest[_TGI_QUEUE_TIME]
+    for key, column in _TGI_TOKENS:
+        count = _debug_int(rest.get(key))
+        index = _COLUMN_INDEX[column]
+        if count is not None and row[index] is None:
+            row[index] = count
+            del rest[key]
+
+
+def _triton_events(span: Any, row: list[Any]) -> None:
+    """Triton's QUEUE_START → COMPUTE_START is queue time, COMPUTE_START → COMPUTE_END time
+    in the model (when the span carries those events)."""
+    moments: dict[str, int] = {}
+    for event in span.events:
+        if event.name in _TRITON_EVENTS:
+            moments[event.name] = event.time_unix_nano
+    start = moments.get("COMPUTE_START")
+    if start is None:
+        return
+    end = moments.get("COMPUTE_END")
+    if end is not None and end >= start:
+        row[_I_MODEL_MS] = (end - start) / 1e6
+    queued = moments.get("QUEUE_START")
+    if queued is not None and start >= queued and row[_I_QUEUE_MS] is None:
+        row[_I_QUEUE_MS] = (start - queued) / 1e6
 
 
 _EMBEDDING_DROPPED_LONG: Final = "embedding(s) dropped: more dimensions than the maximum"

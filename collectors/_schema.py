@@ -94,7 +94,18 @@ _V2_SPAN_COLUMNS: Final[tuple[tuple[str, str], ...]] = (
     ("links", "JSON"),
 )
 
-SPAN_COLUMNS: Final[tuple[tuple[str, str], ...]] = _V1_SPAN_COLUMNS + _V2_SPAN_COLUMNS
+# Added by migration 3: what a model server reports (vLLM, SGLang, TGI/TEI, Triton, or a
+# custom server through annotate) and the GPUs it runs on (resource facts).
+_V3_SPAN_COLUMNS: Final[tuple[tuple[str, str], ...]] = (
+    ("queue_ms", "DOUBLE"),  # waiting for a batch slot in the model server
+    ("model_ms", "DOUBLE"),  # in the model (prefill + decode / compute)
+    ("gpu_type", "VARCHAR"),  # infermeter.gpu.type
+    ("gpu_count", "INTEGER"),  # infermeter.gpu.count
+)
+
+SPAN_COLUMNS: Final[tuple[tuple[str, str], ...]] = (
+    _V1_SPAN_COLUMNS + _V2_SPAN_COLUMNS + _V3_SPAN_COLUMNS
+)
 
 EMBEDDING_COLUMNS: Final[tuple[tuple[str, str], ...]] = (
     ("trace_id", "VARCHAR"),
@@ -131,6 +142,7 @@ MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
         " sha256 VARCHAR PRIMARY KEY, path VARCHAR NOT NULL, spans BIGINT NOT NULL,"
         " imported_at TIMESTAMP NOT NULL)",
     ),
+    tuple(f"ALTER TABLE spans ADD COLUMN {name} {sql_type}" for name, sql_type in _V3_SPAN_COLUMNS),
 )
 
 SCHEMA_VERSION: Final = len(MIGRATIONS)

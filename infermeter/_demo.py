@@ -33,7 +33,13 @@ __all__ = ["register"]
 DEFAULT_OUT: Final = Path("infermeter-demo")
 # Replay processes per deployment: the big chat deployment is split in time so that the
 # replay finishes in about a minute on two cores.
-_PARTS: Final = {"chat-lambda": 2, "chat-k8s": 1, "ingest-lambda": 1, "ingest-k8s": 1}
+_PARTS: Final = {
+    "chat-lambda": 2,
+    "chat-k8s": 1,
+    "ingest-lambda": 1,
+    "ingest-k8s": 1,
+    "embed-gpu": 1,
+}
 _COLLECTOR_START_TIMEOUT_S: Final = 60.0
 # Marks an output folder as the demo's own, so that a second run may replace its store.
 _MARKER: Final = ".infermeter-demo"
@@ -77,6 +83,13 @@ concurrency = 8
 min_instances = 1
 instance_price_per_hour = 0.0126   # an eighth of an m7i.large node
 slo_ms = 2500
+
+[[self_hosted]]            # the embedding model on one L4 pod (nightly re-embedding batch)
+model = "bge-small-en-v1.5"
+api_model = "text-embedding-3-small"   # what the batch would call instead
+instance = "g6.xlarge"                 # 1x NVIDIA L4, on-demand
+min_instances = 1
+serverless_gpu = "gcp_cloud_run_l4"    # the scale-to-zero candidate
 """
 
 

@@ -35,10 +35,15 @@ from infermeter import annotate, configure, observe
 from infermeter.agent import force_flush, shutdown
 from infermeter.agent.testing import advance, virtual_time
 
-__all__ = ["DEPLOYMENTS", "DemoDeployment", "Scenario", "run_deployment"]
+__all__ = ["DEPLOYMENTS", "SELF_HOSTED_MODEL", "DemoDeployment", "Scenario", "run_deployment"]
 
 CHAT: Final = "/v1/chat"
 INGEST: Final = "/v1/ingest"
+EMBED: Final = "/v1/embed"
+# The embedding model the team serves itself on one NVIDIA L4.
+SELF_HOSTED_MODEL: Final = "bge-small-en-v1.5"
+# What that GPU does with it (tokens per second while busy) and how long the model loads.
+_GPU_TOKENS_PER_S: Final = 24_000.0
 EMBEDDING_DIMS: Final = 256
 Vector = np.ndarray[tuple[int], np.dtype[np.float64]]
 _TOPICS: Final = 12
@@ -92,6 +97,7 @@ class DemoDeployment:
     keep_alive_s: float = 0.0  # serverless: idle time before a sandbox is reclaimed
     init_s: tuple[float, float] = (0.0, 0.0)  # serverless: lazy model/index load when cold
     runtime_init_s: tuple[float, float] = (0.25, 0.6)  # the platform's own INIT
+    model_load_s: float = 0.0  # a GPU model server: loading the weights on its first call
 
 
 _LAMBDA_ENV: Final = {"AWS_REGION": "us-east-1", "AWS_EXECUTION_ENV": "AWS_Lambda_python3.12"}
@@ -156,6 +162,22 @@ DEPLOYMENTS: Final[tuple[DemoDeployment, ...]] = (
         runtime="container",
         env={**_K8S_ENV, "OTEL_RESOURCE_ATTRIBUTES": "k8s.pod.name=doc-ingest-5c8b-q7mz"},
         tenants=(TenantTraffic("acme", rate=0.0, nightly=150),),
+    ),
+    # A self-hosted embedding model on one always-on L4 pod, used only by a nightly
+    # re-embedding batch: the GPU idles 22 hours a day and the API would cost cents.
+    DemoDeployment(
+        key="embed-gpu",
+        service="embedder",
+        endpoint=EMBED,
+        runtime="container",
+        env={
+            **_K8S_ENV,
+            "OTEL_RESOURCE_ATTRIBUTES": "k8s.pod.name=embedder-6f4d-l4x1",
+            "INFERMETER_GPU_TYPE": "nvidia-l4",
+            "NVIDIA_VISIBLE_DEVICES": "0",
+        },
+        tenants=(TenantTraffic("acme", rate=0.0, nightly=150),),
+        model_load_s=38.0,
     ),
 )
 
@@ -352,6 +374,25 @@ def ingest(request: Request, world: World) -> int:
     return len(chunks)
 
 
+@observe(
+    name="POST /v1/embed",
+    endpoint=EMBED,
+    operation="embeddings",
+    provider="self_hosted",
+    model=SELF_HOSTED_MODEL,
+    tenant=_tenant,
+)
+def embed_server(request: Request, world: World) -> int:
+    """The model server's own handler: batch queue, then the GPU."""
+    _cold_start(request)
+    tokens = request.docs * 512
+    queue_s = world.rng.uniform(0.002, 0.012)
+    model_s = tokens / _GPU_TOKENS_PER_S * world.rng.uniform(0.9, 1.1)
+    advance(queue_s + model_s)
+    annotate(queue_time=queue_s, model_time=model_s, input_tokens=tokens)
+    return request.docs
+
+
 # --- the load generator -------------------------------------------------------------------
 
 
@@ -445,7 +486,7 @@ def _requests(deployment: DemoDeployment, scenario: Scenario, rng: random.Random
                     tenant=traffic.tenant,
                     arrival=t,
                     prompt_version="v2" if t >= scenario.rollout else "v1",
-                    docs=rng.randint(3, 14) if deployment.endpoint == INGEST else 0,
+                    docs=rng.randint(3, 14) if deployment.endpoint in {INGEST, EMBED} else 0,
                     throttle_p=(
                         _THROTTLE_IN_BURST
                         if in_burst and deployment.endpoint == CHAT
@@ -482,7 +523,8 @@ def run_deployment(
     requests = [r for r in requests if low <= r.arrival < high]
     world = World(scenario.seed, scenario.seed + sum(map(ord, deployment.key)) + 1000 * part)
     sandboxes = _Sandboxes(deployment.keep_alive_s, rng)
-    handler = chat if deployment.endpoint == CHAT else ingest
+    handlers = {CHAT: chat, INGEST: ingest, EMBED: embed_server}
+    handler = handlers[deployment.endpoint]
     serverless = deployment.runtime == "serverless"
     total = len(requests)
     if progress is not None:
@@ -494,6 +536,9 @@ def run_deployment(
             if request.cold:
                 request.sandbox_init_s = rng.uniform(*deployment.init_s)
                 request.runtime_init_s = rng.uniform(*deployment.runtime_init_s)
+        elif deployment.model_load_s and done == 1:
+            # The pod's first call waited for the weights: its INIT is the model load.
+            request.cold, request.runtime_init_s = True, deployment.model_load_s
         with virtual_time(request.arrival) as clock:
             handler(request, world)
             finished = clock.seconds

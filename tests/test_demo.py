@@ -123,6 +123,38 @@ def test_one_tenant_dominating_throttles_is_named(demo: Any) -> None:
 
 
 @pytest.mark.slow
+def test_the_idle_self_hosted_embedding_gpu_should_go(demo: Any) -> None:
+    # bge-small-en-v1.5 on one always-on L4 pod (g6.xlarge, $0.8048/h = $587.50/month)
+    # serves only a nightly batch: a few million tokens a week, which
+    # text-embedding-3-small ($0.02 per 1M) embeds for cents. Break-even: $587.50 / $0.02
+    # per 1M = 29.4 B tokens a month.
+    _, findings, printed = demo
+    api = _recommendation(findings, "self_host_or_api", "/v1/embed", "container")
+    evidence = api["evidence"]
+    assert evidence["self_host_verdict"] == "api"
+    assert evidence["gpu_monthly_usd"] == pytest.approx(0.8048 * 730)
+    assert evidence["api_per_million_usd"] == pytest.approx(0.02)
+    assert evidence["api_monthly_usd"] < 5
+    assert evidence["breakeven_tokens_per_month"] == pytest.approx(0.8048 * 730 / 0.02e-6)
+    assert evidence["gpu_type"] == "nvidia-l4"
+    assert api["monthly_saving_usd"] > 580
+    # If it stays self-hosted: up ~2 h a night, a scale-to-zero L4 bills a small share.
+    gpu = _recommendation(findings, "gpu_serverless_or_containers", "/v1/embed", "container")
+    assert gpu["evidence"]["gpu_cheaper"] == "serverless"
+    assert gpu["evidence"]["serverless_billed_fraction"] < 0.2
+    assert gpu["evidence"]["model_load_source"] == "measured"
+    assert gpu["evidence"]["serverless_monthly_usd"] < gpu["evidence"]["gpu_monthly_usd"]
+    assert "Use the API (text-embedding-3-small)" in printed
+    # The GPU server is not judged as a CPU workload.
+    assert not [
+        r
+        for r in findings["recommendations"]
+        if r["endpoint"] == "/v1/embed"
+        and r["kind"] in {"move_to_serverless", "move_to_containers"}
+    ]
+
+
+@pytest.mark.slow
 def test_every_output_a_newcomer_is_pointed_to_exists(demo: Any) -> None:
     out, findings, printed = demo
     report = Path(findings["report"])

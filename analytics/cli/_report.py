@@ -23,6 +23,7 @@ ever added within a schema version.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 from datetime import UTC, datetime
@@ -237,6 +238,9 @@ def _run_compare(args: argparse.Namespace) -> int:
                 weights=weights or None,
                 simplicity=simplicity or None,
             )
+            # The GPU questions of the self-hosted models behind the compared endpoint.
+            answers = analysis.gpu_answers(since, until, endpoint=args.endpoint)
+            result = dataclasses.replace(result, gpu=[r.to_dict() for r in answers])
     if args.json:
         json.dump(result.to_dict(), sys.stdout, indent=2, default=str)
         sys.stdout.write("\n")
@@ -280,6 +284,15 @@ def _print_comparison(result: Any, a_label: str, b_label: str) -> None:
     console.print(text(f"winner: {labels.get(result.winner, result.winner)}"))
     for note in result.notes:
         console.print(text(f"note: {printable(note)}"))
+    for answer in result.gpu:
+        # Titles and rationales name models and endpoints from spans: one line each.
+        console.print(
+            text(
+                f"gpu: [{answer['kind']}] {printable(answer['title'])} "
+                f"({answer['confidence_label']} confidence)"
+            )
+        )
+        console.print(text(f"     {printable(answer['rationale'])}"))
 
 
 def _read_drift(args: argparse.Namespace, analysis: Analysis) -> Any:

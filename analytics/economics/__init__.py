@@ -62,6 +62,15 @@ from infermeter.analytics.economics._runtime import (
     runtime_economics,
     workload_rates,
 )
+from infermeter.analytics.economics._selfhost import (
+    GPU_ECONOMICS_COLUMNS,
+    GPU_KINDS,
+    SelfHostedModel,
+    gpu_answers,
+    gpu_economics,
+    gpu_recommendations,
+    without_model_servers,
+)
 
 __all__ = [
     "COLD_START_BINS",
@@ -73,6 +82,8 @@ __all__ = [
     "ENV_DEPLOYMENTS",
     "ENV_SLO_MS",
     "ERROR_RATE_BINS",
+    "GPU_ECONOMICS_COLUMNS",
+    "GPU_KINDS",
     "HOURS_PER_MONTH",
     "JSON_SCHEMA_VERSION",
     "KEEP_ALIVE_S",
@@ -88,6 +99,7 @@ __all__ = [
     "Deployments",
     "Recommendation",
     "RecommendationThresholds",
+    "SelfHostedModel",
     "WorkloadRates",
     "cold_start_probability",
     "compare",
@@ -96,6 +108,9 @@ __all__ = [
     "container_monthly_usd",
     "crossover_utilization",
     "fleet_size",
+    "gpu_answers",
+    "gpu_economics",
+    "gpu_recommendations",
     "load_deployments",
     "load_weights",
     "matrix_winner",
@@ -109,5 +124,6 @@ __all__ = [
     "score_matrix",
     "serverless_monthly_usd",
     "warm_capacity_monthly_usd",
+    "without_model_servers",
     "workload_rates",
 ]

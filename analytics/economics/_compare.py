@@ -347,6 +347,9 @@ class Comparison:
     matrix: pl.DataFrame
     winner: str
     notes: list[str] = field(default_factory=list)
+    # The GPU questions (self-host or API, GPU containers or serverless GPU, the plan) of the
+    # self-hosted models behind the compared endpoint, as recommendation dicts.
+    gpu: list[dict[str, Any]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form (the ``compare --json`` output)."""
@@ -358,6 +361,7 @@ class Comparison:
             "matrix": self.matrix.to_dicts(),
             "winner": self.winner,
             "notes": self.notes,
+            "gpu": self.gpu,
         }
 
 

@@ -66,6 +66,7 @@ from infermeter.agent.settings import (
 )
 
 if TYPE_CHECKING:
+    from infermeter.analytics.economics._selfhost import SelfHostedModel
     from infermeter.analytics.pricing._prices import PriceBook
 
 __all__ = [
@@ -178,8 +179,11 @@ class Deployments:
         slo_ms: float = 3000.0,
         prices: PriceBook | None = None,
         source: str = "defaults",
+        self_hosted: Sequence[SelfHostedModel] = (),
     ) -> None:
         self._entries = [dict(entry) for entry in entries]
+        # [[self_hosted]]: facts of self-hosted models the spans cannot say (see _selfhost).
+        self.self_hosted = tuple(self_hosted)
         self._defaults = dict(defaults or {})
         self._slo_ms = slo_ms
         self._prices = prices
@@ -260,11 +264,11 @@ class Deployments:
 
 def _read(path: Path) -> Mapping[str, Any]:
     data = read_config_file(path, what="deployments file")
-    unknown = set(data) - {"defaults", "workloads"}
+    unknown = set(data) - {"defaults", "workloads", "self_hosted"}
     if unknown:
         raise ConfigurationError(
             f"deployments file {path}: unknown sections {sorted(unknown)} "
-            "(expected defaults, workloads)"
+            "(expected defaults, workloads, self_hosted)"
         )
     return data
 
@@ -349,10 +353,13 @@ def load_deployments(
         _checked(file_path, f"workloads[{i}]", entry, keys=True)
         for i, entry in enumerate(workloads)
     ]
+    from infermeter.analytics.economics._selfhost import parse_self_hosted
+
     return Deployments(
         entries,
         defaults=defaults,
         slo_ms=settings["slo_ms"],
         prices=prices,
         source=str(file_path),
+        self_hosted=parse_self_hosted(file_path, data.get("self_hosted")),
     )

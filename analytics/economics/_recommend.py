@@ -54,6 +54,11 @@ KINDS: Final = (
     "rebalance_tenant",
     "raise_concurrency_limit",
     "cost_jump",
+    # Self-hosted models on GPUs (_selfhost): self-host or API, GPU containers or serverless
+    # GPU, and the glue + model plan.
+    "self_host_or_api",
+    "gpu_serverless_or_containers",
+    "gpu_plan",
 )
 
 # Bump when a field of the JSON output changes meaning or disappears (adding is compatible).
@@ -564,8 +569,11 @@ def recommend_from_frames(
     tenants: pl.DataFrame | None = None,
     versions: pl.DataFrame | None = None,
     thresholds: RecommendationThresholds = DEFAULT_THRESHOLDS,
+    gpu: pl.DataFrame | None = None,
 ) -> list[Recommendation]:
     """Apply every rule to metric frames; pure.
+
+    ``gpu``: ``gpu_economics`` of the self-hosted models (the three GPU questions).
 
     ``workloads``: ``metrics`` by (endpoint, runtime) (+ ``mean_init_duration_ms``);
     ``economics``: ``runtime_economics`` of it; ``tenants``: ``metrics`` by (endpoint,
@@ -573,7 +581,7 @@ def recommend_from_frames(
     ``first_seen``. Missing frames switch their rules off.
     """
     result: list[Recommendation] = []
-    if workloads.height == 0:
+    if workloads.height == 0 and (gpu is None or gpu.height == 0):
         return [
             Recommendation(
                 kind="insufficient_data",
@@ -613,6 +621,10 @@ def recommend_from_frames(
                 result.append(rec)
     if versions is not None:
         result.extend(_cost_jump_rules(versions, by_endpoint, thresholds))
+    if gpu is not None:
+        from infermeter.analytics.economics._selfhost import gpu_recommendations
+
+        result.extend(gpu_recommendations(gpu, economics=economics, thresholds=thresholds))
     order = {kind: i for i, kind in enumerate(KINDS)}
     result.sort(key=lambda r: (order[r.kind], -(r.monthly_saving_usd or 0.0), str(r.endpoint)))
     return result
@@ -624,18 +636,36 @@ def recommend(
     prices: PriceBook,
     deployments: Deployments,
     thresholds: RecommendationThresholds = DEFAULT_THRESHOLDS,
+    self_hosted: pl.DataFrame | None = None,
 ) -> list[Recommendation]:
-    """Recommendations for every workload of a request table (``request_table`` output)."""
+    """Recommendations for every workload of a request table (``request_table`` output).
+
+    ``self_hosted`` (``self_hosted_load`` of the same window) adds the GPU questions for
+    every self-hosted model."""
     from infermeter.analytics import metrics
     from infermeter.analytics.economics._runtime import runtime_economics
     from infermeter.analytics.query._workloads import version_frame, workload_frame
 
+    if self_hosted is not None:
+        from infermeter.analytics.economics._selfhost import without_model_servers
+
+        requests = without_model_servers(requests, self_hosted)
     workloads = workload_frame(requests)
     economics = runtime_economics(workloads, prices=prices, deployments=deployments)
     tenants = metrics(requests, by=("endpoint", "runtime", "tenant"))
     versions = version_frame(requests)
+    gpu = None
+    if self_hosted is not None and self_hosted.height:
+        from infermeter.analytics.economics._selfhost import gpu_economics
+
+        gpu = gpu_economics(self_hosted, prices=prices, deployments=deployments)
     return recommend_from_frames(
-        workloads, economics=economics, tenants=tenants, versions=versions, thresholds=thresholds
+        workloads,
+        economics=economics,
+        tenants=tenants,
+        versions=versions,
+        thresholds=thresholds,
+        gpu=gpu,
     )
 
 

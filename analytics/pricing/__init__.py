@@ -6,6 +6,12 @@ user overrides, and ``build`` which regenerates the token table from LiteLLM's m
 
 from __future__ import annotations
 
+from infermeter.analytics.pricing._gpu_prices import (
+    GpuInstance,
+    GpuPrices,
+    ServerlessGpu,
+    normalize_gpu_type,
+)
 from infermeter.analytics.pricing._prices import (
     ENV_PRICES,
     PRICE_SETTINGS,
@@ -23,9 +29,13 @@ __all__ = [
     "PRICE_SETTINGS",
     "ComputePrices",
     "FreeTier",
+    "GpuInstance",
+    "GpuPrices",
     "PriceBook",
     "PriceSource",
+    "ServerlessGpu",
     "TokenPrice",
     "load_prices",
+    "normalize_gpu_type",
     "normalize_model_name",
 ]

@@ -46,7 +46,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from infermeter.agent.settings import (
     ConfigurationError,
@@ -55,6 +55,9 @@ from infermeter.agent.settings import (
     read_config_file,
     resolve,
 )
+
+if TYPE_CHECKING:
+    from infermeter.analytics.pricing._gpu_prices import GpuPrices
 
 __all__ = [
     "ENV_PRICES",
@@ -268,9 +271,11 @@ class PriceBook:
         *,
         aliases: Mapping[str, str] | None = None,
         sources: Iterable[str] = (),
+        gpu: GpuPrices | None = None,
     ) -> None:
         self._tokens = dict(tokens)
         self.compute = compute
+        self._gpu = gpu
         self._aliases = dict(aliases or {})
         self.sources = tuple(sources)
         self._by_normalized: dict[str, list[TokenPrice]] = {}
@@ -286,6 +291,15 @@ class PriceBook:
 
     def __repr__(self) -> str:
         return f"PriceBook({len(self._tokens)} token prices, sources={self.sources!r})"
+
+    @property
+    def gpu(self) -> GpuPrices:
+        """GPU instance and serverless GPU prices (bundled unless the book was given some)."""
+        if self._gpu is None:
+            from infermeter.analytics.pricing._gpu_prices import gpu_prices
+
+            self._gpu = gpu_prices(self.compute)
+        return self._gpu
 
     @property
     def models(self) -> tuple[str, ...]:
@@ -457,11 +471,11 @@ def _compute_prices(
 
 def _read_user_file(path: Path) -> Mapping[str, Any]:
     data = read_config_file(path, what="pricing file")
-    unknown = set(data) - {"tokens", "aliases", "compute"}
+    unknown = set(data) - {"tokens", "aliases", "compute", "gpu_instances"}
     if unknown:
         raise ConfigurationError(
             f"pricing file {path}: unknown sections {sorted(unknown)} "
-            "(expected tokens, aliases, compute)"
+            "(expected tokens, aliases, compute, gpu_instances)"
         )
     return data
 
@@ -602,4 +616,9 @@ def load_prices(path: str | Path | None = None) -> PriceBook:
     compute = _compute_prices(
         bundled_compute, _user_compute(file, data.get("compute", {}), bundled_compute, modified)
     )
-    return PriceBook(tokens, compute, aliases=aliases, sources=[*sources, str(file)])
+    from infermeter.analytics.pricing._gpu_prices import gpu_prices
+
+    gpu = gpu_prices(
+        compute, data.get("gpu_instances"), where=f"pricing file {file}", default_date=modified
+    )
+    return PriceBook(tokens, compute, aliases=aliases, sources=[*sources, str(file)], gpu=gpu)

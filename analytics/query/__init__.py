@@ -13,6 +13,7 @@ from infermeter.analytics.query._clock import FUTURE_TOLERANCE, Newest, future_l
 from infermeter.analytics.query._concurrency import concurrency
 from infermeter.analytics.query._metrics import METRIC_COLUMNS, metric_inputs, metrics, with_bucket
 from infermeter.analytics.query._requests import price_coverage, request_table, unpriced_models
+from infermeter.analytics.query._self_hosted import self_hosted_load
 from infermeter.analytics.query._stages import stage_breakdown
 from infermeter.analytics.query._workloads import version_frame, workload_frame
 
@@ -29,6 +30,7 @@ __all__ = [
     "parse_bucket",
     "price_coverage",
     "request_table",
+    "self_hosted_load",
     "stage_breakdown",
     "unpriced_models",
     "version_frame",

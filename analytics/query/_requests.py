@@ -47,6 +47,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from infermeter.agent.semconv import (
+    PROVIDER_SELF_HOSTED,
     RUNTIME_SERVERLESS,
     RUNTIME_SERVERLESS_CONTAINER,
 )
@@ -61,6 +62,7 @@ if TYPE_CHECKING:
 
 __all__ = ["price_coverage", "request_table", "unpriced_models"]
 
+_FREE = (0.0, 0.0, 0.0, 0.0, 0.0)
 _CONTAINER_APPS_PLATFORMS = frozenset({"azure_container_apps", "azure.container_apps"})
 
 _PRICE_COLUMNS = (
@@ -124,6 +126,11 @@ def _price_rows(
 ) -> list[tuple[Any, ...]]:
     rows: list[tuple[Any, ...]] = []
     for model, response_model, provider in keys:
+        if provider == PROVIDER_SELF_HOSTED:
+            # A model the team serves itself costs GPU time, not tokens (the GPU economics
+            # price it); a namesake in the API price map must not charge its tokens.
+            rows.append((model, response_model, provider, None, PROVIDER_SELF_HOSTED, *_FREE))
+            continue
         # The response model names the snapshot that ran (Azure deployments name the request
         # model anything), so it prices first.
         price = prices.token_price(response_model, provider) or prices.token_price(model, provider)
@@ -301,10 +308,15 @@ def price_coverage(
             row["model"], row["provider"]
         )
         used = row["input_tokens"] + row["output_tokens"] > 0
+        if row["provider"] == PROVIDER_SELF_HOSTED:
+            # Served by the team's own GPUs: priced by GPU time, never per token.
+            price, used = None, False
         resolved.append(
             {
                 "priced_by": price.model if price else None,
-                "match": price.match if price else None,
+                "match": price.match
+                if price
+                else (PROVIDER_SELF_HOSTED if row["provider"] == PROVIDER_SELF_HOSTED else None),
                 "input_per_million": price.input * 1e6 if price else None,
                 "output_per_million": price.output * 1e6 if price else None,
                 "cache_read_per_million": price.cache_read * 1e6 if price else None,

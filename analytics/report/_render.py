@@ -134,6 +134,37 @@ def _table(frame: pl.DataFrame, columns: Sequence[tuple[str, str]], *, css: str 
     )
 
 
+def _gpu_section(gpu: pl.DataFrame) -> str:
+    """Self-hosted models: the API against GPU instances (break-even volume), always-on
+    against scale-to-zero GPUs (crossover billed share)."""
+    return (
+        "<h2>Self-hosted models on GPUs</h2>"
+        '<p class="note">Throughput is tokens per GPU-second of busy time measured from the '
+        "model server's spans; GPU list prices were not re-fetched (their source and date "
+        "are in gpu_economics.csv). Break-even: monthly tokens above which the GPU fleet is "
+        "cheaper than the API; crossover: the share of the hour a scale-to-zero instance is "
+        "up above which always-on instances are cheaper.</p>"
+        + _table(
+            gpu,
+            (
+                ("model", "model"),
+                ("gpu_type", "GPU"),
+                ("throughput_per_gpu", "tokens/s per GPU"),
+                ("utilization", "utilization"),
+                ("instance", "instance"),
+                ("gpu_monthly_usd", "GPU containers /mo"),
+                ("api_model", "API"),
+                ("api_monthly_usd", "API /mo"),
+                ("breakeven_tokens_per_month", "break-even tokens/mo"),
+                ("self_host_verdict", "cheaper"),
+                ("serverless_monthly_usd", "serverless GPU /mo"),
+                ("crossover_billed_fraction", "crossover f*"),
+                ("gpu_cheaper", "GPU side"),
+            ),
+        )
+    )
+
+
 def _figure_html(figure: Any, chart_id: str) -> str:
     figure.update_layout(
         template="plotly_white",
@@ -369,6 +400,8 @@ def render_html(report: WeeklyReport) -> str:
                 ),
             )
         )
+    if report.gpu_economics is not None and report.gpu_economics.height:
+        sections.append(_gpu_section(report.gpu_economics))
     if report.drift is not None:
         drift_html = '<p class="empty">No drift results for this store.</p>'
         if report.drift.height:

@@ -16,6 +16,7 @@ CSV files written by :meth:`WeeklyReport.write_csv` (one row per line, header fi
 - ``top_movers.csv`` - dimension, value, previous/current cost per request and total cost,
   their changes, status (new | gone | changed)
 - ``economics.csv`` - ``runtime_economics`` of this week's load
+- ``gpu_economics.csv`` - ``gpu_economics`` of the self-hosted models (only when there are some)
 - ``recommendations.csv`` - kind, endpoint, runtime, tenant, title, confidence,
   confidence_label, monthly_saving_usd, p95_gain_ms, evidence (JSON)
 - ``drift.csv`` - the latest drift results (only when drift results exist)
@@ -123,6 +124,8 @@ class WeeklyReport:
     drift: pl.DataFrame | None = None
     slo_ms: float | None = None
     notes: list[str] = field(default_factory=list)
+    # gpu_economics of the week's self-hosted models (None: there were none).
+    gpu_economics: pl.DataFrame | None = None
 
     @property
     def has_data(self) -> bool:
@@ -156,6 +159,7 @@ class WeeklyReport:
             "daily": self.daily,
             "top_movers": self.top_movers,
             "economics": self.economics,
+            **({"gpu_economics": self.gpu_economics} if self.gpu_economics is not None else {}),
             "recommendations": _recommendations_frame(self.recommendations),
         }
         if self.drift is not None:
@@ -338,12 +342,14 @@ def weekly_report(
     drift: pl.DataFrame | None = None,
     top: int = 5,
     generated_at: datetime | None = None,
+    self_hosted: pl.DataFrame | None = None,
 ) -> WeeklyReport:
     """Compute the report of ISO ``week`` (``"2026-W47"``) from a request table.
 
     Week-over-week deltas compare it with the previous ISO week; recommendations and
     economics use this week's traffic only (a 7-day window). ``drift`` is the drift
     helper's ``read_drift_results`` frame, or None to leave the section out.
+    ``self_hosted`` (``self_hosted_load`` of this week) adds the GPU economics and questions.
     """
     import polars as pl
     from infermeter.analytics import metrics
@@ -369,13 +375,21 @@ def weekly_report(
         "endpoint",
         *(c for c in _DAILY_METRICS if c in daily_full.columns),
     ).sort("day", "endpoint")
-    workloads = workload_frame(this_week)
+    gpu = None
+    cpu_week = this_week
+    if self_hosted is not None and self_hosted.height:
+        from infermeter.analytics.economics._selfhost import gpu_economics, without_model_servers
+
+        gpu = gpu_economics(self_hosted, prices=prices, deployments=deployments)
+        cpu_week = without_model_servers(this_week, self_hosted)
+    workloads = workload_frame(cpu_week)
     economics = runtime_economics(workloads, prices=prices, deployments=deployments)
     recommendations = recommend_from_frames(
         workloads,
         economics=economics,
-        tenants=metrics(this_week, by=("endpoint", "runtime", "tenant")),
+        tenants=metrics(cpu_week, by=("endpoint", "runtime", "tenant")),
         versions=version_frame(_between(requests, previous_start, end)),
+        gpu=gpu,
     )
     slo = None
     if "slo_ms" in workloads.columns and workloads.height:
@@ -413,4 +427,5 @@ def weekly_report(
         drift=drift,
         slo_ms=slo,
         notes=notes,
+        gpu_economics=gpu,
     )

@@ -278,11 +278,14 @@ def compute_snapshot(
     ``previous_values`` its ``named_values`` (the same for the other capped labels).
     """
     from infermeter.analytics import (
+        gpu_economics,
         metrics,
         recommend_from_frames,
         request_table,
         runtime_economics,
+        self_hosted_load,
         version_frame,
+        without_model_servers,
         workload_frame,
     )
 
@@ -347,7 +350,13 @@ def compute_snapshot(
     )
 
     # Economics and recommendations over the longer window.
-    economics_requests = requests(end - options.economics_window, end)
+    # A GPU model server is no CPU workload: the GPU questions answer for it instead.
+    self_hosted = self_hosted_load(
+        con, con.table("spans"), since=end - options.economics_window, until=end
+    )
+    economics_requests = without_model_servers(
+        requests(end - options.economics_window, end), self_hosted
+    )
     economics_workloads = workload_frame(economics_requests)
     economics = runtime_economics(economics_workloads, prices=prices, deployments=deployments)
     for r in _rows(economics):
@@ -357,6 +366,9 @@ def compute_snapshot(
         economics=economics,
         tenants=metrics(economics_requests, by=("endpoint", "runtime", "tenant")),
         versions=version_frame(economics_requests),
+        gpu=gpu_economics(self_hosted, prices=prices, deployments=deployments)
+        if self_hosted.height
+        else None,
     )
     _add_recommendations(out, recommendations)
 

@@ -10,7 +10,7 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from infermeter.agent import configure, observe, testing
+from infermeter.agent import annotate, configure, observe, testing
 from infermeter.agent._runtime import (
     ColdStart,
     detect_runtime,
@@ -347,3 +347,42 @@ def test_configure_puts_detected_attributes_on_the_resource(
     assert config.resource["faas.max_memory"] == 512 * 1024 * 1024
     assert config.resource["cloud.region"] == "eu-central-1"
     assert config.settings.flush_on_return is None  # auto: on, because serverless
+
+
+@pytest.mark.parametrize(
+    ("environ", "gpus"),
+    [
+        ({"NVIDIA_VISIBLE_DEVICES": "0,1"}, {"infermeter.gpu.count": 2}),
+        ({"NVIDIA_VISIBLE_DEVICES": "GPU-1b2c"}, {"infermeter.gpu.count": 1}),
+        ({"NVIDIA_VISIBLE_DEVICES": "all"}, {}),
+        ({"NVIDIA_VISIBLE_DEVICES": "void"}, {}),
+        (
+            {"INFERMETER_GPU_TYPE": "nvidia-l4", "NVIDIA_VISIBLE_DEVICES": "all"},
+            {"infermeter.gpu.type": "nvidia-l4"},
+        ),
+        (
+            {"INFERMETER_GPU_COUNT": "4", "NVIDIA_VISIBLE_DEVICES": "0"},
+            {"infermeter.gpu.count": 4},
+        ),
+        ({"INFERMETER_GPU_COUNT": "many"}, {}),
+    ],
+)
+def test_gpus_from_the_environment(environ: dict[str, str], gpus: dict[str, Any]) -> None:
+    assert dict(detect_runtime(environ).resource) == gpus
+    on_cloud_run = detect_runtime({"K_SERVICE": "embed", **environ})
+    assert on_cloud_run.runtime == "serverless_container"
+    assert {k: v for k, v in on_cloud_run.resource.items() if k.startswith("infermeter.")} == gpus
+
+
+def test_a_custom_model_server_annotates_queue_and_model_time() -> None:
+    @observe(operation="embeddings", provider="self_hosted", model="bge-small-en-v1.5")
+    def embed(texts: list[str]) -> list[list[float]]:
+        annotate(queue_time=0.004, model_time=0.02, input_tokens=12)
+        return [[0.0, 1.0] for _ in texts]
+
+    with testing.capture() as cap:
+        embed(["a", "b"])
+    attributes = cap.spans[0].attributes or {}
+    assert attributes["gen_ai.provider.name"] == "self_hosted"
+    assert attributes["gen_ai.latency.time_in_queue"] == 0.004
+    assert attributes["gen_ai.latency.time_in_model_inference"] == 0.02

@@ -57,10 +57,12 @@ def test_a_version_1_store_is_migrated_without_losing_rows(tmp_path: Path) -> No
 
     con = duckdb.connect(str(path))
     assert apply_migrations(con) == 1
-    assert schema_version(con) == SCHEMA_VERSION == 2
+    assert schema_version(con) == SCHEMA_VERSION == 3
     assert _columns(con, "spans") == list(SPAN_COLUMNS)
-    assert con.execute("SELECT name, tenant, input_tokens, events FROM spans").fetchall() == [
-        ("old span", "acme", 7, None),
+    assert con.execute(
+        "SELECT name, tenant, input_tokens, events, queue_ms, gpu_type FROM spans"
+    ).fetchall() == [
+        ("old span", "acme", 7, None, None, None),
     ]
     assert con.execute("SELECT count(*) FROM ingest_checkpoint").fetchone() == (0,)
     # Running again is a no-op.
