@@ -280,7 +280,8 @@ def _run_prices_compute(args: argparse.Namespace) -> int:
     import polars as pl
     from infermeter.analytics.pricing._prices import load_prices
 
-    compute = load_prices(args.prices).compute
+    book = load_prices(args.prices)
+    compute = book.compute
     rows = [
         {
             "price": name,
@@ -291,6 +292,33 @@ def _run_prices_compute(args: argparse.Namespace) -> int:
             "note": source.note,
         }
         for name, source in compute.sources.items()
+    ]
+    # GPU instances (list, on-demand) and serverless GPU, named gpu:<instance>.
+    gpu = book.gpu
+    stale = "" if gpu.refetched else "not re-fetched when bundled; "
+    rows += [
+        {
+            "price": f"gpu:{instance.name}",
+            "value_usd": instance.usd_per_hour,
+            "unit": f"USD per instance-hour ({instance.gpus}x {instance.gpu_type}, "
+            f"{instance.vcpu:g} vCPU, {instance.memory_gib:g} GiB)",
+            "source": instance.source,
+            "date": instance.date,
+            "note": (stale if instance.provider != "custom" else "") + instance.note,
+        }
+        for instance in gpu.instances.values()
+    ]
+    rows += [
+        {
+            "price": f"gpu:{service.name}",
+            "value_usd": service.usd_per_second,
+            "unit": f"USD per instance-second while up ({service.gpus}x {service.gpu_type} "
+            "+ the vCPU and memory it requires)",
+            "source": service.source,
+            "date": service.date,
+            "note": f"scale to zero after {service.idle_timeout_s:.0f} s idle",
+        }
+        for service in gpu.serverless.values()
     ]
     frame = pl.DataFrame(rows)
     _emit(frame, args.format, list(frame.columns), title="compute list prices")

@@ -150,6 +150,12 @@ def test_prices_show_and_compute(capsys: pytest.CaptureFixture[str]) -> None:
     rows = {r["price"]: r for r in json.loads(out)}
     assert rows["lambda_x86_gb_s"]["value_usd"] == 0.0000166667
     assert rows["vm_hour"]["date"]
+    # GPU list prices come with their source, date and the not-re-fetched caveat.
+    assert rows["gpu:g6.xlarge"]["value_usd"] == 0.8048
+    assert "not re-fetched" in rows["gpu:g6.xlarge"]["note"]
+    assert rows["gpu:gcp_cloud_run_l4"]["value_usd"] == pytest.approx(
+        0.0001867 + 4 * 0.000018 + 16 * 0.000002
+    )
 
 
 def test_stages(store: Path, capsys: pytest.CaptureFixture[str]) -> None:
