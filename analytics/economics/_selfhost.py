@@ -361,21 +361,27 @@ def _row(  # noqa: PLR0912, PLR0915 - one projection, written out in order
         throughput = None
         notes.append("no tokens or busy time measured: no throughput")
     out["throughput_per_gpu"] = throughput
-    if throughput is None:
+    # GPU-seconds of work per second: the demand over the throughput, or (a server that
+    # reports no tokens: an image model, a Triton ensemble) the measured busy GPU time.
+    if throughput is not None:
+        gpu_load = demand / throughput
+    elif busy_s > 0:
+        gpu_load = busy_s * gpus / window_s
+        notes.append("sized from busy GPU time (no token counts): no API comparison")
+    else:
         out["note"] = "; ".join(notes)
         return out
     n = gpu_fleet_size(
-        tokens_per_s=demand,
-        throughput_per_gpu=throughput,
+        tokens_per_s=gpu_load,
+        throughput_per_gpu=1.0,
         gpus_per_instance=instance.gpus,
         target_utilization=config.target_utilization,
         min_instances=max(1, config.min_instances),
     )
     gpu_monthly = n * instance.usd_per_hour * 730
-    utilization = demand / (n * throughput * instance.gpus)
     out.update(
         instances_needed=n,
-        utilization=utilization,
+        utilization=gpu_load / (n * instance.gpus),
         gpu_monthly_usd=gpu_monthly,
         gpu_per_million_usd=gpu_monthly / (demand * SECONDS_PER_MONTH) * 1e6 if demand else None,
     )
@@ -383,7 +389,7 @@ def _row(  # noqa: PLR0912, PLR0915 - one projection, written out in order
     price, why = _api_price(prices, config, model)
     if why:
         notes.append(why)
-    if price is not None and tokens > 0:
+    if price is not None and tokens > 0 and throughput is not None:
         per_token = (input_tokens * price.input + output_tokens * price.output) / tokens
         api = api_monthly_usd(tokens_per_s=demand, usd_per_token=per_token)
         breakeven = breakeven_tokens_per_month(
@@ -424,13 +430,13 @@ def _row(  # noqa: PLR0912, PLR0915 - one projection, written out in order
             load_s, load_source = 0.0, "none"
             notes.append("no cold start measured: model load taken as 0 s")
         n_sl = gpu_fleet_size(
-            tokens_per_s=demand,
-            throughput_per_gpu=throughput,
+            tokens_per_s=gpu_load,
+            throughput_per_gpu=1.0,
             gpus_per_instance=serverless.gpus,
             target_utilization=config.target_utilization,
             min_instances=max(1, config.serverless_min_instances),
         )
-        busy = demand / (n_sl * throughput * serverless.gpus)
+        busy = gpu_load / (n_sl * serverless.gpus)
         measured = None
         if n_sl == 1 and config.serverless_min_instances == 0:
             measured = _replayed_arrivals(row, idle, load_s, window_s, requests)

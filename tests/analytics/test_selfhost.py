@@ -190,7 +190,9 @@ def test_no_break_even_when_the_api_is_cheaper_per_token_than_a_busy_gpu() -> No
     )
 
 
-def custom_server_spans(count: int, every_s: float, load_s: float) -> Iterator[Any]:
+def custom_server_spans(
+    count: int, every_s: float, load_s: float, *, tokens: bool = True
+) -> Iterator[Any]:
     """``@observe(operation="embeddings", provider="self_hosted", model=...)`` on a GPU box:
     the first call is the process's cold start and carries the model load as INIT."""
     for i in range(count):
@@ -202,6 +204,8 @@ def custom_server_spans(count: int, every_s: float, load_s: float) -> Iterator[A
             "gen_ai.latency.time_in_model_inference": 0.05,
             "infermeter.entry": True,
         }
+        if not tokens:  # an image model: no token counts, only GPU time
+            del attributes["gen_ai.usage.input_tokens"]
         if i == 0:
             attributes.update({"faas.coldstart": True, "infermeter.init_duration": load_s})
         yield otlp_span(
@@ -414,3 +418,32 @@ def test_compare_and_the_weekly_report_carry_the_gpu_questions(
     gpu_csv = (csv / "gpu_economics.csv").read_text()
     assert "meta-llama/Llama-3.1-8B-Instruct" in gpu_csv and "g6.xlarge" in gpu_csv
     assert "self_host_or_api" in (csv / "recommendations.csv").read_text()
+
+
+def test_a_server_without_token_counts_is_sized_from_busy_gpu_time(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Same sparse load, no tokens: the serverless question is still answered (it needs
+    # only arrivals, busy time and the model load); self-host vs API is not (no volume).
+    count, every_s, load_s = 144, 1800.0, 45.0
+    store = write_store(
+        tmp_path / "image.duckdb",
+        (
+            custom_server_spans(count, every_s, load_s, tokens=False),
+            {**VLLM_RESOURCE, "service.name": "imager"},
+            "infermeter",
+        ),
+    )
+    deployments = tmp_path / "deployments.toml"
+    deployments.write_text('[[self_hosted]]\nmodel = "bge-small-en-v1.5"\ninstance = "g6.xlarge"\n')
+    document = recommend_json(store, deployments, capsys)
+    rec = by_kind(document, "gpu_serverless_or_containers")
+    window_s = (count - 1) * every_s + 0.06
+    busy = count * 0.05 / window_s  # 50 ms of model time per call, one GPU
+    assert rec["evidence"]["busy_fraction"] == pytest.approx(busy)
+    assert rec["evidence"]["instances_needed"] == 1
+    assert rec["evidence"]["serverless_billed_fraction"] == pytest.approx(
+        count * (0.06 + CLOUD_RUN_IDLE_S + load_s) / window_s
+    )
+    assert rec["evidence"]["gpu_cheaper"] == "serverless"
+    assert not [r for r in document["recommendations"] if r["kind"] == "self_host_or_api"]
