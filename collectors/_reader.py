@@ -40,8 +40,11 @@ from infermeter.collectors._sidecar import (
     describe,
     read_runtime,
 )
+from infermeter.collectors._store_url import parse_store
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
     import duckdb
 
 __all__ = ["open_reader", "request_snapshot"]
@@ -49,13 +52,30 @@ __all__ = ["open_reader", "request_snapshot"]
 _log = logging.getLogger("infermeter.collectors")
 
 
-def open_reader(store: str | Path, *, timeout: float = 120.0) -> duckdb.DuckDBPyConnection:
+def open_reader(
+    store: str | Path,
+    *,
+    timeout: float = 120.0,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> duckdb.DuckDBPyConnection:
     """A read-only connection to the store at ``store`` with the ``spans`` and
     ``embeddings`` tables (see the module docstring for how it never blocks ingest).
+
+    ``store`` is a DuckDB file path or a ClickHouse store URL (``clickhouse://…``,
+    ``chdb:///dir``; see ``infermeter.collectors._store_url``): a ClickHouse store is
+    read into an in-memory DuckDB connection with the same tables, holding the spans
+    that start in ``[since, until)`` (widened by an hour each side; all when not given).
+    A DuckDB store ignores ``since``/``until``: callers filter their window anyway.
 
     Raises ``FileNotFoundError`` when there is no store there and ``OSError`` when no
     consistent view can be had (``timeout`` bounds the wait for a snapshot).
     """
+    location = parse_store(store)
+    if location.engine != "duckdb":
+        from infermeter.collectors._clickhouse_reader import open_clickhouse_reader
+
+        return open_clickhouse_reader(location, since=since, until=until)
     paths = StorePaths.of(store)
     if not paths.store.exists():
         raise FileNotFoundError(f"no store at {paths.store} (create one with `infermeter collect`)")
