@@ -3,6 +3,8 @@
 - :class:`Collector` — receive OTLP/HTTP (``infermeter collect``) into a store,
   durably (write-ahead log) and with backpressure.
 - :func:`open_reader` — THE way to read a store, consistent and never blocking ingest.
+- :func:`parse_store` — which engine a store name is on (DuckDB path, ``clickhouse://``,
+  ``chdb:///``); the one place the engine is chosen.
 - :func:`import_otlp` / :func:`read_otlp` — OTLP JSON / protobuf files (``infermeter import``).
 - :func:`write_parquet` — Parquet partitioned by day (``infermeter export``).
 - :class:`StorePaths` — where a store keeps its side files (``STORE.infermeter/``: WAL,
@@ -26,6 +28,7 @@ from infermeter.collectors._schema import (
 )
 from infermeter.collectors._settings import COLLECTOR_SETTINGS
 from infermeter.collectors._sidecar import StoreBusyError, StorePaths
+from infermeter.collectors._store_url import StoreLocation, parse_store
 
 __all__ = [
     "COLLECTOR_SETTINGS",
@@ -37,9 +40,11 @@ __all__ = [
     "ImportReport",
     "StoreBusyError",
     "StorePaths",
+    "StoreLocation",
     "apply_migrations",
     "import_otlp",
     "open_reader",
+    "parse_store",
     "read_otlp",
     "write_parquet",
 ]

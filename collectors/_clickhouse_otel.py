@@ -174,7 +174,18 @@ def otel_traces_arrow(
                     cols["ResourceAttributes"].append(resource_attributes)
                     cols["ScopeName"].append(scope.name)
                     cols["ScopeVersion"].append(scope.version)
-                    cols["SpanAttributes"].append(_attributes(span.attributes, json_column))
+                    attributes = _attributes(span.attributes, json_column)
+                    if not scope_column and not json_column:
+                        # Older exporter tables: the scope travels as span attributes.
+                        attributes += [
+                            (key, value)
+                            for key, value in (
+                                ("otel.scope.name", scope.name),
+                                ("otel.scope.version", scope.version),
+                            )
+                            if value
+                        ]
+                    cols["SpanAttributes"].append(attributes)
                     cols["Duration"].append(
                         (span.end_time_unix_nano - span.start_time_unix_nano) % (1 << 64)
                     )

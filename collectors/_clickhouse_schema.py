@@ -239,7 +239,10 @@ def _column_expressions(shape: TableShape) -> dict[str, str]:
     else:  # older tables: the scope travels as an attribute
         scope = access.text("SpanAttributes", "otel.scope.name")
         scope_version = access.text("SpanAttributes", "otel.scope.version")
-    mapped = sorted({spec.attribute for spec in specs if spec.source != "resource"})
+    mapped = sorted(
+        {spec.attribute for spec in specs if spec.source != "resource"}
+        | (set() if shape.scope_column else {"otel.scope.name", "otel.scope.version"})
+    )
     resource_mapped = sorted(
         {spec.attribute for spec in specs if spec.source in ("fallback", "resource")}
         | {sc.HOST_NAME}

@@ -47,7 +47,11 @@ class StorePaths:
 
     @classmethod
     def of(cls, store: str | os.PathLike[str]) -> StorePaths:
-        return cls(Path(store).expanduser().resolve())
+        """The paths of ``store``; a ClickHouse store's sidecar files are local too
+        (see :meth:`StoreLocation.local_path`)."""
+        from infermeter.collectors._store_url import parse_store
+
+        return cls(parse_store(store).local_path())
 
     @property
     def sidecar(self) -> Path:

@@ -53,6 +53,15 @@ class StoreLocation:
         netloc = parsed.netloc.replace(":" + parsed.password + "@", ":***@", 1)
         return parsed._replace(netloc=netloc).geturl()
 
+    def local_path(self) -> Path:
+        """Where this store's local companion files (``STORE.infermeter/``: drift results,
+        a collector's log) are anchored: the DuckDB file, the chdb directory, or for a
+        server ``./infermeter-HOST-DATABASE`` in the working directory."""
+        if self.path is not None:
+            return self.path.expanduser().resolve()
+        host = urlparse(self.text).hostname or "localhost"
+        return (Path.cwd() / f"infermeter-{host}-{self.database}").resolve()
+
     def client(self) -> Client:
         """A clickhouse-connect client on this store (ClickHouse engines only).
 

@@ -59,12 +59,20 @@ def register(subcommands: argparse._SubParsersAction[argparse.ArgumentParser]) -
             "Works while a collector is running (reads its snapshot)."
         ),
     )
-    export.add_argument("--store", required=True, type=Path, help="DuckDB store file")
+    export.add_argument(
+        "--store",
+        required=True,
+        help="the store: DuckDB file, clickhouse://user:password@host:8123/db or chdb:///dir",
+    )
     export.add_argument("--parquet", required=True, type=Path, metavar="DIR", help="output folder")
     export.add_argument(
         "--overwrite", action="store_true", help="replace an existing non-empty output folder"
     )
     export.set_defaults(handler=_export)
+
+    from infermeter.collectors import _cli_clickhouse
+
+    _cli_clickhouse.register(subcommands)
 
 
 def _collect(args: argparse.Namespace) -> int:

@@ -45,7 +45,7 @@ log = logging.getLogger("infermeter.dashboards")
 class ExporterConfig:
     """The resolved ``SERVE_SETTINGS`` (see ``infermeter.dashboards._settings``)."""
 
-    store: Path
+    store: str  # a DuckDB path or a ClickHouse store URL
     options: RollupOptions
     prices: str | None = None
     deployments: str | None = None
@@ -69,7 +69,7 @@ class ExporterConfig:
             budgets=load_budgets(values.get("budgets")),
         )
         return cls(
-            store=Path(values["store"]),
+            store=str(values["store"]),
             options=options,
             prices=values.get("prices"),
             deployments=values.get("deployments"),
@@ -80,7 +80,7 @@ class ExporterConfig:
         )
 
 
-def read_drift(store: Path) -> pl.DataFrame | None:
+def read_drift(store: str | Path) -> pl.DataFrame | None:
     """The latest drift results of ``store`` (None when the drift functions are not
     installed; an empty frame when there are none yet)."""
     try:
@@ -276,7 +276,10 @@ def serve(store: str | Path, **settings: Any) -> MetricsExporter:
 def serve_forever(values: Mapping[str, Any]) -> int:
     """The ``infermeter serve`` command: serve until SIGINT / SIGTERM."""
     config = ExporterConfig.from_settings(values)
-    if not config.store.exists():
+    from infermeter.collectors import parse_store
+
+    location = parse_store(config.store)
+    if location.engine == "duckdb" and not Path(config.store).expanduser().exists():
         raise FileNotFoundError(
             f"no store at {config.store} (create one with `infermeter collect`)"
         )

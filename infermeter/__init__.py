@@ -43,6 +43,8 @@ _EXTRA_FOR_MODULE = {
     "scipy": "drift",
     "threadpoolctl": "drift",
     "grafana_client": "grafana",
+    "clickhouse_connect": "clickhouse",
+    "chdb": "clickhouse",
     "prometheus_client": "grafana",
 }
 

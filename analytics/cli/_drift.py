@@ -58,7 +58,10 @@ def register(subcommands: argparse._SubParsersAction[argparse.ArgumentParser]) -
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument(
-        "--store", required=True, type=Path, metavar="PATH", help="the store (DuckDB file)"
+        "--store",
+        required=True,
+        metavar="STORE",
+        help="the store: DuckDB file, clickhouse://user:password@host:8123/db or chdb:///dir",
     )
     parser.add_argument(
         "--html",
@@ -81,6 +84,15 @@ def register(subcommands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     )
     add_arguments(parser, DRIFT_SETTINGS)
     parser.set_defaults(handler=_run)
+
+
+def _store_name(store: str) -> str:
+    from infermeter.collectors import parse_store
+
+    location = parse_store(store)
+    if location.engine == "duckdb" and location.path is not None:
+        return location.path.name
+    return location.display
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -127,7 +139,7 @@ def _run(args: argparse.Namespace) -> int:
         from infermeter.analytics.drift._evidently import write_html_report
 
         print(f"writing {args.html} (Evidently) …", file=sys.stderr)
-        write_html_report(args.html, samples, title=f"infermeter drift — {args.store.name}")
+        write_html_report(args.html, samples, title=f"infermeter drift — {_store_name(args.store)}")
     if args.json:
         print(json.dumps(results.to_dicts(), default=_json_default, indent=2))
     else:

@@ -81,7 +81,11 @@ def _moment(text: str) -> datetime:
 
 
 def _store_args(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--store", required=True, help="the DuckDB store file")
+    parser.add_argument(
+        "--store",
+        required=True,
+        help="the store: DuckDB file, clickhouse://user:password@host:8123/db or chdb:///dir",
+    )
     parser.add_argument(
         "--since",
         type=_moment,
@@ -185,6 +189,9 @@ def _session(args: argparse.Namespace, *, deployments: bool = True) -> Analysis:
         prices=args.prices,
         deployments=args.deployments if deployments else None,
         slo_ms=getattr(args, "slo_ms", None),
+        # A ClickHouse store pulls only this window's spans (a DuckDB file ignores it).
+        since=getattr(args, "since", None),
+        until=getattr(args, "until", None),
     )
 
 

@@ -57,7 +57,11 @@ def _timestamp(text: str) -> datetime:
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--store", required=True, help="the DuckDB store file")
+    parser.add_argument(
+        "--store",
+        required=True,
+        help="the store: DuckDB file, clickhouse://user:password@host:8123/db or chdb:///dir",
+    )
     add_arguments(parser, (*PRICE_SETTINGS, *DEPLOYMENT_SETTINGS))
 
 
