@@ -72,6 +72,7 @@ def _clickhouse(store: str) -> StoreLocation:
 
 def _init(args: argparse.Namespace) -> int:
     from infermeter.collectors._clickhouse_schema import clickhouse_init
+
     location = _clickhouse(args.store)
     client = location.client()
     try:
@@ -94,6 +95,7 @@ def _load(args: argparse.Namespace) -> int:
     from infermeter.collectors._clickhouse_otel import insert_otel_traces, otel_traces_arrow
     from infermeter.collectors._clickhouse_schema import detect_shape
     from infermeter.collectors._import import read_otlp
+
     location = _clickhouse(args.store)
     client = location.client()
     try:

@@ -243,9 +243,9 @@ def _column_expressions(shape: TableShape) -> dict[str, str]:
         {spec.attribute for spec in specs if spec.source != "resource"}
         | (set() if shape.scope_column else {"otel.scope.name", "otel.scope.version"})
     )
+    # host.name only fills in service_instance: the collector keeps it in the JSON too.
     resource_mapped = sorted(
         {spec.attribute for spec in specs if spec.source in ("fallback", "resource")}
-        | {sc.HOST_NAME}
     )
     exprs.update(
         {
@@ -336,6 +336,10 @@ def _embedding_expressions(shape: TableShape, span: dict[str, str]) -> dict[str,
     }
 
 
+# JSON as the collector writes it (Python's json): "/" is not escaped.
+_VIEW_SETTINGS: Final = "SETTINGS output_format_json_escape_forward_slashes = 0"
+
+
 def view_statements(
     shape: TableShape, *, table: str = DEFAULT_TABLE, max_vector_dim: int = 8192
 ) -> tuple[str, str]:
@@ -345,7 +349,7 @@ def view_statements(
     spans_view = (
         f"CREATE OR REPLACE VIEW {SPANS_VIEW} AS\nSELECT\n    {select},\n"
         # Kept so a time filter on the view reaches the table's partition key.
-        f"    Timestamp AS otel_timestamp\nFROM {_ident(table)}"
+        f"    Timestamp AS otel_timestamp\nFROM {_ident(table)}\n{_VIEW_SETTINGS}"
     )
     emb = _embedding_expressions(shape, span)
     columns = ",\n    ".join(
@@ -360,7 +364,7 @@ def view_statements(
         "    ARRAY JOIN Events.Timestamp AS event_time, Events.Name AS event_name,"
         " Events.Attributes AS event_attributes\n"
         f"    WHERE event_name = {_sql_string(sc.EMBEDDING_EVENT)})\n"
-        f"WHERE vector_ok AND length(vector_values) <= {int(max_vector_dim)}"
+        f"WHERE vector_ok AND length(vector_values) <= {int(max_vector_dim)}\n{_VIEW_SETTINGS}"
     )
     return spans_view, embeddings_view
 

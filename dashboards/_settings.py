@@ -90,7 +90,13 @@ def _analytics_settings() -> tuple[Setting[Any], ...]:
 
 
 ROLLUP_SETTINGS: Final[tuple[Setting[Any], ...]] = (
-    Setting("store", ENV_STORE, "", parse_str, "the store to read: DuckDB file or ClickHouse URL (clickhouse://…, chdb:///…)"),
+    Setting(
+        "store",
+        ENV_STORE,
+        "",
+        parse_str,
+        "the store to read: DuckDB file or ClickHouse URL (clickhouse://…, chdb:///…)",
+    ),
     Setting(
         "window",
         ENV_WINDOW,
