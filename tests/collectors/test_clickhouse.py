@@ -28,7 +28,7 @@ from polars.testing import assert_frame_equal
 pytest.importorskip("chdb")
 pytest.importorskip("clickhouse_connect")
 
-from infermeter.analytics import (  # noqa: E402
+from infermeter.analytics import (
     detect_drift,
     load_deployments,
     load_prices,
@@ -37,24 +37,24 @@ from infermeter.analytics import (  # noqa: E402
     request_table,
     runtime_economics,
 )
-from infermeter.collectors import open_reader, parse_store  # noqa: E402
-from infermeter.collectors._clickhouse_otel import (  # noqa: E402
+from infermeter.collectors import open_reader, parse_store
+from infermeter.collectors._clickhouse_otel import (
     go_number,
     insert_otel_traces,
     otel_traces_arrow,
 )
-from infermeter.collectors._clickhouse_schema import (  # noqa: E402
+from infermeter.collectors._clickhouse_schema import (
     OTEL_TRACES_DDL,
     clickhouse_init,
 )
-from infermeter.collectors._flatten import flatten_request, to_arrow  # noqa: E402
-from infermeter.collectors._store import StoreWriter  # noqa: E402
-from infermeter.collectors.testing import otlp_request, otlp_span  # noqa: E402
+from infermeter.collectors._flatten import flatten_request, to_arrow
+from infermeter.collectors._store import StoreWriter
+from infermeter.collectors.testing import otlp_request, otlp_span
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+    ExportTraceServiceRequest,
+)
 
-if True:  # typing only, kept out of the import block above
-    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
-        ExportTraceServiceRequest,
-    )
+from infermeter import main
 
 START = datetime(2026, 11, 9)
 TENANTS = ("acme", "globex", "initech")
@@ -67,7 +67,7 @@ def _traffic(n: int, *, seed: int = 11) -> list[ExportTraceServiceRequest]:
     query embeddings): a server entry span, a retrieval span with numeric attributes and
     an LLM client span with tokens, throttles, retries and an embedding event; two
     services on two resources (Lambda with cold starts, Kubernetes)."""
-    rng = random.Random(seed)  # noqa: S311 — reproducible test data
+    rng = random.Random(seed)
     out: list[ExportTraceServiceRequest] = []
     for i in range(n):
         start = START + timedelta(seconds=rng.uniform(0, 14 * 86_400))
@@ -184,11 +184,12 @@ TRAFFIC = _traffic(600)
 
 
 def _duckdb_store(path: Path, requests: list[ExportTraceServiceRequest]) -> Path:
+    merged = ExportTraceServiceRequest()
+    for request in requests:
+        merged.resource_spans.extend(request.resource_spans)
     writer = StoreWriter(path)
     try:
-        for request in requests:
-            spans, embeddings = to_arrow(flatten_request(request))
-            writer.write(spans, embeddings)
+        writer.write(*to_arrow(flatten_request(merged)))
     finally:
         writer.close()
     return path
@@ -231,7 +232,7 @@ def _clickhouse_store(root: Path, database: str, shape: str, blocks: int = 4) ->
     client.command(_SHAPES[shape].format(table="otel_traces"))
     rows = otel_traces_arrow(TRAFFIC, json_column=shape == "json", scope_column=shape != "older")
     order = list(range(rows.num_rows))
-    random.Random(3).shuffle(order)  # noqa: S311
+    random.Random(3).shuffle(order)
     rows = rows.take(order)
     size = -(-rows.num_rows // blocks)
     for offset in range(0, rows.num_rows, size):
@@ -244,7 +245,7 @@ def _clickhouse_store(root: Path, database: str, shape: str, blocks: int = 4) ->
 
 
 def _sorted(con: duckdb.DuckDBPyConnection, table: str) -> pl.DataFrame:
-    return con.sql(f"SELECT * FROM {table} ORDER BY span_id, trace_id").pl()  # noqa: S608
+    return con.sql(f"SELECT * FROM {table} ORDER BY span_id, trace_id").pl()
 
 
 @pytest.mark.parametrize("shape", ["exporter", "json", "older"])
@@ -309,7 +310,10 @@ def test_analytics_are_identical_on_clickhouse(
         con.close()
     want = _analytics(duck)
     for name, frame in want.items():
-        assert_frame_equal(got[name], frame, check_exact=False, rel_tol=1e-9, abs_tol=1e-12), name
+        try:
+            assert_frame_equal(got[name], frame, check_exact=False, rel_tol=1e-9, abs_tol=1e-12)
+        except AssertionError as exc:
+            raise AssertionError(f"{name}: {exc}") from None
     verdicts = got["drift"].filter(pl.col("verdict") == "drift")
     assert not verdicts.is_empty()  # the v2 shift is found on ClickHouse too
 
@@ -400,9 +404,11 @@ _CLI = "import sys, infermeter; sys.exit(infermeter.main(sys.argv[1:]))"
 
 
 def _cli(*args: str) -> str:
+    """``infermeter ARGS`` in a fresh process (or ``-c CODE`` run as is)."""
     env = {**os.environ, "COLUMNS": "200"}
-    done = subprocess.run(  # noqa: S603 — our own console script
-        [sys.executable, "-c", _CLI, *args],
+    argv = [sys.executable, *args] if args[0] == "-c" else [sys.executable, "-c", _CLI, *args]
+    done = subprocess.run(
+        argv,
         capture_output=True,
         text=True,
         timeout=300,
@@ -413,7 +419,9 @@ def _cli(*args: str) -> str:
     return done.stdout
 
 
-def test_metrics_cli_on_the_exporters_table_equals_the_duckdb_store(tmp_path: Path) -> None:
+def test_metrics_cli_on_the_exporters_table_equals_the_duckdb_store(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     """The done-when check: `infermeter metrics --store chdb:///DIR --by tenant,model` over an
     otel_traces table created by the exporter's DDL (by `clickhouse init`) and filled in
     blocks that split traces gives the DuckDB store's numbers for the same spans."""
@@ -432,12 +440,18 @@ def test_metrics_cli_on_the_exporters_table_equals_the_duckdb_store(tmp_path: Pa
         path.write_bytes(request.SerializeToString())
         files.append(str(path))
     store = f"chdb://{tmp_path / 'ch'}"
-    _cli("clickhouse", "init", "--store", store)
-    _cli("clickhouse", "load", "--store", store, *files)
+    # init and load in one process (chdb's start-up dominates a small command).
+    _cli(
+        "-c",
+        "import sys, infermeter\n"
+        f"assert infermeter.main(['clickhouse', 'init', '--store', {store!r}]) == 0\n"
+        f"sys.exit(infermeter.main(['clickhouse', 'load', '--store', {store!r}, *{files!r}]))",
+    )
     args = ("--by", "tenant,model", "--columns", "all", "--format", "csv")
     on_clickhouse = _cli("metrics", "--store", store, *args)
     duck_path = _duckdb_store(tmp_path / "spans.duckdb", TRAFFIC)
-    on_duckdb = _cli("metrics", "--store", str(duck_path), *args)
+    assert main(["metrics", "--store", str(duck_path), *args]) == 0
+    on_duckdb = capsys.readouterr().out
     # Equal to float tolerance: sums run over rows in a different order.
     got = pl.read_csv(io.StringIO(on_clickhouse))
     want = pl.read_csv(io.StringIO(on_duckdb))
