@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     )
     from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 
-__all__ = ["insert_otel_traces", "otel_traces_arrow"]
+__all__ = ["go_json", "go_number", "insert_otel_traces", "otel_traces_arrow"]
 
 _KINDS: Final = ("Unspecified", "Internal", "Server", "Client", "Producer", "Consumer")
 _STATUSES: Final = ("Unset", "Ok", "Error")
@@ -57,7 +57,7 @@ def go_number(value: float) -> str:
     return "0" if text in ("-0", "") else text
 
 
-def _go_json(raw: Any) -> str:  # noqa: PLR0911 — one exit per JSON value kind
+def go_json(raw: Any) -> str:  # noqa: PLR0911 — one exit per JSON value kind
     """Go's json.Marshal of pcommon AsRaw() output (sorted keys, HTML-escaped strings)."""
     if raw is None:
         return "null"
@@ -75,9 +75,9 @@ def _go_json(raw: Any) -> str:  # noqa: PLR0911 — one exit per JSON value kind
             text = text.replace(char, escape)
         return text.replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
     if isinstance(raw, dict):
-        items = (f"{_go_json(k)}:{_go_json(raw[k])}" for k in sorted(raw))
+        items = (f"{go_json(k)}:{go_json(raw[k])}" for k in sorted(raw))
         return "{" + ",".join(items) + "}"
-    return "[" + ",".join(_go_json(item) for item in raw) + "]"
+    return "[" + ",".join(go_json(item) for item in raw) + "]"
 
 
 def _raw(value: AnyValue) -> Any:
@@ -106,12 +106,12 @@ def _as_string(value: AnyValue) -> str:  # noqa: PLR0911 — one exit per value 
         return go_number(value.double_value)
     if which == "bytes_value":
         return base64.b64encode(value.bytes_value).decode("ascii")
-    return _go_json(_raw(value))
+    return go_json(_raw(value))
 
 
 def _attributes(kvs: Iterable[KeyValue], json_column: bool) -> Any:
     if json_column:
-        return _go_json({kv.key: _raw(kv.value) for kv in kvs})
+        return go_json({kv.key: _raw(kv.value) for kv in kvs})
     return [(kv.key, _as_string(kv.value)) for kv in kvs]
 
 

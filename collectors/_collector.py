@@ -28,6 +28,7 @@ from infermeter.collectors._ingest import IngestPipeline, PipelineConfig
 from infermeter.collectors._receiver import TRACES_PATH, OTLPServer
 from infermeter.collectors._settings import COLLECTOR_SETTINGS
 from infermeter.collectors._sidecar import StorePaths, WriterLock, write_runtime
+from infermeter.collectors._store_url import parse_store
 
 __all__ = ["Collector", "tune_gc_for_ingest"]
 
@@ -75,6 +76,10 @@ class Collector:
         if unknown:
             raise TypeError(f"unknown collector settings: {sorted(unknown)}")
         self.paths = StorePaths.of(store)
+        # A ClickHouse store is written by URL; its log and lock stay in local files.
+        self._target: Path | str = (
+            str(store) if parse_store(store).engine != "duckdb" else self.paths.store
+        )
         self.settings = resolve(COLLECTOR_SETTINGS, settings)
         self._control_token = new_control_token()
         auth_file = self.settings["auth_file"]
@@ -99,7 +104,7 @@ class Collector:
         self._lock.acquire({"kind": "collector"})
         try:
             pipeline = IngestPipeline(
-                self.paths.store,
+                self._target,
                 self.paths.wal,
                 PipelineConfig(
                     max_queue_spans=s["max_queue_spans"],

@@ -37,6 +37,7 @@ from infermeter.collectors._wal import WriteAheadLog
 
 if TYPE_CHECKING:
     import pyarrow as pa
+    from infermeter.collectors._clickhouse_writer import ClickHouseWriter
 
 __all__ = ["IngestPipeline", "Overloaded", "PipelineConfig", "Unavailable"]
 
@@ -112,7 +113,8 @@ class _Counters:
 class IngestPipeline:
     """The write path of one collector process (see the module docstring)."""
 
-    def __init__(self, store_path: Path, wal_dir: Path, config: PipelineConfig) -> None:
+    def __init__(self, store_path: Path | str, wal_dir: Path, config: PipelineConfig) -> None:
+        """``store_path``: the DuckDB file, or a ClickHouse store URL (a ``str``)."""
         self.store_path = store_path
         self.config = config
         self.wal = WriteAheadLog(wal_dir, segment_bytes=config.segment_bytes)
@@ -126,7 +128,7 @@ class IngestPipeline:
         self._waiting: deque[object] = deque()  # requests in line for queue room
         self._closing = False
         self._stopped = False
-        self._store: StoreWriter | None = None
+        self._store: StoreWriter | ClickHouseWriter | None = None
         self._store_ready = threading.Event()
         self._fatal: BaseException | None = None
         self._snapshot_lock = threading.Lock()
@@ -140,6 +142,12 @@ class IngestPipeline:
         """Try to open the store now; False if another process holds it (the flusher
         keeps retrying). Any other failure (a corrupt file, a newer schema) raises."""
         if self._store is not None:
+            return True
+        if isinstance(self.store_path, str):  # a ClickHouse store URL
+            from infermeter.collectors._clickhouse_writer import ClickHouseWriter
+            from infermeter.collectors._store_url import parse_store
+
+            self._store = ClickHouseWriter(parse_store(self.store_path))
             return True
         try:
             self._store = StoreWriter(

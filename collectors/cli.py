@@ -28,7 +28,11 @@ def register(subcommands: argparse._SubParsersAction[argparse.ArgumentParser]) -
             "written to <store>.infermeter/collector.json."
         ),
     )
-    collect.add_argument("--store", required=True, type=Path, help="DuckDB store file")
+    collect.add_argument(
+        "--store",
+        required=True,
+        help="the store: DuckDB file, or clickhouse://user:password@host:8123/db (chdb:///dir)",
+    )
     add_arguments(collect, COLLECTOR_SETTINGS)
     collect.set_defaults(handler=_collect)
 

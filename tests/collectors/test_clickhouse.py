@@ -37,7 +37,7 @@ from infermeter.analytics import (
     request_table,
     runtime_economics,
 )
-from infermeter.collectors import open_reader, parse_store
+from infermeter.collectors import Collector, open_reader, parse_store
 from infermeter.collectors._clickhouse_otel import (
     go_number,
     insert_otel_traces,
@@ -49,7 +49,7 @@ from infermeter.collectors._clickhouse_schema import (
 )
 from infermeter.collectors._flatten import flatten_request, to_arrow
 from infermeter.collectors._store import StoreWriter
-from infermeter.collectors.testing import otlp_request, otlp_span
+from infermeter.collectors.testing import otlp_request, otlp_span, send_otlp
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceRequest,
 )
@@ -458,3 +458,36 @@ def test_metrics_cli_on_the_exporters_table_equals_the_duckdb_store(
     assert_frame_equal(got, want, check_exact=False, rel_tol=1e-9, abs_tol=1e-12)
     assert got.height == len(TENANTS) * len(MODELS)
     assert got["requests"].sum() == len(TRAFFIC)
+
+
+def test_collect_writes_the_exporters_rows_into_clickhouse(
+    duck: duckdb.DuckDBPyConnection, chdb_root: Path
+) -> None:
+    """`collect --store chdb://…`: infermeter's receiver (WAL, backpressure, tokens as
+    always) writes otel_traces rows that read back as the DuckDB store's rows."""
+    admin = parse_store(f"chdb://{chdb_root}").client()
+    admin.command("CREATE DATABASE IF NOT EXISTS collected")
+    url = f"chdb://{chdb_root}?database=collected"
+    with Collector(url, port=0) as collector:
+        for offset in range(0, len(TRAFFIC), 150):
+            batch = ExportTraceServiceRequest()
+            for request in TRAFFIC[offset : offset + 150]:
+                batch.resource_spans.extend(request.resource_spans)
+            response = send_otlp(collector.url + "/v1/traces", batch)
+            assert response.status == 200, response.body
+    con = open_reader(url)
+    try:
+        got, want = _sorted(con, "spans"), _sorted(duck, "spans")
+        texts = ["attributes", "resource_attributes"]
+        for column in texts:
+            assert [json.loads(x) for x in got[column]] == [json.loads(x) for x in want[column]]
+        # Durations round-trip through integer nanoseconds and seconds through ms: equal
+        # to float tolerance; the rest exactly.
+        assert_frame_equal(
+            got.drop(texts), want.drop(texts), check_exact=False, rel_tol=1e-12, abs_tol=1e-9
+        )
+        assert_frame_equal(_sorted(con, "embeddings"), _sorted(duck, "embeddings"))
+        shape = con.sql("SELECT count(*) FROM spans").fetchall()[0][0]
+    finally:
+        con.close()
+    assert shape == 3 * len(TRAFFIC)

@@ -1,0 +1,295 @@
+"""infermeter's collector writing to a ClickHouse store (``collect --store clickhouse://…``).
+
+The receiver, write-ahead log, backpressure and tenant tokens are unchanged: the ingest
+pipeline hands this writer the same Arrow batches of store rows it hands the DuckDB
+store, and this writer turns them back into ``otel_traces`` rows as the OpenTelemetry
+Collector's clickhouseexporter writes them (typed columns back to their attributes with
+the collector's own mapping, values as pcommon ``AsString`` text, embeddings back to
+``infermeter.embedding`` span events), inserted as one Arrow block per batch. So a team
+can keep infermeter's ingest and scale the storage, and every reader sees one table
+whichever collector wrote a row.
+
+The write-ahead-log checkpoint lives in ``infermeter_ingest_checkpoint`` and is written
+after the rows: ClickHouse has no transaction spanning both, so a crash between the two
+inserts replays that one batch (at-least-once for that window; DuckDB stores are
+exactly-once).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, Final
+
+from infermeter.collectors._clickhouse_otel import go_json, go_number, insert_otel_traces
+from infermeter.collectors._clickhouse_schema import (
+    DEFAULT_TABLE,
+    TableShape,
+    attribute_columns,
+    clickhouse_init,
+    detect_shape,
+)
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    import pyarrow as pa
+    from infermeter.collectors._store import SnapshotInfo
+    from infermeter.collectors._store_url import StoreLocation
+
+__all__ = ["ClickHouseWriter"]
+
+_log = logging.getLogger("infermeter.collectors")
+CHECKPOINT_TABLE: Final = "infermeter_ingest_checkpoint"
+_KINDS: Final = {
+    "UNSPECIFIED": "Unspecified",
+    "INTERNAL": "Internal",
+    "SERVER": "Server",
+    "CLIENT": "Client",
+    "PRODUCER": "Producer",
+    "CONSUMER": "Consumer",
+}
+_STATUSES: Final = {"UNSET": "Unset", "OK": "Ok", "ERROR": "Error"}
+_EMBEDDING_EVENT: Final = "infermeter.embedding"
+
+
+def _text(value: Any) -> str:
+    """A plain (JSON-decoded or typed) value as pcommon ``AsString`` writes it."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        return go_number(value)
+    if isinstance(value, str):
+        return value
+    if value is None:
+        return ""
+    return go_json(value)
+
+
+class _Reverse:
+    """Store column -> (attribute, container, value back to the attribute's unit)."""
+
+    def __init__(self) -> None:
+        self.span: list[tuple[str, str, float | None, int]] = []
+        self.resource: list[tuple[str, str]] = []
+        seen: set[str] = set()
+        for spec in attribute_columns():
+            if spec.column in seen or spec.source == "secondary":
+                continue
+            seen.add(spec.column)
+            if spec.source == "resource":
+                self.resource.append((spec.column, spec.attribute))
+            else:
+                self.span.append((spec.column, spec.attribute, spec.scale, spec.offset))
+
+    def span_attributes(self, row: dict[str, Any]) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for column, attribute, scale, offset in self.span:
+            value = row.get(column)
+            if value is None:
+                continue
+            if scale is not None and scale != 1.0:
+                value = value / scale
+            elif offset:
+                value = value - offset
+            out[attribute] = value
+        if row.get("attributes"):
+            out.update(json.loads(row["attributes"]))
+        return out
+
+    def resource_attributes(self, row: dict[str, Any]) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for column, attribute in self.resource:
+            if row.get(column) is not None:
+                out[attribute] = row[column]
+        if row.get("resource_attributes"):
+            out.update(json.loads(row["resource_attributes"]))
+        return out
+
+
+def _attributes(values: dict[str, Any], shape: TableShape) -> Any:
+    if shape.json:
+        return go_json(values)
+    return [(key, _text(value)) for key, value in values.items()]
+
+
+def _ns(moment: datetime | None) -> int:
+    if moment is None:
+        return 0
+    aware = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
+    return int(aware.timestamp()) * 1_000_000_000 + aware.microsecond * 1000
+
+
+class ClickHouseWriter:
+    """The ingest pipeline's store on ClickHouse (the ``StoreWriter`` methods it uses)."""
+
+    def __init__(self, location: StoreLocation, *, table: str = DEFAULT_TABLE) -> None:
+        self.location = location
+        self.table = table
+        self._client = location.client()
+        try:
+            shape = detect_shape(self._client, table)
+            if shape is None:
+                clickhouse_init(self._client, table=table)
+                shape = TableShape()
+            self.shape = shape
+            self._client.command(
+                f"CREATE TABLE IF NOT EXISTS {CHECKPOINT_TABLE} (wal_id String, seq UInt64,"
+                " updated_at DateTime64(3, 'UTC')) ENGINE = ReplacingMergeTree(seq)"
+                " ORDER BY wal_id"
+            )
+        except BaseException:
+            self._client.close()
+            raise
+        self._reverse = _Reverse()
+
+    def checkpoint(self, wal_id: str) -> int:
+        """The highest write-ahead-log sequence number stored for log ``wal_id``."""
+        rows = self._client.query(
+            f"SELECT max(seq) FROM {CHECKPOINT_TABLE} WHERE wal_id = {{wal_id:String}}",  # noqa: S608
+            parameters={"wal_id": wal_id},
+        ).result_rows
+        return int(rows[0][0] or 0) if rows else 0
+
+    def write(
+        self,
+        spans: pa.Table,
+        embeddings: pa.Table,
+        *,
+        wal_id: str | None = None,
+        seq: int | None = None,
+    ) -> None:
+        """Insert the batch as ``otel_traces`` rows (one block), then the checkpoint."""
+        if spans.num_rows:
+            insert_otel_traces(self._client, self.rows(spans, embeddings), name=self.table)
+        elif embeddings.num_rows:
+            _log.warning("%d embedding(s) without their span dropped", embeddings.num_rows)
+        if wal_id is not None and seq is not None:
+            self._client.insert(
+                CHECKPOINT_TABLE,
+                [[wal_id, seq, datetime.now(UTC)]],
+                column_names=["wal_id", "seq", "updated_at"],
+            )
+
+    def rows(self, spans: pa.Table, embeddings: pa.Table) -> pa.Table:
+        """Store rows back to ``otel_traces`` rows (see the module docstring)."""
+        import pyarrow as pa
+
+        vectors: dict[tuple[str, str], list[dict[str, Any]]] = {}
+        for emb in embeddings.to_pylist():
+            vectors.setdefault((emb["trace_id"], emb["span_id"]), []).append(emb)
+        shape = self.shape
+        cols: dict[str, list[Any]] = {name: [] for name in _COLUMNS}
+        for row in spans.to_pylist():
+            start = _ns(row["start_time"])
+            events: list[tuple[int, str, Any]] = []
+            for event in json.loads(row["events"]) if row.get("events") else []:
+                events.append(
+                    (
+                        int(event.get("time_unix_nano") or 0),
+                        str(event.get("name", "")),
+                        _attributes(event.get("attributes") or {}, shape),
+                    )
+                )
+            for emb in vectors.get((row["trace_id"], row["span_id"]), []):
+                attrs: dict[str, Any] = {"infermeter.embedding.vector": emb["vector"]}
+                if emb["kind"] is not None:
+                    attrs = {"infermeter.embedding.kind": emb["kind"], **attrs}
+                events.append((_ns(emb["time"]), _EMBEDDING_EVENT, _attributes(attrs, shape)))
+            links = json.loads(row["links"]) if row.get("links") else []
+            span_attrs = self._reverse.span_attributes(row)
+            if not shape.scope_column and not shape.json and row.get("scope_name"):
+                span_attrs["otel.scope.name"] = row["scope_name"]
+            cols["Timestamp"].append(start)
+            cols["TraceId"].append(row["trace_id"])
+            cols["SpanId"].append(row["span_id"])
+            cols["ParentSpanId"].append(row["parent_span_id"] or "")
+            cols["TraceState"].append("")
+            cols["SpanName"].append(row["name"] or "")
+            cols["SpanKind"].append(_KINDS.get(row["kind"] or "", row["kind"] or ""))
+            cols["ServiceName"].append(row["service_name"] or "")
+            cols["ResourceAttributes"].append(
+                _attributes(self._reverse.resource_attributes(row), shape)
+            )
+            cols["ScopeName"].append(row.get("scope_name") or "")
+            cols["ScopeVersion"].append(row.get("scope_version") or "")
+            cols["SpanAttributes"].append(_attributes(span_attrs, shape))
+            cols["Duration"].append(round((row["duration_ms"] or 0.0) * 1e6))
+            cols["StatusCode"].append(
+                _STATUSES.get(row["status_code"] or "", row["status_code"] or "")
+            )
+            cols["StatusMessage"].append(row["status_message"] or "")
+            cols["Events.Timestamp"].append([t for t, _, _ in events])
+            cols["Events.Name"].append([n for _, n, _ in events])
+            cols["Events.Attributes"].append([a for _, _, a in events])
+            cols["Links.TraceId"].append([str(link.get("trace_id", "")) for link in links])
+            cols["Links.SpanId"].append([str(link.get("span_id", "")) for link in links])
+            cols["Links.TraceState"].append(["" for _ in links])
+            cols["Links.Attributes"].append(
+                [_attributes(link.get("attributes") or {}, shape) for link in links]
+            )
+        attrs_type: pa.DataType = pa.string() if shape.json else pa.map_(pa.string(), pa.string())
+        ts = pa.timestamp("ns", tz="UTC")
+        types: dict[str, pa.DataType] = {
+            "Timestamp": ts,
+            "ResourceAttributes": attrs_type,
+            "SpanAttributes": attrs_type,
+            "Duration": pa.uint64(),
+            "Events.Timestamp": pa.list_(ts),
+            "Events.Name": pa.list_(pa.string()),
+            "Events.Attributes": pa.list_(attrs_type),
+            "Links.TraceId": pa.list_(pa.string()),
+            "Links.SpanId": pa.list_(pa.string()),
+            "Links.TraceState": pa.list_(pa.string()),
+            "Links.Attributes": pa.list_(attrs_type),
+        }
+        if not shape.scope_column:
+            del cols["ScopeName"], cols["ScopeVersion"]
+        return pa.table(
+            {
+                name: pa.array(values, type=types.get(name, pa.string()))
+                for name, values in cols.items()
+            }
+        )
+
+    def snapshot(
+        self, dest: Path, wal_id: str | None = None, base: SnapshotInfo | None = None
+    ) -> SnapshotInfo:
+        """Readers of a ClickHouse store query it directly: there is no snapshot file."""
+        raise OSError(
+            f"{self.location.display} is a ClickHouse store: read it with --store "
+            f"{self.location.display}, not through the collector"
+        )
+
+    def close(self) -> None:
+        """Release the client (and chdb's engine handle)."""
+        self._client.close()
+
+
+_COLUMNS: Final = (
+    "Timestamp",
+    "TraceId",
+    "SpanId",
+    "ParentSpanId",
+    "TraceState",
+    "SpanName",
+    "SpanKind",
+    "ServiceName",
+    "ResourceAttributes",
+    "ScopeName",
+    "ScopeVersion",
+    "SpanAttributes",
+    "Duration",
+    "StatusCode",
+    "StatusMessage",
+    "Events.Timestamp",
+    "Events.Name",
+    "Events.Attributes",
+    "Links.TraceId",
+    "Links.SpanId",
+    "Links.TraceState",
+    "Links.Attributes",
+)
