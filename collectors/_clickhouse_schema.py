@@ -199,7 +199,7 @@ def _read(spec: AttributeColumn, access: _Access, container: str) -> str:
     return f"if({access.present(container, spec.attribute)}, {typed}, {null})"
 
 
-def _column_expressions(shape: TableShape) -> dict[str, str]:
+def span_expressions(shape: TableShape) -> dict[str, str]:
     """Store column -> ClickHouse expression over ``otel_traces``."""
     access = _Access(shape.json)
     specs = attribute_columns()
@@ -344,7 +344,7 @@ def view_statements(
     shape: TableShape, *, table: str = DEFAULT_TABLE, max_vector_dim: int = 8192
 ) -> tuple[str, str]:
     """``CREATE OR REPLACE VIEW`` statements of the two views over ``table``."""
-    span = _column_expressions(shape)
+    span = span_expressions(shape)
     select = ",\n    ".join(f"{span[name]} AS {name}" for name, _ in SPAN_COLUMNS)
     spans_view = (
         f"CREATE OR REPLACE VIEW {SPANS_VIEW} AS\nSELECT\n    {select},\n"
@@ -440,8 +440,27 @@ def _migration_1(client: Client, shape: TableShape, table: str) -> None:
         client.command(statement)
 
 
+def _migration_2(client: Client, shape: TableShape, table: str) -> None:
+    """Step 2: the request rollup table, filled from the spans already stored, then
+    kept current by a materialized view over the table (spans inserted while this runs
+    are missed: run it before ingest starts, or pause ingest)."""
+    from infermeter.collectors._clickhouse_requests import (
+        REQUESTS_TABLE,
+        requests_statements,
+        rollup_select,
+    )
+
+    create, view = requests_statements(shape, table=table)
+    client.command(create)
+    client.command(f"INSERT INTO {REQUESTS_TABLE} {rollup_select(shape, table)}")
+    client.command(view)
+
+
 # Each entry upgrades version i to i + 1; a released entry is never edited.
-_MIGRATIONS: Final[tuple[Callable[[Client, TableShape, str], None], ...]] = (_migration_1,)
+_MIGRATIONS: Final[tuple[Callable[[Client, TableShape, str], None], ...]] = (
+    _migration_1,
+    _migration_2,
+)
 CLICKHOUSE_SCHEMA_VERSION: Final = len(_MIGRATIONS)
 
 

@@ -43,7 +43,9 @@ from infermeter.collectors._clickhouse_otel import (
     insert_otel_traces,
     otel_traces_arrow,
 )
+from infermeter.collectors._clickhouse_requests import request_metrics
 from infermeter.collectors._clickhouse_schema import (
+    CLICKHOUSE_SCHEMA_VERSION,
     OTEL_TRACES_DDL,
     clickhouse_init,
 )
@@ -355,13 +357,23 @@ def test_init_is_idempotent_and_versioned(chdb_root: Path) -> None:
     admin.command("CREATE DATABASE IF NOT EXISTS fresh")
     client = parse_store(f"chdb://{chdb_root}?database=fresh").client()
     first = clickhouse_init(client)
-    assert first.created_table and (first.from_version, first.to_version) == (0, 1)
+    assert first.created_table
+    assert (first.from_version, first.to_version) == (0, CLICKHOUSE_SCHEMA_VERSION)
     again = clickhouse_init(client)
-    assert not again.created_table and again.from_version == again.to_version == 1
+    assert not again.created_table
+    assert again.from_version == again.to_version == CLICKHOUSE_SCHEMA_VERSION
     views = client.query(
         "SELECT name FROM system.tables WHERE database = 'fresh' AND engine = 'View' ORDER BY name"
     ).result_rows
     assert views == [("infermeter_embeddings",), ("infermeter_spans",)]
+    tables = client.query(
+        "SELECT name, engine FROM system.tables WHERE database = 'fresh'"
+        " AND name LIKE 'infermeter_requests%' ORDER BY name"
+    ).result_rows
+    assert tables == [
+        ("infermeter_requests", "AggregatingMergeTree"),
+        ("infermeter_requests_mv", "MaterializedView"),
+    ]
 
 
 def test_open_reader_needs_init(chdb_root: Path) -> None:
@@ -491,3 +503,65 @@ def test_collect_writes_the_exporters_rows_into_clickhouse(
     finally:
         con.close()
     assert shape == 3 * len(TRAFFIC)
+
+
+STEP2_COLUMNS = (
+    "requests",
+    "errors",
+    "error_rate",
+    "p50_ms",
+    "p95_ms",
+    "p99_ms",
+    "cold_starts",
+    "cold_start_rate",
+    "throttled",
+    "throttle_rate",
+    "throttle_events",
+    "input_tokens_per_request",
+    "output_tokens_per_request",
+    "token_cost_usd",
+)
+
+
+def test_request_rollup_in_clickhouse_equals_the_span_path(
+    duck: duckdb.DuckDBPyConnection, chdb_root: Path
+) -> None:
+    """Step 2: half the spans stored before `init` (backfilled), the rest after it, in
+    blocks that split traces (the materialized view aggregates each block): merged request
+    rows give the DuckDB metrics, with exact quantiles and query-time prices."""
+    admin = parse_store(f"chdb://{chdb_root}").client()
+    admin.command("CREATE DATABASE IF NOT EXISTS step2")
+    client = parse_store(f"chdb://{chdb_root}?database=step2").client()
+    client.command(OTEL_TRACES_DDL.format(table="otel_traces"))
+    rows = otel_traces_arrow(TRAFFIC)
+    order = list(range(rows.num_rows))
+    random.Random(5).shuffle(order)
+    rows = rows.take(order)
+    half = rows.num_rows // 2
+    insert_otel_traces(client, rows.slice(0, half))
+    clickhouse_init(client)
+    for offset in range(half, rows.num_rows, 250):
+        insert_otel_traces(client, rows.slice(offset, 250))
+    partial = client.query("SELECT count() FROM infermeter_requests").result_rows[0][0]
+    assert partial > len(TRAFFIC)  # traces really were split across blocks
+
+    prices = load_prices()
+    since, until = START + timedelta(days=2), START + timedelta(days=12)
+    got = request_metrics(client, by=("tenant", "model"), since=since, until=until, prices=prices)
+    requests = request_table(
+        duck,
+        duck.table("spans"),
+        prices=prices,
+        deployments=load_deployments(None, prices=prices),
+        since=since,
+        until=until,
+    )
+    want = metrics(requests, by=("tenant", "model")).select(["tenant", "model", *STEP2_COLUMNS])
+    assert_frame_equal(
+        got.select(want.columns),
+        want,
+        check_dtypes=False,
+        check_exact=False,
+        rel_tol=1e-9,
+        abs_tol=1e-12,
+    )
