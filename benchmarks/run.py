@@ -47,6 +47,11 @@ BENCHMARKS: dict[str, tuple[str, list[str], list[str]]] = {
         [],
         ["--rows", "5000", "--rounds", "1"],
     ),
+    "clickhouse": (
+        "weekly metric tables on chdb (step 1 spans, step 2 request rollup) vs the DuckDB file",
+        [],
+        ["--spans", "100000", "--rounds", "1"],
+    ),
     "exporter": (
         "exporter refresh and scrape vs request table + metrics / a static registry",
         [],
