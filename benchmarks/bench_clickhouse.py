@@ -37,7 +37,12 @@ sys.path.insert(0, str(HERE))
 
 from _harness import median, peak_rss_mb, print_table, ratio  # noqa: E402
 
-GROUPINGS: list[tuple[str, ...]] = [("tenant",), ("model",), ("prompt_version",), ("endpoint", "runtime")]
+GROUPINGS: list[tuple[str, ...]] = [
+    ("tenant",),
+    ("model",),
+    ("prompt_version",),
+    ("endpoint", "runtime"),
+]
 COLUMNS = ("requests", "error_rate", "p50_ms", "p95_ms", "p99_ms", "input_tokens_per_request")
 SINCE, UNTIL = datetime(2026, 11, 16), datetime(2026, 11, 23)
 
@@ -66,8 +71,7 @@ def _attribute_map(container: str) -> str:
         pairs.append(f"tuple('{spec.attribute}', if({col} IS NULL, NULL, {text}))")
     kept = f"arrayFilter(kv -> kv.2 IS NOT NULL, [{', '.join(pairs)}])"
     return (
-        f"mapFromArrays(arrayMap(kv -> kv.1, {kept}),"
-        f" arrayMap(kv -> assumeNotNull(kv.2), {kept}))"
+        f"mapFromArrays(arrayMap(kv -> kv.1, {kept}), arrayMap(kv -> assumeNotNull(kv.2), {kept}))"
     )
 
 
@@ -95,7 +99,7 @@ def load_chdb(store: Path, directory: Path) -> dict[str, float]:
             {_attribute_map("span")}, toUInt64(round(duration_ms * 1e6)),
             concat(upper(substring(status_code, 1, 1)), lower(substring(status_code, 2))),
             ifNull(status_message, '')
-        FROM file('{parquet}', Parquet)"""  # noqa: S608 — generated from the mapping
+        FROM file('{parquet}', Parquet)"""
     )
     loaded = time.perf_counter() - started
     started = time.perf_counter()
@@ -140,11 +144,13 @@ def _child(case: str, store: str) -> None:
     started = time.perf_counter()
     results = _step2(store) if case == "chdb step 2" else _span_path(store)
     elapsed = time.perf_counter() - started
-    print(json.dumps({"seconds": elapsed, "rss_mb": peak_rss_mb(), "results": results}, default=str))
+    print(
+        json.dumps({"seconds": elapsed, "rss_mb": peak_rss_mb(), "results": results}, default=str)
+    )
 
 
 def _spawn(case: str, store: str) -> dict[str, Any]:
-    output = subprocess.run(  # noqa: S603 — this file
+    output = subprocess.run(
         [sys.executable, __file__, "--child", case, "--store", store],
         check=True,
         capture_output=True,
@@ -196,7 +202,9 @@ def run_size(spans: int, rounds: int) -> None:
             shift = index % len(cases)
             for case in cases[shift:] + cases[:shift]:
                 samples[case].append(_spawn(case, stores[case]))
-                print(f"  round {index + 1} {case}: {samples[case][-1]['seconds']:.2f} s", flush=True)
+                print(
+                    f"  round {index + 1} {case}: {samples[case][-1]['seconds']:.2f} s", flush=True
+                )
         baseline = samples["duckdb file"][0]["results"]
         base_s = median([s["seconds"] for s in samples["duckdb file"]])
         rows = []
@@ -214,7 +222,7 @@ def run_size(spans: int, rounds: int) -> None:
 
 
 def _spawn_load(store: Path, directory: Path) -> dict[str, float]:
-    output = subprocess.run(  # noqa: S603 — this file
+    output = subprocess.run(
         [sys.executable, __file__, "--load", str(store), "--store", str(directory)],
         check=True,
         capture_output=True,
