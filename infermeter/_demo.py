@@ -116,6 +116,12 @@ def register(subcommands: argparse._SubParsersAction[argparse.ArgumentParser]) -
         "of this ISO week, so that two whole weeks are simulated)",
     )
     demo.add_argument(
+        "--store",
+        default=None,
+        help="run on this store instead of OUT/store.duckdb: a DuckDB file, or chdb:///DIR "
+        "(the ClickHouse engine in-process, the OpenTelemetry Collector's otel_traces)",
+    )
+    demo.add_argument(
         "--force",
         action="store_true",
         help="replace a store in --out that an earlier demo did not write",
@@ -150,7 +156,7 @@ def _python_cli(*args: str) -> list[str]:
 
 
 @contextmanager
-def _collector(store: Path, log: IO[str]) -> Iterator[str]:
+def _collector(store: Path | str, log: IO[str]) -> Iterator[str]:
     """A real ``infermeter collect`` process on ``store``; yields its base URL."""
     from infermeter.collectors import StorePaths
 
@@ -304,7 +310,7 @@ def _report_week(end: datetime) -> str:
     return f"{year}-W{week:02d}"
 
 
-def _analyse(store: Path, out: Path, end: datetime, console: _Console) -> dict[str, Any]:
+def _analyse(store: Path | str, out: Path, end: datetime, console: _Console) -> dict[str, Any]:
     """Drift, weekly report and recommendations from the store; returns the findings."""
 
     from infermeter.analytics import open as open_analysis
@@ -352,7 +358,7 @@ def _analyse(store: Path, out: Path, end: datetime, console: _Console) -> dict[s
     }
 
 
-def _provisioning(store: Path, out: Path, end: datetime, console: _Console) -> dict[str, Any]:
+def _provisioning(store: Path | str, out: Path, end: datetime, console: _Console) -> dict[str, Any]:
     """Grafana file provisioning, Prometheus alert rules, and the rules evaluated now."""
     from infermeter.agent.settings import resolve
     from infermeter.alerts import CHECK_SETTINGS, DEFAULT_RULES, check_store, write_prometheus_rules
@@ -390,7 +396,7 @@ def _money(value: object) -> str:
 
 
 def _print_summary(
-    findings: dict[str, Any], out: Path, store: Path, seconds: float, console: _Console
+    findings: dict[str, Any], out: Path, store: Path | str, seconds: float, console: _Console
 ) -> None:
     from rich.table import Table
 
@@ -449,7 +455,12 @@ def _print_summary(
         (out / "drift.html", "Evidently drift report"),
         (out / "grafana", "Grafana provisioning: data source + 4 dashboards"),
         (findings["alert_rules"], "Prometheus alerting rules"),
-        (store, "the DuckDB store (query it with duckdb, or the commands below)"),
+        (
+            store,
+            "the DuckDB store (query it with duckdb, or the commands below)"
+            if isinstance(store, Path)
+            else "the ClickHouse store (otel_traces and infermeter's views; the commands below)",
+        ),
         (out / "demo.json", "these findings as JSON"),
     ):
         show.print(f"  {path}  [dim]{what}[/]")
@@ -470,9 +481,13 @@ def _run(args: argparse.Namespace) -> int:
     console = _Console()
     out: Path = args.out
     out.mkdir(parents=True, exist_ok=True)
-    store = out / "store.duckdb"
+    store: Path | str = out / "store.duckdb"
     marker = out / _MARKER
-    if store.exists() or store.with_name(store.name + ".infermeter").exists():
+    if args.store is not None:
+        store = _demo_store(args.store)
+    if isinstance(store, str):  # chdb: the directory and its local folder
+        _replace_chdb_store(store, args.force or marker.exists())
+    elif store.exists() or store.with_name(store.name + ".infermeter").exists():
         # A store an earlier demo made is the demo's to replace (running the README's
         # command twice just works); anything else is somebody's data.
         if not (args.force or marker.exists()):
@@ -502,6 +517,40 @@ def _run(args: argparse.Namespace) -> int:
     (out / "demo.json").write_text(json.dumps(findings, indent=2, default=str), encoding="utf-8")
     _print_summary(findings, out, store, time.monotonic() - started, console)
     return 0
+
+
+def _demo_store(text: str) -> Path | str:
+    """``--store``: a DuckDB path, or a chdb URL (kept as text: it is not a file)."""
+    from infermeter.collectors import parse_store
+
+    location = parse_store(text)
+    if location.engine == "duckdb":
+        return Path(text)
+    if location.engine != "chdb":
+        raise ValueError(
+            "the demo runs on a DuckDB file or chdb:///DIR; on a ClickHouse server run "
+            "`infermeter clickhouse init` and point your collector at it instead"
+        )
+    return text
+
+
+def _replace_chdb_store(store: str, replace: bool) -> None:
+    """Remove a chdb store an earlier demo made (its directory and local folder)."""
+    import shutil
+
+    from infermeter.collectors import StorePaths, parse_store
+
+    directory = parse_store(store).path
+    assert directory is not None
+    paths = StorePaths.of(store)
+    existing = [p for p in (directory, paths.sidecar) if p.exists()]
+    if existing and not replace:
+        raise ValueError(
+            f"{directory} exists and was not made by `infermeter demo`; "
+            "pass --force to replace it or choose another --store"
+        )
+    for path in existing:
+        shutil.rmtree(path)
 
 
 def _remove_store(store: Path) -> None:
