@@ -566,3 +566,42 @@ def test_request_rollup_in_clickhouse_equals_the_span_path(
         rel_tol=1e-9,
         abs_tol=1e-12,
     )
+
+
+def test_a_clickhouse_server_url_reaches_clickhouse_connect(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """No ClickHouse server runs here: check what a clickhouse:// URL hands the client."""
+    import clickhouse_connect
+
+    seen: dict[str, Any] = {}
+
+    def fake_get_client(**kwargs: Any) -> object:
+        seen.update(kwargs)
+        return object()
+
+    monkeypatch.setattr(clickhouse_connect, "get_client", fake_get_client)
+    parse_store("clickhouses://ana:p%40ss@ch.example:9440/otel").client()
+    assert seen == {
+        "host": "ch.example",
+        "port": 9440,
+        "username": "ana",
+        "password": "p@ss",
+        "database": "otel",
+        "secure": True,
+    }
+    seen.clear()
+    parse_store("clickhouse://ch.example").client()
+    assert (seen["port"], seen["username"], seen["database"], seen["secure"]) == (
+        8123,
+        "default",
+        "default",
+        False,
+    )
+
+
+def test_an_unknown_store_scheme_is_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["metrics", "--store", "postgres://db/spans"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0
+    assert "unknown store scheme 'postgres'" in err
