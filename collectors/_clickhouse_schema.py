@@ -97,7 +97,8 @@ def attribute_columns() -> tuple[AttributeColumn, ...]:
     out: list[AttributeColumn] = []
 
     def add(key: str, source: fl._Source, where: Source) -> None:
-        ranged = source.offset != 0
+        # Integers narrower than BIGINT carry a range (and maybe an offset) to check.
+        ranged = bool(getattr(source, "bounded", source.offset != 0))
         out.append(
             AttributeColumn(
                 column=names[source.column],
@@ -180,7 +181,7 @@ def _typed(spec: AttributeColumn, value: str) -> str:
         number = f"toInt64OrNull({value})"
         if spec.scale is not None:
             return f"toFloat64({number}) * {spec.scale!r}"
-        if spec.offset:
+        if spec.low is not None and spec.high is not None:
             return (
                 f"if({number} BETWEEN {spec.low} AND {spec.high},"
                 f" toInt32({number} + {spec.offset}), NULL)"
@@ -207,14 +208,29 @@ def span_expressions(shape: TableShape) -> dict[str, str]:
     for spec in specs:
         by_column.setdefault(spec.column, []).append(spec)
     exprs: dict[str, str] = {}
+    # (attribute, condition) pairs: the collector drops an attribute from the JSON exactly
+    # when a typed column took its value; otherwise (wrong type, out of range, a span
+    # overriding its resource, a secondary name not used) it stays there, raw.
+    span_taken: list[tuple[str, str]] = []
+    resource_taken: list[tuple[str, str]] = []
     for column, sources in by_column.items():
-        parts: list[str] = []
-        for spec in sorted(sources, key=lambda s: s.source == "secondary"):
-            if spec.source in ("span", "fallback", "secondary"):
-                parts.append(_read(spec, access, "SpanAttributes"))
-            if spec.source in ("fallback", "resource"):
-                parts.append(_read(spec, access, "ResourceAttributes"))
-        expr = parts[0] if len(parts) == 1 else f"coalesce({', '.join(parts)})"
+        on_span = [s for s in sources if s.source in ("span", "fallback")]
+        on_span += [s for s in sources if s.source == "secondary"]
+        on_resource = [s for s in sources if s.source in ("fallback", "resource")]
+        span_parts = [_read(spec, access, "SpanAttributes") for spec in on_span]
+        earlier: list[str] = []
+        for spec, typed in zip(on_span, span_parts, strict=True):
+            unused = "".join(f" AND isNull({e})" for e in earlier)
+            span_taken.append((spec.attribute, f"isNotNull({typed}){unused}"))
+            earlier.append(typed)
+        before = _coalesce(span_parts) if span_parts else None
+        resource_parts = []
+        for spec in on_resource:
+            typed = _read(spec, access, "ResourceAttributes")
+            resource_parts.append(typed)
+            same = "" if before is None else f" AND (isNull({before}) OR {before} = {typed})"
+            resource_taken.append((spec.attribute, f"isNotNull({typed}){same}"))
+        expr = _coalesce(span_parts + resource_parts)
         default = _DEFAULTS.get(column)
         if default is not None:
             primary = sources[0]
@@ -239,14 +255,8 @@ def span_expressions(shape: TableShape) -> dict[str, str]:
     else:  # older tables: the scope travels as an attribute
         scope = access.text("SpanAttributes", "otel.scope.name")
         scope_version = access.text("SpanAttributes", "otel.scope.version")
-    mapped = sorted(
-        {spec.attribute for spec in specs if spec.source != "resource"}
-        | (set() if shape.scope_column else {"otel.scope.name", "otel.scope.version"})
-    )
-    # host.name only fills in service_instance: the collector keeps it in the JSON too.
-    resource_mapped = sorted(
-        {spec.attribute for spec in specs if spec.source in ("fallback", "resource")}
-    )
+    if not shape.scope_column:  # older tables: the scope's attributes are no attributes
+        span_taken += [("otel.scope.name", "true"), ("otel.scope.version", "true")]
     exprs.update(
         {
             "trace_id": "TraceId",
@@ -259,8 +269,8 @@ def span_expressions(shape: TableShape) -> dict[str, str]:
             "duration_ms": "toInt64(Duration) / 1e6",
             "status_code": "upper(toString(StatusCode))",
             "status_message": "nullIf(StatusMessage, '')",
-            "attributes": _remaining_json(shape, "SpanAttributes", mapped),
-            "resource_attributes": _remaining_json(shape, "ResourceAttributes", resource_mapped),
+            "attributes": _remaining_json(shape, "SpanAttributes", span_taken),
+            "resource_attributes": _remaining_json(shape, "ResourceAttributes", resource_taken),
             "scope_name": f"nullIf({scope}, '')",
             "scope_version": f"nullIf({scope_version}, '')",
             # Not rebuilt from the exporter's Nested columns (no analytics reads them).
@@ -280,9 +290,18 @@ _NUMBER_RE: Final = r"^-?(0|[1-9][0-9]*)(\\.[0-9]+)?([eE][-+]?[0-9]+)?$"
 _JSON_DEPTH: Final = 6  # dotted attribute keys come back from JSON as nested objects
 
 
-def _remaining_json(shape: TableShape, container: str, exclude: list[str]) -> str:
-    """The attributes no typed column took, as a JSON object text."""
-    skip = "[" + ", ".join(_sql_string(k) for k in exclude) + "]"
+def _coalesce(parts: list[str]) -> str:
+    return parts[0] if len(parts) == 1 else f"coalesce({', '.join(parts)})"
+
+
+def _remaining_json(shape: TableShape, container: str, taken: list[tuple[str, str]]) -> str:
+    """The attributes no typed column took (``taken``: attribute, SQL condition), as a
+    JSON object text."""
+    skip = (
+        "arrayFilter(x -> x != '', ["
+        + ", ".join(f"if({cond}, {_sql_string(key)}, '')" for key, cond in taken)
+        + "])"
+    )
     if not shape.json:
         pairs = (
             f"arrayFilter(kv -> NOT has({skip}, kv.1),"

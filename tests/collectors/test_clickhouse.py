@@ -103,6 +103,9 @@ def _traffic(n: int, *, seed: int = 11) -> list[ExportTraceServiceRequest]:
             "gen_ai.response.time_to_first_chunk": rng.uniform(0.05, 0.4),
             "tenant.id": tenant,
         }
+        if i % 4 == 0:  # a model server's own timings, and a GPU count out of INTEGER range
+            llm_attrs["gen_ai.latency.time_in_queue"] = rng.uniform(0.001, 0.05)
+            llm_attrs["infermeter.gpu.count"] = 1 << 40 if i % 8 == 0 else 2
         if rng.random() < 0.08:
             llm_attrs["infermeter.throttled"] = True
             llm_attrs["infermeter.retries"] = rng.randint(1, 3)
@@ -176,6 +179,7 @@ def _traffic(n: int, *, seed: int = 11) -> list[ExportTraceServiceRequest]:
                 "cloud.platform": "aws_eks",
                 "infermeter.runtime": "container",
                 "host.name": f"pod-{i % 3}",
+                "infermeter.gpu.type": "nvidia-l4",
             }
         )
         out.append(otlp_request(spans, resource=resource, scope="infermeter"))
