@@ -17,6 +17,7 @@ rollback is ``1 - p``.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
@@ -73,7 +74,7 @@ def quality_rollouts(
     *,
     by: Sequence[str] = ("tenant",),
     version: str = "prompt_version",
-    thresholds: RolloutThresholds = RolloutThresholds(),  # noqa: B008 - frozen value
+    thresholds: RolloutThresholds = RolloutThresholds(),
 ) -> pl.DataFrame:
     """One row per (group, evaluation name, consecutive version pair): ``*by`` and
     ``ROLLOUT_COLUMNS`` (costs from ``requests`` when given). ``judged`` comes from
@@ -96,7 +97,7 @@ def quality_rollouts(
             .sort("first")[version]
             .to_list()
         )
-        for baseline, candidate in zip(order, order[1:], strict=False):
+        for baseline, candidate in itertools.pairwise(order):
             before = group.filter(pl.col(version) == baseline)["value"].to_numpy()
             after = group.filter(pl.col(version) == candidate)["value"].to_numpy()
             key = tuple(group_values[k] for k in keys)
