@@ -9,7 +9,7 @@ used_ids=…)`` sets them; other emitters can send the same attribute names).
   have no hit value and are left out of the hit rate.
 - **top-k overlap** of the same query (same fingerprint) between two versions (prompt or
   index version, or time buckets): the latest top-``k`` list of each side, compared by
-  Jaccard (|A∩B| / |A∪B|, order ignored) and rank-biased overlap (Webber, Moffat & Zobel
+  Jaccard (|A and B| / |A or B|, order ignored) and rank-biased overlap (Webber, Moffat & Zobel
   2010, extrapolated RBO, eq. 32, persistence ``p`` = 0.9: the top ranks weigh most;
   identical lists score 1, disjoint 0). Consecutive versions, in order of first use, are
   compared; the result averages over the queries both sides answered.
@@ -42,7 +42,7 @@ RBO_PERSISTENCE: Final = 0.9
 
 
 def jaccard(a: Sequence[str], b: Sequence[str]) -> float:
-    """|A∩B| / |A∪B| of two id lists (1.0 for two empty lists)."""
+    """|A and B| / |A or B| of two id lists (1.0 for two empty lists)."""
     left, right = set(a), set(b)
     union = left | right
     return len(left & right) / len(union) if union else 1.0
