@@ -126,6 +126,12 @@ def register(subcommands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     metrics.add_argument(
         "--columns", default=None, help="comma-separated metric columns for the table, or 'all'"
     )
+    metrics.add_argument(
+        "--quality",
+        action="store_true",
+        help="add quality next to cost: good rate, cost per good answer, negative-feedback "
+        "rate (from evaluations) and retrieval hit rate",
+    )
     _format_arg(metrics)
     metrics.set_defaults(handler=_run_metrics)
 
@@ -200,7 +206,11 @@ def _run_metrics(args: argparse.Namespace) -> int:
     by = check_group_columns(args.by)
     if args.bucket is not None:
         parse_bucket(args.bucket)
+        if args.quality:
+            raise ValueError("--quality groups by --by only; leave --bucket out")
     columns = _table_columns(args.columns, METRIC_COLUMNS)
+    if args.quality:
+        columns += [c for c in _QUALITY_COLUMNS if c not in columns]
     _check_window(args)
     with _session(args) as analysis, _status("computing metrics"):
         requests = analysis.requests(args.since, args.until)
@@ -208,6 +218,8 @@ def _run_metrics(args: argparse.Namespace) -> int:
         (foreign,) = requests.aggregate(
             "coalesce(sum(foreign_spans), 0), count(*) FILTER (WHERE foreign_spans > 0)"
         ).fetchall()
+        if args.quality:
+            frame = analysis.with_quality(frame, by=by, since=args.since, until=args.until)
     keys = [*by, *(["bucket"] if args.bucket else [])]
     _emit(frame, args.format, [*keys, *columns], title="requests")
     if foreign[0]:
@@ -217,6 +229,45 @@ def _run_metrics(args: argparse.Namespace) -> int:
             "another tenant's trace; see the request table's foreign_spans).\n"
         )
     return 0
+
+
+_QUALITY_COLUMNS: Final = (
+    "judged_requests",
+    "good_rate",
+    "cost_per_good_answer_usd",
+    "negative_feedback_rate",
+    "retrieval_hit_rate",
+)
+
+
+def _with_quality(
+    con: duckdb.DuckDBPyConnection, requests: Any, frame: pl.DataFrame, by: Sequence[str]
+) -> pl.DataFrame:
+    """``frame`` plus the quality columns of the same groups (rules: analytics._quality)."""
+    import polars as pl
+    from infermeter.analytics._quality import judged_evaluations, quality_summary
+    from infermeter.analytics._quality_retrieval import retrieval_metrics, retrievals
+
+    keys = list(by)
+    judged = judged_evaluations(con, requests, con.table("evaluations"), con.table("spans"))
+    quality = quality_summary(judged, requests, by=keys).select(
+        *keys, *(c for c in _QUALITY_COLUMNS if c != "retrieval_hit_rate")
+    )
+    found = retrievals(con.table("spans")).pl()
+    retrieval_keys = {"tenant", "model", "prompt_version", "endpoint"}
+    if set(keys) <= retrieval_keys:
+        hits = retrieval_metrics(found, by=keys).select(
+            *keys, pl.col("hit_rate").alias("retrieval_hit_rate")
+        )
+    else:  # retrieval spans carry only these keys
+        hits = quality.select(keys).with_columns(
+            pl.lit(None, pl.Float64).alias("retrieval_hit_rate")
+        )
+    if not keys:
+        return pl.concat([frame, quality, hits.select("retrieval_hit_rate")], how="horizontal")
+    return frame.join(quality, on=keys, how="left", nulls_equal=True).join(
+        hits, on=keys, how="left", nulls_equal=True
+    )
 
 
 def _table_columns(requested: str | None, known: Sequence[str]) -> list[str]:

@@ -1,0 +1,91 @@
+"""``metrics --quality`` and ``recommend`` on a store file with evaluations, through the
+console script (numbers by hand)."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pytest
+from infermeter.collectors import apply_migrations
+from infermeter.collectors.testing import (
+    evaluation_record,
+    insert_evaluations,
+    insert_spans,
+    span_record,
+)
+
+from infermeter import main
+
+T0 = datetime(2026, 11, 16, 10, 0, 0)
+COST_V1 = 1000 * 0.15e-6 + 500 * 0.60e-6  # gpt-4o-mini list prices
+COST_V2 = 1000 * 0.15e-6 + 300 * 0.60e-6
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("quality") / "store.duckdb"
+    con = duckdb.connect(str(path))
+    apply_migrations(con)
+    spans: list[dict[str, Any]] = []
+    evaluations: list[dict[str, Any]] = []
+    plan = [("v1", 0, 500, [0.9, 0.8, 0.7, 0.6]), ("v2", 120, 300, [0.6, 0.5, 0.4, 0.3])]
+    for version, offset, output_tokens, cycle in plan:
+        for i in range(40):
+            span = span_record(
+                start=T0 + timedelta(minutes=offset + i),
+                tenant="acme",
+                model="gpt-4o-mini",
+                provider="openai",
+                prompt_version=version,
+                input_tokens=1000,
+                output_tokens=output_tokens,
+            )
+            spans.append(span)
+            evaluations.append(
+                evaluation_record(
+                    "helpfulness", trace_id=span["trace_id"], score_value=cycle[i % 4]
+                )
+            )
+    insert_spans(con, spans)
+    insert_evaluations(con, evaluations)
+    con.close()
+    return path
+
+
+def test_metrics_quality_columns(store: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(
+        [
+            "metrics",
+            "--store",
+            str(store),
+            "--by",
+            "prompt_version",
+            "--quality",
+            "--format",
+            "json",
+        ]
+    )
+    out = capsys.readouterr().out
+    assert code == 0
+    rows = {row["prompt_version"]: row for row in json.loads(out)}
+    assert rows["v1"]["good_rate"] == pytest.approx(1.0)
+    assert rows["v1"]["cost_per_good_answer_usd"] == pytest.approx(COST_V1)
+    assert rows["v2"]["good_rate"] == pytest.approx(0.5)
+    assert rows["v2"]["cost_per_good_answer_usd"] == pytest.approx(COST_V2 / 0.5)
+    assert rows["v2"]["judged_requests"] == 40
+
+
+def test_recommend_advises_the_rollback(store: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["recommend", "--store", str(store), "--json"])
+    document = json.loads(capsys.readouterr().out)
+    assert code == 0
+    kinds = [r["kind"] for r in document["recommendations"]]
+    assert "rollback" in kinds
+    rollback = document["recommendations"][kinds.index("rollback")]
+    assert rollback["tenant"] == "acme"
+    assert rollback["evidence"]["candidate"] == "v2"
+    assert rollback["evidence"]["candidate_cost_per_request_usd"] == pytest.approx(COST_V2)
