@@ -447,7 +447,7 @@ def _print_summary(
         (findings["report"], "weekly unit-economics report (open it in a browser)"),
         (out / "report", "the same report as Markdown (Slack, e-mail) and CSV"),
         (out / "drift.html", "Evidently drift report"),
-        (out / "grafana", "Grafana provisioning: data source + 4 dashboards"),
+        (out / "grafana", "Grafana provisioning: data source + 5 dashboards"),
         (findings["alert_rules"], "Prometheus alerting rules"),
         (store, "the DuckDB store (query it with duckdb, or the commands below)"),
         (out / "demo.json", "these findings as JSON"),
