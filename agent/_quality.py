@@ -61,12 +61,18 @@ def _global_logger_provider() -> Any:
     return provider
 
 
+def _current() -> Logger | None:
+    return _Logs.logger
+
+
 def _logger() -> Logger | None:
-    if _Logs.logger is not None:
-        return _Logs.logger
+    found = _current()
+    if found is not None:
+        return found
     with _Logs.lock:
-        if _Logs.logger is not None:
-            return _Logs.logger
+        found = _current()  # another thread may have built it meanwhile
+        if found is not None:
+            return found
         from infermeter.agent._pipeline import active
 
         pipeline = active()

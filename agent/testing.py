@@ -184,7 +184,7 @@ def capture(
     from opentelemetry.sdk._logs import LoggerProvider
     from opentelemetry.sdk._logs.export import InMemoryLogRecordExporter, SimpleLogRecordProcessor
 
-    logs = InMemoryLogRecordExporter()
+    logs = InMemoryLogRecordExporter()  # type: ignore[no-untyped-call]
     logger_provider = LoggerProvider(resource=pipeline.tracer_provider.resource)  # type: ignore[union-attr]
     logger_provider.add_log_record_processor(SimpleLogRecordProcessor(logs))
     previous_logs = swap_logs(logger_provider)

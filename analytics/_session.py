@@ -165,12 +165,13 @@ class Analysis:
             requests = requests.filter(
                 duckdb.ColumnExpression("endpoint") == duckdb.ConstantExpression(endpoint)
             )
-        return recommend(
+        found = recommend(
             requests,
             prices=self.prices,
             deployments=self.deployments,
             self_hosted=self.self_hosted(since, until, endpoint=endpoint),
         )
+        return [*self._rollout_recommendations(requests), *found]
 
     def self_hosted(
         self,
@@ -209,6 +210,81 @@ class Analysis:
             deployments=self.deployments,
         )
 
+    # -- quality (evaluations, feedback, retrieval) -------------------------------------
+    def has_evaluations(self) -> bool:
+        """Whether the store has the quality tables (a store an older collector wrote is
+        migrated when a collector of this version next opens it)."""
+        rows = self.con.execute(
+            "SELECT count(*) FROM duckdb_tables() WHERE database_name = current_database()"
+            " AND schema_name = 'main' AND table_name = 'evaluations'"
+        ).fetchall()
+        return bool(rows[0][0])
+
+    def judged(self, requests: duckdb.DuckDBPyRelation) -> pl.DataFrame | None:
+        """Evaluations linked to ``requests`` (None for a store without the tables)."""
+        from infermeter.analytics.quality import judged_evaluations
+
+        if not self.has_evaluations():
+            return None
+        return judged_evaluations(self.con, requests, self.con.table("evaluations"), self.spans)
+
+    def _rollout_recommendations(self, requests: duckdb.DuckDBPyRelation) -> list[Recommendation]:
+        judged = self.judged(requests)
+        if judged is None or judged.is_empty():
+            return []
+        try:
+            from infermeter.analytics.quality import quality_rollouts, rollout_recommendations
+
+            return rollout_recommendations(quality_rollouts(judged, requests))
+        except ImportError:  # the rollout test needs scipy (the 'drift' extra)
+            return []
+
+    def with_quality(
+        self,
+        frame: pl.DataFrame,
+        *,
+        by: Sequence[str] = (),
+        since: datetime | None = None,
+        until: datetime | None = None,
+    ) -> pl.DataFrame:
+        """``frame`` (a metric table grouped ``by``) plus good rate, cost per good answer,
+        negative-feedback rate and retrieval hit rate of the same groups."""
+        import polars as pl
+        from infermeter.analytics.quality import quality_summary, retrieval_metrics, retrievals
+
+        keys = list(by)
+        requests = self.requests(since, until)
+        judged = self.judged(requests)
+        columns = [
+            "judged_requests",
+            "good_rate",
+            "cost_per_good_answer_usd",
+            "negative_feedback_rate",
+        ]
+        if judged is None:
+            return frame.with_columns(
+                *(pl.lit(None, pl.Float64).alias(c) for c in [*columns, "retrieval_hit_rate"])
+            )
+        quality = quality_summary(judged, requests, by=keys).select(*keys, *columns)
+        if set(keys) <= {"tenant", "model", "prompt_version", "endpoint"}:
+            found = retrievals(self.spans).pl()
+            if since is not None:
+                found = found.filter(pl.col("start_time") >= since)
+            if until is not None:
+                found = found.filter(pl.col("start_time") < until)
+            hits = retrieval_metrics(found, by=keys).select(
+                *keys, pl.col("hit_rate").alias("retrieval_hit_rate")
+            )
+        else:  # retrieval spans carry only those keys
+            hits = quality.select(keys).with_columns(
+                pl.lit(None, pl.Float64).alias("retrieval_hit_rate")
+            )
+        if not keys:
+            return pl.concat([frame, quality, hits.select("retrieval_hit_rate")], how="horizontal")
+        return frame.join(quality, on=keys, how="left", nulls_equal=True).join(
+            hits, on=keys, how="left", nulls_equal=True
+        )
+
     def drift_results(self) -> pl.DataFrame | None:
         """The latest drift results of this store; None when drift is not installed."""
         try:
@@ -234,12 +310,27 @@ class Analysis:
 
         start, end = iso_week_bounds(week)
         # The week and the one before it (week-over-week deltas), nothing else.
+        requests = self.requests(start - timedelta(days=7), end)
+        quality = None
+        if self.has_evaluations():
+            from infermeter.analytics.quality import quality_section
+
+            quality = quality_section(
+                self.con,
+                requests,
+                self.con.table("evaluations"),
+                self.spans,
+                start=start,
+                end=end,
+                previous_start=start - timedelta(days=7),
+            )
         return weekly_report(
-            self.requests(start - timedelta(days=7), end),
+            requests,
             week=week,
             prices=self.prices,
             deployments=self.deployments,
             drift=drift,
+            quality=quality,
             top=top,
             self_hosted=self.self_hosted(start, end),
         )

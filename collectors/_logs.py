@@ -25,7 +25,7 @@ import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final
 
-from infermeter.agent import _semconv as sc
+from infermeter.agent import semconv as sc
 from infermeter.collectors._decode import BodyError
 from infermeter.collectors._flatten import Limits, plain_value, to_json
 from infermeter.collectors._schema import EVENT_COLUMNS, arrow_schema

@@ -24,7 +24,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
-from infermeter.agent._semconv import GEN_AI_EVALUATION_RESULT
+from infermeter.agent.semconv import GEN_AI_EVALUATION_RESULT
 from infermeter.collectors._schema import apply_migrations
 
 if TYPE_CHECKING:

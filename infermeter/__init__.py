@@ -41,6 +41,7 @@ _EXTRA_FOR_MODULE = {
     "pandas": "drift",
     "numpy": "drift",
     "scipy": "drift",
+    "sklearn": "drift",
     "threadpoolctl": "drift",
     "grafana_client": "grafana",
     "prometheus_client": "grafana",

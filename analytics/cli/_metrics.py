@@ -240,36 +240,6 @@ _QUALITY_COLUMNS: Final = (
 )
 
 
-def _with_quality(
-    con: duckdb.DuckDBPyConnection, requests: Any, frame: pl.DataFrame, by: Sequence[str]
-) -> pl.DataFrame:
-    """``frame`` plus the quality columns of the same groups (rules: analytics._quality)."""
-    import polars as pl
-    from infermeter.analytics._quality import judged_evaluations, quality_summary
-    from infermeter.analytics._quality_retrieval import retrieval_metrics, retrievals
-
-    keys = list(by)
-    judged = judged_evaluations(con, requests, con.table("evaluations"), con.table("spans"))
-    quality = quality_summary(judged, requests, by=keys).select(
-        *keys, *(c for c in _QUALITY_COLUMNS if c != "retrieval_hit_rate")
-    )
-    found = retrievals(con.table("spans")).pl()
-    retrieval_keys = {"tenant", "model", "prompt_version", "endpoint"}
-    if set(keys) <= retrieval_keys:
-        hits = retrieval_metrics(found, by=keys).select(
-            *keys, pl.col("hit_rate").alias("retrieval_hit_rate")
-        )
-    else:  # retrieval spans carry only these keys
-        hits = quality.select(keys).with_columns(
-            pl.lit(None, pl.Float64).alias("retrieval_hit_rate")
-        )
-    if not keys:
-        return pl.concat([frame, quality, hits.select("retrieval_hit_rate")], how="horizontal")
-    return frame.join(quality, on=keys, how="left", nulls_equal=True).join(
-        hits, on=keys, how="left", nulls_equal=True
-    )
-
-
 def _table_columns(requested: str | None, known: Sequence[str]) -> list[str]:
     if requested is None:
         return list(TABLE_COLUMNS)

@@ -17,7 +17,7 @@ pricing and deployments files (``--prices`` / ``INFERMETER_PRICES``, ``--deploym
 
 ``kind`` is one of insufficient_data, add_warm_capacity, move_to_containers,
 move_to_serverless, rebalance_tenant, raise_concurrency_limit, cost_jump, rollback,
-cheaper_at_equal_quality (from evaluations, see ``analytics._quality_rollout``). Fields are only
+cheaper_at_equal_quality (from evaluations, see ``analytics.quality``). Fields are only
 ever added within a schema version.
 """
 
@@ -213,8 +213,6 @@ def _run_recommend(args: argparse.Namespace) -> int:
     return 0
 
 
-
-
 def _run_compare(args: argparse.Namespace) -> int:
     from infermeter.analytics.economics._compare import (
         compare,
@@ -311,7 +309,6 @@ def _read_drift(args: argparse.Namespace, analysis: Analysis) -> Any:
         )
         return None
     return None if results.is_empty() else results
-
 
 
 def _run_report(args: argparse.Namespace) -> int:

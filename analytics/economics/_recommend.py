@@ -59,7 +59,7 @@ KINDS: Final = (
     "self_host_or_api",
     "gpu_serverless_or_containers",
     "gpu_plan",
-    "rollback",  # analytics._quality_rollout: quality dropped after a rollout
+    "rollback",  # analytics.quality: scores dropped after a rollout
     "cheaper_at_equal_quality",
 )
 

@@ -427,7 +427,7 @@ def render_html(report: WeeklyReport) -> str:
             )
         sections.append("<h2>Drift</h2>" + drift_html)
     if report.quality is not None:
-        from infermeter.analytics._quality_report import quality_html
+        from infermeter.analytics.quality._section import quality_html
 
         sections.append(quality_html(report.quality))
     for dim, frame in report.by_dimension.items():
@@ -525,7 +525,7 @@ def render_markdown(report: WeeklyReport) -> str:
         ]
         lines.extend(_bullets(drift_lines or [f"no drift in {report.drift.height} checks"]))
     if report.quality is not None:
-        from infermeter.analytics._quality_report import quality_markdown
+        from infermeter.analytics.quality._section import quality_markdown
 
         lines.extend(quality_markdown(report.quality))
     lines += [

@@ -21,7 +21,7 @@ CSV files written by :meth:`WeeklyReport.write_csv` (one row per line, header fi
   confidence_label, monthly_saving_usd, p95_gain_ms, evidence (JSON)
 - ``drift.csv`` - the latest drift results (only when drift results exist)
 - ``quality_*.csv`` - quality next to cost (only when the store has evaluations or
-  retrieval spans; see ``analytics._quality_report``)
+  retrieval spans; see ``analytics.quality``)
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ if TYPE_CHECKING:
     import polars as pl
     from infermeter.analytics.economics._deployments import Deployments
     from infermeter.analytics.pricing._prices import PriceBook
-    from infermeter.analytics._quality_report import QualitySection
+    from infermeter.analytics.quality._section import QualitySection
 
 __all__ = [
     "DIMENSIONS",
@@ -356,7 +356,7 @@ def weekly_report(
     Week-over-week deltas compare it with the previous ISO week; recommendations and
     economics use this week's traffic only (a 7-day window). ``drift`` is the drift
     helper's ``read_drift_results`` frame, or None to leave the section out; ``quality``
-    likewise (``analytics._quality_report.quality_section``), whose rollback advice joins
+    likewise (``analytics.quality.quality_section``), whose rollback advice joins
     the recommendations.
     ``self_hosted`` (``self_hosted_load`` of this week) adds the GPU economics and questions.
     """

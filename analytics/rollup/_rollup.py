@@ -520,12 +520,12 @@ def _add_quality(
     out: _Samples, con: duckdb.DuckDBPyConnection, requests: Any, named: frozenset[str]
 ) -> None:
     """Quality gauges of the economics window (tenants already bucketed)."""
-    from infermeter.analytics._quality import (
+    from infermeter.analytics.quality._evaluations import (
         judged_evaluations,
         quality_by_evaluation,
         quality_summary,
     )
-    from infermeter.analytics._quality_retrieval import retrieval_metrics, retrievals
+    from infermeter.analytics.quality._retrieval import retrieval_metrics, retrievals
 
     tables = {str(r[0]) for r in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
     if "evaluations" not in tables:
@@ -567,7 +567,7 @@ def _add_quality(
 
 def _add_rollouts(out: _Samples, judged: pl.DataFrame, requests: Any) -> None:
     try:
-        from infermeter.analytics._quality_rollout import quality_rollouts
+        from infermeter.analytics.quality._rollout import quality_rollouts
     except ImportError:  # scipy comes with the 'drift' extra
         return
     for r in _rows(quality_rollouts(judged, requests)):

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from infermeter.agent import semconv as sc
 from infermeter.agent import current_span, testing
+from infermeter.agent import semconv as sc
 
 import infermeter
 

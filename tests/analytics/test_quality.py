@@ -7,9 +7,9 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
-from infermeter.agent import _semconv as sc
+from infermeter.agent import semconv as sc
 from infermeter.analytics import Deployments, load_prices, request_table
-from infermeter.analytics._quality import (
+from infermeter.analytics.quality import (
     judged_evaluations,
     quality_by_evaluation,
     quality_summary,

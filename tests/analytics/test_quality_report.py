@@ -10,8 +10,8 @@ from typing import Any
 import polars as pl
 import pytest
 from infermeter.analytics import Deployments, load_prices, request_table
-from infermeter.analytics._quality_report import quality_section
-from infermeter.analytics._report import iso_week_bounds, weekly_report
+from infermeter.analytics.quality import quality_section
+from infermeter.analytics.report import iso_week_bounds, weekly_report
 from infermeter.collectors.testing import (
     evaluation_record,
     insert_evaluations,

@@ -7,8 +7,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
-from infermeter.agent import _semconv as sc
-from infermeter.analytics._quality_retrieval import (
+from infermeter.agent import semconv as sc
+from infermeter.analytics.quality import (
     jaccard,
     rank_biased_overlap,
     retrieval_metrics,

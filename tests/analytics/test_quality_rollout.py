@@ -9,9 +9,9 @@ from typing import Any
 import numpy as np
 import pytest
 from infermeter.analytics import Deployments, load_prices, request_table
-from infermeter.analytics._quality import judged_evaluations
-from infermeter.analytics._quality_rollout import (
+from infermeter.analytics.quality import (
     RolloutThresholds,
+    judged_evaluations,
     quality_rollouts,
     rollout_recommendations,
 )

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from infermeter.analytics._quality_topics import choose_k, topic_shift
+from infermeter.analytics.quality import choose_k, topic_shift
 
 DIM = 16
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import duckdb
 import pytest
-from infermeter.agent import _semconv as sc
+from infermeter.agent import semconv as sc
 from infermeter.collectors._logs import decode_logs_json, flatten_logs
 from infermeter.collectors.testing import collector_process, send_otlp
 from opentelemetry import trace

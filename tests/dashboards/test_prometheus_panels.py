@@ -91,7 +91,7 @@ def write_quality(store: Path, rows: list[dict[str, Any]]) -> None:
     import random
 
     import duckdb
-    from infermeter.agent import _semconv as sc
+    from infermeter.agent import semconv as sc
     from infermeter.collectors.testing import (
         evaluation_record,
         insert_evaluations,

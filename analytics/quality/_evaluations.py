@@ -1,7 +1,7 @@
 """Quality next to cost: evaluation results joined to the requests they judge.
 
 Evaluations come from the store's ``evaluations`` table (GenAI ``gen_ai.evaluation.result``
-events, however they arrived); ``sql/quality_judged.sql`` links each to its request (see
+events, however they arrived); ``query/sql/quality_judged.sql`` links each to its request (see
 the rules there). From that, per tenant / model / prompt version / endpoint:
 
 - per evaluation name: results, mean score, pass rate (of results with a verdict);
@@ -28,11 +28,12 @@ least one negative one (score < 0 or a negative label).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from importlib import resources
 from typing import TYPE_CHECKING, Final
 
-from infermeter.agent._semconv import USER_FEEDBACK
-from infermeter.analytics._buckets import check_group_columns
+from infermeter.agent.semconv import USER_FEEDBACK
+from infermeter.analytics.query._bind import sql_over
+from infermeter.analytics.query._buckets import check_group_columns
+from infermeter.analytics.query._queries import sql_file
 
 if TYPE_CHECKING:
     import duckdb
@@ -85,14 +86,6 @@ NEGATIVE_LABELS: Final = frozenset(
 PASS_THRESHOLD: Final = 0.5
 
 
-def _sql(name: str) -> str:
-    return (
-        resources.files("infermeter.analytics")
-        .joinpath("sql", f"{name}.sql")
-        .read_text(encoding="utf-8")
-    )
-
-
 def judged_evaluations(
     con: duckdb.DuckDBPyConnection,
     requests: duckdb.DuckDBPyRelation,
@@ -106,10 +99,13 @@ def judged_evaluations(
     passed, negative``."""
     import polars as pl
 
-    im_requests = requests  # noqa: F841 - read by the SQL (replacement scan)
-    im_evaluations = evaluations  # noqa: F841
-    im_spans = spans.select("trace_id", "attributes")  # noqa: F841
-    frame: pl.DataFrame = con.sql(_sql("quality_judged")).pl()
+    frame: pl.DataFrame = sql_over(
+        con,
+        sql_file("quality_judged"),
+        im_requests=requests,
+        im_evaluations=evaluations,
+        im_spans=spans.select("trace_id", "attributes"),
+    ).pl()
     label = pl.col("score_label").str.to_lowercase()
     feedback = pl.col("name") == USER_FEEDBACK
     passed = (
@@ -259,4 +255,5 @@ def quality_summary(
         "feedback_requests",
         "negative_feedback_rate",
     ]
-    return out.select(columns).sort(keys, nulls_last=True) if keys else out.select(columns)
+    result: pl.DataFrame = out.select(columns)
+    return result.sort(keys, nulls_last=True) if keys else result

@@ -20,10 +20,10 @@ from __future__ import annotations
 import itertools
 from collections.abc import Sequence
 from datetime import timedelta
-from importlib import resources
 from typing import TYPE_CHECKING, Any, Final
 
-from infermeter.analytics._buckets import check_group_columns, parse_bucket
+from infermeter.analytics.query._buckets import check_group_columns, parse_bucket
+from infermeter.analytics.query._queries import sql_file
 
 if TYPE_CHECKING:
     import duckdb
@@ -84,15 +84,10 @@ def rank_biased_overlap(a: Sequence[str], b: Sequence[str], p: float = RBO_PERSI
 
 
 def retrievals(spans: duckdb.DuckDBPyRelation) -> duckdb.DuckDBPyRelation:
-    """One row per retrieval span of ``spans`` (``sql/quality_retrievals.sql``): keys,
+    """One row per retrieval span of ``spans`` (``query/sql/quality_retrievals.sql``): keys,
     ``ids, used_ids, scores, query_fingerprint, index_version, docs_returned, top_score,
     hit``."""
-    sql = (
-        resources.files("infermeter.analytics")
-        .joinpath("sql", "quality_retrievals.sql")
-        .read_text(encoding="utf-8")
-    )
-    result = spans.query("im_spans", sql)
+    result = spans.query("im_spans", sql_file("quality_retrievals"))
     assert result is not None
     return result
 

@@ -22,12 +22,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 
-from infermeter.analytics._buckets import check_group_columns
+from infermeter.analytics.query._buckets import check_group_columns
 
 if TYPE_CHECKING:
     import duckdb
     import polars as pl
-    from infermeter.analytics._recommend import Recommendation
+    from infermeter.analytics.economics._recommend import Recommendation
 
 __all__ = ["ROLLOUT_COLUMNS", "RolloutThresholds", "quality_rollouts", "rollout_recommendations"]
 
@@ -78,7 +78,7 @@ def quality_rollouts(
 ) -> pl.DataFrame:
     """One row per (group, evaluation name, consecutive version pair): ``*by`` and
     ``ROLLOUT_COLUMNS`` (costs from ``requests`` when given). ``judged`` comes from
-    :func:`~infermeter.analytics._quality.judged_evaluations`."""
+    :func:`~infermeter.analytics.quality._evaluations.judged_evaluations`."""
     import polars as pl
     from scipy.stats import mannwhitneyu
 
@@ -156,7 +156,7 @@ def rollout_recommendations(
 ) -> list[Recommendation]:
     """``rollback`` and ``cheaper_at_equal_quality`` recommendations from
     :func:`quality_rollouts` rows, with the test's numbers as evidence."""
-    from infermeter.analytics._recommend import Recommendation, confidence_label
+    from infermeter.analytics.economics._recommend import Recommendation, confidence_label
 
     found: list[Recommendation] = []
     for row in rollouts.iter_rows(named=True):

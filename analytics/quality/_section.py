@@ -4,8 +4,8 @@ Per prompt version (and per tenant and prompt version): requests, cost per reque
 rate, cost per good answer and negative-feedback rate, this week against the previous
 one; per evaluation name: mean score and pass rate; retrieval hit rate; rollouts with
 their verdict (``rollback`` / ``cheaper_at_equal_quality``, see
-``analytics._quality_rollout``) — the rollback advice also joins the report's
-recommendations. Rules for each number are in ``analytics._quality``.
+``analytics.quality._rollout``) — the rollback advice also joins the report's
+recommendations. Rules for each number are in ``analytics.quality._evaluations``.
 
 CSV files (next to the report's own): ``quality_by_prompt_version.csv``,
 ``quality_by_tenant_prompt_version.csv``, ``quality_by_evaluation.csv``,
@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from infermeter.analytics._quality import (
+from infermeter.analytics.quality._evaluations import (
     judged_evaluations,
     quality_by_evaluation,
     quality_summary,
@@ -29,7 +29,7 @@ from infermeter.analytics._quality import (
 if TYPE_CHECKING:
     import duckdb
     import polars as pl
-    from infermeter.analytics._recommend import Recommendation
+    from infermeter.analytics.economics._recommend import Recommendation
 
 __all__ = ["QualitySection", "quality_html", "quality_markdown", "quality_section"]
 
@@ -81,7 +81,7 @@ def quality_section(
     None when no evaluation or retrieval falls in either week."""
     import duckdb
     import polars as pl
-    from infermeter.analytics._quality_retrieval import retrieval_metrics, retrievals
+    from infermeter.analytics.quality._retrieval import retrieval_metrics, retrievals
 
     column = duckdb.ColumnExpression("start_time")
 
@@ -112,7 +112,7 @@ def quality_section(
     rollouts = None
     recommendations: list[Recommendation] = []
     try:
-        from infermeter.analytics._quality_rollout import (
+        from infermeter.analytics.quality._rollout import (
             quality_rollouts,
             rollout_recommendations,
         )

@@ -89,7 +89,7 @@ def _normalise(vectors: npt.ArrayLike) -> np.ndarray:
 
 def choose_k(reference: npt.ArrayLike, *, max_k: int = 8, seed: int = 0) -> int:
     """The k rule of the module docstring."""
-    from threadpoolctl import threadpool_limits
+    from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
 
     with threadpool_limits(1):
         return _choose_k(reference, max_k=max_k, seed=seed)
