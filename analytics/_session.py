@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     import duckdb
     import polars as pl
     from infermeter.analytics.economics import Recommendation
+    from infermeter.analytics.quality import TopicShift
     from infermeter.analytics.report import WeeklyReport
     from infermeter.analytics.rollup import RollupOptions, Snapshot
 
@@ -238,6 +239,29 @@ class Analysis:
             return rollout_recommendations(quality_rollouts(judged, requests))
         except ImportError:  # the rollout test needs scipy (the 'drift' extra)
             return []
+
+    def topic_shift(
+        self,
+        reference: tuple[datetime, datetime],
+        current: tuple[datetime, datetime],
+        *,
+        kind: str = "query",
+        model: str | None = None,
+        **options: Any,
+    ) -> TopicShift:
+        """Topic shift of the sampled ``kind`` embeddings between two windows
+        (``[start, end)`` each; see ``analytics.quality.topic_shift`` for the rule)."""
+        import numpy as np
+        from infermeter.analytics.quality import topic_shift
+
+        def vectors(window: tuple[datetime, datetime]) -> Any:
+            params = {"kind": kind, "start": window[0], "end": window[1], "model": model}
+            rows = self.con.execute(_queries.sql_file("quality_vectors"), params).fetchall()
+            if not rows:
+                raise ValueError(f"no {kind} embeddings between {window[0]} and {window[1]}")
+            return np.array([row[0] for row in rows], dtype=np.float64)
+
+        return topic_shift(vectors(reference), vectors(current), **options)
 
     def with_quality(
         self,

@@ -2,7 +2,8 @@
 
 1. Query embeddings of both windows are L2-normalised (cosine geometry, what embedding
    models are trained for).
-2. k-means (scikit-learn, ``n_init=10``, fixed seed) clusters the *reference* window.
+2. k-means (scikit-learn, ``n_init=10``, fixed seed) clusters the *reference* window
+   (fitted on up to ``max_fit`` = 2,000 of its vectors, drawn with the seed).
    **k rule**: unless given, k in 2..``max_k`` (8, and at most one cluster per 20
    reference queries) maximising the silhouette score on up to 2,000 reference vectors —
    the number of topics the reference actually separates into.
@@ -158,6 +159,7 @@ def topic_shift(
     reference_texts: Sequence[str | None] | None = None,
     current_texts: Sequence[str | None] | None = None,
     examples: int = 3,
+    max_fit: int = 2000,
 ) -> TopicShift:
     """Cluster ``reference``, assign both windows, test the change of cluster shares."""
     from threadpoolctl import threadpool_limits
@@ -173,6 +175,7 @@ def topic_shift(
             reference_texts=reference_texts,
             current_texts=current_texts,
             examples=examples,
+            max_fit=max_fit,
         )
 
 
@@ -187,6 +190,7 @@ def _topic_shift(
     reference_texts: Sequence[str | None] | None,
     current_texts: Sequence[str | None] | None,
     examples: int,
+    max_fit: int,
 ) -> TopicShift:
     import numpy as np
     from scipy.stats import chi2_contingency
@@ -196,11 +200,15 @@ def _topic_shift(
     cur = _normalise(current)
     if ref.shape[1] != cur.shape[1]:
         raise ValueError(f"dimensions differ: {ref.shape[1]} vs {cur.shape[1]}")
-    chosen = k if k is not None else _choose_k(ref, max_k=8, seed=seed)
+    fit = ref
+    if ref.shape[0] > max_fit:
+        picked = np.random.default_rng(seed).choice(ref.shape[0], size=max_fit, replace=False)
+        fit = ref[np.sort(picked)]
+    chosen = k if k is not None else _choose_k(fit, max_k=8, seed=seed)
     if chosen < 2:
         raise ValueError("need at least 4 reference queries for a topic shift")
-    model = KMeans(n_clusters=chosen, n_init=10, random_state=seed).fit(ref)
-    ref_labels = model.labels_
+    model = KMeans(n_clusters=chosen, n_init=10, random_state=seed).fit(fit)
+    ref_labels = model.predict(ref)
     cur_labels = model.predict(cur)
     ref_counts = np.bincount(ref_labels, minlength=chosen)
     cur_counts = np.bincount(cur_labels, minlength=chosen)
