@@ -442,6 +442,8 @@ def _print_quality(quality: dict[str, Any], show: Any) -> None:
         return "-" if not isinstance(value, int | float) else f"{value:.5f}"
 
     for row in quality["by_prompt_version"]:
+        if not row["judged_requests"]:
+            continue  # endpoints nobody grades (the ingest pipeline)
         table.add_row(
             str(row["prompt_version"]),
             "all",

@@ -219,6 +219,8 @@ def quality_markdown(section: QualitySection) -> list[str]:
     """Markdown lines of the section."""
     lines = ["", "**Quality next to cost** (per prompt version, this week vs previous)"]
     for row in section.by_prompt_version.iter_rows(named=True):
+        if not row["judged_requests"] and not row.get("previous_requests"):
+            continue
         lines.append(
             f"- prompt `{row['prompt_version']}`: {row['requests']} requests, cost/request "
             f"{_fmt(row['cost_per_request_usd'], 'usd')}, good rate "
@@ -228,6 +230,8 @@ def quality_markdown(section: QualitySection) -> list[str]:
             f"{_fmt(row['negative_feedback_rate'], 'rate')}"
         )
     for row in section.by_tenant_prompt_version.iter_rows(named=True):
+        if not row["judged_requests"]:
+            continue  # nothing judged (e.g. an endpoint without evaluations)
         lines.append(
             f"  - tenant `{row['tenant']}` / `{row['prompt_version']}`: good rate "
             f"{_fmt(row['good_rate'], 'rate')}, cost per good answer "
