@@ -231,13 +231,15 @@ def _run_compare(args: argparse.Namespace) -> int:
     with _session(args) as analysis:
         since, until = _window(analysis, args)
         with _status("comparing"):
+            requests = analysis.requests(since, until)
             result = compare(
-                analysis.requests(since, until),
+                requests,
                 a=a,
                 b=b,
                 endpoint=args.endpoint,
                 weights=weights or None,
                 simplicity=simplicity or None,
+                judged=analysis.judged(requests),
             )
             # The GPU questions of the self-hosted models behind the compared endpoint.
             answers = analysis.gpu_answers(since, until, endpoint=args.endpoint)

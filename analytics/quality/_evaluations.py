@@ -95,8 +95,8 @@ def judged_evaluations(
     """One row per evaluation linked to its request (``requests``: a request table;
     ``evaluations`` / ``spans``: the store's tables or relations with their columns):
     ``trace_id, request_span_id, start_time, tenant, model, prompt_name, prompt_version,
-    endpoint, is_error, cost_usd, name, score_value, score_label, source, evaluated_at,
-    passed, negative``."""
+    endpoint, runtime, provider, is_error, cost_usd, name, score_value, score_label, source,
+    evaluated_at, passed, negative``."""
     import polars as pl
 
     frame: pl.DataFrame = sql_over(

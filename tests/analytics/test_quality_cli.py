@@ -89,3 +89,30 @@ def test_recommend_advises_the_rollback(store: Path, capsys: pytest.CaptureFixtu
     assert rollback["tenant"] == "acme"
     assert rollback["evidence"]["candidate"] == "v2"
     assert rollback["evidence"]["candidate_cost_per_request_usd"] == pytest.approx(COST_V2)
+
+
+def test_compare_scores_quality_as_a_criterion(
+    store: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = main(
+        [
+            "compare",
+            "--store",
+            str(store),
+            "--a",
+            "prompt_version=v1",
+            "--b",
+            "prompt_version=v2",
+            "--days",
+            "30",
+            "--json",
+        ]
+    )
+    document = json.loads(capsys.readouterr().out)
+    assert code == 0
+    quality = next(r for r in document["matrix"] if r["criterion"] == "quality")
+    # v1: every judged answer good (>= 0.95 -> 5); v2: half (< 0.60 -> 1).
+    assert (quality["a_score"], quality["b_score"]) == (5.0, 1.0)
+    side = {r["metric"]: r for r in document["side_by_side"]}
+    assert side["cost_per_good_answer_usd"]["a"] == pytest.approx(COST_V1)
+    assert side["cost_per_good_answer_usd"]["b"] == pytest.approx(COST_V2 / 0.5)

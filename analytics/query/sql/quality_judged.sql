@@ -21,7 +21,7 @@ ev AS (
 )
 SELECT
     q.trace_id, q.span_id AS request_span_id, q.start_time, q.tenant, q.model,
-    q.prompt_name, q.prompt_version, q.endpoint, q.is_error,
+    q.prompt_name, q.prompt_version, q.endpoint, q.runtime, q.provider, q.is_error,
     q.token_cost_usd + coalesce(q.compute_cost_usd, 0) AS cost_usd,
     ev.name, ev.score_value, ev.score_label, ev.source, ev.time AS evaluated_at
 FROM ev
