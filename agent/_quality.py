@@ -37,7 +37,7 @@ from opentelemetry.trace import NonRecordingSpan, Span, SpanContext, TraceFlags
 if TYPE_CHECKING:
     from opentelemetry._logs import Logger
 
-__all__ = ["evaluate", "feedback", "flush_logs", "swap_logs"]
+__all__ = ["evaluate", "feedback", "flush_logs", "restore_logs", "swap_logs"]
 
 _TRACE_ID: Final = re.compile(r"^[0-9a-f]{32}$")
 _SPAN_ID: Final = re.compile(r"^[0-9a-f]{16}$")
@@ -49,6 +49,10 @@ class _Logs:
     lock = threading.Lock()
     logger: Logger | None = None
     provider: Any = None  # the LoggerProvider built here (None when using the global one)
+    # The telemetry pipeline the logger was built for: a new configure() (or a test's
+    # pipeline) gets a logger exporting where its spans go.
+    owner: object = None
+    pinned: bool = False  # set by swap_logs (testing.capture): never rebuilt
 
 
 def _global_logger_provider() -> Any:
@@ -61,29 +65,33 @@ def _global_logger_provider() -> Any:
     return provider
 
 
-def _current() -> Logger | None:
-    return _Logs.logger
+def _current(pipeline: object) -> Logger | None:
+    if _Logs.pinned or _Logs.owner is pipeline:
+        return _Logs.logger
+    return None
 
 
 def _logger() -> Logger | None:
-    found = _current()
+    from infermeter.agent._pipeline import active
+
+    pipeline = active()
+    found = _current(pipeline)
     if found is not None:
         return found
     with _Logs.lock:
-        found = _current()  # another thread may have built it meanwhile
+        found = _current(pipeline)  # another thread may have built it meanwhile
         if found is not None:
             return found
-        from infermeter.agent._pipeline import active
-
-        pipeline = active()
         if not pipeline.enabled or pipeline.settings.sdk_disabled:
             return None
         provider = _global_logger_provider()
         if provider is None:
+            # The provider of an earlier pipeline is left to flush at exit (its own hook).
             provider = _build_provider(pipeline)
             _Logs.provider = provider
-        _Logs.logger = provider.get_logger(_SCOPE)
-        return _Logs.logger
+        logger: Logger = provider.get_logger(_SCOPE)
+        _Logs.logger, _Logs.owner = logger, pipeline
+        return logger
 
 
 def _build_provider(pipeline: Any) -> Any:
@@ -117,16 +125,20 @@ def flush_logs(timeout_s: float = 5.0) -> bool:
     return bool(provider.force_flush(timeout_millis=max(int(timeout_s * 1000), 1)))
 
 
-def swap_logs(provider: Any = None, logger: Any = None) -> tuple[Any, Any]:
-    """Use ``provider`` (a ``LoggerProvider``) from now on, or with both None build one
-    on next use; returns the previous (provider, logger) to restore (``testing.capture``)."""
+def swap_logs(provider: Any) -> tuple[Any, ...]:
+    """Send evaluations to ``provider`` (a ``LoggerProvider``) until :func:`restore_logs`
+    gets the returned state back (``testing.capture``)."""
     with _Logs.lock:
-        previous = (_Logs.provider, _Logs.logger)
+        previous = (_Logs.provider, _Logs.logger, _Logs.owner, _Logs.pinned)
         _Logs.provider = provider
-        if logger is None and provider is not None:
-            logger = provider.get_logger(_SCOPE)
-        _Logs.logger = logger
+        _Logs.logger = provider.get_logger(_SCOPE)
+        _Logs.owner, _Logs.pinned = None, True
         return previous
+
+
+def restore_logs(state: tuple[Any, ...]) -> None:
+    with _Logs.lock:
+        _Logs.provider, _Logs.logger, _Logs.owner, _Logs.pinned = state
 
 
 def _text(value: object) -> str | None:

@@ -50,7 +50,7 @@ from infermeter.agent._pipeline import (
     pop_override,
     push_override,
 )
-from infermeter.agent._quality import swap_logs
+from infermeter.agent._quality import restore_logs, swap_logs
 from infermeter.agent._recorder import RECORDER
 from infermeter.agent._runtime import reset_cold_start
 from infermeter.agent.settings import ConfigurationError
@@ -193,7 +193,7 @@ def capture(
         yield Capture(pipeline, spans, reader, logs)
     finally:
         pop_override(pipeline)
-        swap_logs(*previous_logs)
+        restore_logs(previous_logs)
         logger_provider.shutdown()
         RECORDER.drain()
         if pipeline.tracer_provider is not None:

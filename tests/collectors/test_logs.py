@@ -229,3 +229,62 @@ def test_log_records_with_wrong_id_lengths_are_rejected_one_by_one() -> None:
         logs_response(False, flat.rejected, flat.message())
     )
     assert answer.partial_success.rejected_log_records == 1
+
+
+def test_evaluate_and_feedback_from_the_agent_land_joined_to_their_request(
+    tmp_path: Path,
+) -> None:
+    from infermeter.agent import current_span, force_flush
+    from infermeter.agent.testing import telemetry
+    from infermeter.analytics import Deployments, load_prices, request_table
+    from infermeter.analytics.quality import judged_evaluations
+
+    import infermeter
+
+    store = tmp_path / "store.duckdb"
+    kept: list[Any] = []
+    with collector_process(store) as proc:
+        base = proc.traces_endpoint.rsplit("/v1/traces", 1)[0]
+        with telemetry(endpoint=base, metrics_exporter="none", service_name="chat"):
+
+            @infermeter.observe(name="answer", tenant="acme", prompt_version="v2")
+            def answer(judge_inside: bool) -> str:
+                kept.append(current_span())
+                if judge_inside:
+                    infermeter.evaluate("relevance", 0.9, "relevant")  # a span event
+                return "ok"
+
+            answer(True)
+            answer(False)
+            # After the call: the span has ended, so these travel as OTLP log records.
+            infermeter.evaluate("faithfulness", label="fail", span=kept[1])
+            trace_b = format(kept[1].get_span_context().trace_id, "032x")
+            infermeter.feedback(trace_b, score=-1, comment="made up")
+            assert force_flush(30)
+    spans_a = kept[0].get_span_context()
+    span_b = kept[1].get_span_context()
+    con = duckdb.connect(str(store), read_only=True)
+    try:
+        prices = load_prices()
+        requests = request_table(
+            con, con.table("spans"), prices=prices, deployments=Deployments(prices=prices)
+        )
+        judged = judged_evaluations(con, requests, con.table("evaluations"), con.table("spans"))
+        sources = dict(con.execute("SELECT name, source FROM evaluations ORDER BY name").fetchall())
+    finally:
+        con.close()
+    got = sorted(
+        (r["request_span_id"], r["name"], r["passed"], r["tenant"]) for r in judged.to_dicts()
+    )
+    assert got == sorted(
+        [
+            (format(spans_a.span_id, "016x"), "relevance", True, "acme"),
+            (format(span_b.span_id, "016x"), "faithfulness", False, "acme"),
+            (format(span_b.span_id, "016x"), sc.USER_FEEDBACK, False, "acme"),
+        ]
+    )
+    assert sources == {
+        "relevance": "span_event",
+        "faithfulness": "log",
+        sc.USER_FEEDBACK: "log",
+    }
