@@ -21,6 +21,9 @@ not fail and whose verdicts all pass. Evaluators usually judge a sample, so
 good rate); when every request is judged that is exactly total cost ÷ good requests.
 A failed request (``is_error``) that was judged counts as judged and not good.
 
+An evaluation that carries a tenant (its ingest token pinned one) only links to that
+tenant's requests.
+
 **Negative-feedback rate**: among requests with ``user_feedback``, the share with at
 least one negative one (score < 0 or a negative label).
 """

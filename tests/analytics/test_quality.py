@@ -76,6 +76,10 @@ def _fixture() -> tuple[Any, Any, list[dict[str, Any]]]:
             ),
             # links to nothing in the store: left out
             evaluation_record(relevance, response_id="unknown", score_value=1.0),
+            # another tenant's token cannot grade acme's request: left out
+            evaluation_record(
+                relevance, trace_id=r[4]["trace_id"], tenant="mallory", score_value=0.0
+            ),
         ],
     )
     prices = load_prices()

@@ -5,7 +5,9 @@
 --   2. in that trace, the request whose entry span is the evaluated span, else the
 --      earliest request of the trace (an evaluation of a nested span, or of a trace
 --      only: user feedback).
--- Evaluations that link to no request in the window are left out.
+-- An evaluation that carries a tenant (pinned by its ingest token) links only to that
+-- tenant's requests: one tenant cannot grade another's. Evaluations that link to no
+-- request in the window are left out.
 WITH response_traces AS (
     SELECT json_extract_string(attributes, '$."gen_ai.response.id"') AS response_id,
         any_value(trace_id) AS trace_id
@@ -26,6 +28,7 @@ SELECT
     ev.name, ev.score_value, ev.score_label, ev.source, ev.time AS evaluated_at
 FROM ev
 JOIN im_requests AS q ON q.trace_id = ev.link_trace
+    AND (ev.tenant IS NULL OR ev.tenant IS NOT DISTINCT FROM q.tenant)
 QUALIFY row_number() OVER (
     PARTITION BY ev.evaluation_key
     ORDER BY (q.span_id IS NOT DISTINCT FROM ev.span_id) DESC, q.start_time, q.span_id
