@@ -116,3 +116,49 @@ def test_compare_scores_quality_as_a_criterion(
     side = {r["metric"]: r for r in document["side_by_side"]}
     assert side["cost_per_good_answer_usd"]["a"] == pytest.approx(COST_V1)
     assert side["cost_per_good_answer_usd"]["b"] == pytest.approx(COST_V2 / 0.5)
+
+
+def test_topics_finds_a_planted_shift_and_stays_quiet_on_a_control(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import numpy as np
+    from infermeter.collectors.testing import embedding_record, insert_embeddings
+
+    rng = np.random.default_rng(5)
+    centres = np.eye(8) * 4.0
+
+    def window(start: datetime, shares: list[float]) -> list[dict[str, Any]]:
+        topics = rng.choice(3, size=240, p=shares)
+        return [
+            embedding_record(
+                list(centres[t] + rng.normal(0, 0.3, 8)),
+                time=start + timedelta(minutes=i),
+                kind="query",
+                model="text-embedding-3-small",
+            )
+            for i, t in enumerate(topics)
+        ]
+
+    path = tmp_path / "topics.duckdb"
+    con = duckdb.connect(str(path))
+    apply_migrations(con)
+    insert_embeddings(con, window(T0, [0.4, 0.3, 0.3]))  # day 1: reference
+    insert_embeddings(con, window(T0 + timedelta(days=1), [0.4, 0.3, 0.3]))  # day 2: same mix
+    insert_embeddings(con, window(T0 + timedelta(days=2), [0.1, 0.3, 0.6]))  # day 3: shifted
+    insert_spans(con, [span_record(start=T0 + timedelta(days=2, hours=12))])
+    con.close()
+
+    def run(reference: str, current: str) -> dict[str, Any]:
+        argv = ["topics", "--store", str(path), "--reference", reference]
+        code = main([*argv, "--current", current, "--json"])
+        assert code == 0
+        result: dict[str, Any] = json.loads(capsys.readouterr().out)
+        return result
+
+    day = [(T0 + timedelta(days=d)).date().isoformat() for d in range(4)]
+    shifted = run(f"{day[0]}..{day[1]}", f"{day[2]}..{day[3]}")
+    control = run(f"{day[0]}..{day[1]}", f"{day[1]}..{day[2]}")
+    assert shifted["shifted"] and shifted["k"] == 3
+    assert shifted["reference_n"] == shifted["current_n"] == 240
+    assert not control["shifted"]
+    assert control["p_value"] >= 0.01
