@@ -250,18 +250,28 @@ class Analysis:
         **options: Any,
     ) -> TopicShift:
         """Topic shift of the sampled ``kind`` embeddings between two windows
-        (``[start, end)`` each; see ``analytics.quality.topic_shift`` for the rule)."""
+        (``[start, end)`` each; see ``analytics.quality.topic_shift`` for the rule). With
+        content capture on, each cluster carries example user messages of its traces."""
         import numpy as np
-        from infermeter.analytics.quality import topic_shift
+        from infermeter.analytics.quality import topic_shift, user_text
 
-        def vectors(window: tuple[datetime, datetime]) -> Any:
+        def vectors(window: tuple[datetime, datetime]) -> tuple[Any, list[str | None]]:
             params = {"kind": kind, "start": window[0], "end": window[1], "model": model}
             rows = self.con.execute(_queries.sql_file("quality_vectors"), params).fetchall()
             if not rows:
                 raise ValueError(f"no {kind} embeddings between {window[0]} and {window[1]}")
-            return np.array([row[0] for row in rows], dtype=np.float64)
+            texts = [user_text(row[1]) for row in rows]
+            return np.array([row[0] for row in rows], dtype=np.float64), texts
 
-        return topic_shift(vectors(reference), vectors(current), **options)
+        ref_vectors, ref_texts = vectors(reference)
+        cur_vectors, cur_texts = vectors(current)
+        return topic_shift(
+            ref_vectors,
+            cur_vectors,
+            reference_texts=ref_texts if any(ref_texts) else None,
+            current_texts=cur_texts if any(cur_texts) else None,
+            **options,
+        )
 
     def with_quality(
         self,

@@ -84,4 +84,6 @@ def _run_topics(args: argparse.Namespace) -> int:
             f"  cluster {cluster.cluster}: {cluster.reference_share:.1%} -> "
             f"{cluster.current_share:.1%} ({cluster.change:+.1%})"
         )
+        for example in cluster.examples:
+            print(f"      e.g. {example!r}")
     return 0

@@ -36,7 +36,13 @@ from infermeter.analytics.quality._section import (
     quality_markdown,
     quality_section,
 )
-from infermeter.analytics.quality._topics import TopicCluster, TopicShift, choose_k, topic_shift
+from infermeter.analytics.quality._topics import (
+    TopicCluster,
+    TopicShift,
+    choose_k,
+    topic_shift,
+    user_text,
+)
 
 __all__ = [
     "NEGATIVE_LABELS",
@@ -63,4 +69,5 @@ __all__ = [
     "rollout_recommendations",
     "topic_shift",
     "topk_overlap",
+    "user_text",
 ]

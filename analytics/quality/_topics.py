@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     import numpy as np
     import numpy.typing as npt
 
-__all__ = ["TopicCluster", "TopicShift", "choose_k", "topic_shift"]
+__all__ = ["TopicCluster", "TopicShift", "choose_k", "topic_shift", "user_text"]
 
 _SILHOUETTE_SAMPLE: Final = 1000
 _CHOOSE_INIT: Final = 3  # k-means restarts per candidate k (the final fit uses 10)
@@ -76,6 +76,33 @@ class TopicShift:
             f"{verdict}: chi2={self.chi2:.1f}, dof={self.dof}, p={self.p_value:.2g} "
             f"(k={self.k}, {self.reference_n} vs {self.current_n} queries){moved}"
         )
+
+
+def user_text(messages_json: str | None) -> str | None:
+    """The text of the last user message of a ``gen_ai.input.messages`` value (the GenAI
+    convention's ``[{"role", "parts": [{"type": "text", "content"}]}]``), or None."""
+    import json
+
+    if not messages_json:
+        return None
+    try:
+        messages = json.loads(messages_json)
+    except ValueError:
+        return None
+    if not isinstance(messages, list):
+        return None
+    for message in reversed(messages):
+        if not isinstance(message, dict) or message.get("role") != "user":
+            continue
+        parts = message.get("parts")
+        texts = [
+            str(part.get("content"))
+            for part in (parts if isinstance(parts, list) else [])
+            if isinstance(part, dict) and part.get("type") == "text" and part.get("content")
+        ]
+        if texts:
+            return " ".join(texts)
+    return None
 
 
 def _normalise(vectors: npt.ArrayLike) -> np.ndarray:

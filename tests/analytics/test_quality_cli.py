@@ -127,17 +127,34 @@ def test_topics_finds_a_planted_shift_and_stays_quiet_on_a_control(
     rng = np.random.default_rng(5)
     centres = np.eye(8) * 4.0
 
+    questions: list[dict[str, Any]] = []  # content capture: the user's words per trace
+
     def window(start: datetime, shares: list[float]) -> list[dict[str, Any]]:
         topics = rng.choice(3, size=240, p=shares)
-        return [
-            embedding_record(
-                list(centres[t] + rng.normal(0, 0.3, 8)),
-                time=start + timedelta(minutes=i),
-                kind="query",
-                model="text-embedding-3-small",
+        rows = []
+        for i, t in enumerate(topics):
+            trace = f"{len(questions):032x}"
+            messages = [
+                {"role": "system", "parts": [{"type": "text", "content": "be brief"}]},
+                {"role": "user", "parts": [{"type": "text", "content": f"topic {t} question"}]},
+            ]
+            questions.append(
+                span_record(
+                    start=start + timedelta(minutes=i),
+                    trace_id=trace,
+                    attributes={"gen_ai.input.messages": json.dumps(messages)},
+                )
             )
-            for i, t in enumerate(topics)
-        ]
+            rows.append(
+                embedding_record(
+                    list(centres[t] + rng.normal(0, 0.3, 8)),
+                    time=start + timedelta(minutes=i),
+                    kind="query",
+                    model="text-embedding-3-small",
+                    trace_id=trace,
+                )
+            )
+        return rows
 
     path = tmp_path / "topics.duckdb"
     con = duckdb.connect(str(path))
@@ -145,7 +162,7 @@ def test_topics_finds_a_planted_shift_and_stays_quiet_on_a_control(
     insert_embeddings(con, window(T0, [0.4, 0.3, 0.3]))  # day 1: reference
     insert_embeddings(con, window(T0 + timedelta(days=1), [0.4, 0.3, 0.3]))  # day 2: same mix
     insert_embeddings(con, window(T0 + timedelta(days=2), [0.1, 0.3, 0.6]))  # day 3: shifted
-    insert_spans(con, [span_record(start=T0 + timedelta(days=2, hours=12))])
+    insert_spans(con, questions)
     con.close()
 
     def run(reference: str, current: str) -> dict[str, Any]:
@@ -160,5 +177,10 @@ def test_topics_finds_a_planted_shift_and_stays_quiet_on_a_control(
     control = run(f"{day[0]}..{day[1]}", f"{day[1]}..{day[2]}")
     assert shifted["shifted"] and shifted["k"] == 3
     assert shifted["reference_n"] == shifted["current_n"] == 240
+    # day 3 moved from topic 0 to topic 2: the clusters that moved most are those two, and
+    # their examples are the captured questions of that topic
+    moved = shifted["clusters"][:2]
+    assert {c["examples"][0] for c in moved} == {"topic 0 question", "topic 2 question"}
+    assert all(len(set(c["examples"])) == 1 for c in shifted["clusters"])
     assert not control["shifted"]
     assert control["p_value"] >= 0.01
