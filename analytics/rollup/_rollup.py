@@ -371,7 +371,7 @@ def compute_snapshot(
         else None,
     )
     _add_recommendations(out, recommendations)
-    _add_quality(out, con, _bucket_tenants(economics_requests, named).materialize(), named)
+    _add_quality(out, con, _bucket_tenants(economics_requests, named).materialize(), named, values)
 
     if drift is not None:
         _add_drift(out, drift, named, values, options.top_values)
@@ -517,9 +517,14 @@ def _add_recommendations(out: _Samples, recommendations: Iterable[Any]) -> None:
 
 
 def _add_quality(
-    out: _Samples, con: duckdb.DuckDBPyConnection, requests: Any, named: frozenset[str]
+    out: _Samples,
+    con: duckdb.DuckDBPyConnection,
+    requests: Any,
+    named: frozenset[str],
+    values: Mapping[str, frozenset[str]],
 ) -> None:
-    """Quality gauges of the economics window (tenants already bucketed)."""
+    """Quality gauges of the economics window (``requests``: tenants and the capped labels
+    already bucketed; retrieval rows come from the spans and are bucketed here alike)."""
     from infermeter.analytics.quality._evaluations import (
         judged_evaluations,
         quality_by_evaluation,
@@ -554,12 +559,13 @@ def _add_quality(
     )
     found = retrievals(spans).pl()
     if found.height:
-        tenant = pl.col("tenant")
+        allowed = {"tenant": named, **{k: values.get(k, frozenset()) for k in keys[1:]}}
         found = found.with_columns(
-            pl.when(tenant.is_null() | tenant.is_in(sorted(named)))
-            .then(tenant)
+            pl.when(pl.col(key).is_null() | pl.col(key).is_in(sorted(kept)))
+            .then(pl.col(key))
             .otherwise(pl.lit(OTHER_TENANT))
-            .alias("tenant")
+            .alias(key)
+            for key, kept in allowed.items()
         )
         for r in _rows(retrieval_metrics(found, by=keys)):
             out.add(C.RETRIEVAL_HIT_RATIO, r, r["hit_rate"])
