@@ -43,6 +43,9 @@ class QualitySection:
     by_evaluation: pl.DataFrame
     rollouts: pl.DataFrame | None
     retrieval: pl.DataFrame
+    # top-k overlap of the same questions between consecutive prompt / index versions
+    # (both weeks): compare="prompt_version" | "index_version"
+    overlap: pl.DataFrame | None = None
     recommendations: list[Recommendation] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
@@ -53,6 +56,8 @@ class QualitySection:
             "quality_by_evaluation": self.by_evaluation,
             "quality_retrieval": self.retrieval,
         }
+        if self.overlap is not None:
+            out["quality_topk_overlap"] = self.overlap
         if self.rollouts is not None:
             out["quality_rollouts"] = self.rollouts
         return out
@@ -95,7 +100,8 @@ def quality_section(
     judged = judged_evaluations(con, between(requests, previous_start, end), evaluations, spans)
     this_judged = judged.filter((pl.col("start_time") >= start) & (pl.col("start_time") < end))
     previous_judged = judged.filter(pl.col("start_time") < start)
-    found = retrievals(between(spans, start, end)).pl()
+    both_weeks = retrievals(between(spans, previous_start, end)).pl()
+    found = both_weeks.filter((pl.col("start_time") >= start) & (pl.col("start_time") < end))
     if judged.is_empty() and found.is_empty():
         return None
     by_version = _week_over_week(
@@ -128,9 +134,21 @@ def quality_section(
         by_evaluation=quality_by_evaluation(this_judged, by=["prompt_version"]),
         rollouts=rollouts,
         retrieval=retrieval_metrics(found, by=["prompt_version"]),
+        overlap=_overlaps(both_weeks),
         recommendations=recommendations,
         notes=notes,
     )
+
+
+def _overlaps(rows: pl.DataFrame) -> pl.DataFrame:
+    import polars as pl
+    from infermeter.analytics.quality._retrieval import topk_overlap
+
+    frames = [
+        topk_overlap(rows, compare=compare).select(pl.lit(compare).alias("compared"), pl.all())
+        for compare in ("prompt_version", "index_version")
+    ]
+    return pl.concat(frames)
 
 
 def _fmt(value: Any, kind: str) -> str:
@@ -211,6 +229,21 @@ def quality_html(section: QualitySection) -> str:
                 ),
             ),
         ]
+    if section.overlap is not None and section.overlap.height:
+        parts += [
+            "<h3>Top-k overlap of the same questions</h3>",
+            _html_table(
+                section.overlap,
+                (
+                    ("compared", "compared", "text"),
+                    ("baseline", "from", "text"),
+                    ("candidate", "to", "text"),
+                    ("queries", "questions", "text"),
+                    ("mean_jaccard", "Jaccard", "num"),
+                    ("mean_rbo", "rank-biased overlap", "num"),
+                ),
+            ),
+        ]
     parts += [f"<p class='note'>{html.escape(note)}</p>" for note in section.notes]
     return "\n".join(parts)
 
@@ -251,5 +284,12 @@ def quality_markdown(section: QualitySection) -> list[str]:
             f"- retrieval `{row['prompt_version']}`: hit rate {_fmt(row['hit_rate'], 'rate')}"
             f" over {row['labelled']} labelled retrievals"
         )
+    if section.overlap is not None:
+        for row in section.overlap.iter_rows(named=True):
+            lines.append(
+                f"- top-k overlap ({row['compared']}) `{row['baseline']}` -> "
+                f"`{row['candidate']}` over {row['queries']} questions: Jaccard "
+                f"{_fmt(row['mean_jaccard'], 'num')}, RBO {_fmt(row['mean_rbo'], 'num')}"
+            )
     lines.extend(f"> {note}" for note in section.notes)
     return lines

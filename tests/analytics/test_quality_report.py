@@ -47,6 +47,21 @@ def test_the_report_shows_quality_next_to_cost_and_advises_the_rollback(tmp_path
                 output_tokens=output_tokens,
             )
             spans.append(span)
+            if i == 0:  # the same question retrieved once per version
+                ids = ["d1", "d2", "d3"] if version == "v1" else ["d1", "d3", "d9"]
+                spans.append(
+                    span_record(
+                        start=span["start_time"] + timedelta(milliseconds=1),
+                        trace_id=span["trace_id"],
+                        parent_span_id=span["span_id"],
+                        is_entry=False,
+                        name="retrieve",
+                        attributes={
+                            "infermeter.retrieval.ids": ids,
+                            "infermeter.retrieval.query_fingerprint": "q1",
+                        },
+                    )
+                )
             evaluations.append(
                 evaluation_record(
                     "helpfulness",
@@ -89,6 +104,11 @@ def test_the_report_shows_quality_next_to_cost_and_advises_the_rollback(tmp_path
     assert rollout["baseline_mean"] == pytest.approx(sum(V1_SCORES) / 40)
     assert rollout["candidate_cost_per_request_usd"] == pytest.approx(COST_V2)
 
+    assert section.overlap is not None
+    (overlap,) = section.overlap.filter(pl.col("compared") == "prompt_version").to_dicts()
+    assert (overlap["baseline"], overlap["candidate"], overlap["queries"]) == ("v1", "v2", 1)
+    assert overlap["mean_jaccard"] == pytest.approx(2 / 4)  # {d1, d3} of {d1, d2, d3, d9}
+
     report = weekly_report(
         requests, week="2026-W47", prices=prices, deployments=deployments, quality=section
     )
@@ -97,6 +117,7 @@ def test_the_report_shows_quality_next_to_cost_and_advises_the_rollback(tmp_path
     markdown = Path(str(written["markdown"])).read_text(encoding="utf-8")
     assert "**Quality next to cost**" in markdown
     assert "**rollback** tenant `acme` helpfulness" in markdown
+    assert "top-k overlap (prompt_version) `v1` -> `v2` over 1 questions" in markdown
     page = Path(str(written["html"])).read_text(encoding="utf-8")
     assert 'id="quality"' in page
     csv = pl.read_csv(tmp_path / "infermeter-2026-W47-csv" / "quality_by_prompt_version.csv")
