@@ -155,7 +155,7 @@ SETTINGS: Final[tuple[Setting[Any], ...]] = (
         "OTEL_EXPORTER_OTLP_ENDPOINT",
         DEFAULT_ENDPOINT,
         parse_url,
-        "OTLP/HTTP base URL; /v1/traces and /v1/metrics are appended",
+        "OTLP/HTTP base URL; /v1/traces, /v1/metrics and /v1/logs are appended",
         validate=_wrong_type("an http(s) URL"),
     ),
     Setting(
@@ -172,6 +172,14 @@ SETTINGS: Final[tuple[Setting[Any], ...]] = (
         None,
         parse_url,
         "full OTLP/HTTP URL for metrics (overrides endpoint)",
+        validate=_wrong_type("an http(s) URL"),
+    ),
+    Setting(
+        "logs_endpoint",
+        "OTEL_EXPORTER_OTLP_LOGS_ENDPOINT",
+        None,
+        parse_url,
+        "full OTLP/HTTP URL for log records: evaluations and feedback (overrides endpoint)",
         validate=_wrong_type("an http(s) URL"),
     ),
     Setting(
@@ -338,6 +346,8 @@ class AgentSettings:
     flush_on_return: bool | None
     flush_timeout: float
     runtime: str | None
+    # Where evaluate()/feedback() send their log records.
+    logs_url: str = ""
 
     def __repr__(self) -> str:
         # Headers usually carry credentials: never print them.
@@ -408,4 +418,5 @@ def resolve_settings(
         flush_on_return=resolved["flush_on_return"],
         flush_timeout=resolved["flush_timeout"],
         runtime=resolved["runtime"],
+        logs_url=_signal_url("logs", explicit, resolved),
     )

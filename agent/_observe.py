@@ -24,12 +24,14 @@ from __future__ import annotations
 
 import functools
 import inspect
+import math
 import time
 from collections.abc import AsyncGenerator, Callable, Generator, Mapping, Sequence
 from contextvars import ContextVar, Token
 from types import TracebackType
 from typing import Any, Final, TypeVar, cast, overload
 
+from infermeter.agent import semconv as sc_quality
 from infermeter.agent._clock import VIRTUAL_CLOCK, VirtualClock
 from infermeter.agent._content import input_messages, messages_json, normalise_messages
 from infermeter.agent._content import output_messages as result_messages
@@ -127,7 +129,32 @@ _ANNOTATIONS: Final[dict[str, tuple[str, str]]] = {
     "init_duration": (INFERMETER_INIT_DURATION, "seconds"),
     "throttled": (INFERMETER_THROTTLED, "bool"),
     "cold_start": (FAAS_COLDSTART, "bool"),
+    "response_id": (sc_quality.GEN_AI_RESPONSE_ID, "text"),
+    "retrieved_ids": (sc_quality.INFERMETER_RETRIEVAL_IDS, "ids"),
+    "used_ids": (sc_quality.INFERMETER_RETRIEVAL_USED_IDS, "ids"),
+    "retrieval_scores": (sc_quality.INFERMETER_RETRIEVAL_SCORES, "scores"),
+    "query_fingerprint": (sc_quality.INFERMETER_QUERY_FINGERPRINT, "text"),
+    "index_version": (sc_quality.INFERMETER_INDEX_VERSION, "text"),
 }
+_MAX_RETRIEVED: Final = 1000  # ids or scores kept per span (rank order)
+
+
+def _ids(value: object) -> tuple[str, ...] | None:
+    if isinstance(value, str | bytes) or not isinstance(value, Sequence):
+        return None
+    out = tuple(str(item) for item in value[:_MAX_RETRIEVED] if isinstance(item, str | int))
+    return out if len(out) == min(len(value), _MAX_RETRIEVED) else None
+
+
+def _scores(value: object) -> tuple[float, ...] | None:
+    if isinstance(value, str | bytes) or not isinstance(value, Sequence):
+        return None
+    out = tuple(
+        float(item)
+        for item in value[:_MAX_RETRIEVED]
+        if isinstance(item, int | float) and not isinstance(item, bool) and math.isfinite(item)
+    )
+    return out if len(out) == min(len(value), _MAX_RETRIEVED) else None
 
 
 def _qualified_name(cls: type) -> str:
@@ -481,6 +508,10 @@ class _Call:
             cleaned = non_negative_int(value)
         elif kind == "seconds":
             cleaned = seconds(value)
+        elif kind == "ids":
+            cleaned = _ids(value)
+        elif kind == "scores":
+            cleaned = _scores(value)
         else:
             cleaned = value if isinstance(value, bool) else None
         if cleaned is None:
@@ -1244,6 +1275,12 @@ def annotate(
     input_messages: object = None,
     output_messages: object = None,
     attributes: Mapping[str, object] | None = None,
+    response_id: str | None = None,
+    retrieved_ids: Sequence[str] | None = None,
+    used_ids: Sequence[str] | None = None,
+    retrieval_scores: Sequence[float] | None = None,
+    query_fingerprint: str | None = None,
+    index_version: str | None = None,
     **unknown: object,
 ) -> None:
     """Set or override attributes of the current observed call's span by friendly name.
@@ -1253,6 +1290,9 @@ def annotate(
     ``embeddings`` takes vectors or ``(vectors, kind)`` with kind query|document|response
     (default query); ``input_messages``/``output_messages`` are kept only when content
     capture is on; ``attributes`` sets raw OpenTelemetry attributes.
+    Retrieval: ``retrieved_ids`` (rank order), ``used_ids`` (the ones the answer used or
+    cited: a hit), ``retrieval_scores``, ``query_fingerprint`` (compares the top-k of one
+    query across versions), ``index_version``; ``response_id`` is ``gen_ai.response.id``.
     """
     call = _CURRENT.get()
     if call is None:
@@ -1281,6 +1321,12 @@ def annotate(
         "input_messages": input_messages,
         "output_messages": output_messages,
         "attributes": attributes,
+        "response_id": response_id,
+        "retrieved_ids": retrieved_ids,
+        "used_ids": used_ids,
+        "retrieval_scores": retrieval_scores,
+        "query_fingerprint": query_fingerprint,
+        "index_version": index_version,
         **unknown,
     }
     call.annotate(fields)

@@ -481,6 +481,7 @@ def configure(
     endpoint: str | None = None,
     traces_endpoint: str | None = None,
     metrics_endpoint: str | None = None,
+    logs_endpoint: str | None = None,
     headers: Mapping[str, str] | None = None,
     protocol: str | None = None,
     traces_exporter: str | None = None,
@@ -514,6 +515,7 @@ def configure(
         "endpoint": endpoint,
         "traces_endpoint": traces_endpoint,
         "metrics_endpoint": metrics_endpoint,
+        "logs_endpoint": logs_endpoint,
         "headers": headers,
         "protocol": protocol,
         "traces_exporter": traces_exporter,
@@ -580,6 +582,12 @@ def shutdown(timeout: float = _DEFAULT_SHUTDOWN_TIMEOUT_S) -> None:
         Active.configured = None
         _refresh()
     RECORDER.drain()
+    try:
+        from infermeter.agent._quality import flush_logs
+
+        flush_logs(timeout)
+    except Exception:  # noqa: BLE001 - shutdown runs at exit; it must not raise
+        LOGGER.debug("infermeter: flushing evaluations failed", exc_info=True)
     if pipeline is None:
         return
     try:
@@ -591,7 +599,9 @@ def shutdown(timeout: float = _DEFAULT_SHUTDOWN_TIMEOUT_S) -> None:
 def force_flush(timeout: float = _DEFAULT_SHUTDOWN_TIMEOUT_S) -> bool:
     """Export everything recorded so far (within ``timeout`` seconds); True on success."""
     try:
-        return active().flush(timeout)
+        from infermeter.agent._quality import flush_logs
+
+        return flush_logs(timeout) and active().flush(timeout)
     except Exception:  # noqa: BLE001 - flushing telemetry must not raise into the caller
         LOGGER.debug("infermeter: flush failed", exc_info=True)
         return False

@@ -32,6 +32,11 @@ __all__ = [
     "FAAS_NAME",
     "FAAS_TRIGGER",
     "FAAS_VERSION",
+    "GEN_AI_EVALUATION_EXPLANATION",
+    "GEN_AI_EVALUATION_NAME",
+    "GEN_AI_EVALUATION_RESULT",
+    "GEN_AI_EVALUATION_SCORE_LABEL",
+    "GEN_AI_EVALUATION_SCORE_VALUE",
     "GEN_AI_INPUT_MESSAGES",
     "GEN_AI_LATENCY_E2E",
     "GEN_AI_LATENCY_TIME_IN_MODEL_DECODE",
@@ -48,6 +53,7 @@ __all__ = [
     "GEN_AI_PROVIDER_NAME",
     "GEN_AI_REQUEST_MODEL",
     "GEN_AI_REQUEST_STREAM",
+    "GEN_AI_RESPONSE_ID",
     "GEN_AI_RESPONSE_MODEL",
     "GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK",
     "GEN_AI_SYSTEM_DEPRECATED",
@@ -64,11 +70,17 @@ __all__ = [
     "INFERMETER_EMBEDDINGS_DROPPED",
     "INFERMETER_ENDPOINT",
     "INFERMETER_ENTRY",
+    "INFERMETER_FEEDBACK_COMMENT",
     "INFERMETER_GPU_COUNT",
     "INFERMETER_GPU_TYPE",
+    "INFERMETER_INDEX_VERSION",
     "INFERMETER_INITIALIZATION_TYPE",
     "INFERMETER_INIT_DURATION",
+    "INFERMETER_QUERY_FINGERPRINT",
     "INFERMETER_RETRIES",
+    "INFERMETER_RETRIEVAL_IDS",
+    "INFERMETER_RETRIEVAL_SCORES",
+    "INFERMETER_RETRIEVAL_USED_IDS",
     "INFERMETER_RETRY_AFTER",
     "INFERMETER_RUNTIME",
     "INFERMETER_SCOPE",
@@ -99,6 +111,7 @@ __all__ = [
     "TENANT_ID",
     "TOKEN_TYPE_INPUT",
     "TOKEN_TYPE_OUTPUT",
+    "USER_FEEDBACK",
 ]
 
 # --- GenAI (semantic conventions v1.41.0) ---------------------------------------------
@@ -203,6 +216,27 @@ EMBEDDING_KIND_RESPONSE: Final = "response"
 EMBEDDING_KINDS: Final = (EMBEDDING_KIND_QUERY, EMBEDDING_KIND_DOCUMENT, EMBEDDING_KIND_RESPONSE)
 # Span attribute: sampled vectors not attached because they exceeded the per-span bounds.
 INFERMETER_EMBEDDINGS_DROPPED: Final = "infermeter.embedding.dropped"
+
+# --- Quality: evaluations, feedback, retrieval ---------------------------------------------
+# The GenAI evaluation event (development stability in the GenAI conventions): a span event
+# on the evaluated span, or a log record (LogRecord.event_name) parented to it, or carrying
+# gen_ai.response.id when the span id is not known.
+GEN_AI_EVALUATION_RESULT: Final = "gen_ai.evaluation.result"
+GEN_AI_EVALUATION_NAME: Final = "gen_ai.evaluation.name"  # required
+GEN_AI_EVALUATION_SCORE_VALUE: Final = "gen_ai.evaluation.score.value"  # double
+GEN_AI_EVALUATION_SCORE_LABEL: Final = "gen_ai.evaluation.score.label"  # low cardinality
+GEN_AI_EVALUATION_EXPLANATION: Final = "gen_ai.evaluation.explanation"
+GEN_AI_RESPONSE_ID: Final = "gen_ai.response.id"
+# The evaluation name infermeter.feedback() uses for end-user thumbs up/down.
+USER_FEEDBACK: Final = "user_feedback"
+INFERMETER_FEEDBACK_COMMENT: Final = "infermeter.feedback.comment"
+# Retrieval (no convention names the retrieved document ids yet): on the retrieval span.
+INFERMETER_RETRIEVAL_IDS: Final = "infermeter.retrieval.ids"  # string[], in rank order
+INFERMETER_RETRIEVAL_USED_IDS: Final = "infermeter.retrieval.used_ids"  # string[] cited/used
+INFERMETER_RETRIEVAL_SCORES: Final = "infermeter.retrieval.scores"  # double[], rank order
+# A stable hash of the normalised query, to compare top-k results of the same query.
+INFERMETER_QUERY_FINGERPRINT: Final = "infermeter.retrieval.query_fingerprint"
+INFERMETER_INDEX_VERSION: Final = "infermeter.retrieval.index_version"
 
 RUNTIME_SERVERLESS: Final = "serverless"
 RUNTIME_SERVERLESS_CONTAINER: Final = "serverless_container"

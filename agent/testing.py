@@ -50,6 +50,7 @@ from infermeter.agent._pipeline import (
     pop_override,
     push_override,
 )
+from infermeter.agent._quality import restore_logs, swap_logs
 from infermeter.agent._recorder import RECORDER
 from infermeter.agent._runtime import reset_cold_start
 from infermeter.agent.settings import ConfigurationError
@@ -75,11 +76,22 @@ class Capture:
     """Spans and metrics observed code emitted inside a ``capture()`` block."""
 
     def __init__(
-        self, pipeline: Pipeline, spans: InMemorySpanExporter, reader: InMemoryMetricReader
+        self,
+        pipeline: Pipeline,
+        spans: InMemorySpanExporter,
+        reader: InMemoryMetricReader,
+        logs: Any = None,
     ) -> None:
         self.pipeline = pipeline
         self._spans = spans
         self._reader = reader
+        self._logs = logs
+
+    @property
+    def log_records(self) -> list[Any]:
+        """Log records ``evaluate()`` / ``feedback()`` emitted (SDK ``ReadableLogRecord``s;
+        the OpenTelemetry ``LogRecord`` is ``.log_record``)."""
+        return list(self._logs.get_finished_logs()) if self._logs is not None else []
 
     @property
     def spans(self) -> list[ReadableSpan]:
@@ -169,11 +181,20 @@ def capture(
     )
     if fresh_process:
         reset_cold_start()
+    from opentelemetry.sdk._logs import LoggerProvider
+    from opentelemetry.sdk._logs.export import InMemoryLogRecordExporter, SimpleLogRecordProcessor
+
+    logs = InMemoryLogRecordExporter()  # type: ignore[no-untyped-call]
+    logger_provider = LoggerProvider(resource=pipeline.tracer_provider.resource)  # type: ignore[union-attr]
+    logger_provider.add_log_record_processor(SimpleLogRecordProcessor(logs))
+    previous_logs = swap_logs(logger_provider)
     push_override(pipeline)
     try:
-        yield Capture(pipeline, spans, reader)
+        yield Capture(pipeline, spans, reader, logs)
     finally:
         pop_override(pipeline)
+        restore_logs(previous_logs)
+        logger_provider.shutdown()
         RECORDER.drain()
         if pipeline.tracer_provider is not None:
             pipeline.tracer_provider.shutdown()

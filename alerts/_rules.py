@@ -266,6 +266,19 @@ DEFAULT_RULES: Final[tuple[AlertRule, ...]] = (
         for_seconds=0,
     ),
     AlertRule(
+        name="InfermeterQualityRollback",
+        severity="warning",
+        identity=("tenant", "evaluation", "baseline", "candidate"),
+        condition=Clause(C.QUALITY_ROLLBACK, ">=", "threshold"),
+        params={"threshold": 1.0},
+        evidence={"p": Evidence(C.QUALITY_ROLLOUT_P_VALUE)},
+        summary="roll back {candidate} to {baseline} for tenant {tenant}: {evaluation} dropped",
+        description="{evaluation} scores of {candidate} are significantly lower than "
+        "{baseline}'s (one-sided Mann-Whitney p={p|num}), whatever the new version saves. "
+        "`infermeter recommend` shows the means, sample sizes and costs.",
+        for_seconds=0,
+    ),
+    AlertRule(
         name="InfermeterMoveToContainers",
         severity="info",
         identity=_WORKLOAD,

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     import duckdb
     import polars as pl
     from infermeter.analytics.economics import Recommendation
+    from infermeter.analytics.quality import TopicShift
     from infermeter.analytics.report import WeeklyReport
     from infermeter.analytics.rollup import RollupOptions, Snapshot
 
@@ -165,12 +166,13 @@ class Analysis:
             requests = requests.filter(
                 duckdb.ColumnExpression("endpoint") == duckdb.ConstantExpression(endpoint)
             )
-        return recommend(
+        found = recommend(
             requests,
             prices=self.prices,
             deployments=self.deployments,
             self_hosted=self.self_hosted(since, until, endpoint=endpoint),
         )
+        return [*self._rollout_recommendations(requests), *found]
 
     def self_hosted(
         self,
@@ -209,6 +211,114 @@ class Analysis:
             deployments=self.deployments,
         )
 
+    # -- quality (evaluations, feedback, retrieval) -------------------------------------
+    def has_evaluations(self) -> bool:
+        """Whether the store has the quality tables (a store an older collector wrote is
+        migrated when a collector of this version next opens it)."""
+        rows = self.con.execute(
+            "SELECT count(*) FROM duckdb_tables() WHERE database_name = current_database()"
+            " AND schema_name = 'main' AND table_name = 'evaluations'"
+        ).fetchall()
+        return bool(rows[0][0])
+
+    def judged(self, requests: duckdb.DuckDBPyRelation) -> pl.DataFrame | None:
+        """Evaluations linked to ``requests`` (None for a store without the tables)."""
+        from infermeter.analytics.quality import judged_evaluations
+
+        if not self.has_evaluations():
+            return None
+        return judged_evaluations(self.con, requests, self.con.table("evaluations"), self.spans)
+
+    def _rollout_recommendations(self, requests: duckdb.DuckDBPyRelation) -> list[Recommendation]:
+        judged = self.judged(requests)
+        if judged is None or judged.is_empty():
+            return []
+        try:
+            from infermeter.analytics.quality import quality_rollouts, rollout_recommendations
+
+            return rollout_recommendations(quality_rollouts(judged, requests))
+        except ImportError:  # the rollout test needs scipy (the 'drift' extra)
+            return []
+
+    def topic_shift(
+        self,
+        reference: tuple[datetime, datetime],
+        current: tuple[datetime, datetime],
+        *,
+        kind: str = "query",
+        model: str | None = None,
+        **options: Any,
+    ) -> TopicShift:
+        """Topic shift of the sampled ``kind`` embeddings between two windows
+        (``[start, end)`` each; see ``analytics.quality.topic_shift`` for the rule). With
+        content capture on, each cluster carries example user messages of its traces."""
+        import numpy as np
+        from infermeter.analytics.quality import topic_shift, user_text
+
+        def vectors(window: tuple[datetime, datetime]) -> tuple[Any, list[str | None]]:
+            params = {"kind": kind, "start": window[0], "end": window[1], "model": model}
+            rows = self.con.execute(_queries.sql_file("quality_vectors"), params).fetchall()
+            if not rows:
+                raise ValueError(f"no {kind} embeddings between {window[0]} and {window[1]}")
+            texts = [user_text(row[1]) for row in rows]
+            return np.array([row[0] for row in rows], dtype=np.float64), texts
+
+        ref_vectors, ref_texts = vectors(reference)
+        cur_vectors, cur_texts = vectors(current)
+        return topic_shift(
+            ref_vectors,
+            cur_vectors,
+            reference_texts=ref_texts if any(ref_texts) else None,
+            current_texts=cur_texts if any(cur_texts) else None,
+            **options,
+        )
+
+    def with_quality(
+        self,
+        frame: pl.DataFrame,
+        *,
+        by: Sequence[str] = (),
+        since: datetime | None = None,
+        until: datetime | None = None,
+    ) -> pl.DataFrame:
+        """``frame`` (a metric table grouped ``by``) plus good rate, cost per good answer,
+        negative-feedback rate and retrieval hit rate of the same groups."""
+        import polars as pl
+        from infermeter.analytics.quality import quality_summary, retrieval_metrics, retrievals
+
+        keys = list(by)
+        requests = self.requests(since, until)
+        judged = self.judged(requests)
+        columns = [
+            "judged_requests",
+            "good_rate",
+            "cost_per_good_answer_usd",
+            "negative_feedback_rate",
+        ]
+        if judged is None:
+            return frame.with_columns(
+                *(pl.lit(None, pl.Float64).alias(c) for c in [*columns, "retrieval_hit_rate"])
+            )
+        quality = quality_summary(judged, requests, by=keys).select(*keys, *columns)
+        if set(keys) <= {"tenant", "model", "prompt_version", "endpoint"}:
+            found = retrievals(self.spans).pl()
+            if since is not None:
+                found = found.filter(pl.col("start_time") >= since)
+            if until is not None:
+                found = found.filter(pl.col("start_time") < until)
+            hits = retrieval_metrics(found, by=keys).select(
+                *keys, pl.col("hit_rate").alias("retrieval_hit_rate")
+            )
+        else:  # retrieval spans carry only those keys
+            hits = quality.select(keys).with_columns(
+                pl.lit(None, pl.Float64).alias("retrieval_hit_rate")
+            )
+        if not keys:
+            return pl.concat([frame, quality, hits.select("retrieval_hit_rate")], how="horizontal")
+        return frame.join(quality, on=keys, how="left", nulls_equal=True).join(
+            hits, on=keys, how="left", nulls_equal=True
+        )
+
     def drift_results(self) -> pl.DataFrame | None:
         """The latest drift results of this store; None when drift is not installed."""
         try:
@@ -234,12 +344,27 @@ class Analysis:
 
         start, end = iso_week_bounds(week)
         # The week and the one before it (week-over-week deltas), nothing else.
+        requests = self.requests(start - timedelta(days=7), end)
+        quality = None
+        if self.has_evaluations():
+            from infermeter.analytics.quality import quality_section
+
+            quality = quality_section(
+                self.con,
+                requests,
+                self.con.table("evaluations"),
+                self.spans,
+                start=start,
+                end=end,
+                previous_start=start - timedelta(days=7),
+            )
         return weekly_report(
-            self.requests(start - timedelta(days=7), end),
+            requests,
             week=week,
             prices=self.prices,
             deployments=self.deployments,
             drift=drift,
+            quality=quality,
             top=top,
             self_hosted=self.self_hosted(start, end),
         )

@@ -44,7 +44,15 @@ if TYPE_CHECKING:
     )
     from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 
-__all__ = ["CLAIMED_TENANT", "Flattened", "Limits", "flatten_request", "to_arrow"]
+__all__ = [
+    "CLAIMED_TENANT",
+    "Flattened",
+    "Limits",
+    "flatten_request",
+    "plain_value",
+    "to_arrow",
+    "to_json",
+]
 
 # Where a pinned tenant keeps the tenant a span claimed (no convention exists).
 CLAIMED_TENANT: Final = sc.INFERMETER_CLAIMED_TENANT
@@ -231,6 +239,9 @@ class Flattened:
     spans: list[list[Any]]
     embeddings: list[tuple[Any, ...]]
     rejected_spans: int = 0
+    # ``events`` rows (collectors._logs.event_row) for evaluation results sent as span
+    # events; they also stay in the span's own ``events`` JSON.
+    events: list[list[Any]] = field(default_factory=list)
     rejection_reasons: dict[str, int] = field(default_factory=dict)
     warnings: dict[str, int] = field(default_factory=dict)
 
@@ -280,6 +291,16 @@ def _json(value: Any) -> str:
         return _encode_json(value)
     except ValueError:
         return _encode_json(_finite_or_text(value))
+
+
+def plain_value(value: AnyValue, limits: Limits, warnings: dict[str, int]) -> Any:
+    """An OTLP ``AnyValue`` as a JSON-ready Python value (for the logs path)."""
+    return _plain(value, limits, warnings)
+
+
+def to_json(value: Any) -> str:
+    """Compact JSON with non-finite numbers as proto3 JSON's strings."""
+    return _json(value)
 
 
 def _attributes(
@@ -613,13 +634,16 @@ def _events(span: Any, row: list[Any], result: Flattened, limits: Limits) -> str
     kept: list[dict[str, Any]] = []
     for event in span.events:
         if event.name != sc.EMBEDDING_EVENT:
+            attributes = _attributes(event.attributes, limits, warnings)
             kept.append(
                 {
                     "name": event.name,
                     "time_unix_nano": event.time_unix_nano,
-                    "attributes": _attributes(event.attributes, limits, warnings),
+                    "attributes": attributes,
                 }
             )
+            if event.name == sc.GEN_AI_EVALUATION_RESULT:
+                _evaluation_event(span, event, row, attributes, result)
             continue
         kind: str | None = None
         vector: list[float] | None = None
@@ -651,6 +675,29 @@ def _events(span: Any, row: list[Any], result: Flattened, limits: Limits) -> str
             )
         )
     return _json(kept) if kept else None
+
+
+def _evaluation_event(
+    span: Any, event: Any, row: list[Any], attributes: dict[str, Any], result: Flattened
+) -> None:
+    # Imported here: collectors._logs builds on this module.
+    from infermeter.collectors._logs import event_row
+
+    time_ns = min(event.time_unix_nano or span.end_time_unix_nano, _MAX_INT64)
+    result.events.append(
+        event_row(
+            time_us=time_ns // 1000 or None,
+            observed_us=None,
+            trace_id=row[_I_TRACE],
+            span_id=row[_I_SPAN],
+            service_name=row[_I_SERVICE],
+            tenant=row[_I_TENANT],
+            event_name=event.name,
+            attributes=attributes,
+            source="span_event",
+            scope_name=row[_I_SCOPE],
+        )
+    )
 
 
 def _vector(value: AnyValue) -> list[float] | None:

@@ -44,6 +44,7 @@ from infermeter.collectors._decode import (
     request_from_json,
 )
 from infermeter.collectors._flatten import Limits, flatten_request, to_arrow
+from infermeter.collectors._logs import events_to_arrow
 from infermeter.collectors._sidecar import StorePaths, WriterLock, read_runtime
 from infermeter.collectors._store import StoreLockedError, StoreWriter
 
@@ -312,6 +313,7 @@ def _load_file(
             return result
         spans: list[pa.Table] = []
         embeddings: list[pa.Table] = []
+        events: list[pa.Table] = []  # evaluation results sent as span events
         pending = 0
         with writer.transaction() as cur:
             for where, message in _messages(path):
@@ -320,11 +322,13 @@ def _load_file(
                 span_table, embedding_table = to_arrow(flat)
                 spans.append(span_table)
                 embeddings.append(embedding_table)
+                if flat.events:
+                    events.append(events_to_arrow(flat.events))
                 pending += span_table.num_rows
                 if pending >= _BATCH_SPANS:
-                    _append(writer, spans, embeddings, result)
-                    spans, embeddings, pending = [], [], 0
-            _append(writer, spans, embeddings, result)
+                    _append(writer, spans, embeddings, events, result)
+                    spans, embeddings, events, pending = [], [], [], 0
+            _append(writer, spans, embeddings, events, result)
             cur.execute(
                 "INSERT OR REPLACE INTO import_log VALUES (?, ?, ?, ?)",
                 [digest, str(path), result.spans, datetime.now(UTC).replace(tzinfo=None)],
@@ -337,7 +341,11 @@ def _load_file(
 
 
 def _append(
-    writer: StoreWriter, spans: list[pa.Table], embeddings: list[pa.Table], result: FileResult
+    writer: StoreWriter,
+    spans: list[pa.Table],
+    embeddings: list[pa.Table],
+    events: list[pa.Table],
+    result: FileResult,
 ) -> None:
     import pyarrow as pa
 
@@ -345,7 +353,7 @@ def _append(
         return
     span_table = pa.concat_tables(spans)
     embedding_table = pa.concat_tables(embeddings)
-    writer.append(span_table, embedding_table)
+    writer.append(span_table, embedding_table, pa.concat_tables(events) if events else None)
     result.spans += span_table.num_rows
     result.embeddings += embedding_table.num_rows
 

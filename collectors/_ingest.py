@@ -30,7 +30,7 @@ from infermeter.collectors._store import (
     SnapshotInfo,
     StoreLockedError,
     StoreWriter,
-    decode_batch,
+    decode_batch_events,
     encode_batch,
 )
 from infermeter.collectors._wal import WriteAheadLog
@@ -40,6 +40,9 @@ if TYPE_CHECKING:
     from infermeter.collectors._clickhouse_writer import ClickHouseWriter
 
 __all__ = ["IngestPipeline", "Overloaded", "PipelineConfig", "Unavailable"]
+
+# One write-ahead-log record: (seq, spans, embeddings, events or None).
+_Record = tuple[int, "pa.Table", "pa.Table", "pa.Table | None"]
 
 _log = logging.getLogger("infermeter.collectors")
 
@@ -94,6 +97,7 @@ class _Item:
     embeddings: pa.Table
     rows: int
     queued_at: float
+    events: pa.Table | None = None
 
 
 @dataclass(slots=True)
@@ -101,6 +105,7 @@ class _Counters:
     accepted_spans: int = 0
     stored_spans: int = 0
     stored_embeddings: int = 0
+    stored_events: int = 0
     replayed_spans: int = 0
     overloaded_requests: int = 0
     dead_lettered_spans: int = 0
@@ -183,18 +188,19 @@ class IngestPipeline:
 
     # -- the request side --------------------------------------------------------------
 
-    def submit(self, spans: pa.Table, embeddings: pa.Table) -> int:
+    def submit(self, spans: pa.Table, embeddings: pa.Table, events: pa.Table | None = None) -> int:
         """Log and queue one request's rows; returns its sequence number once durable."""
-        rows = spans.num_rows
+        # Log records count like spans against the queue bound.
+        rows = spans.num_rows + (events.num_rows if events is not None else 0)
         with self._cond:
             self._admit(rows)
         try:
-            payload = encode_batch(spans, embeddings)
+            payload = encode_batch(spans, embeddings, events)
             now = time.monotonic()
 
             def enqueue(seq: int) -> None:
                 with self._cond:
-                    self._queue.append(_Item(seq, spans, embeddings, rows, now))
+                    self._queue.append(_Item(seq, spans, embeddings, rows, now, events))
                     self.counters.accepted_spans += rows
                     if self._queued_rows >= self.config.batch_spans:
                         self._cond.notify_all()
@@ -320,6 +326,7 @@ class IngestPipeline:
             "accepted_spans": c.accepted_spans,
             "stored_spans": c.stored_spans,
             "stored_embeddings": c.stored_embeddings,
+            "stored_events": c.stored_events,
             "replayed_spans": c.replayed_spans,
             "overloaded_requests": c.overloaded_requests,
             "dead_lettered_spans": c.dead_lettered_spans,
@@ -391,14 +398,14 @@ class IngestPipeline:
 
     def _replay_from(self, after: int) -> int:
         """Store every logged record after ``after`` from earlier runs; returns the last."""
-        pending: list[tuple[int, pa.Table, pa.Table]] = []
+        pending: list[_Record] = []
         rows = 0
         last = after
         for seq, payload in self.wal.replay(after=after):
-            spans, embeddings = decode_batch(payload)
+            spans, embeddings, events = decode_batch_events(payload)
             rows += spans.num_rows
             last = seq
-            pending.append((seq, spans, embeddings))
+            pending.append((seq, spans, embeddings, events))
             if rows >= self.config.batch_spans:
                 self._store_batch(pending, replay=True)
                 pending, rows = [], 0
@@ -435,7 +442,7 @@ class IngestPipeline:
                     rows += item.rows
             failed = False
             try:
-                self._store_batch([(i.seq, i.spans, i.embeddings) for i in batch])
+                self._store_batch([(i.seq, i.spans, i.embeddings, i.events) for i in batch])
             except Exception as exc:  # noqa: BLE001 — transient: keep the data queued, retry
                 failed = True
                 self.counters.store_errors += 1
@@ -454,18 +461,17 @@ class IngestPipeline:
             with contextlib.suppress(OSError):
                 self.wal.release(self._stored_seq)
 
-    def _store_batch(
-        self, items: list[tuple[int, pa.Table, pa.Table]], *, replay: bool = False
-    ) -> None:
+    def _store_batch(self, items: list[_Record], *, replay: bool = False) -> None:
         """Store log records in one transaction. If the store refuses the *data* (not
         the disk), store them one by one and set aside, in ``dead-letter/``, only the
         record it refuses alone — one bad record must never stall ingest. Transient
         failures (I/O, memory, conflicts) raise, and the caller retries."""
         try:
             self._write(
-                [spans for _, spans, _ in items],
-                [embeddings for _, _, embeddings in items],
+                [item[1] for item in items],
+                [item[2] for item in items],
                 items[-1][0],
+                events=[item[3] for item in items if item[3] is not None],
                 replay=replay,
             )
         except Exception as exc:
@@ -477,10 +483,18 @@ class IngestPipeline:
                 return
             self._dead_letter(*items[0], exc)
 
-    def _dead_letter(self, seq: int, spans: pa.Table, embeddings: pa.Table, exc: Exception) -> None:
+    def _dead_letter(
+        self,
+        seq: int,
+        spans: pa.Table,
+        embeddings: pa.Table,
+        events: pa.Table | None,
+        exc: Exception,
+    ) -> None:
         self.dead_letter_dir.mkdir(parents=True, exist_ok=True)
         path = self.dead_letter_dir / f"{seq:020d}.arrows"
-        path.write_bytes(b"".join(bytes(part) for part in encode_batch(spans, embeddings)))
+        payload = encode_batch(spans, embeddings, events)
+        path.write_bytes(b"".join(bytes(part) for part in payload))
         store = self._store
         assert store is not None
         # Nothing of the record is stored, but the checkpoint moves past it.
@@ -507,6 +521,7 @@ class IngestPipeline:
         embeddings: list[pa.Table],
         seq: int,
         *,
+        events: list[pa.Table] | None = None,
         replay: bool = False,
     ) -> None:
         import pyarrow as pa
@@ -515,11 +530,14 @@ class IngestPipeline:
         assert store is not None
         span_table = pa.concat_tables(spans, promote_options="default")
         embedding_table = pa.concat_tables(embeddings, promote_options="default")
-        store.write(span_table, embedding_table, wal_id=self.wal.wal_id, seq=seq)
+        event_table = pa.concat_tables(events, promote_options="default") if events else None
+        store.write(span_table, embedding_table, event_table, wal_id=self.wal.wal_id, seq=seq)
         self._committed_seq = seq
         c = self.counters
         c.flushes += 1
         c.stored_spans += span_table.num_rows
         c.stored_embeddings += embedding_table.num_rows
+        if event_table is not None:
+            c.stored_events += event_table.num_rows
         if replay:
             c.replayed_spans += span_table.num_rows

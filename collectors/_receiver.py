@@ -1,4 +1,5 @@
-"""The OTLP/HTTP endpoint: ``POST /v1/traces`` (protobuf and JSON), plus
+"""The OTLP/HTTP endpoints: ``POST /v1/traces`` and ``POST /v1/logs`` (protobuf and
+JSON; log records become ``events`` rows, see ``collectors._logs``), plus
 ``POST /v1/snapshot`` for readers, ``POST /v1/flush`` (both need the control token) and
 ``GET /healthz``.
 
@@ -39,8 +40,16 @@ from infermeter.collectors._decode import (
     media_type,
     parse_json,
 )
-from infermeter.collectors._flatten import Limits, flatten_request, to_arrow
+from infermeter.collectors._flatten import Flattened, Limits, flatten_request, to_arrow
 from infermeter.collectors._ingest import Overloaded, Unavailable
+from infermeter.collectors._logs import (
+    LOGS_PATH,
+    decode_logs_json,
+    decode_logs_protobuf,
+    events_to_arrow,
+    flatten_logs,
+    logs_response,
+)
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -184,12 +193,18 @@ class _Handler(BaseHTTPRequestHandler):
         path = self.path.split("?", 1)[0]
         if path == TRACES_PATH:
             self._traces()
+        elif path == LOGS_PATH:
+            self._traces(logs=True)
         elif path == SNAPSHOT_PATH:
             self._snapshot()
         elif path == FLUSH_PATH:
             self._flush()
         else:
-            self._fail(404, f"no such endpoint {path!r}; OTLP traces go to {TRACES_PATH}", JSON)
+            self._fail(
+                404,
+                f"no such endpoint {path!r}; OTLP traces go to {TRACES_PATH}, logs to {LOGS_PATH}",
+                JSON,
+            )
 
     def do_PUT(self) -> None:
         self._body_unread = True
@@ -197,7 +212,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     # -- endpoints -----------------------------------------------------------------------
 
-    def _traces(self) -> None:
+    def _traces(self, *, logs: bool = False) -> None:
         server = self.server
         principal = server.tokens.authenticate(self.headers.get("Authorization"))
         if principal is None:
@@ -218,7 +233,10 @@ class _Handler(BaseHTTPRequestHandler):
             self._fail(503, "too many requests in progress", kind, retry_after=1)
             return
         try:
-            self._export(principal, kind)
+            if logs:
+                self._export_logs(principal, kind)
+            else:
+                self._export(principal, kind)
         finally:
             server.slots.release()
 
@@ -240,8 +258,9 @@ class _Handler(BaseHTTPRequestHandler):
             flat = flatten_request(request, limits=server.flatten_limits, tenant=principal.tenant)
             del request
             spans, embeddings = to_arrow(flat)
+            events = events_to_arrow(flat.events) if flat.events else None
             if spans.num_rows or embeddings.num_rows:
-                server.pipeline.submit(spans, embeddings)
+                server.pipeline.submit(spans, embeddings, events)
         except BodyError as exc:
             _log.info("%s: %d %s", self.address_string(), exc.status, exc)
             self._fail(exc.status, str(exc), kind)
@@ -270,6 +289,55 @@ class _Handler(BaseHTTPRequestHandler):
                 message,
             )
         self._send(200, _export_response(kind, flat.rejected_spans, message), kind)
+
+    def _export_logs(self, principal: Principal, kind: str) -> None:
+        """``POST /v1/logs``: the same limits, durability and answers as spans."""
+        server = self.server
+        try:
+            server.pipeline.precheck()
+            body = self._read_body(server.body_limits.max_body_bytes)
+            raw = decompress(
+                body,
+                self.headers.get("Content-Encoding"),
+                server.body_limits.max_decompressed_bytes,
+            )
+            del body
+            request = (
+                decode_logs_protobuf(raw) if kind == PROTOBUF else decode_logs_json(parse_json(raw))
+            )
+            del raw
+            flat = flatten_logs(request, limits=server.flatten_limits, tenant=principal.tenant)
+            del request
+            if flat.rows:
+                spans, embeddings = to_arrow(Flattened([], []))
+                server.pipeline.submit(spans, embeddings, events_to_arrow(flat.rows))
+        except BodyError as exc:
+            _log.info("%s: %d %s", self.address_string(), exc.status, exc)
+            self._fail(exc.status, str(exc), kind)
+            return
+        except Overloaded as exc:
+            self._fail(429, str(exc), kind, retry_after=exc.retry_after)
+            return
+        except Unavailable as exc:
+            self._fail(503, str(exc), kind, retry_after=exc.retry_after)
+            return
+        except _ClientGoneError:
+            self.close_connection = True
+            return
+        except Exception:  # noqa: BLE001 — a bug must cost one request, never the server
+            _log.exception("%s: internal error while ingesting logs", self.address_string())
+            self._fail(500, "internal error while ingesting; see the collector log", kind)
+            return
+        message = flat.message()
+        if flat.rejected or message:
+            _log.info(
+                "%s (%s): %d log record(s) rejected; %s",
+                self.address_string(),
+                principal.name,
+                flat.rejected,
+                message,
+            )
+        self._send(200, logs_response(kind == JSON, flat.rejected, message), kind)
 
     def _control(self, what: str) -> bool:
         """Whether the request carries the control token (else it is answered 401)."""

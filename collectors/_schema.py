@@ -28,6 +28,8 @@ if TYPE_CHECKING:
 
 __all__ = [
     "EMBEDDING_COLUMNS",
+    "EVALUATION_COLUMNS",
+    "EVENT_COLUMNS",
     "MIGRATIONS",
     "SCHEMA_VERSION",
     "SPAN_COLUMNS",
@@ -121,6 +123,50 @@ EMBEDDING_COLUMNS: Final[tuple[tuple[str, str], ...]] = (
     ("vector", "FLOAT[]"),
 )
 
+# Added by migration 4: events that arrive as OTLP log records (``/v1/logs``) and GenAI
+# evaluation results however they arrive (span event or log record). ``events`` keeps
+# every log record whole; the typed evaluation columns are filled for
+# ``gen_ai.evaluation.result`` rows, which the writer also copies into ``evaluations``.
+EVENT_COLUMNS: Final[tuple[tuple[str, str], ...]] = (
+    ("time", "TIMESTAMP"),  # UTC; the record's time, else its observed time
+    ("observed_time", "TIMESTAMP"),
+    ("trace_id", "VARCHAR"),  # NULL when the record is not tied to a span
+    ("span_id", "VARCHAR"),
+    ("service_name", "VARCHAR"),
+    ("tenant", "VARCHAR"),  # pinned by the ingest token, else the record's tenant.id
+    ("event_name", "VARCHAR"),  # LogRecord.event_name, else the span event's name
+    ("severity_number", "INTEGER"),
+    ("severity_text", "VARCHAR"),
+    ("body", "JSON"),
+    ("attributes", "JSON"),
+    ("resource_attributes", "JSON"),
+    ("scope_name", "VARCHAR"),
+    ("source", "VARCHAR"),  # log | span_event
+    ("evaluation_name", "VARCHAR"),
+    ("score_value", "DOUBLE"),
+    ("score_label", "VARCHAR"),
+    ("explanation", "VARCHAR"),
+    ("response_id", "VARCHAR"),
+)
+
+# One row per evaluation result, linked to the evaluated request by span id, else trace
+# id (its entry span), else gen_ai.response.id — analytics do the join at read time, so
+# a result that arrives before or long after its span links all the same.
+EVALUATION_COLUMNS: Final[tuple[tuple[str, str], ...]] = (
+    ("time", "TIMESTAMP"),
+    ("trace_id", "VARCHAR"),
+    ("span_id", "VARCHAR"),
+    ("response_id", "VARCHAR"),
+    ("service_name", "VARCHAR"),
+    ("tenant", "VARCHAR"),
+    ("name", "VARCHAR"),  # gen_ai.evaluation.name
+    ("score_value", "DOUBLE"),
+    ("score_label", "VARCHAR"),
+    ("explanation", "VARCHAR"),
+    ("source", "VARCHAR"),  # log | span_event
+    ("attributes", "JSON"),  # the event's other attributes
+)
+
 
 def _create(table: str, columns: tuple[tuple[str, str], ...]) -> str:
     body = ",\n    ".join(f"{name} {sql_type}" for name, sql_type in columns)
@@ -143,6 +189,10 @@ MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
         " imported_at TIMESTAMP NOT NULL)",
     ),
     tuple(f"ALTER TABLE spans ADD COLUMN {name} {sql_type}" for name, sql_type in _V3_SPAN_COLUMNS),
+    (
+        _create("events", EVENT_COLUMNS),
+        _create("evaluations", EVALUATION_COLUMNS),
+    ),
 )
 
 SCHEMA_VERSION: Final = len(MIGRATIONS)

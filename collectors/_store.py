@@ -24,6 +24,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
+from infermeter.agent.semconv import GEN_AI_EVALUATION_RESULT
 from infermeter.collectors._schema import apply_migrations
 
 if TYPE_CHECKING:
@@ -35,6 +36,7 @@ __all__ = [
     "StoreLockedError",
     "StoreWriter",
     "decode_batch",
+    "decode_batch_events",
     "encode_batch",
     "is_lock_error",
     "quote_path",
@@ -67,22 +69,57 @@ def _ipc(table: pa.Table) -> Any:
     return sink.getvalue()
 
 
-def encode_batch(spans: pa.Table, embeddings: pa.Table) -> list[Any]:
-    """A write-ahead-log payload (as buffers for one ``writev``): both tables as Arrow IPC."""
+def encode_batch(
+    spans: pa.Table, embeddings: pa.Table, events: pa.Table | None = None
+) -> list[Any]:
+    """A write-ahead-log payload (as buffers for one ``writev``): the tables as Arrow IPC.
+
+    Without events the layout is the original one (``u32 len | spans | embeddings``), so
+    logs written before events existed still replay. With events a zero length comes
+    first (an Arrow IPC stream is never empty) and every table but the last is prefixed
+    by its length: ``u32 0 | u32 len | spans | u32 len | embeddings | events``.
+    """
     first = _ipc(spans)
-    return [_LENGTH.pack(first.size), first, _ipc(embeddings)]
+    if events is None or events.num_rows == 0:
+        return [_LENGTH.pack(first.size), first, _ipc(embeddings)]
+    second = _ipc(embeddings)
+    return [
+        _LENGTH.pack(0),
+        _LENGTH.pack(first.size),
+        first,
+        _LENGTH.pack(second.size),
+        second,
+        _ipc(events),
+    ]
+
+
+def _read_ipc(view: memoryview) -> pa.Table:
+    import pyarrow as pa
+
+    return pa.ipc.open_stream(pa.py_buffer(view)).read_all()
 
 
 def decode_batch(payload: bytes) -> tuple[pa.Table, pa.Table]:
-    """The tables of an :func:`encode_batch` payload."""
-    import pyarrow as pa
-
-    (length,) = _LENGTH.unpack_from(payload, 0)
-    view = memoryview(payload)
-    start = _LENGTH.size
-    spans = pa.ipc.open_stream(pa.py_buffer(view[start : start + length])).read_all()
-    embeddings = pa.ipc.open_stream(pa.py_buffer(view[start + length :])).read_all()
+    """The span and embedding tables of an :func:`encode_batch` payload."""
+    spans, embeddings, _ = decode_batch_events(payload)
     return spans, embeddings
+
+
+def decode_batch_events(payload: bytes) -> tuple[pa.Table, pa.Table, pa.Table | None]:
+    """All tables of an :func:`encode_batch` payload (events None when it has none)."""
+    view = memoryview(payload)
+    (length,) = _LENGTH.unpack_from(payload, 0)
+    start = _LENGTH.size
+    if length:
+        spans = _read_ipc(view[start : start + length])
+        return spans, _read_ipc(view[start + length :]), None
+    tables = []
+    for _ in range(2):
+        (length,) = _LENGTH.unpack_from(payload, start)
+        start += _LENGTH.size
+        tables.append(_read_ipc(view[start : start + length]))
+        start += length
+    return tables[0], tables[1], _read_ipc(view[start:])
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,7 +139,7 @@ class _StaleBaseError(Exception):
 
 
 # Tables the collector only ever appends to (what incremental snapshots rely on).
-_APPEND_ONLY: Final = frozenset({"spans", "embeddings"})
+_APPEND_ONLY: Final = frozenset({"spans", "embeddings", "events", "evaluations"})
 
 
 def _tables(cur: duckdb.DuckDBPyConnection, database: str) -> list[str]:
@@ -165,16 +202,19 @@ class StoreWriter:
         self,
         spans: pa.Table,
         embeddings: pa.Table,
+        events: pa.Table | None = None,
         *,
         wal_id: str | None = None,
         seq: int | None = None,
     ) -> None:
-        """Append both tables and (when given) advance the checkpoint, atomically."""
+        """Append the tables and (when given) advance the checkpoint, atomically."""
         cur = self._writer
         cur.execute("BEGIN TRANSACTION")
         try:
             _insert(cur, "spans", spans)
             _insert(cur, "embeddings", embeddings)
+            if events is not None:
+                _insert_events(cur, events)
             if wal_id is not None and seq is not None:
                 cur.execute(
                     "INSERT OR REPLACE INTO ingest_checkpoint VALUES (?, ?, ?)",
@@ -197,10 +237,12 @@ class StoreWriter:
             raise
         cur.execute("COMMIT")
 
-    def append(self, spans: pa.Table, embeddings: pa.Table) -> None:
+    def append(self, spans: pa.Table, embeddings: pa.Table, events: pa.Table | None = None) -> None:
         """Append inside the caller's :meth:`transaction`."""
         _insert(self._writer, "spans", spans)
         _insert(self._writer, "embeddings", embeddings)
+        if events is not None:
+            _insert_events(self._writer, events)
 
     def connection(self) -> duckdb.DuckDBPyConnection:
         """A new cursor on the store for the calling thread (DuckDB cursors are per thread)."""
@@ -311,12 +353,29 @@ def _insert(cur: duckdb.DuckDBPyConnection, table: str, rows: pa.Table) -> None:
     cur.unregister(view)
 
 
+def _insert_events(cur: duckdb.DuckDBPyConnection, rows: pa.Table) -> None:
+    """Events go to ``events``; evaluation results among them also to ``evaluations``."""
+    if rows.num_rows == 0:
+        return
+    view = "_infermeter_events_batch"
+    cur.register(view, rows)
+    cur.execute(f"INSERT INTO events BY NAME SELECT * FROM {view}")  # noqa: S608 — fixed names
+    cur.execute(
+        "INSERT INTO evaluations BY NAME SELECT time, trace_id, span_id, response_id,"  # noqa: S608 — fixed names
+        " service_name, tenant, evaluation_name AS name, score_value, score_label,"
+        f" explanation, source, attributes FROM {view}"
+        " WHERE event_name = ? AND evaluation_name IS NOT NULL",
+        [GEN_AI_EVALUATION_RESULT],
+    )
+    cur.unregister(view)
+
+
 def _rollback(cur: duckdb.DuckDBPyConnection) -> None:
     """Roll back and drop the batch views an aborted insert left registered."""
     import duckdb
 
     with contextlib.suppress(duckdb.Error):
         cur.execute("ROLLBACK")
-    for table in ("spans", "embeddings"):
+    for table in ("spans", "embeddings", "events"):
         with contextlib.suppress(duckdb.Error):
             cur.unregister(f"_infermeter_{table}_batch")

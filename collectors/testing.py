@@ -31,7 +31,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from infermeter.collectors._schema import EMBEDDING_COLUMNS, SPAN_COLUMNS, apply_migrations
+from infermeter.collectors._schema import (
+    EMBEDDING_COLUMNS,
+    EVALUATION_COLUMNS,
+    SPAN_COLUMNS,
+    apply_migrations,
+)
 
 if TYPE_CHECKING:
     import duckdb
@@ -47,7 +52,9 @@ __all__ = [
     "collector_command",
     "collector_process",
     "embedding_record",
+    "evaluation_record",
     "insert_embeddings",
+    "insert_evaluations",
     "insert_spans",
     "otlp_json",
     "otlp_request",
@@ -150,6 +157,22 @@ def insert_spans(con: duckdb.DuckDBPyConnection, rows: Iterable[Mapping[str, Any
 def insert_embeddings(con: duckdb.DuckDBPyConnection, rows: Iterable[Mapping[str, Any]]) -> int:
     """Append embedding rows (from :func:`embedding_record`) in one columnar insert."""
     return _insert(con, "embeddings", EMBEDDING_COLUMNS, rows)
+
+
+def evaluation_record(name: str, **fields: Any) -> dict[str, Any]:
+    """One ``evaluations`` row (unspecified columns NULL; ``time`` 2026-11-16 UTC)."""
+    unknown = set(fields) - {column for column, _ in EVALUATION_COLUMNS}
+    if unknown:
+        raise ValueError(f"unknown evaluation columns: {sorted(unknown)}")
+    row: dict[str, Any] = dict.fromkeys(column for column, _ in EVALUATION_COLUMNS)
+    row.update(time=_EPOCH.replace(tzinfo=None), name=name, source="log")
+    row.update(fields)
+    return row
+
+
+def insert_evaluations(con: duckdb.DuckDBPyConnection, rows: Iterable[Mapping[str, Any]]) -> int:
+    """Append evaluation rows (from :func:`evaluation_record`) in one columnar insert."""
+    return _insert(con, "evaluations", EVALUATION_COLUMNS, rows)
 
 
 def store_in_memory() -> duckdb.DuckDBPyConnection:

@@ -1,4 +1,4 @@
-"""The four dashboards, as code: overview, unit economics, runtime rebalancing, drift.
+"""The dashboards, as code: overview, unit economics, runtime rebalancing, drift, quality.
 
 Every query is built from the metric catalogue (``Catalog``), so a panel can only ask
 for a metric the exporter has. Ratios over cohorts are computed as ``sum(a) / sum(b)``
@@ -26,6 +26,7 @@ __all__ = [
     "dashboards",
     "drift_dashboard",
     "overview_dashboard",
+    "quality_dashboard",
     "rebalancing_dashboard",
     "unit_economics_dashboard",
 ]
@@ -778,6 +779,148 @@ def drift_dashboard() -> Json:
     )
 
 
+def quality_dashboard() -> Json:
+    """Quality next to cost: evaluations, feedback, retrieval and rollouts."""
+    layout = Layout()
+    group = {"tenant": "$tenant", "prompt_version": "$prompt_version"}
+    rollout = {"tenant": "$tenant"}
+    layout.row("Rollouts")
+    layout.panel(
+        "stat",
+        "Rollouts to roll back",
+        "Version changes whose evaluation scores fell significantly (one-sided Mann-Whitney, "
+        "p < 0.05, at least 30 results on each side) - even when the new version is "
+        "cheaper. `infermeter recommend` gives the evidence.",
+        [Target(f"sum({C.QUALITY_ROLLBACK.select(rollout)})")],
+        thresholds=Thresholds(1, 1),
+        decimals=0,
+        width=6,
+        height=6,
+    )
+    layout.panel(
+        "table",
+        "Rollout verdicts",
+        "1 = roll back, 0 = no significant drop, per tenant, evaluation and version pair.",
+        [
+            Target(
+                f"max by (tenant, evaluation, baseline, candidate) "
+                f"({C.QUALITY_ROLLBACK.select(rollout)})",
+                instant=True,
+                table=True,
+            )
+        ],
+        mappings=[
+            {
+                "type": "value",
+                "options": {
+                    "0": {"text": "ok", "color": "green"},
+                    "1": {"text": "roll back", "color": "red"},
+                },
+            }
+        ],
+        width=18,
+        height=6,
+        transformations=[hide_columns("Time")],
+    )
+    layout.row("Quality next to cost")
+    layout.panel(
+        "timeseries",
+        "Good-answer ratio, worst group per prompt version",
+        "Share of judged requests that did not fail and passed every evaluation; the "
+        "lowest tenant/model/endpoint group of each prompt version.",
+        [
+            Target(
+                f"min by (prompt_version) ({C.QUALITY_GOOD_RATIO.select(group)})",
+                "{{prompt_version}}",
+            )
+        ],
+        unit=C.QUALITY_GOOD_RATIO.unit,
+        width=12,
+    )
+    layout.panel(
+        "timeseries",
+        "Cost per good answer, worst group per prompt version",
+        "Cost per request divided by the good-answer ratio: what one good answer costs. A "
+        "cheaper prompt that answers worse can cost more per good answer.",
+        [
+            Target(
+                f"max by (prompt_version) ({C.QUALITY_COST_PER_GOOD_ANSWER_USD.select(group)})",
+                "{{prompt_version}}",
+            )
+        ],
+        unit=C.QUALITY_COST_PER_GOOD_ANSWER_USD.unit,
+        width=12,
+    )
+    layout.panel(
+        "timeseries",
+        "Mean score per evaluation and prompt version",
+        "Results-weighted mean of gen_ai.evaluation.score.value (exact across groups).",
+        [
+            Target(
+                f"sum by (evaluation, prompt_version) ({C.QUALITY_MEAN_SCORE.select(group)} "
+                f"* {C.QUALITY_RESULTS.select(group)}) / sum by (evaluation, prompt_version) "
+                f"({C.QUALITY_RESULTS.select(group)})",
+                "{{evaluation}} {{prompt_version}}",
+            )
+        ],
+        width=12,
+    )
+    layout.panel(
+        "timeseries",
+        "Negative feedback, worst group per prompt version",
+        "Share of requests with user feedback that got a thumbs down (score < 0 or a "
+        "negative label).",
+        [
+            Target(
+                f"max by (prompt_version) ({C.QUALITY_NEGATIVE_FEEDBACK_RATIO.select(group)})",
+                "{{prompt_version}}",
+            )
+        ],
+        unit=C.QUALITY_NEGATIVE_FEEDBACK_RATIO.unit,
+        thresholds=Thresholds.of(C.QUALITY_NEGATIVE_FEEDBACK_RATIO),
+        width=12,
+    )
+    layout.row("Retrieval")
+    layout.panel(
+        "timeseries",
+        "Retrieval hit ratio, worst group per prompt version",
+        "Share of retrievals where the answer used a retrieved document.",
+        [
+            Target(
+                f"min by (prompt_version) ({C.RETRIEVAL_HIT_RATIO.select(group)})",
+                "{{prompt_version}}",
+            )
+        ],
+        unit=C.RETRIEVAL_HIT_RATIO.unit,
+        width=24,
+    )
+    return dashboard(
+        uid="infermeter-quality",
+        title="infermeter / Quality",
+        description="Evaluation scores, user feedback and retrieval hits next to cost, per "
+        "prompt version; rollouts whose quality dropped.",
+        tags=[DASHBOARD_TAG, "quality"],
+        variables=[
+            datasource_variable(),
+            query_variable(
+                "tenant",
+                "Tenant",
+                f"label_values({C.QUALITY_GOOD_RATIO.name}, tenant)",
+                "Top tenants by volume; the rest are grouped as 'other'.",
+            ),
+            query_variable(
+                "prompt_version",
+                "Prompt version",
+                f'label_values({C.QUALITY_GOOD_RATIO.name}{{tenant=~"$tenant"}}, prompt_version)',
+                "gen_ai.prompt.version of the judged requests.",
+            ),
+        ],
+        panels=layout.panels,
+        time_from="now-7d",
+        refresh="5m",
+    )
+
+
 def dashboards() -> list[Json]:
     """All infermeter dashboards, in display order."""
     return [
@@ -785,4 +928,5 @@ def dashboards() -> list[Json]:
         unit_economics_dashboard(),
         rebalancing_dashboard(),
         drift_dashboard(),
+        quality_dashboard(),
     ]

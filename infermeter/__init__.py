@@ -14,9 +14,9 @@ import os
 import sys
 from collections.abc import Sequence
 
-from infermeter.agent import annotate, configure, observe, span
+from infermeter.agent import annotate, configure, evaluate, feedback, observe, span
 
-__all__ = ["annotate", "configure", "main", "observe", "span"]
+__all__ = ["annotate", "configure", "evaluate", "feedback", "main", "observe", "span"]
 
 # Each room owns its subcommands; a module here must import nothing heavy at top level
 # (argument parsing happens before any extra is needed).
@@ -41,6 +41,7 @@ _EXTRA_FOR_MODULE = {
     "pandas": "drift",
     "numpy": "drift",
     "scipy": "drift",
+    "sklearn": "drift",
     "threadpoolctl": "drift",
     "grafana_client": "grafana",
     "clickhouse_connect": "clickhouse",

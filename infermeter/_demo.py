@@ -347,6 +347,7 @@ def _analyse(store: Path | str, out: Path, end: datetime, console: _Console) -> 
         # computation, so the terminal and the report cannot disagree. The workload frame
         # adds what was measured (memory, INIT), as the report's economics used.
         workloads = workload_frame(analysis.requests(report.start, report.end))
+        quality = _quality(analysis, report, end, console)
     return {
         "week": week,
         "report": str(report_dir / f"infermeter-{week}.html"),
@@ -355,6 +356,42 @@ def _analyse(store: Path | str, out: Path, end: datetime, console: _Console) -> 
         ).to_dicts(),
         "recommendations": recommendations_to_json(report.recommendations)["recommendations"],
         "drift": drift.to_dicts(),
+        "quality": quality,
+    }
+
+
+def _quality(analysis: Any, report: Any, end: datetime, console: _Console) -> dict[str, Any]:
+    """Quality next to cost (from the report), retrieval overlap and the topic shift."""
+    from infermeter.analytics.quality import retrievals, topk_overlap
+
+    console.step("quality: evaluations and feedback next to cost, retrieval, topic shift")
+    section = report.quality
+    rollout = end - timedelta(days=4)  # the simulated prompt rollout (Scenario.ending)
+    found = retrievals(analysis.spans).pl()
+    overlap = topk_overlap(found, compare="prompt_version")
+    shift = analysis.topic_shift((end - timedelta(days=14), rollout), (rollout, end), kind="query")
+    return {
+        "by_prompt_version": section.by_prompt_version.to_dicts() if section else [],
+        "by_tenant_prompt_version": (
+            section.by_tenant_prompt_version.to_dicts() if section else []
+        ),
+        "rollouts": section.rollouts.to_dicts() if section and section.rollouts is not None else [],
+        "retrieval": section.retrieval.to_dicts() if section else [],
+        "topk_overlap": overlap.to_dicts(),
+        "topic_shift": {
+            "shifted": shift.shifted,
+            "summary": shift.summary(),
+            "p_value": shift.p_value,
+            "k": shift.k,
+            "clusters": [
+                {
+                    "cluster": c.cluster,
+                    "reference_share": c.reference_share,
+                    "current_share": c.current_share,
+                }
+                for c in shift.clusters[:3]
+            ],
+        },
     }
 
 
@@ -393,6 +430,66 @@ def _provisioning(store: Path | str, out: Path, end: datetime, console: _Console
 
 def _money(value: object) -> str:
     return "-" if not isinstance(value, int | float) else f"${value:,.2f}"
+
+
+def _print_quality(quality: dict[str, Any], show: Any) -> None:
+    from rich.table import Table
+
+    table = Table(
+        title="Quality next to cost per prompt version (the report's week)", title_justify="left"
+    )
+    for column in ("prompt", "tenant", "requests", "$/request", "good rate", "$/good answer"):
+        table.add_column(column, justify="left" if column in {"prompt", "tenant"} else "right")
+
+    def rate(value: object) -> str:
+        return "-" if not isinstance(value, int | float) else f"{value:.1%}"
+
+    def usd(value: object) -> str:
+        return "-" if not isinstance(value, int | float) else f"{value:.5f}"
+
+    for row in quality["by_prompt_version"]:
+        if not row["judged_requests"]:
+            continue  # endpoints nobody grades (the ingest pipeline)
+        table.add_row(
+            str(row["prompt_version"]),
+            "all",
+            f"{row['requests']:,}",
+            usd(row["cost_per_request_usd"]),
+            rate(row["good_rate"]),
+            usd(row["cost_per_good_answer_usd"]),
+        )
+    for row in quality["by_tenant_prompt_version"]:
+        if row["judged_requests"]:
+            table.add_row(
+                str(row["prompt_version"]),
+                str(row["tenant"]),
+                f"{row['requests']:,}",
+                usd(row["cost_per_request_usd"]),
+                rate(row["good_rate"]),
+                usd(row["cost_per_good_answer_usd"]),
+            )
+    show.print(table)
+    show.print("[bold]Rollouts[/] (evaluation scores, one-sided Mann-Whitney)")
+    for row in quality["rollouts"]:
+        if row["verdict"] in {"rollback", "cheaper_at_equal_quality"}:
+            show.print(
+                f"  • [bold]{row['verdict']}[/] tenant {row['tenant']}: {row['name']} "
+                f"{row['baseline']} {row['baseline_mean']:.3f} → {row['candidate']} "
+                f"{row['candidate_mean']:.3f} (p={row['p_value']:.2g}, n={row['baseline_n']}"
+                f"/{row['candidate_n']})"
+            )
+    if not any(r["verdict"] == "rollback" for r in quality["rollouts"]):
+        show.print("  • no rollout made answers significantly worse")
+    for row in quality["retrieval"]:
+        show.print(
+            f"  • retrieval, prompt {row['prompt_version']}: hit rate {rate(row['hit_rate'])}"
+        )
+    for row in quality["topk_overlap"]:
+        show.print(
+            f"  • top-k overlap {row['baseline']} → {row['candidate']} over {row['queries']} "
+            f"recurring questions: Jaccard {row['mean_jaccard']:.2f}, RBO {row['mean_rbo']:.2f}"
+        )
+    show.print(f"  • {quality['topic_shift']['summary']}")
 
 
 def _print_summary(
@@ -443,6 +540,7 @@ def _print_summary(
         )
     if not drifted:
         show.print("  • no drift detected")
+    _print_quality(findings["quality"], show)
     show.print("[bold]Alerts firing now[/] (infermeter alerts check)")
     for alert in findings["alerts_firing"]:
         show.print(f"  • {alert['severity']}: {alert['name']} - {alert['summary']}")
@@ -453,7 +551,7 @@ def _print_summary(
         (findings["report"], "weekly unit-economics report (open it in a browser)"),
         (out / "report", "the same report as Markdown (Slack, e-mail) and CSV"),
         (out / "drift.html", "Evidently drift report"),
-        (out / "grafana", "Grafana provisioning: data source + 4 dashboards"),
+        (out / "grafana", "Grafana provisioning: data source + 5 dashboards"),
         (findings["alert_rules"], "Prometheus alerting rules"),
         (
             store,

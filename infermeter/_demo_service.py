@@ -31,8 +31,8 @@ from typing import Any, Final
 
 import numpy as np
 
-from infermeter import annotate, configure, observe
-from infermeter.agent import force_flush, shutdown
+from infermeter import annotate, configure, evaluate, feedback, observe
+from infermeter.agent import current_span, force_flush, shutdown
 from infermeter.agent.testing import advance, virtual_time
 
 __all__ = ["DEPLOYMENTS", "SELF_HOSTED_MODEL", "DemoDeployment", "Scenario", "run_deployment"]
@@ -47,6 +47,16 @@ _GPU_TOKENS_PER_S: Final = 24_000.0
 EMBEDDING_DIMS: Final = 256
 Vector = np.ndarray[tuple[int], np.dtype[np.float64]]
 _TOPICS: Final = 12
+# Quality: an online judge grades a sample of answers (a span event on the request), users
+# give thumbs up/down on a few later (an OTLP log record from outside the call). v2 answers
+# slightly worse for one tenant only — what the rollback advice should catch.
+_JUDGED_SHARE: Final = 0.2
+_FEEDBACK_SHARE: Final = 0.05
+_HELPFULNESS: Final = {"v1": 0.82, "v2": 0.82}
+_WORSE_TENANT: Final = "acme"
+_WORSE_V2: Final = 0.76
+_QUESTIONS: Final = 40  # recurring questions, for top-k overlap across prompt versions
+_INDEX_VERSION: Final = "kb-2026-11"
 
 
 @dataclass(frozen=True)
@@ -279,6 +289,20 @@ def retrieve(question: str, *, top_k: int, world: World, prompt_version: str) ->
         (best - 0.03 * i - world.rng.random() * 0.02 for i in range(top_k)), reverse=True
     )
     annotate(attributes={"retrieval.top_score": round(scores[0], 4), "retrieval.documents": top_k})
+    # Which documents came back, and which the answer cited: one of the top four, most of
+    # the time. v2's rewritten query keeps half of v1's top documents for the same question.
+    asked = world.rng.randrange(_QUESTIONS)
+    ids = [f"doc-{asked}-{i}" for i in range(top_k)]
+    if prompt_version == "v2":
+        ids = [*ids[: top_k // 4], *(f"doc-{asked}-r{i}" for i in range(top_k - top_k // 4))]
+    used = [ids[world.rng.randrange(4)]] if world.rng.random() < 0.85 else []
+    annotate(
+        retrieved_ids=ids,
+        used_ids=used,
+        retrieval_scores=[round(x, 4) for x in scores],
+        query_fingerprint=f"q{asked}",
+        index_version=_INDEX_VERSION,
+    )
     return scores
 
 
@@ -343,8 +367,9 @@ def _cold_start(request: Request) -> None:
     prompt_name="rag-answer",
     prompt_version=_prompt_version,
 )
-def chat(request: Request, world: World) -> str:
+def chat(request: Request, world: World, traces: list[str]) -> str:
     _cold_start(request)
+    traces.append(format(current_span().get_span_context().trace_id, "032x"))
     v2 = request.prompt_version == "v2"
     question = "How do I rotate the API keys of a workspace?"
     scores = retrieve(
@@ -355,17 +380,41 @@ def chat(request: Request, world: World) -> str:
     prompt_tokens = system_tokens + len(context) * int(world.rng.gauss(260, 40)) + 30
     for _attempt in range(4):
         try:
-            return "".join(
+            answer = "".join(
                 "…" for _ in complete(prompt_tokens, world=world, throttle_p=request.throttle_p)
             )
         except RateLimitError as exc:
             # Honour the provider's Retry-After before trying again, as the SDKs do.
             advance(float(exc.response.headers["retry-after"]))
+            continue
+        _judge(request, world)
+        return answer
     return "Sorry, the assistant is busy right now."
 
 
+def _judge(request: Request, world: World) -> None:
+    """The online judge: grade a sample of answers, inside the call (a span event)."""
+    if world.rng.random() >= _JUDGED_SHARE:
+        return
+    mean = _HELPFULNESS[request.prompt_version]
+    if request.prompt_version == "v2" and request.tenant == _WORSE_TENANT:
+        mean = _WORSE_V2
+    score = min(1.0, max(0.0, world.rng.gauss(mean, 0.1)))
+    evaluate("helpfulness", score, "pass" if score >= 0.5 else "fail")
+
+
+def _give_feedback(trace_id: str, request: Request, world: World) -> None:
+    """A user's thumbs up/down, sent later from outside the call (an OTLP log record
+    linked by trace id) — as a web tier would after the answer was shown."""
+    if world.rng.random() >= _FEEDBACK_SHARE:
+        return
+    worse = request.prompt_version == "v2" and request.tenant == _WORSE_TENANT
+    thumbs_down = world.rng.random() < (0.3 if worse else 0.15)
+    feedback(trace_id, score=-1 if thumbs_down else 1)
+
+
 @observe(name="POST /v1/ingest", endpoint=INGEST, tenant=_tenant)
-def ingest(request: Request, world: World) -> int:
+def ingest(request: Request, world: World, traces: list[str]) -> int:
     _cold_start(request)
     chunks = [f"chunk {i}" * 40 for i in range(request.docs)]
     advance(world.rng.uniform(0.02, 0.06))  # parse + split
@@ -382,7 +431,7 @@ def ingest(request: Request, world: World) -> int:
     model=SELF_HOSTED_MODEL,
     tenant=_tenant,
 )
-def embed_server(request: Request, world: World) -> int:
+def embed_server(request: Request, world: World, traces: list[str]) -> int:
     """The model server's own handler: batch queue, then the GPU."""
     _cold_start(request)
     tokens = request.docs * 512
@@ -539,9 +588,12 @@ def run_deployment(
         elif deployment.model_load_s and done == 1:
             # The pod's first call waited for the weights: its INIT is the model load.
             request.cold, request.runtime_init_s = True, deployment.model_load_s
+        traces: list[str] = []
         with virtual_time(request.arrival) as clock:
-            handler(request, world)
+            handler(request, world, traces)
             finished = clock.seconds
+        if traces:
+            _give_feedback(traces[0], request, world)
         if serverless:
             sandboxes.release(slot, finished)
         if done % _FLUSH_EVERY == 0 or done == total:

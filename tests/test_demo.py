@@ -116,6 +116,42 @@ def test_the_prompt_rollout_shows_drift_and_a_cost_jump(demo: Any) -> None:
 
 
 @pytest.mark.slow
+def test_quality_next_to_cost_and_the_rollback_of_the_worse_tenant(demo: Any) -> None:
+    _, findings, printed = demo
+    quality = findings["quality"]
+    # Planted: v2 answers worse for acme only (helpfulness mean 0.76 against 0.82, thumbs
+    # down 30 % against 15 %); every other tenant is graded alike on both versions.
+    rollbacks = {
+        (r["tenant"], r["name"]) for r in quality["rollouts"] if r["verdict"] == "rollback"
+    }
+    assert rollbacks == {("acme", "helpfulness"), ("acme", "user_feedback")}
+    advice = [r for r in findings["recommendations"] if r["kind"] == "rollback"]
+    assert {r["tenant"] for r in advice} == {"acme"}
+    assert all(r["evidence"]["candidate"] == "v2" for r in advice)
+    by_version = {
+        (r["tenant"], r["prompt_version"]): r for r in quality["by_tenant_prompt_version"]
+    }
+    acme_v1, acme_v2 = by_version["acme", "v1"], by_version["acme", "v2"]
+    assert acme_v2["good_rate"] < acme_v1["good_rate"]
+    assert acme_v2["cost_per_good_answer_usd"] > acme_v1["cost_per_good_answer_usd"]
+    # Cost per good answer = cost per request / good rate (the stated rule).
+    assert acme_v2["cost_per_good_answer_usd"] == pytest.approx(
+        acme_v2["cost_per_request_usd"] / acme_v2["good_rate"]
+    )
+    # Retrieval: an answer cites a retrieved document 85 % of the time on both versions.
+    for row in quality["retrieval"]:
+        assert 0.8 < row["hit_rate"] < 0.9
+    # Top 10 of the same question: v1 returns doc-0..9; v2 keeps doc-0..5 and adds four
+    # others, so Jaccard = 6 / 14.
+    (overlap,) = quality["topk_overlap"]
+    assert (overlap["baseline"], overlap["candidate"]) == ("v1", "v2")
+    assert overlap["mean_jaccard"] == pytest.approx(6 / 14)
+    # v2 rewrites queries onto other topics: the topic shift is found.
+    assert quality["topic_shift"]["shifted"]
+    assert "Quality next to cost" in printed and "rollback tenant acme" in printed
+
+
+@pytest.mark.slow
 def test_one_tenant_dominating_throttles_is_named(demo: Any) -> None:
     _, findings, _ = demo
     rebalance = _recommendation(findings, "rebalance_tenant", "/v1/chat")
@@ -164,7 +200,7 @@ def test_every_output_a_newcomer_is_pointed_to_exists(demo: Any) -> None:
     assert report.with_suffix(".md").read_text(encoding="utf-8").startswith("#")
     assert (out / "drift.html").stat().st_size > 100_000
     dashboards = sorted(p.name for p in (out / "grafana" / "dashboards").glob("*.json"))
-    assert len(dashboards) == 4
+    assert len(dashboards) == 5
     assert (out / "grafana" / "provisioning" / "datasources" / "infermeter.yaml").exists()
     assert "groups:" in Path(findings["alert_rules"]).read_text(encoding="utf-8")
     assert {a["name"] for a in findings["alerts_firing"]} >= {

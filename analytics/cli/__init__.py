@@ -13,8 +13,9 @@ __all__ = ["register"]
 
 def register(subcommands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add this room's subcommands; imports nothing heavy until a command runs."""
-    from infermeter.analytics.cli import _drift, _metrics, _report
+    from infermeter.analytics.cli import _drift, _metrics, _report, _topics
 
     _metrics.register(subcommands)
     _report.register(subcommands)
     _drift.register(subcommands)
+    _topics.register(subcommands)

@@ -130,6 +130,12 @@ def register(subcommands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     metrics.add_argument(
         "--columns", default=None, help="comma-separated metric columns for the table, or 'all'"
     )
+    metrics.add_argument(
+        "--quality",
+        action="store_true",
+        help="add quality next to cost: good rate, cost per good answer, negative-feedback "
+        "rate (from evaluations) and retrieval hit rate",
+    )
     _format_arg(metrics)
     metrics.set_defaults(handler=_run_metrics)
 
@@ -207,7 +213,11 @@ def _run_metrics(args: argparse.Namespace) -> int:
     by = check_group_columns(args.by)
     if args.bucket is not None:
         parse_bucket(args.bucket)
+        if args.quality:
+            raise ValueError("--quality groups by --by only; leave --bucket out")
     columns = _table_columns(args.columns, METRIC_COLUMNS)
+    if args.quality:
+        columns += [c for c in _QUALITY_COLUMNS if c not in columns]
     _check_window(args)
     with _session(args) as analysis, _status("computing metrics"):
         requests = analysis.requests(args.since, args.until)
@@ -215,6 +225,8 @@ def _run_metrics(args: argparse.Namespace) -> int:
         (foreign,) = requests.aggregate(
             "coalesce(sum(foreign_spans), 0), count(*) FILTER (WHERE foreign_spans > 0)"
         ).fetchall()
+        if args.quality:
+            frame = analysis.with_quality(frame, by=by, since=args.since, until=args.until)
     keys = [*by, *(["bucket"] if args.bucket else [])]
     _emit(frame, args.format, [*keys, *columns], title="requests")
     if foreign[0]:
@@ -224,6 +236,15 @@ def _run_metrics(args: argparse.Namespace) -> int:
             "another tenant's trace; see the request table's foreign_spans).\n"
         )
     return 0
+
+
+_QUALITY_COLUMNS: Final = (
+    "judged_requests",
+    "good_rate",
+    "cost_per_good_answer_usd",
+    "negative_feedback_rate",
+    "retrieval_hit_rate",
+)
 
 
 def _table_columns(requested: str | None, known: Sequence[str]) -> list[str]:

@@ -16,7 +16,8 @@ pricing and deployments files (``--prices`` / ``INFERMETER_PRICES``, ``--deploym
         "confidence_label": "high", "monthly_saving_usd": 85.1, "p95_gain_ms": null}]}
 
 ``kind`` is one of insufficient_data, add_warm_capacity, move_to_containers,
-move_to_serverless, rebalance_tenant, raise_concurrency_limit, cost_jump. Fields are only
+move_to_serverless, rebalance_tenant, raise_concurrency_limit, cost_jump, rollback,
+cheaper_at_equal_quality (from evaluations, see ``analytics.quality``). Fields are only
 ever added within a schema version.
 """
 
@@ -234,13 +235,15 @@ def _run_compare(args: argparse.Namespace) -> int:
     with _session(args) as analysis:
         since, until = _window(analysis, args)
         with _status("comparing"):
+            requests = analysis.requests(since, until)
             result = compare(
-                analysis.requests(since, until),
+                requests,
                 a=a,
                 b=b,
                 endpoint=args.endpoint,
                 weights=weights or None,
                 simplicity=simplicity or None,
+                judged=analysis.judged(requests),
             )
             # The GPU questions of the self-hosted models behind the compared endpoint.
             answers = analysis.gpu_answers(since, until, endpoint=args.endpoint)

@@ -33,6 +33,7 @@ __all__ = [
     "DEFAULT_SIMPLICITY",
     "DEFAULT_WEIGHTS",
     "ERROR_RATE_BINS",
+    "GOOD_RATE_BINS",
     "LATENCY_SLO_BINS",
     "SELECTABLE_COLUMNS",
     "SIDE_METRICS",
@@ -54,6 +55,8 @@ CRITERIA: Final[dict[str, str]] = {
     "cold_starts": "cold-start exposure (share of requests that were cold)",
     "reliability": "error rate",
     "simplicity": "operational simplicity of the runtime",
+    # issue 16: a cheaper side that answers worse must not win on cost alone
+    "quality": "good answers among judged requests (evaluations and user feedback)",
 }
 
 DEFAULT_WEIGHTS: Final[dict[str, float]] = {
@@ -63,6 +66,8 @@ DEFAULT_WEIGHTS: Final[dict[str, float]] = {
     "cold_starts": 0.10,
     "reliability": 0.10,
     "simplicity": 0.05,
+    # Left out of the total (weight redistributed) when no side has judged requests.
+    "quality": 0.30,
 }
 
 # Upper bounds (inclusive) for scores 5, 4, 3, 2; anything above the last scores 1.
@@ -71,6 +76,8 @@ LATENCY_SLO_BINS: Final = (0.8, 1.0, 1.25, 1.5)
 THROTTLE_RATE_BINS: Final = (0.0, 0.001, 0.01, 0.05)
 COLD_START_BINS: Final = (0.001, 0.01, 0.05, 0.20)
 ERROR_RATE_BINS: Final = (0.001, 0.01, 0.02, 0.05)
+# Lower bounds (inclusive) of the good-answer rate for scores 5, 4, 3, 2; below scores 1.
+GOOD_RATE_BINS: Final = (0.95, 0.90, 0.80, 0.60)
 
 # A judgement, not a measurement: who patches, scales and keeps instances healthy. Override
 # it in the weights file ([simplicity] table) when your platform team sees it differently.
@@ -116,6 +123,8 @@ SIDE_METRICS: Final[dict[str, str]] = {
     "cost_per_request_usd": "cost per request (USD)",
     "cost_per_successful_request_usd": "cost per successful request (USD)",
     "total_cost_usd": "total cost (USD)",
+    "good_rate": "good-answer rate (judged requests)",
+    "cost_per_good_answer_usd": "cost per good answer (USD)",
 }
 
 
@@ -179,6 +188,17 @@ def _rate_score(
     return _binned(value, bins), f"{noun} {value:.2%}"
 
 
+def _quality_score(row: Mapping[str, Any]) -> tuple[float | None, str]:
+    rate = number(row, "good_rate")
+    if rate is None:
+        return None, "no judged requests"
+    judged = int(number(row, "judged_requests") or 0)
+    for score, bound in zip((5.0, 4.0, 3.0, 2.0), GOOD_RATE_BINS, strict=True):
+        if rate >= bound:
+            return score, f"good {rate:.1%} of {judged:,} judged"
+    return 1.0, f"good {rate:.1%} of {judged:,} judged"
+
+
 def _simplicity_score(
     row: Mapping[str, Any], simplicity: Mapping[str, float]
 ) -> tuple[float | None, str]:
@@ -210,6 +230,7 @@ def score_matrix(
         "cold_starts": lambda r: _rate_score(r, "cold_start_rate", COLD_START_BINS, "cold"),
         "reliability": lambda r: _rate_score(r, "error_rate", ERROR_RATE_BINS, "errors"),
         "simplicity": lambda r: _simplicity_score(r, simplicity_table),
+        "quality": _quality_score,
     }
     rows: list[dict[str, Any]] = []
     for criterion, description in CRITERIA.items():
@@ -395,6 +416,26 @@ def _filtered(requests: duckdb.DuckDBPyRelation, selection: Mapping[str, str]) -
     return requests.filter(condition)
 
 
+def _side_quality(
+    requests: duckdb.DuckDBPyRelation, judged: pl.DataFrame, selection: Mapping[str, str]
+) -> dict[str, Any]:
+    """Good rate and cost per good answer of one slice (rules: analytics.quality)."""
+    import polars as pl
+    from infermeter.analytics.quality import quality_summary
+
+    side = judged
+    for column, value in selection.items():
+        if column not in side.columns:
+            return {}  # a slice by a column evaluations do not carry: not scored
+        side = side.filter(pl.col(column) == value)
+    (row,) = quality_summary(side, _filtered(requests, selection)).to_dicts()
+    return {
+        "good_rate": row["good_rate"],
+        "judged_requests": row["judged_requests"],
+        "cost_per_good_answer_usd": row["cost_per_good_answer_usd"],
+    }
+
+
 def compare(
     requests: duckdb.DuckDBPyRelation,
     *,
@@ -404,13 +445,16 @@ def compare(
     weights: Mapping[str, float] | None = None,
     simplicity: Mapping[str, float] | None = None,
     min_requests: int = 50,
+    judged: pl.DataFrame | None = None,
 ) -> Comparison:
     """Compare two slices of a request table (``request_table`` output) side by side.
 
     Each slice is ``requests`` filtered by its column=value pairs (and by ``endpoint``
     when given) and reduced with ``metrics``; values are bound as constants, never
     formatted into SQL. A slice with fewer than ``min_requests`` requests is still shown
-    but the verdict says the data is insufficient.
+    but the verdict says the data is insufficient. ``judged``
+    (``analytics.quality.judged_evaluations`` of the same requests) adds each side's
+    good-answer rate and cost per good answer, and the ``quality`` criterion.
     """
     from infermeter.analytics import metrics
 
@@ -423,6 +467,8 @@ def compare(
         row: dict[str, Any] = frame.row(0, named=True) if frame.height else {"requests": 0}
         if not row.get("runtime") and "runtime" in selection:
             row["runtime"] = selection["runtime"]
+        if judged is not None:
+            row.update(_side_quality(requests, judged, {**scope, **selection}))
         sides.append(row)
     a_row, b_row = sides
     matrix = score_matrix(a_row, b_row, weights=weights, simplicity=simplicity)

@@ -59,6 +59,8 @@ KINDS: Final = (
     "self_host_or_api",
     "gpu_serverless_or_containers",
     "gpu_plan",
+    "rollback",  # analytics.quality: scores dropped after a rollout
+    "cheaper_at_equal_quality",
 )
 
 # Bump when a field of the JSON output changes meaning or disappears (adding is compatible).

@@ -426,6 +426,10 @@ def render_html(report: WeeklyReport) -> str:
                 ),
             )
         sections.append("<h2>Drift</h2>" + drift_html)
+    if report.quality is not None:
+        from infermeter.analytics.quality._section import quality_html
+
+        sections.append(quality_html(report.quality))
     for dim, frame in report.by_dimension.items():
         sections.append(
             f"<h2>By {_escape(dim.replace('_', ' '))}</h2>"
@@ -520,6 +524,10 @@ def render_markdown(report: WeeklyReport) -> str:
             for r in drifted.iter_rows(named=True)
         ]
         lines.extend(_bullets(drift_lines or [f"no drift in {report.drift.height} checks"]))
+    if report.quality is not None:
+        from infermeter.analytics.quality._section import quality_markdown
+
+        lines.extend(quality_markdown(report.quality))
     lines += [
         "",
         "_Savings are projections of the measured load to a 730-hour month at list prices._",

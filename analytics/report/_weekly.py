@@ -20,6 +20,8 @@ CSV files written by :meth:`WeeklyReport.write_csv` (one row per line, header fi
 - ``recommendations.csv`` - kind, endpoint, runtime, tenant, title, confidence,
   confidence_label, monthly_saving_usd, p95_gain_ms, evidence (JSON)
 - ``drift.csv`` - the latest drift results (only when drift results exist)
+- ``quality_*.csv`` - quality next to cost (only when the store has evaluations or
+  retrieval spans; see ``analytics.quality``)
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ if TYPE_CHECKING:
     import polars as pl
     from infermeter.analytics.economics._deployments import Deployments
     from infermeter.analytics.pricing._prices import PriceBook
+    from infermeter.analytics.quality._section import QualitySection
 
 __all__ = [
     "DIMENSIONS",
@@ -122,6 +125,7 @@ class WeeklyReport:
     economics: pl.DataFrame
     recommendations: list[Recommendation]
     drift: pl.DataFrame | None = None
+    quality: QualitySection | None = None
     slo_ms: float | None = None
     notes: list[str] = field(default_factory=list)
     # gpu_economics of the week's self-hosted models (None: there were none).
@@ -164,6 +168,8 @@ class WeeklyReport:
         }
         if self.drift is not None:
             tables["drift"] = self.drift
+        if self.quality is not None:
+            tables.update(self.quality.tables())
         written = []
         for name, frame in tables.items():
             target = folder / f"{name}.csv"
@@ -340,6 +346,7 @@ def weekly_report(
     prices: PriceBook,
     deployments: Deployments,
     drift: pl.DataFrame | None = None,
+    quality: QualitySection | None = None,
     top: int = 5,
     generated_at: datetime | None = None,
     self_hosted: pl.DataFrame | None = None,
@@ -348,7 +355,9 @@ def weekly_report(
 
     Week-over-week deltas compare it with the previous ISO week; recommendations and
     economics use this week's traffic only (a 7-day window). ``drift`` is the drift
-    helper's ``read_drift_results`` frame, or None to leave the section out.
+    helper's ``read_drift_results`` frame, or None to leave the section out; ``quality``
+    likewise (``analytics.quality.quality_section``), whose rollback advice joins
+    the recommendations.
     ``self_hosted`` (``self_hosted_load`` of this week) adds the GPU economics and questions.
     """
     import polars as pl
@@ -391,6 +400,8 @@ def weekly_report(
         versions=version_frame(_between(requests, previous_start, end)),
         gpu=gpu,
     )
+    if quality is not None:
+        recommendations = [*quality.recommendations, *recommendations]
     slo = None
     if "slo_ms" in workloads.columns and workloads.height:
         slo_values = workloads["slo_ms"].drop_nulls().unique()
@@ -425,6 +436,7 @@ def weekly_report(
         economics=economics,
         recommendations=recommendations,
         drift=drift,
+        quality=quality,
         slo_ms=slo,
         notes=notes,
         gpu_economics=gpu,

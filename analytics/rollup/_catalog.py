@@ -33,10 +33,13 @@ from typing import Final, Literal
 __all__ = [
     "COHORT_LABELS",
     "DRIFT_LABELS",
+    "EVALUATION_LABELS",
     "OTHER_TENANT",
     "PREFIX",
+    "QUALITY_LABELS",
     "QUANTILES",
     "RECOMMENDATION_LABELS",
+    "ROLLOUT_LABELS",
     "TENANT_LABELS",
     "WORKLOAD_LABELS",
     "Catalog",
@@ -53,6 +56,9 @@ WORKLOAD_LABELS: Final = ("endpoint", "runtime")
 TENANT_LABELS: Final = ("tenant",)
 DRIFT_LABELS: Final = ("model", "prompt_version", "tenant", "kind", "feature", "method")
 RECOMMENDATION_LABELS: Final = ("kind", "endpoint", "runtime", "tenant")
+QUALITY_LABELS: Final = ("tenant", "model", "prompt_version", "endpoint")
+EVALUATION_LABELS: Final = (*QUALITY_LABELS, "evaluation")
+ROLLOUT_LABELS: Final = ("tenant", "evaluation", "baseline", "candidate")
 
 Kind = Literal["counter", "gauge"]
 
@@ -391,6 +397,63 @@ class Catalog:
     )
     DRIFT_CURRENT_SAMPLES = _gauge(
         "drift_current_samples", "Samples in the current window of the drift check.", DRIFT_LABELS
+    )
+
+    # --- quality (evaluations, feedback, retrieval) over the economics window -------------
+    # Evaluations are sparse (a judged sample, feedback minutes later), so these cover the
+    # longer economics window (default 7 days), not the rolling hour.
+    QUALITY_RESULTS = _gauge(
+        "quality_results",
+        "Evaluation results (gen_ai.evaluation.result) of the window's requests.",
+        EVALUATION_LABELS,
+    )
+    QUALITY_MEAN_SCORE = _gauge(
+        "quality_mean_score",
+        "Mean score (gen_ai.evaluation.score.value) of the evaluation.",
+        EVALUATION_LABELS,
+    )
+    QUALITY_PASS_RATIO = _gauge(
+        "quality_pass_ratio",
+        "Share of the evaluation's results that pass (label, else score >= 0.5; feedback > 0).",
+        EVALUATION_LABELS,
+        unit="percentunit",
+    )
+    QUALITY_GOOD_RATIO = _gauge(
+        "quality_good_ratio",
+        "Share of judged requests that did not fail and passed every evaluation.",
+        QUALITY_LABELS,
+        unit="percentunit",
+    )
+    QUALITY_COST_PER_GOOD_ANSWER_USD = _gauge(
+        "quality_cost_per_good_answer_usd",
+        "Cost per request divided by the good ratio of the judged requests.",
+        QUALITY_LABELS,
+        unit="currencyUSD",
+    )
+    QUALITY_NEGATIVE_FEEDBACK_RATIO = _gauge(
+        "quality_negative_feedback_ratio",
+        "Share of requests with user feedback that got negative feedback.",
+        QUALITY_LABELS,
+        unit="percentunit",
+        warn=0.1,
+        critical=0.2,
+    )
+    RETRIEVAL_HIT_RATIO = _gauge(
+        "retrieval_hit_ratio",
+        "Share of retrievals (that said which ids were used) where a retrieved id was used.",
+        QUALITY_LABELS,
+        unit="percentunit",
+    )
+    QUALITY_ROLLBACK = _gauge(
+        "quality_rollback",
+        "1 when the candidate version's evaluation scores are significantly lower than the "
+        "baseline's (one-sided Mann-Whitney, p < 0.05, >= 30 results each), else 0.",
+        ROLLOUT_LABELS,
+    )
+    QUALITY_ROLLOUT_P_VALUE = _gauge(
+        "quality_rollout_p_value",
+        "One-sided Mann-Whitney p-value of the rollout's quality drop.",
+        ROLLOUT_LABELS,
     )
 
     # --- recommendations (rebalancing) ----------------------------------------------------

@@ -371,6 +371,7 @@ def compute_snapshot(
         else None,
     )
     _add_recommendations(out, recommendations)
+    _add_quality(out, con, _bucket_tenants(economics_requests, named).materialize(), named, values)
 
     if drift is not None:
         _add_drift(out, drift, named, values, options.top_values)
@@ -515,6 +516,75 @@ def _add_recommendations(out: _Samples, recommendations: Iterable[Any]) -> None:
         out.add(C.RECOMMENDATION_CONFIDENCE_RATIO, labels, rec.confidence, max)
 
 
+def _add_quality(
+    out: _Samples,
+    con: duckdb.DuckDBPyConnection,
+    requests: Any,
+    named: frozenset[str],
+    values: Mapping[str, frozenset[str]],
+) -> None:
+    """Quality gauges of the economics window (``requests``: tenants and the capped labels
+    already bucketed; retrieval rows come from the spans and are bucketed here alike)."""
+    from infermeter.analytics.quality._evaluations import (
+        judged_evaluations,
+        quality_by_evaluation,
+        quality_summary,
+    )
+    from infermeter.analytics.quality._retrieval import retrieval_metrics, retrievals
+
+    tables = {str(r[0]) for r in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
+    if "evaluations" not in tables:
+        return  # a store no collector of this version has migrated yet
+    keys = list(_QUALITY_KEYS)
+    judged = judged_evaluations(con, requests, con.table("evaluations"), con.table("spans"))
+    if judged.height:
+        for r in _rows(quality_by_evaluation(judged, by=keys)):
+            labels = {**r, "evaluation": r["name"]}
+            out.add(C.QUALITY_RESULTS, labels, r["results"])
+            out.add(C.QUALITY_MEAN_SCORE, labels, r["mean_score"])
+            out.add(C.QUALITY_PASS_RATIO, labels, r["pass_rate"])
+        for r in _rows(quality_summary(judged, requests, by=keys)):
+            out.add(C.QUALITY_GOOD_RATIO, r, r["good_rate"])
+            out.add(C.QUALITY_COST_PER_GOOD_ANSWER_USD, r, r["cost_per_good_answer_usd"])
+            out.add(C.QUALITY_NEGATIVE_FEEDBACK_RATIO, r, r["negative_feedback_rate"])
+        _add_rollouts(out, judged, requests)
+    since = requests.aggregate("min(start_time)").fetchall()[0][0]
+    if since is None:
+        return
+    import duckdb
+    import polars as pl
+
+    spans = con.table("spans").filter(
+        duckdb.ColumnExpression("start_time") >= duckdb.ConstantExpression(since)
+    )
+    found = retrievals(spans).pl()
+    if found.height:
+        allowed = {"tenant": named, **{k: values.get(k, frozenset()) for k in keys[1:]}}
+        found = found.with_columns(
+            pl.when(pl.col(key).is_null() | pl.col(key).is_in(sorted(kept)))
+            .then(pl.col(key))
+            .otherwise(pl.lit(OTHER_TENANT))
+            .alias(key)
+            for key, kept in allowed.items()
+        )
+        for r in _rows(retrieval_metrics(found, by=keys)):
+            out.add(C.RETRIEVAL_HIT_RATIO, r, r["hit_rate"])
+
+
+def _add_rollouts(out: _Samples, judged: pl.DataFrame, requests: Any) -> None:
+    try:
+        from infermeter.analytics.quality._rollout import quality_rollouts
+    except ImportError:  # scipy comes with the 'drift' extra
+        return
+    for r in _rows(quality_rollouts(judged, requests)):
+        if r["verdict"] == "insufficient_data":
+            continue
+        labels = {**r, "evaluation": r["name"]}
+        out.add(C.QUALITY_ROLLBACK, labels, 1.0 if r["verdict"] == "rollback" else 0.0)
+        out.add(C.QUALITY_ROLLOUT_P_VALUE, labels, r["p_value"])
+
+
+_QUALITY_KEYS: Final = ("tenant", "model", "prompt_version", "endpoint")
 _DRIFT_VERDICTS: Final = frozenset({"drift", "no_drift"})
 
 

@@ -30,6 +30,9 @@ IDENTITY_VALUES = {
     "kind": "embedding",
     "feature": "query_embedding",
     "method": "model",
+    "evaluation": "helpfulness",
+    "baseline": "v1",
+    "candidate": "v2",
 }
 
 

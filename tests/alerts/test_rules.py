@@ -19,6 +19,7 @@ ISSUE_RULES = {
     "InfermeterCostPerRequestUp",
     "InfermeterTenantOverBudget",
     "InfermeterDriftDetected",
+    "InfermeterQualityRollback",  # issue 16
     "InfermeterMoveToContainers",
     "InfermeterMoveToServerless",
     "InfermeterWarmCapacityAdvised",

@@ -17,8 +17,18 @@ from infermeter.collectors import (
     apply_migrations,
 )
 from infermeter.collectors._flatten import flatten_request, to_arrow
-from infermeter.collectors._schema import MIGRATIONS, schema_version
-from infermeter.collectors._store import StoreWriter, decode_batch, encode_batch
+from infermeter.collectors._schema import (
+    EVALUATION_COLUMNS,
+    EVENT_COLUMNS,
+    MIGRATIONS,
+    schema_version,
+)
+from infermeter.collectors._store import (
+    StoreWriter,
+    decode_batch,
+    decode_batch_events,
+    encode_batch,
+)
 from infermeter.collectors.testing import (
     embedding_record,
     insert_embeddings,
@@ -38,6 +48,7 @@ def test_a_fresh_store_has_exactly_the_declared_columns() -> None:
     con = store_in_memory()
     assert _columns(con, "spans") == list(SPAN_COLUMNS)
     assert _columns(con, "embeddings") == list(EMBEDDING_COLUMNS)
+    assert _columns(con, "events") == list(EVENT_COLUMNS)
     assert schema_version(con) == SCHEMA_VERSION
 
 
@@ -57,8 +68,10 @@ def test_a_version_1_store_is_migrated_without_losing_rows(tmp_path: Path) -> No
 
     con = duckdb.connect(str(path))
     assert apply_migrations(con) == 1
-    assert schema_version(con) == SCHEMA_VERSION == 3
+    assert schema_version(con) == SCHEMA_VERSION == 4
     assert _columns(con, "spans") == list(SPAN_COLUMNS)
+    assert _columns(con, "events") == list(EVENT_COLUMNS)
+    assert _columns(con, "evaluations") == list(EVALUATION_COLUMNS)
     assert con.execute(
         "SELECT name, tenant, input_tokens, events, queue_ms, gpu_type FROM spans"
     ).fetchall() == [
@@ -170,7 +183,7 @@ def test_snapshots_are_consistent_copies(tmp_path: Path) -> None:
     writer.write(*_tables(3), wal_id="w", seq=2)
     second = writer.snapshot(tmp_path / "snap-2.duckdb", wal_id="w", base=first)
     assert (second.spans, second.seq, second.incremental) == (5, 2, True)
-    assert second.rows == {"spans": 5, "embeddings": 5}
+    assert second.rows == {"spans": 5, "embeddings": 5, "events": 0, "evaluations": 0}
     # A reader of the previous snapshot keeps its view; a new reader sees the new one.
     assert reader.execute("SELECT count(*) FROM spans").fetchone() == (2,)
     fresh = duckdb.connect(str(second.path), read_only=True)
@@ -200,7 +213,11 @@ def test_an_incremental_snapshot_equals_a_full_copy_and_a_wrong_base_is_caught(
     incremental = writer.snapshot(tmp_path / "b.duckdb", wal_id="w", base=first)
     full = writer.snapshot(tmp_path / "c.duckdb", wal_id="w")
     assert incremental.incremental and not full.incremental
-    assert incremental.rows == full.rows == {"spans": 13, "embeddings": 13}
+    assert (
+        incremental.rows
+        == full.rows
+        == {"spans": 13, "embeddings": 13, "events": 0, "evaluations": 0}
+    )
 
     def content(path: Path) -> list[tuple[object, ...]]:
         con = duckdb.connect(str(path), read_only=True)
@@ -233,3 +250,35 @@ def test_checkpoint_survives_reopening(tmp_path: Path) -> None:
     assert again.checkpoint("w") == 41
     again.close()
     _ = datetime.now(UTC)
+
+
+def test_a_log_payload_with_events_round_trips_and_old_payloads_still_decode() -> None:
+    from infermeter.collectors._logs import event_row, events_to_arrow
+
+    flat = flatten_request(otlp_request([otlp_span()]))
+    spans, embeddings = to_arrow(flat)
+    events = events_to_arrow(
+        [
+            event_row(
+                time_us=1,
+                observed_us=None,
+                trace_id=None,
+                span_id=None,
+                service_name="svc",
+                tenant=None,
+                event_name="gen_ai.evaluation.result",
+                attributes={"gen_ai.evaluation.name": "x", "gen_ai.evaluation.score.value": 2},
+                source="log",
+            )
+        ]
+    )
+    with_events = b"".join(bytes(p) for p in encode_batch(spans, embeddings, events))
+    back = decode_batch_events(with_events)
+    assert back[0].equals(spans)
+    assert back[1].equals(embeddings)
+    assert back[2] is not None
+    assert back[2].equals(events)
+    assert back[2].column("score_value").to_pylist() == [2.0]
+    old = b"".join(bytes(p) for p in encode_batch(spans, embeddings))
+    assert decode_batch_events(old)[2] is None
+    assert decode_batch(with_events)[0].equals(spans)

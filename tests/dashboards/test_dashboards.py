@@ -20,15 +20,16 @@ def _panels(board: dict[str, Any]) -> list[dict[str, Any]]:
     return [p for p in board["panels"] if p["type"] != "row"]
 
 
-def test_the_four_dashboards_of_the_issue_exist() -> None:
+def test_the_dashboards_of_the_issues_exist() -> None:
     titles = [board["title"] for board in BOARDS]
     assert titles == [
         "infermeter / AI workload overview",
         "infermeter / Unit economics",
         "infermeter / Runtime rebalancing",
         "infermeter / Drift",
+        "infermeter / Quality",
     ]
-    assert len(set(IDS)) == 4
+    assert len(set(IDS)) == 5
 
 
 @pytest.mark.parametrize("board", BOARDS, ids=IDS)

@@ -85,6 +85,55 @@ def write_drift_results(store: Path) -> None:
         con.close()
 
 
+def write_quality(store: Path, rows: list[dict[str, Any]]) -> None:
+    """Evaluations, user feedback and retrieval spans for the /chat requests (v2 answers
+    worse, so a rollback is advised), as the collector stores them."""
+    import random
+
+    import duckdb
+    from infermeter.agent import semconv as sc
+    from infermeter.collectors.testing import (
+        evaluation_record,
+        insert_evaluations,
+        insert_spans,
+        span_record,
+    )
+
+    rng = random.Random(16)
+    evaluations: list[dict[str, Any]] = []
+    retrievals: list[dict[str, Any]] = []
+    for i, row in enumerate(r for r in rows if r["endpoint"] == "/chat"):
+        base = 0.7 if row["prompt_version"] == "v1" else 0.45
+        ids = dict(trace_id=row["trace_id"], span_id=row["span_id"])
+        evaluations.append(
+            evaluation_record("helpfulness", score_value=base + 0.2 * rng.random(), **ids)
+        )
+        if i % 4 == 0:
+            evaluations.append(
+                evaluation_record(sc.USER_FEEDBACK, score_value=1.0 if i % 8 else -1.0, **ids)
+            )
+        retrievals.append(
+            span_record(
+                start=row["start_time"] + timedelta(milliseconds=1),
+                trace_id=row["trace_id"],
+                parent_span_id=row["span_id"],
+                is_entry=False,
+                name="retrieve",
+                service_name=row["service_name"],
+                attributes={
+                    sc.INFERMETER_RETRIEVAL_IDS: ["d1", "d2", "d3"],
+                    sc.INFERMETER_RETRIEVAL_USED_IDS: ["d2"] if i % 3 else [],
+                },
+            )
+        )
+    con = duckdb.connect(str(store))
+    try:
+        insert_evaluations(con, evaluations)
+        insert_spans(con, retrievals)
+    finally:
+        con.close()
+
+
 @pytest.fixture(scope="module")
 def stack(
     tmp_path_factory: pytest.TempPathFactory,
@@ -98,6 +147,7 @@ def stack(
     rows += traffic(NOW - timedelta(days=1), minutes=120, per_minute=3, seed=4)
     store = write_store(directory / "store.duckdb", rows)
     write_drift_results(store)
+    write_quality(store, rows)
     budgets = directory / "budgets.yaml"
     budgets.write_text("acme: 0.01\nglobex: 1000\n")
     exporter = serve(store, port=0, refresh_interval=2, window="1h", budgets=str(budgets))

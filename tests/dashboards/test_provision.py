@@ -43,7 +43,7 @@ def test_push_creates_folder_datasource_and_dashboards(grafana: FakeGrafana) -> 
         assert entry["folderUid"] == "infermeter"
         variable = entry["dashboard"]["templating"]["list"][0]
         assert variable["current"]["value"] == "infermeter-prometheus"
-    assert [a for _, _, a in report.actions] == ["created"] * 6
+    assert [a for _, _, a in report.actions] == ["created"] * (2 + len(dashboards()))
 
 
 def test_push_twice_leaves_one_copy_in_the_same_state(grafana: FakeGrafana) -> None:
@@ -59,7 +59,7 @@ def test_push_twice_leaves_one_copy_in_the_same_state(grafana: FakeGrafana) -> N
         json.dumps([grafana.folders, grafana.datasources, grafana.dashboards], sort_keys=True)
         == state
     )
-    assert len(grafana.dashboards) == 4 and len(grafana.folders) == 1
+    assert len(grafana.dashboards) == len(dashboards()) and len(grafana.folders) == 1
     assert len(grafana.datasources) == 1
 
 
@@ -79,7 +79,7 @@ def test_push_repairs_drifted_objects(grafana: FakeGrafana) -> None:
     assert grafana.folders["infermeter"]["title"] == "infermeter"
     assert grafana.datasources["infermeter-prometheus"]["url"] == "http://other:9090"
     assert grafana.dashboards["infermeter-drift"]["dashboard"]["panels"]
-    assert len(grafana.dashboards) == 4
+    assert len(grafana.dashboards) == len(dashboards())
 
 
 def _run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
@@ -96,7 +96,7 @@ def test_cli_push_uses_grafana_env(
     code, out, err = _run(capsys, "dashboards", "push", "--prometheus-url", "http://p:9090")
     assert code == 0
     assert "created   dashboard infermeter-overview" in out
-    assert "6 changed" in err
+    assert f"{2 + len(dashboards())} changed" in err
     assert ADMIN_TOKEN not in out + err
 
 
@@ -194,6 +194,6 @@ def test_export_writes_file_provisioning(
     assert provider["type"] == "file" and provider["folderUid"] == "infermeter"
     files = sorted((tmp_path / "dashboards").glob("*.json"))
     assert [f.stem for f in files] == sorted(d["uid"] for d in dashboards())
-    assert len(out.splitlines()) == 6
+    assert len(out.splitlines()) == 2 + len(dashboards())
     board = json.loads(files[0].read_text())
     assert board["templating"]["list"][0]["current"]["value"] == "infermeter-prometheus"
