@@ -158,11 +158,21 @@ class ClickHouseWriter:
         self,
         spans: pa.Table,
         embeddings: pa.Table,
+        events: pa.Table | None = None,
         *,
         wal_id: str | None = None,
         seq: int | None = None,
     ) -> None:
-        """Insert the batch as ``otel_traces`` rows (one block), then the checkpoint."""
+        """Insert the batch as ``otel_traces`` rows (one block), then the checkpoint.
+
+        GenAI events received as OTLP logs (evaluations, feedback) have no table on
+        ClickHouse yet: they are counted in the log and dropped, never half-written.
+        """
+        if events is not None and events.num_rows:
+            _log.warning(
+                "%d GenAI log event(s) dropped: the ClickHouse store has no events table yet",
+                events.num_rows,
+            )
         if spans.num_rows:
             insert_otel_traces(self._client, self.rows(spans, embeddings), name=self.table)
         elif embeddings.num_rows:
