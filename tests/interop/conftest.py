@@ -52,13 +52,13 @@ def post(url: str, content_type: str, body: bytes, encoding: str | None = None) 
 
 
 def replay(name: str, store: Path, **settings: Any) -> dict[str, Any]:
-    """POST every trace and metrics export of recording ``name`` to a real collector
+    """POST every trace, metrics and logs export of recording ``name`` to a real collector
     writing ``store``, exactly as the emitter sent it; returns the recording."""
     document = recording(name)
     with Collector(store, port=0, **settings) as collector:
         for export in document["exports"]:
-            if export["path"] not in ("/v1/traces", "/v1/metrics"):
-                continue  # OTLP logs are another component's (the quality events)
+            if export["path"] not in ("/v1/traces", "/v1/metrics", "/v1/logs"):
+                continue
             status = post(
                 collector.url + export["path"],
                 export["content_type"],
