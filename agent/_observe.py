@@ -323,6 +323,7 @@ class _Spec:
         nested[INFERMETER_RUNTIME] = self.runtime or pipeline.runtime_name
         nested[INFERMETER_RETRIES] = 0
         entry = dict(nested)
+        entry.update(pipeline.runtime_attributes_for_entry())
         entry[INFERMETER_ENTRY] = True
         entry[FAAS_COLDSTART] = False
         self.templates = (pipeline, entry, nested)
@@ -331,7 +332,12 @@ class _Spec:
     def start_attributes(self, pipeline: Pipeline, *, outermost: bool) -> dict[str, Any]:
         """A fresh copy of the attributes every call of this spec starts with."""
         templates = self.templates
-        if templates is None or templates[0] is not pipeline:
+        # Rebuilt until the pipeline knows what its provider's resource lacks.
+        if (
+            templates is None
+            or templates[0] is not pipeline
+            or pipeline.entry_runtime_attributes is None
+        ):
             templates = self.make_templates(pipeline)
         return (templates[1] if outermost else templates[2]).copy()
 

@@ -43,6 +43,11 @@ from infermeter.agent.semconv import (
     BUCKETS_DURATION_S,
     BUCKETS_INIT_DURATION_S,
     BUCKETS_TOKENS,
+    CLOUD_PLATFORM,
+    CLOUD_PROVIDER,
+    CLOUD_REGION,
+    FAAS_MAX_MEMORY,
+    FAAS_NAME,
     INFERMETER_SCOPE,
     METRIC_FAAS_INIT_DURATION,
     METRIC_OPERATION_DURATION,
@@ -80,6 +85,12 @@ __all__ = [
 ]
 
 _DEFAULT_SHUTDOWN_TIMEOUT_S: Final = 5.0
+
+
+# Resource facts the analytics price compute with (platform, region, memory size).
+_ENTRY_RUNTIME_KEYS: Final = frozenset(
+    {CLOUD_PLATFORM, CLOUD_PROVIDER, CLOUD_REGION, FAAS_MAX_MEMORY, FAAS_NAME}
+)
 
 
 def _version() -> str:
@@ -123,6 +134,33 @@ class Pipeline:
     runtime_name: str = field(init=False, default="")
     capture_content: bool = field(init=False, default=False)
     embedding_rate: float = field(init=False, default=0.0)
+
+    # Runtime facts the tracer's resource lacks, put on entry spans instead (see below).
+    entry_runtime_attributes: dict[str, Any] | None = field(init=False, default=None)
+
+    def runtime_attributes_for_entry(self) -> dict[str, Any]:
+        """The detected cloud.* / faas.* facts the spans' resource does not carry.
+
+        configure() puts them on the resource. An application that set its own
+        TracerProvider (no configure()) has a resource without them, so the entry span
+        carries them instead: the collector reads span attributes first, and the compute
+        model must tell Lambda from Cloud Functions. Computed once the application's
+        provider exists (while it is the API's proxy, spans are not recorded anyway).
+        """
+        cached = self.entry_runtime_attributes
+        if cached is not None:
+            return cached
+        provider = self.tracer_provider or trace.get_tracer_provider()
+        if isinstance(provider, trace.ProxyTracerProvider):
+            return {}
+        resource = getattr(getattr(provider, "resource", None), "attributes", None) or {}
+        extra = {
+            key: value
+            for key, value in self.runtime.resource.items()
+            if key in _ENTRY_RUNTIME_KEYS and key not in resource
+        }
+        self.entry_runtime_attributes = extra
+        return extra
 
     def __post_init__(self) -> None:
         self.is_lambda = self.runtime.platform == PLATFORM_AWS_LAMBDA

@@ -164,7 +164,11 @@ def add_arguments(parser: argparse.ArgumentParser, table: Iterable[Setting[Any]]
         kwargs: dict[str, Any] = {
             "dest": setting.name,
             "default": None,
-            "help": f"{setting.help} (env {setting.env}, default {setting.default!r})",
+            # argparse %-formats help strings: a literal % (a default, "80% of RAM") must
+            # be doubled or --help crashes.
+            "help": f"{setting.help} (env {setting.env}, default {setting.default!r})".replace(
+                "%", "%%"
+            ),
         }
         if setting.parse is parse_bool:
             kwargs["action"] = argparse.BooleanOptionalAction

@@ -10,6 +10,9 @@
 - :class:`StorePaths` — where a store keeps its side files (``STORE.infermeter/``: WAL,
   snapshots, runtime file, drift results).
 - ``SPAN_COLUMNS`` / ``EMBEDDING_COLUMNS`` / :func:`apply_migrations` — the store schema.
+- ``ATTRIBUTE_MAP`` / ``SIGNAL_MAP`` — which attribute of which GenAI/OTel convention
+  (semconv current and pre-1.27, OpenLIT, OpenLLMetry, OpenInference, HTTP) fills which
+  typed column, newest name first; any other engine's view over spans reads the same table.
 
 Nothing heavy (duckdb, pyarrow) is imported until one of these runs.
 """
@@ -17,6 +20,12 @@ Nothing heavy (duckdb, pyarrow) is imported until one of these runs.
 from __future__ import annotations
 
 from infermeter.collectors._collector import Collector
+from infermeter.collectors._conventions import (
+    ATTRIBUTE_MAP,
+    SIGNAL_MAP,
+    AttributeMapping,
+    SignalMapping,
+)
 from infermeter.collectors._export import ExportResult, write_parquet
 from infermeter.collectors._import import ImportReport, import_otlp, read_otlp
 from infermeter.collectors._reader import open_reader
@@ -31,13 +40,17 @@ from infermeter.collectors._sidecar import StoreBusyError, StorePaths
 from infermeter.collectors._store_url import StoreLocation, parse_store
 
 __all__ = [
+    "ATTRIBUTE_MAP",
     "COLLECTOR_SETTINGS",
     "EMBEDDING_COLUMNS",
     "SCHEMA_VERSION",
+    "SIGNAL_MAP",
     "SPAN_COLUMNS",
+    "AttributeMapping",
     "Collector",
     "ExportResult",
     "ImportReport",
+    "SignalMapping",
     "StoreBusyError",
     "StoreLocation",
     "StorePaths",

@@ -114,7 +114,9 @@ def attribute_columns() -> tuple[AttributeColumn, ...]:
 
     for key, source in fl._SPAN_SOURCES.items():
         add(key, source, "fallback" if key in fl._RESOURCE_FALLBACKS else "span")
-    for key, source in fl._SECONDARY_SOURCES.items():
+    # Older convention names (collectors/_conventions.py ATTRIBUTE_MAP), each column's in
+    # its reading order (newest first).
+    for key, (_, source) in sorted(fl._SECONDARY_SOURCES.items(), key=lambda kv: kv[1][0]):
         add(key, source, "secondary")
     for key, source in fl._RESOURCE_ONLY.items():
         add(key, source, "resource")
@@ -236,6 +238,7 @@ def span_expressions(shape: TableShape) -> dict[str, str]:
             primary = sources[0]
             expr = f"if({access.present('SpanAttributes', primary.attribute)}, {expr}, {default})"
         exprs[column] = expr
+    _derived_throttle(exprs, access)
     if "service_name" in exprs:  # the exporter's own column (sort key) when the key is there
         exprs["service_name"] = (
             f"if({access.present('ResourceAttributes', sc.SERVICE_NAME)},"
@@ -282,6 +285,47 @@ def span_expressions(shape: TableShape) -> dict[str, str]:
     if missing:
         raise ValueError(f"no ClickHouse expression for store column(s) {missing}")
     return exprs
+
+
+def _derived_throttle(exprs: dict[str, str], access: _Access) -> None:
+    """The collector's derived throttle (collectors/_flatten.py ``_throttle_signal``,
+    SIGNAL_MAP): without ``infermeter.throttled``, an HTTP 429 on a client or server span or
+    an ``error.type`` naming a rate-limit class marks the span throttled, and a captured
+    Retry-After header gives ``retry_after_s``. (The collector also reads ``exception``
+    events' ``exception.type``; the view does not rebuild events.)"""
+    from infermeter.collectors._conventions import RATE_LIMIT_MARKERS, SIGNAL_MAP
+
+    signals = {signal.signal: signal.sources for signal in SIGNAL_MAP}
+    statuses = [
+        _read(AttributeColumn("status", key, "str"), access, "SpanAttributes")
+        for key in signals["http_status"]
+    ]
+    error = exprs["error_type"]
+    name = (
+        "replaceAll(lower(replaceRegexpOne(replaceRegexpOne(trim(ifNull("
+        + error
+        + ", '')), '^<class [\\'\"]?(.*?)[\\'\"]?>$', '\\1'), '^.*\\.', '')), '_', '')"
+    )
+    markers = "|".join(RATE_LIMIT_MARKERS)
+    derived = (
+        "((upper(toString(SpanKind)) IN ('SERVER', 'CLIENT')"
+        f" AND ifNull({_coalesce(statuses)}, '') = '429')"
+        f" OR (isNotNull({error}) AND (trim({error}) = '429' OR match({name}, '{markers}'))))"
+    )
+    explicit = access.present("SpanAttributes", sc.INFERMETER_THROTTLED)
+    throttled = exprs["throttled"]
+    exprs["throttled"] = f"if({explicit}, {throttled}, {derived})"
+    headers = [access.text("SpanAttributes", key) for key in signals["retry_after"]]
+    seconds = [
+        f"if({access.present('SpanAttributes', key)}, toFloat64OrNull(if(startsWith({h}, '['),"
+        f" JSONExtractString({h}, 1), {h})), CAST(NULL, 'Nullable(Float64)'))"
+        for key, h in zip(signals["retry_after"], headers, strict=True)
+    ]
+    header = _coalesce(seconds)
+    exprs["retry_after_s"] = (
+        f"coalesce({exprs['retry_after_s']}, if(NOT {explicit} AND {derived}"
+        f" AND isFinite(ifNull({header}, -1)) AND {header} >= 0, {header}, NULL))"
+    )
 
 
 # A Map value (always a string) back as JSON: numbers, booleans and JSON arrays as they

@@ -127,7 +127,11 @@ class Collector:
                     pipeline=pipeline,
                     tokens=self.tokens,
                     body_limits=BodyLimits(s["max_body_bytes"], s["max_decompressed_bytes"]),
-                    flatten_limits=Limits(s["max_attribute_length"], s["max_vector_dim"]),
+                    flatten_limits=Limits(
+                        s["max_attribute_length"],
+                        s["max_vector_dim"],
+                        tenant_attributes=s["tenant_attributes"],
+                    ),
                     max_concurrent_requests=s["max_concurrent_requests"],
                     max_connections=s["max_connections"],
                     idle_timeout=s["idle_timeout"],

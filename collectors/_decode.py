@@ -40,6 +40,8 @@ __all__ = [
     "PROTOBUF",
     "BodyError",
     "BodyLimits",
+    "count_metrics_json",
+    "count_metrics_protobuf",
     "decode_json",
     "decode_protobuf",
     "decode_request",
@@ -260,3 +262,59 @@ def decode_request(
     if kind == PROTOBUF:
         return decode_protobuf(raw)
     return json_for_flattening(parse_json(raw))
+
+
+_POINT_KINDS: Final = ("gauge", "sum", "histogram", "exponential_histogram", "summary")
+_POINT_KINDS_JSON: Final = ("gauge", "sum", "histogram", "exponentialHistogram", "summary")
+
+
+def count_metrics_protobuf(body: bytes) -> tuple[int, int]:
+    """(metrics, data points) of a binary ``ExportMetricsServiceRequest``, or raise 400."""
+    from google.protobuf.message import DecodeError
+    from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
+        ExportMetricsServiceRequest,
+    )
+
+    try:
+        request = ExportMetricsServiceRequest.FromString(body)
+    except (DecodeError, RecursionError, ValueError) as exc:
+        detail = str(exc) or type(exc).__name__
+        raise BodyError(400, f"malformed protobuf ExportMetricsServiceRequest: {detail}") from None
+    metrics = points = 0
+    for resource_metrics in request.resource_metrics:
+        for scope_metrics in resource_metrics.scope_metrics:
+            for metric in scope_metrics.metrics:
+                metrics += 1
+                which = metric.WhichOneof("data")
+                if which in _POINT_KINDS:
+                    points += len(getattr(metric, which).data_points)
+    return metrics, points
+
+
+def count_metrics_json(body: bytes) -> tuple[int, int]:
+    """(metrics, data points) of an OTLP/JSON ``ExportMetricsServiceRequest``, or raise 400
+    when it is not a JSON object of that shape."""
+    document = parse_json(body)
+
+    def items(obj: Any, camel: str, snake: str) -> list[Any]:
+        if not isinstance(obj, dict):
+            raise BodyError(400, "malformed OTLP/JSON metrics: expected objects")
+        value = obj.get(camel, obj.get(snake))
+        if value is None:
+            return []
+        if not isinstance(value, list):
+            raise BodyError(400, f"malformed OTLP/JSON metrics: {camel} must be an array")
+        return value
+
+    metrics = points = 0
+    for resource_metrics in items(document, "resourceMetrics", "resource_metrics"):
+        for scope_metrics in items(resource_metrics, "scopeMetrics", "scope_metrics"):
+            for metric in items(scope_metrics, "metrics", "metrics"):
+                metrics += 1
+                if not isinstance(metric, dict):
+                    raise BodyError(400, "malformed OTLP/JSON metrics: expected objects")
+                for camel, snake in zip(_POINT_KINDS_JSON, _POINT_KINDS, strict=True):
+                    data = metric.get(camel, metric.get(snake))
+                    if data is not None:
+                        points += len(items(data, "dataPoints", "data_points"))
+    return metrics, points

@@ -26,6 +26,7 @@ Rules (they are the store's contract, see DESIGN.md "Store"):
 from __future__ import annotations
 
 import base64
+import functools
 import json
 import math
 import re
@@ -34,6 +35,12 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final
 
 from infermeter.agent import semconv as sc
+from infermeter.collectors._conventions import (
+    ATTRIBUTE_MAP,
+    DEFAULT_TENANT_ATTRIBUTES,
+    RATE_LIMIT_MARKERS,
+    SIGNAL_MAP,
+)
 from infermeter.collectors._schema import EMBEDDING_COLUMNS, SPAN_COLUMNS, arrow_schema
 
 if TYPE_CHECKING:
@@ -49,6 +56,7 @@ __all__ = [
     "Flattened",
     "Limits",
     "flatten_request",
+    "is_rate_limit_error",
     "plain_value",
     "to_arrow",
     "to_json",
@@ -72,7 +80,6 @@ _BOOL: Final = frozenset({"bool_value"})
 # strings ("1.5ms"); TEI counts ``compute_tokens``, TGI ``prompt_tokens`` /
 # ``generated_tokens`` (debug-formatted integers). Triton (OpenTelemetry mode) names the
 # model ``triton.model_name`` and marks QUEUE_START / COMPUTE_START / COMPUTE_END as events.
-_TRITON_MODEL_NAME: Final = "triton.model_name"
 _TGI_INFERENCE_TIME: Final = "inference_time"
 _TGI_QUEUE_TIME: Final = "queue_time"
 _TGI_TOKENS: Final = (
@@ -111,71 +118,48 @@ def _src(
     return _Source(_COLUMN_INDEX[column], accepts, scale, offset, low, high, bounded)
 
 
-_SPAN_SOURCES: Final[dict[str, _Source]] = {
-    sc.TENANT_ID: _src("tenant", _STR),
-    sc.GEN_AI_REQUEST_MODEL: _src("model", _STR),
-    sc.GEN_AI_RESPONSE_MODEL: _src("response_model", _STR),
-    sc.GEN_AI_PROVIDER_NAME: _src("provider", _STR),
-    sc.GEN_AI_PROMPT_NAME: _src("prompt_name", _STR),
-    sc.GEN_AI_PROMPT_VERSION: _src("prompt_version", _STR),
-    sc.INFERMETER_ENDPOINT: _src("endpoint", _STR),
-    sc.GEN_AI_OPERATION_NAME: _src("operation", _STR),
-    sc.ERROR_TYPE: _src("error_type", _STR),
-    sc.INFERMETER_RUNTIME: _src("runtime", _STR),
-    sc.CLOUD_PLATFORM: _src("platform", _STR),
-    sc.CLOUD_PROVIDER: _src("cloud_provider", _STR),
-    sc.CLOUD_REGION: _src("region", _STR),
-    sc.FAAS_NAME: _src("faas_name", _STR),
-    sc.FAAS_COLDSTART: _src("cold_start", _BOOL),
-    sc.INFERMETER_INIT_DURATION: _src("init_duration_ms", _NUM, 1000.0),
-    sc.INFERMETER_INITIALIZATION_TYPE: _src("initialization_type", _STR),
-    sc.FAAS_MAX_MEMORY: _src("memory_mb", _NUM, 1.0 / (1024 * 1024)),
-    sc.GEN_AI_USAGE_INPUT_TOKENS: _src("input_tokens", _INT),
-    sc.GEN_AI_USAGE_OUTPUT_TOKENS: _src("output_tokens", _INT),
-    sc.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS: _src("cache_read_tokens", _INT),
-    sc.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS: _src("cache_write_tokens", _INT),
-    sc.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS: _src("reasoning_tokens", _INT),
-    sc.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK: _src("ttft_ms", _NUM, 1000.0),
-    sc.GEN_AI_REQUEST_STREAM: _src("stream", _BOOL),
-    sc.INFERMETER_THROTTLED: _src("throttled", _BOOL),
-    sc.INFERMETER_RETRY_AFTER: _src("retry_after_s", _NUM, 1.0),
-    # attempt is an INTEGER: 0 <= retries < 2**31 - 1.
-    sc.INFERMETER_RETRIES: _src("attempt", _INT, None, 1, low=0, high=(1 << 31) - 2),
-    sc.INFERMETER_ENTRY: _src("is_entry", _BOOL),
-    # Model servers (vLLM, SGLang; seconds) and the GPUs they run on.
-    sc.GEN_AI_LATENCY_TIME_IN_QUEUE: _src("queue_ms", _NUM, 1000.0),
-    sc.GEN_AI_LATENCY_TIME_IN_MODEL_INFERENCE: _src("model_ms", _NUM, 1000.0),
-    sc.INFERMETER_GPU_TYPE: _src("gpu_type", _STR),
-    sc.INFERMETER_GPU_COUNT: _src("gpu_count", _INT, low=0, high=(1 << 31) - 1),
+_ACCEPTS: Final[dict[str, frozenset[str]]] = {
+    "string": _STR,
+    "int": _INT,
+    "number": _NUM,
+    "bool": _BOOL,
 }
-# Read only when the preferred source is absent (older emitters, model servers' own names);
-# among several present, the one listed first wins.
-_SECONDARY_SOURCES: Final[dict[str, _Source]] = {
-    sc.GEN_AI_SYSTEM_DEPRECATED: _src("provider", _STR),
-    sc.GEN_AI_USAGE_PROMPT_TOKENS_DEPRECATED: _src("input_tokens", _INT),
-    sc.GEN_AI_USAGE_COMPLETION_TOKENS_DEPRECATED: _src("output_tokens", _INT),
-    sc.GEN_AI_LATENCY_TIME_TO_FIRST_TOKEN: _src("ttft_ms", _NUM, 1000.0),
-    # vLLM v0 with detailed traces: execute includes forward plus sync and sampling.
-    sc.GEN_AI_LATENCY_TIME_IN_MODEL_EXECUTE: _src("model_ms", _NUM, 1000.0),
-    sc.GEN_AI_LATENCY_TIME_IN_MODEL_FORWARD: _src("model_ms", _NUM, 1000.0),
-    # Triton's OpenTelemetry mode names the model on its request and model spans.
-    _TRITON_MODEL_NAME: _src("model", _STR),
+# attempt is an INTEGER: 0 <= retries < 2**31 - 1.
+_RANGES: Final[dict[str, tuple[int, int]]] = {
+    "attempt": (0, (1 << 31) - 2),
+    "gpu_count": (0, (1 << 31) - 1),
 }
-_SECONDARY_RANK: Final = {key: i for i, key in enumerate(_SECONDARY_SOURCES)}
+
+
+def _sources_from_map() -> tuple[dict[str, _Source], dict[str, tuple[int, _Source]]]:
+    """ATTRIBUTE_MAP as lookup tables: each column's newest source name (read in the hot
+    loop), and the older names with their rank (read only when present, in rank order)."""
+    primary: dict[str, _Source] = {}
+    older: dict[str, tuple[int, _Source]] = {}
+    for mapping in ATTRIBUTE_MAP:
+        low, high = _RANGES.get(mapping.column, (-(1 << 63), (1 << 63) - 1))
+        source = _src(
+            mapping.column,
+            _ACCEPTS[mapping.type],
+            mapping.scale,
+            mapping.offset,
+            low=low,
+            high=high,
+        )
+        for rank, name in enumerate(mapping.sources):
+            if name in primary or name in older:
+                raise ValueError(f"attribute {name!r} is mapped to two columns")
+            if rank == 0:
+                primary[name] = source
+            else:
+                older[name] = (rank, source)
+    return primary, older
+
+
+_SPAN_SOURCES, _SECONDARY_SOURCES = _sources_from_map()
 # Resource-level facts: the span attribute wins, the resource attribute fills in.
 _RESOURCE_FALLBACKS: Final[frozenset[str]] = frozenset(
-    {
-        sc.INFERMETER_GPU_TYPE,
-        sc.INFERMETER_GPU_COUNT,
-        sc.TENANT_ID,
-        sc.INFERMETER_RUNTIME,
-        sc.CLOUD_PLATFORM,
-        sc.CLOUD_PROVIDER,
-        sc.CLOUD_REGION,
-        sc.FAAS_NAME,
-        sc.FAAS_MAX_MEMORY,
-        sc.INFERMETER_INITIALIZATION_TYPE,
-    }
+    mapping.sources[0] for mapping in ATTRIBUTE_MAP if mapping.resource
 )
 _RESOURCE_ONLY: Final[dict[str, _Source]] = {
     sc.SERVICE_NAME: _src("service_name", _STR),
@@ -199,6 +183,10 @@ _I_TENANT: Final = _COLUMN_INDEX["tenant"]
 _I_MODEL: Final = _COLUMN_INDEX["model"]
 _I_PROMPT_VERSION: Final = _COLUMN_INDEX["prompt_version"]
 _I_ENDPOINT: Final = _COLUMN_INDEX["endpoint"]
+_I_ERROR_TYPE: Final = _COLUMN_INDEX["error_type"]
+_I_RETRY_AFTER: Final = _COLUMN_INDEX["retry_after_s"]
+_I_TTFT: Final = _COLUMN_INDEX["ttft_ms"]
+_I_STREAM: Final = _COLUMN_INDEX["stream"]
 _I_COLD: Final = _COLUMN_INDEX["cold_start"]
 _I_THROTTLED: Final = _COLUMN_INDEX["throttled"]
 _I_ATTEMPT: Final = _COLUMN_INDEX["attempt"]
@@ -218,6 +206,17 @@ _STATUSES: Final = ("UNSET", "OK", "ERROR")
 _MAX_INT64: Final = (1 << 63) - 1
 _ZERO_TRACE: Final = bytes(16)
 _ZERO_SPAN: Final = bytes(8)
+# SPAN_FLAGS_CONTEXT_HAS_IS_REMOTE_MASK | SPAN_FLAGS_CONTEXT_IS_REMOTE_MASK (OTLP 1.1).
+_REMOTE_PARENT: Final = 0x100 | 0x200
+_SIGNALS: Final = {signal.signal: signal.sources for signal in SIGNAL_MAP}
+_HTTP_STATUS: Final = _SIGNALS["http_status"]
+_RETRY_AFTER_HEADERS: Final = _SIGNALS["retry_after"]
+_FIRST_CHUNK_EVENTS: Final = frozenset(_SIGNALS["first_chunk_event"])
+_EXCEPTION_TYPE: Final = frozenset(_SIGNALS["exception_event"])
+_STREAM_TTFT: Final = _SIGNALS["stream_ttft"]
+_EXCEPTION_EVENT: Final = "exception"
+_HTTP_KINDS: Final = frozenset({2, 3})  # SERVER, CLIENT
+_TOO_MANY_REQUESTS: Final = 429
 
 _encode_json: Final[Callable[[Any], str]] = json.JSONEncoder(
     ensure_ascii=False, separators=(",", ":"), allow_nan=False
@@ -226,10 +225,15 @@ _encode_json: Final[Callable[[Any], str]] = json.JSONEncoder(
 
 @dataclass(frozen=True, slots=True)
 class Limits:
-    """Per-value caps applied while flattening (the body-size caps apply earlier)."""
+    """Per-value caps and reading options applied while flattening (the body-size caps
+    apply earlier)."""
 
     max_attribute_length: int = 16_384  # characters of one string value; longer is cut
     max_vector_dim: int = 8_192  # an embedding with more dimensions is dropped
+    # Span attributes read, in order, for the tenant when no ``tenant.id`` (span or
+    # resource) names one (INFERMETER_TENANT_ATTRIBUTES); ``a.b`` also reads key ``b`` of
+    # a JSON-object string attribute ``a`` (OpenInference's ``metadata``).
+    tenant_attributes: tuple[str, ...] = DEFAULT_TENANT_ATTRIBUTES
 
 
 @dataclass(slots=True)
@@ -397,6 +401,125 @@ def _pin_tenant(
     row[_I_TENANT] = tenant
 
 
+def _throttle_signal(rest: dict[str, Any], error_type: str | None, kind: int, events: Any) -> bool:
+    """An HTTP 429 on a client or server span, or an ``error.type`` (else an exception
+    event's ``exception.type``) naming a rate-limit class or the status itself.
+
+    Internal spans are skipped for the status: ASGI frameworks record each ``http send``
+    of a response as an internal span carrying the status the server span already has.
+    """
+    if kind in _HTTP_KINDS:
+        for key in _HTTP_STATUS:
+            status = rest.get(key)
+            if status is not None and not isinstance(status, bool):
+                if status in (_TOO_MANY_REQUESTS, "429"):
+                    return True
+                break
+    if error_type is not None:
+        return is_rate_limit_error(error_type)
+    for event in events:
+        if event.name != _EXCEPTION_EVENT:
+            continue
+        for kv in event.attributes:
+            if (
+                kv.key in _EXCEPTION_TYPE
+                and kv.value.WhichOneof("value") == "string_value"
+                and is_rate_limit_error(kv.value.string_value)
+            ):
+                return True
+    return False
+
+
+def is_rate_limit_error(error_type: str) -> bool:
+    """True for ``RateLimitError``, ``openai.RateLimitError``, ``<class
+    'openai.RateLimitError'>``, ``ThrottlingException``, ``429`` …"""
+    text = error_type.strip()
+    if text.startswith("<class ") and text.endswith(">"):
+        text = text[7:-1].strip("'\"")
+    if text == "429":
+        return True
+    name = text.rsplit(".", 1)[-1].lower().replace("_", "")
+    return any(marker in name for marker in RATE_LIMIT_MARKERS)
+
+
+def _stream_ttft(rest: dict[str, Any]) -> float | None:
+    """OpenLIT's time to first token (seconds) of a streamed span, in milliseconds."""
+    for key in _STREAM_TTFT:
+        value = rest.get(key)
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            ms = value * 1000.0
+            if math.isfinite(ms) and ms >= 0:
+                return ms
+    return None
+
+
+def _retry_after(rest: dict[str, Any]) -> float | None:
+    """Seconds from a captured ``Retry-After`` response header (HTTP semconv records
+    headers as string arrays); an HTTP date or anything else unreadable gives None."""
+    for key in _RETRY_AFTER_HEADERS:
+        value = rest.get(key)
+        if isinstance(value, list):
+            value = value[0] if value else None
+        if isinstance(value, bool) or value is None:
+            continue
+        try:
+            seconds = float(value)
+        except (TypeError, ValueError):
+            return None
+        return seconds if math.isfinite(seconds) and seconds >= 0 else None
+    return None
+
+
+@functools.lru_cache(maxsize=16)
+def _json_candidates(names: tuple[str, ...]) -> tuple[tuple[int, str, tuple[str, ...]], ...]:
+    """For each dotted name, every (rank, holder attribute, key path) split, longest holder
+    first: ``metadata.tenant`` → (``metadata``, (``tenant``,)). Computed once per list."""
+    out = []
+    for rank, name in enumerate(names):
+        parts = name.split(".")
+        for cut in range(len(parts) - 1, 0, -1):
+            out.append((rank, ".".join(parts[:cut]), tuple(parts[cut:])))
+    return tuple(out)
+
+
+def _tenant_from(rest: dict[str, Any], names: tuple[str, ...], max_len: int) -> str | None:
+    """The first configured tenant attribute present as a non-empty string (or number);
+    ``a.b`` also reads key ``b`` of attribute ``a`` holding a JSON object (OpenInference's
+    ``metadata``), the longest holder name first."""
+    found: dict[int, Any] = {}
+    value: Any
+    for rank, name in enumerate(names):
+        value = rest.get(name)
+        if value is not None:
+            found[rank] = value
+    for rank, holder, path in _json_candidates(names):
+        if rank in found:
+            continue
+        text = rest.get(holder)
+        if not isinstance(text, str) or not text.startswith("{"):
+            continue
+        try:
+            value = json.loads(text)
+        except ValueError:
+            continue
+        for part in path:
+            value = value.get(part) if isinstance(value, dict) else None
+        if value is not None:
+            found[rank] = value
+    for rank in sorted(found):
+        value = found[rank]
+        if isinstance(value, (bool, list, dict)):
+            continue
+        tenant = str(value)
+        if tenant:
+            return tenant[:max_len]
+    return None
+
+
+def _rank(entry: tuple[int, str, _Source, Any]) -> int:
+    return entry[0]
+
+
 def _reject(result: Flattened, reason: str) -> None:
     result.rejected_spans += 1
     result.rejection_reasons[reason] = result.rejection_reasons.get(reason, 0) + 1
@@ -421,6 +544,7 @@ def flatten_request(  # noqa: PLR0912, PLR0915
     span_sources = _SPAN_SOURCES
     secondary_sources = _SECONDARY_SOURCES
     max_len = limits.max_attribute_length
+    tenant_attributes = limits.tenant_attributes
     for resource_spans in request.resource_spans:
         res = _resource(resource_spans.resource.attributes, limits, warnings)
         template[_I_SERVICE] = res.service_name
@@ -468,7 +592,7 @@ def flatten_request(  # noqa: PLR0912, PLR0915
                 row[_I_STATUS_MESSAGE] = status.message or None
 
                 rest: dict[str, Any] = {}
-                secondary: list[tuple[str, _Source, AnyValue]] | None = None
+                secondary: list[tuple[int, str, _Source, AnyValue]] | None = None
                 for kv in span.attributes:
                     key = kv.key
                     value = kv.value
@@ -498,15 +622,17 @@ def flatten_request(  # noqa: PLR0912, PLR0915
                             scalar += source.offset
                         row[source.column] = scalar
                         continue
-                    if key in secondary_sources:
+                    older = secondary_sources.get(key)
+                    if older is not None:
                         secondary = secondary or []
-                        secondary.append((key, secondary_sources[key], value))
+                        secondary.append((older[0], key, older[1], value))
                         continue
                     rest[key] = scalar
                 if secondary:
-                    if len(secondary) > 1:
-                        secondary.sort(key=lambda item: _SECONDARY_RANK[item[0]])
-                    for key, source, value in secondary:
+                    # Older convention names fill only what newer ones left empty, the
+                    # newest present first.
+                    secondary.sort(key=_rank)
+                    for _, key, source, value in secondary:
                         ok, typed = _typed(value, source, limits, warnings)
                         if ok and row[source.column] is None:
                             row[source.column] = typed
@@ -532,14 +658,27 @@ def flatten_request(  # noqa: PLR0912, PLR0915
                         resource_json = _json(overridden)
                 row[_I_RESOURCE] = resource_json
 
+                if row[_I_TENANT] is None and tenant_attributes:
+                    row[_I_TENANT] = _tenant_from(rest, tenant_attributes, max_len)
+
                 # Absent flags get their meaning ("not cold", "first attempt"); a value
                 # of the wrong type stays NULL, its raw form in ``attributes``.
                 if row[_I_ENTRY] is None and sc.INFERMETER_ENTRY not in rest:
-                    row[_I_ENTRY] = row[_I_PARENT] is None
+                    # A root span, or one whose parent is remote (OTLP span flags carry
+                    # "has is_remote" 0x100 and "is_remote" 0x200): a request entering
+                    # this service. Server/consumer spans whose parent lives in another
+                    # service are found by analytics, which sees every batch.
+                    row[_I_ENTRY] = (
+                        row[_I_PARENT] is None or span.flags & _REMOTE_PARENT == _REMOTE_PARENT
+                    )
                 if row[_I_COLD] is None and sc.FAAS_COLDSTART not in rest:
                     row[_I_COLD] = False
                 if row[_I_THROTTLED] is None and sc.INFERMETER_THROTTLED not in rest:
-                    row[_I_THROTTLED] = False
+                    row[_I_THROTTLED] = _throttle_signal(
+                        rest, row[_I_ERROR_TYPE], kind, span.events
+                    )
+                    if row[_I_THROTTLED] and row[_I_RETRY_AFTER] is None:
+                        row[_I_RETRY_AFTER] = _retry_after(rest)
                 if row[_I_ATTEMPT] is None and sc.INFERMETER_RETRIES not in rest:
                     row[_I_ATTEMPT] = 1
 
@@ -549,6 +688,8 @@ def flatten_request(  # noqa: PLR0912, PLR0915
                     row[_I_EVENTS] = _events(span, row, result, limits)
                     if row[_I_MODEL_MS] is None:
                         _triton_events(span, row)
+                if row[_I_TTFT] is None and row[_I_STREAM]:
+                    row[_I_TTFT] = _stream_ttft(rest)
                 if span.links:
                     row[_I_LINKS] = _json(
                         [
@@ -632,7 +773,14 @@ def _events(span: Any, row: list[Any], result: Flattened, limits: Limits) -> str
     """Embedding events → ``result.embeddings``; the others → the ``events`` JSON."""
     warnings = result.warnings
     kept: list[dict[str, Any]] = []
+    first_chunk_ns: int | None = None
     for event in span.events:
+        if (
+            event.name in _FIRST_CHUNK_EVENTS
+            and event.time_unix_nano
+            and (first_chunk_ns is None or event.time_unix_nano < first_chunk_ns)
+        ):
+            first_chunk_ns = event.time_unix_nano
         if event.name != sc.EMBEDDING_EVENT:
             attributes = _attributes(event.attributes, limits, warnings)
             kept.append(
@@ -674,6 +822,12 @@ def _events(span: Any, row: list[Any], result: Flattened, limits: Limits) -> str
                 vector,
             )
         )
+    if first_chunk_ns is not None:
+        # OpenLLMetry marks each streamed chunk with an event: the first one is the TTFT.
+        if row[_I_TTFT] is None and first_chunk_ns >= span.start_time_unix_nano:
+            row[_I_TTFT] = (first_chunk_ns - span.start_time_unix_nano) / 1e6
+        if row[_I_STREAM] is None:
+            row[_I_STREAM] = True
     return _json(kept) if kept else None
 
 

@@ -29,6 +29,7 @@ __all__ = ["JsonRequest", "NotCanonical", "read_json_request"]
 
 _INT64: Final = (-(1 << 63), (1 << 63) - 1)
 _UINT64_MAX: Final = (1 << 64) - 1
+_UINT32_MAX: Final = (1 << 32) - 1
 _INT32: Final = (-(1 << 31), (1 << 31) - 1)
 _SPECIAL_DOUBLES: Final = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
 _KIND_NAMES: Final = {
@@ -304,6 +305,7 @@ def _span(raw: Any, index: int) -> _Node:
         ),
         name=_string(span.get("name")),
         kind=_enum(span.get("kind"), _KIND_NAMES),
+        flags=_integer(span.get("flags"), 0, _UINT32_MAX),
         start_time_unix_nano=_integer(
             _field(span, "startTimeUnixNano", "start_time_unix_nano"), 0, _UINT64_MAX
         ),

@@ -1,5 +1,6 @@
 """The OTLP/HTTP endpoints: ``POST /v1/traces`` and ``POST /v1/logs`` (protobuf and
-JSON; log records become ``events`` rows, see ``collectors._logs``), plus
+JSON; log records become ``events`` rows, see ``collectors._logs``), ``POST /v1/metrics``
+(accepted and dropped, counted in the log: metrics are computed from spans), plus
 ``POST /v1/snapshot`` for readers, ``POST /v1/flush`` (both need the control token) and
 ``GET /healthz``.
 
@@ -34,6 +35,8 @@ from infermeter.collectors._decode import (
     PROTOBUF,
     BodyError,
     BodyLimits,
+    count_metrics_json,
+    count_metrics_protobuf,
     decode_protobuf,
     decompress,
     json_for_flattening,
@@ -57,11 +60,12 @@ if TYPE_CHECKING:
     from infermeter.collectors._auth import Principal, TokenTable
     from infermeter.collectors._ingest import IngestPipeline
 
-__all__ = ["TRACES_PATH", "OTLPServer"]
+__all__ = ["METRICS_PATH", "TRACES_PATH", "OTLPServer"]
 
 _log = logging.getLogger("infermeter.collectors")
 
 TRACES_PATH: Final = "/v1/traces"
+METRICS_PATH: Final = "/v1/metrics"
 SNAPSHOT_PATH: Final = "/v1/snapshot"
 FLUSH_PATH: Final = "/v1/flush"
 HEALTH_PATHS: Final = frozenset({"/healthz", "/health"})
@@ -118,6 +122,7 @@ class OTLPServer(ThreadingHTTPServer):
         self.snapshot_dir = snapshot_dir
         self.responses: Counter[int] = Counter()
         self.rejected_spans = 0
+        self.dropped_metric_points = 0
         self._connections: set[socket.socket] = set()
         self._connections_lock = threading.Lock()
         if ":" in address[0]:
@@ -195,6 +200,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._traces()
         elif path == LOGS_PATH:
             self._traces(logs=True)
+        elif path == METRICS_PATH:
+            self._traces(metrics=True)
         elif path == SNAPSHOT_PATH:
             self._snapshot()
         elif path == FLUSH_PATH:
@@ -212,7 +219,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     # -- endpoints -----------------------------------------------------------------------
 
-    def _traces(self, *, logs: bool = False) -> None:
+    def _traces(self, *, logs: bool = False, metrics: bool = False) -> None:
         server = self.server
         principal = server.tokens.authenticate(self.headers.get("Authorization"))
         if principal is None:
@@ -235,10 +242,48 @@ class _Handler(BaseHTTPRequestHandler):
         try:
             if logs:
                 self._export_logs(principal, kind)
+            elif metrics:
+                self._export_metrics(principal, kind)
             else:
                 self._export(principal, kind)
         finally:
             server.slots.release()
+
+    def _export_metrics(self, principal: Principal, kind: str) -> None:
+        """Accept OTLP metrics and drop them, counted in the log: infermeter computes its
+        metrics from spans, but emitters that also export metrics (OpenLIT, OpenLLMetry)
+        must not see an error every export interval."""
+        server = self.server
+        try:
+            body = self._read_body(server.body_limits.max_body_bytes)
+            raw = decompress(
+                body,
+                self.headers.get("Content-Encoding"),
+                server.body_limits.max_decompressed_bytes,
+            )
+            del body
+            metrics, points = (
+                count_metrics_protobuf(raw) if kind == PROTOBUF else count_metrics_json(raw)
+            )
+        except BodyError as exc:
+            _log.info("%s: %d %s", self.address_string(), exc.status, exc)
+            self._fail(exc.status, str(exc), kind)
+            return
+        except _ClientGoneError:
+            self.close_connection = True
+            return
+        server.dropped_metric_points += points
+        _log.info(
+            "%s (%s): dropped %d metric data point(s) of %d metric(s) sent to %s (%d so far); "
+            "infermeter computes its metrics from spans",
+            self.address_string(),
+            principal.name,
+            points,
+            metrics,
+            METRICS_PATH,
+            server.dropped_metric_points,
+        )
+        self._send(200, b"{}" if kind == JSON else b"", kind)
 
     def _export(self, principal: Principal, kind: str) -> None:
         server = self.server

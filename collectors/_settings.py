@@ -16,10 +16,14 @@ from infermeter.agent.settings import (
     parse_positive_int,
     parse_str,
 )
+from infermeter.collectors._conventions import DEFAULT_TENANT_ATTRIBUTES
 
 __all__ = [
     "COLLECTOR_SETTINGS",
+    "DEFAULT_TENANT_ATTRIBUTES",
     "ENV_PREFIX",
+    "TENANT_ATTRIBUTES_ENV",
+    "parse_attribute_names",
     "parse_log_level",
     "parse_memory_size",
     "parse_non_negative_float",
@@ -65,6 +69,17 @@ def parse_log_level(raw: str) -> str:
     if value not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
         raise ValueError("expected one of debug, info, warning, error")
     return value
+
+
+def parse_attribute_names(raw: str) -> tuple[str, ...]:
+    """A comma-separated list of attribute names (``user.id, metadata.tenant``)."""
+    names = tuple(name.strip() for name in raw.split(",") if name.strip())
+    if not names:
+        raise ValueError("expected attribute names separated by commas")
+    return names
+
+
+TENANT_ATTRIBUTES_ENV: Final = "INFERMETER_TENANT_ATTRIBUTES"
 
 
 def _setting(name: str, default: Any, parse: Any, help_text: str) -> Setting[Any]:
@@ -148,4 +163,13 @@ COLLECTOR_SETTINGS: Final[tuple[Setting[Any], ...]] = (
         "seconds a connection may sit idle or stall mid-request",
     ),
     _setting("log_level", "INFO", parse_log_level, "collector log level"),
+    Setting(
+        "tenant_attributes",
+        TENANT_ATTRIBUTES_ENV,
+        DEFAULT_TENANT_ATTRIBUTES,
+        parse_attribute_names,
+        "span attributes read in order for the tenant when no tenant.id is sent "
+        "(comma-separated; a.b also reads key b of a JSON-object attribute a)",
+        validate=lambda value: tuple(str(name) for name in value),
+    ),
 )

@@ -118,9 +118,15 @@ def _collect(args: argparse.Namespace) -> int:
 
 
 def _import(args: argparse.Namespace) -> int:
+    from infermeter.agent.settings import resolve
+    from infermeter.collectors._flatten import Limits
     from infermeter.collectors._import import import_otlp
+    from infermeter.collectors._settings import COLLECTOR_SETTINGS
 
-    report = import_otlp(args.store, args.files, force=args.force, progress=True)
+    # Files are read with the collector's tenant attributes (INFERMETER_TENANT_ATTRIBUTES).
+    tenant_setting = [s for s in COLLECTOR_SETTINGS if s.name == "tenant_attributes"]
+    limits = Limits(tenant_attributes=resolve(tenant_setting)["tenant_attributes"])
+    report = import_otlp(args.store, args.files, force=args.force, progress=True, limits=limits)
     for line in report.lines():
         print(line, file=sys.stderr)
     return 0 if not report.failed else 1

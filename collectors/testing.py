@@ -231,8 +231,10 @@ def otlp_span(
     kind: int = 1,
     status_code: int = 0,
     status_message: str = "",
+    flags: int = 0,
 ) -> Span:
     """One OTLP ``Span``; ids are unique unless given, times default to 2026-11-16 UTC.
+    ``flags`` are the OTLP span flags (0x300: the parent is remote).
 
     ``events`` are ``(name, attributes)`` pairs, stamped at the span's start.
     """
@@ -248,6 +250,7 @@ def otlp_span(
         kind=kind,  # type: ignore[arg-type]
         start_time_unix_nano=start_ns,
         end_time_unix_nano=start_ns + int(duration_ms * 1_000_000),
+        flags=flags,
     )
     span.status.code = status_code  # type: ignore[assignment]
     span.status.message = status_message

@@ -45,6 +45,7 @@ TABLE_COLUMNS: Final = (
     "cost_per_successful_request_usd",
     "total_cost_usd",
     "unpriced_requests",
+    "untokenized_requests",
     "peak_concurrency",
     "utilization",
 )
@@ -385,7 +386,10 @@ def _run_prices_check(args: argparse.Namespace) -> int:
         "output_per_million",
         "token_cost_usd",
         "unpriced",
+        "untokenized_spans",
     ]
+    if frame["emitter_cost_usd"].is_not_null().any():
+        columns += ["emitter_cost_usd", "cost_difference_usd"]
     _emit(
         frame,
         args.format,
@@ -401,8 +405,17 @@ def _run_prices_check(args: argparse.Namespace) -> int:
             "their requests count as unpriced (token_cost_usd NULL). Add them to a pricing "
             'file ([tokens."name"] or [aliases]) and pass --prices.\n'
         )
-        return 1
-    return 0
+    untokenized = frame.filter(frame["untokenized_spans"] > 0)
+    if untokenized.height:
+        names = sorted({str(m) for m in untokenized["model"].to_list()})
+        calls = int(untokenized["untokenized_spans"].sum())
+        sys.stderr.write(
+            f"infermeter prices check: {calls} LLM call(s) of {', '.join(names)} reported no "
+            "token counts; their requests count as untokenized (token_cost_usd NULL). Make "
+            "the instrumentation record gen_ai.usage.* (for OpenAI streams: "
+            "stream_options={'include_usage': True}).\n"
+        )
+    return 1 if unpriced or untokenized.height else 0
 
 
 def _number(column: str, value: float) -> str:

@@ -13,9 +13,11 @@ Definitions (one row per group; rates are fractions in [0, 1], durations ms, cos
 - ``throttled`` (requests with a throttled span), ``throttle_rate``, ``throttle_events``
   (throttled spans), ``retries_per_request``, ``*_tokens_per_request``.
 - ``token_cost_usd`` (priced requests), ``compute_cost_usd``, ``total_cost_usd`` (their
-  sum: a lower bound while ``unpriced_requests`` > 0), ``cost_per_request_usd`` (mean over
-  priced requests), ``cost_per_successful_request_usd`` (cost of priced requests over
-  their successes, so failures' cost loads onto what succeeded).
+  sum: a lower bound while ``unpriced_requests`` or ``untokenized_requests`` > 0 — requests
+  with an LLM call whose model has no price, or that reported no readable token count),
+  ``cost_per_request_usd`` (mean over priced requests),
+  ``cost_per_successful_request_usd`` (cost of priced requests over their successes, so
+  failures' cost loads onto what succeeded).
 - ``first_seen``/``last_seen`` (first start, last end), ``window_s`` between them,
   ``requests_per_s`` over it; ``peak_concurrency`` from a sweep over start/end events,
   ``mean_concurrency`` = busy time / window (Little's law).
@@ -75,6 +77,7 @@ METRIC_COLUMNS = (
     "cost_per_request_usd",
     "cost_per_successful_request_usd",
     "unpriced_requests",
+    "untokenized_requests",
     "first_seen",
     "last_seen",
     "window_s",

@@ -22,6 +22,7 @@ __all__ = [
     "COHORT_SUMS",
     "CONCURRENCY",
     "GROUP_COLUMNS",
+    "LLM_OPERATIONS",
     "METRICS",
     "METRIC_MEASURES",
     "MODEL_USAGE",
@@ -29,6 +30,7 @@ __all__ = [
     "REQUEST_DISTINCT_KEYS",
     "REQUEST_TABLE",
     "SPANS_IN_WINDOW",
+    "SPAN_ADJUSTMENTS",
     "STAGE_BREAKDOWN",
     "SUM_COLUMNS",
     "UNPRICED_MODELS",
@@ -37,6 +39,18 @@ __all__ = [
     "sql_file",
     "stage_breakdown_sql",
 ]
+
+# gen_ai.operation.name values (and OpenLLMetry's llm.request.type, OpenInference's span
+# kind, lower-cased) of calls that run a model and so must report tokens.
+LLM_OPERATIONS: Final = (
+    "chat",
+    "text_completion",
+    "generate_content",
+    "completion",
+    "embeddings",
+    "embedding",
+    "llm",
+)
 
 # Columns a metric table may be grouped by (the request table's dimension columns).
 GROUP_COLUMNS: Final = (
@@ -53,28 +67,190 @@ GROUP_COLUMNS: Final = (
 
 # Spans of the requests that start in [since, until). Child spans start after their entry
 # span; one hour of look-ahead past ``until`` keeps the children of late requests.
-# One request per observed entry: where a service's trace holds an entry span of
-# infermeter's decorator, a foreign root around it (a web framework's server span) is not a
-# second request ('infermeter' is the decorator's instrumentation scope, INFERMETER_SCOPE).
-SPANS_IN_WINDOW: Final = """
-WITH in_window AS (
+#
+# Entry spans (one per request): the collector marks root spans, spans with a remote
+# parent (OTLP span flags) and infermeter.entry=true; here a SERVER or CONSUMER span whose
+# parent is no span of its own service in the trace is one too (the upstream service's
+# client span, or a queue producer, started it). One request per observed entry: where a
+# service's trace holds an entry span of infermeter's decorator, a foreign entry around it
+# (a web framework's server span) is not a second request ('infermeter' is the decorator's
+# instrumentation scope, INFERMETER_SCOPE).
+#
+# Usage counted once: when a span and its descendant in the same service both carry token
+# usage (``@observe`` returning the response around an instrumentation's span), the
+# innermost span's numbers win and the outer span's tokens become NULL; an innermost span
+# missing cache-read/cache-write/reasoning counts takes them from its nearest outer span
+# when that outer span wraps only it. Likewise a throttled span with a throttled
+# descendant is not a second throttle event (``throttled`` false on the outer one).
+# ``untokenized``: a successful LLM call (a model-calling GenAI operation, or a model name
+# on a span naming no operation — a rerank or retrieval span names a model but bills no
+# tokens; failed and throttled calls bill none either) with no readable token count, no
+# usage in a span around it and none in a span inside it: its token cost is unknown, never
+# a silent $0.
+# The spans of the window whose reading changes (see above), computed once per request
+# table and held in memory: (trace_id, span_id) with the new entry verdict (NULL: as
+# stored), whether its usage is shadowed by a span inside it, whether a throttled span
+# inside it is the throttle event, the cache/reasoning counts it inherits, and
+# ``untokenized``. Only the spans concerned are listed.
+SPAN_ADJUSTMENTS: Final = """
+WITH RECURSIVE in_window AS (
     SELECT * FROM im_spans
     WHERE ($since::TIMESTAMP IS NULL OR start_time >= $since::TIMESTAMP)
       AND ($until::TIMESTAMP IS NULL OR start_time < $until::TIMESTAMP + INTERVAL 1 HOUR)
 ),
+handed_candidates AS (
+    SELECT trace_id, span_id, parent_span_id, service_name FROM in_window
+    WHERE kind IN ('SERVER', 'CONSUMER') AND NOT coalesce(is_entry, false)
+      AND parent_span_id IS NOT NULL
+),
+handed_over AS (
+    SELECT f.trace_id, f.span_id FROM handed_candidates AS f
+    ANTI JOIN in_window AS p
+        ON p.trace_id = f.trace_id AND p.span_id = f.parent_span_id
+        AND p.service_name IS NOT DISTINCT FROM f.service_name
+),
+entries AS (
+    SELECT w.trace_id, w.span_id, w.service_name, w.scope_name FROM in_window AS w
+    WHERE w.is_entry
+    UNION ALL
+    SELECT w.trace_id, w.span_id, w.service_name, w.scope_name FROM in_window AS w
+    SEMI JOIN handed_over AS h ON w.trace_id = h.trace_id AND w.span_id = h.span_id
+),
 covered AS (
-    SELECT f.span_id FROM in_window AS f
+    SELECT f.trace_id, f.span_id FROM entries AS f
     SEMI JOIN (
-        SELECT trace_id, service_name FROM in_window
-        WHERE is_entry AND scope_name = 'infermeter'
+        SELECT trace_id, service_name FROM entries WHERE scope_name = 'infermeter'
     ) AS o ON f.trace_id = o.trace_id AND f.service_name IS NOT DISTINCT FROM o.service_name
-    WHERE f.is_entry AND f.scope_name IS DISTINCT FROM 'infermeter'
+    WHERE f.scope_name IS DISTINCT FROM 'infermeter'
+),
+-- Spans whose numbers may repeat (or lack) another span's: usage, throttles, LLM calls.
+marked AS (
+    SELECT trace_id, span_id, parent_span_id, service_name,
+        input_tokens IS NOT NULL OR output_tokens IS NOT NULL AS has_usage,
+        coalesce(throttled, false) AS is_throttled,
+        input_tokens IS NULL AND output_tokens IS NULL
+            AND (lower(operation) IN ({llm_operations})
+                 OR (operation IS NULL
+                     AND (model IS NOT NULL OR response_model IS NOT NULL)))
+            AND NOT coalesce(throttled, false) AND error_type IS NULL
+            AND status_code IS DISTINCT FROM 'ERROR' AS tokenless_call,
+        cache_read_tokens, cache_write_tokens, reasoning_tokens
+    FROM in_window
+    WHERE input_tokens IS NOT NULL OR output_tokens IS NOT NULL OR throttled
+        OR model IS NOT NULL OR response_model IS NOT NULL
+        OR lower(operation) IN ({llm_operations})
+),
+nested_traces AS (
+    SELECT trace_id FROM marked GROUP BY trace_id HAVING count(*) > 1
+),
+tree AS (
+    SELECT w.trace_id, w.span_id, w.parent_span_id FROM in_window AS w
+    SEMI JOIN nested_traces AS n ON w.trace_id = n.trace_id
+    WHERE w.parent_span_id IS NOT NULL
+),
+-- Every (marked span, ancestor) pair of those traces, carrying the marked span's facts;
+-- depth bounded against cycles.
+up(trace_id, span_id, service_name, has_usage, is_throttled, ancestor_id, depth) AS (
+    SELECT m.trace_id, m.span_id, m.service_name, m.has_usage, m.is_throttled,
+        m.parent_span_id, 1
+    FROM marked AS m SEMI JOIN nested_traces AS n ON m.trace_id = n.trace_id
+    WHERE m.parent_span_id IS NOT NULL
+    UNION ALL
+    SELECT u.trace_id, u.span_id, u.service_name, u.has_usage, u.is_throttled,
+        t.parent_span_id, u.depth + 1
+    FROM up AS u JOIN tree AS t ON t.trace_id = u.trace_id AND t.span_id = u.ancestor_id
+    WHERE u.depth < 64
+),
+pairs AS (
+    SELECT a.trace_id, a.span_id AS outer_id, u.span_id AS inner_id, u.depth,
+        a.has_usage AS outer_usage, u.has_usage AS inner_usage,
+        a.is_throttled AS outer_throttled, u.is_throttled AS inner_throttled,
+        a.cache_read_tokens AS outer_cache_read, a.cache_write_tokens AS outer_cache_write,
+        a.reasoning_tokens AS outer_reasoning
+    FROM up AS u
+    JOIN marked AS a ON a.trace_id = u.trace_id AND a.span_id = u.ancestor_id
+    WHERE a.service_name IS NOT DISTINCT FROM u.service_name
+),
+outer_spans AS (
+    SELECT trace_id, outer_id AS span_id,
+        bool_or(outer_usage AND inner_usage) AS shadowed,
+        count(*) FILTER (WHERE outer_usage AND inner_usage) AS usage_inside,
+        bool_or(outer_throttled AND inner_throttled) AS throttle_inside,
+        bool_or(inner_usage) AS any_usage_inside
+    FROM pairs GROUP BY ALL
+),
+inner_spans AS (
+    SELECT p.trace_id, p.inner_id AS span_id,
+        bool_or(p.outer_usage) AS usage_around,
+        arg_min({{'cache_read': p.outer_cache_read, 'cache_write': p.outer_cache_write,
+                  'reasoning': p.outer_reasoning}}, p.depth)
+            FILTER (WHERE p.outer_usage AND p.inner_usage AND o.usage_inside = 1
+                    AND (p.outer_cache_read IS NOT NULL OR p.outer_cache_write IS NOT NULL
+                         OR p.outer_reasoning IS NOT NULL))
+            AS inherited
+    FROM pairs AS p
+    LEFT JOIN outer_spans AS o ON o.trace_id = p.trace_id AND o.span_id = p.outer_id
+    GROUP BY ALL
+),
+facts AS (
+    SELECT trace_id, span_id, true AS handed, false AS is_covered, NULL::BOOLEAN AS shadowed,
+        NULL::BOOLEAN AS throttle_inside, NULL::BOOLEAN AS any_usage_inside,
+        NULL::BOOLEAN AS usage_around, NULL AS inherited, NULL::BOOLEAN AS tokenless
+    FROM handed_over
+    UNION ALL
+    SELECT trace_id, span_id, false, true, NULL, NULL, NULL, NULL, NULL, NULL FROM covered
+    UNION ALL
+    SELECT trace_id, span_id, false, false, shadowed, throttle_inside, any_usage_inside,
+        NULL, NULL, NULL
+    FROM outer_spans
+    UNION ALL
+    SELECT trace_id, span_id, false, false, NULL, NULL, NULL, usage_around, inherited, NULL
+    FROM inner_spans
+    UNION ALL
+    SELECT trace_id, span_id, false, false, NULL, NULL, NULL, NULL, NULL, true
+    FROM marked WHERE tokenless_call
+),
+merged AS (
+    SELECT trace_id, span_id, bool_or(handed) AS handed, bool_or(is_covered) AS is_covered,
+        bool_or(shadowed) AS shadowed, bool_or(throttle_inside) AS throttle_inside,
+        bool_or(any_usage_inside) AS any_usage_inside, bool_or(usage_around) AS usage_around,
+        any_value(inherited) AS inherited, bool_or(tokenless) AS tokenless
+    FROM facts
+    GROUP BY trace_id, span_id
 )
-SELECT * REPLACE (
-    is_entry AND NOT (scope_name IS DISTINCT FROM 'infermeter'
-                      AND span_id IN (SELECT span_id FROM covered)) AS is_entry
-)
-FROM in_window
+SELECT trace_id, span_id,
+    CASE WHEN is_covered THEN false WHEN handed THEN true END AS entry,
+    coalesce(shadowed, false) AS shadowed,
+    coalesce(throttle_inside, false) AS throttle_inside,
+    inherited,
+    coalesce(tokenless, false) AND NOT coalesce(any_usage_inside, false)
+        AND NOT coalesce(usage_around, false) AS untokenized
+FROM merged
+WHERE is_covered OR handed OR shadowed OR throttle_inside OR inherited IS NOT NULL
+    OR (tokenless AND NOT coalesce(any_usage_inside, false)
+        AND NOT coalesce(usage_around, false))
+""".format(llm_operations=", ".join(f"'{op}'" for op in LLM_OPERATIONS))  # noqa: S608
+
+# The window's spans as analytics read them: im_adjustments (SPAN_ADJUSTMENTS of the same
+# window) applied; one cheap join, so relations reading the window several times stay fast.
+SPANS_IN_WINDOW: Final = """
+SELECT w.* REPLACE (
+    coalesce(a.entry, w.is_entry) AS is_entry,
+    CASE WHEN a.shadowed THEN NULL ELSE w.input_tokens END AS input_tokens,
+    CASE WHEN a.shadowed THEN NULL ELSE w.output_tokens END AS output_tokens,
+    CASE WHEN a.shadowed THEN NULL
+         ELSE coalesce(w.cache_read_tokens, a.inherited.cache_read) END AS cache_read_tokens,
+    CASE WHEN a.shadowed THEN NULL
+         ELSE coalesce(w.cache_write_tokens, a.inherited.cache_write) END AS cache_write_tokens,
+    CASE WHEN a.shadowed THEN NULL
+         ELSE coalesce(w.reasoning_tokens, a.inherited.reasoning) END AS reasoning_tokens,
+    CASE WHEN a.throttle_inside THEN false ELSE w.throttled END AS throttled
+),
+    coalesce(a.untokenized, false) AS untokenized
+FROM im_spans AS w
+LEFT JOIN im_adjustments AS a ON w.trace_id = a.trace_id AND w.span_id = a.span_id
+WHERE ($since::TIMESTAMP IS NULL OR w.start_time >= $since::TIMESTAMP)
+  AND ($until::TIMESTAMP IS NULL OR w.start_time < $until::TIMESTAMP + INTERVAL 1 HOUR)
 """
 
 # The (model, response model, provider) triples to price and the (endpoint, runtime,
@@ -134,6 +310,7 @@ _REQUEST_SUMS: Final = """
     coalesce(bool_or(throttled) FILTER (WHERE NOT is_foreign), false) AS throttled,
     count(*) FILTER (WHERE throttled AND NOT is_foreign) AS throttle_events,
     coalesce(bool_or(unpriced) FILTER (WHERE NOT is_foreign), false) AS unpriced,
+    coalesce(bool_or(untokenized) FILTER (WHERE NOT is_foreign), false) AS untokenized,
     coalesce(sum(token_cost) FILTER (WHERE NOT is_foreign), 0.0) AS token_cost,
     min(first_chunk_at) FILTER (WHERE NOT is_foreign) AS first_chunk_at,
     -- The main model call's model and provider, and a nested span's tenant and prompt, for
@@ -204,6 +381,7 @@ priced AS NOT MATERIALIZED (
         s.start_time + to_microseconds(CAST(round(s.ttft_ms * 1000) AS BIGINT)) AS first_chunk_at,
         coalesce(s.input_tokens, 0) + coalesce(s.output_tokens, 0) > 0
             AND p.input_price IS NULL AS unpriced,
+        coalesce(s.untokenized, false) AS untokenized,
         CASE WHEN p.input_price IS NULL THEN 0.0 ELSE
             greatest(coalesce(s.input_tokens, 0) - coalesce(s.cache_read_tokens, 0)
                      - coalesce(s.cache_write_tokens, 0), 0) * p.input_price
@@ -265,7 +443,8 @@ multi_traces AS (
 multi_owned AS (
     SELECT p.trace_id, p.span_id, p.service_name, p.is_llm, p.input_tokens, p.output_tokens,
         p.cache_read_tokens, p.cache_write_tokens, p.reasoning_tokens, p.llm_tokens,
-        p.throttled, p.unpriced, p.token_cost, p.first_chunk_at, p.model, p.provider,
+        p.throttled, p.unpriced, p.untokenized, p.token_cost, p.first_chunk_at, p.model,
+        p.provider,
         p.tenant, p.prompt_name, p.prompt_version,
         last_value(CASE WHEN p.is_entry THEN {{'id': p.span_id, 'tenant': p.tenant}} END
                    IGNORE NULLS) OVER (
@@ -366,8 +545,10 @@ requests AS (
         j.reasoning_tokens,
         coalesce(j.entry_ttft_ms, (epoch_us(j.first_chunk_at)
                  - epoch_us(j.entry_start_time)) / 1000.0) AS ttft_ms,
-        CASE WHEN j.unpriced THEN NULL ELSE j.token_cost END AS token_cost_usd,
-        j.unpriced,
+        -- Unknown, not $0, when a model had no price or a call reported no tokens.
+        CASE WHEN j.unpriced OR j.untokenized THEN NULL ELSE j.token_cost END
+            AS token_cost_usd,
+        j.unpriced, j.untokenized,
         j.span_count, j.llm_spans, j.foreign_spans,
         w.slo_ms, w.vcpu, w.concurrency AS instance_concurrency, w.min_instances,
         w.instance_price_per_hour, w.architecture,
@@ -421,7 +602,7 @@ SELECT
     token_cost_usd + coalesce(compute_cost_usd, 0) AS cost_usd,
     slo_ms,
     error_type, initialization_type, span_count, llm_spans, vcpu, instance_concurrency,
-    min_instances, instance_price_per_hour, architecture, foreign_spans
+    min_instances, instance_price_per_hour, architecture, foreign_spans, untokenized
 FROM costed
 """  # noqa: S608
 
@@ -454,10 +635,14 @@ SELECT model, response_model, provider,
     CAST(sum(coalesce(cache_read_tokens, 0)) AS BIGINT) AS cache_read_tokens,
     CAST(sum(coalesce(cache_write_tokens, 0)) AS BIGINT) AS cache_write_tokens,
     CAST(sum(coalesce(reasoning_tokens, 0)) AS BIGINT) AS reasoning_tokens,
+    count(*) FILTER (WHERE untokenized) AS untokenized_spans,
+    -- The emitter's own price of its calls (OpenLIT's gen_ai.usage.cost), to compare.
+    sum(TRY_CAST(json_extract_string(attributes, '$."gen_ai.usage.cost"') AS DOUBLE))
+        AS emitter_cost_usd,
     min(start_time) AS first_seen,
     max(start_time) AS last_seen
 FROM im_window
-WHERE model IS NOT NULL OR response_model IS NOT NULL
+WHERE model IS NOT NULL OR response_model IS NOT NULL OR untokenized
     OR coalesce(input_tokens, 0) + coalesce(output_tokens, 0) > 0
 GROUP BY ALL
 ORDER BY spans DESC, model
@@ -504,6 +689,7 @@ METRIC_MEASURES: Final = (
     "token_cost_usd",
     "compute_cost_usd",
     "unpriced",
+    "untokenized",
     "service_instance",
     "min_instances",
     "instance_concurrency",
@@ -514,7 +700,8 @@ _REQ: Final = """req AS {materialized} (
         start_time, end_time, duration_ms, is_error, ttft_ms, cold_start, slo_ms,
         throttled, throttle_events, retries, input_tokens, output_tokens,
         cache_read_tokens, reasoning_tokens, token_cost_usd, compute_cost_usd, unpriced,
-        service_instance, min_instances, instance_concurrency, runtime AS request_runtime,
+        untokenized, service_instance, min_instances, instance_concurrency,
+        runtime AS request_runtime,
         token_cost_usd + coalesce(compute_cost_usd, 0) AS cost_usd
     FROM im_requests
 )"""
@@ -606,8 +793,10 @@ main AS (
         coalesce(sum(compute_cost_usd), 0) AS compute_cost_usd,
         avg(cost_usd) AS cost_per_request_usd,
         sum(cost_usd) AS priced_cost_usd,
-        count(*) FILTER (WHERE success AND NOT unpriced) AS priced_successes,
+        count(*) FILTER (WHERE success AND NOT unpriced AND NOT untokenized)
+            AS priced_successes,
         count(*) FILTER (WHERE unpriced) AS unpriced_requests,
+        count(*) FILTER (WHERE untokenized) AS untokenized_requests,
         min(start_time) AS first_seen,
         max(end_time) AS last_seen,
         count(DISTINCT service_instance) AS instances,
@@ -647,6 +836,7 @@ SELECT {m_keys}
     m.cost_per_request_usd,
     m.priced_cost_usd / nullif(m.priced_successes, 0) AS cost_per_successful_request_usd,
     m.unpriced_requests,
+    m.untokenized_requests,
     m.first_seen,
     m.last_seen,
     (epoch_us(m.last_seen) - epoch_us(m.first_seen)) / 1e6 AS window_s,
@@ -691,12 +881,15 @@ WITH
 stage_spans AS (
     SELECT r.span_id AS request_id, r.duration_ms AS request_ms {r_keys},
         CASE
+            -- OpenInference span kinds (LLM, RETRIEVER, RERANKER) arrive as operations too.
             WHEN lower(s.operation) IN ('chat', 'text_completion', 'generate_content',
-                                        'completion', 'inference', 'generate') THEN 'inference'
+                                        'completion', 'inference', 'generate', 'llm')
+                THEN 'inference'
             WHEN lower(s.operation) IN ('embeddings', 'embedding', 'embed') THEN 'embedding'
-            WHEN lower(s.operation) IN ('retrieval', 'retrieve', 'search', 'vector_search')
+            WHEN lower(s.operation) IN ('retrieval', 'retrieve', 'search', 'vector_search',
+                                        'retriever')
                 THEN 'retrieval'
-            WHEN lower(s.operation) IN ('rerank', 'reranking') THEN 'rerank'
+            WHEN lower(s.operation) IN ('rerank', 'reranking', 'reranker') THEN 'rerank'
             WHEN lower(s.operation) IN ('execute_tool', 'tool') THEN 'tool'
             WHEN s.operation IS NOT NULL THEN lower(s.operation)
             ELSE 'other'

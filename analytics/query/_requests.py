@@ -1,14 +1,21 @@
 """The request table: one row per request, priced at query time.
 
-A request is an entry span (``spans.is_entry``). Its tokens, throttles, retries and token
-cost are summed over every span of its trace in the same service whose tenant is the entry
-span's (or unset): a span naming another tenant was written into this trace by someone
-else (a token pinned to that tenant can only write its own tenant) and never changes the
-request's numbers; such spans are counted in ``foreign_spans``; latency, cold start,
-runtime, memory, tenant, endpoint and prompt version come from the entry span (tenant,
-model, provider and prompt fall back to the nested spans' values when the entry span has
-none). When one trace enters a service several times (fan-out), each span belongs to the
-latest entry of its service instance that started at or before it.
+A request is an entry span: a root span, a span whose parent is remote (OTLP span flags
+0x100|0x200, e.g. a FastAPI server span continuing an upstream ``traceparent``), a SERVER
+or CONSUMER span whose parent is no span of its own service (a queue consumer), or a span
+with ``infermeter.entry=true`` (the decorator's outermost call). A web framework's server
+span around an observed handler is not a second request (see ``SPANS_IN_WINDOW``). Its
+tokens, throttles, retries and token cost are summed over every span of its trace in the
+same service whose tenant is the entry span's (or unset): a span naming another tenant was
+written into this trace by someone else (a token pinned to that tenant can only write its
+own tenant) and never changes the request's numbers; such spans are counted in
+``foreign_spans``. Usage is counted once (the innermost span with usage wins over the
+spans around it: ``@observe`` returning the response around an instrumentation's span is
+1x, not 2x). Latency, cold start, runtime, memory, tenant, endpoint and prompt version
+come from the entry span (tenant, model, provider and prompt fall back to the nested
+spans' values when the entry span has none). When one trace enters a service several
+times (fan-out), each span belongs to the latest entry of its service instance that
+started at or before it.
 
 Retries: every span of a call is one attempt and carries ``attempt = 1 +
 infermeter.retries`` (the attempts before it). A call's retries are the count on its last
@@ -111,7 +118,15 @@ def _window(
     until: datetime | None,
 ) -> tuple[duckdb.DuckDBPyRelation, dict[str, Any]]:
     params = {"since": _utc_naive(since), "until": _utc_naive(until)}
-    return sql_over(con, _queries.SPANS_IN_WINDOW, params=params, im_spans=spans), params
+    # The adjustments (entries from foreign spans, usage counted once, untokenized calls)
+    # need a recursive walk: computed once and held in memory, since the request table
+    # reads the window relation several times.
+    adjustments = sql_over(con, _queries.SPAN_ADJUSTMENTS, params=params, im_spans=spans)
+    held = adjustments.arrow().read_all()
+    window = sql_over(
+        con, _queries.SPANS_IN_WINDOW, params=params, im_spans=spans, im_adjustments=held
+    )
+    return window, params
 
 
 def _arrow(rows: list[tuple[Any, ...]], columns: tuple[str, ...], types: dict[str, Any]) -> Any:
@@ -294,7 +309,11 @@ def price_coverage(
     ``match`` (exact, alias, normalized, undated, snapshot), ``input_per_million``,
     ``output_per_million``, ``cache_read_per_million``, ``cache_write_per_million``,
     ``reasoning_per_million``, ``source``, ``token_cost_usd``; ``unpriced`` is true where
-    tokens were used without a price.
+    tokens were used without a price; ``untokenized_spans`` counts LLM calls that reported
+    no readable token count (their cost is unknown); ``emitter_cost_usd`` is what the
+    emitting instrumentation priced the calls at (OpenLIT's ``gen_ai.usage.cost``) and
+    ``cost_difference_usd`` = ``token_cost_usd`` - ``emitter_cost_usd``. Usage is counted
+    once per call (see ``SPANS_IN_WINDOW``).
     """
     import polars as pl
 
@@ -335,6 +354,11 @@ def price_coverage(
                 "unpriced": used and price is None,
             }
         )
+        cost = resolved[-1]["token_cost_usd"]
+        emitted = row["emitter_cost_usd"]
+        resolved[-1]["cost_difference_usd"] = (
+            cost - emitted if cost is not None and emitted is not None else None
+        )
     schema = {
         "priced_by": pl.String,
         "match": pl.String,
@@ -346,5 +370,6 @@ def price_coverage(
         "source": pl.String,
         "token_cost_usd": pl.Float64,
         "unpriced": pl.Boolean,
+        "cost_difference_usd": pl.Float64,
     }
     return pl.concat([frame, pl.DataFrame(resolved, schema=schema)], how="horizontal")

@@ -295,7 +295,13 @@ def _drift_chart(drift: pl.DataFrame) -> str:
 def _kpis(report: WeeklyReport) -> str:
     tiles = []
     for row in report.summary.iter_rows(named=True):
-        if row["metric"] in {"token_cost_usd", "compute_cost_usd", "p99_ms", "unpriced_requests"}:
+        if row["metric"] in {
+            "token_cost_usd",
+            "compute_cost_usd",
+            "p99_ms",
+            "unpriced_requests",
+            "untokenized_requests",
+        }:
             continue
         delta, tone = _delta_text(row)
         tiles.append(

@@ -67,6 +67,7 @@ SUMMARY_METRICS: Final[dict[str, tuple[str, bool]]] = {
     "cold_start_rate": ("Cold-start rate", False),
     "throttle_rate": ("Throttle rate", False),
     "unpriced_requests": ("Unpriced requests", False),
+    "untokenized_requests": ("Untokenized requests", False),
 }
 
 _GROUP_METRICS: Final = (
@@ -423,6 +424,12 @@ def weekly_report(
                 f"were left out of {int(affected)} requests (written into another tenant's "
                 "trace); they change no tenant's figures."
             )
+    untokenized = summary.filter(pl.col("metric") == "untokenized_requests")["this_week"]
+    if untokenized.len() and (untokenized[0] or 0) > 0:
+        notes.append(
+            f"{int(untokenized[0])} requests made LLM calls that reported no token counts; "
+            "their token cost is unknown and left out of the cost figures."
+        )
     return WeeklyReport(
         week=_iso_label(start),
         previous_week=_iso_label(previous_start),

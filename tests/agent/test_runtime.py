@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -386,3 +387,54 @@ def test_a_custom_model_server_annotates_queue_and_model_time() -> None:
     assert attributes["gen_ai.provider.name"] == "self_hosted"
     assert attributes["gen_ai.latency.time_in_queue"] == 0.004
     assert attributes["gen_ai.latency.time_in_model_inference"] == 0.02
+
+
+def test_app_own_tracer_provider_gets_runtime_facts_on_entry_spans() -> None:
+    # No configure(): the application set its own TracerProvider, whose resource knows
+    # nothing of Lambda. The entry span carries the detected facts; nested spans do not.
+    script = (
+        "import json\n"
+        "from opentelemetry import trace\n"
+        "from opentelemetry.sdk.resources import Resource\n"
+        "from opentelemetry.sdk.trace import TracerProvider\n"
+        "from opentelemetry.sdk.trace.export import SimpleSpanProcessor\n"
+        "from opentelemetry.sdk.trace.export.in_memory_span_exporter import "
+        "InMemorySpanExporter\n"
+        "exporter = InMemorySpanExporter()\n"
+        "provider = TracerProvider(resource=Resource.create({'cloud.region': 'us-east-2'}))\n"
+        "provider.add_span_processor(SimpleSpanProcessor(exporter))\n"
+        "trace.set_tracer_provider(provider)\n"
+        "from infermeter import observe\n"
+        "@observe(operation='chat')\n"
+        "def inner():\n"
+        "    return 1\n"
+        "@observe(endpoint='/answer')\n"
+        "def handler(event, context):\n"
+        "    return inner()\n"
+        "handler({}, None)\n"
+        "spans = {s.name: dict(s.attributes) for s in exporter.get_finished_spans()}\n"
+        "print(json.dumps(spans))\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "AWS_"))}
+    env.update(
+        AWS_LAMBDA_FUNCTION_NAME="answer-fn",
+        AWS_REGION="eu-west-1",
+        AWS_LAMBDA_FUNCTION_MEMORY_SIZE="1024",
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+        check=True,
+    ).stdout
+    spans = json.loads(out)
+    entry = spans["handler"]
+    assert entry["cloud.platform"] == "aws_lambda"
+    assert entry["cloud.provider"] == "aws"
+    assert entry["faas.max_memory"] == 1024 * 1024 * 1024
+    assert entry["faas.name"] == "answer-fn"
+    # What the application's resource already says is left to the resource.
+    assert "cloud.region" not in entry
+    assert "cloud.platform" not in spans["inner"]

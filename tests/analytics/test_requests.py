@@ -261,7 +261,9 @@ def test_unpriced_models_are_flagged_never_priced_at_zero() -> None:
     assert rows[0]["token_cost_usd"] == pytest.approx(10 * 2.5e-6 + 10 * 1e-5)
     assert rows[1]["token_cost_usd"] is None and rows[1]["cost_usd"] is None
     assert rows[1]["compute_cost_usd"] == pytest.approx(LAMBDA_GB_S * 0.1 + LAMBDA_REQUEST)
-    assert rows[2]["token_cost_usd"] == 0.0  # a model call without tokens costs nothing
+    # A model call without readable tokens is untokenized: its cost is unknown, not $0.
+    assert [r["untokenized"] for r in rows] == [False, False, True]
+    assert rows[2]["token_cost_usd"] is None
 
 
 def test_unpriced_models_lists_what_to_add_to_a_pricing_file() -> None:
