@@ -34,11 +34,22 @@ import infermeter
 # test_readme_shows_this_example keeps the two identical).
 README_EXAMPLE = """\
 import infermeter
+
 infermeter.configure(service_name="support-bot")  # OTLP/HTTP to the local collector, 127.0.0.1:4318
-@infermeter.observe(operation="chat", provider="openai", model="gpt-4o-mini", prompt_name="answer", prompt_version="v3", endpoint="/answer", tenant=lambda req: req["tenant"])
+
+
+@infermeter.observe(
+    operation="chat",
+    provider="openai",
+    model="gpt-4o-mini",
+    prompt_name="answer",
+    prompt_version="v3",
+    endpoint="/answer",
+    tenant=lambda req: req["tenant"],
+)
 def answer(req):
     return openai_client.chat.completions.create(model="gpt-4o-mini", messages=req["messages"])
-"""  # noqa: E501 - verbatim README text
+"""  # verbatim README text
 README_MARKER = "<!-- infermeter:agent-example -->"
 
 # The span contract attributes a plain chat call carries.
