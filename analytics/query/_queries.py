@@ -317,10 +317,12 @@ _REQUEST_SUMS: Final = """
     -- entry spans that carry none (one state each: string states are the costly ones).
     arg_max({'model': model, 'provider': provider}, llm_tokens)
         FILTER (WHERE is_llm AND NOT is_foreign) AS child_llm,
-    any_value({'tenant': tenant, 'prompt_name': prompt_name,
-               'prompt_version': prompt_version})
-        FILTER (WHERE NOT is_foreign AND (tenant IS NOT NULL OR prompt_name IS NOT NULL
-                OR prompt_version IS NOT NULL)) AS child_tags
+    -- Each tag on its own and the least of them: one struct picked from whichever nested
+    -- span came first made the result depend on row order (a span with only a tenant hid
+    -- another's prompt version).
+    {'tenant': min(tenant) FILTER (WHERE NOT is_foreign),
+     'prompt_name': min(prompt_name) FILTER (WHERE NOT is_foreign),
+     'prompt_version': min(prompt_version) FILTER (WHERE NOT is_foreign)} AS child_tags
 """
 
 # Composed from the constants above only (no user text).

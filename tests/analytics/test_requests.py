@@ -483,3 +483,15 @@ def test_works_on_a_store_file_opened_read_only(tmp_path: Path) -> None:
     finally:
         cursor.close()
         reader.close()
+
+
+@pytest.mark.parametrize("order", ["tenant first", "prompt first"])
+def test_nested_tags_fill_the_entry_whatever_the_row_order(order: str) -> None:
+    # An entry span without tags takes each one from its nested spans: one span may carry
+    # the tenant and another the prompt version; neither may hide the other.
+    entry = span_record(start=T0, duration_ms=200.0)
+    tenant = _child(entry, 5, name="auth", tenant="acme")
+    prompt = _child(entry, 10, name="llm", prompt_name="answer", prompt_version="v2")
+    children = [tenant, prompt] if order == "tenant first" else [prompt, tenant]
+    (row,) = _table([entry, *children])
+    assert (row["tenant"], row["prompt_name"], row["prompt_version"]) == ("acme", "answer", "v2")
