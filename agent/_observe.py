@@ -37,7 +37,7 @@ from infermeter.agent._content import input_messages, messages_json, normalise_m
 from infermeter.agent._content import output_messages as result_messages
 from infermeter.agent._duck import LOGGER, Shown, field, non_negative_int, seconds, text
 from infermeter.agent._pipeline import Active, Pipeline, active
-from infermeter.agent._recorder import RECORDER
+from infermeter.agent._recorder import RECORDER, Measurement, record
 from infermeter.agent._runtime import (
     COLD_START,
     INIT_PROVISIONED_CONCURRENCY,
@@ -400,11 +400,13 @@ class _Call:
         "embedded",
         "embedding_sampled",
         "embeddings",
+        "end_ns",
         "entry",
         "first_chunk_ns",
         "init",
         "parent",
         "pipeline",
+        "result",
         "retry_key",
         "span",
         "spec",
@@ -450,6 +452,9 @@ class _Call:
         self.embedded: dict[int, object] | None = None
         self.embeddings = 0
         self.dropped_embeddings = 0
+        # Handed to the background thread that ends the span.
+        self.result: object = None
+        self.end_ns = 0
 
     # --- context ---------------------------------------------------------------------
 
@@ -613,7 +618,7 @@ class _Call:
             max_vectors=settings.max_embeddings_per_span,
             max_dims=settings.max_embedding_dims,
             already_attached=self.embeddings,
-            timestamp=self.now(),
+            timestamp=self.end_ns or self.now(),
         )
         self.embeddings += attached
         self.dropped_embeddings += dropped + beyond
@@ -640,29 +645,66 @@ class _Call:
     # --- end of the call -------------------------------------------------------------
 
     def finish(self, result: object) -> None:
-        """The call returned ``result`` (for streams: ended normally)."""
+        """The call returned ``result`` (for streams: ended normally).
+
+        Only what the caller's thread depends on happens here: restoring the context and
+        counting the attempt (the next call's retry count reads it). Reading the result,
+        the final attributes, ending the span and the metrics run on the background
+        thread — unless the span goes to the application's own provider, whose
+        ``force_flush()`` cannot know about our queue (the providers infermeter builds
+        drain it first).
+        """
+        end_ns = time.time_ns() if self.clock is None else self.clock.ns
         self.exit()
         try:
-            final: dict[str, Any] = {}
-            throttle = self._read_result(result, final)
-            if result is not None and self.pipeline.capture_content:
-                messages = result_messages(result)
-                if messages:
-                    final[GEN_AI_OUTPUT_MESSAGES] = messages_json(
-                        messages, self.pipeline.settings.max_content_chars
-                    )
-            error_type = None
-            if throttle is not None:
-                error_type = "429"
-                final[ERROR_TYPE] = error_type
-                self._mark_throttle(final, throttle)
-                self.span.set_status(Status(StatusCode.ERROR, "throttled (HTTP 429)"))
-            self._end(final, error_type, failed=throttle is not None)
+            self.end_ns = end_ns
+            annotated = self.annotated
+            failed = annotated is not None and annotated.get(INFERMETER_THROTTLED) is True
+            if not failed and type(result) not in _PLAIN and throttle_from_result(result):
+                # An HTTP 429 is a failed attempt unless it carries usage (then it was served).
+                failed = read_response(result)[0] is None
+            self._count_attempt(failed)
+            if type(result) not in _PLAIN and self._returns_embeddings():
+                # Vectors are copied now: the caller may reuse its list after the call.
+                self._attach_embeddings(result, EMBEDDING_KIND_RESPONSE)
+            pipeline = self.pipeline
+            if pipeline.tracer_provider is not None or not self.span.is_recording():
+                self.result = result
+                RECORDER.defer(self._complete_later)
+            else:
+                self._complete(result, background=False)
+            if self.entry and pipeline.flush_on_return:
+                pipeline.flush(pipeline.settings.flush_timeout)
         except Exception:  # noqa: BLE001 - telemetry must not raise into user code
             LOGGER.debug("infermeter: finishing a span failed", exc_info=True)
 
+    def _complete_later(self) -> None:
+        result, self.result = self.result, None
+        if isinstance(result, BaseException):
+            self._fail_complete(result, background=True)
+        else:
+            self._complete(result, background=True)
+
+    def _complete(self, result: object, *, background: bool) -> None:
+        """Read the result, set the final attributes, end the span, record metrics."""
+        final: dict[str, Any] = {}
+        throttle = self._read_result(result, final)
+        if result is not None and self.pipeline.capture_content:
+            messages = result_messages(result)
+            if messages:
+                final[GEN_AI_OUTPUT_MESSAGES] = messages_json(
+                    messages, self.pipeline.settings.max_content_chars
+                )
+        error_type = None
+        if throttle is not None:
+            error_type = "429"
+            final[ERROR_TYPE] = error_type
+            self._mark_throttle(final, throttle)
+            self.span.set_status(Status(StatusCode.ERROR, "throttled (HTTP 429)"))
+        self._end(final, error_type, now=background)
+
     def _read_result(self, result: object, final: dict[str, Any]) -> Throttle | None:
-        """Usage, response model, throttle and embeddings of a return value (streams: what
+        """Usage, response model and throttle of a return value (streams: what
         the chunks carried)."""
         usage = self.stream_usage
         model = self.stream_model
@@ -676,8 +718,6 @@ class _Call:
             if returned is None:
                 # A response carrying token usage was served, not throttled.
                 throttle = throttle_from_result(result)
-            if self._returns_embeddings():
-                self._attach_embeddings(result, EMBEDDING_KIND_RESPONSE)
         if usage is not None:
             usage.into(final)
         if model is not None:
@@ -689,17 +729,31 @@ class _Call:
         self.finish(None)
 
     def fail(self, exc: BaseException) -> None:
+        """The call raised ``exc``: a failed attempt; the span is ended as in ``finish``."""
+        end_ns = time.time_ns() if self.clock is None else self.clock.ns
         self.exit()
         try:
-            error_type = _qualified_name(type(exc))
-            final: dict[str, Any] = {ERROR_TYPE: error_type}
-            throttle = throttle_from_exception(exc)
-            if throttle is not None:
-                self._mark_throttle(final, throttle)
-            self._record_exception(exc, error_type)
-            self._end(final, error_type, failed=True)
+            self.end_ns = end_ns
+            self._count_attempt(True)
+            pipeline = self.pipeline
+            if pipeline.tracer_provider is not None or not self.span.is_recording():
+                self.result = exc
+                RECORDER.defer(self._complete_later)
+            else:
+                self._fail_complete(exc, background=False)
+            if self.entry and pipeline.flush_on_return:
+                pipeline.flush(pipeline.settings.flush_timeout)
         except Exception:  # noqa: BLE001 - telemetry must not raise into user code
             LOGGER.debug("infermeter: recording a failure failed", exc_info=True)
+
+    def _fail_complete(self, exc: BaseException, *, background: bool) -> None:
+        error_type = _qualified_name(type(exc))
+        final: dict[str, Any] = {ERROR_TYPE: error_type}
+        throttle = throttle_from_exception(exc)
+        if throttle is not None:
+            self._mark_throttle(final, throttle)
+        self._record_exception(exc, error_type)
+        self._end(final, error_type, now=background)
 
     def _record_exception(self, exc: BaseException, error_type: str) -> None:
         try:
@@ -719,7 +773,9 @@ class _Call:
         if throttle.retry_after is not None:
             final[INFERMETER_RETRY_AFTER] = throttle.retry_after
 
-    def _end(self, final: dict[str, Any], error_type: str | None, *, failed: bool) -> None:
+    def _end(self, final: dict[str, Any], error_type: str | None, *, now: bool) -> None:
+        """Set the final attributes, end the span at ``end_ns``, record metrics (``now``:
+        on this thread, else queued)."""
         span = self.span
         if self.first_chunk_ns is not None:
             final[GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK] = (self.first_chunk_ns - self.start_ns) / 1e9
@@ -734,13 +790,8 @@ class _Call:
                     span.update_name(name)
         if final:
             span.set_attributes(final)
-        end_ns = time.time_ns() if self.clock is None else self.clock.ns
-        span.end(end_time=end_ns)
-        failed = failed or final.get(INFERMETER_THROTTLED) is True
-        self._count_attempt(failed)
-        self._submit_metrics(final, error_type, end_ns)
-        if self.entry and self.pipeline.flush_on_return:
-            self.pipeline.flush(self.pipeline.settings.flush_timeout)
+        span.end(end_time=self.end_ns)
+        self._submit_metrics(final, error_type, self.end_ns, now)
 
     def _count_attempt(self, failed: bool) -> None:
         parent = self.parent
@@ -770,7 +821,9 @@ class _Call:
         else:
             table.pop(key, None)
 
-    def _submit_metrics(self, final: dict[str, Any], error_type: str | None, end_ns: int) -> None:
+    def _submit_metrics(
+        self, final: dict[str, Any], error_type: str | None, end_ns: int, now: bool
+    ) -> None:
         if not self.pipeline.records_metrics:
             return
         start = self.start_attributes
@@ -790,18 +843,20 @@ class _Call:
             input_tokens = final.get(GEN_AI_USAGE_INPUT_TOKENS)
             output_tokens = final.get(GEN_AI_USAGE_OUTPUT_TOKENS)
             ttft = final.get(GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK)
-        RECORDER.submit(
-            (
-                self.pipeline.instruments,
-                attributes,
-                duration,
-                input_tokens,
-                output_tokens,
-                ttft,
-                cold,
-                init,
-            )
+        measurement: Measurement = (
+            self.pipeline.instruments,
+            attributes,
+            duration,
+            input_tokens,
+            output_tokens,
+            ttft,
+            cold,
+            init,
         )
+        if now:
+            record(measurement)
+        else:
+            RECORDER.submit(measurement)
 
 
 class _NullCall:
