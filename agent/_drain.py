@@ -9,10 +9,9 @@ processors after it see those spans.
 
 from __future__ import annotations
 
+from infermeter.agent._recorder import RECORDER
 from opentelemetry.context import Context
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
-
-from infermeter.agent._recorder import RECORDER
 
 __all__ = ["DrainFirst"]
 
