@@ -31,6 +31,7 @@ from infermeter.agent.semconv import (
     TENANT_ID,
 )
 from opentelemetry import trace
+from opentelemetry.trace import NonRecordingSpan
 
 __all__ = ["begin"]
 
@@ -149,7 +150,7 @@ def begin(
         if not pipeline.enabled:
             return None
         parent = CURRENT.get()
-        attributes = spec.start_attributes(pipeline, outermost=parent is None)
+        attributes = spec.start_attributes(pipeline, parent is None)
         for key, fn in spec.dynamic:
             value = _derive(fn, args, kwargs)
             if value is not None:
@@ -176,12 +177,11 @@ def begin(
         span = pipeline.tracer.start_span(
             name, kind=spec.kind, attributes=attributes, start_time=start_ns
         )
-        call = Call(spec, pipeline, span, start_ns=start_ns, attributes=attributes, clock=clock)
-        call.parent = parent
-        call.entry = parent is None
-        call.cold = cold
-        call.init = init
-        call.retry_key = retry_key
+        call = Call(
+            spec, pipeline, span, start_ns, attributes, clock, parent, cold, init, retry_key
+        )
+        if type(span) is NonRecordingSpan and span is trace.get_current_span():
+            call.attach_context = False
     except Exception:  # noqa: BLE001 - telemetry must not raise into user code
         LOGGER.debug("infermeter: starting a span failed; running unobserved", exc_info=True)
         return None

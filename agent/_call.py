@@ -61,45 +61,48 @@ def _qualified_name(cls: type) -> str:
 
 
 class Call:
-    """One observed call in flight."""
+    """One observed call in flight.
 
-    __slots__ = (
-        "annotated",
-        "attempts",
-        "clock",
-        "cold",
-        "context",
-        "context_token",
-        "current_token",
-        "dropped_embeddings",
-        "embedded",
-        "embedding_sampled",
-        "embeddings",
-        "end_ns",
-        "entry",
-        "first_chunk_ns",
-        "init",
-        "parent",
-        "pipeline",
-        "result",
-        "retry_key",
-        "span",
-        "spec",
-        "start_attributes",
-        "start_ns",
-        "stream_model",
-        "stream_usage",
-    )
+    No ``__slots__``: the fields most calls never touch (streams, embeddings,
+    annotations, retries below this call) are class-level defaults, so starting a call
+    stores only what every call has (measured: ~0.3 µs less per call than 25 slots)."""
 
-    def __init__(
+    # Set by annotate(); read when the call ends.
+    annotated: dict[str, Any] | None = None
+    # Failed attempts of nested calls, by spec (see _count_attempt).
+    attempts: dict[Any, int] | None = None
+    context: Context | None = None
+    # False when the span already is the current one (the API's no-op tracer hands back
+    # the current span): attaching it again would change nothing, at ~1 µs.
+    attach_context = True
+    context_token: Token[Context] | None = None
+    current_token: Token[Call | None] | None = None
+    first_chunk_ns: int | None = None
+    stream_usage: Usage | None = None
+    stream_model: str | None = None
+    embedding_sampled: bool | None = None
+    # Values whose vectors were attached in this call tree, by id (kept on the outermost
+    # call, holding the values so an id cannot be reused by a new object meanwhile): a
+    # handler returning its nested call's vectors adds no duplicate.
+    embedded: dict[int, object] | None = None
+    embeddings = 0
+    dropped_embeddings = 0
+    # Handed to the background thread that ends the span.
+    result: object = None
+    end_ns = 0
+
+    def __init__(  # noqa: PLR0917 - positional: built once per call, on the hot path
         self,
         spec: Spec,
         pipeline: Pipeline,
         span: Span,
-        *,
         start_ns: int,
         attributes: dict[str, Any],
         clock: VirtualClock | None,
+        parent: Call | None,
+        cold: bool,
+        init: float | None,
+        retry_key: object,
     ) -> None:
         self.spec = spec
         self.pipeline = pipeline
@@ -107,38 +110,21 @@ class Call:
         self.start_ns = start_ns
         self.start_attributes = attributes
         self.clock = clock
-        self.entry = False
-        self.cold = False
-        self.init: float | None = None
-        self.parent: Call | None = None
-        self.retry_key: object = None
-        self.attempts: dict[Any, int] | None = None
-        self.annotated: dict[str, Any] | None = None
-        self.context: Context | None = None
-        self.context_token: Token[Context] | None = None
-        self.current_token: Token[Call | None] | None = None
-        self.first_chunk_ns: int | None = None
-        self.stream_usage: Usage | None = None
-        self.stream_model: str | None = None
-        self.embedding_sampled: bool | None = None
-        # Values whose vectors were attached in this call tree, by id (kept on the outermost
-        # call, holding the values so an id cannot be reused by a new object meanwhile): a
-        # handler returning its nested call's vectors adds no duplicate.
-        self.embedded: dict[int, object] | None = None
-        self.embeddings = 0
-        self.dropped_embeddings = 0
-        # Handed to the background thread that ends the span.
-        self.result: object = None
-        self.end_ns = 0
+        self.parent = parent
+        self.entry = parent is None
+        self.cold = cold
+        self.init = init
+        self.retry_key = retry_key
 
     # --- context ---------------------------------------------------------------------
 
     def enter(self) -> None:
         """Make this call's span (and this call) current while user code runs."""
         try:
-            if self.context is None:
-                self.context = trace.set_span_in_context(self.span)
-            self.context_token = otel_context.attach(self.context)
+            if self.attach_context:
+                if self.context is None:
+                    self.context = trace.set_span_in_context(self.span)
+                self.context_token = otel_context.attach(self.context)
             self.current_token = CURRENT.set(self)
         except Exception:  # noqa: BLE001 - telemetry must not raise into user code
             LOGGER.debug("infermeter: attaching the span context failed", exc_info=True)
@@ -197,16 +183,19 @@ class Call:
         self.exit()
         try:
             self.end_ns = end_ns
+            pipeline = self.pipeline
             annotated = self.annotated
             failed = annotated is not None and annotated.get(INFERMETER_THROTTLED) is True
-            if not failed and type(result) not in _PLAIN and throttle_from_result(result):
-                # An HTTP 429 is a failed attempt unless it carries usage (then it was served).
-                failed = read_response(result)[0] is None
+            if type(result) not in _PLAIN:
+                if not failed and throttle_from_result(result):
+                    # A 429 is a failed attempt unless it carries usage (then it was served).
+                    failed = read_response(result)[0] is None
+                if (
+                    pipeline.embedding_rate > 0 or self.spec.capture_embeddings is not None
+                ) and returns_embeddings(self):
+                    # Vectors are copied now: the caller may reuse its list after the call.
+                    attach_embeddings(self, result, EMBEDDING_KIND_RESPONSE)
             self._count_attempt(failed)
-            if type(result) not in _PLAIN and returns_embeddings(self):
-                # Vectors are copied now: the caller may reuse its list after the call.
-                attach_embeddings(self, result, EMBEDDING_KIND_RESPONSE)
-            pipeline = self.pipeline
             if pipeline.tracer_provider is not None or not self.span.is_recording():
                 self.result = result
                 RECORDER.defer(self._complete_later)

@@ -120,7 +120,7 @@ class Spec:
         self.templates = (pipeline, entry, nested)
         return self.templates
 
-    def start_attributes(self, pipeline: Pipeline, *, outermost: bool) -> dict[str, Any]:
+    def start_attributes(self, pipeline: Pipeline, outermost: bool) -> dict[str, Any]:
         """A fresh copy of the attributes every call of this spec starts with."""
         templates = self.templates
         # Rebuilt until the pipeline knows what its provider's resource lacks.
