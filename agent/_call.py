@@ -184,23 +184,27 @@ class Call:
         try:
             self.end_ns = end_ns
             pipeline = self.pipeline
-            annotated = self.annotated
-            failed = annotated is not None and annotated.get(INFERMETER_THROTTLED) is True
-            if type(result) not in _PLAIN:
-                if not failed and throttle_from_result(result):
-                    # A 429 is a failed attempt unless it carries usage (then it was served).
-                    failed = read_response(result)[0] is None
-                if (
-                    pipeline.embedding_rate > 0 or self.spec.capture_embeddings is not None
-                ) and returns_embeddings(self):
-                    # Vectors are copied now: the caller may reuse its list after the call.
-                    attach_embeddings(self, result, EMBEDDING_KIND_RESPONSE)
-            self._count_attempt(failed)
-            if pipeline.tracer_provider is not None or not self.span.is_recording():
+            # Attempts only feed the retry count of later spans of the same trace, which
+            # are not recorded either when this one is not (same sampling decision).
+            recording = self.span.is_recording()
+            if recording:
+                annotated = self.annotated
+                failed = annotated is not None and annotated.get(INFERMETER_THROTTLED) is True
+                if type(result) not in _PLAIN:
+                    if not failed and throttle_from_result(result):
+                        # A 429 is a failed attempt unless it carries usage (it was served).
+                        failed = read_response(result)[0] is None
+                    if (
+                        pipeline.embedding_rate > 0 or self.spec.capture_embeddings is not None
+                    ) and returns_embeddings(self):
+                        # Vectors are copied now: the caller may reuse its list afterwards.
+                        attach_embeddings(self, result, EMBEDDING_KIND_RESPONSE)
+                self._count_attempt(failed)
+            if recording and pipeline.tracer_provider is None:
+                self._complete(result, background=False)
+            else:
                 self.result = result
                 RECORDER.defer(self._complete_later)
-            else:
-                self._complete(result, background=False)
             if self.entry and pipeline.flush_on_return:
                 pipeline.flush(pipeline.settings.flush_timeout)
         except Exception:  # noqa: BLE001 - telemetry must not raise into user code
@@ -262,13 +266,15 @@ class Call:
         self.exit()
         try:
             self.end_ns = end_ns
-            self._count_attempt(True)
             pipeline = self.pipeline
-            if pipeline.tracer_provider is not None or not self.span.is_recording():
+            recording = self.span.is_recording()
+            if recording:
+                self._count_attempt(True)
+            if recording and pipeline.tracer_provider is None:
+                self._fail_complete(exc, background=False)
+            else:
                 self.result = exc
                 RECORDER.defer(self._complete_later)
-            else:
-                self._fail_complete(exc, background=False)
             if self.entry and pipeline.flush_on_return:
                 pipeline.flush(pipeline.settings.flush_timeout)
         except Exception:  # noqa: BLE001 - telemetry must not raise into user code

@@ -30,6 +30,7 @@ __all__ = [
     "print_table",
     "ratio",
     "sync_case",
+    "target",
 ]
 
 Case = Callable[[int], float]
@@ -147,3 +148,8 @@ def _format(value: object) -> str:
     if isinstance(value, float):
         return f"{value:.2f}"
     return str(value)
+
+
+def target(figure: str, value: str, goal: str, met: bool) -> None:
+    """Print one figure with its target on a line ``run.py`` collects for its summary."""
+    print(f"TARGET\t{figure}\t{value}\t{goal}\t{'met' if met else 'NOT MET'}", flush=True)

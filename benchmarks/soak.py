@@ -63,7 +63,7 @@ class TimedExporter(OTLPSpanExporter):
     def export(self, spans):
         started = time.perf_counter()
         result = super().export(spans)
-        stats["latencies"].append(time.perf_counter() - started)
+        stats["latencies"].append((time.time(), time.perf_counter() - started))
         stats["acked" if result is SpanExportResult.SUCCESS else "failed"] += len(spans)
         return result
 
@@ -270,7 +270,16 @@ def soak(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
     store = folder / "soak.duckdb"
     with collector_process(store) as collector:
         serve = Serve(store, folder / "serve.log")
-        env = {**os.environ, "OTEL_BSP_SCHEDULE_DELAY": "500", "OTEL_BSP_MAX_QUEUE_SIZE": "65536"}
+        # Exports every 0.5 s from a queue that holds a minute of spans; a 60 s export
+        # timeout so that a latency spike on a busy box shows as latency (measured below),
+        # not as an abandoned export the collector may have stored all the same.
+        env = {
+            **os.environ,
+            "OTEL_BSP_SCHEDULE_DELAY": "500",
+            "OTEL_BSP_MAX_QUEUE_SIZE": "65536",
+            "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT": "60",
+        }
+        wall_start = time.time()
         services = [
             subprocess.Popen(
                 [
@@ -334,7 +343,8 @@ def soak(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
     failed = sum(o["failed"] for o in outputs)
     if failed:
         errors.append(f"{failed} spans were refused or failed to export")
-    latencies = sorted(x for o in outputs for x in o["latencies"])
+    timeline = sorted((t - wall_start, x) for o in outputs for t, x in o["latencies"])
+    latencies = sorted(x for _, x in timeline)
     p99 = latencies[min(int(0.99 * len(latencies)), len(latencies) - 1)] if latencies else None
     return {
         "capacity_spans_per_s": capacity,
@@ -350,6 +360,7 @@ def soak(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
         "drain_s": drained,
         "p99_export_s": p99,
         "rss_mb": rss,
+        "export_s": timeline,
         "reads": reads,
         "errors": errors,
     }
@@ -399,6 +410,26 @@ def report(result: dict[str, Any]) -> None:
     warm = [p for p in rss if p[0] >= min(60.0, result["seconds"] / 3)]
     slope = _slope(warm)
     print(f"RSS slope after warm-up: {slope:+.2f} MiB/min" if slope is not None else "")
+    exports = result["export_s"]
+    if exports:
+        width = max(result["seconds"] / 10, 1.0)
+        buckets: dict[int, list[float]] = {}
+        for t, latency in exports:
+            buckets.setdefault(int(t // width), []).append(latency)
+        print_table(
+            "export latency over time (s)",
+            ["minute", "exports", "median", "p99", "max"],
+            [
+                [
+                    f"{i * width / 60:.1f}",
+                    len(v),
+                    sorted(v)[len(v) // 2],
+                    sorted(v)[min(int(0.99 * len(v)), len(v) - 1)],
+                    max(v),
+                ]
+                for i, v in sorted(buckets.items())
+            ],
+        )
     print_table(
         "reader latency over time (s)",
         ["minute", "report", "recommend"],
