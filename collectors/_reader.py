@@ -130,8 +130,8 @@ def reader_memory_limit() -> str:
     except OSError:
         pass
     if not limit:
-        return "1GB"  # unknown machine: a size any machine that runs Python can give
-    return f"{max(limit // 2 // 2**20, 256)}MB"
+        return "1GiB"  # unknown machine: a size any machine that runs Python can give
+    return f"{max(limit // 2 // 2**20, 256)}MiB"
 
 
 def _physical_memory() -> int:
