@@ -44,7 +44,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _harness import print_table
+from _harness import print_table, target
 
 # The installed console script's entry point, run by this interpreter.
 CLI = [sys.executable, "-c", "import sys, infermeter; sys.exit(infermeter.main())"]
@@ -439,6 +439,39 @@ def report(result: dict[str, Any]) -> None:
         ],
     )
     print("errors: " + ("; ".join(result["errors"]) if result["errors"] else "none"))
+    print()
+    minutes = f"{result['seconds'] / 60:.0f} min soak"
+    target(f"{minutes}: spans lost", str(result["lost"]), "0", result["lost"] == 0)
+    target(f"{minutes}: errors", str(len(result["errors"])), "0", not result["errors"])
+    rss_growth = _growth([(t, v) for t, v in rss if t <= result["seconds"]])
+    if rss_growth is not None:
+        target(
+            f"{minutes}: collector RSS, last third / middle third",
+            f"{rss_growth:.2f}x",
+            "<= 1.2x (flat)",
+            rss_growth <= 1.2,
+        )
+    reads = [(t, r["report"] + r["recommend"]) for t, r in result["reads"] if "report" in r]
+    read_growth = _growth(reads)
+    if read_growth is not None:
+        target(
+            f"{minutes}: reader latency, last third / middle third",
+            f"{read_growth:.2f}x",
+            "<= 1.2x (flat)",
+            read_growth <= 1.2,
+        )
+
+
+def _growth(points: list[tuple[float, float]]) -> float | None:
+    """Median of the last third of the points over that of the middle third (the first
+    third is warm-up); None with too few points."""
+    if len(points) < 3:
+        return None
+    third = len(points) // 3
+    middle = sorted(v for _, v in points[third : 2 * third] or points[third : third + 1])
+    last = sorted(v for _, v in points[2 * third :])
+    base = middle[len(middle) // 2]
+    return last[len(last) // 2] / base if base else None
 
 
 def main() -> int:
