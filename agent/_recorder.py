@@ -48,7 +48,9 @@ from opentelemetry.util.types import Attributes
 
 __all__ = ["RECORDER", "Instruments", "Measurement", "MetricRecorder", "record"]
 
-_QUEUE_LIMIT: Final = 100_000
+# A queued call holds its span, attributes and result (~2 KB): 10,000 bound it at ~20 MB;
+# beyond, the caller ends its own spans (the background thread is behind anyway).
+_QUEUE_LIMIT: Final = 10_000
 _IDLE_WAKE_S: Final = 0.1
 
 
