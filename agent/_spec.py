@@ -23,6 +23,7 @@ from infermeter.agent.semconv import (
     RUNTIMES,
     TENANT_ID,
 )
+from opentelemetry import trace
 from opentelemetry.trace import SpanKind
 
 __all__ = ["Spec", "make_spec"]
@@ -123,11 +124,16 @@ class Spec:
     def start_attributes(self, pipeline: Pipeline, outermost: bool) -> dict[str, Any]:
         """A fresh copy of the attributes every call of this spec starts with."""
         templates = self.templates
-        # Rebuilt until the pipeline knows what its provider's resource lacks.
+        # Rebuilt until the pipeline knows what its provider's resource lacks — once the
+        # application installs a provider (under the API's proxy nothing is recorded, and
+        # rebuilding on every call would cost more than the rest of the call).
         if (
             templates is None
             or templates[0] is not pipeline
-            or pipeline.entry_runtime_attributes is None
+            or (
+                pipeline.entry_runtime_attributes is None
+                and not isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider)
+            )
         ):
             templates = self.make_templates(pipeline)
         return (templates[1] if outermost else templates[2]).copy()
