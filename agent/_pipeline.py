@@ -404,6 +404,10 @@ def build_pipeline(
     tracer_provider = TracerProvider(
         resource=resource, sampler=_sampler(settings), shutdown_on_exit=shutdown_on_exit
     )
+    from infermeter.agent._drain import DrainFirst
+
+    # First: a direct force_flush()/shutdown() of the provider ends queued calls' spans.
+    tracer_provider.add_span_processor(DrainFirst())
     exporter = span_exporter if span_exporter is not None else _span_exporter(settings)
     if exporter is not None:
         processor = SimpleSpanProcessor(exporter) if synchronous else BatchSpanProcessor(exporter)

@@ -236,6 +236,12 @@ def evaluate(
         attributes = _attributes(evaluation, score, label, explanation, response_id)
         if attributes is None:
             return
+        if span is not None:
+            # Observed calls end their spans on the background thread: end those that
+            # returned, so a span kept from a finished call reads as ended (a log record).
+            from infermeter.agent._recorder import RECORDER
+
+            RECORDER.drain()
         target = _target_span(span)
         if target is None and sc.GEN_AI_RESPONSE_ID not in attributes:
             LOGGER.debug("infermeter: evaluation %r has no span and no response id", evaluation)

@@ -169,6 +169,9 @@ def throttle_from_exception(exc: BaseException) -> Throttle | None:
 def throttle_from_result(result: object) -> Throttle | None:
     """A returned HTTP response with status 429 (``status_code``: httpx, requests, the
     OpenAI/Anthropic raw responses; ``status``: aiohttp, urllib)."""
-    if not (_is_429(field(result, "status_code")) or _is_429(field(result, "status"))):
+    # Most results carry neither field: two lookups, no checks (this runs on every call).
+    code = field(result, "status_code")
+    status = field(result, "status")
+    if (code is None and status is None) or not (_is_429(code) or _is_429(status)):
         return None
     return Throttle(_retry_after(result))

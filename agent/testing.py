@@ -96,6 +96,8 @@ class Capture:
     @property
     def spans(self) -> list[ReadableSpan]:
         """Finished spans, in the order they ended."""
+        # Observed calls end their spans on the background thread: wait for those queued.
+        RECORDER.drain()
         return list(self._spans.get_finished_spans())
 
     def spans_named(self, name: str) -> list[ReadableSpan]:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import math
 import resource
 import statistics
 import sys
@@ -27,9 +28,11 @@ __all__ = [
     "interleaved",
     "median",
     "peak_rss_mb",
+    "print_growth",
     "print_table",
     "ratio",
     "sync_case",
+    "target",
 ]
 
 Case = Callable[[int], float]
@@ -147,3 +150,31 @@ def _format(value: object) -> str:
     if isinstance(value, float):
         return f"{value:.2f}"
     return str(value)
+
+
+def target(figure: str, value: str, goal: str, met: bool) -> None:
+    """Print one figure with its target on a line ``run.py`` collects for its summary."""
+    print(f"TARGET\t{figure}\t{value}\t{goal}\t{'met' if met else 'NOT MET'}", flush=True)
+
+
+def print_growth(
+    title: str, unit: str, points: Mapping[str, Sequence[tuple[int, float, float]]]
+) -> None:
+    """Time and peak memory of each case at each size, and the growth exponent between
+    consecutive sizes (log-log slope: 1.0 = linear, above it = super-linear growth)."""
+    rows: list[list[object]] = []
+    for case, series in points.items():
+        ordered = sorted(series)
+        for i, (size, seconds, rss) in enumerate(ordered):
+            time_slope = memory_slope = ""
+            if i:
+                before, before_s, before_rss = ordered[i - 1]
+                step = math.log(size / before)
+                time_slope = f"{math.log(seconds / before_s) / step:.2f}"
+                memory_slope = f"{math.log(rss / before_rss) / step:.2f}"
+            rows.append([case, f"{size:,}", seconds, rss, time_slope, memory_slope])
+    print_table(
+        title,
+        ["case", unit, "seconds", "peak RSS MiB", "time exponent", "memory exponent"],
+        rows,
+    )

@@ -21,8 +21,9 @@ tenant, model, prompt version, endpoint + runtime, and endpoint per day:
 Every case runs in its own subprocess (so its peak RSS is its own), rounds interleave the
 cases, the table shows medians and the ratio to the hand-written query. Before timing, the
 cases' results are compared on every grouping (requests, p95, total cost, peak
-concurrency) so the three compute the same numbers. Targets: infermeter <= 1.5x the
-hand-written query, peak RSS <= 2 GiB.
+concurrency) so the three compute the same numbers. Targets (issue 18): infermeter <= 1.0x
+the hand-written query, peak RSS <= 1 GiB, on 10M spans. ``--spans 1000000,10000000,30000000``
+runs the growth curve: time and memory at each size and their growth exponents.
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _harness import median, print_table, ratio
+from _harness import median, print_growth, print_table, ratio, target
 
 GROUPINGS: list[tuple[tuple[str, ...], str | None]] = [
     (("tenant",), None),
@@ -580,11 +581,13 @@ def _spawn(case: str, store: Path, memory_limit: str) -> dict[str, Any]:
             "--memory-limit",
             memory_limit,
         ],
-        check=True,
+        check=False,
         capture_output=True,
         text=True,
-    ).stdout
-    result: dict[str, Any] = json.loads(output.strip().splitlines()[-1])
+    )
+    if output.returncode != 0:
+        raise RuntimeError(f"case {case} failed: {output.stderr.strip()[-1500:]}")
+    result: dict[str, Any] = json.loads(output.stdout.strip().splitlines()[-1])
     return result
 
 
@@ -601,35 +604,20 @@ def _same(a: dict[str, dict[str, list[float]]], b: dict[str, dict[str, list[floa
     return True
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--spans", type=int, default=10_000_000)
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--keep", type=Path, default=None, help="keep the store at this path")
-    parser.add_argument("--no-pandas", action="store_true", help="skip the pandas case")
-    parser.add_argument(
-        "--memory-limit",
-        default="1GB",
-        help="DuckDB memory_limit for every case's connection (default 1GB, "
-        "for the 2 GiB RSS budget; '' for DuckDB's default of 80%% RAM)",
-    )
-    parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
-    parser.add_argument("--store", default=None, help=argparse.SUPPRESS)
-    args = parser.parse_args()
-    if args.child:
-        _child(args.child, args.store, args.memory_limit)
-        return 0
+def run_size(args: argparse.Namespace, spans: int) -> dict[str, tuple[float, float]]:
+    """Every case on a store of ``spans`` spans: case -> (median seconds, peak RSS MiB)."""
     with tempfile.TemporaryDirectory(prefix="infermeter-bench-") as tmp:
         store = args.keep or Path(tmp) / "spans.duckdb"
         if not store.exists():
-            seconds = generate(store, args.spans)
-            print(f"generated {args.spans:,} spans in {seconds:.1f} s -> {store}")
+            seconds = generate(store, spans)
+            print(f"generated {spans:,} spans in {seconds:.1f} s -> {store}")
         cases = ["duckdb", "infermeter", *([] if args.no_pandas else ["pandas"])]
         samples: dict[str, list[dict[str, Any]]] = {case: [] for case in cases}
         for round_index in range(args.rounds):
             shift = round_index % len(cases)
             for case in cases[shift:] + cases[:shift]:
-                samples[case].append(_spawn(case, store, args.memory_limit))
+                limit = args.baseline_memory_limit if case == "duckdb" else args.memory_limit
+                samples[case].append(_spawn(case, store, limit))
                 print(
                     f"  round {round_index + 1} {case}: {samples[case][-1]['seconds']:.2f} s",
                     flush=True,
@@ -638,9 +626,11 @@ def main() -> int:
         agree = {case: _same(samples[case][0]["summary"], baseline) for case in cases}
         base_s = median([s["seconds"] for s in samples["duckdb"]])
         rows = []
+        figures: dict[str, tuple[float, float]] = {}
         for case in cases:
             seconds = median([s["seconds"] for s in samples[case]])
             rss = max(s["rss_mb"] for s in samples[case])
+            figures[case] = (seconds, rss)
             rows.append(
                 [
                     {"duckdb": "duckdb (one hand-written query)"}.get(case, case),
@@ -651,13 +641,74 @@ def main() -> int:
                 ]
             )
         print_table(
-            f"weekly report metric tables on {args.spans:,} spans (median of {args.rounds} "
+            f"weekly report metric tables on {spans:,} spans (median of {args.rounds} "
             f"rounds, each case in its own process, DuckDB memory_limit "
-            f"{args.memory_limit or 'default'})",
+            f"{args.memory_limit or 'default'}, hand-written query "
+            f"{args.baseline_memory_limit or 'default'})",
             ["case", "seconds", "x hand-written", "peak RSS MiB", "same numbers"],
             rows,
         )
-        print("targets: infermeter <= 1.5x the hand-written query; peak RSS <= 2048 MiB")
+        if not agree["infermeter"]:
+            target(f"analytics on {spans:,} spans: same numbers", "NO", "yes", False)
+        return figures
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument(
+        "--spans",
+        default="10000000",
+        help="store size, or comma-separated sizes for the growth curve (the issue's: "
+        "1000000,10000000,30000000); targets are checked at 10M (else the largest)",
+    )
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--keep", type=Path, default=None, help="keep the store at this path")
+    parser.add_argument("--no-pandas", action="store_true", help="skip the pandas case")
+    parser.add_argument(
+        "--memory-limit",
+        default="512MiB",
+        help="DuckDB memory_limit for every case's connection (default 512MiB: half of the "
+        "1 GiB budget, the rule readers use; '' for infermeter's reader default)",
+    )
+    parser.add_argument(
+        "--baseline-memory-limit",
+        default="",
+        help="memory_limit of the hand-written query (default '': DuckDB's own default, as a "
+        "person would run it; at 512MiB it runs out of memory on 10M spans)",
+    )
+    parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--store", default=None, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        _child(args.child, args.store, args.memory_limit)
+        return 0
+    sizes = sorted(int(size) for size in str(args.spans).split(","))
+    if len(sizes) > 1 and args.keep is not None:
+        parser.error("--keep takes one size")
+    results = {size: run_size(args, size) for size in sizes}
+    if len(sizes) > 1:
+        cases = list(results[sizes[0]])
+        print_growth(
+            "growth: weekly report metric tables",
+            "spans",
+            {case: [(size, *results[size][case]) for size in sizes] for case in cases},
+        )
+    at = 10_000_000 if 10_000_000 in results else sizes[-1]
+    seconds, rss = results[at]["infermeter"]
+    base = results[at]["duckdb"][0]
+    print()
+    target(
+        f"analytics metric tables on {at:,} spans / one hand-written DuckDB query",
+        f"{ratio(seconds, base):.2f}x",
+        "<= 1.0x",
+        ratio(seconds, base) <= 1.0,
+    )
+    target(
+        f"analytics metric tables on {at:,} spans, peak RSS",
+        f"{rss:.0f} MiB",
+        "<= 1024 MiB",
+        rss <= 1024,
+    )
     return 0
 
 

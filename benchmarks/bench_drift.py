@@ -32,7 +32,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _harness import interleaved, median, print_table, ratio
+from _harness import interleaved, median, print_growth, print_table, ratio, target
 
 os.environ["DO_NOT_TRACK"] = "1"
 
@@ -203,12 +203,21 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=50_000, help="vectors per window")
     parser.add_argument("--dim", type=int, default=384)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument(
+        "--sizes",
+        default=None,
+        help="growth curve instead: comma-separated vectors per window (the issue's: "
+        "5000,50000,200000), infermeter's default path and end to end only",
+    )
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--data", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--store", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         _child(args.child, args.data, args.store)
+        return
+    if args.sizes:
+        growth(sorted(int(size) for size in args.sizes.split(",")), args.dim)
         return
 
     print(
@@ -284,16 +293,47 @@ def main() -> None:
         return
     speedup = ratio(seconds[fastest], seconds[DEFAULT_CASE])
     rss = memory[DEFAULT_CASE]["rss_mb"]
-    print(
-        f"\nEvidently's fastest correct method: {fastest}: "
-        f"{speedup:.1f}x slower than infermeter's default (target >= 5x: "
-        f"{'met' if speedup >= 5 else 'NOT met'})"
+    print(f"\nEvidently's fastest correct method: {fastest}")
+    target(
+        f"drift on {args.rows:,} vectors: Evidently's fastest correct method / infermeter",
+        f"{speedup:.1f}x",
+        ">= 5x",
+        speedup >= 5,
     )
-    print(
-        f"infermeter default peak RSS {rss:.0f} MiB (target <= 2048 MiB: "
-        f"{'met' if rss <= 2048 else 'NOT met'}); end to end from the store "
-        f"{memory['end to end']['rss_mb']:.0f} MiB"
+    target(
+        f"drift on {args.rows:,} vectors: default path peak RSS",
+        f"{rss:.0f} MiB",
+        "<= 2048 MiB",
+        rss <= 2048,
     )
+
+
+def growth(sizes: list[int], dim: int) -> None:
+    """Seconds (one call, after a warm-up call) and peak RSS (fresh process) of the default
+    path and of end to end from a store, at each size."""
+    import numpy as np
+
+    default = _cases()[DEFAULT_CASE]
+    points: dict[str, list[tuple[int, float, float]]] = {DEFAULT_CASE: [], END_TO_END: []}
+    for rows in sizes:
+        moved = _data(rows, dim, SHIFT)
+        with tempfile.TemporaryDirectory() as tmp:
+            data = Path(tmp)
+            np.save(data / "reference.npy", moved[0])
+            np.save(data / "current.npy", moved[1])
+            store = _store(rows, dim, data)
+            for name, call in (
+                (DEFAULT_CASE, lambda moved=moved: default(*moved)),
+                (END_TO_END, lambda store=store: _end_to_end(store)),
+            ):
+                call()
+                start = time.perf_counter()
+                call()
+                seconds = time.perf_counter() - start
+                child = "end to end" if name == END_TO_END else name
+                points[name].append((rows, seconds, _in_child(child, data, store)["rss_mb"]))
+        print(f"  {rows:,} vectors done", flush=True)
+    print_growth(f"growth: drift, {dim} dimensions", "vectors", points)
 
 
 if __name__ == "__main__":

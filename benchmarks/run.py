@@ -1,8 +1,10 @@
-"""Run every benchmark, one after another, each in its own process; print their tables.
+"""Run every benchmark, one after another, each in its own process; print their tables,
+then every figure that has a target with its target and whether it is met.
 
     python benchmarks/run.py            # the sizes the issues name (10M spans: ~15 min, ~10 GB
-                                        # for the pandas case)
-    python benchmarks/run.py --quick    # small sizes: a smoke run of every benchmark in ~3 min
+                                        # for the pandas case; the growth curves go to 30M
+                                        # spans and 200k vectors; the soak runs 10 min)
+    python benchmarks/run.py --quick    # small sizes: a smoke run of every benchmark
     python benchmarks/run.py decorator drift   # only some
 
 Every benchmark measures its cases side by side in one run (interleaved rounds, medians)
@@ -18,14 +20,19 @@ import sys
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _harness import print_table
+
 HERE = Path(__file__).resolve().parent
 
-# name -> (what it compares, arguments at the issue's size, arguments for a quick run)
+# name -> (what it compares, arguments at the issue's size, arguments for a quick run);
+# the script is bench_<name>.py unless SCRIPTS says otherwise.
 BENCHMARKS: dict[str, tuple[str, list[str], list[str]]] = {
     "decorator": (
-        "@observe vs a hand-written OTel span; memory over 1M calls",
+        "@observe vs a hand-written OTel span, 5 runs; memory over 1M calls",
         [],
-        ["--quick", "--calls", "100000"],
+        ["--quick", "--runs", "2", "--calls", "100000"],
     ),
     "collector": (
         "collector end to end (HTTP + decode + store) vs decode only",
@@ -57,6 +64,26 @@ BENCHMARKS: dict[str, tuple[str, list[str], list[str]]] = {
         [],
         ["--scale", "0.1", "--rounds", "2"],
     ),
+    "analytics-growth": (
+        "growth curve: metric tables at three store sizes (time and memory exponents)",
+        ["--spans", "1000000,10000000,30000000", "--rounds", "1", "--no-pandas"],
+        ["--spans", "100000,200000,400000", "--rounds", "1", "--no-pandas"],
+    ),
+    "drift-growth": (
+        "growth curve: drift at three window sizes (time and memory exponents)",
+        ["--sizes", "5000,50000,200000"],
+        ["--sizes", "1000,2000,4000"],
+    ),
+    "soak": (
+        "the real pipeline under steady load: lost spans, RSS and reader latency over time",
+        [],
+        ["--quick"],
+    ),
+}
+SCRIPTS = {
+    "analytics-growth": "bench_analytics.py",
+    "drift-growth": "bench_drift.py",
+    "soak": "soak.py",
 }
 
 
@@ -76,16 +103,32 @@ def main() -> int:
             f"unknown benchmark(s) {', '.join(unknown)}; choose from {', '.join(BENCHMARKS)}"
         )
     failed: list[str] = []
+    targets: list[list[str]] = []
     for name in args.names or list(BENCHMARKS):
         what, full, quick = BENCHMARKS[name]
         print(f"\n=== {name}: {what}", flush=True)
         started = time.monotonic()
-        code = subprocess.call(
-            [sys.executable, str(HERE / f"bench_{name}.py"), *(quick if args.quick else full)]
-        )
+        script = HERE / SCRIPTS.get(name, f"bench_{name}.py")
+        with subprocess.Popen(
+            [sys.executable, str(script), *(quick if args.quick else full)],
+            stdout=subprocess.PIPE,
+            text=True,
+        ) as process:
+            assert process.stdout is not None
+            for line in process.stdout:
+                if line.startswith("TARGET\t"):
+                    targets.append(line.rstrip("\n").split("\t")[1:])
+                print(line, end="", flush=True)
+        code = process.returncode
         print(f"=== {name}: exit {code} after {time.monotonic() - started:.0f} s", flush=True)
         if code != 0:
             failed.append(name)
+    if targets:
+        print_table(
+            "every figure with a target" + (" (quick run: small sizes)" if args.quick else ""),
+            ["figure", "value", "target", "status"],
+            targets,
+        )
     if failed:
         print(f"failed: {', '.join(failed)}", file=sys.stderr)
     return 1 if failed else 0

@@ -117,11 +117,39 @@ def request_snapshot(runtime: dict[str, Any], timeout: float = 120.0) -> Path:
     return Path(document["path"])
 
 
+def reader_memory_limit() -> str:
+    """DuckDB's buffer pool for a reader: half the memory this process may use (the
+    cgroup's limit in a container, else the machine's RAM), not DuckDB's default of 80 %
+    of the machine's RAM — which ignores containers and leaves nothing for the process's
+    own frames. Larger queries spill to disk beyond it."""
+    limit = _physical_memory()
+    try:
+        text = Path("/sys/fs/cgroup/memory.max").read_text().strip()
+        if text.isdigit():
+            limit = min(limit, int(text)) if limit else int(text)
+    except OSError:
+        pass
+    if not limit:
+        return "1GiB"  # unknown machine: a size any machine that runs Python can give
+    return f"{max(limit // 2 // 2**20, 256)}MiB"
+
+
+def _physical_memory() -> int:
+    import os
+
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return 0
+
+
 def _connect(path: Path) -> duckdb.DuckDBPyConnection:
     import duckdb
 
     try:
-        return duckdb.connect(str(path), read_only=True)
+        return duckdb.connect(
+            str(path), read_only=True, config={"memory_limit": reader_memory_limit()}
+        )
     except duckdb.Error as exc:  # locked, not a DuckDB file, unreadable…
         raise OSError(f"cannot open {path} for reading: {exc}") from None
 

@@ -281,3 +281,39 @@ def test_settings_table_feeds_cli_flags_and_docs() -> None:
 def test_settings_table_renders_as_a_markdown_table() -> None:
     rows = settings_table_markdown(SETTINGS).splitlines()
     assert all(row.count("|") == 5 for row in rows), "a '|' inside a cell breaks the table"
+
+
+def test_the_result_is_read_and_the_span_ended_off_the_callers_thread() -> None:
+    """The caller's thread only starts the span and restores the context; reading the
+    response (usage, model) and ending the span happen on infermeter's background thread."""
+    readers: list[str] = []
+    read = threading.Event()
+
+    class Usage:
+        completion_tokens = 3
+
+        @property
+        def prompt_tokens(self) -> int:
+            readers.append(threading.current_thread().name)
+            read.set()
+            return 7
+
+    response = argparse.Namespace(model="m-1", usage=Usage())
+
+    @observe(operation="chat", model="m")
+    def ask() -> object:
+        return response
+
+    exporter = RecordingExporter()
+    config = configure(
+        span_exporter=exporter, metrics_exporter="none", runtime="container", set_global=False
+    )
+    assert ask() is response
+    # The background thread wakes at least every 0.1 s; 10 s only bounds a broken run.
+    assert read.wait(10)
+    assert readers == ["infermeter-metrics"]
+    assert config.tracer_provider is not None
+    config.tracer_provider.force_flush()
+    [span] = exporter.spans
+    assert (span.attributes or {})["gen_ai.usage.input_tokens"] == 7
+    assert (span.attributes or {})["gen_ai.response.model"] == "m-1"

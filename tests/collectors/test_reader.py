@@ -181,3 +181,23 @@ con = duckdb.connect(sys.argv[1], read_only=True)
 print("open", flush=True)
 time.sleep(600)
 """
+
+
+def test_a_reader_buffer_pool_is_half_the_memory_the_process_may_use(tmp_path: Path) -> None:
+    import os
+
+    store = tmp_path / "store.duckdb"
+    StoreWriter(store).close()
+    machine = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    cgroup = Path("/sys/fs/cgroup/memory.max")
+    text = cgroup.read_text().strip() if cgroup.exists() else "max"
+    allowed = min(machine, int(text)) if text.isdigit() else machine
+    reader = open_reader(store)
+    [(limit,)] = reader.execute(
+        "SELECT value FROM duckdb_settings() WHERE name = 'memory_limit'"
+    ).fetchall()
+    reader.close()
+    # DuckDB prints the limit in binary units with two decimals, e.g. "11.7 GiB".
+    number, unit = str(limit).split()
+    shown = float(number) * {"MiB": 2**20, "GiB": 2**30, "TiB": 2**40}[unit]
+    assert abs(shown - allowed / 2) <= 0.01 * allowed / 2 + 2**20
