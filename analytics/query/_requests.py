@@ -257,7 +257,12 @@ def request_table(
     computing several metric tables from it. Columns: the analytics contract's
     (``trace_id … slo_ms``) plus ``error_type, initialization_type, span_count, llm_spans,
     vcpu, instance_concurrency, min_instances, instance_price_per_hour, architecture,
-    foreign_spans`` (spans of another tenant in the request's trace, left out of it).
+    foreign_spans, latency_ms`` (``foreign_spans``: spans of another tenant in the request's
+    trace, left out of it). ``duration_ms`` is the entry span's (what serverless bills per request);
+    ``latency_ms`` is what the caller waited: on ``serverless`` / ``serverless_container``
+    a cold request's span starts after INIT, so its latency is INIT + duration (not on
+    provisioned concurrency, whose INIT ran ahead of time); elsewhere it equals
+    ``duration_ms``.
     ``token_cost_usd`` is NULL when a span of the request has tokens but no price.
     """
     window, params = _window(con, spans, since, until)
