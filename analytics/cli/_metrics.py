@@ -57,7 +57,7 @@ _RELATIVE: Final = re.compile(r"^\s*(\d+)\s*(m|h|d|w)\s*$", re.IGNORECASE)
 _RELATIVE_UNITS: Final = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 
 
-def _moment(text: str) -> datetime:
+def parse_moment(text: str) -> datetime:
     """An ISO date/time (naive = UTC) or a duration back from now (``24h``, ``7d``)."""
     relative = _RELATIVE.match(text)
     if relative:
@@ -89,13 +89,13 @@ def _store_args(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--since",
-        type=_moment,
+        type=parse_moment,
         default=None,
         help="requests starting at or after (ISO, UTC; or 24h, 7d back from now)",
     )
     parser.add_argument(
         "--until",
-        type=_moment,
+        type=parse_moment,
         default=None,
         help="requests starting before (ISO, UTC; or a duration back from now)",
     )

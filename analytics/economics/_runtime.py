@@ -207,6 +207,17 @@ def workload_rates(
     )
 
 
+def _init_estimate(row: Mapping[str, Any]) -> tuple[float, str]:
+    """INIT per cold start (ms) and where it comes from; never negative."""
+    measured = number(row, "mean_init_duration_ms")
+    if measured is not None:
+        return max(0.0, measured), "measured"
+    penalty = number(row, "cold_start_penalty_ms")
+    if penalty is not None:
+        return max(0.0, penalty), "estimate: cold-start p95 penalty, floored at 0"
+    return 0.0, "estimate: none measured, 0"
+
+
 def _economics_row(row: Mapping[str, Any], rates: WorkloadRates) -> dict[str, Any]:
     runtime = row.get("runtime")
     out: dict[str, Any] = {
@@ -248,14 +259,7 @@ def _economics_row(row: Mapping[str, Any], rates: WorkloadRates) -> dict[str, An
     # INIT billed per cold start: the measured mean where the spans carry it, else the
     # cold-start p95 penalty as an estimate - floored at zero (cold calls that happened to be
     # shorter than warm ones do not make INIT a refund).
-    measured_init = number(row, "mean_init_duration_ms")
-    penalty = number(row, "cold_start_penalty_ms")
-    if measured_init is not None:
-        init_ms, init_source = max(0.0, measured_init), "measured"
-    elif penalty is not None:
-        init_ms, init_source = max(0.0, penalty), "estimate: cold-start p95 penalty, floored at 0"
-    else:
-        init_ms, init_source = 0.0, "estimate: none measured, 0"
+    init_ms, init_source = _init_estimate(row)
     if init_source != "measured" and cold_per_s > 0:
         notes.append("INIT cost is an estimate (no infermeter.init_duration on cold starts)")
     init_s = init_ms / 1000.0

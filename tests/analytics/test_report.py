@@ -212,6 +212,7 @@ def test_write_produces_html_markdown_and_documented_csv(report: Any, tmp_path: 
             "daily.csv",
             "top_movers.csv",
             "economics.csv",
+            "plans.csv",
             "recommendations.csv",
             "drift.csv",
         ]
