@@ -87,6 +87,7 @@ DEFAULT_KEEP_ALIVE_S: Final = 600.0
 ASSUMED_INIT_MS: Final = 800.0
 
 _SERVERLESS: Final = frozenset({RUNTIME_SERVERLESS, RUNTIME_SERVERLESS_CONTAINER})
+# aws_ec2 is the container default (a VM-priced fleet), so it reads "containers".
 _PLATFORM_NAMES: Final = {
     "aws_lambda": "Lambda",
     "gcp_cloud_run": "Cloud Run",
@@ -95,7 +96,6 @@ _PLATFORM_NAMES: Final = {
     "azure_container_apps": "Container Apps",
     "aws_ecs": "ECS",
     "aws_fargate": "Fargate",
-    "aws_ec2": "EC2",
     "aws_eks": "Kubernetes",
     "gcp_kubernetes_engine": "Kubernetes",
     "azure_aks": "Kubernetes",

@@ -14,9 +14,11 @@ Definitions (one row per group; rates are fractions in [0, 1], durations ms, cos
   ``slo_breach_rate``, ``slo_breach_cold_share`` = cold breaches / breaches.
 - ``throttled`` (requests with a throttled span), ``throttle_rate``, ``throttle_events``
   (throttled spans), ``retries_per_request``, ``*_tokens_per_request``.
-- ``token_cost_usd`` (priced requests), ``compute_cost_usd``, ``total_cost_usd`` (their
-  sum: a lower bound while ``unpriced_requests`` or ``untokenized_requests`` > 0 — requests
-  with an LLM call whose model has no price, or that reported no readable token count),
+- ``token_cost_usd`` (priced requests; NULL - "unpriced" - when no request of the group
+  that used tokens has a price), ``compute_cost_usd``, ``total_cost_usd`` (their sum; NULL
+  with the token cost; a lower bound while ``unpriced_requests`` or ``untokenized_requests``
+  > 0 - requests with an LLM call whose model has no price, or that reported no readable
+  token count),
   ``cost_per_request_usd`` (mean over priced requests),
   ``cost_per_successful_request_usd`` (cost of priced requests over their successes, so
   failures' cost loads onto what succeeded).

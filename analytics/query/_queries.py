@@ -800,7 +800,10 @@ main AS (
         CAST(sum(output_tokens) AS BIGINT) AS output_tokens,
         CAST(sum(cache_read_tokens) AS BIGINT) AS cache_read_tokens,
         CAST(sum(reasoning_tokens) AS BIGINT) AS reasoning_tokens,
-        coalesce(sum(token_cost_usd), 0) AS token_cost_usd,
+        -- NULL when every request of the group that used tokens is unpriced (never a
+        -- silent $0); else the priced requests' sum, with unpriced_requests saying what
+        -- it leaves out.
+        sum(token_cost_usd) AS token_cost_usd,
         coalesce(sum(compute_cost_usd), 0) AS compute_cost_usd,
         avg(cost_usd) AS cost_per_request_usd,
         sum(cost_usd) AS priced_cost_usd,

@@ -428,7 +428,7 @@ def test_recommend_prints_numbers_for_humans(
         == 0
     )
     out = capsys.readouterr().out
-    assert "[move_to_serverless] Move /embed on EC2 to serverless" in out
+    assert "[move_to_serverless] Move /embed on containers to serverless" in out
     assert "[plans] /embed: chosen all traffic on /embed on serverless" in out
     assert "evidence: " in out
     assert "/chat" not in out
