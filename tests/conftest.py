@@ -12,9 +12,6 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Any
-
-import pytest
 
 _ROOT = Path(__file__).resolve().parents[1]
 
@@ -32,22 +29,3 @@ for _name in [n for n in sys.modules if n == "infermeter" or n.startswith("infer
     _file = getattr(_module, "__file__", None) or ""
     if _file and Path(_file).resolve().is_relative_to(_ROOT / "infermeter"):
         del sys.modules[_name]  # imported from the source folder by a plugin: re-import
-
-
-# --- invariant over every recommendation the suite produces ------------------------------
-# Every call of the one function all recommendations pass through (recommend, the weekly
-# report, the exporter's rollups) is checked by ``check_decisions``: no negative cost, one
-# runtime decision per endpoint, never a combined loss while claiming a saving.
-@pytest.fixture(autouse=True)
-def _recommendation_invariants(monkeypatch: pytest.MonkeyPatch) -> None:
-    from infermeter.analytics.economics import _recommend
-    from infermeter.analytics.testing import check_decisions
-
-    original = _recommend.decide_from_frames
-
-    def checked(*args: Any, **kwargs: Any) -> Any:
-        decisions = original(*args, **kwargs)
-        check_decisions(decisions)
-        return decisions
-
-    monkeypatch.setattr(_recommend, "decide_from_frames", checked)

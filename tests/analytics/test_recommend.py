@@ -4,7 +4,7 @@ pipeline (store -> request table -> metrics -> rules) and the command."""
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -511,3 +511,48 @@ def test_small_shares_are_not_printed_as_zero() -> None:
     (rec,) = recommend_from_frames(frame(workload()), economics=frame(quiet))
     assert "would run at 0.4% utilization, crossover 1.6%" in rec.rationale
     assert "at 0% utilization" not in rec.rationale
+
+
+def test_the_invariant_catches_a_contradictory_pair() -> None:
+    # What the demo used to say about /v1/ingest: "move the pod to serverless (save $9)"
+    # next to "keep the Lambda warm (costs $11)" - a loss while claiming a saving.
+    from infermeter.analytics.economics import Decisions
+    from infermeter.analytics.testing import check_decisions
+
+    def rec(kind: str, runtime: str, change: float) -> Recommendation:
+        return Recommendation(
+            kind=kind,
+            endpoint="/v1/ingest",
+            runtime=runtime,
+            tenant=None,
+            title=kind,
+            rationale="",
+            evidence={},
+            confidence=0.5,
+            confidence_label="medium",
+            monthly_cost_change_usd=change,
+        )
+
+    pair = [
+        rec("move_to_serverless", "container", -9.18),
+        rec("add_warm_capacity", "serverless", 10.95),
+    ]
+    with pytest.raises(AssertionError, match="runtime decisions"):
+        check_decisions(Decisions(pair, []))
+    negative = rec("move_to_containers", "serverless", -3.0)
+    negative.evidence["container_monthly_usd"] = -1.0
+    with pytest.raises(AssertionError, match="negative container_monthly_usd"):
+        check_decisions(Decisions([negative], []))
+
+
+def test_recommend_takes_the_since_durations_metrics_takes(
+    store: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    path, deployments = store
+    argv = ["recommend", "--store", str(path), "--deployments", str(deployments), "--json"]
+    week = timedelta(days=7)
+    before = datetime.now(UTC).replace(tzinfo=None) - week  # the store is naive UTC
+    assert main([*argv, "--since", "7d"]) == 0
+    after = datetime.now(UTC).replace(tzinfo=None) - week
+    since = datetime.fromisoformat(json.loads(capsys.readouterr().out)["window"]["since"])
+    assert before <= since <= after
