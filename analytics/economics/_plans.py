@@ -205,12 +205,21 @@ def arrivals_by_workload(frame: pl.DataFrame) -> dict[tuple[Any, Any], Arrivals]
         init = group.select(own_init.cast(pl.Float64).alias("init")).to_series().to_numpy()
         measured = init[~np.isnan(init)]
         estimate = float(measured.mean()) if measured.size else ASSUMED_INIT_MS
+        duration = group["duration_ms"].fill_null(0.0).to_numpy().astype(float)
+        cold = group["cold_start"].fill_null(value=False).to_numpy().astype(float)
+        # The handler's own cold penalty (lazy loading on a first call): mean cold minus
+        # mean warm handler duration, never negative; 0 without both kinds.
+        penalty = 0.0
+        if 0 < cold.sum() < cold.size:
+            penalty = max(0.0, float(duration[cold > 0].mean()) - float(duration[cold == 0].mean()))
         out[(endpoint, runtime)] = Arrivals(
             start_s=group["start_s"].to_numpy().astype(float),
             end_s=group["end_s"].to_numpy().astype(float),
-            duration_ms=group["duration_ms"].fill_null(0.0).to_numpy().astype(float),
+            duration_ms=duration,
             init_ms=init.astype(float),
             init_estimate_ms=estimate,
+            cold=cold,
+            penalty_ms=np.full(cold.size, penalty),
         )
     return out
 
@@ -225,6 +234,8 @@ def _merge(parts: Sequence[Arrivals], init_estimate_ms: float) -> Arrivals:
         # Requests that were cold elsewhere (a new pod) did not pay a serverless INIT.
         init_ms=np.full(sum(p.count for p in parts), np.nan),
         init_estimate_ms=init_estimate_ms,
+        cold=np.concatenate([p.cold for p in parts if p.cold is not None]),
+        penalty_ms=np.concatenate([p.penalty_ms for p in parts if p.penalty_ms is not None]),
     )
 
 

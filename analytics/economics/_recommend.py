@@ -335,12 +335,22 @@ def _plan_recommendation(
     gain = None
     if p95 is not None and chosen.projected_p95_ms is not None and p95 > chosen.projected_p95_ms:
         gain = round(p95 - chosen.projected_p95_ms, 1)
+    amount = f"${abs(change):,.0f}" if abs(change) >= 10 else f"${abs(change):,.2f}"
     money = (
-        f"save ${-change:,.0f}/month"
+        f"save {amount}/month"
         if change < 0
-        else f"costs ${change:,.0f}/month"
+        else f"costs {amount}/month"
         if change > 0
         else "same cost"
+    )
+    # A move that fixes the SLO says so first: that is why it is made.
+    fixes = (
+        f"p95 {p95:,.0f} -> ~{chosen.projected_p95_ms:,.0f} ms, "
+        if not stay.meets_slo
+        and chosen.meets_slo
+        and p95 is not None
+        and chosen.projected_p95_ms is not None
+        else ""
     )
     slo = decision.slo_ms
     slo_text = ""
@@ -383,7 +393,7 @@ def _plan_recommendation(
         )
     elif chosen.kind.startswith("all_containers"):
         kind = "move_to_containers"
-        title = f"Move {name} to containers: {money}"
+        title = f"Move {name} to containers: {fixes}{money}"
         utilization = number(econ, "measured_utilization")
         crossover = number(econ, "crossover_utilization")
         busy = (
@@ -399,7 +409,7 @@ def _plan_recommendation(
         )
     else:
         kind = "move_to_serverless"
-        title = f"Move {name} to serverless: {money}"
+        title = f"Move {name} to serverless: {fixes}{money}"
         warm = f" with {chosen.warm_units} warm unit(s)" if chosen.warm_units else ""
         cold = chosen.projected_cold_start_share or 0.0
         rationale = (

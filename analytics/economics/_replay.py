@@ -15,8 +15,11 @@ Serverless (Lambda, Cloud Run, Container Apps), per second of the measured windo
   serve first; on-demand environments stay warm for the platform's keep-alive after the
   last second they were needed and are reused most-recently-used first;
 - a request that needs more environments than are warm at that moment starts one: it is
-  cold, and its latency becomes its handler duration plus INIT (its own measured INIT when
-  it was measured cold, else the workload's mean INIT - an estimate).
+  cold, and its latency becomes its warm handler duration plus INIT (its own measured INIT
+  when it was cold, else the workload's mean INIT - an estimate) plus the handler's own
+  cold penalty (lazy loading on the first call: the workload's mean cold minus mean warm
+  handler duration, never negative). A request measured cold but projected warm sheds that
+  penalty.
 
 Idle time is counted from the last *second* an environment was needed, not from the end of
 its last request: for requests far shorter than the keep-alive (seconds against ten minutes)
@@ -65,13 +68,31 @@ class Arrivals:
     duration_ms: npt.NDArray[np.float64]
     init_ms: npt.NDArray[np.float64]
     init_estimate_ms: float
+    # Measured cold (1.0) or warm (0.0), and the handler's cold penalty (ms) per request.
+    cold: npt.NDArray[np.float64] | None = None
+    penalty_ms: npt.NDArray[np.float64] | None = None
 
     def __post_init__(self) -> None:
         import numpy as np
 
+        size = np.asarray(self.start_s).size
+        if self.cold is None:
+            object.__setattr__(self, "cold", np.zeros(size))
+        if self.penalty_ms is None:
+            object.__setattr__(self, "penalty_ms", np.zeros(size))
         order = np.argsort(self.start_s, kind="stable")
-        for name in ("start_s", "end_s", "duration_ms", "init_ms"):
+        for name in ("start_s", "end_s", "duration_ms", "init_ms", "cold", "penalty_ms"):
             object.__setattr__(self, name, np.asarray(getattr(self, name), dtype=float)[order])
+
+    def warm_duration_ms(self) -> npt.NDArray[np.float64]:
+        """Each request's handler duration had it run warm (a cold one sheds its penalty)."""
+        import numpy as np
+
+        assert self.cold is not None and self.penalty_ms is not None
+        shed: npt.NDArray[np.float64] = np.maximum(
+            self.duration_ms - self.cold * self.penalty_ms, 0.0
+        )
+        return shed
 
     @property
     def count(self) -> int:
@@ -152,7 +173,10 @@ def replay_serverless(
         pool[:used] = [second] * used
         i = j
     init = np.where(np.isnan(arrivals.init_ms), arrivals.init_estimate_ms, arrivals.init_ms)
-    latencies = arrivals.duration_ms + np.where(cold, np.maximum(init, 0.0), 0.0)
+    assert arrivals.penalty_ms is not None
+    latencies = arrivals.warm_duration_ms() + np.where(
+        cold, np.maximum(init, 0.0) + arrivals.penalty_ms, 0.0
+    )
     return Projection(n, int(cold.sum()), _p95(latencies), warm_units)
 
 
@@ -166,8 +190,9 @@ def replay_fleet(arrivals: Arrivals, *, slots: int) -> Projection:
         return Projection(0, 0, None, slots)
     free = [float(arrivals.start_s[0])] * max(1, slots)
     latencies = np.empty(n)
+    # An always-on fleet is warm: each request takes its warm handler duration.
     for k, (start, duration_ms) in enumerate(
-        zip(arrivals.start_s.tolist(), arrivals.duration_ms.tolist(), strict=True)
+        zip(arrivals.start_s.tolist(), arrivals.warm_duration_ms().tolist(), strict=True)
     ):
         begin = max(start, heapq.heappop(free))
         heapq.heappush(free, begin + duration_ms / 1000.0)

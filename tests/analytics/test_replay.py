@@ -144,3 +144,26 @@ def test_a_fleet_queues_what_its_slots_cannot_hold() -> None:
     assert p.cold_starts == 0
     assert p.p95_ms == pytest.approx(2000.0)
     assert replay_fleet(a, slots=4).p95_ms == pytest.approx(1000.0)
+
+
+def test_a_lazy_first_call_is_part_of_the_cold_start() -> None:
+    # Two requests 15 min apart, the first measured cold: its handler took 300 ms + a 1700 ms
+    # lazy load (mean cold 2000 - mean warm 300 = 1700 ms penalty), INIT 500 ms outside.
+    start = np.array([0.0, 900.0, 1800.0])
+    duration = np.array([2000.0, 300.0, 300.0])
+    a = Arrivals(
+        start_s=start,
+        end_s=start + duration / 1000.0,
+        duration_ms=duration,
+        init_ms=np.array([500.0, np.nan, np.nan]),
+        init_estimate_ms=500.0,
+        cold=np.array([1.0, 0.0, 0.0]),
+        penalty_ms=np.full(3, 1700.0),
+    )
+    # One warm unit: nobody is cold, the first call sheds its lazy load too.
+    assert replay_serverless(a, warm_units=1, keep_alive_s=600.0).p95_ms == pytest.approx(300.0)
+    # No warm unit, 10-min keep-alive: all three are cold, each 300 + 1700 + 500 ms.
+    none = replay_serverless(a, warm_units=0, keep_alive_s=600.0)
+    assert none.cold_starts == 3
+    assert none.p95_ms == pytest.approx(2500.0)
+    assert replay_fleet(a, slots=1).p95_ms == pytest.approx(300.0)
