@@ -66,6 +66,7 @@ __all__ = [
     "choose",
     "deployment_name",
     "endpoint_plans",
+    "merge_arrivals",
 ]
 
 PLAN_KINDS: Final = (
@@ -224,7 +225,8 @@ def arrivals_by_workload(frame: pl.DataFrame) -> dict[tuple[Any, Any], Arrivals]
     return out
 
 
-def _merge(parts: Sequence[Arrivals], init_estimate_ms: float) -> Arrivals:
+def merge_arrivals(parts: Sequence[Arrivals], init_estimate_ms: float) -> Arrivals:
+    """One stream of several workloads' arrivals (a serverless INIT estimate for all)."""
     import numpy as np
 
     return Arrivals(
@@ -575,7 +577,7 @@ def _consolidated_plans(
             if container_rows
             else f"{endpoint} on containers"
         )
-        merged = _merge(known, ASSUMED_INIT_MS)
+        merged = merge_arrivals(known, ASSUMED_INIT_MS)
         side = sides[target.get("runtime")]
         plans += _container_plans(
             endpoint,
@@ -605,7 +607,7 @@ def _consolidated_plans(
             f"all traffic on {where}",
             changes=moving,
             side=sides[target.get("runtime")],
-            arrivals=_merge(known, estimate),
+            arrivals=merge_arrivals(known, estimate),
             slo=slo,
         )
         if not measured.size:
