@@ -347,6 +347,8 @@ def _serverless_plans(
             warm_units=units,
             keep_alive_s=side.keep_alive_s,
             concurrency=side.serverless_concurrency,
+            # Staying on the same platform, its measured cold starts are facts.
+            keep_measured_cold=kind == "stay",
         )
 
     def plan(p: Projection, plan_kind: str, text: str, notes: tuple[str, ...]) -> Plan:

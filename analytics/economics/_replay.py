@@ -139,10 +139,20 @@ def _p95(latencies: npt.NDArray[np.float64]) -> float | None:
 
 
 def replay_serverless(
-    arrivals: Arrivals, *, warm_units: int, keep_alive_s: float, concurrency: int = 1
+    arrivals: Arrivals,
+    *,
+    warm_units: int,
+    keep_alive_s: float,
+    concurrency: int = 1,
+    keep_measured_cold: bool = False,
 ) -> Projection:
     """Cold starts and p95 of ``arrivals`` with ``warm_units`` always-warm environments
-    (see the module docstring for the model)."""
+    (see the module docstring for the model).
+
+    ``keep_measured_cold`` (the same deployment, more warm capacity): a request measured
+    cold stays cold unless a warm unit serves it - platforms recycle environments more
+    often than a keep-alive explains (deploys, scale-in, host maintenance), and only
+    capacity kept warm removes those cold starts."""
     import numpy as np
 
     n = arrivals.count
@@ -151,6 +161,8 @@ def replay_serverless(
     needed = np.ceil(arrivals.levels() / max(1, concurrency)).astype(np.int64).tolist()
     seconds = np.floor(arrivals.start_s - arrivals.start_s[0]).astype(np.int64).tolist()
     cold = np.zeros(n, dtype=bool)
+    assert arrivals.cold is not None
+    measured = (arrivals.cold > 0).tolist()
     # Last second each on-demand environment was needed, most recent first.
     pool: list[int] = []
     i = 0
@@ -166,6 +178,8 @@ def replay_serverless(
             if needed[j] > ceiling:
                 cold[j] = True
                 ceiling = needed[j]
+            elif keep_measured_cold and measured[j] and needed[j] > warm_units:
+                cold[j] = True
             peak = max(peak, needed[j])
             j += 1
         pool[:0] = [second] * (ceiling - available)

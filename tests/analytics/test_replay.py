@@ -167,3 +167,27 @@ def test_a_lazy_first_call_is_part_of_the_cold_start() -> None:
     assert none.cold_starts == 3
     assert none.p95_ms == pytest.approx(2500.0)
     assert replay_fleet(a, slots=1).p95_ms == pytest.approx(300.0)
+
+
+def test_measured_cold_starts_the_keep_alive_cannot_explain_stay_until_warm_capacity_serves() -> (
+    None
+):
+    # One 500 ms request a minute (never two at once), every 10th measured cold: the keep-alive
+    # would keep one environment warm, yet the platform recycled it. Staying on it, those
+    # cold starts are facts; one provisioned unit serves every request and removes them.
+    start = np.arange(100) * 60.0
+    duration = np.full(100, 500.0)
+    measured = (np.arange(100) % 10 == 0).astype(float)
+    a = Arrivals(
+        start_s=start,
+        end_s=start + 0.5,
+        duration_ms=duration,
+        init_ms=np.where(measured > 0, 900.0, np.nan),
+        init_estimate_ms=900.0,
+        cold=measured,
+    )
+    kept = replay_serverless(a, warm_units=0, keep_alive_s=600.0, keep_measured_cold=True)
+    assert kept.cold_starts == 10
+    assert replay_serverless(a, warm_units=0, keep_alive_s=600.0).cold_starts == 1
+    warm = replay_serverless(a, warm_units=1, keep_alive_s=600.0, keep_measured_cold=True)
+    assert warm.cold_starts == 0 and warm.p95_ms == pytest.approx(500.0)
