@@ -409,9 +409,10 @@ def _run_prices_check(args: argparse.Namespace) -> int:
     ambiguous = frame.filter(frame["ambiguous"].is_not_null())
     for row in ambiguous.iter_rows(named=True):
         sys.stderr.write(
-            f"infermeter prices check: {printable(row['model'])!r} names no provider and several "
-            f"listings at different prices could mean it ({printable(row['ambiguous'])}); priced as "
-            f"{row['priced_by']}. Set gen_ai.provider.name or pin it with [aliases].\n"
+            f"infermeter prices check: {printable(row['model'])!r} names no provider and "
+            "several listings at different prices could mean it "
+            f"({printable(row['ambiguous'])}); priced as {row['priced_by']}. Set "
+            "gen_ai.provider.name or pin it with [aliases].\n"
         )
     unpriced = sorted({printable(m) for m in frame.filter(frame["unpriced"])["model"].to_list()})
     if unpriced:
