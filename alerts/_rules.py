@@ -265,6 +265,8 @@ DEFAULT_RULES: Final[tuple[AlertRule, ...]] = (
         "group before retraining or rolling back the prompt.",
         for_seconds=0,
     ),
+    # The runtime alerts read the same decision as `infermeter recommend` (one plan per
+    # endpoint, the cheapest meeting the SLO, its thresholds): no second rule of their own.
     AlertRule(
         name="InfermeterQualityRollback",
         severity="warning",
@@ -283,26 +285,22 @@ DEFAULT_RULES: Final[tuple[AlertRule, ...]] = (
         severity="info",
         identity=_WORKLOAD,
         condition=Clause(
-            C.SERVERLESS_MONTHLY_COST_USD,
-            ">",
-            "threshold",
-            matchers={"runtime": _SERVERLESS},
-            relative_to=C.CONTAINER_MONTHLY_COST_USD,
+            C.RECOMMENDATION_ACTIVE, ">=", "threshold", matchers={"kind": "move_to_containers"}
         ),
-        guards=(Clause(C.RUNTIME_MONTHLY_SAVING_USD, ">=", "min_saving_usd"),),
-        params={"threshold": 1.2, "min_saving_usd": 5.0},
+        params={"threshold": 1.0},
         evidence={
             "containers": Evidence(C.CONTAINER_MONTHLY_COST_USD),
+            "serverless": Evidence(C.SERVERLESS_MONTHLY_COST_USD),
             "saving": Evidence(C.RUNTIME_MONTHLY_SAVING_USD),
-            "utilization": Evidence(C.MEASURED_UTILIZATION_RATIO),
-            "crossover": Evidence(C.CROSSOVER_UTILIZATION_RATIO),
-            "instances": Evidence(C.CONTAINER_INSTANCES),
+            "confidence": Evidence(
+                C.RECOMMENDATION_CONFIDENCE_RATIO, {"kind": "move_to_containers"}
+            ),
         },
-        summary="{endpoint} would cost {containers|usd}/month on containers instead of "
-        "{value|usd} on {runtime}",
-        description="Measured utilization {utilization|pct} is above the break-even "
-        "{crossover|pct}: {instances|num} always-on instance(s) would save "
-        "{saving|usd} a month. See `infermeter recommend` for the rationale.",
+        summary="move {endpoint} ({runtime}) to containers",
+        description="The cheapest plan that meets the SLO runs it on containers "
+        "({containers|usd}/month for its load against {serverless|usd} on {runtime}); the "
+        "endpoint's bill changes by -{saving|usd} a month (confidence {confidence|pct}). "
+        "See `infermeter recommend` for every plan and the runner-up.",
         for_seconds=3600,
     ),
     AlertRule(
@@ -310,25 +308,22 @@ DEFAULT_RULES: Final[tuple[AlertRule, ...]] = (
         severity="info",
         identity=_WORKLOAD,
         condition=Clause(
-            C.CONTAINER_MONTHLY_COST_USD,
-            ">",
-            "threshold",
-            matchers={"runtime": "container"},
-            relative_to=C.SERVERLESS_MONTHLY_COST_USD,
+            C.RECOMMENDATION_ACTIVE, ">=", "threshold", matchers={"kind": "move_to_serverless"}
         ),
-        guards=(Clause(C.RUNTIME_MONTHLY_SAVING_USD, ">=", "min_saving_usd"),),
-        params={"threshold": 1.2, "min_saving_usd": 5.0},
+        params={"threshold": 1.0},
         evidence={
             "serverless": Evidence(C.SERVERLESS_MONTHLY_COST_USD),
+            "containers": Evidence(C.CONTAINER_MONTHLY_COST_USD),
             "saving": Evidence(C.RUNTIME_MONTHLY_SAVING_USD),
-            "utilization": Evidence(C.MEASURED_UTILIZATION_RATIO),
-            "crossover": Evidence(C.CROSSOVER_UTILIZATION_RATIO),
+            "confidence": Evidence(
+                C.RECOMMENDATION_CONFIDENCE_RATIO, {"kind": "move_to_serverless"}
+            ),
         },
-        summary="{endpoint} would cost {serverless|usd}/month on serverless instead of "
-        "{value|usd} on its container fleet",
-        description="Measured utilization {utilization|pct} is below the break-even "
-        "{crossover|pct}: the fleet mostly idles. Serverless would save "
-        "{saving|usd} a month.",
+        summary="move {endpoint} ({runtime}) to serverless",
+        description="The cheapest plan that meets the SLO runs it on serverless "
+        "({serverless|usd}/month for its load against {containers|usd} for the fleet); the "
+        "endpoint's bill changes by -{saving|usd} a month (confidence {confidence|pct}). "
+        "See `infermeter recommend` for every plan and the runner-up.",
         for_seconds=3600,
     ),
     AlertRule(

@@ -13,6 +13,7 @@ only owns the connection and the inputs, and closes the connection when it ends.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from types import TracebackType
@@ -27,7 +28,7 @@ if TYPE_CHECKING:
 
     import duckdb
     import polars as pl
-    from infermeter.analytics.economics import Recommendation
+    from infermeter.analytics.economics import Decisions, Recommendation
     from infermeter.analytics.quality import TopicShift
     from infermeter.analytics.report import WeeklyReport
     from infermeter.analytics.rollup import RollupOptions, Snapshot
@@ -158,21 +159,35 @@ class Analysis:
         *,
         endpoint: str | None = None,
     ) -> list[Recommendation]:
+        return self.decisions(since, until, endpoint=endpoint).recommendations
+
+    def decisions(
+        self,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        *,
+        endpoint: str | None = None,
+    ) -> Decisions:
+        """The recommendations and, per endpoint, every plan priced (chosen, runner-up)."""
         import duckdb
-        from infermeter.analytics.economics import recommend
+        from infermeter.analytics.economics import decide
 
         requests = self.requests(since, until)
         if endpoint:
             requests = requests.filter(
                 duckdb.ColumnExpression("endpoint") == duckdb.ConstantExpression(endpoint)
             )
-        found = recommend(
+        found = decide(
             requests,
             prices=self.prices,
             deployments=self.deployments,
             self_hosted=self.self_hosted(since, until, endpoint=endpoint),
         )
-        return [*self._rollout_recommendations(requests), *found]
+        # Quality rollbacks (analytics.quality) come first, as before.
+        return replace(
+            found,
+            recommendations=[*self._rollout_recommendations(requests), *found.recommendations],
+        )
 
     def self_hosted(
         self,

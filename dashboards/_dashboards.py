@@ -588,9 +588,9 @@ def rebalancing_dashboard() -> Json:
     )
     layout.panel(
         "bargauge",
-        "Monthly saving on the cheaper runtime",
-        "Difference between the two monthly projections per workload: what moving to the "
-        "cheaper runtime would save at the measured load.",
+        "Monthly saving of the advised move",
+        "What the runtime move `infermeter recommend` advises saves per month at the "
+        "measured load (the cheapest plan meeting the SLO; negative: it buys the SLO).",
         [Target(f(C.RUNTIME_MONTHLY_SAVING_USD), "{{endpoint}} {{runtime}}")],
         unit="currencyUSD",
         width=8,
@@ -616,8 +616,8 @@ def rebalancing_dashboard() -> Json:
     layout.panel(
         "bargauge",
         "Warm capacity advised",
-        "Min instances / provisioned concurrency that would absorb the baseline concurrency "
-        "and remove most cold starts, with its monthly cost next to it.",
+        "Min instances / provisioned concurrency `infermeter recommend` advises: the smallest "
+        "size whose replay of the measured arrivals brings p95 within the SLO.",
         [
             Target(f(C.WARM_CAPACITY_UNITS), "{{endpoint}} {{runtime}} units"),
         ],

@@ -325,14 +325,15 @@ def _analyse(store: Path | str, out: Path, end: datetime, console: _Console) -> 
     week = _report_week(end)
     with open_analysis(store, deployments=out / "infermeter.toml") as analysis:
         console.step(
-            "drift: each prompt version against the one before its rollout (Evidently report)"
+            "drift: last week, and a new prompt version against the one it replaced "
+            "(Evidently report)"
         )
+        # The default reference, as `infermeter drift --store STORE` uses it with no flags.
         drift = write_drift_report(
             out / "drift.html",
             analysis.con,
             analysis.spans,
             analysis.embeddings,
-            reference="before-rollout",
             title="infermeter demo: drift after the prompt rollout",
         )
         with open_results_for_writing(store) as results:
@@ -355,6 +356,8 @@ def _analyse(store: Path | str, out: Path, end: datetime, console: _Console) -> 
             report.economics, on=("endpoint", "runtime"), how="left", suffix="_economics"
         ).to_dicts(),
         "recommendations": recommendations_to_json(report.recommendations)["recommendations"],
+        # Per endpoint: every plan priced, the chosen one and the runner-up.
+        "plans": [decision.to_dict() for decision in report.plans],
         "drift": drift.to_dicts(),
         "quality": quality,
     }
@@ -530,8 +533,15 @@ def _print_summary(
     show.print("[bold]Recommendations[/] (projections of the measured load, list prices)")
     for rec in findings["recommendations"]:
         show.print(f"  • [bold]{rec['title']}[/] [dim]({rec['confidence_label']} confidence)[/]")
+    show.print("[bold]Plans per endpoint[/] (the cheapest meeting the SLO, and the runner-up)")
+    for decision in findings["plans"]:
+        (chosen,) = [p for p in decision["plans"] if p["kind"] == decision["chosen"]]
+        show.print(
+            f"  • {decision['endpoint']}: {chosen['description']} "
+            f"(${chosen['monthly_cost_usd']:,.2f}/month); {decision['why']}"
+        )
     drifted = [row for row in findings["drift"] if row["verdict"] == "drift"]
-    show.print("[bold]Drift[/] (each prompt version against the one before its rollout)")
+    show.print("[bold]Drift[/] (last week; a new prompt version against the one it replaced)")
     for row in drifted:
         what = f"{row['feature']} embeddings" if row["kind"] == "embedding" else row["feature"]
         show.print(

@@ -76,26 +76,40 @@ def test_the_steady_endpoint_should_move_to_containers(demo: Any) -> None:
     move = _recommendation(findings, "move_to_containers", "/v1/chat", "serverless")
     evidence = move["evidence"]
     assert evidence["container_monthly_usd"] < evidence["serverless_monthly_usd"]
-    assert move["monthly_saving_usd"] > 5
+    assert move["monthly_cost_change_usd"] < -5  # one signed number: negative saves
     assert move["confidence_label"] == "high"
 
 
 @pytest.mark.slow
 def test_cold_starts_drive_the_bursty_endpoints_p95(demo: Any) -> None:
     _, findings, _ = demo
-    warm = _recommendation(findings, "add_warm_capacity", "/v1/ingest", "serverless")
-    evidence = warm["evidence"]
+    # /v1/ingest runs on Lambda and on an always-on pod: one decision for the endpoint.
+    # Its bursts start cold (INIT + a lazy first call), so the Lambda's p95 breaks the SLO;
+    # the pod can take all the traffic and meets it for less than keeping the Lambda warm.
+    move = _recommendation(findings, "move_to_containers", "/v1/ingest", "serverless")
+    evidence = move["evidence"]
     # More than the 5 % tail the p95 ignores starts cold, so the p95 is a cold latency.
     assert evidence["cold_start_rate"] > 0.05
     assert evidence["p95_ms"] > evidence["slo_ms"] > evidence["warm_p95_ms"]
     assert evidence["slo_breach_cold_share"] > 0.9
-    assert warm["p95_gain_ms"] > 1000
-    # The steady endpoint's cold starts are rare: no warm capacity advised there.
-    assert not [
-        r
-        for r in findings["recommendations"]
-        if r["kind"] == "add_warm_capacity" and r["endpoint"] == "/v1/chat"
-    ]
+    assert evidence["projected_p95_ms"] < evidence["slo_ms"]
+    assert move["p95_gain_ms"] > 1000
+    assert move["title"].startswith("Move /v1/ingest on Lambda to containers: p95 ")
+    (ingest,) = [p for p in findings["plans"] if p["endpoint"] == "/v1/ingest"]
+    plans = {p["kind"]: p for p in ingest["plans"]}
+    assert ingest["chosen"] == "all_containers"
+    # Warm capacity sized by replaying the bursts meets the SLO too, but costs more.
+    assert plans["stay_warm"]["meets_slo"]
+    assert plans["stay_warm"]["monthly_cost_usd"] > plans["all_containers"]["monthly_cost_usd"]
+    # No contradictory pair: never "keep the Lambda warm" next to "move the pod away".
+    for endpoint in ("/v1/ingest", "/v1/chat"):
+        decisions = [
+            r
+            for r in findings["recommendations"]
+            if r["endpoint"] == endpoint
+            and r["kind"] in {"add_warm_capacity", "move_to_containers", "move_to_serverless"}
+        ]
+        assert len(decisions) == 1, decisions
 
 
 @pytest.mark.slow
@@ -173,7 +187,7 @@ def test_the_idle_self_hosted_embedding_gpu_should_go(demo: Any) -> None:
     assert evidence["api_monthly_usd"] < 5
     assert evidence["breakeven_tokens_per_month"] == pytest.approx(0.8048 * 730 / 0.02e-6)
     assert evidence["gpu_type"] == "nvidia-l4"
-    assert api["monthly_saving_usd"] > 580
+    assert api["monthly_cost_change_usd"] < -580  # one signed number: negative saves
     # If it stays self-hosted: up ~2 h a night, a scale-to-zero L4 bills a small share.
     gpu = _recommendation(findings, "gpu_serverless_or_containers", "/v1/embed", "container")
     assert gpu["evidence"]["gpu_cheaper"] == "serverless"
@@ -204,13 +218,14 @@ def test_every_output_a_newcomer_is_pointed_to_exists(demo: Any) -> None:
     assert (out / "grafana" / "provisioning" / "datasources" / "infermeter.yaml").exists()
     assert "groups:" in Path(findings["alert_rules"]).read_text(encoding="utf-8")
     assert {a["name"] for a in findings["alerts_firing"]} >= {
-        "InfermeterWarmCapacityAdvised",
+        "InfermeterMoveToContainers",
         "InfermeterDriftDetected",
         "InfermeterTenantDominatesThrottles",
     }
     # The summary tells the newcomer what was found and where to go next.
     for text in (
-        "Move /v1/chat to containers",
+        "Move /v1/chat on Lambda to containers",
+        "Plans per endpoint",
         "infermeter serve --store",
         "infermeter dashboards push",
     ):

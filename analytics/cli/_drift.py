@@ -9,11 +9,11 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from infermeter.agent.settings import add_arguments
 from infermeter.analytics.drift._settings import DRIFT_SETTINGS, drift_config
@@ -40,7 +40,7 @@ vectors; other groups still complete).
 
 _EPILOG = """\
 examples:
-  infermeter drift --store demo.duckdb
+  infermeter drift --store demo.duckdb     # vs last week; a new version vs the one it replaced
   infermeter drift --store demo.duckdb --reference before-rollout --by model
   infermeter drift --store demo.duckdb --current 2026-11-16..2026-11-22 \\
       --reference 2026-11-01..2026-11-07 --method classifier,evidently:psi --json
@@ -141,7 +141,8 @@ def _run(args: argparse.Namespace) -> int:
         print(f"writing {args.html} (Evidently) …", file=sys.stderr)
         write_html_report(args.html, samples, title=f"infermeter drift — {_store_name(args.store)}")
     if args.json:
-        print(json.dumps(results.to_dicts(), default=_json_default, indent=2))
+        rows = [{**row, "reference": reference_used(row)} for row in results.to_dicts()]
+        print(json.dumps(rows, default=_json_default, indent=2))
     else:
         _print_table(results, by=",".join(config.by))
     drifted = bool(results.filter(results["verdict"] == "drift").height)
@@ -213,7 +214,7 @@ def _print_table(results: pl.DataFrame, *, by: str) -> None:
     keys = str(results["group_by"][0]).split(",")
     table = Table(title=f"drift by {by}")
     numeric = ("score", "threshold", "ref n", "cur n")
-    for column in (*keys, "kind", "feature", "method", "verdict", *numeric):
+    for column in (*keys, "kind", "feature", "method", "verdict", *numeric, "reference"):
         table.add_column(column, justify="right" if column in numeric else "left")
     notes: list[str] = []
     for row in results.iter_rows(named=True):
@@ -234,6 +235,7 @@ def _print_table(results: pl.DataFrame, *, by: str) -> None:
             _number(row["threshold"]),
             f"{row['reference_n']:,}",
             f"{row['current_n']:,}",
+            reference_used(row),
         )
         if row["verdict"] in ("insufficient_data", "error"):
             where = ", ".join(f"{key}={_text(row[key])}" for key in keys)
@@ -252,6 +254,18 @@ def _print_table(results: pl.DataFrame, *, by: str) -> None:
         )
     counts = results["verdict"].value_counts(sort=True).iter_rows()
     console.print("  ".join(f"{verdict}: {count}" for verdict, count in counts), highlight=False)
+
+
+def reference_used(row: Mapping[str, Any]) -> str:
+    """Which reference a result row compared with: the version a rollout replaced, or the
+    fixed window (previous week, previous period or START..END) shared by the run."""
+    version = row.get("reference_prompt_version")
+    if version is not None:
+        return f"prompt {version} before the rollout"
+    start, end = row.get("reference_start"), row.get("reference_end")
+    if start is None or end is None:
+        return "none"
+    return f"{start:%Y-%m-%d %H:%M} .. {end:%Y-%m-%d %H:%M}"
 
 
 def _text(value: object) -> str:

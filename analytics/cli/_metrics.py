@@ -57,7 +57,7 @@ _RELATIVE: Final = re.compile(r"^\s*(\d+)\s*(m|h|d|w)\s*$", re.IGNORECASE)
 _RELATIVE_UNITS: Final = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 
 
-def _moment(text: str) -> datetime:
+def parse_moment(text: str) -> datetime:
     """An ISO date/time (naive = UTC) or a duration back from now (``24h``, ``7d``)."""
     relative = _RELATIVE.match(text)
     if relative:
@@ -89,13 +89,13 @@ def _store_args(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--since",
-        type=_moment,
+        type=parse_moment,
         default=None,
         help="requests starting at or after (ISO, UTC; or 24h, 7d back from now)",
     )
     parser.add_argument(
         "--until",
-        type=_moment,
+        type=parse_moment,
         default=None,
         help="requests starting before (ISO, UTC; or a duration back from now)",
     )
@@ -235,6 +235,13 @@ def _run_metrics(args: argparse.Namespace) -> int:
             f"infermeter metrics: {foreign[0]:,} span(s) naming another tenant than their "
             f"request's entry span were left out of {foreign[1]:,} request(s) (written into "
             "another tenant's trace; see the request table's foreign_spans).\n"
+        )
+    unpriced = int(frame["unpriced_requests"].sum() or 0) if frame.height else 0
+    if unpriced and args.format == "table":
+        # Totals must not pass for complete: say what they leave out.
+        sys.stdout.write(
+            f"Token and total costs exclude {unpriced:,} unpriced request(s) (models without "
+            "a price: `infermeter prices check` lists them).\n"
         )
     return 0
 
@@ -387,6 +394,7 @@ def _run_prices_check(args: argparse.Namespace) -> int:
         "token_cost_usd",
         "unpriced",
         "untokenized_spans",
+        "ambiguous",
     ]
     if frame["emitter_cost_usd"].is_not_null().any():
         columns += ["emitter_cost_usd", "cost_difference_usd"]
@@ -398,6 +406,14 @@ def _run_prices_check(args: argparse.Namespace) -> int:
     )
     from infermeter.analytics._text import printable
 
+    ambiguous = frame.filter(frame["ambiguous"].is_not_null())
+    for row in ambiguous.iter_rows(named=True):
+        sys.stderr.write(
+            f"infermeter prices check: {printable(row['model'])!r} names no provider and "
+            "several listings at different prices could mean it "
+            f"({printable(row['ambiguous'])}); priced as {row['priced_by']}. Set "
+            "gen_ai.provider.name or pin it with [aliases].\n"
+        )
     unpriced = sorted({printable(m) for m in frame.filter(frame["unpriced"])["model"].to_list()})
     if unpriced:
         sys.stderr.write(
@@ -418,6 +434,12 @@ def _run_prices_check(args: argparse.Namespace) -> int:
     return 1 if unpriced or untokenized.height else 0
 
 
+# Cost columns whose NULL means "tokens without a price", never "nothing".
+_UNPRICED_WHEN_NULL: Final = frozenset(
+    {"token_cost_usd", "total_cost_usd", "cost_per_request_usd", "cost_per_successful_request_usd"}
+)
+
+
 def _number(column: str, value: float) -> str:
     if column.endswith("_rate") or column in {"utilization", "share", "mean_share"}:
         return f"{value:.1%}"
@@ -429,7 +451,9 @@ def _number(column: str, value: float) -> str:
 
 
 def _cell(column: str, value: Any) -> str:
-    if value is None:
+    if value is None and column in _UNPRICED_WHEN_NULL:
+        text = "unpriced"
+    elif value is None:
         text = "-"
     elif isinstance(value, bool):
         text = "yes" if value else "no"

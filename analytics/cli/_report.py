@@ -5,20 +5,30 @@ through ``infermeter.collectors.open_reader`` and prices requests at query time 
 pricing and deployments files (``--prices`` / ``INFERMETER_PRICES``, ``--deployments`` /
 ``INFERMETER_DEPLOYMENTS``).
 
-``recommend --json`` prints one JSON document (stable; ``schema_version`` 1)::
+``recommend --json`` prints one JSON document (stable; ``schema_version`` 2)::
 
-    {"schema_version": 1, "generated_at": "...Z", "store": "...",
+    {"schema_version": 2, "generated_at": "...Z", "store": "...",
      "window": {"since": "...", "until": "..."},
      "projection_note": "...", "thresholds": {"min_requests": 50, ...},
      "recommendations": [{"kind": "move_to_containers", "endpoint": "/summarize",
         "runtime": "serverless", "tenant": null, "title": "...", "rationale": "...",
         "evidence": {"serverless_monthly_usd": 103.2, ...}, "confidence": 0.82,
-        "confidence_label": "high", "monthly_saving_usd": 85.1, "p95_gain_ms": null}]}
+        "confidence_label": "high", "monthly_cost_change_usd": -85.1, "p95_gain_ms": null,
+        "plan": "all_containers", "runner_up": "stay"}],
+     "endpoints": [{"endpoint": "/summarize", "slo_ms": 3000.0,
+        "deployments": [{"name": "/summarize on Lambda", "runtime": "serverless"}],
+        "chosen": "all_containers", "runner_up": "stay", "why": "...",
+        "plans": [{"kind": "stay", "description": "...", "monthly_cost_usd": 103.2,
+            "monthly_cost_change_usd": 0.0, "projected_p95_ms": 2100.0,
+            "projected_cold_start_share": 0.01, "meets_slo": true, "warm_units": 0,
+            "instances": null, "changes": [], "notes": []}, ...]}]}
 
 ``kind`` is one of insufficient_data, add_warm_capacity, move_to_containers,
-move_to_serverless, rebalance_tenant, raise_concurrency_limit, cost_jump, rollback,
-cheaper_at_equal_quality (from evaluations, see ``analytics.quality``). Fields are only
-ever added within a schema version.
+move_to_serverless, rebalance_tenant, raise_concurrency_limit, cost_jump, slo_out_of_reach,
+rollback, cheaper_at_equal_quality (from evaluations, see ``analytics.quality``).
+``monthly_cost_change_usd`` is the one signed effect of following a recommendation: < 0
+saves, > 0 costs (schema 1's ``monthly_saving_usd`` had the opposite sign for some kinds).
+Fields are only ever added within a schema version.
 """
 
 from __future__ import annotations
@@ -31,6 +41,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Final
 
 from infermeter.agent.settings import add_arguments
+from infermeter.analytics.cli._metrics import parse_moment
 from infermeter.analytics.economics._deployments import DEPLOYMENT_SETTINGS
 from infermeter.analytics.pricing._prices import PRICE_SETTINGS
 
@@ -45,18 +56,6 @@ DEFAULT_LOOKBACK_DAYS: Final = 14
 _MAX_DAYS: Final = 36_500
 
 
-def _timestamp(text: str) -> datetime:
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"{text!r} is not an ISO date or timestamp (e.g. 2026-11-16 or 2026-11-16T08:00)"
-        ) from None
-    if moment.tzinfo is not None:
-        moment = moment.astimezone(UTC).replace(tzinfo=None)
-    return moment
-
-
 def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--store",
@@ -68,10 +67,16 @@ def _common(parser: argparse.ArgumentParser) -> None:
 
 def _window_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--since", type=_timestamp, default=None, help="first request start to include (ISO, UTC)"
+        "--since",
+        type=parse_moment,
+        default=None,
+        help="first request start to include (ISO, UTC; or 24h, 7d back from now)",
     )
     parser.add_argument(
-        "--until", type=_timestamp, default=None, help="requests starting before this (ISO, UTC)"
+        "--until",
+        type=parse_moment,
+        default=None,
+        help="requests starting before this (ISO, UTC; or a duration back from now)",
     )
     parser.add_argument(
         "--days",
@@ -187,10 +192,12 @@ def _run_recommend(args: argparse.Namespace) -> int:
     with _session(args) as analysis:
         since, until = _window(analysis, args)
         with _status("computing recommendations"):
-            recs = analysis.recommendations(since, until, endpoint=args.endpoint)
+            decisions = analysis.decisions(since, until, endpoint=args.endpoint)
+            recs = decisions.recommendations
     if args.json:
         document = recommendations_to_json(
             recs,
+            endpoints=decisions.endpoints,
             generated_at=datetime.now(UTC).isoformat().replace("+00:00", "Z"),
             store=str(args.store),
         )
@@ -213,7 +220,25 @@ def _run_recommend(args: argparse.Namespace) -> int:
         )
         evidence = ", ".join(f"{k}={v}" for k, v in rec.evidence.items())
         out.write(f"    evidence: {printable(evidence)}\n\n")
-    out.write("Savings are projections of the measured load to a 730-hour month at list prices.\n")
+    for decision in decisions.endpoints:
+        # Descriptions name endpoints from spans: printable, one line each.
+        out.write(
+            printable(
+                f"[plans] {decision.endpoint}: chosen {decision.chosen.description}; {decision.why}"
+            )
+            + "\n"
+        )
+        for plan in decision.plans:
+            p95 = plan.projected_p95_ms
+            out.write(
+                f"    {plan.kind:<22} ${plan.monthly_cost_usd:>10,.2f}/mo "
+                f"({plan.monthly_cost_change_usd:+,.2f})  p95 "
+                + ("?" if p95 is None else f"{p95:,.0f} ms")
+                + ("" if plan.meets_slo else "  misses SLO")
+                + f"  {printable(plan.description)}\n"
+            )
+        out.write("\n")
+    out.write("Costs are projections of the measured load to a 730-hour month at list prices.\n")
     return 0
 
 

@@ -13,7 +13,8 @@ import json
 import sys
 from datetime import datetime, timedelta
 
-from infermeter.analytics.cli._report import _common, _session, _status, _timestamp
+from infermeter.analytics.cli._metrics import parse_moment
+from infermeter.analytics.cli._report import _common, _session, _status
 
 __all__ = ["register"]
 
@@ -22,7 +23,8 @@ def _range(text: str) -> tuple[datetime, datetime]:
     start, sep, end = text.partition("..")
     if not sep:
         raise argparse.ArgumentTypeError(f"{text!r} is not START..END (ISO dates or timestamps)")
-    low, high = _timestamp(start), _timestamp(end)
+    # The one --since/--until parser of the CLI (ISO, or a duration back from now).
+    low, high = parse_moment(start), parse_moment(end)
     if low >= high:
         raise argparse.ArgumentTypeError(f"{text!r}: START must be before END")
     return low, high

@@ -278,6 +278,7 @@ class _Run:
         self.run_id = uuid.uuid4().hex
         self.rows: list[dict[str, Any]] = []
         self.samples: dict[tuple[Any, ...], GroupSample] = {}
+        self.rollout_fallback = False
 
     # -- orchestration --
 
@@ -293,9 +294,16 @@ class _Run:
         if newest is None and not isinstance(current_spec, Window):
             return self._frame(), []
         current = resolve_current(current_spec, newest or datetime.min)
-        reference = resolve_reference(parse_reference(self.config.reference), current)
+        spec = parse_reference(self.config.reference)
+        reference = resolve_reference(spec, current)
+        # A group new this week falls back to the version it replaced (auto mode).
+        self.rollout_fallback = spec == "auto"
         # Before a rollout the versions' first appearance needs the whole history.
-        lower = None if reference is None else min(reference.start, current.start)
+        lower = (
+            None
+            if reference is None or self.rollout_fallback
+            else min(reference.start, current.start)
+        )
         upper = current.end if reference is None else max(reference.end, current.end)
         work: list[Callable[[], None]] = []
         if spans is not None:
@@ -451,7 +459,11 @@ class _Run:
         if requests.is_empty():
             return []
         labelled, groups = assign_windows(
-            requests, by=self.config.by, current=current, reference=reference
+            requests,
+            by=self.config.by,
+            current=current,
+            reference=reference,
+            rollout_fallback=self.rollout_fallback,
         )
         if groups.is_empty():
             return []
@@ -567,7 +579,11 @@ class _Run:
         if rows.is_empty():
             return []
         labelled, groups = assign_windows(
-            rows, by=self.config.by, current=current, reference=reference
+            rows,
+            by=self.config.by,
+            current=current,
+            reference=reference,
+            rollout_fallback=self.rollout_fallback,
         )
         if groups.is_empty():
             return []

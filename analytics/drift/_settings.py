@@ -159,7 +159,7 @@ DRIFT_SETTINGS: Final[tuple[Setting[Any], ...]] = (
     Setting(
         "reference",
         "INFERMETER_DRIFT_REFERENCE",
-        "previous-week",
+        "auto",
         _parse_reference,
         f"reference window: {', '.join(REFERENCE_MODES)} or START..END",
     ),

@@ -4,6 +4,10 @@ Current window (``--current``): a duration such as ``7d``, ``24h``, ``2w`` endin
 newest observation in the store, or ``START..END``.
 Reference window (``--reference``):
 
+- ``auto`` (the default): ``previous-week`` for a group that has data a week earlier; a
+  group with none there - a prompt version new this week - is compared with the version it
+  replaced, as ``before-rollout`` does. Each row says which it used
+  (``reference_prompt_version`` is set for the rollout comparison);
 - ``previous-week``: the current window moved back 7 days (week over week, so daily and
   weekly seasonality cancel out);
 - ``previous``: the window of the same length right before the current one;
@@ -39,7 +43,7 @@ __all__ = [
     "resolve_reference",
 ]
 
-REFERENCE_MODES: Final = ("previous-week", "previous", "before-rollout")
+REFERENCE_MODES: Final = ("auto", "previous-week", "previous", "before-rollout")
 PROMPT_VERSION: Final = "prompt_version"
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")
 _UNITS: Final = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
@@ -141,7 +145,7 @@ def resolve_reference(spec: str | Window, current: Window) -> Window | None:
     """The reference window shared by every group (None for ``before-rollout``)."""
     if isinstance(spec, Window):
         reference = spec
-    elif spec == "previous-week":
+    elif spec in {"previous-week", "auto"}:
         reference = current.shifted(timedelta(days=7))
     elif spec == "previous":
         reference = current.shifted(current.length)
@@ -161,6 +165,7 @@ def assign_windows(
     by: Sequence[str],
     current: Window,
     reference: Window | None,
+    rollout_fallback: bool = False,
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Label ``rows`` (with ``time``, ``prompt_version`` and the ``by`` columns) with the
     window they fall in; returns ``(labelled, groups)``.
@@ -172,6 +177,10 @@ def assign_windows(
     it is compared with, so both windows of a group share its key. ``groups``: one row per
     group (its key columns) with ``reference_start/_end``, ``current_start/_end``,
     ``reference_prompt_version`` and ``note`` (why a group has no comparison, else null).
+
+    ``rollout_fallback`` (the ``auto`` mode, with a fixed ``reference``): a group keyed by
+    ``prompt_version`` without a row in the reference window is compared with the version
+    rolled out before it instead (as ``before-rollout``; ``rows`` must then hold the history).
     """
     import polars as pl
 
@@ -196,10 +205,42 @@ def assign_windows(
                 pl.lit(None, dtype=pl.String).alias("note"),
             )
         )
+        if rollout_fallback and PROMPT_VERSION in keys:
+            return _fall_back_to_rollout(rows, keys, current, labelled, groups)
         return labelled, groups
     # Before a rollout, a group is also keyed by the prompt version it compares.
     return _before_rollout(
         rows, [*keys, PROMPT_VERSION] if PROMPT_VERSION not in keys else keys, current
+    )
+
+
+def _fall_back_to_rollout(
+    rows: pl.DataFrame,
+    keys: list[str],
+    current: Window,
+    labelled: pl.DataFrame,
+    groups: pl.DataFrame,
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Groups with no reference rows (new this week) compare with the version they replaced."""
+    import polars as pl
+
+    with_reference = labelled.filter(pl.col("window") == "reference").select(keys).unique()
+    missing = groups.select(keys).join(with_reference, on=keys, how="anti", nulls_equal=True)
+    if missing.is_empty():
+        return labelled, groups
+    rollout_rows, rollout_groups = _before_rollout(rows, keys, current)
+    replaced = rollout_groups.join(missing, on=keys, how="semi", nulls_equal=True).filter(
+        pl.col("reference_prompt_version").is_not_null()
+    )
+    if replaced.is_empty():
+        return labelled, groups
+    chosen = replaced.select(keys)
+    kept_rows = labelled.join(chosen, on=keys, how="anti", nulls_equal=True)
+    new_rows = rollout_rows.join(chosen, on=keys, how="semi", nulls_equal=True)
+    kept_groups = groups.join(chosen, on=keys, how="anti", nulls_equal=True)
+    return (
+        pl.concat([kept_rows, new_rows.select(kept_rows.columns)], how="vertical_relaxed"),
+        pl.concat([kept_groups, replaced.select(kept_groups.columns)], how="vertical_relaxed"),
     )
 
 

@@ -44,13 +44,22 @@ from infermeter.analytics.economics._math import (
     serverless_monthly_usd,
     warm_capacity_monthly_usd,
 )
+from infermeter.analytics.economics._plans import (
+    ASSUMED_INIT_MS,
+    PLAN_KINDS,
+    EndpointDecision,
+    Plan,
+)
 from infermeter.analytics.economics._recommend import (
     JSON_SCHEMA_VERSION,
     KINDS,
+    Decisions,
     Recommendation,
     RecommendationThresholds,
     confidence,
     confidence_label,
+    decide,
+    decide_from_frames,
     recommend,
     recommend_from_frames,
     recommendations_to_json,
@@ -73,6 +82,7 @@ from infermeter.analytics.economics._selfhost import (
 )
 
 __all__ = [
+    "ASSUMED_INIT_MS",
     "COLD_START_BINS",
     "CRITERIA",
     "DEFAULT_SIMPLICITY",
@@ -89,14 +99,18 @@ __all__ = [
     "KEEP_ALIVE_S",
     "KINDS",
     "LATENCY_SLO_BINS",
+    "PLAN_KINDS",
     "RUNTIME_DEFAULTS",
     "SECONDS_PER_MONTH",
     "SELECTABLE_COLUMNS",
     "SIDE_METRICS",
     "THROTTLE_RATE_BINS",
     "Comparison",
+    "Decisions",
     "Deployment",
     "Deployments",
+    "EndpointDecision",
+    "Plan",
     "Recommendation",
     "RecommendationThresholds",
     "SelfHostedModel",
@@ -107,6 +121,8 @@ __all__ = [
     "confidence_label",
     "container_monthly_usd",
     "crossover_utilization",
+    "decide",
+    "decide_from_frames",
     "fleet_size",
     "gpu_answers",
     "gpu_economics",

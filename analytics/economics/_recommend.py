@@ -21,12 +21,17 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Final
 
 from infermeter.agent.semconv import (
-    RUNTIME_CONTAINER,
     RUNTIME_SERVERLESS,
     RUNTIME_SERVERLESS_CONTAINER,
 )
 from infermeter.analytics._values import number
 from infermeter.analytics.economics._math import SECONDS_PER_MONTH
+from infermeter.analytics.economics._plans import (
+    EndpointDecision,
+    arrivals_by_workload,
+    choose,
+    endpoint_plans,
+)
 
 if TYPE_CHECKING:
     import duckdb
@@ -37,10 +42,13 @@ if TYPE_CHECKING:
 __all__ = [
     "JSON_SCHEMA_VERSION",
     "KINDS",
+    "Decisions",
     "Recommendation",
     "RecommendationThresholds",
     "confidence",
     "confidence_label",
+    "decide",
+    "decide_from_frames",
     "recommend",
     "recommend_from_frames",
     "recommendations_to_json",
@@ -61,10 +69,11 @@ KINDS: Final = (
     "gpu_plan",
     "rollback",  # analytics.quality: scores dropped after a rollout
     "cheaper_at_equal_quality",
+    "slo_out_of_reach",
 )
 
 # Bump when a field of the JSON output changes meaning or disappears (adding is compatible).
-JSON_SCHEMA_VERSION: Final = 1
+JSON_SCHEMA_VERSION: Final = 2
 
 _SERVERLESS_RUNTIMES: Final = frozenset({RUNTIME_SERVERLESS, RUNTIME_SERVERLESS_CONTAINER})
 
@@ -106,8 +115,11 @@ DEFAULT_THRESHOLDS: Final = RecommendationThresholds()
 class Recommendation:
     """One recommendation with the numbers behind it.
 
-    ``monthly_saving_usd`` is a projection at the measured load (negative: the change
-    costs money, e.g. warm capacity); ``p95_gain_ms`` the projected p95 reduction.
+    ``monthly_cost_change_usd`` is the projected effect of following it on the monthly bill
+    at the measured load: negative saves (a move to a cheaper runtime, reverting a cost
+    jump), positive costs (warm capacity, a move that buys an SLO). ``p95_gain_ms`` is the
+    projected p95 reduction. ``plan`` / ``runner_up`` name the endpoint plans behind a
+    runtime or warm-capacity recommendation (see ``_plans``).
     """
 
     kind: str
@@ -119,8 +131,10 @@ class Recommendation:
     evidence: dict[str, float | str]
     confidence: float
     confidence_label: str
-    monthly_saving_usd: float | None = None
+    monthly_cost_change_usd: float | None = None
     p95_gain_ms: float | None = None
+    plan: str | None = None
+    runner_up: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -128,12 +142,12 @@ class Recommendation:
     def impact(self) -> list[str]:
         """The projected money and latency effect in words ("saves ~$78.00/month ...")."""
         parts = []
-        saving = self.monthly_saving_usd
-        if saving is not None:
-            amount = f"${abs(saving):,.2f}"
+        change = self.monthly_cost_change_usd
+        if change is not None:
+            amount = f"${abs(change):,.2f}"
             if self.kind == "cost_jump":
                 parts.append(f"reverting saves ~{amount}/month (projection)")
-            elif saving >= 0:
+            elif change <= 0:
                 parts.append(f"saves ~{amount}/month (projection)")
             else:
                 parts.append(f"costs ~{amount}/month (projection)")
@@ -177,6 +191,18 @@ def _evidence(row: Mapping[str, Any], keys: Sequence[str]) -> dict[str, float | 
         else:
             evidence[key] = str(value)
     return evidence
+
+
+def percent(value: float) -> str:
+    """A share for prose: whole percents from 10 %, one decimal below ("0.4%"), "<0.1%" for
+    a sliver - never "0%" for something that is not zero."""
+    if value == 0:
+        return "0%"
+    if abs(value) >= 0.1:
+        return f"{value:.0%}"
+    if abs(value) >= 0.001:
+        return f"{value:.1%}"
+    return "<0.1%"
 
 
 def _when(moment: Any) -> str:
@@ -223,123 +249,11 @@ def _insufficient(
     )
 
 
-def _economics_rule(
-    row: Mapping[str, Any],
-    econ: Mapping[str, Any],
-    base: float,
-    thresholds: RecommendationThresholds,
-) -> Recommendation | None:
-    runtime = row.get("runtime")
-    saving = number(econ, "monthly_saving_usd")
-    current = number(econ, "current_monthly_usd")
-    serverless = number(econ, "serverless_monthly_usd")
-    container = number(econ, "container_monthly_usd")
-    if saving is None or current is None or serverless is None or container is None:
-        return None
-    if saving < thresholds.min_monthly_saving_usd or saving < thresholds.min_saving_share * current:
-        return None
-    # A verdict near the break-even point flips with a small change in load: trust it less.
-    margin = min(1.0, (saving / current) / 0.3) if current > 0 else 1.0
-    value = round(base * (0.5 + 0.5 * margin), 3)
-    evidence = _evidence(
-        econ,
-        (
-            "requests",
-            "window_s",
-            "requests_per_s",
-            "mean_duration_s",
-            "memory_gb",
-            "serverless_monthly_usd",
-            "container_monthly_usd",
-            "container_instances",
-            "container_price_per_hour",
-            "container_concurrency",
-            "crossover_utilization",
-            "measured_utilization",
-            "serverless_init_monthly_usd",
-            "serverless_platform",
-        ),
-    )
-    load = (
-        f"{econ['requests_per_s']:.3g} req/s x {econ['mean_duration_s']:.3g} s "
-        f"({econ['memory_gb']:.3g} GiB)"
-    )
-    costs = (
-        f"serverless ${serverless:,.2f}/mo vs {econ['container_instances']} instance(s) "
-        f"${container:,.2f}/mo"
-    )
-    crossover = (
-        f"a right-sized fleet would run at {econ['measured_utilization']:.0%} "
-        f"utilization, crossover {econ['crossover_utilization']:.1%}"
-    )
-    projection = "Projection of the measured window to 730 h at list prices, no free tier."
-    if runtime in _SERVERLESS_RUNTIMES:
-        p95_gain = None
-        cold_rate = number(row, "cold_start_rate") or 0.0
-        warm = number(row, "warm_p95_ms")
-        p95 = number(row, "p95_ms")
-        if cold_rate > thresholds.cold_share_driving_p95 and warm is not None and p95 is not None:
-            p95_gain = max(0.0, p95 - warm)
-        return Recommendation(
-            kind="move_to_containers",
-            endpoint=row.get("endpoint"),
-            runtime=runtime,
-            tenant=None,
-            title=f"Move {row.get('endpoint')} to containers: save ${saving:,.0f}/month",
-            rationale=(
-                f"At {load}, {costs}; {crossover}. Serverless bills the wall-clock time a "
-                "handler waits on a model API; a container serving "
-                f"{econ['container_concurrency']} request(s) at once does not. {projection}"
-            ),
-            evidence=evidence,
-            confidence=value,
-            confidence_label=confidence_label(value),
-            monthly_saving_usd=round(saving, 2),
-            p95_gain_ms=p95_gain,
-        )
-    if runtime == RUNTIME_CONTAINER:
-        cold = number(econ, "cold_starts_per_s") or 0.0
-        rate = number(econ, "requests_per_s") or 0.0
-        cold_fraction = cold / rate if rate > 0 else 0.0
-        evidence["projected_cold_start_fraction"] = round(cold_fraction, 6)
-        risk = ""
-        if cold_fraction > thresholds.cold_share_driving_p95:
-            risk = (
-                f" Caveat: about {cold_fraction:.0%} of requests would start cold (10-min "
-                "keep-alive), so p95 would become warm latency + INIT unless some warm "
-                "capacity is kept."
-            )
-        return Recommendation(
-            kind="move_to_serverless",
-            endpoint=row.get("endpoint"),
-            runtime=runtime,
-            tenant=None,
-            title=f"Move {row.get('endpoint')} to serverless: save ${saving:,.0f}/month",
-            rationale=(
-                f"At {load}, {costs}; {crossover}: the always-on fleet mostly idles. "
-                f"{projection}{risk}"
-            ),
-            evidence=evidence,
-            confidence=value,
-            confidence_label=confidence_label(value),
-            monthly_saving_usd=round(saving, 2),
-            p95_gain_ms=None,
-        )
-    return None
-
-
-def _warm_capacity_rule(
-    row: Mapping[str, Any],
-    econ: Mapping[str, Any] | None,
-    base: float,
-    thresholds: RecommendationThresholds,
-) -> Recommendation | None:
-    cold_rate = number(row, "cold_start_rate")
-    p95, warm, slo = number(row, "p95_ms"), number(row, "warm_p95_ms"), number(row, "slo_ms")
-    if cold_rate is None or p95 is None or slo is None or warm is None:
-        return None
-    if cold_rate <= thresholds.cold_share_driving_p95 or p95 <= slo:
-        return None
+def _plan_evidence(
+    decision: EndpointDecision, row: Mapping[str, Any], econ: Mapping[str, Any]
+) -> dict[str, float | str]:
+    chosen, stay = decision.chosen, decision.plans[0]
+    change = chosen.monthly_cost_change_usd
     evidence = _evidence(
         row,
         (
@@ -358,49 +272,166 @@ def _warm_capacity_rule(
             "peak_concurrency",
         ),
     )
-    units = kind = None
-    cost: float | None = None
-    if econ is not None:
-        evidence.update(
-            _evidence(
-                econ,
-                (
-                    "warm_capacity_kind",
-                    "warm_capacity_units",
-                    "warm_capacity_monthly_usd",
-                    "warm_capacity_net_monthly_usd",
-                    "warm_capacity_utilization",
-                    "warm_capacity_breakeven_utilization",
-                ),
-            )
+    evidence.update(
+        _evidence(
+            econ,
+            (
+                "requests_per_s",
+                "mean_duration_s",
+                "memory_gb",
+                "serverless_monthly_usd",
+                "container_monthly_usd",
+                "container_instances",
+                "container_price_per_hour",
+                "container_concurrency",
+                "crossover_utilization",
+                "measured_utilization",
+                "serverless_init_monthly_usd",
+                "init_duration_source",
+                "serverless_platform",
+                "warm_capacity_kind",
+            ),
         )
-        units = econ.get("warm_capacity_units")
-        kind = econ.get("warm_capacity_kind")
-        cost = number(econ, "warm_capacity_net_monthly_usd")
-    gain = p95 - warm
-    what = (
-        f"{units} unit(s) of {str(kind).replace('_', ' ')}"
-        if units is not None
-        else "warm capacity (min instances / provisioned concurrency)"
     )
-    cost_text = f" It would cost about ${cost:,.2f}/month net." if cost is not None else ""
-    still = "" if warm <= slo else f" Warm p95 alone ({warm:.0f} ms) still misses the SLO."
+    evidence.update(
+        plan=chosen.kind,
+        plan_monthly_usd=chosen.monthly_cost_usd,
+        stay_monthly_usd=stay.monthly_cost_usd,
+        monthly_cost_change_usd=change,
+    )
+    if chosen.projected_p95_ms is not None:
+        evidence["projected_p95_ms"] = round(chosen.projected_p95_ms, 1)
+    if chosen.projected_cold_start_share is not None:
+        evidence["projected_cold_start_share"] = round(chosen.projected_cold_start_share, 6)
+    if chosen.warm_units:
+        evidence["warm_capacity_units"] = float(chosen.warm_units)
+    if chosen.instances is not None:
+        evidence["plan_instances"] = float(chosen.instances)
+    if decision.runner_up is not None:
+        evidence["runner_up"] = decision.runner_up.kind
+        evidence["runner_up_monthly_usd"] = decision.runner_up.monthly_cost_usd
+    return evidence
+
+
+def _plan_recommendation(
+    decision: EndpointDecision,
+    rows: Mapping[Any, Mapping[str, Any]],
+    economics: Mapping[Any, Mapping[str, Any]],
+    base: float,
+) -> Recommendation | None:
+    """The chosen plan of an endpoint as one recommendation (None when it is ``stay``)."""
+    chosen, stay = decision.chosen, decision.plans[0]
+    if chosen.kind == "stay":
+        return None
+    by_name = dict(zip(decision.deployments, decision.runtimes, strict=True))
+    changed = chosen.changes or decision.deployments[:1]
+    name = changed[0]
+    runtime = by_name.get(name)
+    row = rows.get(runtime, {})
+    econ = economics.get(runtime, {})
+    change = chosen.monthly_cost_change_usd
+    evidence = _plan_evidence(decision, row, econ)
+    p95 = stay.projected_p95_ms
+    gain = None
+    if p95 is not None and chosen.projected_p95_ms is not None and p95 > chosen.projected_p95_ms:
+        gain = round(p95 - chosen.projected_p95_ms, 1)
+    amount = f"${abs(change):,.0f}" if abs(change) >= 10 else f"${abs(change):,.2f}"
+    money = (
+        f"save {amount}/month"
+        if change < 0
+        else f"costs {amount}/month"
+        if change > 0
+        else "same cost"
+    )
+    # A move that fixes the SLO says so first: that is why it is made.
+    fixes = (
+        f"p95 {p95:,.0f} -> ~{chosen.projected_p95_ms:,.0f} ms, "
+        if not stay.meets_slo
+        and chosen.meets_slo
+        and p95 is not None
+        and chosen.projected_p95_ms is not None
+        else ""
+    )
+    slo = decision.slo_ms
+    slo_text = ""
+    if slo is not None and chosen.projected_p95_ms is not None:
+        slo_text = (
+            f" Projected p95 {chosen.projected_p95_ms:,.0f} ms against the {slo:,.0f} ms SLO"
+            + (f" (today {p95:,.0f} ms)." if p95 is not None else ".")
+        )
+    margin = 1.0
+    if change < 0 and stay.monthly_cost_usd > 0 and stay.meets_slo:
+        # A verdict near the break-even point flips with a small change in load.
+        margin = min(1.0, (-change / stay.monthly_cost_usd) / 0.3)
+    value = round(base * (0.5 + 0.5 * margin), 3)
+    plans = "; ".join(
+        f"{p.kind} ${p.monthly_cost_usd:,.2f}/mo"
+        + ("" if p.projected_p95_ms is None else f" p95 {p.projected_p95_ms:,.0f} ms")
+        + ("" if p.meets_slo else " (misses SLO)")
+        for p in decision.plans
+    )
+    projection = (
+        "Projection of the measured window to 730 h at list prices, no free tier; p95 and "
+        "cold starts from replaying the measured arrivals."
+    )
+    if chosen.kind == "stay_warm":
+        kind = "add_warm_capacity"
+        title = (
+            f"Keep {name} warm: {chosen.warm_units} unit(s), p95 "
+            f"{p95 or 0:,.0f} -> ~{chosen.projected_p95_ms or 0:,.0f} ms"
+        )
+        cold = number(row, "cold_start_rate")
+        head = (
+            f"{percent(cold)} of requests start cold, so p95 is warm latency plus INIT. "
+            if cold is not None
+            else ""
+        )
+        rationale = (
+            f"{head}{chosen.description}: the smallest warm capacity whose replay of the "
+            f"measured arrivals meets the SLO ({money}).{slo_text} Cheapest plan meeting the "
+            f"SLO; {decision.why}. Plans: {plans}. {projection}"
+        )
+    elif chosen.kind.startswith("all_containers"):
+        kind = "move_to_containers"
+        title = f"Move {name} to containers: {fixes}{money}"
+        utilization = number(econ, "measured_utilization")
+        crossover = number(econ, "crossover_utilization")
+        busy = (
+            f" A right-sized fleet would run at {percent(utilization)} utilization, crossover "
+            f"{percent(crossover)}."
+            if utilization is not None and crossover is not None
+            else ""
+        )
+        rationale = (
+            f"{chosen.description}.{busy}{slo_text} Serverless bills the wall-clock time a handler "
+            "waits on a model API; a container serving several requests at once does not. "
+            f"Cheapest plan meeting the SLO; {decision.why}. Plans: {plans}. {projection}"
+        )
+    else:
+        kind = "move_to_serverless"
+        title = f"Move {name} to serverless: {fixes}{money}"
+        warm = f" with {chosen.warm_units} warm unit(s)" if chosen.warm_units else ""
+        cold = chosen.projected_cold_start_share or 0.0
+        rationale = (
+            f"{chosen.description}{warm}: the always-on fleet mostly idles. About "
+            f"{percent(cold)} of requests would start cold.{slo_text} Cheapest plan meeting "
+            f"the SLO; {decision.why}. Plans: {plans}. {projection}"
+        )
+        evidence["projected_cold_start_fraction"] = round(cold, 6)
     return Recommendation(
-        kind="add_warm_capacity",
-        endpoint=row.get("endpoint"),
-        runtime=row.get("runtime"),
+        kind=kind,
+        endpoint=decision.endpoint,
+        runtime=runtime,
         tenant=None,
-        title=f"Keep {row.get('endpoint')} warm: p95 {p95:.0f} -> ~{warm:.0f} ms",
-        rationale=(
-            f"{cold_rate:.1%} of requests start cold, more than the {1 - 0.95:.0%} tail the "
-            f"p95 ignores, so p95 ({p95:.0f} ms) is warm latency plus INIT and breaches the "
-            f"{slo:.0f} ms SLO. Add {what}, sized to the baseline concurrency.{cost_text}{still}"
-        ),
+        title=title,
+        rationale=rationale,
         evidence=evidence,
-        confidence=base,
-        confidence_label=confidence_label(base),
-        monthly_saving_usd=None if cost is None else round(-cost, 2),
-        p95_gain_ms=round(gain, 1),
+        confidence=value,
+        confidence_label=confidence_label(value),
+        monthly_cost_change_usd=round(change, 2),
+        p95_gain_ms=gain,
+        plan=chosen.kind,
+        runner_up=None if decision.runner_up is None else decision.runner_up.kind,
     )
 
 
@@ -558,10 +589,176 @@ def _cost_jump_rules(
                 evidence=evidence,
                 confidence=value,
                 confidence_label=confidence_label(value),
-                monthly_saving_usd=None if impact is None else round(impact, 2),
+                # Following the advice (reverting) changes the bill by minus the jump.
+                monthly_cost_change_usd=None if impact is None else round(-impact, 2),
             )
         )
     return found
+
+
+@dataclass(frozen=True)
+class Decisions:
+    """Recommendations and, per endpoint, the plans behind the runtime decision."""
+
+    recommendations: list[Recommendation]
+    endpoints: list[EndpointDecision]
+
+
+def _out_of_reach(decision: EndpointDecision, base: float) -> Recommendation | None:
+    if not decision.replayed or decision.slo_ms is None:
+        return None
+    if any(p.meets_slo for p in decision.plans):
+        return None
+    today = decision.plans[0].projected_p95_ms
+    if today is None:
+        return None
+    best = min(
+        (p for p in decision.plans if p.projected_p95_ms is not None),
+        key=lambda p: (p.projected_p95_ms or 0.0, p.monthly_cost_usd),
+    )
+    stay = decision.plans[0]
+    name = " + ".join(decision.deployments)
+    return Recommendation(
+        kind="slo_out_of_reach",
+        endpoint=decision.endpoint,
+        runtime=decision.runtimes[0] if decision.runtimes else None,
+        tenant=None,
+        title=f"No plan brings {name} within its {decision.slo_ms:,.0f} ms SLO",
+        rationale=(
+            f"Today p95 is {stay.projected_p95_ms:,.0f} ms; the best plan ({best.description}, "
+            f"${best.monthly_cost_usd:,.2f}/month) projects {best.projected_p95_ms:,.0f} ms. "
+            "Warm capacity and more instances remove cold starts and queueing, not slow "
+            "handlers: look at the slowest stage (model API, retrieval) or revisit the SLO."
+        ),
+        evidence={
+            "slo_ms": decision.slo_ms,
+            "p95_ms": today,
+            "best_plan": best.kind,
+            "best_plan_p95_ms": round(best.projected_p95_ms or 0.0, 1),
+            "best_plan_monthly_usd": best.monthly_cost_usd,
+        },
+        confidence=base,
+        confidence_label=confidence_label(base),
+        plan="stay",
+    )
+
+
+def _endpoint_decisions(
+    judged: Mapping[Any, list[dict[str, Any]]],
+    econ_by_key: Mapping[tuple[Any, Any], Mapping[str, Any]],
+    replayable: Mapping[tuple[Any, Any], Any] | None,
+    thresholds: RecommendationThresholds,
+) -> tuple[list[Recommendation], list[EndpointDecision]]:
+    """One runtime / warm-capacity decision per endpoint with enough data."""
+    result: list[Recommendation] = []
+    decisions: list[EndpointDecision] = []
+    for endpoint, rows in judged.items():
+        econ = {r.get("runtime"): econ_by_key.get((endpoint, r.get("runtime"))) for r in rows}
+        if any(e is None for e in econ.values()):
+            continue
+        econ_rows = {k: v for k, v in econ.items() if v is not None}
+        plans, slo, names = endpoint_plans(endpoint, rows, econ_rows, replayable)
+        decision = choose(
+            endpoint,
+            plans,
+            slo,
+            names,
+            tuple(r.get("runtime") for r in sorted(rows, key=lambda r: -int(r["requests"]))),
+            min_saving_usd=thresholds.min_monthly_saving_usd,
+            min_saving_share=thresholds.min_saving_share,
+        )
+        if decision is None:
+            continue
+        decisions.append(decision)
+        base = min(confidence(int(r["requests"]), float(r["window_s"]), thresholds) for r in rows)
+        by_runtime = {r.get("runtime"): r for r in rows}
+        for rec in (
+            _plan_recommendation(decision, by_runtime, econ_rows, base),
+            _out_of_reach(decision, base),
+        ):
+            if rec is not None:
+                result.append(rec)
+    return result, decisions
+
+
+def decide_from_frames(
+    workloads: pl.DataFrame,
+    *,
+    economics: pl.DataFrame | None = None,
+    tenants: pl.DataFrame | None = None,
+    versions: pl.DataFrame | None = None,
+    arrivals: pl.DataFrame | None = None,
+    thresholds: RecommendationThresholds = DEFAULT_THRESHOLDS,
+    gpu: pl.DataFrame | None = None,
+) -> Decisions:
+    """Apply every rule to metric frames; pure. ``gpu``: ``gpu_economics`` of the
+    self-hosted models (the three GPU questions).
+
+    ``workloads``: ``metrics`` by (endpoint, runtime) (+ ``mean_init_duration_ms``);
+    ``economics``: ``runtime_economics`` of it; ``tenants``: ``metrics`` by (endpoint,
+    runtime, tenant); ``versions``: ``metrics`` by (endpoint, model, prompt_version) with
+    ``first_seen``; ``arrivals``: ``arrival_frame`` of the requests (each request's start,
+    end, duration and INIT), replayed to project warm capacity and moves. Missing frames
+    switch their rules off (without arrivals, only moves of single-deployment endpoints are
+    projected, by COMPUTE.md's rule; no warm capacity is sized).
+
+    Runtime and warm-capacity advice is one decision per endpoint (``_plans``): the
+    cheapest plan meeting the SLO, so two deployments of one endpoint never get advice
+    that loses money in sum.
+    """
+    result: list[Recommendation] = []
+    decisions: list[EndpointDecision] = []
+    if workloads.height == 0 and (gpu is None or gpu.height == 0):
+        return Decisions(
+            [
+                Recommendation(
+                    kind="insufficient_data",
+                    endpoint=None,
+                    runtime=None,
+                    tenant=None,
+                    title="No requests in the store yet",
+                    rationale="There are no entry spans to measure; send traffic through "
+                    "@infermeter.observe or import spans first.",
+                    evidence={"requests": 0.0},
+                    confidence=0.0,
+                    confidence_label="none",
+                )
+            ],
+            [],
+        )
+    econ_by_key = (
+        {_key(r): r for r in economics.iter_rows(named=True)} if economics is not None else {}
+    )
+    tenants_by_key: dict[tuple[Any, Any], list[dict[str, Any]]] = {}
+    if tenants is not None:
+        for tenant in tenants.iter_rows(named=True):
+            tenants_by_key.setdefault(_key(tenant), []).append(tenant)
+    replayable = arrivals_by_workload(arrivals) if arrivals is not None else None
+    by_endpoint: dict[Any, dict[str, Any]] = {}
+    judged: dict[Any, list[dict[str, Any]]] = {}
+    for row in workloads.iter_rows(named=True):
+        insufficient = _insufficient(row, thresholds)
+        if insufficient is not None:
+            result.append(insufficient)
+            continue
+        by_endpoint.setdefault(row.get("endpoint"), row)
+        judged.setdefault(row.get("endpoint"), []).append(row)
+        base = confidence(int(row["requests"]), float(row["window_s"]), thresholds)
+        rec = _throttle_rule(row, tenants_by_key.get(_key(row), []), base, thresholds)
+        if rec is not None:
+            result.append(rec)
+    if economics is not None:
+        endpoint_recs, decisions = _endpoint_decisions(judged, econ_by_key, replayable, thresholds)
+        result.extend(endpoint_recs)
+    if versions is not None:
+        result.extend(_cost_jump_rules(versions, by_endpoint, thresholds))
+    if gpu is not None:
+        from infermeter.analytics.economics._selfhost import gpu_recommendations
+
+        result.extend(gpu_recommendations(gpu, economics=economics, thresholds=thresholds))
+    order = {kind: i for i, kind in enumerate(KINDS)}
+    result.sort(key=lambda r: (order[r.kind], r.monthly_cost_change_usd or 0.0, str(r.endpoint)))
+    return Decisions(result, decisions)
 
 
 def recommend_from_frames(
@@ -570,83 +767,37 @@ def recommend_from_frames(
     economics: pl.DataFrame | None = None,
     tenants: pl.DataFrame | None = None,
     versions: pl.DataFrame | None = None,
+    arrivals: pl.DataFrame | None = None,
     thresholds: RecommendationThresholds = DEFAULT_THRESHOLDS,
     gpu: pl.DataFrame | None = None,
 ) -> list[Recommendation]:
-    """Apply every rule to metric frames; pure.
-
-    ``gpu``: ``gpu_economics`` of the self-hosted models (the three GPU questions).
-
-    ``workloads``: ``metrics`` by (endpoint, runtime) (+ ``mean_init_duration_ms``);
-    ``economics``: ``runtime_economics`` of it; ``tenants``: ``metrics`` by (endpoint,
-    runtime, tenant); ``versions``: ``metrics`` by (endpoint, model, prompt_version) with
-    ``first_seen``. Missing frames switch their rules off.
-    """
-    result: list[Recommendation] = []
-    if workloads.height == 0 and (gpu is None or gpu.height == 0):
-        return [
-            Recommendation(
-                kind="insufficient_data",
-                endpoint=None,
-                runtime=None,
-                tenant=None,
-                title="No requests in the store yet",
-                rationale="There are no entry spans to measure; send traffic through "
-                "@infermeter.observe or import spans first.",
-                evidence={"requests": 0.0},
-                confidence=0.0,
-                confidence_label="none",
-            )
-        ]
-    econ_by_key = (
-        {_key(r): r for r in economics.iter_rows(named=True)} if economics is not None else {}
-    )
-    tenants_by_key: dict[tuple[Any, Any], list[dict[str, Any]]] = {}
-    if tenants is not None:
-        for tenant in tenants.iter_rows(named=True):
-            tenants_by_key.setdefault(_key(tenant), []).append(tenant)
-    by_endpoint: dict[Any, dict[str, Any]] = {}
-    for row in workloads.iter_rows(named=True):
-        insufficient = _insufficient(row, thresholds)
-        if insufficient is not None:
-            result.append(insufficient)
-            continue
-        by_endpoint.setdefault(row.get("endpoint"), row)
-        base = confidence(int(row["requests"]), float(row["window_s"]), thresholds)
-        econ = econ_by_key.get(_key(row))
-        for rec in (
-            _warm_capacity_rule(row, econ, base, thresholds),
-            None if econ is None else _economics_rule(row, econ, base, thresholds),
-            _throttle_rule(row, tenants_by_key.get(_key(row), []), base, thresholds),
-        ):
-            if rec is not None:
-                result.append(rec)
-    if versions is not None:
-        result.extend(_cost_jump_rules(versions, by_endpoint, thresholds))
-    if gpu is not None:
-        from infermeter.analytics.economics._selfhost import gpu_recommendations
-
-        result.extend(gpu_recommendations(gpu, economics=economics, thresholds=thresholds))
-    order = {kind: i for i, kind in enumerate(KINDS)}
-    result.sort(key=lambda r: (order[r.kind], -(r.monthly_saving_usd or 0.0), str(r.endpoint)))
-    return result
+    """The recommendations of :func:`decide_from_frames`."""
+    return decide_from_frames(
+        workloads,
+        economics=economics,
+        tenants=tenants,
+        versions=versions,
+        arrivals=arrivals,
+        thresholds=thresholds,
+        gpu=gpu,
+    ).recommendations
 
 
-def recommend(
+def decide(
     requests: duckdb.DuckDBPyRelation,
     *,
     prices: PriceBook,
     deployments: Deployments,
     thresholds: RecommendationThresholds = DEFAULT_THRESHOLDS,
     self_hosted: pl.DataFrame | None = None,
-) -> list[Recommendation]:
-    """Recommendations for every workload of a request table (``request_table`` output).
+) -> Decisions:
+    """Recommendations and endpoint plans for a request table (``request_table`` output).
 
     ``self_hosted`` (``self_hosted_load`` of the same window) adds the GPU questions for
     every self-hosted model."""
     from infermeter.analytics import metrics
     from infermeter.analytics.economics._runtime import runtime_economics
-    from infermeter.analytics.query._workloads import version_frame, workload_frame
+    from infermeter.analytics.query._workloads import arrival_frame, version_frame, workload_frame
 
     if self_hosted is not None:
         from infermeter.analytics.economics._selfhost import without_model_servers
@@ -661,19 +812,40 @@ def recommend(
         from infermeter.analytics.economics._selfhost import gpu_economics
 
         gpu = gpu_economics(self_hosted, prices=prices, deployments=deployments)
-    return recommend_from_frames(
+    return decide_from_frames(
         workloads,
         economics=economics,
         tenants=tenants,
         versions=versions,
+        arrivals=arrival_frame(requests),
         thresholds=thresholds,
         gpu=gpu,
     )
 
 
+def recommend(
+    requests: duckdb.DuckDBPyRelation,
+    *,
+    prices: PriceBook,
+    deployments: Deployments,
+    thresholds: RecommendationThresholds = DEFAULT_THRESHOLDS,
+    self_hosted: pl.DataFrame | None = None,
+) -> list[Recommendation]:
+    """Recommendations for every workload of a request table (``request_table`` output);
+    see :func:`decide`."""
+    return decide(
+        requests,
+        prices=prices,
+        deployments=deployments,
+        thresholds=thresholds,
+        self_hosted=self_hosted,
+    ).recommendations
+
+
 def recommendations_to_json(
     recommendations: Sequence[Recommendation],
     *,
+    endpoints: Sequence[EndpointDecision] = (),
     thresholds: RecommendationThresholds = DEFAULT_THRESHOLDS,
     generated_at: str | None = None,
     store: str | None = None,
@@ -683,8 +855,9 @@ def recommendations_to_json(
         "schema_version": JSON_SCHEMA_VERSION,
         "generated_at": generated_at,
         "store": store,
-        "projection_note": "savings and gains are projections of the measured load to a "
-        "730-hour month at list prices; negative savings cost money",
+        "projection_note": "costs and gains are projections of the measured load to a "
+        "730-hour month at list prices; monthly_cost_change_usd < 0 saves money, > 0 costs",
         "thresholds": asdict(thresholds),
         "recommendations": [r.to_dict() for r in recommendations],
+        "endpoints": [d.to_dict() for d in endpoints],
     }

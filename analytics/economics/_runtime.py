@@ -65,13 +65,19 @@ ECONOMICS_COLUMNS: Final[dict[str, str]] = {
     "mean_concurrency": "requests in flight, lambda x D (Little's law)",
     "memory_gb": "memory per function / instance (GiB)",
     "cold_starts_per_s": "cold starts per second (measured, or projected e^-lambda.T)",
-    "init_duration_s": "mean INIT duration of a cold start (s)",
+    "init_duration_s": "mean INIT duration of a cold start (s; an estimate, never negative)",
+    "init_duration_source": "measured (infermeter.init_duration) or an estimate and from what",
     "price_per_request_second": "serverless price of one request-second of wall clock (r)",
+    "price_per_request": "serverless fee per request (p_req)",
+    "serverless_concurrency": "requests one serverless environment serves at once",
+    "warm_unit_price_per_second": "one warm unit (PC unit / idle min instance) per second",
+    "provisioned_price_per_request_second": "r while served by provisioned concurrency",
     "serverless_monthly_usd": "serverless cost of the measured load for 730 h",
     "serverless_init_monthly_usd": "part of it paying for INIT on cold starts",
     "container_price_per_hour": "price of one instance per hour (P_h)",
     "container_concurrency": "requests one instance serves at once (c)",
     "target_utilization": "utilisation the fleet is sized for (u_t)",
+    "min_instances": "the fleet's minimum instance count (n_min)",
     "container_instances": "n = max(n_min, ceil(lambda x D / (c x u_t)))",
     "container_monthly_usd": "n x P_h x 730",
     "crossover_utilization": "u*: above it the fleet is cheaper",
@@ -201,6 +207,17 @@ def workload_rates(
     )
 
 
+def _init_estimate(row: Mapping[str, Any]) -> tuple[float, str]:
+    """INIT per cold start (ms) and where it comes from; never negative."""
+    measured = number(row, "mean_init_duration_ms")
+    if measured is not None:
+        return max(0.0, measured), "measured"
+    penalty = number(row, "cold_start_penalty_ms")
+    if penalty is not None:
+        return max(0.0, penalty), "estimate: cold-start p95 penalty, floored at 0"
+    return 0.0, "estimate: none measured, 0"
+
+
 def _economics_row(row: Mapping[str, Any], rates: WorkloadRates) -> dict[str, Any]:
     runtime = row.get("runtime")
     out: dict[str, Any] = {
@@ -212,6 +229,11 @@ def _economics_row(row: Mapping[str, Any], rates: WorkloadRates) -> dict[str, An
         "window_s": number(row, "window_s"),
         "memory_gb": rates.memory_gb,
         "price_per_request_second": rates.price_per_request_second,
+        "price_per_request": rates.price_per_request,
+        "serverless_concurrency": rates.serverless_concurrency,
+        "warm_unit_price_per_second": rates.warm_unit_price_per_second,
+        "provisioned_price_per_request_second": rates.provisioned_price_per_request_second,
+        "min_instances": rates.min_instances,
         "container_price_per_hour": rates.container_price_per_hour,
         "container_concurrency": rates.container_concurrency,
         "target_utilization": rates.target_utilization,
@@ -234,7 +256,12 @@ def _economics_row(row: Mapping[str, Any], rates: WorkloadRates) -> dict[str, An
         # One warm environment, Poisson arrivals: each arrival is cold with P = e^-lambda.T.
         cold_per_s = rate * cold_start_probability(requests_per_s=rate, keep_alive_s=KEEP_ALIVE_S)
         notes.append("serverless cold starts projected (keep-alive 10 min)")
-    init_ms = number(row, "mean_init_duration_ms") or number(row, "cold_start_penalty_ms") or 0.0
+    # INIT billed per cold start: the measured mean where the spans carry it, else the
+    # cold-start p95 penalty as an estimate - floored at zero (cold calls that happened to be
+    # shorter than warm ones do not make INIT a refund).
+    init_ms, init_source = _init_estimate(row)
+    if init_source != "measured" and cold_per_s > 0:
+        notes.append("INIT cost is an estimate (no infermeter.init_duration on cold starts)")
     init_s = init_ms / 1000.0
     serverless = serverless_monthly_usd(
         requests_per_s=rate,
@@ -287,6 +314,7 @@ def _economics_row(row: Mapping[str, Any], rates: WorkloadRates) -> dict[str, An
         mean_concurrency=in_flight,
         cold_starts_per_s=cold_per_s,
         init_duration_s=init_s,
+        init_duration_source=init_source,
         serverless_monthly_usd=serverless,
         serverless_init_monthly_usd=cold_per_s
         * SECONDS_PER_MONTH
@@ -326,7 +354,15 @@ def _schema() -> dict[str, Any]:
         "cheaper_runtime",
         "note",
     }
-    ints = {"requests", "container_instances", "warm_capacity_units", "container_concurrency"}
+    strings.add("init_duration_source")
+    ints = {
+        "requests",
+        "container_instances",
+        "warm_capacity_units",
+        "container_concurrency",
+        "serverless_concurrency",
+        "min_instances",
+    }
     return {
         name: pl.String if name in strings else pl.Int64 if name in ints else pl.Float64
         for name in ECONOMICS_COLUMNS

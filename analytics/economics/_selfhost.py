@@ -673,7 +673,7 @@ def _self_host_rule(
         confidence_label=confidence_label(value),
         # Self-hosting today: moving to the API saves money only when the verdict says so
         # (keeping the status quo saves nothing; what it avoids is self_host_saving_usd).
-        monthly_saving_usd=round(saving, 2) if verdict == "api" else None,
+        monthly_cost_change_usd=round(-saving, 2) if verdict == "api" else None,
     )
 
 
@@ -781,7 +781,7 @@ def _gpu_runtime_rule(
         evidence=evidence,
         confidence=value,
         confidence_label=confidence_label(value),
-        monthly_saving_usd=saving_out,
+        monthly_cost_change_usd=None if saving_out is None else -saving_out,
     )
 
 
@@ -857,7 +857,7 @@ def _plan_rule(
         evidence=evidence,
         confidence=value,
         confidence_label=confidence_label(value),
-        monthly_saving_usd=None if kept else round(saving, 2),
+        monthly_cost_change_usd=None if kept else round(-saving, 2),
     )
 
 

@@ -68,6 +68,7 @@ __all__ = [
     "PriceSource",
     "TokenPrice",
     "load_prices",
+    "model_maker",
     "normalize_model_name",
 ]
 
@@ -248,6 +249,43 @@ def _undated(normalized: str) -> str:
     return _DATE_SUFFIX.sub("", normalized)
 
 
+# Who makes a model, by its (normalized) name: a name without a provider prices at the
+# maker's own list price, not a reseller's copy (azure/mistral-large-latest lists 16x
+# mistral's own price). Prefixes, LiteLLM provider names.
+_MAKERS: Final = (
+    (("gpt-", "chatgpt", "o1", "o3", "o4", "text-embedding-", "davinci", "babbage"), "openai"),
+    (("claude",), "anthropic"),
+    (("gemini",), "gemini"),
+    (
+        (
+            "mistral",
+            "open-mistral",
+            "mixtral",
+            "open-mixtral",
+            "codestral",
+            "ministral",
+            "pixtral",
+            "magistral",
+            "devstral",
+        ),
+        "mistral",
+    ),
+    (("command", "embed-english", "embed-multilingual", "rerank-"), "cohere"),
+    (("deepseek",), "deepseek"),
+    (("grok",), "xai"),
+)
+
+
+def model_maker(name: str) -> str | None:
+    """The LiteLLM provider that makes ``name`` (``mistral-large-latest`` -> ``mistral``), or
+    None when the name does not say."""
+    normalized = normalize_model_name(name)
+    for prefixes, maker in _MAKERS:
+        if normalized.startswith(prefixes):
+            return maker
+    return None
+
+
 def _first_party(price: TokenPrice) -> bool:
     provider = (price.provider or "").lower()
     return any(provider.startswith(p) for prefixes in _PROVIDER_ALIASES.values() for p in prefixes)
@@ -329,6 +367,14 @@ class PriceBook:
             if aliased is not None:
                 return dataclasses.replace(aliased, match="alias")
         normalized = normalize_model_name(model)
+        # No provider on the span: the model maker's own listing is wanted, a reseller's
+        # copy only when the maker lists none.
+        maker = model_maker(model)
+        wanted = provider or maker
+        # A dated snapshot keeps its date: a reseller's listing of that very snapshot beats
+        # the maker's newer one (only the pick among equal names prefers the maker).
+        dated = _DATE_SUFFIX.search(normalized) is not None and not normalized.endswith("latest")
+        accept = provider if dated else wanted
         # The first candidate found is the answer unless a later step finds one from the
         # span's own provider (a gateway's copy of a name must not shadow the vendor's).
         fallback = exact
@@ -340,13 +386,35 @@ class PriceBook:
             candidates = index.get(key)
             if not candidates:
                 continue
-            best = self._best(candidates, provider, newest=how == "snapshot")
+            best = self._best(candidates, wanted, newest=how == "snapshot")
             found = best if best.model == model else dataclasses.replace(best, match=how)
-            if provider is None or _provider_matches(best.provider, provider):
+            if accept is None or _provider_matches(best.provider, accept):
                 return found
             if fallback is None:
                 fallback = found
         return fallback
+
+    def ambiguous(self, model: str | None, provider: str | None = None) -> tuple[str, ...]:
+        """Listings a provider-less ``model`` could mean at different prices, when neither
+        the span's provider nor the model's maker picks one (empty when unambiguous):
+        ``prices check`` flags these so a pricing file can pin the right one."""
+        if model is None or provider or model in self._tokens or model in self._aliases:
+            return ()
+        normalized = normalize_model_name(model)
+        for key, index in (
+            (normalized, self._by_normalized),
+            (_undated(normalized), self._by_normalized),
+            (_undated(normalized), self._by_base),
+        ):
+            candidates = index.get(key)
+            if not candidates:
+                continue
+            maker = model_maker(model)
+            if maker and any(_provider_matches(c.provider, maker) for c in candidates):
+                return ()
+            prices = {(c.input, c.output) for c in candidates}
+            return tuple(sorted(c.model for c in candidates)) if len(prices) > 1 else ()
+        return ()
 
     @staticmethod
     def _best(candidates: list[TokenPrice], provider: str | None, *, newest: bool) -> TokenPrice:

@@ -15,12 +15,13 @@ from infermeter.analytics.query._metrics import METRIC_COLUMNS, metric_inputs, m
 from infermeter.analytics.query._requests import price_coverage, request_table, unpriced_models
 from infermeter.analytics.query._self_hosted import self_hosted_load
 from infermeter.analytics.query._stages import stage_breakdown
-from infermeter.analytics.query._workloads import version_frame, workload_frame
+from infermeter.analytics.query._workloads import arrival_frame, version_frame, workload_frame
 
 __all__ = [
     "FUTURE_TOLERANCE",
     "METRIC_COLUMNS",
     "Newest",
+    "arrival_frame",
     "check_group_columns",
     "concurrency",
     "future_limit",

@@ -4,17 +4,21 @@ Definitions (one row per group; rates are fractions in [0, 1], durations ms, cos
 
 - ``requests``, ``errors`` (entry span status ERROR or an ``error.type``), ``error_rate``,
   ``successes``; ``p50_ms``/``p95_ms``/``p99_ms`` exact (``quantile_cont``, linear
-  interpolation, = ClickHouse ``quantileExactInclusive``), ``mean_duration_ms``,
-  ``ttft_p95_ms`` over requests with a time to first chunk.
+  interpolation, = ClickHouse ``quantileExactInclusive``) of ``latency_ms``, the latency
+  callers feel (a cold serverless request's span starts after INIT, so its latency is INIT +
+  span duration); ``mean_duration_ms`` (the span, what serverless bills per request) and
+  ``mean_latency_ms``; ``ttft_p95_ms`` over requests with a time to first chunk.
 - ``cold_starts``, ``cold_start_rate``; ``cold_p95_ms`` / ``warm_p95_ms`` and
-  ``cold_start_penalty_ms`` = their difference (NULL without both kinds).
-- ``slo_ms`` (the group's largest SLO), ``slo_breaches`` (duration > SLO),
+  ``cold_start_penalty_ms`` = their difference (NULL without both kinds), all of latency.
+- ``slo_ms`` (the group's largest SLO), ``slo_breaches`` (latency > SLO),
   ``slo_breach_rate``, ``slo_breach_cold_share`` = cold breaches / breaches.
 - ``throttled`` (requests with a throttled span), ``throttle_rate``, ``throttle_events``
   (throttled spans), ``retries_per_request``, ``*_tokens_per_request``.
-- ``token_cost_usd`` (priced requests), ``compute_cost_usd``, ``total_cost_usd`` (their
-  sum: a lower bound while ``unpriced_requests`` or ``untokenized_requests`` > 0 — requests
-  with an LLM call whose model has no price, or that reported no readable token count),
+- ``token_cost_usd`` (priced requests; NULL - "unpriced" - when no request of the group
+  that used tokens has a price), ``compute_cost_usd``, ``total_cost_usd`` (their sum; NULL
+  with the token cost; a lower bound while ``unpriced_requests`` or ``untokenized_requests``
+  > 0 - requests with an LLM call whose model has no price, or that reported no readable
+  token count),
   ``cost_per_request_usd`` (mean over priced requests),
   ``cost_per_successful_request_usd`` (cost of priced requests over their successes, so
   failures' cost loads onto what succeeded).
@@ -53,6 +57,7 @@ METRIC_COLUMNS = (
     "p95_ms",
     "p99_ms",
     "mean_duration_ms",
+    "mean_latency_ms",
     "ttft_p95_ms",
     "cold_starts",
     "cold_start_rate",

@@ -604,7 +604,14 @@ SELECT
     token_cost_usd + coalesce(compute_cost_usd, 0) AS cost_usd,
     slo_ms,
     error_type, initialization_type, span_count, llm_spans, vcpu, instance_concurrency,
-    min_instances, instance_price_per_hour, architecture, foreign_spans, untokenized
+    min_instances, instance_price_per_hour, architecture, foreign_spans, untokenized,
+    -- Latency as the caller feels it: on serverless runtimes the handler's span starts
+    -- after INIT, yet a cold request waited for it (provisioned concurrency ran INIT
+    -- ahead of time). Elsewhere a new process starts before it takes traffic.
+    duration_ms + CASE
+        WHEN cold_start AND runtime IN ('serverless', 'serverless_container')
+            AND coalesce(initialization_type, '') <> 'provisioned-concurrency'
+        THEN greatest(coalesce(init_duration_ms, 0), 0) ELSE 0 END AS latency_ms
 FROM costed
 """  # noqa: S608
 
@@ -677,6 +684,7 @@ METRIC_MEASURES: Final = (
     "start_time",
     "end_time",
     "duration_ms",
+    "latency_ms",
     "is_error",
     "ttft_ms",
     "cold_start",
@@ -699,7 +707,7 @@ METRIC_MEASURES: Final = (
 )
 _REQ: Final = """req AS {materialized} (
     SELECT {keys}
-        start_time, end_time, duration_ms, is_error, ttft_ms, cold_start, slo_ms,
+        start_time, end_time, duration_ms, latency_ms, is_error, ttft_ms, cold_start, slo_ms,
         throttled, throttle_events, retries, input_tokens, output_tokens,
         cache_read_tokens, reasoning_tokens, token_cost_usd, compute_cost_usd, unpriced,
         untokenized, service_instance, min_instances, instance_concurrency,
@@ -768,19 +776,20 @@ WITH
 base AS (
     SELECT *,
         NOT is_error AS success,
-        slo_ms IS NOT NULL AND duration_ms > slo_ms AS breach
+        slo_ms IS NOT NULL AND latency_ms > slo_ms AS breach
     FROM req
 ),
 main AS (
     SELECT {keys}
         count(*) AS requests,
         count(*) FILTER (WHERE is_error) AS errors,
-        quantile_cont(duration_ms, [0.5, 0.95, 0.99]) AS q,
+        quantile_cont(latency_ms, [0.5, 0.95, 0.99]) AS q,
         avg(duration_ms) AS mean_duration_ms,
+        avg(latency_ms) AS mean_latency_ms,
         quantile_cont(ttft_ms, 0.95) AS ttft_p95_ms,
         count(*) FILTER (WHERE cold_start) AS cold_starts,
-        quantile_cont(duration_ms, 0.95) FILTER (WHERE cold_start) AS cold_p95_ms,
-        quantile_cont(duration_ms, 0.95) FILTER (WHERE NOT cold_start) AS warm_p95_ms,
+        quantile_cont(latency_ms, 0.95) FILTER (WHERE cold_start) AS cold_p95_ms,
+        quantile_cont(latency_ms, 0.95) FILTER (WHERE NOT cold_start) AS warm_p95_ms,
         max(slo_ms) AS slo_ms,
         count(*) FILTER (WHERE breach) AS slo_breaches,
         count(*) FILTER (WHERE breach AND cold_start) AS cold_breaches,
@@ -791,7 +800,10 @@ main AS (
         CAST(sum(output_tokens) AS BIGINT) AS output_tokens,
         CAST(sum(cache_read_tokens) AS BIGINT) AS cache_read_tokens,
         CAST(sum(reasoning_tokens) AS BIGINT) AS reasoning_tokens,
-        coalesce(sum(token_cost_usd), 0) AS token_cost_usd,
+        -- NULL when every request of the group that used tokens is unpriced (never a
+        -- silent $0); else the priced requests' sum, with unpriced_requests saying what
+        -- it leaves out.
+        sum(token_cost_usd) AS token_cost_usd,
         coalesce(sum(compute_cost_usd), 0) AS compute_cost_usd,
         avg(cost_usd) AS cost_per_request_usd,
         sum(cost_usd) AS priced_cost_usd,
@@ -815,6 +827,7 @@ SELECT {m_keys}
     m.requests - m.errors AS successes,
     m.q[1] AS p50_ms, m.q[2] AS p95_ms, m.q[3] AS p99_ms,
     m.mean_duration_ms,
+    m.mean_latency_ms,
     m.ttft_p95_ms,
     m.cold_starts,
     m.cold_starts / m.requests AS cold_start_rate,

@@ -257,7 +257,12 @@ def request_table(
     computing several metric tables from it. Columns: the analytics contract's
     (``trace_id … slo_ms``) plus ``error_type, initialization_type, span_count, llm_spans,
     vcpu, instance_concurrency, min_instances, instance_price_per_hour, architecture,
-    foreign_spans`` (spans of another tenant in the request's trace, left out of it).
+    foreign_spans, latency_ms`` (``foreign_spans``: spans of another tenant in the request's
+    trace, left out of it). ``duration_ms`` is the entry span's (what serverless bills per request);
+    ``latency_ms`` is what the caller waited: on ``serverless`` / ``serverless_container``
+    a cold request's span starts after INIT, so its latency is INIT + duration (not on
+    provisioned concurrency, whose INIT ran ahead of time); elsewhere it equals
+    ``duration_ms``.
     ``token_cost_usd`` is NULL when a span of the request has tokens but no price.
     """
     window, params = _window(con, spans, since, until)
@@ -313,7 +318,9 @@ def price_coverage(
     no readable token count (their cost is unknown); ``emitter_cost_usd`` is what the
     emitting instrumentation priced the calls at (OpenLIT's ``gen_ai.usage.cost``) and
     ``cost_difference_usd`` = ``token_cost_usd`` - ``emitter_cost_usd``. Usage is counted
-    once per call (see ``SPANS_IN_WINDOW``).
+    once per call (see ``SPANS_IN_WINDOW``). ``ambiguous`` lists the listings a name without
+    a provider could mean at different prices when neither the span's provider nor the
+    model's maker (``model_maker``) picks one (else null).
     """
     import polars as pl
 
@@ -352,6 +359,8 @@ def price_coverage(
                 if price
                 else None,
                 "unpriced": used and price is None,
+                # A provider-less name several listings could mean at different prices.
+                "ambiguous": ", ".join(prices.ambiguous(row["model"], row["provider"])) or None,
             }
         )
         cost = resolved[-1]["token_cost_usd"]
@@ -371,5 +380,6 @@ def price_coverage(
         "token_cost_usd": pl.Float64,
         "unpriced": pl.Boolean,
         "cost_difference_usd": pl.Float64,
+        "ambiguous": pl.String,
     }
     return pl.concat([frame, pl.DataFrame(resolved, schema=schema)], how="horizontal")

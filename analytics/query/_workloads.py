@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     import duckdb
     import polars as pl
 
-__all__ = ["version_frame", "workload_frame"]
+__all__ = ["arrival_frame", "version_frame", "workload_frame"]
 
 WORKLOAD_KEYS = ("endpoint", "runtime")
 VERSION_KEYS = ("endpoint", "model", "prompt_version")
@@ -45,3 +45,14 @@ def version_frame(requests: duckdb.DuckDBPyRelation) -> pl.DataFrame:
     from infermeter.analytics.query._metrics import metrics
 
     return metrics(requests, by=VERSION_KEYS).sort("first_seen")
+
+
+def arrival_frame(requests: duckdb.DuckDBPyRelation) -> pl.DataFrame:
+    """Each request's arrival facts, for the replay that sizes warm capacity and projects
+    moves (``_replay``): ``endpoint, runtime, start_s, end_s`` (epoch seconds),
+    ``duration_ms, cold_start, init_duration_ms, initialization_type``."""
+    query = requests.query("requests", sql_file("arrivals"))
+    if query is None:
+        raise RuntimeError("arrivals.sql returned no relation")
+    frame: pl.DataFrame = query.pl()
+    return frame

@@ -332,6 +332,24 @@ def _recommendation_items(recommendations: Sequence[Recommendation]) -> str:
     return f'<ul class="recs">{"".join(items)}</ul>'
 
 
+def plan_lines(report: WeeklyReport) -> list[str]:
+    """Per endpoint: the chosen plan and the runner-up, with their cost and p95."""
+
+    def shown(plan: Any) -> str:
+        p95 = plan.projected_p95_ms
+        latency = "" if p95 is None else f", p95 {p95:,.0f} ms"
+        verdict = "" if plan.meets_slo else " - misses the SLO"
+        return f"{plan.description} (${plan.monthly_cost_usd:,.2f}/month{latency}{verdict})"
+
+    lines = []
+    for decision in report.plans:
+        runner = "" if decision.runner_up is None else f"; runner-up: {shown(decision.runner_up)}"
+        lines.append(
+            f"{decision.endpoint}: chosen {shown(decision.chosen)}{runner} - {decision.why}"
+        )
+    return lines
+
+
 def render_html(report: WeeklyReport) -> str:
     """The whole report as one self-contained HTML document."""
     sections: list[str] = [_kpis(report)]
@@ -381,6 +399,10 @@ def render_html(report: WeeklyReport) -> str:
         )
     )
     sections.append("<h2>Recommendations</h2>" + _recommendation_items(report.recommendations))
+    plans = plan_lines(report)
+    if plans:
+        items = "".join(f"<li>{_escape(line)}</li>" for line in plans)
+        sections.append(f'<h2>Plans per endpoint</h2><ul class="plans">{items}</ul>')
     if report.economics.height:
         sections.append(
             "<h2>Where each workload should run</h2>"
@@ -400,9 +422,7 @@ def render_html(report: WeeklyReport) -> str:
                     ("container_instances", "instances"),
                     ("crossover_utilization", "crossover u*"),
                     ("measured_utilization", "utilization"),
-                    ("warm_capacity_monthly_usd", "warm capacity /mo"),
                     ("cheaper_runtime", "cheaper"),
-                    ("monthly_saving_usd", "saving /mo"),
                 ),
             )
         )
@@ -515,6 +535,10 @@ def render_markdown(report: WeeklyReport) -> str:
             + markdown_text(rec.rationale)
         )
     lines.extend(_bullets(recs or ["none this week"]))
+    plans = plan_lines(report)
+    if plans:
+        lines += ["", "**Plans per endpoint** (cheapest meeting the SLO, and the runner-up)"]
+        lines.extend(_bullets(plans))
     if report.drift is not None:
         lines += ["", "**Drift**"]
         drifted = (

@@ -17,8 +17,12 @@ CSV files written by :meth:`WeeklyReport.write_csv` (one row per line, header fi
   their changes, status (new | gone | changed)
 - ``economics.csv`` - ``runtime_economics`` of this week's load
 - ``gpu_economics.csv`` - ``gpu_economics`` of the self-hosted models (only when there are some)
+- ``plans.csv`` - per endpoint, every plan (stay, move, with/without the warm capacity its SLO
+  needs): description, role (chosen / runner-up), monthly_cost_usd,
+  monthly_cost_change_usd, projected_p95_ms, projected_cold_start_share, meets_slo, slo_ms
 - ``recommendations.csv`` - kind, endpoint, runtime, tenant, title, confidence,
-  confidence_label, monthly_saving_usd, p95_gain_ms, evidence (JSON)
+  confidence_label, monthly_cost_change_usd (< 0 saves), p95_gain_ms, plan, runner_up,
+  evidence (JSON)
 - ``drift.csv`` - the latest drift results (only when drift results exist)
 - ``quality_*.csv`` - quality next to cost (only when the store has evaluations or
   retrieval spans; see ``analytics.quality``)
@@ -34,6 +38,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
+from infermeter.analytics.economics._plans import EndpointDecision
 from infermeter.analytics.economics._recommend import Recommendation
 
 if TYPE_CHECKING:
@@ -125,6 +130,8 @@ class WeeklyReport:
     top_movers: pl.DataFrame
     economics: pl.DataFrame
     recommendations: list[Recommendation]
+    # Per endpoint: every plan priced, the chosen one and the runner-up (``_plans``).
+    plans: Sequence[EndpointDecision] = ()
     drift: pl.DataFrame | None = None
     quality: QualitySection | None = None
     slo_ms: float | None = None
@@ -166,6 +173,7 @@ class WeeklyReport:
             "economics": self.economics,
             **({"gpu_economics": self.gpu_economics} if self.gpu_economics is not None else {}),
             "recommendations": _recommendations_frame(self.recommendations),
+            "plans": _plans_frame(self.plans),
         }
         if self.drift is not None:
             tables["drift"] = self.drift
@@ -216,8 +224,10 @@ def _recommendations_frame(recommendations: Sequence[Recommendation]) -> pl.Data
             "title": r.title,
             "confidence": r.confidence,
             "confidence_label": r.confidence_label,
-            "monthly_saving_usd": r.monthly_saving_usd,
+            "monthly_cost_change_usd": r.monthly_cost_change_usd,
             "p95_gain_ms": r.p95_gain_ms,
+            "plan": r.plan,
+            "runner_up": r.runner_up,
             "rationale": r.rationale,
             "evidence": json.dumps(r.evidence, sort_keys=True),
         }
@@ -233,10 +243,48 @@ def _recommendations_frame(recommendations: Sequence[Recommendation]) -> pl.Data
             "title": pl.String,
             "confidence": pl.Float64,
             "confidence_label": pl.String,
-            "monthly_saving_usd": pl.Float64,
+            "monthly_cost_change_usd": pl.Float64,
             "p95_gain_ms": pl.Float64,
+            "plan": pl.String,
+            "runner_up": pl.String,
             "rationale": pl.String,
             "evidence": pl.String,
+        },
+    )
+
+
+def _plans_frame(decisions: Sequence[EndpointDecision]) -> pl.DataFrame:
+    import polars as pl
+
+    rows = [
+        {
+            "endpoint": d.endpoint,
+            "plan": p.kind,
+            "description": p.description,
+            "role": "chosen" if p is d.chosen else "runner-up" if p is d.runner_up else "",
+            "monthly_cost_usd": p.monthly_cost_usd,
+            "monthly_cost_change_usd": p.monthly_cost_change_usd,
+            "projected_p95_ms": p.projected_p95_ms,
+            "projected_cold_start_share": p.projected_cold_start_share,
+            "meets_slo": p.meets_slo,
+            "slo_ms": d.slo_ms,
+        }
+        for d in decisions
+        for p in d.plans
+    ]
+    return pl.DataFrame(
+        rows,
+        schema={
+            "endpoint": pl.String,
+            "plan": pl.String,
+            "description": pl.String,
+            "role": pl.String,
+            "monthly_cost_usd": pl.Float64,
+            "monthly_cost_change_usd": pl.Float64,
+            "projected_p95_ms": pl.Float64,
+            "projected_cold_start_share": pl.Float64,
+            "meets_slo": pl.Boolean,
+            "slo_ms": pl.Float64,
         },
     )
 
@@ -258,8 +306,11 @@ def _summary(this: dict[str, Any], previous: dict[str, Any]) -> pl.DataFrame:
     import polars as pl
 
     rows = []
+    # A week without requests has no numbers to compare with (its sums read 0, its counts 0):
+    # no delta, so the headline says "no previous week" instead of "(better)".
+    had_previous = bool(previous.get("requests"))
     for metric, (label, up_is_good) in SUMMARY_METRICS.items():
-        now, before = this.get(metric), previous.get(metric)
+        now, before = this.get(metric), previous.get(metric) if had_previous else None
         delta = None if now is None or before is None else float(now) - float(before)
         pct = None if delta is None or not before else delta / abs(float(before))
         rows.append(
@@ -363,9 +414,9 @@ def weekly_report(
     """
     import polars as pl
     from infermeter.analytics import metrics
-    from infermeter.analytics.economics._recommend import recommend_from_frames
+    from infermeter.analytics.economics._recommend import decide_from_frames
     from infermeter.analytics.economics._runtime import runtime_economics
-    from infermeter.analytics.query._workloads import version_frame, workload_frame
+    from infermeter.analytics.query._workloads import arrival_frame, version_frame, workload_frame
 
     start, end = iso_week_bounds(week)
     previous_start = start - timedelta(days=7)
@@ -394,13 +445,15 @@ def weekly_report(
         cpu_week = without_model_servers(this_week, self_hosted)
     workloads = workload_frame(cpu_week)
     economics = runtime_economics(workloads, prices=prices, deployments=deployments)
-    recommendations = recommend_from_frames(
+    decisions = decide_from_frames(
         workloads,
         economics=economics,
         tenants=metrics(cpu_week, by=("endpoint", "runtime", "tenant")),
         versions=version_frame(_between(requests, previous_start, end)),
         gpu=gpu,
+        arrivals=arrival_frame(this_week),
     )
+    recommendations = decisions.recommendations
     if quality is not None:
         recommendations = [*quality.recommendations, *recommendations]
     slo = None
@@ -442,6 +495,7 @@ def weekly_report(
         top_movers=_top_movers(by_dimension, top),
         economics=economics,
         recommendations=recommendations,
+        plans=decisions.endpoints,
         drift=drift,
         quality=quality,
         slo_ms=slo,

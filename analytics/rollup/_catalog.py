@@ -343,18 +343,20 @@ class Catalog:
     )
     WARM_CAPACITY_UNITS = _gauge(
         "warm_capacity_units",
-        "Warm capacity (min instances / provisioned concurrency) advised.",
+        "Warm capacity (min instances / provisioned concurrency) `recommend` advises: the "
+        "smallest size whose replay of the measured arrivals meets the SLO.",
         _W,
     )
     WARM_CAPACITY_MONTHLY_COST_USD = _gauge(
         "warm_capacity_monthly_cost_usd",
-        "Monthly cost of the advised warm capacity.",
+        "What the advised warm capacity adds to the monthly bill (net of cheaper duration).",
         _W,
         unit="currencyUSD",
     )
     RUNTIME_MONTHLY_SAVING_USD = _gauge(
         "runtime_monthly_saving_usd",
-        "Monthly saving of running on the cheaper runtime.",
+        "Monthly saving of the runtime move `recommend` advises (negative: the move buys "
+        "the SLO and costs money).",
         _W,
         unit="currencyUSD",
     )
@@ -464,7 +466,8 @@ class Catalog:
     )
     RECOMMENDATION_MONTHLY_SAVING_USD = _gauge(
         "recommendation_monthly_saving_usd",
-        "Projected monthly saving of the recommendation.",
+        "Projected monthly saving of the recommendation: minus its monthly_cost_change_usd "
+        "(negative: it costs money).",
         RECOMMENDATION_LABELS,
         unit="currencyUSD",
     )

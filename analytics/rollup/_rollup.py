@@ -278,6 +278,7 @@ def compute_snapshot(
     ``previous_values`` its ``named_values`` (the same for the other capped labels).
     """
     from infermeter.analytics import (
+        arrival_frame,
         gpu_economics,
         metrics,
         recommend_from_frames,
@@ -369,6 +370,7 @@ def compute_snapshot(
         gpu=gpu_economics(self_hosted, prices=prices, deployments=deployments)
         if self_hosted.height
         else None,
+        arrivals=arrival_frame(economics_requests),
     )
     _add_recommendations(out, recommendations)
     _add_quality(out, con, _bucket_tenants(economics_requests, named).materialize(), named, values)
@@ -495,9 +497,6 @@ def _add_economics(out: _Samples, r: Mapping[str, Any]) -> None:
     out.add(C.CONTAINER_INSTANCES, r, r["container_instances"])
     out.add(C.CROSSOVER_UTILIZATION_RATIO, r, r["crossover_utilization"])
     out.add(C.MEASURED_UTILIZATION_RATIO, r, r["measured_utilization"])
-    out.add(C.WARM_CAPACITY_UNITS, r, r["warm_capacity_units"])
-    out.add(C.WARM_CAPACITY_MONTHLY_COST_USD, r, r["warm_capacity_monthly_usd"])
-    out.add(C.RUNTIME_MONTHLY_SAVING_USD, r, r["monthly_saving_usd"])
 
 
 def _add_recommendations(out: _Samples, recommendations: Iterable[Any]) -> None:
@@ -511,7 +510,17 @@ def _add_recommendations(out: _Samples, recommendations: Iterable[Any]) -> None:
         # Several recommendations can share labels (cost jumps of two versions): one
         # series each, active counting them, savings adding up, the best gain/confidence.
         out.add(C.RECOMMENDATION_ACTIVE, labels, 1.0)
-        out.add(C.RECOMMENDATION_MONTHLY_SAVING_USD, labels, rec.monthly_saving_usd)
+        change = rec.monthly_cost_change_usd
+        saving = None if change is None else -change
+        out.add(C.RECOMMENDATION_MONTHLY_SAVING_USD, labels, saving)
+        # The runtime and warm-capacity gauges are the recommendation's own numbers (one
+        # decision per endpoint), so dashboards and alerts show what `recommend` says.
+        workload = {"endpoint": rec.endpoint, "runtime": rec.runtime}
+        if rec.kind in {"move_to_containers", "move_to_serverless"}:
+            out.add(C.RUNTIME_MONTHLY_SAVING_USD, workload, saving)
+        elif rec.kind == "add_warm_capacity":
+            out.add(C.WARM_CAPACITY_UNITS, workload, rec.evidence.get("warm_capacity_units"))
+            out.add(C.WARM_CAPACITY_MONTHLY_COST_USD, workload, change)
         out.add(C.RECOMMENDATION_P95_GAIN_SECONDS, labels, _ms(rec.p95_gain_ms), max)
         out.add(C.RECOMMENDATION_CONFIDENCE_RATIO, labels, rec.confidence, max)
 

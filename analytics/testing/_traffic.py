@@ -64,7 +64,8 @@ def _chat(rng: random.Random, start: datetime, day: int) -> dict[str, Any]:
     cold = rng.random() < 0.08
     init_ms = rng.lognormvariate(7.45, 0.2) if cold else None  # ~1.7 s
     output = int(rng.lognormvariate(5.5, 0.4) * (1.6 if version == "v8" else 1.0))
-    duration = rng.lognormvariate(7.0, 0.3) + output * 1.5 + (init_ms or 0.0)
+    # The handler's span starts after INIT (Lambda): a cold caller waits INIT + this.
+    duration = rng.lognormvariate(7.0, 0.3) + output * 1.5
     throttled = rng.random() < (0.12 if tenant == "acme" else 0.004)
     error = rng.random() < 0.006
     return {

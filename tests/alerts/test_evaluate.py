@@ -77,12 +77,13 @@ def test_global_guard_and_matchers() -> None:
     (alert,) = evaluate([rule], many, now=NOW)
     assert alert.labels["tenant"] == "acme"
     move = RULES["InfermeterMoveToContainers"]
-    container_workload = _snapshot(
-        SERVERLESS_MONTHLY_COST_USD=[(("/embed", "container"), 500)],
-        CONTAINER_MONTHLY_COST_USD=[(("/embed", "container"), 70)],
-        RUNTIME_MONTHLY_SAVING_USD=[(("/embed", "container"), 430)],
+    # Cheaper on containers by the economics alone is not the decision: the alert reads the
+    # recommendation (one plan per endpoint, its thresholds), not a cost ratio of its own.
+    costs_only = _snapshot(
+        SERVERLESS_MONTHLY_COST_USD=[(("/embed", "serverless"), 500)],
+        CONTAINER_MONTHLY_COST_USD=[(("/embed", "serverless"), 70)],
     )
-    assert evaluate([move], container_workload, now=NOW) == []  # already on containers
+    assert evaluate([move], costs_only, now=NOW) == []
 
 
 def test_age_condition_uses_the_evaluation_time() -> None:
@@ -111,3 +112,23 @@ def test_payloads_group_by_alert_name(snapshot_for: Callable[..., Snapshot]) -> 
     assert payload["alerts"][0]["startsAt"] == "2026-11-28T12:00:00.000000Z"
     (sent,) = alertmanager_alerts(alerts[:1])
     assert set(sent) == {"labels", "annotations", "startsAt"}
+
+
+def test_runtime_alerts_read_the_recommend_decision() -> None:
+    # The decision says "move /ingest on Lambda to containers, saving $12": the alert fires
+    # on it and shows its saving, whatever the two cost gauges' ratio (here 1.1 < 1.2).
+    rule = RULES["InfermeterMoveToContainers"]
+    decided = _snapshot(
+        RECOMMENDATION_ACTIVE=[(("move_to_containers", "/ingest", "serverless", ""), 1.0)],
+        RECOMMENDATION_CONFIDENCE_RATIO=[
+            (("move_to_containers", "/ingest", "serverless", ""), 0.8)
+        ],
+        SERVERLESS_MONTHLY_COST_USD=[(("/ingest", "serverless"), 132.0)],
+        CONTAINER_MONTHLY_COST_USD=[(("/ingest", "serverless"), 120.0)],
+        RUNTIME_MONTHLY_SAVING_USD=[(("/ingest", "serverless"), 12.0)],
+    )
+    (alert,) = evaluate([rule], decided, now=NOW)
+    assert alert.labels["endpoint"] == "/ingest"
+    assert alert.evidence["saving"] == 12.0
+    other = RULES["InfermeterMoveToServerless"]
+    assert evaluate([other], decided, now=NOW) == []

@@ -167,7 +167,7 @@ def test_settings_come_from_the_environment(
         ({"method": "euclid"}, "unknown method euclid"),
         ({"alpha": 0.7}, "between 0 and 0.5"),
         ({"current": "yesterday"}, "expected a duration"),
-        ({"reference": "last-month"}, "previous-week, previous, before-rollout"),
+        ({"reference": "last-month"}, "auto, previous-week, previous, before-rollout"),
     ],
 )
 def test_bad_settings_fail_before_any_work(

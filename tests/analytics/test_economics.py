@@ -308,6 +308,25 @@ def test_runtime_economics_adds_billed_init_for_measured_cold_starts() -> None:
     assert row["serverless_monthly_usd"] == pytest.approx(15.659 + expected, abs=0.001)
 
 
+def test_init_cost_is_an_estimate_floored_at_zero_without_measured_init() -> None:
+    # Cold starts without infermeter.init_duration whose calls happened to be shorter than
+    # the warm ones: the p95 penalty is negative, INIT cannot be a refund.
+    row = economics(workload(cold_starts=1000, cold_start_penalty_ms=-120.0))["/score"]
+    assert row["init_duration_s"] == 0.0
+    assert row["serverless_init_monthly_usd"] == 0.0
+    assert row["serverless_monthly_usd"] == pytest.approx(15.659, abs=0.001)
+    assert row["init_duration_source"].startswith("estimate")
+    assert "INIT cost is an estimate" in row["note"]
+    # A positive penalty is used, and still called an estimate.
+    row = economics(workload(cold_starts=1000, cold_start_penalty_ms=400.0))["/score"]
+    cold_per_s = 1000 / TWO_WEEKS_S
+    expected = cold_per_s * SECONDS_PER_MONTH * 0.4 * CASE_A_GB * LAMBDA_X86_GBS
+    assert row["serverless_init_monthly_usd"] == pytest.approx(expected)
+    assert row["init_duration_source"].startswith("estimate")
+    measured = economics(workload(cold_starts=1000, mean_init_duration_ms=500.0))["/score"]
+    assert measured["init_duration_source"] == "measured"
+
+
 def test_warm_capacity_case_c_one_provisioned_unit_at_1_gb() -> None:
     deployments = FakeDeployments({"/score": FakeDeployment(memory_mb=1024)})
     row = economics(workload(requests_per_s=1.0), deployments=deployments)["/score"]

@@ -153,12 +153,16 @@ def test_counts_errors_and_latency_quantiles(requests: duckdb.DuckDBPyRelation) 
     assert m["requests"] == 10
     assert m["errors"] == 1 and m["successes"] == 9
     assert m["error_rate"] == pytest.approx(0.1)
-    # quantile_cont over the 10 sorted durations: p50 at 4.5 -> (300+350)/2; p95 at 8.55 ->
-    # 1500 + .55*500; p99 at 8.91 -> 1500 + .91*500.
+    # Latency as callers feel it: a cold Lambda span starts after INIT, so the two cold
+    # requests waited 2000 + 500 and 1500 + 300 ms. quantile_cont over the 10 sorted
+    # latencies 100 150 200 250 300 350 400 1200 1800 2500: p50 at 4.5 -> (300+350)/2;
+    # p95 at 8.55 -> 1800 + .55*700; p99 at 8.91 -> 1800 + .91*700.
     assert m["p50_ms"] == pytest.approx(325.0)
-    assert m["p95_ms"] == pytest.approx(1775.0)
-    assert m["p99_ms"] == pytest.approx(1955.0)
+    assert m["p95_ms"] == pytest.approx(2185.0)
+    assert m["p99_ms"] == pytest.approx(2437.0)
+    # The span duration (what Lambda bills per invocation) is kept apart from the latency.
     assert m["mean_duration_ms"] == pytest.approx(645.0)
+    assert m["mean_latency_ms"] == pytest.approx(725.0)
     # TTFT: 50, 60, 70, 80 on entries and 500 + 100 = 600 for the retried call; p95 at 3.8 ->
     # 80 + .8 * 520.
     assert m["ttft_p95_ms"] == pytest.approx(496.0)
@@ -167,10 +171,11 @@ def test_counts_errors_and_latency_quantiles(requests: duckdb.DuckDBPyRelation) 
 def test_cold_starts_and_slo(requests: duckdb.DuckDBPyRelation) -> None:
     m = _one(metrics(requests))
     assert m["cold_starts"] == 2 and m["cold_start_rate"] == pytest.approx(0.2)
-    # cold [1500, 2000]: 1500 + .95*500; warm [100..400, 1200]: at 6.65 -> 400 + .65*800.
-    assert m["cold_p95_ms"] == pytest.approx(1975.0)
+    # cold latencies [1800, 2500]: 1800 + .95*700; warm [100..400, 1200]: at 6.65 ->
+    # 400 + .65*800.
+    assert m["cold_p95_ms"] == pytest.approx(2465.0)
     assert m["warm_p95_ms"] == pytest.approx(920.0)
-    assert m["cold_start_penalty_ms"] == pytest.approx(1055.0)
+    assert m["cold_start_penalty_ms"] == pytest.approx(1545.0)
     assert m["slo_ms"] == 1000.0
     assert m["slo_breaches"] == 3 and m["slo_breach_rate"] == pytest.approx(0.3)
     assert m["slo_breach_cold_share"] == pytest.approx(2 / 3)
@@ -229,9 +234,10 @@ def test_grouped_by_tenant(requests: duckdb.DuckDBPyRelation) -> None:
     frame = metrics(requests, by=["tenant"])
     assert frame["tenant"].to_list() == ["a", "b"]
     a, b = frame.row(0, named=True), frame.row(1, named=True)
-    # a: 100 200 300 400 2000 -> p95 at 3.8 = 400 + .8*1600; b: 150 250 350 1200 1500.
-    assert (a["p50_ms"], a["p95_ms"]) == (pytest.approx(300.0), pytest.approx(1680.0))
-    assert (b["p50_ms"], b["p95_ms"]) == (pytest.approx(350.0), pytest.approx(1440.0))
+    # Latencies a: 100 200 300 400 2500 -> p95 at 3.8 = 400 + .8*2100;
+    # b: 150 250 350 1200 1800 -> 1200 + .8*600.
+    assert (a["p50_ms"], a["p95_ms"]) == (pytest.approx(300.0), pytest.approx(2080.0))
+    assert (b["p50_ms"], b["p95_ms"]) == (pytest.approx(350.0), pytest.approx(1680.0))
     assert (a["peak_concurrency"], b["peak_concurrency"]) == (1, 2)
     assert (a["errors"], b["errors"]) == (0, 1)
     assert (a["slo_breach_cold_share"], b["slo_breach_cold_share"]) == (1.0, 0.5)
@@ -334,3 +340,40 @@ def test_empty_request_table_gives_no_rows() -> None:
         con, con.table("spans"), prices=prices, deployments=Deployments(prices=prices)
     )
     assert metrics(rel, by=["tenant"]).height == 0
+
+
+def test_latency_includes_init_only_where_the_caller_waits_for_it() -> None:
+    # Four cold requests, each a 200 ms span with a 1500 ms INIT: on Lambda and Cloud Run
+    # the caller waits INIT + handler; a provisioned-concurrency environment ran INIT ahead
+    # of time and a new pod starts before it takes traffic, so theirs is the span alone.
+    rows: list[dict[str, Any]] = []
+    for i, (runtime, init_type) in enumerate(
+        (
+            ("serverless", None),
+            ("serverless_container", None),
+            ("serverless", "provisioned-concurrency"),
+            ("container", None),
+        )
+    ):
+        rows.append(
+            span_record(
+                start=T0 + timedelta(seconds=i),
+                duration_ms=200,
+                endpoint=f"e{i}",
+                runtime=runtime,
+                cold_start=True,
+                init_duration_ms=1500,
+                initialization_type=init_type,
+                memory_mb=1024.0,
+            )
+        )
+    con = store_in_memory()
+    insert_spans(con, rows)
+    prices = load_prices()
+    deployments = Deployments([{"slo_ms": 1000.0}], prices=prices)
+    table = request_table(con, con.table("spans"), prices=prices, deployments=deployments)
+    frame = metrics(table, by=["endpoint"])
+    assert frame["endpoint"].to_list() == ["e0", "e1", "e2", "e3"]
+    assert frame["p95_ms"].to_list() == pytest.approx([1700.0, 1700.0, 200.0, 200.0])
+    assert frame["slo_breaches"].to_list() == [1, 1, 0, 0]
+    assert frame["mean_duration_ms"].to_list() == pytest.approx([200.0] * 4)

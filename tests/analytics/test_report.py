@@ -212,6 +212,7 @@ def test_write_produces_html_markdown_and_documented_csv(report: Any, tmp_path: 
             "daily.csv",
             "top_movers.csv",
             "economics.csv",
+            "plans.csv",
             "recommendations.csv",
             "drift.csv",
         ]
@@ -392,3 +393,19 @@ def test_report_command_without_the_drift_extra_skips_the_section(
     )
     assert "drift section skipped" in capsys.readouterr().err
     assert (tmp_path / "out" / "infermeter-2026-W47.html").exists()
+
+
+def test_a_week_without_a_previous_week_has_no_better_or_worse(
+    priced: tuple[Any, Any], tmp_path: Path
+) -> None:
+    # W46 is the first week with traffic: nothing to compare with, so no "(better)".
+    prices, deployments = priced
+    con = store_in_memory()
+    insert_spans(con, hand_computed_spans())
+    requests = request_table(con, con.table("spans"), prices=prices, deployments=deployments)
+    first = weekly_report(requests, week="2026-W46", prices=prices, deployments=deployments)
+    assert summary_row(first, "requests")["delta"] is None
+    markdown = first.write_markdown(tmp_path / "first.md").read_text()
+    assert "(better)" not in markdown and "(worse)" not in markdown
+    assert "no previous week" in markdown
+    con.close()

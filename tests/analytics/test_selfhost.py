@@ -165,10 +165,11 @@ def test_self_host_or_api_verdict_both_ways_with_break_even(
     assert (demand * S > breakeven) == (verdict == "self_host")
     assert evidence["self_host_verdict"] == verdict
     if verdict == "api":
-        assert rec["monthly_saving_usd"] == pytest.approx(gpu_monthly - api_monthly, abs=0.01)
+        # One signed number (recommend JSON schema 2): negative saves.
+        assert rec["monthly_cost_change_usd"] == pytest.approx(api_monthly - gpu_monthly, abs=0.01)
         assert "Use the API (gpt-4o)" in rec["title"]
     else:
-        assert rec["monthly_saving_usd"] is None
+        assert rec["monthly_cost_change_usd"] is None
         assert rec["title"].startswith("Keep self-hosting")
     assert rec["confidence"] > 0 and rec["confidence_label"] in {"low", "medium", "high"}
 
@@ -266,8 +267,8 @@ def test_sparse_load_goes_to_scale_to_zero_serverless_gpu(
         -math.log(1 - f_star) / CLOUD_RUN_IDLE_S
     )
     assert evidence["gpu_cheaper"] == "serverless" and evidence["gpu_current"] == "containers"
-    assert rec["monthly_saving_usd"] == pytest.approx(
-        containers_monthly - serverless_monthly, abs=0.01
+    assert rec["monthly_cost_change_usd"] == pytest.approx(
+        serverless_monthly - containers_monthly, abs=0.01
     )
     # Every call would wait for the 45 s model load: the p95 caveat is in the evidence.
     assert evidence["serverless_cold_fraction"] == pytest.approx(1.0)
@@ -294,7 +295,7 @@ def test_steady_load_stays_on_always_on_gpu_containers(
     assert rec["evidence"]["serverless_monthly_usd"] == pytest.approx(CLOUD_RUN_L4_PER_S * S)
     assert rec["evidence"]["gpu_cheaper"] == "containers"
     assert rec["title"].startswith("Keep meta-llama/Llama-3.1-8B-Instruct on always-on")
-    assert rec["monthly_saving_usd"] is None
+    assert rec["monthly_cost_change_usd"] is None
 
 
 def test_glue_and_model_are_priced_as_one_plan() -> None:
