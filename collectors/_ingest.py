@@ -202,7 +202,9 @@ class IngestPipeline:
                 with self._cond:
                     self._queue.append(_Item(seq, spans, embeddings, rows, now, events))
                     self.counters.accepted_spans += rows
-                    if self._queued_rows >= self.config.batch_spans:
+                    # The first item starts the flusher's flush_interval clock (it sleeps
+                    # without a timeout while the queue is empty); a full batch wakes it.
+                    if len(self._queue) == 1 or self._queued_rows >= self.config.batch_spans:
                         self._cond.notify_all()
 
             seq = self.wal.append(payload, then=enqueue)
