@@ -22,6 +22,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import re
 import zlib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final, TypeAlias
@@ -141,14 +142,30 @@ def decode_protobuf(body: bytes) -> ExportTraceServiceRequest:
         raise BodyError(400, f"malformed protobuf ExportTraceServiceRequest: {detail}") from None
 
 
+# A ``\uD800``-``\uDFFF`` escape: JSON can spell a lone surrogate, which is no Unicode
+# text (RFC 8259 §8.2) and cannot be stored as UTF-8.
+_SURROGATE_ESCAPE: Final = re.compile(rb"\\u[dD][89abcdefABCDEF]")
+
+
 def parse_json(body: bytes | str) -> Any:
-    """``json.loads`` with every failure as a 400."""
+    """``json.loads`` with every failure as a 400, lone surrogates included."""
     try:
-        return json.loads(body)
+        document = json.loads(body)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise BodyError(400, f"malformed JSON: {exc}") from None
     except RecursionError:
         raise BodyError(400, "malformed JSON: nested too deeply") from None
+    if isinstance(body, str) or _SURROGATE_ESCAPE.search(body):
+        # Only then walk the document: a valid pair decodes to one character and
+        # encodes; a lone surrogate does not.
+        try:
+            json.dumps(document, ensure_ascii=False).encode("utf-8")
+        except UnicodeEncodeError as exc:
+            bad = exc.object[exc.start : exc.end].encode("unicode_escape").decode("ascii")
+            raise BodyError(
+                400, f"malformed JSON: a lone UTF-16 surrogate ({bad}) is not text"
+            ) from None
+    return document
 
 
 def decode_json(body: bytes | str) -> ExportTraceServiceRequest:

@@ -20,7 +20,9 @@ from infermeter.collectors._decode import (
     decode_json,
     decode_request,
     decompress,
+    json_for_flattening,
     media_type,
+    parse_json,
 )
 from infermeter.collectors._flatten import (
     CLAIMED_TENANT,
@@ -198,6 +200,24 @@ def test_json_syntax_error_and_deep_nesting_are_400() -> None:
         with pytest.raises(BodyError) as info:
             decode_json(body)
         assert info.value.status == 400
+
+
+@pytest.mark.parametrize("escape", ["\\ud800", "\\uDFFF", "x\\udc00y"])
+def test_a_lone_surrogate_in_json_is_a_400(escape: str) -> None:
+    # RFC 8259 §8.2: an unpaired surrogate escape is not Unicode text; it cannot be stored.
+    document = otlp_json(otlp_request([otlp_span(attributes={sc.TENANT_ID: "PLACEHOLDER"})]))
+    body = json.dumps(document).replace("PLACEHOLDER", escape).encode()
+    with pytest.raises(BodyError) as info:
+        json_for_flattening(parse_json(body))
+    assert info.value.status == 400
+    assert "surrogate" in str(info.value)
+
+
+def test_a_surrogate_pair_in_json_is_one_character() -> None:
+    document = otlp_json(otlp_request([otlp_span(attributes={sc.TENANT_ID: "PLACEHOLDER"})]))
+    body = json.dumps(document).replace("PLACEHOLDER", "\\ud83d\\ude00").encode()
+    spans, _ = to_arrow(flatten_request(json_for_flattening(parse_json(body))))
+    assert spans.column("tenant").to_pylist() == ["\U0001f600"]
 
 
 # -- the mapping --------------------------------------------------------------------------
