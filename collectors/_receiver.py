@@ -24,6 +24,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import re
 import socket
 import threading
 from collections import Counter
@@ -81,12 +82,21 @@ _GRPC_CODE: Final = {
     415: 3,
     429: 8,
     500: 13,
+    501: 12,
     503: 14,
 }
 # Bodies of refused requests are read and dropped up to this size so the client sees
 # the answer instead of a connection reset; bigger ones end the connection.
 _DRAIN_LIMIT: Final = 64 * 1024 * 1024
 _SLOT_WAIT_S: Final = 5.0
+# A query string may carry a credential (``?token=…``, ``?api_key=…``): never logged.
+_QUERY: Final = re.compile(r"\?[^\s\"']*")
+# Control characters from the request line are escaped so a client cannot forge log lines.
+_CONTROL: Final = {c: f"\\x{c:02x}" for c in [*range(0x20), 0x7F]}
+
+
+def _loggable(message: str) -> str:
+    return _QUERY.sub("?…", message).translate(_CONTROL)
 
 
 class _ClientGoneError(Exception):
@@ -177,12 +187,13 @@ class _Handler(BaseHTTPRequestHandler):
         super().setup()
         self._body_unread = False
 
-    # Access logs at debug level and never with headers (tokens live there).
+    # Access logs at debug level, never with headers or query strings (credentials
+    # travel in both).
     def log_message(self, format: str, *args: Any) -> None:
-        _log.debug("%s %s", self.address_string(), format % args)
+        _log.debug("%s %s", self.address_string(), _loggable(format % args))
 
     def log_error(self, format: str, *args: Any) -> None:
-        _log.info("%s %s", self.address_string(), format % args)
+        _log.info("%s %s", self.address_string(), _loggable(format % args))
 
     # -- routing -----------------------------------------------------------------------
 
@@ -195,6 +206,8 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:
         self._body_unread = True
+        if not self._framing_ok():
+            return
         path = self.path.split("?", 1)[0]
         if path == TRACES_PATH:
             self._traces()
@@ -215,7 +228,33 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_PUT(self) -> None:
         self._body_unread = True
-        self._fail(405, f"use POST {TRACES_PATH}", JSON)
+        if self._framing_ok():
+            self._fail(405, f"use POST {TRACES_PATH}", JSON)
+
+    def _framing_ok(self) -> bool:
+        """RFC 9112 §6: a body's length must be unambiguous. Two ``Content-Length``
+        fields, or ``Transfer-Encoding`` beside ``Content-Length``, are how requests are
+        smuggled past a proxy that reads the framing differently: refuse them (400) and
+        close the connection, whose remaining bytes can no longer be trusted."""
+        lengths = self.headers.get_all("Content-Length") or []
+        encodings = self.headers.get_all("Transfer-Encoding") or []
+        codings = [c.strip().lower() for field in encodings for c in field.split(",")]
+        status, problem = 0, ""
+        if encodings and lengths:
+            status, problem = 400, "both Transfer-Encoding and Content-Length"
+        elif len(lengths) > 1:
+            status, problem = 400, "more than one Content-Length"
+        elif codings and codings[-1] != "chunked":
+            status, problem = 400, "Transfer-Encoding that does not end in chunked"
+        elif len(codings) > 1:
+            status, problem = 501, f"unsupported Transfer-Encoding {', '.join(codings)!r}"
+        if not status:
+            return True
+        self._body_unread = False
+        self.close_connection = True
+        _log.info("%s: %d ambiguous request framing: %s", self.address_string(), status, problem)
+        self._fail(status, f"ambiguous request framing: {problem}", JSON)
+        return False
 
     # -- endpoints -----------------------------------------------------------------------
 
