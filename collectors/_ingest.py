@@ -57,8 +57,17 @@ def _transient(exc: BaseException) -> bool:
         | duckdb.IOException
         | duckdb.OutOfMemoryException
         | duckdb.TransactionException
-        | duckdb.InterruptException,
-    )
+        | duckdb.InterruptException
+        | duckdb.FatalException,
+    ) or _invalidated(exc)
+
+
+def _invalidated(exc: BaseException) -> bool:
+    """Whether DuckDB gave up on the connection (after a failed write, e.g. a full
+    disk, every later statement fails until the database is opened again)."""
+    import duckdb
+
+    return isinstance(exc, duckdb.FatalException) or "invalidated" in str(exc)
 
 
 class Overloaded(Exception):  # noqa: N818 — a condition, reported as HTTP 429
@@ -110,6 +119,7 @@ class _Counters:
     overloaded_requests: int = 0
     dead_lettered_spans: int = 0
     store_errors: int = 0
+    store_reopens: int = 0
     flushes: int = 0
     last_error: str | None = None
     started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
@@ -136,6 +146,8 @@ class IngestPipeline:
         self._store: StoreWriter | ClickHouseWriter | None = None
         self._store_ready = threading.Event()
         self._fatal: BaseException | None = None
+        # The store's last write failure, until a write succeeds again (or None).
+        self._store_error: str | None = None
         self._snapshot_lock = threading.Lock()
         self._snapshot: SnapshotInfo | None = None
         self.counters = _Counters()
@@ -175,13 +187,18 @@ class IngestPipeline:
             self._cond.notify_all()
         if self._thread.is_alive():
             self._thread.join(timeout)
-        drained = not self._queue
+        drained = not self._queue and self._fatal is None and self._store_error is None
         with self._cond:
             self._stopped = True
-        self.wal.close()
+        try:
+            self.wal.close()
+        except OSError as exc:
+            _log.error("closing the write-ahead log failed: %s", exc)
+            drained = False
         if self._store is not None and not self._thread.is_alive():
             try:
-                self._store.close()
+                if not self._store.close():
+                    drained = False
             finally:
                 self._store = None
         return drained
@@ -208,11 +225,19 @@ class IngestPipeline:
                         self._cond.notify_all()
 
             seq = self.wal.append(payload, then=enqueue)
-        except BaseException:
+        except BaseException as exc:
             with self._cond:
                 self._queued_rows -= rows
+            if isinstance(exc, OSError):
+                # Disk full, I/O error, the folder removed: not acknowledged, and the
+                # client is told to come back (503 + Retry-After), not that it erred.
+                raise Unavailable(str(exc)) from None
             raise
-        self.wal.sync(seq)
+        try:
+            self.wal.sync(seq)
+        except OSError as exc:
+            # Queued already, so it may still be stored; never acknowledged.
+            raise Unavailable(str(exc)) from None
         return seq
 
     def _admit(self, rows: int) -> None:
@@ -232,8 +257,9 @@ class IngestPipeline:
         def usable() -> None:
             if self._closing:
                 raise Unavailable("collector is shutting down")
-            if self._fatal is not None:
-                raise Unavailable(f"store failed: {self._fatal}")
+            reason = self.health_reason()
+            if reason is not None:
+                raise Unavailable(reason)
 
         usable()
         if not self._waiting and fits():
@@ -267,8 +293,24 @@ class IngestPipeline:
                 raise Overloaded(self.retry_after())
 
     def healthy(self) -> bool:
-        """False once the store writer has stopped for good (requests then get 503)."""
-        return self._fatal is None
+        """False while data cannot be made durable and stored (requests then get 503)."""
+        return self.health_reason() is None
+
+    def health_reason(self) -> str | None:
+        """Why the collector cannot accept data right now, or None."""
+        if self._fatal is not None:
+            return f"store writer stopped: {self._fatal}"
+        if self._store_error is not None:
+            return f"store: {self._store_error}"
+        wal_error = self.wal.error
+        if wal_error is not None:
+            return f"write-ahead log: {wal_error}"
+        store = self._store
+        if store is not None:
+            gone = store.missing()
+            if gone is not None:
+                return f"store: {gone}"
+        return None
 
     def retry_after(self) -> int:
         # Whole seconds (RFC 9110 delay-seconds), jittered so refused clients do not all
@@ -333,6 +375,11 @@ class IngestPipeline:
             "overloaded_requests": c.overloaded_requests,
             "dead_lettered_spans": c.dead_lettered_spans,
             "store_errors": c.store_errors,
+            "store_reopens": c.store_reopens,
+            "wal_errors": self.wal.errors,
+            "wal_corrupt_regions": self.wal.corrupt_regions,
+            "wal_quarantined_bytes": self.wal.quarantined_bytes,
+            "wal_quarantined_files": self.wal.quarantined_files,
             "flushes": c.flushes,
             "last_error": c.last_error,
             "stored_seq": self._stored_seq,
@@ -378,6 +425,21 @@ class IngestPipeline:
         store = self._store
         assert store is not None
         stored = store.checkpoint(self.wal.wal_id)
+        first = self.wal.first_seq_this_run
+        if stored >= first:
+            # The log lost its newest records (a damaged or emptied newest segment) after
+            # the store took them. Every readable earlier record is numbered below
+            # ``first``, so nothing of theirs is pending; lower the checkpoint so this
+            # run's records (numbered from ``first``) are never taken for stored ones.
+            _log.error(
+                "the store holds write-ahead-log records up to %d but the log restarts at "
+                "%d: its newest segment lost records (already stored); moving the "
+                "checkpoint back so this run's records are replayed after a crash",
+                stored,
+                first,
+            )
+            store.set_checkpoint(self.wal.wal_id, first - 1)
+            stored = first - 1
         self._committed_seq = stored
         last = stored
         while True:
@@ -385,13 +447,13 @@ class IngestPipeline:
                 last = self._replay_from(self._committed_seq)
                 break
             except Exception as exc:
-                self.counters.store_errors += 1
-                self.counters.last_error = str(exc)
-                _log.error("replaying the write-ahead log failed (will retry): %s", exc)
+                self._store_failed(exc, "replaying the write-ahead log")
                 with self._cond:
                     if self._closing:
                         raise
                     self._cond.wait(self.config.store_retry_interval)
+                self._ensure_store_quietly()
+        self._store_recovered()
         if last > stored:
             _log.info("replayed the write-ahead log up to record %d", last)
         with self._cond:
@@ -444,12 +506,13 @@ class IngestPipeline:
                     rows += item.rows
             failed = False
             try:
+                self._ensure_store()
                 self._store_batch([(i.seq, i.spans, i.embeddings, i.events) for i in batch])
             except Exception as exc:  # noqa: BLE001 — transient: keep the data queued, retry
                 failed = True
-                self.counters.store_errors += 1
-                self.counters.last_error = str(exc)
-                _log.error("storing %d spans failed (will retry): %s", rows, exc)
+                self._store_failed(exc, f"storing {rows} spans")
+            else:
+                self._store_recovered()
             with self._cond:
                 # Drop exactly what was committed (all of it, or a prefix when a retry
                 # of single records stopped half-way): never stored twice, never lost.
@@ -462,6 +525,59 @@ class IngestPipeline:
                     self._cond.wait(config.store_retry_interval)
             with contextlib.suppress(OSError):
                 self.wal.release(self._stored_seq)
+
+    def _store_failed(self, exc: BaseException, doing: str) -> None:
+        """Count and report a failed store write; the data stays queued (or logged) and
+        is retried. Until a write succeeds, requests get 503 and ``/healthz`` says why.
+        A connection DuckDB invalidated is dropped, to be opened again."""
+        message = " ".join(str(exc).split()) or type(exc).__name__
+        self.counters.store_errors += 1
+        self.counters.last_error = message
+        store = self._store
+        gone = store.missing() if store is not None else None
+        if gone is not None:
+            message = gone
+        if self._store_error is None:
+            _log.error(
+                "%s failed (kept in the write-ahead log; retrying; requests get 503 meanwhile): %s",
+                doing,
+                message,
+            )
+        self._store_error = message
+        if store is not None and gone is None and _invalidated(exc):
+            _log.warning("the store connection is unusable; opening the store again")
+            store.abandon()
+            self._store = None
+
+    def _ensure_store(self) -> None:
+        """Open the store again after its connection was dropped; raise if it cannot be.
+        What the store holds decides what is still to be stored: the checkpoint is
+        read again, so a commit that did land before the failure is not repeated."""
+        if self._store is not None:
+            return
+        if not self.store_path.exists():
+            raise OSError(
+                f"the store file {self.store_path} was removed while the collector ran; "
+                "restart the collector"
+            )
+        if not self.open_store():
+            raise OSError(f"store {self.store_path} is held by another process")
+        store = self._store
+        assert store is not None
+        self.counters.store_reopens += 1
+        self._committed_seq = store.checkpoint(self.wal.wal_id)
+        _log.warning("store %s opened again", self.store_path)
+
+    def _ensure_store_quietly(self) -> None:
+        try:
+            self._ensure_store()
+        except Exception as exc:  # noqa: BLE001 — reported through the health state
+            self._store_error = " ".join(str(exc).split())
+
+    def _store_recovered(self) -> None:
+        if self._store_error is not None:
+            _log.warning("the store works again (was: %s)", self._store_error)
+            self._store_error = None
 
     def _store_batch(self, items: list[_Record], *, replay: bool = False) -> None:
         """Store log records in one transaction. If the store refuses the *data* (not
@@ -500,12 +616,17 @@ class IngestPipeline:
         store = self._store
         assert store is not None
         # Nothing of the record is stored, but the checkpoint moves past it.
-        store.write(
-            spans.schema.empty_table(),
-            embeddings.schema.empty_table(),
-            wal_id=self.wal.wal_id,
-            seq=seq,
-        )
+        try:
+            store.write(
+                spans.schema.empty_table(),
+                embeddings.schema.empty_table(),
+                wal_id=self.wal.wal_id,
+                seq=seq,
+            )
+        except Exception as refused:
+            # A store that refuses even an empty write is broken, not the record: the
+            # record stays in the log and the collector stops acknowledging.
+            raise OSError(f"the store refuses every write: {refused}") from refused
         self._committed_seq = seq
         self.counters.dead_lettered_spans += spans.num_rows
         self.counters.last_error = str(exc)
@@ -530,6 +651,9 @@ class IngestPipeline:
 
         store = self._store
         assert store is not None
+        gone = store.missing()
+        if gone is not None:
+            raise OSError(gone)  # never commit into a file nobody can read any more
         span_table = pa.concat_tables(spans, promote_options="default")
         embedding_table = pa.concat_tables(embeddings, promote_options="default")
         event_table = pa.concat_tables(events, promote_options="default") if events else None

@@ -487,8 +487,10 @@ class _Handler(BaseHTTPRequestHandler):
         stats = server.pipeline.stats()
         stats["responses"] = {str(k): v for k, v in sorted(server.responses.items())}
         stats["rejected_spans"] = server.rejected_spans
-        healthy = server.pipeline.healthy()
+        reason = server.pipeline.health_reason()
+        healthy = reason is None
         stats["status"] = "ok" if healthy else "failing"
+        stats["reason"] = reason
         self._send(200 if healthy else 503, json.dumps(stats).encode(), JSON)
 
     # -- plumbing --------------------------------------------------------------------------

@@ -40,6 +40,7 @@ __all__ = [
     "encode_batch",
     "is_lock_error",
     "quote_path",
+    "refuse_foreign",
 ]
 
 _LENGTH: Final = struct.Struct("<I")
@@ -185,11 +186,49 @@ class StoreWriter:
             raise StoreLockedError(f"store {path} is open for reading here: {exc}") from None
         try:
             with contextlib.closing(self._con.cursor()) as migrator:
+                refuse_foreign(migrator, path)
                 apply_migrations(migrator)
+                _refuse_snapshot(migrator, path)
         except BaseException:
             self._con.close()
             raise
         self._writer = self._con.cursor()
+        # Which file this is: a store deleted or replaced under the collector must
+        # never be written to (its commits would land nowhere anyone can read).
+        st = os.stat(path)
+        self._identity = (st.st_dev, st.st_ino)
+
+    def missing(self) -> str | None:
+        """Why the open store is no longer the file at :attr:`path`, or None."""
+        try:
+            st = os.stat(self.path)
+        except FileNotFoundError:
+            return (
+                f"the store file {self.path} was removed while the collector ran; "
+                "nothing more is acknowledged (restart the collector)"
+            )
+        except OSError as exc:
+            return f"cannot check the store file {self.path}: {exc}"
+        if (st.st_dev, st.st_ino) != self._identity:
+            return (
+                f"the store file {self.path} was replaced while the collector ran; "
+                "nothing more is acknowledged (restart the collector)"
+            )
+        return None
+
+    def set_checkpoint(self, wal_id: str, seq: int) -> None:
+        """Set the write-ahead-log checkpoint of log ``wal_id`` (nothing else changes)."""
+        cur = self._writer
+        cur.execute(
+            "INSERT OR REPLACE INTO ingest_checkpoint VALUES (?, ?, ?)",
+            [wal_id, seq, datetime.now(UTC).replace(tzinfo=None)],
+        )
+
+    def abandon(self) -> None:
+        """Drop a connection DuckDB has invalidated (nothing can be flushed through it)."""
+        for closable in (self._writer, self._con):
+            with contextlib.suppress(Exception):
+                closable.close()
 
     def checkpoint(self, wal_id: str) -> int:
         """The highest write-ahead-log sequence number stored for log ``wal_id``."""
@@ -329,17 +368,53 @@ class StoreWriter:
             incremental=base is not None,
         )
 
-    def close(self) -> None:
-        """Checkpoint DuckDB's own log into the file and release the lock."""
+    def close(self) -> bool:
+        """Checkpoint DuckDB's own log into the file and release the lock. False when
+        the connection was unusable (what it took may not all be in the file)."""
         import duckdb
 
         try:
             self._writer.execute("CHECKPOINT")
         except duckdb.Error as exc:  # not fatal: DuckDB replays its log on the next open
             logging.getLogger("infermeter.collectors").warning("final checkpoint skipped: %s", exc)
+            return not (isinstance(exc, duckdb.FatalException) or "invalidated" in str(exc))
         finally:
-            self._writer.close()
-            self._con.close()
+            with contextlib.suppress(duckdb.Error):
+                self._writer.close()
+                self._con.close()
+        return True
+
+
+def refuse_foreign(con: duckdb.DuckDBPyConnection, path: Path) -> None:
+    """Raise ``ValueError`` if the database behind ``con`` has tables but is no
+    infermeter store (an empty database is fine: it becomes one)."""
+    names = {
+        str(row[0])
+        for row in con.execute(
+            "SELECT table_name FROM duckdb_tables() WHERE database_name = current_database()"
+        ).fetchall()
+    }
+    if names and "schema_version" not in names:
+        shown = ", ".join(sorted(names)[:5])
+        raise ValueError(
+            f"{path} is a DuckDB file but not an infermeter store (tables: {shown}); "
+            "it is left untouched"
+        )
+
+
+def _refuse_snapshot(con: duckdb.DuckDBPyConnection, path: Path) -> None:
+    # Snapshots for readers are plain table copies (no constraints): as a store, every
+    # checkpoint update would fail, and ingest would retry forever.
+    rows = con.execute(
+        "SELECT count(*) FROM duckdb_constraints() WHERE database_name = current_database()"
+        " AND table_name = 'ingest_checkpoint' AND constraint_type = 'PRIMARY KEY'"
+    ).fetchall()
+    if not rows[0][0]:
+        raise ValueError(
+            f"{path} is a read-only copy of a store (a reader's snapshot: its "
+            "ingest_checkpoint table has no primary key), not a store to write; point "
+            "--store at the original store"
+        )
 
 
 def _insert(cur: duckdb.DuckDBPyConnection, table: str, rows: pa.Table) -> None:

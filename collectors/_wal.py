@@ -11,32 +11,62 @@ old checkpoint) and segment files ``<first seq, 20 digits>.wal``. A record is::
 
     magic b"IMW1" | u32 payload length | u64 seq | u32 crc32(seq + payload) | payload
 
-A write torn by a crash can only be the last record of a segment (each run appends to
-a new segment); replay stops reading a segment at the first record that does not check
-out. Concurrent writers share fsyncs (group commit): one ``fdatasync`` covers every
-record written before it started.
+Faults, and why none of them loses an acknowledged record or reuses a number:
+
+- Each run appends to a *new* segment file (``O_EXCL``), never to an older one, so a
+  torn record an earlier run left can never hide records written after it.
+- A sequence number is never handed out twice: the next run starts past every number
+  the newest segment can hold — when that segment is damaged, past the most records
+  its size could hold (each record is at least a header long). Numbers may skip; only
+  their order matters.
+- Reading resynchronises after damage: a record that does not check out (torn, flipped
+  bits, a foreign file) is skipped up to the next record that does, so one bad record
+  never hides the ones after it. The damaged bytes are copied to ``<dir>/quarantine/``
+  with a log line and counted (:attr:`WriteAheadLog.corrupt_regions`).
+- A failed or short write is cut back off the file (``ftruncate``) before the error is
+  raised; if that fails too, or an ``fdatasync`` fails, the next record goes to a new
+  segment, and records written to the failed one are never reported durable (after a
+  failed ``fsync`` Linux may mark the pages clean, so a second ``fsync`` proves nothing).
+- A segment deleted under the log (its folder removed) fails :meth:`sync`: nothing is
+  acknowledged into a file that no longer exists.
+- Files in the directory that are not segments of this log (``99999999999999999999.wal``
+  is past the largest sequence number the store can hold) are moved to the quarantine
+  folder with a log line, never read as segments.
+
+Concurrent writers share fsyncs (group commit): one ``fdatasync`` covers every record
+written before it started.
 """
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
+import re
 import struct
 import threading
 import uuid
 import zlib
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
 if TYPE_CHECKING:
     from typing_extensions import Buffer
 
-__all__ = ["WriteAheadLog"]
+__all__ = ["MAX_SEQ", "WriteAheadLog"]
+
+_log = logging.getLogger("infermeter.collectors")
 
 _MAGIC: Final = b"IMW1"
 _HEADER: Final = struct.Struct("<4sIQI")
 _SEQ: Final = struct.Struct("<Q")
 _SUFFIX: Final = ".wal"
+_SEGMENT_NAME: Final = re.compile(r"(\d{20})\.wal")
+# The checkpoint column is a signed 64-bit BIGINT.
+MAX_SEQ: Final = 2**63 - 1
+QUARANTINE: Final = "quarantine"
 
 
 def _fsync_directory(directory: Path) -> None:
@@ -45,6 +75,68 @@ def _fsync_directory(directory: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+@dataclass(frozen=True, slots=True)
+class _Record:
+    seq: int
+    payload: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class _Damage:
+    start: int
+    end: int
+    torn_tail: bool  # the file ends inside a record: a write cut short by a crash
+
+
+def _record_at(data: bytes, pos: int) -> tuple[int, bytes, int] | None:
+    """The record starting at ``pos`` as ``(seq, payload, end)`` if it checks out."""
+    if len(data) - pos < _HEADER.size:
+        return None
+    magic, length, seq, crc = _HEADER.unpack_from(data, pos)
+    start = pos + _HEADER.size
+    end = start + length
+    if magic != _MAGIC or end > len(data):
+        return None
+    payload = data[start:end]
+    if zlib.crc32(payload, zlib.crc32(_SEQ.pack(seq))) != crc:
+        return None
+    return seq, payload, end
+
+
+def _scan(data: bytes, low: int, high: int) -> Iterator[_Record | _Damage]:
+    """Records (numbered ``low <= seq < high``, increasing) and damaged byte ranges of a
+    segment's content, in file order."""
+    pos = 0
+    last = low - 1
+    while pos < len(data):
+        found = _record_at(data, pos)
+        if found is not None and last < found[0] < high:
+            seq, payload, pos = found
+            last = seq
+            yield _Record(seq, payload)
+            continue
+        # Resynchronise: the next offset where a record of this segment checks out.
+        nxt = data.find(_MAGIC, pos + 1)
+        while nxt != -1:
+            candidate = _record_at(data, nxt)
+            if candidate is not None and last < candidate[0] < high:
+                break
+            nxt = data.find(_MAGIC, nxt + 1)
+        end = len(data) if nxt == -1 else nxt
+        torn = nxt == -1 and _is_torn_tail(data, pos)
+        yield _Damage(pos, end, torn)
+        pos = end
+
+
+def _is_torn_tail(data: bytes, pos: int) -> bool:
+    """Whether the bytes from ``pos`` are the start of a record the file ends inside."""
+    rest = len(data) - pos
+    if rest < _HEADER.size:
+        return _MAGIC.startswith(data[pos : pos + len(_MAGIC)])
+    magic, length, _, _ = _HEADER.unpack_from(data, pos)
+    return magic == _MAGIC and _HEADER.size + length > rest
 
 
 class WriteAheadLog:
@@ -65,21 +157,41 @@ class WriteAheadLog:
         self.wal_id = id_file.read_text(encoding="ascii").strip()
         self._lock = threading.Lock()  # record order, the active segment, counters
         self._sync_lock = threading.Lock()  # one fdatasync at a time (group commit)
+        # Damage found so far (each region reported and quarantined once per process).
+        self.corrupt_regions = 0
+        self.quarantined_bytes = 0
+        self.quarantined_files = 0
+        self._reported: set[tuple[str, int]] = set()
+        # The last write or sync failure, until a record written after it is durable.
+        self.error: str | None = None
+        self.errors = 0
         last = 0
         segments = self._segments()
         if segments:
             # Earlier segments only hold numbers below the newest segment's first one.
             first, path = segments[-1]
-            last = max([first - 1, *(seq for seq, _ in self._read_segment(path))])
+            data = path.read_bytes()
+            last = first  # even an empty newest segment's name is never reused
+            for item in _scan(data, first, MAX_SEQ + 1):
+                if isinstance(item, _Record):
+                    last = max(last, item.seq)
+                else:
+                    self._report(path, data, item)
+                    # Whatever the damaged part held was numbered below this bound.
+                    last = max(last, first + len(data) // _HEADER.size)
+        if last >= MAX_SEQ:
+            raise OSError(f"write-ahead log {directory} has run out of sequence numbers")
         # Every record of an earlier run has a number below this one.
         self.first_seq_this_run = last + 1
         self._next_seq = last + 1
         self._written_seq = last
         self._synced_seq = last
+        self._poisoned_seq = 0  # records up to here went to a file whose sync failed
         self._fd = -1
         self._active_first_seq = self._next_seq
         self._size = 0
         self._unsynced_fds: list[int] = []
+        self._rotate_next = False
         self._closed = False
         with self._lock:
             self._open_segment()
@@ -87,82 +199,205 @@ class WriteAheadLog:
     # -- writing ----------------------------------------------------------------------
 
     def _open_segment(self) -> None:
-        self._active_first_seq = self._next_seq
         path = self.directory / f"{self._next_seq:020d}{_SUFFIX}"
-        flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | getattr(os, "O_CLOEXEC", 0)
-        self._fd = os.open(path, flags, 0o600)
-        self._size = os.fstat(self._fd).st_size
-        _fsync_directory(self.directory)
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND | getattr(os, "O_CLOEXEC", 0)
+        fd = os.open(path, flags, 0o600)
+        try:
+            _fsync_directory(self.directory)
+        except OSError:
+            os.close(fd)
+            raise
+        self._fd = fd
+        self._active_first_seq = self._next_seq
+        self._size = 0
+        self._rotate_next = False
+
+    def _rotate(self) -> None:
+        """Continue in a new segment (called holding ``_lock``)."""
+        old = self._fd
+        self._open_segment()
+        if self._poisoned_seq >= self._written_seq:
+            with contextlib.suppress(OSError):
+                os.close(old)  # nothing durable can come of it any more
+        else:
+            self._unsynced_fds.append(old)  # the syncer still owns it until flushed
+
+    def _failed(self, what: str, exc: OSError) -> OSError:
+        """Record a write/sync failure (called holding ``_lock``) and the error to raise."""
+        self.errors += 1
+        message = f"{what} failed: {exc.strerror or exc}"
+        if self.error is None:
+            _log.error(
+                "write-ahead log %s: %s; requests are refused (503) until it works again",
+                self.directory,
+                message,
+            )
+        self.error = message
+        return OSError(exc.errno, f"write-ahead log {what} failed: {exc.strerror or exc}")
 
     def append(self, payload: Sequence[Buffer], then: Callable[[int], None] | None = None) -> int:
         """Write one record (``payload`` given as parts, written with one ``writev``)
         and return its sequence number — not yet durable, see :meth:`sync`.
-        ``then(seq)`` runs under the log's lock, so callbacks see records in order."""
+        ``then(seq)`` runs under the log's lock, so callbacks see records in order.
+        Raises ``OSError`` (nothing of the record left in the log) when the write fails."""
         views = [memoryview(part).cast("B") for part in payload]
         length = sum(view.nbytes for view in views)
         with self._lock:
             if self._closed:
                 raise OSError("write-ahead log is closed")
+            if self._rotate_next:
+                try:
+                    self._rotate()
+                except OSError as exc:
+                    raise self._failed("opening a new segment", exc) from None
             seq = self._next_seq
+            if seq > MAX_SEQ:
+                raise OSError("write-ahead log has run out of sequence numbers")
             crc = zlib.crc32(_SEQ.pack(seq))
             for view in views:
                 crc = zlib.crc32(view, crc)
             header = _HEADER.pack(_MAGIC, length, seq, crc)
-            written = os.writev(self._fd, [header, *views])
-            if written != len(header) + length:
-                raise OSError(f"short write to the write-ahead log ({written} bytes)")
+            # A number handed to a write is never handed out again, even if the write
+            # fails half-way: its bytes might survive where the cut-back does not.
             self._next_seq = seq + 1
+            try:
+                written = os.writev(self._fd, [header, *views])
+                if written != len(header) + length:
+                    raise OSError(28, f"short write ({written} of {len(header) + length} bytes)")
+            except OSError as exc:
+                try:
+                    os.ftruncate(self._fd, self._size)
+                except OSError:
+                    self._rotate_next = True  # a partial record stays: write elsewhere
+                raise self._failed("write", exc) from None
             self._written_seq = seq
             self._size += written
             if self._size >= self.segment_bytes:
-                # The syncer still owns the old descriptor until it is flushed.
-                self._unsynced_fds.append(self._fd)
-                self._open_segment()
+                try:
+                    self._rotate()
+                except OSError as exc:  # the record is written; the next append retries
+                    self._rotate_next = True
+                    _log.warning("write-ahead log: cannot start a new segment yet: %s", exc)
             if then is not None:
                 then(seq)
         return seq
 
     def sync(self, seq: int) -> None:
-        """Return once record ``seq`` (and every earlier one) is on disk."""
+        """Return once record ``seq`` (and every earlier one) is on disk; raise
+        ``OSError`` if that cannot be made sure of."""
         if self._synced_seq >= seq:
             return
         with self._sync_lock:
             if self._synced_seq >= seq:
                 return  # a concurrent sync covered it
             with self._lock:
+                if seq <= self._poisoned_seq:
+                    raise OSError(f"write-ahead log sync failed earlier: {self.error}")
                 target = self._written_seq
                 old_fds, self._unsynced_fds = self._unsynced_fds, []
                 fd = self._fd
-            for old in old_fds:
-                os.fdatasync(old)
-                os.close(old)
-            os.fdatasync(fd)
-            self._synced_seq = target
+            try:
+                for old in old_fds:
+                    os.fdatasync(old)
+                    os.close(old)
+                    old_fds = old_fds[1:]
+                os.fdatasync(fd)
+                if os.fstat(fd).st_nlink == 0:
+                    raise OSError(
+                        2, "the segment file was deleted (was the store's folder removed?)"
+                    )
+            except OSError as exc:
+                with self._lock:
+                    for old in old_fds:
+                        with contextlib.suppress(OSError):
+                            os.close(old)
+                    # Every record in the failed file(s), not only those this sync
+                    # covered: none can be proven durable any more.
+                    self._poisoned_seq = max(self._poisoned_seq, self._written_seq)
+                    self._rotate_next = True
+                    raise self._failed("sync", exc) from None
+            with self._lock:
+                self._synced_seq = target
+                if self.error is not None and target > self._poisoned_seq:
+                    _log.warning("write-ahead log %s works again", self.directory)
+                    self.error = None
 
     # -- reading and trimming -----------------------------------------------------------
 
     def _segments(self) -> list[tuple[int, Path]]:
+        """This log's segments by first sequence number; anything else named ``*.wal``
+        is moved to the quarantine folder."""
         found = []
         for path in self.directory.glob(f"*{_SUFFIX}"):
-            stem = path.name[: -len(_SUFFIX)]
-            if stem.isdigit():
-                found.append((int(stem), path))
+            match = _SEGMENT_NAME.fullmatch(path.name)
+            first = int(match.group(1)) if match else 0
+            if 1 <= first <= MAX_SEQ and path.is_file():
+                found.append((first, path))
+            else:
+                self._quarantine_file(path)
         return sorted(found)
 
-    @staticmethod
-    def _read_segment(path: Path) -> Iterator[tuple[int, bytes]]:
-        with path.open("rb") as fh:
-            while True:
-                header = fh.read(_HEADER.size)
-                if len(header) < _HEADER.size:
-                    return
-                magic, length, seq, crc = _HEADER.unpack(header)
-                if magic != _MAGIC:
-                    return
-                payload = fh.read(length)
-                if len(payload) != length or zlib.crc32(payload, zlib.crc32(_SEQ.pack(seq))) != crc:
-                    return  # a write torn by a crash: nothing after it in this segment
-                yield seq, payload
+    def _quarantine_dir(self) -> Path:
+        directory = self.directory / QUARANTINE
+        directory.mkdir(exist_ok=True)
+        return directory
+
+    def _quarantine_file(self, path: Path) -> None:
+        try:
+            dest = self._quarantine_dir() / path.name
+            path.replace(dest)
+        except OSError as exc:
+            _log.error("write-ahead log: cannot set aside stray file %s: %s", path, exc)
+            return
+        self.quarantined_files += 1
+        _log.warning(
+            "write-ahead log: %s is not a segment of this log (segments are named by a "
+            "sequence number of 20 digits up to %d); moved to %s",
+            path.name,
+            MAX_SEQ,
+            dest,
+        )
+
+    def _checked(self, path: Path, data: bytes, low: int, high: int) -> Iterator[_Record]:
+        """The records of a segment; damaged ranges are reported and quarantined."""
+        for item in _scan(data, low, high):
+            if isinstance(item, _Record):
+                yield item
+            else:
+                self._report(path, data, item)
+
+    def _report(self, path: Path, data: bytes, damage: _Damage) -> None:
+        key = (path.name, damage.start)
+        if key in self._reported:
+            return
+        self._reported.add(key)
+        size = damage.end - damage.start
+        self.corrupt_regions += 1
+        self.quarantined_bytes += size
+        dest: Path | str = "(not kept)"
+        try:
+            dest = self._quarantine_dir() / f"{path.name}.{damage.start}.bin"
+            dest.write_bytes(data[damage.start : damage.end])
+        except OSError as exc:
+            dest = f"(could not keep it: {exc})"
+        if damage.torn_tail:
+            _log.warning(
+                "write-ahead log: %s ends in a record cut short by a crash (%d bytes at "
+                "offset %d; it was never acknowledged); copied to %s",
+                path.name,
+                size,
+                damage.start,
+                dest,
+            )
+        else:
+            _log.error(
+                "write-ahead log: %s has %d corrupt bytes at offset %d (records there are "
+                "lost; the records after them are read); copied to %s",
+                path.name,
+                size,
+                damage.start,
+                dest,
+            )
 
     def replay(self, after: int, before: int | None = None) -> Iterator[tuple[int, bytes]]:
         """Records with ``after < seq < before`` in order (``before`` defaults to the
@@ -172,14 +407,18 @@ class WriteAheadLog:
         for index, (first, path) in enumerate(segments):
             if first >= stop:
                 break
-            following = segments[index + 1][0] if index + 1 < len(segments) else None
-            if following is not None and following - 1 <= after:
+            following = segments[index + 1][0] if index + 1 < len(segments) else MAX_SEQ + 1
+            if following - 1 <= after:
                 continue  # every record in it is already stored
-            for seq, payload in self._read_segment(path):
-                if seq >= stop:
+            try:
+                data = path.read_bytes()
+            except FileNotFoundError:
+                continue
+            for record in self._checked(path, data, first, following):
+                if record.seq >= stop:
                     break
-                if seq > after:
-                    yield seq, payload
+                if record.seq > after:
+                    yield record.seq, record.payload
 
     def release(self, stored_seq: int) -> int:
         """Delete segments whose records are all stored (``seq <= stored_seq``); the
@@ -199,16 +438,28 @@ class WriteAheadLog:
 
     def pending_bytes(self) -> int:
         """Bytes on disk in the log (including stored records not yet trimmed)."""
-        return sum(path.stat().st_size for _, path in self._segments() if path.exists())
+        total = 0
+        for _, path in self._segments():
+            with contextlib.suppress(OSError):
+                total += path.stat().st_size
+        return total
 
     def close(self) -> None:
-        """Flush and close; later appends raise ``OSError``."""
+        """Flush and close; later appends raise ``OSError``. Raises ``OSError`` if the
+        final flush fails (what it held may not be on disk)."""
         with self._sync_lock, self._lock:
             if self._closed:
                 return
             self._closed = True
+            failure: OSError | None = None
             for fd in [*self._unsynced_fds, self._fd]:
-                os.fdatasync(fd)
-                os.close(fd)
+                try:
+                    os.fdatasync(fd)
+                except OSError as exc:
+                    failure = exc
+                with contextlib.suppress(OSError):
+                    os.close(fd)
             self._unsynced_fds = []
+            if failure is not None:
+                raise self._failed("final sync", failure)
             self._synced_seq = self._written_seq

@@ -4,6 +4,8 @@ real collector mid-stream: every acknowledged span is in the store exactly once.
 from __future__ import annotations
 
 import itertools
+import os
+import shutil
 import threading
 import time
 from pathlib import Path
@@ -44,30 +46,206 @@ def test_records_replay_in_order_across_reopening(tmp_path: Path) -> None:
     again.close()
 
 
-def test_a_torn_last_record_is_ignored(tmp_path: Path) -> None:
-    wal = WriteAheadLog(tmp_path)
-    for i in range(3):
-        wal.sync(wal.append([b"payload-%d" % i]))
+_HEADER_BYTES = 20  # magic, length, seq, crc: the least a record can take
+
+
+def _write(directory: Path, payloads: list[bytes], **options: Any) -> list[int]:
+    wal = WriteAheadLog(directory, **options)
+    seqs = [wal.append([p]) for p in payloads]
+    wal.sync(seqs[-1])
     wal.close()
+    return seqs
+
+
+def _payloads(directory: Path, after: int = 0) -> list[bytes]:
+    wal = WriteAheadLog(directory)
+    try:
+        return [p for _, p in wal.replay(after=after)]
+    finally:
+        wal.close()
+
+
+def test_a_torn_last_record_is_ignored_logged_and_its_number_never_reused(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    _write(tmp_path, [b"payload-%d" % i for i in range(3)])
     (segment,) = tmp_path.glob("*.wal")
     data = segment.read_bytes()
     segment.write_bytes(data[:-4])  # the crash cut the last record short
     again = WriteAheadLog(tmp_path)
     assert [p for _, p in again.replay(after=0)] == [b"payload-0", b"payload-1"]
-    assert again.first_seq_this_run == 3  # the torn record's number is reused safely
+    # The file could have held at most size/20 records numbered from 1.
+    assert again.first_seq_this_run > (len(data) - 4) // _HEADER_BYTES
+    assert "cut short by a crash" in caplog.text
+    assert again.corrupt_regions == 1
+    (kept,) = (tmp_path / "quarantine").iterdir()
+    assert kept.read_bytes() == data[2 * (_HEADER_BYTES + 9) : -4]
     again.close()
 
 
-def test_a_corrupted_record_ends_its_segment(tmp_path: Path) -> None:
-    wal = WriteAheadLog(tmp_path)
-    for i in range(3):
-        wal.sync(wal.append([b"payload-%d" % i]))
-    wal.close()
+def test_a_corrupted_record_is_quarantined_and_the_records_after_it_are_read(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    _write(tmp_path, [b"payload-%d" % i for i in range(4)])
     (segment,) = tmp_path.glob("*.wal")
     data = bytearray(segment.read_bytes())
-    data[-3] ^= 0xFF  # flip a byte inside the last payload: the checksum catches it
+    record = _HEADER_BYTES + 9
+    data[record + _HEADER_BYTES + 3] ^= 0xFF  # a flipped bit inside the second payload
+    data[2 * record + 6] ^= 0xFF  # and one in the third record's length field
     segment.write_bytes(bytes(data))
-    assert [p for _, p in WriteAheadLog(tmp_path).replay(after=0)] == [b"payload-0", b"payload-1"]
+    wal = WriteAheadLog(tmp_path)
+    assert [p for _, p in wal.replay(after=0)] == [b"payload-0", b"payload-3"]
+    assert wal.corrupt_regions == 1  # two adjacent bad records: one damaged range
+    assert wal.quarantined_bytes == 2 * record
+    assert "corrupt bytes" in caplog.text
+    wal.close()
+
+
+def _damage_newest(directory: Path, how: str) -> None:
+    if how == "flipped-byte":  # bit rot in records already written (and stored)
+        newest = max(directory.glob("*.wal"))
+        data = bytearray(newest.read_bytes())
+        data[len(data) // 2] ^= 0x01
+        newest.write_bytes(bytes(data))
+        return
+    # A run that opened its new segment and was killed before (zero-length) or while
+    # (torn first record) writing its first record.
+    crashed = WriteAheadLog(directory)
+    crashed.close()
+    newest = max(directory.glob("*.wal"))
+    assert newest.stat().st_size == 0
+    if how == "torn-first-record":
+        newest.write_bytes(b"IMW1" + bytes(_HEADER_BYTES))
+
+
+@pytest.mark.parametrize("how", ["torn-first-record", "zero-length", "flipped-byte"])
+def test_a_damaged_newest_segment_never_leads_to_reused_names_or_numbers(
+    tmp_path: Path, how: str
+) -> None:
+    first = _write(tmp_path, [b"a-%d" % i for i in range(20)])
+    names = {p.name for p in tmp_path.glob("*.wal")}
+    _damage_newest(tmp_path, how)
+    # The next run writes, is killed (no close), and the one after reads what it wrote.
+    wal = WriteAheadLog(tmp_path)
+    later = [wal.append([b"b-%d" % i]) for i in range(5)]
+    wal.sync(later[-1])
+    assert min(later) > max(first)  # never a number an earlier record may carry
+    assert not names & {p.name for p in tmp_path.glob("*.wal")} - {max(names)}
+    assert f"{later[0]:020d}.wal" not in names  # a new file, not an old one appended to
+    assert _payloads(tmp_path, after=max(first))[-5:] == [b"b-%d" % i for i in range(5)]
+
+
+def test_stray_files_are_set_aside_with_a_log_line_and_the_log_works(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    tmp_path.mkdir(exist_ok=True)
+    (tmp_path / "99999999999999999999.wal").write_bytes(b"not ours")
+    (tmp_path / "notes.wal").write_bytes(b"not ours either")
+    wal = WriteAheadLog(tmp_path)
+    assert wal.first_seq_this_run == 1
+    wal.sync(wal.append([b"fine"]))
+    assert [p for _, p in wal.replay(after=0, before=10)] == [b"fine"]
+    wal.close()
+    assert sorted(p.name for p in (tmp_path / "quarantine").iterdir()) == [
+        "99999999999999999999.wal",
+        "notes.wal",
+    ]
+    assert "99999999999999999999.wal is not a segment of this log" in caplog.text
+
+
+def test_a_failed_write_leaves_nothing_behind_and_later_records_stay_readable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import errno
+
+    from infermeter.collectors import _wal
+
+    wal = WriteAheadLog(tmp_path)
+    wal.sync(wal.append([b"before"]))
+    real_writev = os.writev
+
+    def half_then_enospc(fd: int, buffers: list[Any]) -> int:
+        data = b"".join(bytes(b) for b in buffers)
+        os.write(fd, data[: len(data) // 2])  # the disk fills up mid-record
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(_wal.os, "writev", half_then_enospc)
+    with pytest.raises(OSError, match="No space left"):
+        wal.append([b"refused" * 10])
+    assert wal.error is not None
+    monkeypatch.setattr(_wal.os, "writev", real_writev)
+    wal.sync(wal.append([b"after"]))
+    assert wal.error is None
+    wal.close()
+    assert _payloads(tmp_path) == [b"before", b"after"]
+    assert not (tmp_path / "quarantine").exists()  # the half record was cut back off
+
+
+def test_when_the_cut_back_fails_too_later_records_go_to_a_new_segment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import errno
+
+    from infermeter.collectors import _wal
+
+    wal = WriteAheadLog(tmp_path)
+    wal.sync(wal.append([b"before"]))
+    real_writev, real_ftruncate = os.writev, os.ftruncate
+
+    def half_then_eio(fd: int, buffers: list[Any]) -> int:
+        data = b"".join(bytes(b) for b in buffers)
+        os.write(fd, data[: len(data) // 2])
+        raise OSError(errno.EIO, "Input/output error")
+
+    def no_truncate(fd: int, size: int) -> None:
+        raise OSError(errno.EIO, "Input/output error")
+
+    monkeypatch.setattr(_wal.os, "writev", half_then_eio)
+    monkeypatch.setattr(_wal.os, "ftruncate", no_truncate)
+    with pytest.raises(OSError):
+        wal.append([b"refused" * 10])
+    monkeypatch.setattr(_wal.os, "writev", real_writev)
+    monkeypatch.setattr(_wal.os, "ftruncate", real_ftruncate)
+    after = [wal.append([b"after-%d" % i]) for i in range(3)]
+    wal.sync(after[-1])
+    wal.close()
+    assert len(list(tmp_path.glob("*.wal"))) == 2
+    assert _payloads(tmp_path) == [b"before", b"after-0", b"after-1", b"after-2"]
+
+
+def test_records_of_a_failed_sync_are_never_reported_durable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import errno
+
+    from infermeter.collectors import _wal
+
+    wal = WriteAheadLog(tmp_path)
+    seq = wal.append([b"unsure"])
+    real = os.fdatasync
+    monkeypatch.setattr(
+        _wal.os, "fdatasync", lambda fd: (_ for _ in ()).throw(OSError(errno.EIO, "I/O error"))
+    )
+    with pytest.raises(OSError, match="I/O error"):
+        wal.sync(seq)
+    monkeypatch.setattr(_wal.os, "fdatasync", real)
+    # After a failed fsync a second one may "succeed" without the data: still refused.
+    with pytest.raises(OSError):
+        wal.sync(seq)
+    later = wal.append([b"later"])
+    wal.sync(later)  # a new segment: this one is durable
+    assert wal.error is None
+    wal.close()
+
+
+def test_a_deleted_segment_is_never_reported_durable(tmp_path: Path) -> None:
+    wal = WriteAheadLog(tmp_path / "wal")
+    wal.sync(wal.append([b"first"]))
+    shutil.rmtree(tmp_path / "wal")  # the store's folder removed under the collector
+    seq = wal.append([b"into nowhere"])
+    with pytest.raises(OSError, match="deleted"):
+        wal.sync(seq)
+    assert wal.error is not None and "deleted" in wal.error
 
 
 def test_segments_rotate_and_stored_ones_are_deleted(tmp_path: Path) -> None:
@@ -79,14 +257,15 @@ def test_segments_rotate_and_stored_ones_are_deleted(tmp_path: Path) -> None:
     remaining = sorted(p.name for p in tmp_path.glob("*.wal"))
     assert remaining[0] == f"{7:020d}.wal"
     wal.close()
-    # Numbers keep growing even when every older segment is gone.
+    # Numbers keep growing even when every older segment is gone; the (empty) newest
+    # segment's name is not reused either.
     again = WriteAheadLog(tmp_path, segment_bytes=100)
-    assert again.first_seq_this_run == 11
+    assert again.first_seq_this_run == 12
     assert [s for s, _ in again.replay(after=6)] == [7, 8, 9, 10]
     again.release(stored_seq=10)
     again.close()
     third = WriteAheadLog(tmp_path)
-    assert third.first_seq_this_run == 11
+    assert third.first_seq_this_run == 13
     third.close()
 
 
