@@ -174,6 +174,15 @@ class IngestPipeline:
             )
         except StoreLockedError:
             return False
+        stored = self._store.checkpoint(self.wal.wal_id)
+        if stored >= self.wal.first_seq_this_run and self.wal.advance_to(stored + 1):
+            _log.error(
+                "the store holds write-ahead-log records up to %d, past the newest the log "
+                "still has (its newest segment lost records, already stored); numbering "
+                "this run's records from %d",
+                stored,
+                stored + 1,
+            )
         return True
 
     def start(self) -> None:
@@ -188,6 +197,10 @@ class IngestPipeline:
         if self._thread.is_alive():
             self._thread.join(timeout)
         drained = not self._queue and self._fatal is None and self._store_error is None
+        gone = self._store.missing() if self._store is not None else None
+        if gone is not None:
+            _log.error("%s", gone)
+            drained = False
         with self._cond:
             self._stopped = True
         try:
@@ -231,13 +244,13 @@ class IngestPipeline:
             if isinstance(exc, OSError):
                 # Disk full, I/O error, the folder removed: not acknowledged, and the
                 # client is told to come back (503 + Retry-After), not that it erred.
-                raise Unavailable(str(exc)) from None
+                raise Unavailable(exc.strerror or str(exc)) from None
             raise
         try:
             self.wal.sync(seq)
         except OSError as exc:
             # Queued already, so it may still be stored; never acknowledged.
-            raise Unavailable(str(exc)) from None
+            raise Unavailable(exc.strerror or str(exc)) from None
         return seq
 
     def _admit(self, rows: int) -> None:
@@ -257,7 +270,9 @@ class IngestPipeline:
         def usable() -> None:
             if self._closing:
                 raise Unavailable("collector is shutting down")
-            reason = self.health_reason()
+            # A failing log is not checked here: the next write tries it, and its
+            # success is what shows that it works again.
+            reason = self.health_reason(include_log=False)
             if reason is not None:
                 raise Unavailable(reason)
 
@@ -296,13 +311,13 @@ class IngestPipeline:
         """False while data cannot be made durable and stored (requests then get 503)."""
         return self.health_reason() is None
 
-    def health_reason(self) -> str | None:
+    def health_reason(self, *, include_log: bool = True) -> str | None:
         """Why the collector cannot accept data right now, or None."""
         if self._fatal is not None:
             return f"store writer stopped: {self._fatal}"
         if self._store_error is not None:
             return f"store: {self._store_error}"
-        wal_error = self.wal.error
+        wal_error = self.wal.error if include_log else None
         if wal_error is not None:
             return f"write-ahead log: {wal_error}"
         store = self._store

@@ -282,6 +282,28 @@ class WriteAheadLog:
                 then(seq)
         return seq
 
+    def advance_to(self, seq: int) -> bool:
+        """Number this run's records from ``seq`` on (when higher than planned), as long
+        as none has been written yet; False otherwise. The store's checkpoint is a floor
+        the log cannot see by itself: if the newest segment lost records the store
+        already has, their numbers must not be handed out again."""
+        with self._lock:
+            if self._closed or self._next_seq != self.first_seq_this_run:
+                return False
+            if seq <= self._next_seq:
+                return True
+            if seq > MAX_SEQ:
+                raise OSError("write-ahead log has run out of sequence numbers")
+            old_fd = self._fd
+            old_path = self.directory / f"{self._active_first_seq:020d}{_SUFFIX}"
+            self.first_seq_this_run = self._next_seq = seq
+            self._written_seq = self._synced_seq = seq - 1
+            self._open_segment()
+            with contextlib.suppress(OSError):
+                os.close(old_fd)
+                old_path.unlink()  # empty: nothing was written to it
+            return True
+
     def sync(self, seq: int) -> None:
         """Return once record ``seq`` (and every earlier one) is on disk; raise
         ``OSError`` if that cannot be made sure of."""
