@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from infermeter.agent import _semconv as sc
+from infermeter.agent import semconv as sc
 from infermeter.collectors import Collector
 from infermeter.collectors.testing import otlp_json, otlp_request, otlp_span, send_otlp
 
