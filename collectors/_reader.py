@@ -5,9 +5,11 @@ DuckDB lets one process write a file, and while it does, other processes cannot 
 open the file read-only ("Could not set lock on file"). So a reader never touches the
 file a collector is writing. Instead:
 
-- **No writer** (no collector, no import): the store file is opened read-only directly
-  (an older store is migrated first). If a collector starts meanwhile it is not
-  blocked: it accepts and logs spans, and stores them once the reader closes.
+- **No writer** (no collector, no import): the store file is opened read-only directly.
+  Readers never write: a DuckDB file that is no infermeter store is refused, and so is
+  a store an older infermeter wrote (``infermeter migrate`` upgrades it, as does starting
+  a collector on it). If a collector starts meanwhile it is not blocked: it accepts
+  and logs spans, and stores them once the reader closes.
 - **A collector is running**: ``open_reader`` asks it (``POST /v1/snapshot`` with the
   control token from ``collector.json``) for a snapshot. The collector first stores
   every span it has acknowledged, then copies all tables inside one DuckDB transaction
@@ -33,7 +35,6 @@ from typing import TYPE_CHECKING, Any
 
 from infermeter.collectors._schema import SCHEMA_VERSION, apply_migrations, schema_version
 from infermeter.collectors._sidecar import (
-    StoreBusyError,
     StorePaths,
     WriterLock,
     current_holder,
@@ -47,7 +48,7 @@ if TYPE_CHECKING:
 
     import duckdb
 
-__all__ = ["open_reader", "request_snapshot"]
+__all__ = ["migrate_store", "open_reader", "request_snapshot"]
 
 _log = logging.getLogger("infermeter.collectors")
 
@@ -155,33 +156,59 @@ def _connect(path: Path) -> duckdb.DuckDBPyConnection:
 
 
 def _open_live(paths: StorePaths) -> duckdb.DuckDBPyConnection:
+    """The store file itself, read-only. Readers never write: a file that is not an
+    infermeter store, or one an older infermeter wrote, is refused with what to do."""
     con = _connect(paths.store)
     try:
         version = schema_version(con)
+        tables = {
+            str(row[0])
+            for row in con.execute(
+                "SELECT table_name FROM duckdb_tables() WHERE database_name = current_database()"
+            ).fetchall()
+        }
     except BaseException:
         con.close()
         raise
     if version >= SCHEMA_VERSION:
         return con
-    # An older store (or an empty file): migrate it once, as its writer, then read.
     con.close()
-    import duckdb
+    if version == 0:
+        raise OSError(
+            f"{paths.store} is not an infermeter store"
+            + (f" (its tables: {', '.join(sorted(tables)[:5])})" if tables else " (it is empty)")
+            + "; nothing was changed"
+        )
+    raise OSError(
+        f"{paths.store} was written by an older infermeter (schema {version}, this one reads "
+        f"{SCHEMA_VERSION}); upgrade it once with `infermeter migrate --store {paths.store}` "
+        "(readers never write)"
+    )
 
-    try:
-        with WriterLock(paths) as lock:
-            lock.acquire({"kind": "migration"})
+
+def migrate_store(store: str | Path) -> tuple[int, int]:
+    """Bring the store at ``store`` to the current schema as its one writer (refusing
+    files that are no infermeter store); returns the versions before and after."""
+    import duckdb
+    from infermeter.collectors._store import refuse_foreign
+
+    paths = StorePaths.of(store)
+    if not paths.store.exists():
+        raise FileNotFoundError(f"no store at {paths.store}")
+    with WriterLock(paths) as lock:
+        lock.acquire({"kind": "migration"})
+        try:
             writer = duckdb.connect(str(paths.store))
-            try:
-                apply_migrations(writer)
-            finally:
-                writer.close()
-    except StoreBusyError:
-        pass  # a collector just started: it migrates the store itself
-    except duckdb.IOException as exc:
-        raise OSError(f"cannot migrate {paths.store}: {exc}") from None
-    if current_holder(paths) is not None:
-        return open_reader(paths.store)
-    return _connect(paths.store)
+        except duckdb.Error as exc:
+            raise OSError(f"cannot open {paths.store}: {exc}") from None
+        try:
+            refuse_foreign(writer, paths.store)
+            if not schema_version(writer):
+                raise ValueError(f"{paths.store} is not an infermeter store; nothing was changed")
+            before = apply_migrations(writer)
+        finally:
+            writer.close()
+    return before, SCHEMA_VERSION
 
 
 def _open_snapshot(path: Path) -> duckdb.DuckDBPyConnection:

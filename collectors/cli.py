@@ -1,4 +1,4 @@
-"""Subcommands owned by infermeter.collectors: ``collect``, ``import``, ``export``.
+"""Subcommands owned by infermeter.collectors: ``collect``, ``import``, ``export``, ``migrate``.
 
 Registered into the one console script; nothing heavy is imported until a command runs.
 """
@@ -74,6 +74,19 @@ def register(subcommands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     )
     export.set_defaults(handler=_export)
 
+    migrate = subcommands.add_parser(
+        "migrate",
+        help="upgrade a store written by an older infermeter",
+        description=(
+            "Bring the store's schema up to this infermeter's (readers such as report and "
+            "metrics never write, so they refuse an older store until it is upgraded; a "
+            "collector upgrades the store it opens by itself). A DuckDB file that is not an "
+            "infermeter store is refused and left untouched."
+        ),
+    )
+    migrate.add_argument("--store", required=True, type=Path, help="DuckDB store file")
+    migrate.set_defaults(handler=_migrate)
+
     from infermeter.collectors import _cli_clickhouse
 
     _cli_clickhouse.register(subcommands)
@@ -141,4 +154,18 @@ def _export(args: argparse.Namespace) -> int:
         f"{result.days} day(s) → {result.directory}",
         file=sys.stderr,
     )
+    return 0
+
+
+def _migrate(args: argparse.Namespace) -> int:
+    from infermeter.collectors._reader import migrate_store
+
+    before, after = migrate_store(args.store)
+    if before == after:
+        print(f"infermeter migrate: {args.store} is already at schema {after}", file=sys.stderr)
+    else:
+        print(
+            f"infermeter migrate: {args.store} upgraded from schema {before} to {after}",
+            file=sys.stderr,
+        )
     return 0

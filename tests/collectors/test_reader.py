@@ -3,10 +3,12 @@ collector runs, a fresh snapshot from a running one, and clear errors otherwise.
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import threading
 import time
+import urllib.request
 from pathlib import Path
 
 import duckdb
@@ -57,7 +59,20 @@ def test_a_missing_store_is_file_not_found(tmp_path: Path) -> None:
         open_reader(tmp_path / "nope.duckdb")
 
 
-def test_an_older_store_is_migrated_before_reading(tmp_path: Path) -> None:
+_CLI = [
+    sys.executable,
+    "-c",
+    "import sys; from infermeter import main; sys.exit(main(sys.argv[1:]))",
+]
+
+
+def _file_bytes(path: Path) -> bytes:
+    """The database file and DuckDB's own log beside it, if any."""
+    log = path.with_name(path.name + ".wal")
+    return path.read_bytes() + (log.read_bytes() if log.exists() else b"")
+
+
+def test_an_older_store_is_refused_unchanged_until_migrated(tmp_path: Path) -> None:
     store = tmp_path / "old.duckdb"
     con = duckdb.connect(str(store))
     con.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
@@ -65,10 +80,79 @@ def test_an_older_store_is_migrated_before_reading(tmp_path: Path) -> None:
         con.execute(statement)
     con.execute("INSERT INTO schema_version VALUES (1)")
     con.close()
+    before = _file_bytes(store)
+    with pytest.raises(OSError, match="infermeter migrate --store"):
+        open_reader(store)
+    assert _file_bytes(store) == before  # readers never write
+    result = subprocess.run(
+        [*_CLI, "migrate", "--store", str(store)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert f"from schema 1 to {SCHEMA_VERSION}" in result.stderr
     reader = open_reader(store)
     assert reader.execute("SELECT max(version) FROM schema_version").fetchone() == (SCHEMA_VERSION,)
     assert "events" in {r[0] for r in reader.execute("DESCRIBE spans").fetchall()}
     reader.close()
+
+
+@pytest.mark.parametrize("command", ["metrics", "migrate", "collect"])
+def test_a_foreign_duckdb_file_is_refused_in_one_line_and_left_untouched(
+    tmp_path: Path, command: str
+) -> None:
+    foreign = tmp_path / "finance.duckdb"
+    con = duckdb.connect(str(foreign))
+    con.execute("CREATE TABLE ledger (account VARCHAR, amount DECIMAL(12, 2))")
+    con.execute("INSERT INTO ledger VALUES ('acme', 12.50)")
+    con.close()
+    before = _file_bytes(foreign)
+    extra = ["--port", "0"] if command == "collect" else []
+    result = subprocess.run(
+        [*_CLI, command, "--store", str(foreign), *extra],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+    assert result.returncode != 0
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and "not an infermeter store" in lines[0], result.stderr
+    assert _file_bytes(foreign) == before
+    con = duckdb.connect(str(foreign), read_only=True)
+    assert {r[0] for r in con.execute("SHOW TABLES").fetchall()} == {"ledger"}
+    con.close()
+
+
+def test_a_snapshot_used_as_a_store_is_refused_in_one_line(tmp_path: Path) -> None:
+    store = tmp_path / "store.duckdb"
+    with collector_process(store) as proc:
+        assert send_otlp(proc.traces_endpoint, _request(3)).status == 200  # type: ignore[arg-type]
+        snapshot = Path(
+            json.loads(
+                urllib.request.urlopen(
+                    urllib.request.Request(
+                        proc.url + "/v1/snapshot",
+                        data=b"",
+                        headers={"Authorization": f"Bearer {proc.control_token}"},
+                    ),
+                    timeout=60,
+                ).read()
+            )["path"]
+        )
+        copy = tmp_path / "copy.duckdb"
+        copy.write_bytes(snapshot.read_bytes())
+    result = subprocess.run(
+        [*_CLI, "collect", "--store", str(copy), "--port", "0"],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+    assert result.returncode != 0
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and "snapshot" in lines[0], result.stderr
 
 
 def test_an_import_in_progress_gives_a_clear_error_or_the_last_snapshot(tmp_path: Path) -> None:
