@@ -135,6 +135,8 @@ class Collector:
                     max_concurrent_requests=s["max_concurrent_requests"],
                     max_connections=s["max_connections"],
                     idle_timeout=s["idle_timeout"],
+                    header_timeout=s["header_timeout"],
+                    body_timeout=s["body_timeout"],
                     snapshot_dir=self.paths.snapshots,
                 )
             except BaseException:

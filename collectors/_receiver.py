@@ -27,7 +27,9 @@ import logging
 import re
 import socket
 import threading
+import time
 from collections import Counter
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any, Final
 
@@ -103,11 +105,36 @@ class _ClientGoneError(Exception):
     """The client closed the connection or stalled past the idle timeout mid-body."""
 
 
+@dataclass(slots=True)
+class _Connection:
+    """What one connection is doing, and until when it may (see ``OTLPServer``)."""
+
+    phase: str  # idle | headers | body | busy
+    since: float
+    deadline: float | None  # monotonic; None while the server itself works
+
+
 class OTLPServer(ThreadingHTTPServer):
-    """The HTTP server of one collector (its handler threads share these fields)."""
+    """The HTTP server of one collector (its handler threads share these fields).
+
+    Slow clients (slowloris) cannot hold the server: every connection has a deadline
+    for its current phase — ``idle_timeout`` between requests, ``header_timeout`` for a
+    request line and headers once the first byte arrived, ``body_timeout`` for the
+    body — enforced by the accept loop (``service_actions``), which shuts down the
+    socket of any connection past it (a per-read socket timeout alone lets a client
+    send a byte every few seconds forever). An ingest slot is taken only once a whole
+    body has arrived, so slow senders never hold one. When ``max_connections`` are
+    open, a new connection evicts the one that has waited longest for a request (idle
+    or still sending headers) rather than being refused, so ``/healthz`` and real
+    clients get through an attack of idle connections.
+    """
 
     daemon_threads = True
     allow_reuse_address = True
+    # The listen backlog: with socketserver's default of 5, a burst of new connections
+    # (many exporters starting at once, or an attack) overflows it while the accept loop
+    # waits for the GIL, and the kernel drops SYNs that clients resend only after 1-3 s.
+    request_queue_size = 1024
 
     def __init__(
         self,
@@ -121,6 +148,8 @@ class OTLPServer(ThreadingHTTPServer):
         max_connections: int,
         idle_timeout: float,
         snapshot_dir: Path,
+        header_timeout: float = 10.0,
+        body_timeout: float = 60.0,
     ) -> None:
         self.pipeline = pipeline
         self.tokens = tokens
@@ -129,22 +158,42 @@ class OTLPServer(ThreadingHTTPServer):
         self.slots = threading.BoundedSemaphore(max_concurrent_requests)
         self.max_connections = max_connections
         self.idle_timeout = idle_timeout
+        self.header_timeout = header_timeout
+        self.body_timeout = body_timeout
         self.snapshot_dir = snapshot_dir
         self.responses: Counter[int] = Counter()
         self.rejected_spans = 0
         self.dropped_metric_points = 0
-        self._connections: set[socket.socket] = set()
+        self.timed_out_connections = 0
+        self.evicted_connections = 0
+        self._connections: dict[socket.socket, _Connection] = {}
         self._connections_lock = threading.Lock()
         if ":" in address[0]:
             self.address_family = socket.AF_INET6
         super().__init__(address, _Handler)
 
-    # Connections are tracked so that shutdown can end idle keep-alive ones at once.
+    # Connections are tracked so that shutdown can end idle keep-alive ones at once, and
+    # so that slow ones can be cut off.
     def process_request(self, request: Any, client_address: Any) -> None:
+        now = time.monotonic()
+        evict: socket.socket | None = None
         with self._connections_lock:
             full = len(self._connections) >= self.max_connections
+            if full:
+                waiting = [
+                    (state.since, id(conn), conn)
+                    for conn, state in self._connections.items()
+                    if state.phase in ("idle", "headers")
+                ]
+                if waiting:
+                    evict = min(waiting)[2]
+                    del self._connections[evict]
+                    full = False
             if not full:
-                self._connections.add(request)
+                self._connections[request] = _Connection("idle", now, now + self.idle_timeout)
+        if evict is not None:
+            self.evicted_connections += 1
+            _cut(evict)
         if full:
             self.responses[503] += 1
             with contextlib.suppress(OSError):
@@ -158,8 +207,34 @@ class OTLPServer(ThreadingHTTPServer):
 
     def shutdown_request(self, request: Any) -> None:
         with self._connections_lock:
-            self._connections.discard(request)
+            self._connections.pop(request, None)
         super().shutdown_request(request)
+
+    def phase(self, request: socket.socket, phase: str, timeout: float | None) -> None:
+        """Record what ``request``'s handler does now, with a deadline ``timeout``
+        seconds from now (None: no deadline, the server is working)."""
+        now = time.monotonic()
+        with self._connections_lock:
+            state = self._connections.get(request)
+            if state is not None:
+                state.phase = phase
+                state.since = now
+                state.deadline = None if timeout is None else now + timeout
+
+    def service_actions(self) -> None:
+        """Cut off connections past their phase's deadline (runs in the accept loop)."""
+        now = time.monotonic()
+        expired = []
+        with self._connections_lock:
+            for conn, state in self._connections.items():
+                if state.deadline is not None and now > state.deadline:
+                    state.deadline = None  # cut once
+                    expired.append((conn, state.phase))
+        for conn, phase in expired:
+            if phase != "idle":
+                self.timed_out_connections += 1
+                _log.info("cut off a connection that was too slow sending its request %s", phase)
+            _cut(conn)
 
     def end_connections(self) -> None:
         """Stop reading from every client: idle connections end, requests in progress
@@ -174,6 +249,12 @@ class OTLPServer(ThreadingHTTPServer):
         self.responses[status] += 1
 
 
+def _cut(conn: socket.socket) -> None:
+    """End a connection from another thread: its handler's next read sees the end."""
+    with contextlib.suppress(OSError):
+        conn.shutdown(socket.SHUT_RDWR)
+
+
 class _Handler(BaseHTTPRequestHandler):
     server: OTLPServer
     protocol_version = "HTTP/1.1"
@@ -181,11 +262,28 @@ class _Handler(BaseHTTPRequestHandler):
     sys_version = ""
 
     def setup(self) -> None:
-        # socketserver applies ``timeout`` to the connection: a stalled or idle client
-        # frees its thread after the idle timeout.
+        # A per-read backstop; the phase deadlines (``OTLPServer``) bound whole phases.
         self.request.settimeout(self.server.idle_timeout)
         super().setup()
         self._body_unread = False
+
+    def handle_one_request(self) -> None:
+        server = self.server
+        server.phase(self.request, "idle", server.idle_timeout)
+        try:
+            # Wait for the request's first byte as an idle connection; from then on the
+            # line and headers have ``header_timeout`` in all.
+            started = self.rfile.peek(1)  # type: ignore[attr-defined]
+        except OSError:
+            started = b""
+        if not started:
+            self.close_connection = True
+            return
+        server.phase(self.request, "headers", server.header_timeout)
+        super().handle_one_request()
+
+    def _working(self) -> None:
+        self.server.phase(self.request, "busy", None)
 
     # Access logs at debug level, never with headers or query strings (credentials
     # travel in both).
@@ -198,6 +296,7 @@ class _Handler(BaseHTTPRequestHandler):
     # -- routing -----------------------------------------------------------------------
 
     def do_GET(self) -> None:
+        self._working()
         path = self.path.split("?", 1)[0]
         if path in HEALTH_PATHS:
             self._health()
@@ -205,6 +304,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._fail(404, f"no such endpoint {path!r}", JSON)
 
     def do_POST(self) -> None:
+        self._working()
         self._body_unread = True
         if not self._framing_ok():
             return
@@ -227,6 +327,7 @@ class _Handler(BaseHTTPRequestHandler):
             )
 
     def do_PUT(self) -> None:
+        self._working()
         self._body_unread = True
         if self._framing_ok():
             self._fail(405, f"use POST {TRACES_PATH}", JSON)
@@ -275,26 +376,30 @@ class _Handler(BaseHTTPRequestHandler):
         except BodyError as exc:
             self._fail(exc.status, str(exc), JSON)
             return
+        body = self._receive(kind, precheck=not metrics)
+        if body is None:
+            return
+        # The slot (bounding decode memory and CPU) only once the body is here: a client
+        # trickling its body holds nothing but its own connection.
         if not server.slots.acquire(timeout=_SLOT_WAIT_S):
             self._fail(503, "too many requests in progress", kind, retry_after=1)
             return
         try:
             if logs:
-                self._export_logs(principal, kind)
+                self._export_logs(principal, kind, body)
             elif metrics:
-                self._export_metrics(principal, kind)
+                self._export_metrics(principal, kind, body)
             else:
-                self._export(principal, kind)
+                self._export(principal, kind, body)
         finally:
             server.slots.release()
 
-    def _export_metrics(self, principal: Principal, kind: str) -> None:
+    def _export_metrics(self, principal: Principal, kind: str, body: bytes) -> None:
         """Accept OTLP metrics and drop them, counted in the log: infermeter computes its
         metrics from spans, but emitters that also export metrics (OpenLIT, OpenLLMetry)
         must not see an error every export interval."""
         server = self.server
         try:
-            body = self._read_body(server.body_limits.max_body_bytes)
             raw = decompress(
                 body,
                 self.headers.get("Content-Encoding"),
@@ -324,11 +429,27 @@ class _Handler(BaseHTTPRequestHandler):
         )
         self._send(200, b"{}" if kind == JSON else b"", kind)
 
-    def _export(self, principal: Principal, kind: str) -> None:
+    def _receive(self, kind: str, *, precheck: bool = True) -> bytes | None:
+        """The request body, or None once the request has been answered (refused)."""
         server = self.server
         try:
-            server.pipeline.precheck()
-            body = self._read_body(server.body_limits.max_body_bytes)
+            if precheck:  # data for the queue: refused early while the line is long
+                server.pipeline.precheck()
+            return self._read_body(server.body_limits.max_body_bytes)
+        except BodyError as exc:
+            _log.info("%s: %d %s", self.address_string(), exc.status, exc)
+            self._fail(exc.status, str(exc), kind)
+        except Overloaded as exc:
+            self._fail(429, str(exc), kind, retry_after=exc.retry_after)
+        except Unavailable as exc:
+            self._fail(503, str(exc), kind, retry_after=exc.retry_after)
+        except _ClientGoneError:
+            self.close_connection = True
+        return None
+
+    def _export(self, principal: Principal, kind: str, body: bytes) -> None:
+        server = self.server
+        try:
             raw = decompress(
                 body,
                 self.headers.get("Content-Encoding"),
@@ -374,12 +495,10 @@ class _Handler(BaseHTTPRequestHandler):
             )
         self._send(200, _export_response(kind, flat.rejected_spans, message), kind)
 
-    def _export_logs(self, principal: Principal, kind: str) -> None:
+    def _export_logs(self, principal: Principal, kind: str, body: bytes) -> None:
         """``POST /v1/logs``: the same limits, durability and answers as spans."""
         server = self.server
         try:
-            server.pipeline.precheck()
-            body = self._read_body(server.body_limits.max_body_bytes)
             raw = decompress(
                 body,
                 self.headers.get("Content-Encoding"),
@@ -496,6 +615,13 @@ class _Handler(BaseHTTPRequestHandler):
     # -- plumbing --------------------------------------------------------------------------
 
     def _read_body(self, limit: int) -> bytes:
+        self.server.phase(self.request, "body", self.server.body_timeout)
+        try:
+            return self._read_body_now(limit)
+        finally:
+            self._working()
+
+    def _read_body_now(self, limit: int) -> bytes:
         if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
             return self._read_chunked(limit)
         declared = self.headers.get("Content-Length")
@@ -565,6 +691,7 @@ class _Handler(BaseHTTPRequestHandler):
         if not 0 <= length <= _DRAIN_LIMIT:
             self.close_connection = True
             return
+        self.server.phase(self.request, "body", self.server.body_timeout)
         try:
             while length > 0:
                 chunk = self.rfile.read(min(length, 1024 * 1024))

@@ -162,6 +162,18 @@ COLLECTOR_SETTINGS: Final[tuple[Setting[Any], ...]] = (
         parse_positive_float,
         "seconds a connection may sit idle or stall mid-request",
     ),
+    _setting(
+        "header_timeout",
+        10.0,
+        parse_positive_float,
+        "seconds a client has to send a request's line and headers once it starts one",
+    ),
+    _setting(
+        "body_timeout",
+        60.0,
+        parse_positive_float,
+        "seconds a client has to send a request body (slow senders are cut off)",
+    ),
     _setting("log_level", "INFO", parse_log_level, "collector log level"),
     Setting(
         "tenant_attributes",

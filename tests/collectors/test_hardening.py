@@ -128,3 +128,71 @@ def test_a_lone_surrogate_in_a_json_body_is_a_400_and_nothing_is_stored(
     assert after.status == 200
     assert collector.flush(30)
     assert collector.stats()["stored_spans"] == 1
+
+
+# -- slow clients (slowloris) ----------------------------------------------------------------
+
+
+def _health_status(collector: Collector) -> int:
+    answer = _exchange(collector, b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    (status,) = _statuses(answer)
+    return status
+
+
+def _closed_by_server(sock: socket.socket, timeout: float = 30.0) -> bool:
+    """Whether the server ends the connection (EOF or reset) within ``timeout``."""
+    sock.settimeout(timeout)
+    try:
+        while sock.recv(65536):
+            pass
+    except TimeoutError:
+        return False
+    except OSError:
+        return True
+    return True
+
+
+def test_300_slow_header_connections_leave_healthz_and_ingest_responsive(tmp_path: Path) -> None:
+    with Collector(tmp_path / "store.duckdb", port=0, header_timeout=2.0) as collector:
+        attackers = []
+        try:
+            for _ in range(300):
+                sock = socket.create_connection(("127.0.0.1", collector.port), timeout=30)
+                # A request started and never finished: the headers trickle, then stall.
+                sock.sendall(b"POST /v1/traces HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+                attackers.append(sock)
+            assert _health_status(collector) == 200
+            answer = send_otlp(collector.url + "/v1/traces", otlp_request([otlp_span()]))
+            assert answer.status == 200
+            # Each slow connection is cut off once its header deadline passes.
+            assert _closed_by_server(attackers[-1])
+        finally:
+            for sock in attackers:
+                sock.close()
+        assert collector.stats()["accepted_spans"] == 1
+
+
+def test_bodies_trickling_in_take_no_ingest_slot_and_are_cut_off(tmp_path: Path) -> None:
+    body = _body()
+    with Collector(
+        tmp_path / "store.duckdb", port=0, max_concurrent_requests=2, body_timeout=2.0
+    ) as collector:
+        slow = []
+        try:
+            for _ in range(4):  # twice as many as there are slots
+                sock = socket.create_connection(("127.0.0.1", collector.port), timeout=30)
+                sock.sendall(
+                    b"POST /v1/traces HTTP/1.1\r\nHost: x\r\n"
+                    b"Content-Type: application/x-protobuf\r\n"
+                    + b"Content-Length: %d\r\n\r\n" % len(body)
+                    + body[:5]
+                )
+                slow.append(sock)
+            answer = send_otlp(collector.url + "/v1/traces", body, timeout=30)
+            assert answer.status == 200  # not 503 "too many requests in progress"
+            assert all(_closed_by_server(sock) for sock in slow)
+        finally:
+            for sock in slow:
+                sock.close()
+        assert collector.flush(30)
+        assert collector.stats()["stored_spans"] == 1

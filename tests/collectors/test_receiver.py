@@ -293,6 +293,10 @@ def test_connections_beyond_the_limit_get_503(tmp_path: Path) -> None:
         port = int(proc.url.rsplit(":", 1)[1])
         idle = [socket.create_connection(("127.0.0.1", port)) for _ in range(2)]
         try:
+            # Both are sending a body (connections idle or still sending headers would
+            # be evicted for the new one instead).
+            for sock in idle:
+                sock.sendall(b"POST /v1/traces HTTP/1.1\r\nContent-Length: 100\r\n\r\nx")
             time.sleep(0.3)  # both are accepted and tracked
             extra = socket.create_connection(("127.0.0.1", port))
             extra.settimeout(10)
