@@ -40,6 +40,7 @@ written before it started.
 from __future__ import annotations
 
 import contextlib
+import errno
 import logging
 import os
 import re
@@ -261,9 +262,7 @@ class WriteAheadLog:
             # fails half-way: its bytes might survive where the cut-back does not.
             self._next_seq = seq + 1
             try:
-                written = os.writev(self._fd, [header, *views])
-                if written != len(header) + length:
-                    raise OSError(28, f"short write ({written} of {len(header) + length} bytes)")
+                written = self._write_record(header, views, len(header) + length)
             except OSError as exc:
                 try:
                     os.ftruncate(self._fd, self._size)
@@ -303,6 +302,20 @@ class WriteAheadLog:
                 os.close(old_fd)
                 old_path.unlink()  # empty: nothing was written to it
             return True
+
+    def _write_record(self, header: bytes, views: list[memoryview], total: int) -> int:
+        written = os.writev(self._fd, [header, *views])
+        if written < total:
+            # A short write (usually the disk filling up): write the rest, so the record
+            # is whole or the real error is raised.
+            rest = b"".join([header, *(bytes(view) for view in views)])[written:]
+            while rest:
+                step = os.write(self._fd, rest)
+                if step <= 0:
+                    raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+                rest = rest[step:]
+                written += step
+        return written
 
     def sync(self, seq: int) -> None:
         """Return once record ``seq`` (and every earlier one) is on disk; raise
