@@ -577,11 +577,15 @@ class IngestPipeline:
             )
         if not self.open_store():
             raise OSError(f"store {self.store_path} is held by another process")
-        store = self._store
+        store = self._opened()
         assert store is not None
         self.counters.store_reopens += 1
         self._committed_seq = store.checkpoint(self.wal.wal_id)
         _log.warning("store %s opened again", self.store_path)
+
+    def _opened(self) -> StoreWriter | None:
+        # Read after open_store(): a narrowed ``self._store`` would be stale to mypy.
+        return self._store
 
     def _ensure_store_quietly(self) -> None:
         try:

@@ -154,7 +154,7 @@ COLLECTOR_SETTINGS: Final[tuple[Setting[Any], ...]] = (
         "max_connections",
         256,
         parse_positive_int,
-        "open client connections; more are refused with 503",
+        "open client connections; beyond it the longest-waiting idle one is closed, else 503",
     ),
     _setting(
         "idle_timeout",

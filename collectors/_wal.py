@@ -137,7 +137,7 @@ def _is_torn_tail(data: bytes, pos: int) -> bool:
     if rest < _HEADER.size:
         return _MAGIC.startswith(data[pos : pos + len(_MAGIC)])
     magic, length, _, _ = _HEADER.unpack_from(data, pos)
-    return magic == _MAGIC and _HEADER.size + length > rest
+    return bool(magic == _MAGIC and _HEADER.size + length > rest)
 
 
 class WriteAheadLog:
