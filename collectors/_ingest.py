@@ -196,13 +196,17 @@ class IngestPipeline:
             self._cond.notify_all()
         if self._thread.is_alive():
             self._thread.join(timeout)
+        with self._cond:
+            # Out of time: the flusher stops retrying (what is left stays in the log).
+            self._stopped = True
+            self._cond.notify_all()
+        if self._thread.is_alive():
+            self._thread.join(5.0)
         drained = not self._queue and self._fatal is None and self._store_error is None
         gone = self._store.missing() if self._store is not None else None
         if gone is not None:
             _log.error("%s", gone)
             drained = False
-        with self._cond:
-            self._stopped = True
         try:
             self.wal.close()
         except OSError as exc:
@@ -497,6 +501,8 @@ class IngestPipeline:
         while True:
             with self._cond:
                 while True:
+                    if self._stopped:
+                        return
                     if self._queue:
                         age = time.monotonic() - self._queue[0].queued_at
                         if (

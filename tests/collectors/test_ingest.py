@@ -175,3 +175,26 @@ def test_a_newest_segment_that_lost_stored_records_never_hides_later_ones(
     third.start()
     assert third.close()
     assert _tags(tmp_path / "s.duckdb") == {"a": 1, "b": 1, "c": 1, "later": 2}
+
+
+def test_shutdown_while_the_store_fails_says_so_and_the_next_run_stores_the_rest(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pipeline = _pipeline(tmp_path)
+    assert pipeline.open_store()
+    pipeline.start()
+    real_write = StoreWriter.write
+
+    def full(self: StoreWriter, *args: Any, **kwargs: Any) -> None:
+        raise duckdb.IOException("Could not write file: No space left on device")
+
+    monkeypatch.setattr(StoreWriter, "write", full)
+    pipeline.submit(*_tables(3, "pending"))
+    assert _wait_for(lambda: pipeline.health_reason() is not None)
+    assert not pipeline.close(timeout=1)  # not "everything received is stored"
+    monkeypatch.setattr(StoreWriter, "write", real_write)
+    again = _pipeline(tmp_path)
+    assert again.open_store()
+    again.start()
+    assert again.close()
+    assert _tags(tmp_path / "s.duckdb") == {"pending": 3}
