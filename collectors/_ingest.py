@@ -496,35 +496,44 @@ class IngestPipeline:
             self._store_batch(pending, replay=True)
         return last
 
+    def _next_batch(self) -> tuple[list[_Item], int] | None:
+        """Wait (holding ``_cond``) until a batch is due; None when the flusher is done."""
+        config = self.config
+        while True:
+            if self._stopped:
+                return None
+            if self._queue:
+                age = time.monotonic() - self._queue[0].queued_at
+                if (
+                    self._closing
+                    or self._flush_wanted
+                    or self._waiting
+                    or self._queued_rows >= config.batch_spans
+                    or age >= config.flush_interval
+                ):
+                    break
+                self._cond.wait(config.flush_interval - age)
+            elif self._closing:
+                return None
+            else:
+                self._cond.wait()
+        batch: list[_Item] = []
+        rows = 0
+        for item in self._queue:
+            if batch and rows + item.rows > config.batch_spans:
+                break
+            batch.append(item)
+            rows += item.rows
+        return batch, rows
+
     def _flush_loop(self) -> None:
         config = self.config
         while True:
             with self._cond:
-                while True:
-                    if self._stopped:
-                        return
-                    if self._queue:
-                        age = time.monotonic() - self._queue[0].queued_at
-                        if (
-                            self._closing
-                            or self._flush_wanted
-                            or self._waiting
-                            or self._queued_rows >= config.batch_spans
-                            or age >= config.flush_interval
-                        ):
-                            break
-                        self._cond.wait(config.flush_interval - age)
-                    elif self._closing:
-                        return
-                    else:
-                        self._cond.wait()
-                batch: list[_Item] = []
-                rows = 0
-                for item in self._queue:
-                    if batch and rows + item.rows > config.batch_spans:
-                        break
-                    batch.append(item)
-                    rows += item.rows
+                due = self._next_batch()
+            if due is None:
+                return
+            batch, rows = due
             failed = False
             try:
                 self._ensure_store()
