@@ -215,3 +215,35 @@ def test_a_full_disk_gives_503_until_space_returns_and_loses_nothing(tmp_path: P
             assert status == 200, health
             assert proc.stop() == 0, proc.log_text()
         _assert_stored_exactly_once(store, acked)
+
+
+def test_a_flipped_bit_in_an_unstored_record_costs_that_record_only(tmp_path: Path) -> None:
+    store = tmp_path / "store.duckdb"
+    acked: set[str] = set()
+    # Acknowledged and only in the log (the store is written every 600 s), then killed.
+    with collector_process(store, flush_interval=600, batch_spans=1_000_000) as proc:
+        for _ in range(10):
+            assert _send(proc, acked) == 200
+        proc.kill()
+    newest = max(StorePaths.of(store).wal.glob("*.wal"))
+    data = bytearray(newest.read_bytes())
+    data[len(data) // 2] ^= 0x10  # bit rot inside the fifth or sixth record
+    newest.write_bytes(bytes(data))
+    with collector_process(store) as proc:
+        _flush(proc)
+        status, health = _health(proc)
+        assert proc.stop() == 0, proc.log_text()
+        log = proc.log_text()
+    assert status == 200 and health["wal_corrupt_regions"] == 1
+    assert "corrupt bytes" in log
+    con = duckdb.connect(str(store), read_only=True)
+    try:
+        counts = dict(con.execute("SELECT span_id, count(*) FROM spans GROUP BY 1").fetchall())
+    finally:
+        con.close()
+    # One request's record is lost to the damage (and kept in quarantine); the records
+    # after it are stored, nothing twice.
+    assert set(counts) <= acked and max(counts.values()) == 1
+    assert len(counts) == len(acked) - 50
+    (kept,) = (StorePaths.of(store).wal / "quarantine").iterdir()
+    assert kept.stat().st_size > 50 * 16
