@@ -198,6 +198,15 @@ def test_readers_get_consistent_views_while_a_collector_ingests(tmp_path: Path) 
         for t in threads:
             t.start()
         try:
+            # Ingest is under way first (a collector's first request pays its lazy
+            # imports: seconds on a loaded machine), so the check below is about readers.
+            deadline = time.monotonic() + 60
+            while True:
+                with lock:
+                    if acked:
+                        break
+                assert time.monotonic() < deadline, "the collector never acknowledged"
+                time.sleep(0.05)
             seen = 0
             held = []
             for _ in range(4):
