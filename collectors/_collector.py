@@ -28,6 +28,7 @@ from infermeter.collectors._ingest import IngestPipeline, PipelineConfig
 from infermeter.collectors._receiver import TRACES_PATH, OTLPServer
 from infermeter.collectors._settings import COLLECTOR_SETTINGS
 from infermeter.collectors._sidecar import StorePaths, WriterLock, write_runtime
+from infermeter.collectors._store import precheck_store_file
 from infermeter.collectors._store_url import parse_store
 
 __all__ = ["Collector", "tune_gc_for_ingest"]
@@ -100,6 +101,8 @@ class Collector:
     def start(self) -> Collector:
         """Open everything and serve in a background thread; returns once listening."""
         s = self.settings
+        if isinstance(self._target, Path):
+            precheck_store_file(self._target)  # a foreign file: refused, nothing created
         self.paths.store.parent.mkdir(parents=True, exist_ok=True)
         self._lock.acquire({"kind": "collector"})
         try:

@@ -190,11 +190,12 @@ def migrate_store(store: str | Path) -> tuple[int, int]:
     """Bring the store at ``store`` to the current schema as its one writer (refusing
     files that are no infermeter store); returns the versions before and after."""
     import duckdb
-    from infermeter.collectors._store import refuse_foreign
+    from infermeter.collectors._store import precheck_store_file, refuse_foreign
 
     paths = StorePaths.of(store)
     if not paths.store.exists():
         raise FileNotFoundError(f"no store at {paths.store}")
+    precheck_store_file(paths.store)  # a foreign file: refused, nothing created beside it
     with WriterLock(paths) as lock:
         lock.acquire({"kind": "migration"})
         try:

@@ -39,6 +39,7 @@ __all__ = [
     "decode_batch_events",
     "encode_batch",
     "is_lock_error",
+    "precheck_store_file",
     "quote_path",
     "refuse_foreign",
 ]
@@ -383,6 +384,24 @@ class StoreWriter:
                 self._writer.close()
                 self._con.close()
         return True
+
+
+def precheck_store_file(path: Path) -> None:
+    """Refuse a DuckDB file that is no infermeter store before anything is created next
+    to it (the writer checks again once it holds the file). Files DuckDB cannot open
+    read-only now (held by a process, not DuckDB) are left to the writer to report."""
+    import duckdb
+
+    if not path.exists():
+        return
+    try:
+        con = duckdb.connect(str(path), read_only=True)
+    except duckdb.Error:
+        return
+    try:
+        refuse_foreign(con, path)
+    finally:
+        con.close()
 
 
 def refuse_foreign(con: duckdb.DuckDBPyConnection, path: Path) -> None:

@@ -120,6 +120,7 @@ def test_a_foreign_duckdb_file_is_refused_in_one_line_and_left_untouched(
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and "not an infermeter store" in lines[0], result.stderr
     assert _file_bytes(foreign) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["finance.duckdb"]  # nothing beside it
     con = duckdb.connect(str(foreign), read_only=True)
     assert {r[0] for r in con.execute("SHOW TABLES").fetchall()} == {"ledger"}
     con.close()
