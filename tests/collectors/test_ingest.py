@@ -4,6 +4,9 @@ store, and how it behaves when the store fails under it."""
 from __future__ import annotations
 
 import errno
+import os
+import shutil
+import subprocess
 import threading
 import time
 from pathlib import Path
@@ -198,3 +201,46 @@ def test_shutdown_while_the_store_fails_says_so_and_the_next_run_stores_the_rest
     again.start()
     assert again.close()
     assert _tags(tmp_path / "s.duckdb") == {"pending": 3}
+
+
+def test_duckdb_invalidated_by_a_full_disk_is_reopened_and_nothing_is_lost(
+    tmp_path: Path,
+) -> None:
+    # The real thing, not an injected exception: DuckDB invalidates its database when a
+    # checkpoint cannot be written (a full disk), and every later statement fails.
+    fs = tmp_path / "fs"
+    fs.mkdir()
+    if os.geteuid() != 0 or shutil.which("mount") is None:
+        pytest.skip("a small tmpfs needs root")
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", str(fs)], capture_output=True
+    )
+    if mounted.returncode != 0:
+        pytest.skip("cannot mount a tmpfs")
+    try:
+        pipeline = IngestPipeline(
+            fs / "s.duckdb",
+            fs / "side" / "wal",
+            PipelineConfig(flush_interval=0.05, store_retry_interval=0.05),
+        )
+        assert pipeline.open_store()
+        pipeline.start()
+        pipeline.submit(*_tables(50, "before"))
+        assert pipeline.flush(30)
+        free = os.statvfs(fs)
+        (fs / "filler").write_bytes(bytes(free.f_bavail * free.f_frsize))
+        # The checkpoint DuckDB also runs by itself once its log reaches 16 MB.
+        store = pipeline._store
+        assert store is not None
+        with pytest.raises(duckdb.FatalException):
+            store.connection().execute("CHECKPOINT")
+        (fs / "filler").unlink()
+        pipeline.submit(*_tables(50, "after"))  # the store's next write meets the dead connection
+        assert pipeline.flush(30)
+        assert pipeline.healthy()
+        stats = pipeline.stats()
+        assert pipeline.close()
+        assert stats["store_reopens"] == 1
+        assert _tags(fs / "s.duckdb") == {"before": 50, "after": 50}
+    finally:
+        subprocess.run(["umount", "-l", str(fs)], check=False)
