@@ -17,6 +17,7 @@ exactly-once).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 from datetime import UTC, datetime
@@ -274,9 +275,29 @@ class ClickHouseWriter:
             f"{self.location.display}, not through the collector"
         )
 
-    def close(self) -> None:
+    def missing(self) -> str | None:
+        """A server-side store cannot be removed from under the collector like a file."""
+        return None
+
+    def set_checkpoint(self, wal_id: str, seq: int) -> None:
+        """Record ``seq`` for log ``wal_id``. The checkpoint here is the *highest* seq
+        recorded, so it only grows; the pipeline never needs it lower on ClickHouse (the
+        log's numbering is moved past it when the store opens)."""
+        self._client.insert(
+            CHECKPOINT_TABLE,
+            [[wal_id, seq, datetime.now(UTC)]],
+            column_names=["wal_id", "seq", "updated_at"],
+        )
+
+    def abandon(self) -> None:
+        """Drop a client that failed (a new writer is opened to retry)."""
+        with contextlib.suppress(Exception):
+            self._client.close()
+
+    def close(self) -> bool:
         """Release the client (and chdb's engine handle)."""
         self._client.close()
+        return True
 
 
 _COLUMNS: Final = (

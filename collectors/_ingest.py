@@ -164,17 +164,18 @@ class IngestPipeline:
             from infermeter.collectors._clickhouse_writer import ClickHouseWriter
             from infermeter.collectors._store_url import parse_store
 
-            self._store = ClickHouseWriter(parse_store(self.store_path))
-            return True
-        try:
-            self._store = StoreWriter(
-                self.store_path,
-                threads=self.config.store_threads,
-                memory_limit=self.config.store_memory_limit,
-            )
-        except StoreLockedError:
-            return False
-        stored = self._store.checkpoint(self.wal.wal_id)
+            store: StoreWriter | ClickHouseWriter = ClickHouseWriter(parse_store(self.store_path))
+        else:
+            try:
+                store = StoreWriter(
+                    self.store_path,
+                    threads=self.config.store_threads,
+                    memory_limit=self.config.store_memory_limit,
+                )
+            except StoreLockedError:
+                return False
+        self._store = store
+        stored = store.checkpoint(self.wal.wal_id)
         if stored >= self.wal.first_seq_this_run and self.wal.advance_to(stored + 1):
             _log.error(
                 "the store holds write-ahead-log records up to %d, past the newest the log "
@@ -585,7 +586,7 @@ class IngestPipeline:
         read again, so a commit that did land before the failure is not repeated."""
         if self._store is not None:
             return
-        if not self.store_path.exists():
+        if isinstance(self.store_path, Path) and not self.store_path.exists():
             raise OSError(
                 f"the store file {self.store_path} was removed while the collector ran; "
                 "restart the collector"
@@ -598,7 +599,7 @@ class IngestPipeline:
         self._committed_seq = store.checkpoint(self.wal.wal_id)
         _log.warning("store %s opened again", self.store_path)
 
-    def _opened(self) -> StoreWriter | None:
+    def _opened(self) -> StoreWriter | ClickHouseWriter | None:
         # Read after open_store(): a narrowed ``self._store`` would be stale to mypy.
         return self._store
 
