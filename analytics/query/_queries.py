@@ -816,7 +816,11 @@ main AS (
         count(DISTINCT service_instance) AS instances,
         max(min_instances) AS min_instances,
         max(instance_concurrency) AS instance_concurrency,
-        mode(request_runtime) AS main_runtime
+        -- The most frequent runtime, ties to the first by name: mode() breaks ties by
+        -- whichever value its (parallel) scan met first, so a tie flipped utilization.
+        map_keys(histogram(request_runtime))[list_position(
+            map_values(histogram(request_runtime)),
+            list_max(map_values(histogram(request_runtime))))] AS main_runtime
     FROM base
     {group_by}
 )
