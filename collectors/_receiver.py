@@ -466,22 +466,8 @@ class _Handler(BaseHTTPRequestHandler):
             events = events_to_arrow(flat.events) if flat.events else None
             if spans.num_rows or embeddings.num_rows:
                 server.pipeline.submit(spans, embeddings, events)
-        except BodyError as exc:
-            _log.info("%s: %d %s", self.address_string(), exc.status, exc)
-            self._fail(exc.status, str(exc), kind)
-            return
-        except Overloaded as exc:
-            self._fail(429, str(exc), kind, retry_after=exc.retry_after)
-            return
-        except Unavailable as exc:
-            self._fail(503, str(exc), kind, retry_after=exc.retry_after)
-            return
-        except _ClientGoneError:
-            self.close_connection = True
-            return
-        except Exception:  # noqa: BLE001 — a bug must cost one request, never the server
-            _log.exception("%s: internal error while ingesting", self.address_string())
-            self._fail(500, "internal error while ingesting; see the collector log", kind)
+        except Exception as exc:  # noqa: BLE001 — answered by kind; never the server's end
+            self._refuse(exc, kind, "spans")
             return
         message = flat.message()
         if flat.rejected_spans or message:
@@ -514,22 +500,8 @@ class _Handler(BaseHTTPRequestHandler):
             if flat.rows:
                 spans, embeddings = to_arrow(Flattened([], []))
                 server.pipeline.submit(spans, embeddings, events_to_arrow(flat.rows))
-        except BodyError as exc:
-            _log.info("%s: %d %s", self.address_string(), exc.status, exc)
-            self._fail(exc.status, str(exc), kind)
-            return
-        except Overloaded as exc:
-            self._fail(429, str(exc), kind, retry_after=exc.retry_after)
-            return
-        except Unavailable as exc:
-            self._fail(503, str(exc), kind, retry_after=exc.retry_after)
-            return
-        except _ClientGoneError:
-            self.close_connection = True
-            return
-        except Exception:  # noqa: BLE001 — a bug must cost one request, never the server
-            _log.exception("%s: internal error while ingesting logs", self.address_string())
-            self._fail(500, "internal error while ingesting; see the collector log", kind)
+        except Exception as exc:  # noqa: BLE001 — answered by kind; never the server's end
+            self._refuse(exc, kind, "logs")
             return
         message = flat.message()
         if flat.rejected or message:
@@ -541,6 +513,23 @@ class _Handler(BaseHTTPRequestHandler):
                 message,
             )
         self._send(200, logs_response(kind == JSON, flat.rejected, message), kind)
+
+    def _refuse(self, exc: Exception, kind: str, what: str) -> None:
+        """Answer an ingest request that failed with ``exc`` (call inside ``except``): the
+        client's fault 4xx, backpressure 429/503 with Retry-After (which OTLP exporters
+        retry), a vanished client nothing, and a bug 500 — one request, never the server."""
+        if isinstance(exc, BodyError):
+            _log.info("%s: %d %s", self.address_string(), exc.status, exc)
+            self._fail(exc.status, str(exc), kind)
+        elif isinstance(exc, Overloaded):
+            self._fail(429, str(exc), kind, retry_after=exc.retry_after)
+        elif isinstance(exc, Unavailable):
+            self._fail(503, str(exc), kind, retry_after=exc.retry_after)
+        elif isinstance(exc, _ClientGoneError):
+            self.close_connection = True
+        else:
+            _log.exception("%s: internal error while ingesting %s", self.address_string(), what)
+            self._fail(500, "internal error while ingesting; see the collector log", kind)
 
     def _control(self, what: str) -> bool:
         """Whether the request carries the control token (else it is answered 401)."""
