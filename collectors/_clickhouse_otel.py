@@ -29,7 +29,39 @@ if TYPE_CHECKING:
     )
     from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 
-__all__ = ["go_json", "go_number", "insert_otel_traces", "otel_traces_arrow"]
+__all__ = [
+    "OTEL_TRACES_COLUMNS",
+    "go_json",
+    "go_number",
+    "insert_otel_traces",
+    "otel_traces_arrow",
+]
+
+# The exporter's ``otel_traces`` columns, in the order its DDL declares them.
+OTEL_TRACES_COLUMNS: Final = (
+    "Timestamp",
+    "TraceId",
+    "SpanId",
+    "ParentSpanId",
+    "TraceState",
+    "SpanName",
+    "SpanKind",
+    "ServiceName",
+    "ResourceAttributes",
+    "ScopeName",
+    "ScopeVersion",
+    "SpanAttributes",
+    "Duration",
+    "StatusCode",
+    "StatusMessage",
+    "Events.Timestamp",
+    "Events.Name",
+    "Events.Attributes",
+    "Links.TraceId",
+    "Links.SpanId",
+    "Links.TraceState",
+    "Links.Attributes",
+)
 
 _KINDS: Final = ("Unspecified", "Internal", "Server", "Client", "Producer", "Consumer")
 _STATUSES: Final = ("Unset", "Ok", "Error")
@@ -124,33 +156,7 @@ def otel_traces_arrow(
     """The ``otel_traces`` rows of every span in ``requests`` (insert column order)."""
     import pyarrow as pa
 
-    cols: dict[str, list[Any]] = {
-        name: []
-        for name in (
-            "Timestamp",
-            "TraceId",
-            "SpanId",
-            "ParentSpanId",
-            "TraceState",
-            "SpanName",
-            "SpanKind",
-            "ServiceName",
-            "ResourceAttributes",
-            "ScopeName",
-            "ScopeVersion",
-            "SpanAttributes",
-            "Duration",
-            "StatusCode",
-            "StatusMessage",
-            "Events.Timestamp",
-            "Events.Name",
-            "Events.Attributes",
-            "Links.TraceId",
-            "Links.SpanId",
-            "Links.TraceState",
-            "Links.Attributes",
-        )
-    }
+    cols: dict[str, list[Any]] = {name: [] for name in OTEL_TRACES_COLUMNS}
     for request in requests:
         for resource_spans in request.resource_spans:
             resource = resource_spans.resource.attributes

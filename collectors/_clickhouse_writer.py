@@ -23,7 +23,12 @@ import logging
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Final
 
-from infermeter.collectors._clickhouse_otel import go_json, go_number, insert_otel_traces
+from infermeter.collectors._clickhouse_otel import (
+    OTEL_TRACES_COLUMNS,
+    go_json,
+    go_number,
+    insert_otel_traces,
+)
 from infermeter.collectors._clickhouse_schema import (
     DEFAULT_TABLE,
     TableShape,
@@ -193,7 +198,7 @@ class ClickHouseWriter:
         for emb in embeddings.to_pylist():
             vectors.setdefault((emb["trace_id"], emb["span_id"]), []).append(emb)
         shape = self.shape
-        cols: dict[str, list[Any]] = {name: [] for name in _COLUMNS}
+        cols: dict[str, list[Any]] = {name: [] for name in OTEL_TRACES_COLUMNS}
         for row in spans.to_pylist():
             start = _ns(row["start_time"])
             events: list[tuple[int, str, Any]] = []
@@ -298,29 +303,3 @@ class ClickHouseWriter:
         """Release the client (and chdb's engine handle)."""
         self._client.close()
         return True
-
-
-_COLUMNS: Final = (
-    "Timestamp",
-    "TraceId",
-    "SpanId",
-    "ParentSpanId",
-    "TraceState",
-    "SpanName",
-    "SpanKind",
-    "ServiceName",
-    "ResourceAttributes",
-    "ScopeName",
-    "ScopeVersion",
-    "SpanAttributes",
-    "Duration",
-    "StatusCode",
-    "StatusMessage",
-    "Events.Timestamp",
-    "Events.Name",
-    "Events.Attributes",
-    "Links.TraceId",
-    "Links.SpanId",
-    "Links.TraceState",
-    "Links.Attributes",
-)
