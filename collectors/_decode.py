@@ -24,6 +24,7 @@ import binascii
 import json
 import re
 import zlib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final, TypeAlias
 
@@ -47,6 +48,7 @@ __all__ = [
     "decode_protobuf",
     "decode_request",
     "decompress",
+    "fix_json_ids",
     "json_for_flattening",
     "media_type",
     "parse_json",
@@ -220,10 +222,10 @@ def _ids_to_base64(document: dict[str, Any]) -> None:
             for index, span in enumerate(_items(scope_spans, "spans")):
                 if not isinstance(span, dict):
                     continue
-                _fix_ids(span, index)
+                fix_json_ids(span, f"span {index}")
                 for link in _items(span, "links"):
                     if isinstance(link, dict):
-                        _fix_ids(link, index)
+                        fix_json_ids(link, f"span {index}")
 
 
 def _items(container: Any, *names: str) -> list[Any]:
@@ -236,8 +238,10 @@ def _items(container: Any, *names: str) -> list[Any]:
     return []
 
 
-def _fix_ids(obj: dict[str, Any], index: int) -> None:
-    for key, size in _ID_BYTES.items():
+def fix_json_ids(obj: dict[str, Any], where: str, ids: Mapping[str, int] = _ID_BYTES) -> None:
+    """Rewrite the OTLP/JSON ids of ``obj`` (hex per the spec, or base64 as some SDKs send)
+    to the base64 protobuf's JSON mapping expects; ``where`` names ``obj`` in the 400."""
+    for key, size in ids.items():
         value = obj.get(key)
         if not isinstance(value, str) or not value:
             continue
@@ -246,7 +250,7 @@ def _fix_ids(obj: dict[str, Any], index: int) -> None:
                 raw = bytes.fromhex(value)
             except ValueError:
                 raise BodyError(
-                    400, f"malformed OTLP/JSON: span {index}: {key} {value[:40]!r} is not hex"
+                    400, f"malformed OTLP/JSON: {where}: {key} {value[:40]!r} is not hex"
                 ) from None
         else:
             try:
@@ -256,7 +260,7 @@ def _fix_ids(obj: dict[str, Any], index: int) -> None:
             if len(raw) != size:
                 raise BodyError(
                     400,
-                    f"malformed OTLP/JSON: span {index}: {key} must be {2 * size} hex digits, "
+                    f"malformed OTLP/JSON: {where}: {key} must be {2 * size} hex digits, "
                     f"got {value[:40]!r}",
                 )
         obj[key] = base64.b64encode(raw).decode("ascii")

@@ -19,14 +19,12 @@ linked" (NULL). A bearer token bound to a tenant pins ``tenant``.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final
 
 from infermeter.agent import semconv as sc
-from infermeter.collectors._decode import BodyError
+from infermeter.collectors._decode import BodyError, fix_json_ids
 from infermeter.collectors._flatten import Limits, plain_value, to_json
 from infermeter.collectors._schema import EVENT_COLUMNS, arrow_schema
 
@@ -105,7 +103,7 @@ def decode_logs_json(document: Any) -> ExportLogsServiceRequest:
         for scope_logs in _items(resource_logs, "scopeLogs", "scope_logs"):
             for index, record in enumerate(_items(scope_logs, "logRecords", "log_records")):
                 if isinstance(record, dict):
-                    _fix_ids(record, index)
+                    fix_json_ids(record, f"log record {index}", _ID_BYTES)
     try:
         return json_format.ParseDict(
             document, ExportLogsServiceRequest(), ignore_unknown_fields=True
@@ -126,33 +124,6 @@ def _items(container: Any, *names: str) -> list[Any]:
 
 
 _ID_BYTES: Final = {"traceId": 16, "trace_id": 16, "spanId": 8, "span_id": 8}
-
-
-def _fix_ids(record: dict[str, Any], index: int) -> None:
-    for key, size in _ID_BYTES.items():
-        value = record.get(key)
-        if not isinstance(value, str) or not value:
-            continue
-        raw: bytes
-        if len(value) == 2 * size:
-            try:
-                raw = bytes.fromhex(value)
-            except ValueError:
-                raise BodyError(
-                    400, f"malformed OTLP/JSON: log record {index}: {key} {value[:40]!r} is not hex"
-                ) from None
-        else:
-            try:
-                raw = base64.b64decode(value, validate=True)
-            except (binascii.Error, ValueError):
-                raw = b""
-            if len(raw) != size:
-                raise BodyError(
-                    400,
-                    f"malformed OTLP/JSON: log record {index}: {key} must be {2 * size} hex "
-                    f"digits, got {value[:40]!r}",
-                )
-        record[key] = base64.b64encode(raw).decode("ascii")
 
 
 def evaluation_fields(attributes: dict[str, Any]) -> tuple[Any, Any, Any, Any, Any]:
