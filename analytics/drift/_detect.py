@@ -440,6 +440,24 @@ class _Run:
 
     # -- request features --
 
+    def _windowed(
+        self, rows: pl.DataFrame, current: Window, reference: Window | None
+    ) -> tuple[pl.DataFrame, pl.DataFrame, list[str]] | None:
+        """``rows`` labelled reference/current per group, the groups, and their key
+        columns; None when there is nothing to compare."""
+        if rows.is_empty():
+            return None
+        labelled, groups = assign_windows(
+            rows,
+            by=self.config.by,
+            current=current,
+            reference=reference,
+            rollout_fallback=self.rollout_fallback,
+        )
+        if groups.is_empty():
+            return None
+        return labelled, groups, [c for c in groups.columns if c in GROUP_COLUMNS]
+
     def _plan_features(
         self,
         spans: duckdb.DuckDBPyRelation,
@@ -455,19 +473,12 @@ class _Run:
             source = spans.filter(
                 duckdb.ColumnExpression("start_time") >= duckdb.ConstantExpression(lower)
             )
-        requests = _select(source, "spans", "drift_requests").pl()
-        if requests.is_empty():
-            return []
-        labelled, groups = assign_windows(
-            requests,
-            by=self.config.by,
-            current=current,
-            reference=reference,
-            rollout_fallback=self.rollout_fallback,
+        windowed = self._windowed(
+            _select(source, "spans", "drift_requests").pl(), current, reference
         )
-        if groups.is_empty():
+        if windowed is None:
             return []
-        keys = [c for c in groups.columns if c in GROUP_COLUMNS]
+        labelled, groups, keys = windowed
         index = ["trace_id", "span_id", "window", *keys]
         long = labelled.unpivot(
             on=list(TYPED_FEATURES), index=index, variable_name="feature", value_name="value"
@@ -575,19 +586,12 @@ class _Run:
                 duckdb.ColumnExpression("time") >= duckdb.ConstantExpression(lower)
             )
         source = embeddings.filter(condition)
-        rows = _select(source, "embeddings", "drift_embedding_rows").pl()
-        if rows.is_empty():
-            return []
-        labelled, groups = assign_windows(
-            rows,
-            by=self.config.by,
-            current=current,
-            reference=reference,
-            rollout_fallback=self.rollout_fallback,
+        windowed = self._windowed(
+            _select(source, "embeddings", "drift_embedding_rows").pl(), current, reference
         )
-        if groups.is_empty():
+        if windowed is None:
             return []
-        keys = [c for c in groups.columns if c in GROUP_COLUMNS]
+        labelled, groups, keys = windowed
         parts = labelled.partition_by([*keys, "kind"], as_dict=True, maintain_order=True)
         infos = {tuple(info[k] for k in keys): info for info in groups.iter_rows(named=True)}
         plans = [
