@@ -141,13 +141,23 @@ def _capture_input(
         )
 
 
+def _can_record(pipeline: Pipeline) -> bool:
+    if pipeline.records():
+        return True
+    if COLD_START.pending:
+        # The process's first call was this one, recorded or not: a span recorded after
+        # the application installs its SDK is no cold start.
+        COLD_START.claim()
+    return False
+
+
 def begin(
     spec: Spec, args: Sequence[object], kwargs: Mapping[str, object], attach: bool
 ) -> Call | None:
     """Start the span of one call; None when telemetry is off or failed (run unobserved)."""
     try:
         pipeline = Active.current or active()
-        if not pipeline.enabled:
+        if not pipeline.enabled or not (pipeline.can_record or _can_record(pipeline)):
             return None
         parent = CURRENT.get()
         attributes = spec.start_attributes(pipeline, parent is None)

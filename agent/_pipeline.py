@@ -58,7 +58,7 @@ from infermeter.agent.semconv import (
 )
 from infermeter.agent.settings import ConfigurationError
 from opentelemetry import metrics, trace
-from opentelemetry.metrics import Meter, NoOpMeter
+from opentelemetry.metrics import Meter, NoOpHistogram, NoOpMeter
 from opentelemetry.trace import NoOpTracer, Tracer
 
 if TYPE_CHECKING:
@@ -137,6 +137,22 @@ class Pipeline:
 
     # Runtime facts the tracer's resource lacks, put on entry spans instead (see below).
     entry_runtime_attributes: dict[str, Any] | None = field(init=False, default=None)
+    # Set once a span or a metric of this pipeline can be recorded; never unset (the API
+    # lets a provider be installed once, never removed).
+    can_record: bool = field(init=False, default=False)
+
+    def records(self) -> bool:
+        """False while neither a span nor a metric can be recorded: the API's no-op tracer
+        and meter, or its proxies before the application installs an SDK provider. Calls
+        then run unobserved, at the cost of this check (what telemetry-off should cost)."""
+        if self.can_record:
+            return True
+        if _tracer_idle(self.tracer) and (
+            not self.records_metrics or _instrument_idle(self.instruments.duration)
+        ):
+            return False
+        self.can_record = True
+        return True
 
     def runtime_attributes_for_entry(self) -> dict[str, Any]:
         """The detected cloud.* / faas.* facts the spans' resource does not carry.
@@ -372,6 +388,29 @@ def _metric_reader(settings: AgentSettings) -> MetricReader | None:
         exporter = OTLPMetricExporter(endpoint=settings.metrics_url, headers=settings.headers)
     return PeriodicExportingMetricReader(
         exporter, export_interval_millis=settings.metric_export_interval
+    )
+
+
+# The API has no public "can this tracer/instrument record" check; these read what its own
+# proxies read (ProxyTracer._tracer, _ProxyInstrument.*), and an attribute that is not
+# there makes the answer "it may record", which only loses the fast path.
+def _tracer_idle(tracer: Tracer) -> bool:
+    kind = type(tracer)
+    if kind is NoOpTracer:
+        return True
+    if kind is trace.ProxyTracer:
+        return (
+            getattr(tracer, "_real_tracer", True) is None
+            and getattr(trace, "_TRACER_PROVIDER", True) is None
+        )
+    return False
+
+
+def _instrument_idle(instrument: object) -> bool:
+    if isinstance(instrument, NoOpHistogram):
+        return True
+    return type(instrument).__name__ == "_ProxyHistogram" and (
+        getattr(instrument, "_real_instrument", True) is None
     )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import os
 import subprocess
@@ -317,3 +318,56 @@ def test_the_result_is_read_and_the_span_ended_off_the_callers_thread() -> None:
     [span] = exporter.spans
     assert (span.attributes or {})["gen_ai.usage.input_tokens"] == 7
     assert (span.attributes or {})["gen_ai.response.model"] == "m-1"
+
+
+def test_without_an_sdk_calls_run_unobserved_until_the_application_installs_one() -> None:
+    """API only: nothing can be recorded, so no attribute callable runs and no span is
+    started; the call after the application installs its SDK provider is recorded (and is
+    not the process's cold start: the first call was)."""
+    script = """
+import json
+from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from infermeter import observe
+
+asked = []
+
+def tenant_of(request):
+    asked.append(request)
+    return request["tenant"]
+
+@observe(tenant=tenant_of, model="gpt-4o-mini")
+def handle(request):
+    return {"answer": 42}
+
+before = handle({"tenant": "acme"})
+exporter = InMemorySpanExporter()
+provider = TracerProvider()
+provider.add_span_processor(SimpleSpanProcessor(exporter))
+trace.set_tracer_provider(provider)
+after = handle({"tenant": "globex"})
+provider.force_flush()
+spans = exporter.get_finished_spans()
+print(json.dumps({
+    "results": [before, after],
+    "asked": [r["tenant"] for r in asked],
+    "spans": [dict(s.attributes) for s in spans],
+}))
+"""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "INFERMETER_"))}
+    out = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+        check=True,
+    )
+    seen = json.loads(out.stdout)
+    assert seen["results"] == [{"answer": 42}, {"answer": 42}]
+    assert seen["asked"] == ["globex"]
+    assert len(seen["spans"]) == 1
+    assert seen["spans"][0]["tenant.id"] == "globex"
+    assert seen["spans"][0]["faas.coldstart"] is False
