@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -308,8 +309,17 @@ def main() -> None:
     )
 
 
+GROWTH_REPEATS = 3  # one call of a fraction of a second is mostly the box's noise
+
+
+def _seconds(call: Callable[[], object]) -> float:
+    start = time.perf_counter()
+    call()
+    return time.perf_counter() - start
+
+
 def growth(sizes: list[int], dim: int) -> None:
-    """Seconds (one call, after a warm-up call) and peak RSS (fresh process) of the default
+    """Seconds (median of 3 calls, after a warm-up call) and peak RSS (fresh process) of the default
     path and of end to end from a store, at each size."""
     import numpy as np
 
@@ -327,9 +337,7 @@ def growth(sizes: list[int], dim: int) -> None:
                 (END_TO_END, lambda store=store: _end_to_end(store)),
             ):
                 call()
-                start = time.perf_counter()
-                call()
-                seconds = time.perf_counter() - start
+                seconds = statistics.median(_seconds(call) for _ in range(GROWTH_REPEATS))
                 child = "end to end" if name == END_TO_END else name
                 points[name].append((rows, seconds, _in_child(child, data, store)["rss_mb"]))
         print(f"  {rows:,} vectors done", flush=True)
