@@ -27,7 +27,11 @@ __all__ = [
     "METRIC_MEASURES",
     "MODEL_USAGE",
     "NEWEST_SPAN",
+    "PRICED_REQUESTS",
     "REQUEST_DISTINCT_KEYS",
+    "REQUEST_FACTS",
+    "REQUEST_FACT_COLUMNS",
+    "REQUEST_FACT_KEYS",
     "REQUEST_TABLE",
     "SPANS_IN_WINDOW",
     "SPAN_ADJUSTMENTS",
@@ -298,6 +302,11 @@ _ENTRY_SELECT: Final = ", ".join(f"{c} AS entry_{c}" for c in _ENTRY_COLUMNS)
 # for traces with one entry per service and the path for traces with several.
 # Spans of another tenant than their request's entry (``is_foreign``, written under another
 # tenant's token into this trace) add nothing to the request; they are only counted.
+# ``usage``: the request's token counts per span that reported any, with the model that
+# priced them, kept unpriced (stage (b) prices them now): the parts each price applies to
+# (input beyond cache reads and writes, output beyond reasoning, floored at 0 per span, as
+# a span is billed) and ``used`` (1 when the span used input or output tokens: priced or
+# "unpriced").
 _REQUEST_SUMS: Final = """
     count(*) FILTER (WHERE NOT is_foreign) AS span_count,
     count(*) FILTER (WHERE is_foreign) AS foreign_spans,
@@ -309,10 +318,15 @@ _REQUEST_SUMS: Final = """
     CAST(sum(reasoning_tokens) FILTER (WHERE NOT is_foreign) AS BIGINT) AS reasoning_tokens,
     coalesce(bool_or(throttled) FILTER (WHERE NOT is_foreign), false) AS throttled,
     count(*) FILTER (WHERE throttled AND NOT is_foreign) AS throttle_events,
-    coalesce(bool_or(unpriced) FILTER (WHERE NOT is_foreign), false) AS unpriced,
     coalesce(bool_or(untokenized) FILTER (WHERE NOT is_foreign), false) AS untokenized,
-    coalesce(sum(token_cost) FILTER (WHERE NOT is_foreign), 0.0) AS token_cost,
     min(first_chunk_at) FILTER (WHERE NOT is_foreign) AS first_chunk_at,
+    list({'model': model, 'response_model': response_model, 'provider': provider,
+          'billed_input': greatest(input_tokens - cache_read_tokens - cache_write_tokens, 0),
+          'cache_read': cache_read_tokens, 'cache_write': cache_write_tokens,
+          'billed_output': greatest(output_tokens - reasoning_tokens, 0),
+          'reasoning': reasoning_tokens,
+          'used': CAST(input_tokens + output_tokens > 0 AS BIGINT)})
+        FILTER (WHERE has_tokens AND NOT is_foreign) AS usage,
     -- The main model call's model and provider, and a nested span's tenant and prompt, for
     -- entry spans that carry none (one state each: string states are the costly ones).
     arg_max({'model': model, 'provider': provider}, llm_tokens)
@@ -325,8 +339,40 @@ _REQUEST_SUMS: Final = """
      'prompt_version': min(prompt_version) FILTER (WHERE NOT is_foreign)} AS child_tags
 """
 
+# The columns of stage (a), the request facts, in this order (the ClickHouse rollup of
+# step 2 gives exactly these; ``collectors._clickhouse_requests``).
+REQUEST_FACT_COLUMNS: Final = (
+    "trace_id",
+    "service_name",
+    *(f"entry_{c}" for c in _ENTRY_COLUMNS),
+    "span_count",
+    "foreign_spans",
+    "llm_spans",
+    "input_tokens",
+    "output_tokens",
+    "cache_read_tokens",
+    "cache_write_tokens",
+    "reasoning_tokens",
+    "throttled",
+    "throttle_events",
+    "untokenized",
+    "first_chunk_at",
+    "retries",
+    "child_model",
+    "child_provider",
+    "child_tenant",
+    "child_prompt_name",
+    "child_prompt_version",
+    "usage",
+)
+
+# Stage (a): the window's spans (SPANS_IN_WINDOW, bound as im_window) -> one row per
+# request with its unpriced facts (REQUEST_FACT_COLUMNS): the entry span's own columns
+# (``entry_*``), what its spans add up to (counts, tokens, throttles, retries, first
+# chunk), the nested spans' model and tags to fall back on, and the token usage per model
+# to price. Nothing here reads a price or a deployment: stage (b) does, at query time.
 # Composed from the constants above only (no user text).
-REQUEST_TABLE: Final = f"""
+REQUEST_FACTS: Final = f"""
 WITH
 -- Retries: each span of a call is one attempt and says how many came before it
 -- (attempt = 1 + infermeter.retries). A call's retries are its last attempt's count, so a
@@ -364,40 +410,28 @@ retry_spans AS (
     )
     WHERE attempt > 1
 ),
--- Every span priced at query time: token cost from the price book, never stored.
-priced AS NOT MATERIALIZED (
+-- Every span's facts (tokens kept unpriced: stage (b) prices them at query time).
+span_facts AS NOT MATERIALIZED (
     SELECT
         s.trace_id, s.span_id, s.service_name, s.service_instance, s.start_time,
         coalesce(s.is_entry, false) AS is_entry,
-        s.tenant, s.provider, s.model, s.prompt_name, s.prompt_version,
+        s.tenant, s.provider, s.model, s.response_model, s.prompt_name, s.prompt_version,
         coalesce(s.input_tokens, 0) AS input_tokens,
         coalesce(s.output_tokens, 0) AS output_tokens,
         coalesce(s.cache_read_tokens, 0) AS cache_read_tokens,
         coalesce(s.cache_write_tokens, 0) AS cache_write_tokens,
         coalesce(s.reasoning_tokens, 0) AS reasoning_tokens,
+        s.input_tokens IS NOT NULL OR s.output_tokens IS NOT NULL
+            OR s.cache_read_tokens IS NOT NULL OR s.cache_write_tokens IS NOT NULL
+            OR s.reasoning_tokens IS NOT NULL AS has_tokens,
         coalesce(s.input_tokens, 0) + coalesce(s.output_tokens, 0) AS llm_tokens,
         s.model IS NOT NULL OR s.response_model IS NOT NULL AS is_llm,
         coalesce(s.throttled, false) AS throttled,
         s.tenant IS NOT NULL AND coalesce(len(et.tenants), 0) > 0
             AND NOT list_contains(et.tenants, s.tenant) AS is_foreign,
         s.start_time + to_microseconds(CAST(round(s.ttft_ms * 1000) AS BIGINT)) AS first_chunk_at,
-        coalesce(s.input_tokens, 0) + coalesce(s.output_tokens, 0) > 0
-            AND p.input_price IS NULL AS unpriced,
-        coalesce(s.untokenized, false) AS untokenized,
-        CASE WHEN p.input_price IS NULL THEN 0.0 ELSE
-            greatest(coalesce(s.input_tokens, 0) - coalesce(s.cache_read_tokens, 0)
-                     - coalesce(s.cache_write_tokens, 0), 0) * p.input_price
-            + coalesce(s.cache_read_tokens, 0) * p.cache_read_price
-            + coalesce(s.cache_write_tokens, 0) * p.cache_write_price
-            + greatest(coalesce(s.output_tokens, 0) - coalesce(s.reasoning_tokens, 0), 0)
-                * p.output_price
-            + coalesce(s.reasoning_tokens, 0) * p.reasoning_price
-        END AS token_cost
+        coalesce(s.untokenized, false) AS untokenized
     FROM im_window AS s
-    LEFT JOIN im_prices AS p
-        ON s.model IS NOT DISTINCT FROM p.model
-        AND s.response_model IS NOT DISTINCT FROM p.response_model
-        AND s.provider IS NOT DISTINCT FROM p.provider
     LEFT JOIN entry_tenants AS et
         ON s.trace_id = et.trace_id AND s.service_name IS NOT DISTINCT FROM et.service_name
 ),
@@ -405,7 +439,7 @@ priced AS NOT MATERIALIZED (
 per_trace AS (
     SELECT trace_id, service_name, count(*) FILTER (WHERE is_entry) AS entries,
 {_REQUEST_SUMS}
-    FROM priced
+    FROM span_facts
     GROUP BY trace_id, service_name
 ),
 entries AS NOT MATERIALIZED (
@@ -445,8 +479,8 @@ multi_traces AS (
 multi_owned AS (
     SELECT p.trace_id, p.span_id, p.service_name, p.is_llm, p.input_tokens, p.output_tokens,
         p.cache_read_tokens, p.cache_write_tokens, p.reasoning_tokens, p.llm_tokens,
-        p.throttled, p.unpriced, p.untokenized, p.token_cost, p.first_chunk_at, p.model,
-        p.provider,
+        p.has_tokens, p.throttled, p.untokenized, p.first_chunk_at, p.model,
+        p.response_model, p.provider,
         p.tenant, p.prompt_name, p.prompt_version,
         last_value(CASE WHEN p.is_entry THEN {{'id': p.span_id, 'tenant': p.tenant}} END
                    IGNORE NULLS) OVER (
@@ -459,7 +493,7 @@ multi_owned AS (
             ORDER BY p.start_time, p.is_entry DESC
             ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW
         ) AS own_entry_id
-    FROM priced AS p
+    FROM span_facts AS p
     SEMI JOIN multi_traces AS m
         ON p.trace_id = m.trace_id AND p.service_name IS NOT DISTINCT FROM m.service_name
 ),
@@ -491,20 +525,66 @@ joined AS (
     SELECT * FROM single
     UNION ALL BY NAME
     SELECT * FROM multi
+)
+SELECT {", ".join(REQUEST_FACT_COLUMNS[: REQUEST_FACT_COLUMNS.index("retries") + 1])},
+    child_llm.model AS child_model, child_llm.provider AS child_provider,
+    child_tags.tenant AS child_tenant, child_tags.prompt_name AS child_prompt_name,
+    child_tags.prompt_version AS child_prompt_version,
+    coalesce(usage, []) AS usage
+FROM joined
+"""  # noqa: S608
+
+# The (model, response model, provider) triples request facts used tokens of and the
+# (endpoint, runtime, platform) workloads of their entry spans, read once so prices
+# resolve in Python (one normalizer), for request facts not computed from spans here.
+REQUEST_FACT_KEYS: Final = """
+SELECT DISTINCT 'price' AS kind, u.model AS a, u.response_model AS b, u.provider AS c
+FROM (SELECT unnest(usage) AS u FROM im_facts)
+WHERE u.model IS NOT NULL OR u.response_model IS NOT NULL
+UNION ALL
+SELECT DISTINCT 'workload', entry_endpoint, entry_runtime, entry_platform
+FROM im_facts
+"""
+
+# Stage (b): request facts (bound as im_facts, or stage (a) in the same query) -> the
+# priced request table: token cost from the price book (im_prices) and compute cost from
+# the deployments (im_workloads), both at query time, latency, and the request columns.
+# Composed from constants only.
+_PRICED_REQUESTS: Final = """
+WITH
+facts AS {facts},
+-- Every usage entry priced now: the formula of each span's bill, summed per request.
+usage_costs AS (
+    SELECT u.trace_id, u.span_id,
+        bool_or(u.used > 0 AND p.input_price IS NULL) AS unpriced,
+        sum(CASE WHEN p.input_price IS NULL THEN 0.0 ELSE
+            u.billed_input * p.input_price + u.cache_read * p.cache_read_price
+            + u.cache_write * p.cache_write_price + u.billed_output * p.output_price
+            + u.reasoning * p.reasoning_price
+        END) AS token_cost
+    FROM (
+        SELECT trace_id, entry_span_id AS span_id, unnest(usage, recursive := true)
+        FROM facts
+        WHERE len(usage) > 0
+    ) AS u
+    LEFT JOIN im_prices AS p
+        ON u.model IS NOT DISTINCT FROM p.model
+        AND u.response_model IS NOT DISTINCT FROM p.response_model
+        AND u.provider IS NOT DISTINCT FROM p.provider
+    GROUP BY u.trace_id, u.span_id
 ),
 -- Serverless containers bill instance time while at least one request runs: each request
 -- pays its duration's share of its instance's busy time (the union of its requests'
 -- intervals); a request without service_instance is its own instance.
 sc_busy AS (
-    SELECT service_instance, greatest(duration_ms, 0) AS duration_ms,
-        greatest(epoch_us(end_time) - greatest(epoch_us(start_time), coalesce(
-            max(epoch_us(end_time)) OVER (
-                PARTITION BY service_instance ORDER BY start_time, end_time
+    SELECT entry_service_instance AS service_instance,
+        greatest(entry_duration_ms, 0) AS duration_ms,
+        greatest(epoch_us(entry_end_time) - greatest(epoch_us(entry_start_time), coalesce(
+            max(epoch_us(entry_end_time)) OVER (
+                PARTITION BY entry_service_instance ORDER BY entry_start_time, entry_end_time
                 ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0)), 0) / 1e6 AS busy_s
-    FROM im_window
-    WHERE is_entry AND runtime = 'serverless_container' AND service_instance IS NOT NULL
-      AND ($since::TIMESTAMP IS NULL OR start_time >= $since::TIMESTAMP)
-      AND ($until::TIMESTAMP IS NULL OR start_time < $until::TIMESTAMP)
+    FROM facts
+    WHERE entry_runtime = 'serverless_container' AND entry_service_instance IS NOT NULL
 ),
 sc_instances AS (
     SELECT service_instance, sum(busy_s) / nullif(sum(duration_ms), 0) AS busy_per_ms
@@ -514,12 +594,10 @@ sc_instances AS (
 -- Containers cost instance-hours: instances seen in the clock hour (at least the minimum),
 -- spread evenly over the endpoint's requests of that hour.
 container_hours AS (
-    SELECT endpoint, date_trunc('hour', start_time) AS hour,
-        count(DISTINCT service_instance) AS instances, count(*) AS hour_requests
-    FROM im_window
-    WHERE is_entry AND runtime = 'container'
-      AND ($since::TIMESTAMP IS NULL OR start_time >= $since::TIMESTAMP)
-      AND ($until::TIMESTAMP IS NULL OR start_time < $until::TIMESTAMP)
+    SELECT entry_endpoint AS endpoint, date_trunc('hour', entry_start_time) AS hour,
+        count(DISTINCT entry_service_instance) AS instances, count(*) AS hour_requests
+    FROM facts
+    WHERE entry_runtime = 'container'
     GROUP BY ALL
 ),
 requests AS (
@@ -527,14 +605,14 @@ requests AS (
         j.trace_id, j.entry_span_id AS span_id, j.entry_start_time AS start_time,
         j.entry_end_time AS end_time, j.entry_duration_ms AS duration_ms,
         j.service_name, j.entry_service_instance AS service_instance,
-        coalesce(j.entry_tenant, j.child_tags.tenant) AS tenant,
+        coalesce(j.entry_tenant, j.child_tenant) AS tenant,
         j.entry_endpoint AS endpoint,
         coalesce(j.entry_runtime, 'unknown') AS runtime,
         coalesce(j.entry_platform, w.platform) AS platform,
-        coalesce(j.entry_provider, j.child_llm.provider) AS provider,
-        coalesce(j.entry_model, j.child_llm.model) AS model,
-        coalesce(j.entry_prompt_name, j.child_tags.prompt_name) AS prompt_name,
-        coalesce(j.entry_prompt_version, j.child_tags.prompt_version) AS prompt_version,
+        coalesce(j.entry_provider, j.child_provider) AS provider,
+        coalesce(j.entry_model, j.child_model) AS model,
+        coalesce(j.entry_prompt_name, j.child_prompt_name) AS prompt_name,
+        coalesce(j.entry_prompt_version, j.child_prompt_version) AS prompt_version,
         j.entry_operation AS operation,
         j.entry_status_code = 'ERROR' OR j.entry_error_type IS NOT NULL AS is_error,
         j.entry_error_type AS error_type,
@@ -547,17 +625,19 @@ requests AS (
         j.reasoning_tokens,
         coalesce(j.entry_ttft_ms, (epoch_us(j.first_chunk_at)
                  - epoch_us(j.entry_start_time)) / 1000.0) AS ttft_ms,
+        coalesce(c.unpriced, false) AS unpriced,
         -- Unknown, not $0, when a model had no price or a call reported no tokens.
-        CASE WHEN j.unpriced OR j.untokenized THEN NULL ELSE j.token_cost END
-            AS token_cost_usd,
-        j.unpriced, j.untokenized,
+        CASE WHEN coalesce(c.unpriced, false) OR j.untokenized THEN NULL
+             ELSE coalesce(c.token_cost, 0.0) END AS token_cost_usd,
+        j.untokenized,
         j.span_count, j.llm_spans, j.foreign_spans,
         w.slo_ms, w.vcpu, w.concurrency AS instance_concurrency, w.min_instances,
         w.instance_price_per_hour, w.architecture,
         w.gb_s_price, w.pc_duration_gb_s_price, w.vcpu_s_price, w.gib_s_price, w.request_fee,
         coalesce(i.busy_per_ms, 0.001) * greatest(j.entry_duration_ms, 0) AS billed_s,
         h.instances AS hour_instances, h.hour_requests
-    FROM joined AS j
+    FROM facts AS j
+    LEFT JOIN usage_costs AS c ON j.trace_id = c.trace_id AND j.entry_span_id = c.span_id
     LEFT JOIN im_workloads AS w
         ON j.entry_endpoint IS NOT DISTINCT FROM w.endpoint
         AND j.entry_runtime IS NOT DISTINCT FROM w.runtime
@@ -613,7 +693,15 @@ SELECT
             AND coalesce(initialization_type, '') <> 'provisioned-concurrency'
         THEN greatest(coalesce(init_duration_ms, 0), 0) ELSE 0 END AS latency_ms
 FROM costed
-"""  # noqa: S608
+"""
+
+# Stage (b) over request facts held elsewhere (rows bound as im_facts: ClickHouse's
+# request rollup, step 2).
+PRICED_REQUESTS: Final = _PRICED_REQUESTS.format(facts="NOT MATERIALIZED (SELECT * FROM im_facts)")
+
+# The request table from spans: stage (b) over stage (a) (computed once: stage (b) reads
+# the facts several times).
+REQUEST_TABLE: Final = _PRICED_REQUESTS.format(facts=f"MATERIALIZED ({REQUEST_FACTS})")
 
 UNPRICED_MODELS: Final = """
 SELECT model, response_model, provider,

@@ -67,7 +67,13 @@ if TYPE_CHECKING:
     from infermeter.analytics.economics._deployments import Deployments
     from infermeter.analytics.pricing._prices import PriceBook
 
-__all__ = ["price_coverage", "request_table", "unpriced_models"]
+__all__ = [
+    "price_coverage",
+    "priced_requests",
+    "request_facts",
+    "request_table",
+    "unpriced_models",
+]
 
 _FREE = (0.0, 0.0, 0.0, 0.0, 0.0)
 _CONTAINER_APPS_PLATFORMS = frozenset({"azure_container_apps", "azure.container_apps"})
@@ -214,11 +220,16 @@ def _workload_rows(
 
 
 def _lookup_tables(
-    window: duckdb.DuckDBPyRelation, prices: PriceBook, deployments: Deployments
+    keys_of: duckdb.DuckDBPyRelation,
+    prices: PriceBook,
+    deployments: Deployments,
+    *,
+    bound_as: str = "im_window",
+    query: str = _queries.REQUEST_DISTINCT_KEYS,
 ) -> tuple[Any, Any]:
     import pyarrow as pa
 
-    keys = window.query("im_window", _queries.REQUEST_DISTINCT_KEYS)
+    keys = keys_of.query(bound_as, query)
     assert keys is not None
     price_keys: list[tuple[str | None, str | None, str | None]] = []
     workload_keys: list[tuple[str | None, str | None, str | None]] = []
@@ -264,6 +275,9 @@ def request_table(
     provisioned concurrency, whose INIT ran ahead of time); elsewhere it equals
     ``duration_ms``.
     ``token_cost_usd`` is NULL when a span of the request has tokens but no price.
+
+    It is :func:`priced_requests` over :func:`request_facts` of the same spans, in one
+    query (the facts computed once).
     """
     window, params = _window(con, spans, since, until)
     price_table, workload_table = _lookup_tables(window, prices, deployments)
@@ -272,6 +286,48 @@ def request_table(
         _queries.REQUEST_TABLE,
         params=params,
         im_window=window,
+        im_prices=price_table,
+        im_workloads=workload_table,
+    )
+
+
+def request_facts(
+    con: duckdb.DuckDBPyConnection,
+    spans: duckdb.DuckDBPyRelation,
+    *,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> duckdb.DuckDBPyRelation:
+    """Stage (a) of the request table: one row per request of ``spans`` with its unpriced
+    facts (``_queries.REQUEST_FACT_COLUMNS``: the entry span's columns as ``entry_*``, the
+    sums over its spans, the nested spans' model and tags, and ``usage``: token counts per
+    model, never priced). A ClickHouse store's request rollup gives the same rows."""
+    window, params = _window(con, spans, since, until)
+    return sql_over(con, _queries.REQUEST_FACTS, params=params, im_window=window)
+
+
+def priced_requests(
+    con: duckdb.DuckDBPyConnection,
+    facts: Any,
+    *,
+    prices: PriceBook,
+    deployments: Deployments,
+) -> duckdb.DuckDBPyRelation:
+    """Stage (b) of the request table: request ``facts`` (a relation or Arrow table with
+    :func:`request_facts`' columns) priced now with ``prices`` and ``deployments``; the
+    same rows and columns as :func:`request_table`."""
+    facts_relation = sql_over(con, "SELECT * FROM im_facts", im_facts=facts)
+    price_table, workload_table = _lookup_tables(
+        facts_relation,
+        prices,
+        deployments,
+        bound_as="im_facts",
+        query=_queries.REQUEST_FACT_KEYS,
+    )
+    return sql_over(
+        con,
+        _queries.PRICED_REQUESTS,
+        im_facts=facts,
         im_prices=price_table,
         im_workloads=workload_table,
     )
