@@ -30,11 +30,17 @@ re-created when the generated SQL changed (a new mapping), so re-running ``init`
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Final, Literal
+from typing import TYPE_CHECKING, Any, Final, Literal
 
 from infermeter.agent import semconv as sc
+from infermeter.collectors._conventions import (
+    DEFAULT_TENANT_ATTRIBUTES,
+    RATE_LIMIT_MARKERS,
+    SIGNAL_MAP,
+)
 from infermeter.collectors._schema import EMBEDDING_COLUMNS, SPAN_COLUMNS
 
 if TYPE_CHECKING:
@@ -50,6 +56,7 @@ __all__ = [
     "attribute_columns",
     "clickhouse_init",
     "clickhouse_schema_version",
+    "clickhouse_view_settings",
     "detect_shape",
     "view_statements",
 ]
@@ -202,8 +209,11 @@ def _read(spec: AttributeColumn, access: _Access, container: str) -> str:
     return f"if({access.present(container, spec.attribute)}, {typed}, {null})"
 
 
-def span_expressions(shape: TableShape) -> dict[str, str]:
-    """Store column -> ClickHouse expression over ``otel_traces``."""
+def span_expressions(
+    shape: TableShape, *, tenant_attributes: tuple[str, ...] = DEFAULT_TENANT_ATTRIBUTES
+) -> dict[str, str]:
+    """Store column -> ClickHouse expression over ``otel_traces``; ``tenant_attributes``
+    are the collector's setting (INFERMETER_TENANT_ATTRIBUTES) fixed into the view."""
     access = _Access(shape.json)
     specs = attribute_columns()
     by_column: dict[str, list[AttributeColumn]] = {}
@@ -238,7 +248,11 @@ def span_expressions(shape: TableShape) -> dict[str, str]:
             primary = sources[0]
             expr = f"if({access.present('SpanAttributes', primary.attribute)}, {expr}, {default})"
         exprs[column] = expr
+    # The facts the collector derives in code (collectors/_flatten.py), in its order.
     _derived_throttle(exprs, access)
+    span_taken += _derived_model_server(exprs, access)
+    _derived_stream(exprs, access)
+    _derived_tenant(exprs, access, tenant_attributes)
     if "service_name" in exprs:  # the exporter's own column (sort key) when the key is there
         exprs["service_name"] = (
             f"if({access.present('ResourceAttributes', sc.SERVICE_NAME)},"
@@ -287,45 +301,210 @@ def span_expressions(shape: TableShape) -> dict[str, str]:
     return exprs
 
 
-def _derived_throttle(exprs: dict[str, str], access: _Access) -> None:
-    """The collector's derived throttle (collectors/_flatten.py ``_throttle_signal``,
-    SIGNAL_MAP): without ``infermeter.throttled``, an HTTP 429 on a client or server span or
-    an ``error.type`` naming a rate-limit class marks the span throttled, and a captured
-    Retry-After header gives ``retry_after_s``. (The collector also reads ``exception``
-    events' ``exception.type``; the view does not rebuild events.)"""
-    from infermeter.collectors._conventions import RATE_LIMIT_MARKERS, SIGNAL_MAP
+_SIGNALS: Final = {signal.signal: signal.sources for signal in SIGNAL_MAP}
+_START_NS: Final = "toUnixTimestamp64Nano(Timestamp)"
+_NULL_FLOAT: Final = "CAST(NULL, 'Nullable(Float64)')"
 
-    signals = {signal.signal: signal.sources for signal in SIGNAL_MAP}
-    statuses = [
-        _read(AttributeColumn("status", key, "str"), access, "SpanAttributes")
-        for key in signals["http_status"]
-    ]
-    error = exprs["error_type"]
+
+def _rate_limit(text: str) -> str:
+    """SQL of ``is_rate_limit_error(text)`` (collectors/_flatten.py) for a String ``text``:
+    ``<class '…'>`` unwrapped, module prefix dropped, lower case without underscores,
+    matched against RATE_LIMIT_MARKERS, or the status ``429`` itself."""
     name = (
-        "replaceAll(lower(replaceRegexpOne(replaceRegexpOne(trim(ifNull("
-        + error
-        + ", '')), '^<class [\\'\"]?(.*?)[\\'\"]?>$', '\\1'), '^.*\\.', '')), '_', '')"
+        "replaceAll(lower(replaceRegexpOne(replaceRegexpOne(trim(" + text + "),"
+        " '^<class [\\'\"]?(.*?)[\\'\"]?>$', '\\1'), '^.*\\.', '')), '_', '')"
     )
     markers = "|".join(RATE_LIMIT_MARKERS)
+    return f"(trim({text}) = '429' OR match({name}, '{markers}'))"
+
+
+def _derived_throttle(exprs: dict[str, str], access: _Access) -> None:
+    """The collector's derived throttle (``_throttle_signal``, SIGNAL_MAP): without
+    ``infermeter.throttled``, an HTTP 429 on a client or server span marks the span
+    throttled; else an ``error.type`` decides (a rate-limit class name or 429); without
+    one, an ``exception`` span event whose ``exception.type`` names a rate limit does
+    (OpenInference records errors only so). A captured Retry-After header then gives
+    ``retry_after_s``."""
+    statuses = [
+        _read(AttributeColumn("status", key, "str"), access, "SpanAttributes")
+        for key in _SIGNALS["http_status"]
+    ]
+    error = exprs["error_type"]
+    exception_type = next(iter(_SIGNALS["exception_event"]))
+    by_exception = (
+        f"arrayExists((n, a) -> n = 'exception' AND {access.present('a', exception_type)}"
+        f" AND {_rate_limit(access.text('a', exception_type))}, Events.Name, Events.Attributes)"
+    )
+    by_error = _rate_limit(f"ifNull({error}, '')")
     derived = (
         "((upper(toString(SpanKind)) IN ('SERVER', 'CLIENT')"
         f" AND ifNull({_coalesce(statuses)}, '') = '429')"
-        f" OR (isNotNull({error}) AND (trim({error}) = '429' OR match({name}, '{markers}'))))"
+        f" OR if(isNotNull({error}), {by_error},"
+        f" {by_exception}))"
     )
     explicit = access.present("SpanAttributes", sc.INFERMETER_THROTTLED)
     throttled = exprs["throttled"]
     exprs["throttled"] = f"if({explicit}, {throttled}, {derived})"
-    headers = [access.text("SpanAttributes", key) for key in signals["retry_after"]]
+    headers = [access.text("SpanAttributes", key) for key in _SIGNALS["retry_after"]]
     seconds = [
         f"if({access.present('SpanAttributes', key)}, toFloat64OrNull(if(startsWith({h}, '['),"
-        f" JSONExtractString({h}, 1), {h})), CAST(NULL, 'Nullable(Float64)'))"
-        for key, h in zip(signals["retry_after"], headers, strict=True)
+        f" JSONExtractString({h}, 1), {h})), {_NULL_FLOAT})"
+        for key, h in zip(_SIGNALS["retry_after"], headers, strict=True)
     ]
     header = _coalesce(seconds)
     exprs["retry_after_s"] = (
         f"coalesce({exprs['retry_after_s']}, if(NOT {explicit} AND {derived}"
         f" AND isFinite(ifNull({header}, -1)) AND {header} >= 0, {header}, NULL))"
     )
+
+
+def _rust_ms(access: _Access, key: str) -> str:
+    """A Hugging Face Rust ``Duration`` debug string attribute in milliseconds, else NULL
+    (``_rust_duration_ms``: same pattern, same units)."""
+    from infermeter.collectors import _flatten as fl
+
+    groups = f"extractGroups({access.text('SpanAttributes', key)},"
+    groups += f" {_sql_string(fl._RUST_DURATION.pattern)})"
+    units = ", ".join(
+        f"g[2] = {_sql_string(unit)}, {ms!r}" for unit, ms in fl._RUST_UNIT_MS.items()
+    )
+    return (
+        f"if({access.present('SpanAttributes', key)}, arrayFirst(x -> true, arrayMap(g ->"
+        f" toNullable(toFloat64(g[1]) * multiIf({units}, nan)),"
+        f" arrayFilter(g -> length(g) = 2, [{groups}]))), {_NULL_FLOAT})"
+    )
+
+
+def _debug_int(access: _Access, key: str) -> str:
+    """A token count as TGI/TEI record it (an integer, or its debug text), else NULL."""
+    text = access.text("SpanAttributes", key)
+    return (
+        f"if({access.present('SpanAttributes', key)} AND match({text}, '^\\s*[0-9]+\\s*$'),"
+        f" toInt64OrNull(trim({text})), CAST(NULL, 'Nullable(Int64)'))"
+    )
+
+
+def _derived_model_server(exprs: dict[str, str], access: _Access) -> list[tuple[str, str]]:
+    """Model-server facts the collector derives in code (``_hugging_face`` then
+    ``_triton_events``), each only where the typed attributes left the column empty.
+    Returns the (attribute, condition) pairs that leave ``attributes`` (a converted
+    Hugging Face field is stored once)."""
+    (inference_key,) = _SIGNALS["server_inference_time"]
+    (queue_key,) = _SIGNALS["server_queue_time"]
+    inference, queue = _rust_ms(access, inference_key), _rust_ms(access, queue_key)
+    hugging_face = f"isNotNull({inference})"
+    model_attr, queue_attr = exprs["model_ms"], exprs["queue_ms"]
+    taken = [
+        (inference_key, f"{hugging_face} AND isNull({model_attr})"),
+        (queue_key, f"{hugging_face} AND isNull({queue_attr}) AND isNotNull({queue})"),
+    ]
+    model_hf = f"coalesce({model_attr}, {inference})"
+    queue_hf = f"coalesce({queue_attr}, if({hugging_face}, {queue}, {_NULL_FLOAT}))"
+    for column, signal in (
+        ("input_tokens", "server_input_tokens"),
+        ("output_tokens", "server_output_tokens"),
+    ):
+        typed = exprs[column]
+        counts = [_debug_int(access, key) for key in _SIGNALS[signal]]
+        for i, key in enumerate(_SIGNALS[signal]):
+            unused = "".join(f" AND isNull({c})" for c in counts[:i])
+            taken.append(
+                (key, f"{hugging_face} AND isNull({typed}) AND isNotNull({counts[i]}){unused}")
+            )
+        exprs[column] = (
+            f"coalesce({typed}, if({hugging_face}, {_coalesce(counts)},"
+            " CAST(NULL, 'Nullable(Int64)')))"
+        )
+    # Triton: the last event of each name; QUEUE_START -> COMPUTE_START is queue time,
+    # COMPUTE_START -> COMPUTE_END time in the model (only when no model time was read).
+    queued, started, ended = (
+        f"toUnixTimestamp64Nano(arrayLast((t, n) -> n = {_sql_string(name)},"
+        " Events.Timestamp, Events.Name))"
+        for name in _SIGNALS["server_events"]
+    )
+    has_queued, has_started, has_ended = (
+        f"has(Events.Name, {_sql_string(name)})" for name in _SIGNALS["server_events"]
+    )
+    triton_model = (
+        f"if({has_started} AND {has_ended} AND {ended} >= {started},"
+        f" ({ended} - {started}) / 1e6, {_NULL_FLOAT})"
+    )
+    triton_queue = (
+        f"if(isNull({model_hf}) AND {has_started} AND {has_queued} AND {started} >= {queued},"
+        f" ({started} - {queued}) / 1e6, {_NULL_FLOAT})"
+    )
+    exprs["model_ms"] = f"coalesce({model_hf}, {triton_model})"
+    exprs["queue_ms"] = f"coalesce({queue_hf}, {triton_queue})"
+    return taken
+
+
+def _derived_stream(exprs: dict[str, str], access: _Access) -> None:
+    """TTFT and the stream flag as the collector derives them: the typed attributes
+    first; else the earliest first-chunk span event (SIGNAL_MAP ``first_chunk_event``,
+    time 0 ignored) minus the span start, not before it, and such an event makes the
+    span a stream; else, for a stream only, OpenLIT's ``stream_ttft`` seconds."""
+    names = ", ".join(_sql_string(name) for name in _SIGNALS["first_chunk_event"])
+    chunk = f"n IN ({names}) AND toUnixTimestamp64Nano(t) != 0"
+    has_chunk = f"arrayExists((t, n) -> {chunk}, Events.Timestamp, Events.Name)"
+    first = (
+        "arrayMin(arrayMap(t -> toUnixTimestamp64Nano(t),"
+        f" arrayFilter((t, n) -> {chunk}, Events.Timestamp, Events.Name)))"
+    )
+    from_chunk = (
+        f"if({has_chunk} AND {first} >= {_START_NS}, ({first} - {_START_NS}) / 1e6, {_NULL_FLOAT})"
+    )
+    ttft = f"coalesce({exprs['ttft_ms']}, {from_chunk})"
+    stream = f"coalesce({exprs['stream']}, if({has_chunk}, true, CAST(NULL, 'Nullable(Bool)')))"
+    seconds = []
+    for key in _SIGNALS["stream_ttft"]:
+        ms = f"toFloat64OrNull({access.text('SpanAttributes', key)}) * 1000.0"
+        seconds.append(
+            f"if({access.present('SpanAttributes', key)} AND isFinite(ifNull({ms}, nan))"
+            f" AND {ms} >= 0, {ms}, {_NULL_FLOAT})"
+        )
+    exprs["stream"] = stream
+    exprs["ttft_ms"] = (
+        f"coalesce({ttft}, if(ifNull({stream}, false), {_coalesce(seconds)}, {_NULL_FLOAT}))"
+    )
+
+
+def _derived_tenant(
+    exprs: dict[str, str], access: _Access, tenant_attributes: tuple[str, ...]
+) -> None:
+    """``_tenant_from``: without ``tenant.id`` (span or resource), the first configured
+    attribute holding a non-empty string or a number; for ``a.b``, when attribute ``a.b``
+    is absent, key ``b`` of attribute ``a`` holding a JSON object (the longest holder name
+    first). A value that is a boolean or an array (as the exporter writes them: ``true``,
+    ``false``, a JSON array) names no tenant and ends that name's search."""
+    text_null = "CAST(NULL, 'Nullable(String)')"
+    candidates = []
+    for name in tenant_attributes:
+        text = access.text("SpanAttributes", name)
+        usable = (
+            f"if({text} IN ('true', 'false') OR (startsWith({text}, '[')"
+            f" AND isValidJSON({text})), {text_null}, nullIf({text}, ''))"
+        )
+        branches = [f"{access.present('SpanAttributes', name)}, {usable}"]
+        parts = name.split(".")
+        for cut in range(len(parts) - 1, 0, -1):
+            holder = ".".join(parts[:cut])
+            path = ", ".join(_sql_string(part) for part in parts[cut:])
+            document = access.text("SpanAttributes", holder)
+            kind = f"JSONType({document}, {path})"
+            found = (
+                f"{access.present('SpanAttributes', holder)} AND startsWith({document}, '{{')"
+                f" AND isValidJSON({document}) AND JSONHas({document}, {path})"
+                f" AND {kind} != 'Null'"
+            )
+            value = (
+                f"multiIf({kind} = 'String', nullIf(JSONExtractString({document}, {path}), ''),"
+                f" {kind} IN ('Int64', 'UInt64', 'Double'), JSONExtractRaw({document}, {path}),"
+                f" {text_null})"
+            )
+            branches.append(f"{found}, {value}")
+        candidates.append(f"multiIf({', '.join(branches)}, {text_null})")
+    if candidates:
+        exprs["tenant"] = f"coalesce({exprs['tenant']}, {', '.join(candidates)})"
 
 
 # A Map value (always a string) back as JSON: numbers, booleans and JSON arrays as they
@@ -404,10 +583,14 @@ _VIEW_SETTINGS: Final = "SETTINGS output_format_json_escape_forward_slashes = 0"
 
 
 def view_statements(
-    shape: TableShape, *, table: str = DEFAULT_TABLE, max_vector_dim: int = 8192
+    shape: TableShape,
+    *,
+    table: str = DEFAULT_TABLE,
+    max_vector_dim: int = 8192,
+    tenant_attributes: tuple[str, ...] = DEFAULT_TENANT_ATTRIBUTES,
 ) -> tuple[str, str]:
     """``CREATE OR REPLACE VIEW`` statements of the two views over ``table``."""
-    span = span_expressions(shape)
+    span = span_expressions(shape, tenant_attributes=tenant_attributes)
     select = ",\n    ".join(f"{span[name]} AS {name}" for name, _ in SPAN_COLUMNS)
     spans_view = (
         f"CREATE OR REPLACE VIEW {SPANS_VIEW} AS\nSELECT\n    {select},\n"
@@ -548,14 +731,41 @@ class InitReport:
     shape: TableShape
     from_version: int
     to_version: int
+    tenant_attributes: tuple[str, ...] = DEFAULT_TENANT_ATTRIBUTES
+
+
+def clickhouse_view_settings(client: Client) -> dict[str, Any]:
+    """The collector settings the views were last generated with (``{}`` before any),
+    as ``init`` recorded them in ``infermeter_migrations.view_settings``."""
+    rows = client.query(
+        "SELECT count() FROM system.columns WHERE database = currentDatabase()"
+        " AND table = {table:String} AND name = 'view_settings'",
+        parameters={"table": MIGRATIONS_TABLE},
+    ).result_rows
+    if not rows[0][0]:
+        return {}
+    latest = client.query(
+        f"SELECT view_settings FROM {MIGRATIONS_TABLE} WHERE view_settings != ''"  # noqa: S608
+        " ORDER BY applied_at DESC, version DESC LIMIT 1"
+    ).result_rows
+    return dict(json.loads(latest[0][0])) if latest else {}
 
 
 def clickhouse_init(
-    client: Client, *, table: str = DEFAULT_TABLE, create_table: bool = True
+    client: Client,
+    *,
+    table: str = DEFAULT_TABLE,
+    create_table: bool = True,
+    tenant_attributes: tuple[str, ...] = DEFAULT_TENANT_ATTRIBUTES,
 ) -> InitReport:
     """Create (when missing and allowed) the exporter's table, then bring infermeter's
     views to :data:`CLICKHOUSE_SCHEMA_VERSION`. Idempotent: the views are re-created from
-    the current mapping on every run."""
+    the current mapping on every run.
+
+    ``tenant_attributes`` (the collector's INFERMETER_TENANT_ATTRIBUTES, resolved by the
+    caller) are generated into the views, and recorded with the version in
+    ``infermeter_migrations`` whenever they change: the views read every span with the
+    list of the last ``init``, as a collector reads with the list it was started with."""
     shape = detect_shape(client, table)
     created = False
     if shape is None:
@@ -571,6 +781,9 @@ def clickhouse_init(
         f"CREATE TABLE IF NOT EXISTS {MIGRATIONS_TABLE} (version UInt32,"
         " applied_at DateTime64(3, 'UTC') DEFAULT now64(3)) ENGINE = MergeTree ORDER BY version"
     )
+    client.command(
+        f"ALTER TABLE {MIGRATIONS_TABLE} ADD COLUMN IF NOT EXISTS view_settings String DEFAULT ''"
+    )
     current = clickhouse_schema_version(client)
     if current > CLICKHOUSE_SCHEMA_VERSION:
         raise ValueError(
@@ -582,7 +795,15 @@ def clickhouse_init(
         client.command(
             f"INSERT INTO {MIGRATIONS_TABLE} (version) VALUES ({version + 1})"  # noqa: S608 — an int
         )
-    # The views derive from the mapping, not from data: refresh them every time.
-    for statement in view_statements(shape, table=table):
+    # The views derive from the mapping and the settings, not from data: refresh them
+    # every time.
+    tenant_attributes = tuple(tenant_attributes)
+    for statement in view_statements(shape, table=table, tenant_attributes=tenant_attributes):
         client.command(statement)
-    return InitReport(created, shape, current, CLICKHOUSE_SCHEMA_VERSION)
+    settings = {"tenant_attributes": list(tenant_attributes)}
+    if clickhouse_view_settings(client) != settings:
+        client.command(
+            f"INSERT INTO {MIGRATIONS_TABLE} (version, view_settings) VALUES"  # noqa: S608
+            f" ({CLICKHOUSE_SCHEMA_VERSION}, {_sql_string(json.dumps(settings))})"
+        )
+    return InitReport(created, shape, current, CLICKHOUSE_SCHEMA_VERSION, tenant_attributes)

@@ -263,6 +263,33 @@ SIGNAL_MAP: Final[tuple[SignalMapping, ...]] = (
         "for an unstreamed call it is the whole response time); kept in attributes",
     ),
     SignalMapping(
+        "server_inference_time",
+        ("inference_time",),
+        "Hugging Face TGI / TEI: a Rust Duration debug string ('1.5ms', '250µs', '2.25s') "
+        "is the time in the model (model_ms); without one, none of the fields below is read",
+    ),
+    SignalMapping(
+        "server_queue_time",
+        ("queue_time",),
+        "Hugging Face TGI / TEI: a Rust Duration debug string, the time queued (queue_ms)",
+    ),
+    SignalMapping(
+        "server_input_tokens",
+        ("compute_tokens", "prompt_tokens"),
+        "Hugging Face TEI / TGI input token counts (integers or their debug text), in order",
+    ),
+    SignalMapping(
+        "server_output_tokens",
+        ("generated_tokens",),
+        "Hugging Face TGI output token count (an integer or its debug text)",
+    ),
+    SignalMapping(
+        "server_events",
+        ("QUEUE_START", "COMPUTE_START", "COMPUTE_END"),
+        "span EVENT names (Triton): QUEUE_START to COMPUTE_START is queue_ms, "
+        "COMPUTE_START to COMPUTE_END model_ms (the last event of each name counts)",
+    ),
+    SignalMapping(
         "emitter_cost_usd",
         ("gen_ai.usage.cost",),
         "the emitter's own price of the call in USD (kept in attributes; prices check "
