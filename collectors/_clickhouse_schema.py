@@ -41,7 +41,7 @@ from infermeter.collectors._conventions import (
     RATE_LIMIT_MARKERS,
     SIGNAL_MAP,
 )
-from infermeter.collectors._schema import EMBEDDING_COLUMNS, SPAN_COLUMNS
+from infermeter.collectors._schema import EMBEDDING_COLUMNS, EVENT_COLUMNS, SPAN_COLUMNS
 
 if TYPE_CHECKING:
     from clickhouse_connect.driver.client import Client
@@ -49,20 +49,27 @@ if TYPE_CHECKING:
 __all__ = [
     "CLICKHOUSE_SCHEMA_VERSION",
     "EMBEDDINGS_VIEW",
+    "EVENTS_VIEW",
+    "LOGS_TABLE",
+    "OTEL_LOGS_DDL",
     "OTEL_TRACES_DDL",
     "SPANS_VIEW",
     "AttributeColumn",
+    "LogsShape",
     "TableShape",
     "attribute_columns",
     "clickhouse_init",
     "clickhouse_schema_version",
     "clickhouse_view_settings",
+    "detect_logs_shape",
     "detect_shape",
     "view_statements",
 ]
 
 SPANS_VIEW: Final = "infermeter_spans"
 EMBEDDINGS_VIEW: Final = "infermeter_embeddings"
+EVENTS_VIEW: Final = "infermeter_events"
+LOGS_TABLE: Final = "otel_logs"
 MIGRATIONS_TABLE: Final = "infermeter_migrations"
 DEFAULT_TABLE: Final = "otel_traces"
 
@@ -145,6 +152,14 @@ class TableShape:
 
     json: bool = False  # attributes as JSON (exporter ``json: true``), else Map
     scope_column: bool = True  # has ScopeName / ScopeVersion
+
+
+@dataclass(frozen=True, slots=True)
+class LogsShape:
+    """What differs between deployed ``otel_logs`` tables."""
+
+    json: bool = False  # attributes as JSON (exporter ``json: true``), else Map
+    event_name: bool = False  # newer exporters store LogRecord.event_name in EventName
 
 
 def _sql_string(text: str) -> str:
@@ -526,10 +541,9 @@ def _remaining_json(shape: TableShape, container: str, taken: list[tuple[str, st
         + "])"
     )
     if not shape.json:
-        pairs = (
-            f"arrayFilter(kv -> NOT has({skip}, kv.1),"
-            f" arrayZip(CAST(mapKeys({container}), 'Array(String)'), mapValues({container})))"
-        )
+        pairs = f"arrayZip(CAST(mapKeys({container}), 'Array(String)'), mapValues({container}))"
+        if taken:
+            pairs = f"arrayFilter(kv -> NOT has({skip}, kv.1), {pairs})"
         value = (
             f"multiIf(match(kv.2, '{_NUMBER_RE}'), kv.2, kv.2 IN ('true', 'false'), kv.2,"
             " startsWith(kv.2, '[') AND isValidJSON(kv.2), kv.2, toJSONString(kv.2))"
@@ -542,7 +556,7 @@ def _remaining_json(shape: TableShape, container: str, taken: list[tuple[str, st
                 " arrayMap(x -> (concat(kv.1, '.', x.1), x.2), JSONExtractKeysAndValuesRaw(kv.2)),"
                 f" [kv]), {flat}))"
             )
-        pairs = f"arrayFilter(kv -> NOT has({skip}, kv.1), {flat})"
+        pairs = f"arrayFilter(kv -> NOT has({skip}, kv.1), {flat})" if taken else flat
         value = "kv.2"
     return (
         "concat('{', arrayStringConcat(arrayMap(kv -> concat(toJSONString(kv.1), ':', "
@@ -588,8 +602,11 @@ def view_statements(
     table: str = DEFAULT_TABLE,
     max_vector_dim: int = 8192,
     tenant_attributes: tuple[str, ...] = DEFAULT_TENANT_ATTRIBUTES,
-) -> tuple[str, str]:
-    """``CREATE OR REPLACE VIEW`` statements of the two views over ``table``."""
+    logs: LogsShape | None = None,
+    logs_table: str = LOGS_TABLE,
+) -> tuple[str, ...]:
+    """``CREATE OR REPLACE VIEW`` statements of the views over ``table`` (and the logs
+    table ``logs_table`` of shape ``logs``, when there is one)."""
     span = span_expressions(shape, tenant_attributes=tenant_attributes)
     select = ",\n    ".join(f"{span[name]} AS {name}" for name, _ in SPAN_COLUMNS)
     spans_view = (
@@ -612,7 +629,138 @@ def view_statements(
         f"    WHERE event_name = {_sql_string(sc.EMBEDDING_EVENT)})\n"
         f"WHERE vector_ok AND length(vector_values) <= {int(max_vector_dim)}\n{_VIEW_SETTINGS}"
     )
-    return spans_view, embeddings_view
+    return spans_view, embeddings_view, _events_view(shape, span, table, logs, logs_table)
+
+
+# -- events: evaluation span events and OTLP log records -----------------------------------
+
+_TIME_NULL: Final = "CAST(NULL, 'Nullable(DateTime64(6, \\'UTC\\'))')"
+_STRING_NULL: Final = "CAST(NULL, 'Nullable(String)')"
+
+
+def _evaluation_columns(access: _Access, container: str, is_evaluation: str) -> dict[str, str]:
+    """``evaluation_fields`` (collectors/_logs.py): the typed evaluation columns of an
+    evaluation event's attributes, NULL for other events or a value of the wrong type."""
+
+    def text(key: str) -> str:
+        value = access.text(container, key)
+        return (
+            f"if({is_evaluation} AND {access.present(container, key)} AND {value} != '',"
+            f" {value}, {_STRING_NULL})"
+        )
+
+    score = f"toFloat64OrNull({access.text(container, sc.GEN_AI_EVALUATION_SCORE_VALUE)})"
+    return {
+        "evaluation_name": text(sc.GEN_AI_EVALUATION_NAME),
+        "score_value": (
+            f"if({is_evaluation} AND {access.present(container, sc.GEN_AI_EVALUATION_SCORE_VALUE)}"
+            f" AND isFinite(ifNull({score}, nan)), {score}, {_NULL_FLOAT})"
+        ),
+        "score_label": text(sc.GEN_AI_EVALUATION_SCORE_LABEL),
+        "explanation": text(sc.GEN_AI_EVALUATION_EXPLANATION),
+        "response_id": text(sc.GEN_AI_RESPONSE_ID),
+    }
+
+
+def _events_view(
+    shape: TableShape,
+    span: dict[str, str],
+    table: str,
+    logs: LogsShape | None,
+    logs_table: str,
+) -> str:
+    """``infermeter_events``: the store's ``events`` contract (``EVENT_COLUMNS``), as the
+    collector fills it: ``gen_ai.evaluation.result`` span events (stamped with the span's
+    service, tenant and scope; time 0 is the span's end) and, when the logs table exists,
+    every OTLP log record as the exporter stores it in ``otel_logs``."""
+    access = _Access(shape.json)
+    evaluation = _sql_string(sc.GEN_AI_EVALUATION_RESULT)
+    event_ns = "toUnixTimestamp64Nano(event_time)"
+    end_ns = "(toUnixTimestamp64Nano(Timestamp) + toInt64(Duration))"
+    from_spans = {
+        "time": (
+            f"fromUnixTimestamp64Micro(intDiv(if({event_ns} = 0, {end_ns}, {event_ns}), 1000),"
+            " 'UTC')"
+        ),
+        "observed_time": _TIME_NULL,
+        "trace_id": span["trace_id"],
+        "span_id": span["span_id"],
+        "service_name": span["service_name"],
+        "tenant": span["tenant"],
+        "event_name": "toString(event_name)",
+        "severity_number": "CAST(NULL, 'Nullable(Int32)')",
+        "severity_text": _STRING_NULL,
+        "body": _STRING_NULL,
+        "attributes": _remaining_json(shape, "event_attributes", []),
+        "resource_attributes": _STRING_NULL,
+        "scope_name": span["scope_name"],
+        "source": "'span_event'",
+        **_evaluation_columns(access, "event_attributes", "true"),
+    }
+    columns = [name for name, _ in EVENT_COLUMNS]
+    select = ",\n    ".join(f"{from_spans[name]} AS {name}" for name in columns)
+    parts = [
+        f"SELECT\n    {select},\n    Timestamp AS otel_timestamp\n"  # noqa: S608 — generated
+        "FROM (SELECT *, event_time, event_name, event_attributes"
+        f" FROM {_ident(table)}\n"
+        "    ARRAY JOIN Events.Timestamp AS event_time, Events.Name AS event_name,"
+        " Events.Attributes AS event_attributes\n"
+        f"    WHERE event_name = {evaluation})"
+    ]
+    if logs is not None:
+        log_access = _Access(logs.json)
+        log_shape = TableShape(json=logs.json)
+
+        def attribute(container: str, key: str) -> str:
+            return (
+                f"if({log_access.present(container, key)}, {log_access.text(container, key)},"
+                f" {_STRING_NULL})"
+            )
+
+        named = attribute("LogAttributes", "event.name")
+        name = f"coalesce(if({named} = '', {_STRING_NULL}, {named}))"
+        if logs.event_name:  # LogRecord.event_name, where the exporter stores it
+            name = f"coalesce(nullIf(toString(EventName), ''), if({named} = '', NULL, {named}))"
+        time_ns = "toUnixTimestamp64Nano(Timestamp)"
+        body = (
+            "multiIf(Body = '', NULL, match(Body, '" + _NUMBER_RE + "') OR Body IN ('true',"
+            " 'false') OR ((startsWith(Body, '[') OR startsWith(Body, '{')) AND"
+            " isValidJSON(Body)), Body, toJSONString(Body))"
+        )
+        from_logs = {
+            "time": (
+                f"if({time_ns} = 0, {_TIME_NULL},"
+                f" fromUnixTimestamp64Micro(intDiv({time_ns}, 1000), 'UTC'))"
+            ),
+            # The exporter keeps no observed time.
+            "observed_time": _TIME_NULL,
+            "trace_id": "nullIf(TraceId, '')",
+            "span_id": "nullIf(SpanId, '')",
+            "service_name": attribute("ResourceAttributes", sc.SERVICE_NAME),
+            "tenant": (
+                f"coalesce({attribute('LogAttributes', sc.TENANT_ID)},"
+                f" {attribute('ResourceAttributes', sc.TENANT_ID)})"
+            ),
+            "event_name": name,
+            "severity_number": "CAST(nullIf(toInt32(SeverityNumber), 0), 'Nullable(Int32)')",
+            "severity_text": "nullIf(toString(SeverityText), '')",
+            "body": body,
+            "attributes": _remaining_json(log_shape, "LogAttributes", []),
+            "resource_attributes": _remaining_json(
+                log_shape, "ResourceAttributes", [(sc.SERVICE_NAME, "true")]
+            ),
+            "scope_name": "nullIf(ScopeName, '')",
+            "source": "'log'",
+            **_evaluation_columns(
+                log_access, "LogAttributes", f"ifNull({name} = {evaluation}, false)"
+            ),
+        }
+        select = ",\n    ".join(f"{from_logs[column]} AS {column}" for column in columns)
+        parts.append(
+            f"SELECT\n    {select},\n    Timestamp AS otel_timestamp\nFROM {_ident(logs_table)}"
+        )
+    body_sql = "\nUNION ALL\n".join(parts)
+    return f"CREATE OR REPLACE VIEW {EVENTS_VIEW} AS\n{body_sql}\n{_VIEW_SETTINGS}"
 
 
 # -- the exporter's table ------------------------------------------------------------------
@@ -657,6 +805,66 @@ CREATE TABLE IF NOT EXISTS {table} (
 PARTITION BY toDate(Timestamp)
 ORDER BY (ServiceName, SpanName, toDateTime(Timestamp), Timestamp)
 SETTINGS index_granularity = 8192, ttl_only_drop_parts = 1"""
+
+
+# sqltemplates/logs_table.sql of the same exporter, rendered with its defaults, plus the
+# ``EventName`` column newer exporters fill with LogRecord.event_name (older ones insert
+# their named columns only and leave it empty; infermeter's own writer fills it).
+OTEL_LOGS_DDL: Final = """\
+CREATE TABLE IF NOT EXISTS {table} (
+    Timestamp DateTime64(9) CODEC(Delta(8), ZSTD(1)),
+    TimestampTime DateTime DEFAULT toDateTime(Timestamp),
+    TraceId String CODEC(ZSTD(1)),
+    SpanId String CODEC(ZSTD(1)),
+    TraceFlags UInt8,
+    SeverityText LowCardinality(String) CODEC(ZSTD(1)),
+    SeverityNumber UInt8,
+    ServiceName LowCardinality(String) CODEC(ZSTD(1)),
+    Body String CODEC(ZSTD(1)),
+    ResourceSchemaUrl LowCardinality(String) CODEC(ZSTD(1)),
+    ResourceAttributes Map(LowCardinality(String), String) CODEC(ZSTD(1)),
+    ScopeSchemaUrl LowCardinality(String) CODEC(ZSTD(1)),
+    ScopeName String CODEC(ZSTD(1)),
+    ScopeVersion LowCardinality(String) CODEC(ZSTD(1)),
+    ScopeAttributes Map(LowCardinality(String), String) CODEC(ZSTD(1)),
+    LogAttributes Map(LowCardinality(String), String) CODEC(ZSTD(1)),
+    EventName LowCardinality(String) CODEC(ZSTD(1)),
+    INDEX idx_trace_id TraceId TYPE bloom_filter(0.001) GRANULARITY 1,
+    INDEX idx_res_attr_key mapKeys(ResourceAttributes) TYPE bloom_filter(0.01) GRANULARITY 1,
+    INDEX idx_res_attr_value mapValues(ResourceAttributes) TYPE bloom_filter(0.01) GRANULARITY 1,
+    INDEX idx_scope_attr_key mapKeys(ScopeAttributes) TYPE bloom_filter(0.01) GRANULARITY 1,
+    INDEX idx_scope_attr_value mapValues(ScopeAttributes) TYPE bloom_filter(0.01) GRANULARITY 1,
+    INDEX idx_log_attr_key mapKeys(LogAttributes) TYPE bloom_filter(0.01) GRANULARITY 1,
+    INDEX idx_log_attr_value mapValues(LogAttributes) TYPE bloom_filter(0.01) GRANULARITY 1,
+    INDEX idx_body Body TYPE tokenbf_v1(32768, 3, 0) GRANULARITY 8
+) ENGINE = MergeTree()
+PARTITION BY toDate(TimestampTime)
+PRIMARY KEY (ServiceName, TimestampTime)
+ORDER BY (ServiceName, TimestampTime, Timestamp)
+SETTINGS index_granularity = 8192, ttl_only_drop_parts = 1"""
+
+
+def _column_types(client: Client, table: str) -> dict[str, str]:
+    rows = client.query(
+        "SELECT name, type FROM system.columns WHERE database = currentDatabase()"
+        " AND table = {table:String}",
+        parameters={"table": table},
+    ).result_rows
+    return {str(name): str(kind) for name, kind in rows}
+
+
+def detect_logs_shape(client: Client, table: str = LOGS_TABLE) -> LogsShape | None:
+    """The shape of the exporter's logs table, or None when it does not exist."""
+    types = _column_types(client, table)
+    if not types:
+        return None
+    required = {"Timestamp", "TraceId", "SpanId", "LogAttributes", "ResourceAttributes", "Body"}
+    missing = sorted(required - types.keys())
+    if missing:
+        raise ValueError(f"{table} is not an otel_logs table: no column(s) {missing}")
+    return LogsShape(
+        json=types["LogAttributes"].startswith("JSON"), event_name="EventName" in types
+    )
 
 
 def detect_shape(client: Client, table: str = DEFAULT_TABLE) -> TableShape | None:
@@ -757,10 +965,12 @@ def clickhouse_init(
     table: str = DEFAULT_TABLE,
     create_table: bool = True,
     tenant_attributes: tuple[str, ...] = DEFAULT_TENANT_ATTRIBUTES,
+    logs_table: str = LOGS_TABLE,
 ) -> InitReport:
-    """Create (when missing and allowed) the exporter's table, then bring infermeter's
-    views to :data:`CLICKHOUSE_SCHEMA_VERSION`. Idempotent: the views are re-created from
-    the current mapping on every run.
+    """Create (when missing and allowed) the exporter's traces and logs tables, then bring
+    infermeter's views to :data:`CLICKHOUSE_SCHEMA_VERSION`. Idempotent: the views are
+    re-created from the current mapping on every run (``infermeter_events`` reads the logs
+    table only when there is one).
 
     ``tenant_attributes`` (the collector's INFERMETER_TENANT_ATTRIBUTES, resolved by the
     caller) are generated into the views, and recorded with the version in
@@ -795,10 +1005,21 @@ def clickhouse_init(
         client.command(
             f"INSERT INTO {MIGRATIONS_TABLE} (version) VALUES ({version + 1})"  # noqa: S608 — an int
         )
-    # The views derive from the mapping and the settings, not from data: refresh them
-    # every time.
+    # The views derive from the mapping, the settings and the tables there are, not from
+    # data: refresh them every time. The logs table is the exporter's too: created like
+    # the traces table when missing, so log records sent later are read without a new init.
+    logs = detect_logs_shape(client, logs_table)
+    if logs is None and create_table:
+        client.command(OTEL_LOGS_DDL.format(table=_ident(logs_table)))
+        logs = LogsShape(event_name=True)
     tenant_attributes = tuple(tenant_attributes)
-    for statement in view_statements(shape, table=table, tenant_attributes=tenant_attributes):
+    for statement in view_statements(
+        shape,
+        table=table,
+        tenant_attributes=tenant_attributes,
+        logs=logs,
+        logs_table=logs_table,
+    ):
         client.command(statement)
     settings = {"tenant_attributes": list(tenant_attributes)}
     if clickhouse_view_settings(client) != settings:

@@ -373,7 +373,11 @@ def test_init_is_idempotent_and_versioned(chdb_root: Path) -> None:
     views = client.query(
         "SELECT name FROM system.tables WHERE database = 'fresh' AND engine = 'View' ORDER BY name"
     ).result_rows
-    assert views == [("infermeter_embeddings",), ("infermeter_spans",)]
+    assert views == [("infermeter_embeddings",), ("infermeter_events",), ("infermeter_spans",)]
+    logs = client.query(
+        "SELECT engine FROM system.tables WHERE database = 'fresh' AND name = 'otel_logs'"
+    ).result_rows
+    assert logs == [("MergeTree",)]  # the exporter's logs table, created like otel_traces
     tables = client.query(
         "SELECT name, engine FROM system.tables WHERE database = 'fresh'"
         " AND name LIKE 'infermeter_requests%' ORDER BY name"

@@ -31,8 +31,13 @@ from polars.testing import assert_frame_equal
 pytest.importorskip("chdb")
 pytest.importorskip("clickhouse_connect")
 
-from infermeter.collectors import open_reader, parse_store
-from infermeter.collectors._clickhouse_otel import insert_otel_traces, otel_traces_arrow
+from infermeter.collectors import Collector, open_reader, parse_store
+from infermeter.collectors._clickhouse_otel import (
+    insert_otel_logs,
+    insert_otel_traces,
+    otel_logs_arrow,
+    otel_traces_arrow,
+)
 from infermeter.collectors._clickhouse_schema import (
     OTEL_TRACES_DDL,
     clickhouse_init,
@@ -41,8 +46,10 @@ from infermeter.collectors._clickhouse_schema import (
 from infermeter.collectors._conventions import DEFAULT_TENANT_ATTRIBUTES
 from infermeter.collectors._decode import decode_protobuf
 from infermeter.collectors._flatten import Limits, flatten_request, to_arrow
+from infermeter.collectors._logs import decode_logs_protobuf, events_to_arrow, flatten_logs
 from infermeter.collectors._store import StoreWriter
-from infermeter.collectors.testing import otlp_request, otlp_span
+from infermeter.collectors.testing import otlp_request, otlp_span, send_otlp
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceRequest,
 )
@@ -487,3 +494,254 @@ def test_tenant_attributes_are_a_setting_of_init(
         "SELECT count() FROM infermeter_migrations WHERE view_settings != ''"
     ).result_rows
     assert recorded[0][0] == 3
+
+
+# -- quality: evaluation results as span events and as OTLP log records -------------------
+
+
+def _log_record(scope_logs: Any, **fields: Any) -> None:
+    record = scope_logs.log_records.add()
+    attributes = fields.pop("attributes", {})
+    body = fields.pop("body", None)
+    for key, value in fields.items():
+        setattr(record, key, value)
+    for key, value in attributes.items():
+        kv = record.attributes.add()
+        kv.key = key
+        if isinstance(value, str):
+            kv.value.string_value = value
+        elif isinstance(value, int):
+            kv.value.int_value = value
+        else:
+            kv.value.double_value = value
+    if isinstance(body, dict):
+        for key, value in body.items():
+            kv = record.body.kvlist_value.values.add()
+            kv.key = key
+            kv.value.string_value = value
+    elif body is not None:
+        record.body.string_value = body
+
+
+def _judged() -> tuple[list[ExportTraceServiceRequest], list[ExportLogsServiceRequest]]:
+    """Five judged chat requests: A and B inside their spans (B's event has no time: the
+    span's end), C by a log record naming only the response id (LogRecord.event_name), D
+    and E by log records parented to their span (D names the event the older way, in the
+    ``event.name`` attribute); plus a chat message record that is no evaluation."""
+    evaluation = "gen_ai.evaluation.result"
+    spans = {}
+    for n, (name, tenant) in enumerate(
+        (("A", "acme"), ("B", "acme"), ("C", "globex"), ("D", "globex"), ("E", "acme"))
+    ):
+        spans[name] = otlp_span(
+            "chat",
+            start=START + timedelta(minutes=n),
+            kind=CLIENT,
+            attributes={
+                "gen_ai.request.model": "gpt-4o-mini",
+                "gen_ai.provider.name": "openai",
+                "gen_ai.usage.input_tokens": 1000,
+                "gen_ai.usage.output_tokens": 100,
+                "gen_ai.response.id": f"resp-{name.lower()}",
+                "tenant_id": tenant,  # a configured tenant attribute: derived on both
+            },
+        )
+    event = spans["A"].events.add()
+    event.name = evaluation
+    event.time_unix_nano = spans["A"].start_time_unix_nano + _ms(10)
+    for key, value in (
+        ("gen_ai.evaluation.name", "relevance"),
+        ("gen_ai.evaluation.score.label", "relevant"),
+    ):
+        kv = event.attributes.add()
+        kv.key, kv.value.string_value = key, value
+    kv = event.attributes.add()
+    kv.key, kv.value.double_value = "gen_ai.evaluation.score.value", 0.75
+    event = spans["B"].events.add()
+    event.name = evaluation  # no time: the span's end
+    kv = event.attributes.add()
+    kv.key, kv.value.string_value = "gen_ai.evaluation.name", "relevance"
+    kv = event.attributes.add()
+    kv.key, kv.value.double_value = "gen_ai.evaluation.score.value", 0.2
+    traces = [otlp_request(list(spans.values()), resource={"service.name": "chat"})]
+
+    logs = ExportLogsServiceRequest()
+    resource_logs = logs.resource_logs.add()
+    kv = resource_logs.resource.attributes.add()
+    kv.key, kv.value.string_value = "service.name", "judge"
+    scope_logs = resource_logs.scope_logs.add()
+    scope_logs.scope.name = "judge"
+    later = spans["E"].end_time_unix_nano + _ms(60_000)
+    _log_record(
+        scope_logs,
+        time_unix_nano=later,
+        observed_time_unix_nano=later + 5,
+        event_name=evaluation,
+        attributes={
+            "gen_ai.evaluation.name": "relevance",
+            "gen_ai.evaluation.score.value": 0.9,
+            "gen_ai.response.id": "resp-c",
+        },
+    )
+    _log_record(
+        scope_logs,
+        time_unix_nano=later + 1,
+        trace_id=spans["D"].trace_id,
+        span_id=spans["D"].span_id,
+        severity_number=9,
+        severity_text="INFO",
+        attributes={
+            "event.name": evaluation,
+            "gen_ai.evaluation.name": "user_feedback",
+            "gen_ai.evaluation.score.value": -1,
+            "gen_ai.evaluation.explanation": "wrong answer",
+        },
+    )
+    _log_record(
+        scope_logs,
+        time_unix_nano=later + 2,
+        trace_id=spans["E"].trace_id,
+        span_id=spans["E"].span_id,
+        event_name=evaluation,
+        attributes={
+            "gen_ai.evaluation.name": "user_feedback",
+            "gen_ai.evaluation.score.value": 1,
+            "tenant.id": "acme",
+        },
+    )
+    _log_record(
+        scope_logs,
+        time_unix_nano=later + 3,
+        trace_id=spans["A"].trace_id,
+        span_id=spans["A"].span_id,
+        event_name="gen_ai.user.message",
+        body={"content": "hi"},
+    )
+    recorded = json.loads((RECORDINGS / "openlit.json").read_text())
+    openlit = [
+        decode_logs_protobuf(base64.b64decode(export["body_base64"]))
+        for export in recorded["exports"]
+        if export["path"] == "/v1/logs"
+    ]
+    return traces, [logs, *openlit]
+
+
+def _integral(value: Any) -> Any:
+    """JSON values compared as values: the exporter writes 0.0 as 0."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, dict):
+        return {k: _integral(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_integral(v) for v in value]
+    return value
+
+
+def _events(con: duckdb.DuckDBPyConnection, table: str) -> pl.DataFrame:
+    name = "event_name" if table == "events" else "name"
+    frame = con.sql(f"SELECT * FROM {table} ORDER BY time, source, {name}").pl()
+    for column in ("attributes", "resource_attributes", "body"):
+        if column in frame.columns:
+            frame = frame.with_columns(
+                pl.col(column).map_elements(
+                    lambda text: json.dumps(_integral(json.loads(text)), sort_keys=True),
+                    return_dtype=pl.String,
+                )
+            )
+    return frame
+
+
+def _as_exported(frame: pl.DataFrame) -> pl.DataFrame:
+    """What ``otel_logs`` cannot hold, left out: the observed time (no column), and an
+    empty body (written as no body)."""
+    if "body" in frame.columns:
+        frame = frame.with_columns(
+            pl.when(pl.col("body") != '""').then(pl.col("body")).alias("body")
+        )
+    return frame.drop([c for c in ("observed_time",) if c in frame.columns])
+
+
+def test_evaluations_and_log_events_give_the_same_quality(
+    tmp_path: Path, chdb_root: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Evaluation span events (otel_traces Events) and log records (otel_logs, as the
+    exporter writes them) read as the collector's events and evaluations; `metrics
+    --quality` gives the same good rates and negative feedback on both engines."""
+    traces, logs = _judged()
+    duck_store = tmp_path / "judged.duckdb"
+    limits = Limits(tenant_attributes=TENANT_ATTRIBUTES)
+    writer = StoreWriter(duck_store)
+    try:
+        for request in traces:
+            flat = flatten_request(request, limits=limits)
+            writer.write(*to_arrow(flat), events_to_arrow(flat.events))
+        for log_request in logs:
+            writer.write(
+                *to_arrow(flatten_request(ExportTraceServiceRequest())),
+                events_to_arrow(flatten_logs(log_request, limits=limits).rows),
+            )
+    finally:
+        writer.close()
+
+    admin = parse_store(f"chdb://{chdb_root}").client()
+    admin.command("CREATE DATABASE IF NOT EXISTS judged")
+    url = f"chdb://{chdb_root}?database=judged"
+    client = parse_store(url).client()
+    clickhouse_init(client, tenant_attributes=TENANT_ATTRIBUTES)  # creates both tables
+    insert_otel_traces(client, otel_traces_arrow(traces))
+    for log_request in logs:
+        insert_otel_logs(client, otel_logs_arrow([log_request], event_name_column=True))
+
+    on_clickhouse, on_duckdb = open_reader(url), open_reader(duck_store)
+    try:
+        for table in ("events", "evaluations"):
+            got, want = _events(on_clickhouse, table), _events(on_duckdb, table)
+            assert_frame_equal(_as_exported(got), _as_exported(want))
+        evaluations = on_clickhouse.sql("SELECT count(*) FROM evaluations").fetchall()[0][0]
+    finally:
+        on_clickhouse.close()
+        on_duckdb.close()
+    assert evaluations == 5
+
+    args = ("--by", "tenant", "--quality", "--format", "csv")
+    assert main(["metrics", "--store", url, *args]) == 0
+    got_metrics = pl.read_csv(io.StringIO(capsys.readouterr().out))
+    assert main(["metrics", "--store", str(duck_store), *args]) == 0
+    want_metrics = pl.read_csv(io.StringIO(capsys.readouterr().out))
+    assert_frame_equal(got_metrics, want_metrics, check_exact=False, rel_tol=1e-9)
+    # First principles: acme judged A (0.75, relevant), B (0.2 < 0.5), E (thumbs up): 2
+    # good of 3; globex C (0.9) good, D (thumbs down) not: 1 of 2, all its feedback negative.
+    rows = {row["tenant"]: row for row in got_metrics.to_dicts()}
+    assert rows["acme"]["good_rate"] == pytest.approx(2 / 3)
+    assert rows["globex"]["good_rate"] == pytest.approx(1 / 2)
+    assert rows["globex"]["negative_feedback_rate"] == pytest.approx(1.0)
+
+
+def test_collect_into_clickhouse_keeps_evaluations_and_log_events(
+    tmp_path: Path, chdb_root: Path
+) -> None:
+    """`collect --store chdb://…` keeps log records (otel_logs, as the exporter writes
+    them) and evaluation span events (otel_traces Events): they read back as the events
+    and evaluations the DuckDB collector stores."""
+    traces, logs = _judged()
+    admin = parse_store(f"chdb://{chdb_root}").client()
+    admin.command("CREATE DATABASE IF NOT EXISTS collected_events")
+    url = f"chdb://{chdb_root}?database=collected_events"
+    duck_store = tmp_path / "collected.duckdb"
+    for store in (url, str(duck_store)):
+        with Collector(store, port=0, tenant_attributes=TENANT_ATTRIBUTES) as collector:
+            for request in traces:
+                assert send_otlp(collector.url + "/v1/traces", request).status == 200
+            for log_request in logs:
+                body = log_request.SerializeToString()  # protobuf, as the SDK sends it
+                response = send_otlp(collector.url + "/v1/logs", body)
+                assert response.status == 200, response.body
+    on_clickhouse, on_duckdb = open_reader(url), open_reader(duck_store)
+    try:
+        for table in ("events", "evaluations"):
+            got, want = _events(on_clickhouse, table), _events(on_duckdb, table)
+            assert got.height == want.height > 0
+            assert_frame_equal(_as_exported(got), _as_exported(want))
+    finally:
+        on_clickhouse.close()
+        on_duckdb.close()
