@@ -745,3 +745,48 @@ def test_collect_into_clickhouse_keeps_evaluations_and_log_events(
     finally:
         on_clickhouse.close()
         on_duckdb.close()
+
+
+def test_the_views_sql_mirrors_the_collectors_python(chdb_root: Path) -> None:
+    """Where a derivation is code on both sides (rate-limit class names, Rust durations,
+    TGI token counts), the view's SQL answers what the collector's Python answers."""
+    from infermeter.collectors import _clickhouse_schema as ch
+    from infermeter.collectors import _flatten as fl
+
+    client = parse_store(f"chdb://{chdb_root}").client()
+    error_types = [
+        "RateLimitError",
+        "openai.RateLimitError",
+        "<class 'openai.RateLimitError'>",
+        "anthropic.RateLimitError",
+        "botocore.errorfactory.ThrottlingException",
+        "TooManyRequestsException",
+        "google.api_core.exceptions.ResourceExhausted",
+        "rate_limit_exceeded",
+        "429",
+        " 429 ",
+        "TimeoutError",
+        "openai.APIConnectionError",
+        "500",
+        "Rate.Limit",
+        "",
+    ]
+    access = ch._Access(json=False)
+    durations = ["1.5ms", "250µs", "2.25s", "800ns", "3us", " 7 ms ", "1.s", "fast", "5", "-1ms"]
+    counts = ["42", " 7 ", "-3", "4.0", "x", "", "99999999999999999999"]
+
+    def on_map(sql: str, key: str, text: str) -> str:
+        return sql.replace("SpanAttributes", f"map({ch._sql_string(key)}, {ch._sql_string(text)})")
+
+    columns = [ch._rate_limit(ch._sql_string(text)) for text in error_types]
+    columns += [on_map(ch._rust_ms(access, "t"), "t", text) for text in durations]
+    columns += [on_map(ch._debug_int(access, "n"), "n", text) for text in counts]
+    (row,) = client.query(f"SELECT {', '.join(columns)}").result_rows
+    answers = iter(row)
+    for text in error_types:
+        assert bool(next(answers)) == fl.is_rate_limit_error(text), text
+    for text in durations:
+        got, want = next(answers), fl._rust_duration_ms(text)
+        assert (got is None and want is None) or got == pytest.approx(want), text
+    for text in counts:
+        assert next(answers) == fl._debug_int(text), text
