@@ -314,9 +314,8 @@ def span_expressions(
             "resource_attributes": _remaining_json(shape, "ResourceAttributes", resource_taken),
             "scope_name": f"nullIf({scope}, '')",
             "scope_version": f"nullIf({scope_version}, '')",
-            # Not rebuilt from the exporter's Nested columns (no analytics reads them).
-            "events": "CAST(NULL, 'Nullable(String)')",
-            "links": "CAST(NULL, 'Nullable(String)')",
+            "events": _events_json(shape),
+            "links": _links_json(shape),
         }
     )
     missing = [name for name, _ in SPAN_COLUMNS if name not in exprs]
@@ -570,6 +569,38 @@ def _remaining_json(shape: TableShape, container: str, taken: list[tuple[str, st
     return (
         "concat('{', arrayStringConcat(arrayMap(kv -> concat(toJSONString(kv.1), ':', "
         f"{value}), {pairs}), ','), '}}')"
+    )
+
+
+def _events_json(shape: TableShape) -> str:
+    """The span's ``events`` JSON as the collector writes it: every event but the
+    ``infermeter.embedding`` ones (those are ``embeddings`` rows), in order, as
+    ``{"name", "time_unix_nano", "attributes"}``; NULL when none is left."""
+    embedding = _sql_string(sc.EMBEDDING_EVENT)
+    attributes = _remaining_json(shape, "a", [])
+    item = (
+        "concat('{\"name\":', toJSONString(toString(n)), ',\"time_unix_nano\":',"
+        f" toString(toUnixTimestamp64Nano(t)), ',\"attributes\":', {attributes}, '}}')"
+    )
+    return (
+        f"if(arrayExists(n -> n != {embedding}, Events.Name), concat('[',"
+        f" arrayStringConcat(arrayFilter(x -> x != '', arrayMap((t, n, a) -> if(n = {embedding},"
+        f" '', {item}), Events.Timestamp, Events.Name, Events.Attributes)), ','), ']'),"
+        " CAST(NULL, 'Nullable(String)'))"
+    )
+
+
+def _links_json(shape: TableShape) -> str:
+    """The span's ``links`` JSON as the collector writes it (NULL without links)."""
+    attributes = _remaining_json(shape, "a", [])
+    item = (
+        "concat('{\"trace_id\":', toJSONString(tr), ',\"span_id\":', toJSONString(sp),"
+        f" ',\"attributes\":', {attributes}, '}}')"
+    )
+    return (
+        "if(length(Links.SpanId) > 0, concat('[', arrayStringConcat(arrayMap((tr, sp, a) ->"
+        f" {item}, Links.TraceId, Links.SpanId, Links.Attributes), ','), ']'),"
+        " CAST(NULL, 'Nullable(String)'))"
     )
 
 

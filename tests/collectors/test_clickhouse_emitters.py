@@ -108,6 +108,10 @@ def _built() -> list[ExportTraceServiceRequest]:
     )
     for offset in (120, 80, 300):
         _event(chunks, "gen_ai.content.completion.chunk", offset)
+    link = chunks.links.add()  # an agent step linking the turn that started it
+    link.trace_id, link.span_id = bytes(range(1, 17)), bytes(range(1, 9))
+    kv = link.attributes.add()
+    kv.key, kv.value.string_value = "link.kind", "caused_by"
     # An explicit "not streamed" wins over the events; the TTFT still comes from them.
     flagged = otlp_span(
         "openai.chat",
@@ -339,15 +343,17 @@ def _remote_parent_spans() -> set[str]:
     }
 
 
-def _typeless(attributes: dict[str, Any]) -> dict[str, Any]:
-    """Attribute values as the exporter's Map keeps them (text): a string holding a JSON
-    array or number reads back as that value (a known limit of the Map shape)."""
-    out = dict(attributes)
-    for key, value in attributes.items():
-        if isinstance(value, str):
-            with contextlib.suppress(ValueError):
-                out[key] = json.loads(value)
-    return out
+def _typeless(value: Any) -> Any:
+    """Values as the exporter's Map keeps them (text): a string holding a JSON array or
+    number reads back as that value (a known limit of the Map shape), 0.0 as 0."""
+    if isinstance(value, str):
+        with contextlib.suppress(ValueError):
+            return _integral(json.loads(value))
+    if isinstance(value, dict):
+        return {k: _typeless(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_typeless(v) for v in value]
+    return _integral(value)
 
 
 def _spans(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
@@ -372,8 +378,12 @@ def test_every_emitters_span_columns_are_the_collectors(
     assert remote  # the FastAPI recording continues an upstream traceparent
     differs = got.filter(pl.col("is_entry") != want["is_entry"])["span_id"].to_list()
     assert set(differs) == remote
-    # Rebuilt from the exporter's Nested columns by no view (no analytics reads them).
     skip = ["is_entry", "events", "links", "attributes", "resource_attributes"]
+    assert want["events"].drop_nulls().len() > 10 and want["links"].drop_nulls().len() == 1
+    for column in ("events", "links"):
+        for span_id, a, b in zip(got["span_id"], got[column], want[column], strict=True):
+            left = None if a is None else _typeless(json.loads(a))
+            assert left == (None if b is None else _typeless(json.loads(b))), (column, span_id)
     for column in ("attributes", "resource_attributes"):
         for span_id, a, b in zip(got["span_id"], got[column], want[column], strict=True):
             left, right = _typeless(json.loads(a)), _typeless(json.loads(b))
