@@ -31,6 +31,7 @@ from polars.testing import assert_frame_equal
 pytest.importorskip("chdb")
 pytest.importorskip("clickhouse_connect")
 
+from infermeter.analytics import Deployments, load_prices, request_table
 from infermeter.collectors import Collector, open_reader, parse_store
 from infermeter.collectors._clickhouse_otel import (
     insert_otel_logs,
@@ -356,6 +357,16 @@ def _typeless(value: Any) -> Any:
     return _integral(value)
 
 
+def _request_spans(con: duckdb.DuckDBPyConnection) -> list[tuple[str, str, str]]:
+    """(trace, entry span, service) of every request of the store."""
+    prices = load_prices()
+    table = request_table(
+        con, con.table("spans"), prices=prices, deployments=Deployments(prices=prices)
+    )
+    rows = table.select("trace_id, span_id, service_name").order("trace_id, span_id").fetchall()
+    return [(str(a), str(b), str(c)) for a, b, c in rows]
+
+
 def _spans(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
     return con.sql("SELECT * FROM spans ORDER BY span_id, trace_id").pl()
 
@@ -368,9 +379,14 @@ def test_every_emitters_span_columns_are_the_collectors(
     con = open_reader(url)
     try:
         got = _spans(con)
+        got_requests = _request_spans(con)
     finally:
         con.close()
     want = _spans(duck)
+    # The same requests, each entered by the same span: the remote-parent server spans
+    # are requests on ClickHouse too (their parent is in no span of their service).
+    assert got_requests == _request_spans(duck)
+    assert _remote_parent_spans() <= {span for _, span, _ in got_requests}
     assert got.height == want.height > 60
     # Only the remote-parent spans differ in is_entry (no flags in otel_traces); analytics
     # find those requests anyway (test below).
