@@ -1,8 +1,9 @@
 """``infermeter clickhouse``: infermeter's objects in a ClickHouse store.
 
-- ``init`` — create (idempotent, versioned) the ``infermeter_spans`` and
-  ``infermeter_embeddings`` views over the OpenTelemetry Collector's ``otel_traces``
-  (creating that table with the exporter's own DDL when it does not exist yet).
+- ``init`` — create (idempotent, versioned) the ``infermeter_spans``,
+  ``infermeter_embeddings`` and ``infermeter_events`` views over the OpenTelemetry
+  Collector's ``otel_traces`` and ``otel_logs`` (creating those tables with the exporter's
+  own DDL when they do not exist yet), with the collector's tenant attributes setting.
 - ``load`` — write OTLP files into ``otel_traces`` exactly as the collector's
   ``clickhouseexporter`` would (to try infermeter on ClickHouse with recorded traffic).
 - ``sql`` — print the view DDL ``init`` runs, for review by whoever owns the cluster.
@@ -139,12 +140,14 @@ def _load(args: argparse.Namespace) -> int:
 
 def _sql(args: argparse.Namespace) -> int:
     from infermeter.agent.settings import resolve
-    from infermeter.collectors._clickhouse_schema import TableShape, view_statements
+    from infermeter.collectors._clickhouse_schema import LogsShape, TableShape, view_statements
 
     shape = TableShape(json=args.json, scope_column=not args.no_scope_column)
     tenant = resolve(_tenant_setting(), {"tenant_attributes": args.tenant_attributes})
+    # As init runs them on a fresh database: with the otel_logs table it creates.
+    logs = LogsShape(json=args.json, event_name=True)
     for statement in view_statements(
-        shape, table=args.table, tenant_attributes=tenant["tenant_attributes"]
+        shape, table=args.table, tenant_attributes=tenant["tenant_attributes"], logs=logs
     ):
         print(statement + ";\n")
     return 0

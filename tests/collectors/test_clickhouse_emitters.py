@@ -40,6 +40,7 @@ from infermeter.collectors._clickhouse_otel import (
     otel_traces_arrow,
 )
 from infermeter.collectors._clickhouse_schema import (
+    OTEL_LOGS_DDL,
     OTEL_TRACES_DDL,
     clickhouse_init,
     clickhouse_view_settings,
@@ -327,6 +328,18 @@ def _clickhouse(root: Path, database: str, *, json_column: bool = False) -> str:
     size = -(-rows.num_rows // 4)
     for offset in range(0, rows.num_rows, size):  # four blocks that split traces
         insert_otel_traces(client, rows.slice(offset, size))
+    if json_column:  # the exporter's `json: true` logs table too, with evaluation records
+        logs_ddl = OTEL_LOGS_DDL.format(table="otel_logs").replace(
+            "Map(LowCardinality(String), String)", "JSON"
+        )
+        client.command(
+            logs_ddl.split("    INDEX idx_trace_id")[0].rstrip().rstrip(",") + "\n)"
+            " ENGINE = MergeTree() ORDER BY (ServiceName, TimestampTime, Timestamp)"
+        )
+        _, logs = _judged()
+        insert_otel_logs(
+            client, otel_logs_arrow(logs[:1], json_column=True, event_name_column=True)
+        )
     clickhouse_init(client, tenant_attributes=TENANT_ATTRIBUTES)
     return url
 
@@ -382,6 +395,15 @@ def test_every_emitters_span_columns_are_the_collectors(
         got_requests = _request_spans(con)
     finally:
         con.close()
+    if json_column:  # C, D and E's evaluations and the chat message, from JSON columns
+        con = open_reader(url)
+        try:
+            rows = con.sql("SELECT event_name, score_value, tenant FROM events").fetchall()
+            judged = con.sql("SELECT name, score_value FROM evaluations ORDER BY time").fetchall()
+        finally:
+            con.close()
+        assert len(rows) == 4
+        assert judged == [("relevance", 0.9), ("user_feedback", -1.0), ("user_feedback", 1.0)]
     want = _spans(duck)
     # The same requests, each entered by the same span: the remote-parent server spans
     # are requests on ClickHouse too (their parent is in no span of their service).
