@@ -26,7 +26,9 @@ Rules every reader of :data:`ATTRIBUTE_MAP` applies:
 Facts that are derived rather than copied (the throttle flag from an HTTP 429 or a
 rate-limit ``error.type``, TTFT from a first streamed-chunk event, the emitter's own cost)
 read the attributes and events named in :data:`SIGNAL_MAP`; the module
-:mod:`infermeter.collectors._flatten` documents those rules.
+:mod:`infermeter.collectors._flatten` documents those rules, and the ClickHouse views
+(:mod:`infermeter.collectors._clickhouse_schema`, ``_derived_*``) derive the same facts
+from the same names.
 
 Conventions covered (each name below is what the named package writes):
 
