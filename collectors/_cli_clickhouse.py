@@ -1,8 +1,9 @@
 """``infermeter clickhouse``: infermeter's objects in a ClickHouse store.
 
-- ``init`` — create (idempotent, versioned) the ``infermeter_spans`` and
-  ``infermeter_embeddings`` views over the OpenTelemetry Collector's ``otel_traces``
-  (creating that table with the exporter's own DDL when it does not exist yet).
+- ``init`` — create (idempotent, versioned) the ``infermeter_spans``,
+  ``infermeter_embeddings`` and ``infermeter_events`` views over the OpenTelemetry
+  Collector's ``otel_traces`` and ``otel_logs`` (creating those tables with the exporter's
+  own DDL when they do not exist yet), with the collector's tenant attributes setting.
 - ``load`` — write OTLP files into ``otel_traces`` exactly as the collector's
   ``clickhouseexporter`` would (to try infermeter on ClickHouse with recorded traffic).
 - ``sql`` — print the view DDL ``init`` runs, for review by whoever owns the cluster.
@@ -13,7 +14,9 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
+
+from infermeter.agent.settings import Setting, add_arguments
 
 if TYPE_CHECKING:
     from infermeter.collectors._store_url import StoreLocation
@@ -42,6 +45,7 @@ def register(subcommands: argparse._SubParsersAction[argparse.ArgumentParser]) -
         action="store_true",
         help="fail instead of creating a missing traces table with the exporter's DDL",
     )
+    add_arguments(init, _tenant_setting())
     init.set_defaults(handler=_init)
 
     load = actions.add_parser(
@@ -58,7 +62,16 @@ def register(subcommands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     sql.add_argument(
         "--no-scope-column", action="store_true", help="an older table without ScopeName"
     )
+    add_arguments(sql, _tenant_setting())
     sql.set_defaults(handler=_sql)
+
+
+def _tenant_setting() -> list[Setting[Any]]:
+    """The collector's INFERMETER_TENANT_ATTRIBUTES setting: the views read it as the
+    collector does (argument > environment > default)."""
+    from infermeter.collectors._settings import COLLECTOR_SETTINGS
+
+    return [s for s in COLLECTOR_SETTINGS if s.name == "tenant_attributes"]
 
 
 def _clickhouse(store: str) -> StoreLocation:
@@ -71,12 +84,19 @@ def _clickhouse(store: str) -> StoreLocation:
 
 
 def _init(args: argparse.Namespace) -> int:
+    from infermeter.agent.settings import resolve
     from infermeter.collectors._clickhouse_schema import clickhouse_init
 
     location = _clickhouse(args.store)
     client = location.client()
     try:
-        report = clickhouse_init(client, table=args.table, create_table=not args.no_create_table)
+        tenant = resolve(_tenant_setting(), {"tenant_attributes": args.tenant_attributes})
+        report = clickhouse_init(
+            client,
+            table=args.table,
+            create_table=not args.no_create_table,
+            tenant_attributes=tenant["tenant_attributes"],
+        )
     finally:
         client.close()
     shape = "JSON attributes" if report.shape.json else "Map attributes"
@@ -85,7 +105,8 @@ def _init(args: argparse.Namespace) -> int:
     made = f"created {args.table}; " if report.created_table else ""
     print(
         f"infermeter clickhouse init: {made}{args.table} ({shape}); schema version "
-        f"{report.from_version} -> {report.to_version} on {location.display}",
+        f"{report.from_version} -> {report.to_version} on {location.display}; tenant from "
+        f"{', '.join(report.tenant_attributes) or '(tenant.id only)'}",
         file=sys.stderr,
     )
     return 0
@@ -118,9 +139,15 @@ def _load(args: argparse.Namespace) -> int:
 
 
 def _sql(args: argparse.Namespace) -> int:
-    from infermeter.collectors._clickhouse_schema import TableShape, view_statements
+    from infermeter.agent.settings import resolve
+    from infermeter.collectors._clickhouse_schema import LogsShape, TableShape, view_statements
 
     shape = TableShape(json=args.json, scope_column=not args.no_scope_column)
-    for statement in view_statements(shape, table=args.table):
+    tenant = resolve(_tenant_setting(), {"tenant_attributes": args.tenant_attributes})
+    # As init runs them on a fresh database: with the otel_logs table it creates.
+    logs = LogsShape(json=args.json, event_name=True)
+    for statement in view_statements(
+        shape, table=args.table, tenant_attributes=tenant["tenant_attributes"], logs=logs
+    ):
         print(statement + ";\n")
     return 0

@@ -24,16 +24,22 @@ from typing import TYPE_CHECKING, Any, Final
 if TYPE_CHECKING:
     import pyarrow as pa
     from clickhouse_connect.driver.client import Client
+    from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import (
+        ExportLogsServiceRequest,
+    )
     from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
         ExportTraceServiceRequest,
     )
     from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 
 __all__ = [
+    "OTEL_LOGS_COLUMNS",
     "OTEL_TRACES_COLUMNS",
     "go_json",
     "go_number",
+    "insert_otel_logs",
     "insert_otel_traces",
+    "otel_logs_arrow",
     "otel_traces_arrow",
 ]
 
@@ -61,6 +67,26 @@ OTEL_TRACES_COLUMNS: Final = (
     "Links.SpanId",
     "Links.TraceState",
     "Links.Attributes",
+)
+
+# The exporter's ``otel_logs`` insert columns (exporter_logs.go / logs_insert.sql), in its
+# order; newer exporters add ``EventName`` (LogRecord.event_name) at the end.
+OTEL_LOGS_COLUMNS: Final = (
+    "Timestamp",
+    "TraceId",
+    "SpanId",
+    "TraceFlags",
+    "SeverityText",
+    "SeverityNumber",
+    "ServiceName",
+    "Body",
+    "ResourceSchemaUrl",
+    "ResourceAttributes",
+    "ScopeSchemaUrl",
+    "ScopeName",
+    "ScopeVersion",
+    "ScopeAttributes",
+    "LogAttributes",
 )
 
 _KINDS: Final = ("Unspecified", "Internal", "Server", "Client", "Producer", "Consumer")
@@ -235,6 +261,72 @@ def otel_traces_arrow(
 
 def insert_otel_traces(client: Client, table: pa.Table, *, name: str = "otel_traces") -> None:
     """Insert ``table`` (from :func:`otel_traces_arrow`) as one block."""
+    if table.num_rows == 0:
+        return
+    client.insert_arrow(name, table)
+
+
+def otel_logs_arrow(
+    requests: Iterable[ExportLogsServiceRequest],
+    *,
+    json_column: bool = False,
+    event_name_column: bool = False,
+) -> pa.Table:
+    """The ``otel_logs`` rows of every log record in ``requests`` as the exporter writes
+    them (``pushLogsData``): the record's time, else its observed time; ids as hex ('' when
+    unset); the body through ``AsString``; ``ServiceName`` the resource's ``service.name``
+    string (the exporter keeps the previous resource's name when one has none)."""
+    import pyarrow as pa
+
+    columns = OTEL_LOGS_COLUMNS + (("EventName",) if event_name_column else ())
+    cols: dict[str, list[Any]] = {name: [] for name in columns}
+    service = ""
+    for request in requests:
+        for resource_logs in request.resource_logs:
+            resource = resource_logs.resource.attributes
+            for kv in resource:
+                if kv.key == "service.name":
+                    service = kv.value.string_value
+            resource_attributes = _attributes(resource, json_column)
+            for scope_logs in resource_logs.scope_logs:
+                scope = scope_logs.scope
+                scope_attributes = _attributes(scope.attributes, json_column)
+                for record in scope_logs.log_records:
+                    cols["Timestamp"].append(
+                        record.time_unix_nano or record.observed_time_unix_nano
+                    )
+                    cols["TraceId"].append(record.trace_id.hex() if any(record.trace_id) else "")
+                    cols["SpanId"].append(record.span_id.hex() if any(record.span_id) else "")
+                    cols["TraceFlags"].append(record.flags & 0xFF)
+                    cols["SeverityText"].append(record.severity_text)
+                    cols["SeverityNumber"].append(int(record.severity_number))
+                    cols["ServiceName"].append(service)
+                    cols["Body"].append(_as_string(record.body))
+                    cols["ResourceSchemaUrl"].append(resource_logs.schema_url)
+                    cols["ResourceAttributes"].append(resource_attributes)
+                    cols["ScopeSchemaUrl"].append(scope_logs.schema_url)
+                    cols["ScopeName"].append(scope.name)
+                    cols["ScopeVersion"].append(scope.version)
+                    cols["ScopeAttributes"].append(scope_attributes)
+                    cols["LogAttributes"].append(_attributes(record.attributes, json_column))
+                    if event_name_column:
+                        cols["EventName"].append(record.event_name)
+    attrs: pa.DataType = pa.string() if json_column else pa.map_(pa.string(), pa.string())
+    types: dict[str, pa.DataType] = {
+        "Timestamp": pa.timestamp("ns", tz="UTC"),
+        "TraceFlags": pa.uint8(),
+        "SeverityNumber": pa.uint8(),
+        "ResourceAttributes": attrs,
+        "ScopeAttributes": attrs,
+        "LogAttributes": attrs,
+    }
+    return pa.table(
+        {name: pa.array(values, type=types.get(name, pa.string())) for name, values in cols.items()}
+    )
+
+
+def insert_otel_logs(client: Client, table: pa.Table, *, name: str = "otel_logs") -> None:
+    """Insert ``table`` (from :func:`otel_logs_arrow`) as one block."""
     if table.num_rows == 0:
         return
     client.insert_arrow(name, table)

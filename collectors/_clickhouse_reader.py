@@ -1,11 +1,12 @@
 """Read a ClickHouse store: the window's spans pulled as Arrow into an in-memory DuckDB.
 
 Step 1 of the scale-out design, exact by construction: ``infermeter_spans`` (and
-``infermeter_embeddings``) already have the store's column contract, so the reader pulls
-the span rows of the asked window — only the contract columns, the time range pushed down
-to ``otel_traces``' partition key — and loads them into the ``spans`` / ``embeddings``
-tables of a fresh in-memory DuckDB connection. Every analytics function then runs on the
-very code path it runs on for a DuckDB store file.
+``infermeter_embeddings``, ``infermeter_events``) already have the store's column
+contract, so the reader pulls the span rows of the asked window — only the contract
+columns, the time range pushed down to ``otel_traces``' partition key — and loads them
+into the ``spans`` / ``embeddings`` tables of a fresh in-memory DuckDB connection (every
+event into ``events``, the evaluation results among them also into ``evaluations``).
+Every analytics function then runs on the very code path it runs on for a DuckDB store.
 
 The window is widened by :data:`WINDOW_MARGIN` on both sides: requests are selected by the
 start of their entry span, and a request's other spans may start a little earlier
@@ -21,15 +22,18 @@ from typing import TYPE_CHECKING, Final
 from infermeter.collectors._clickhouse_schema import (
     CLICKHOUSE_SCHEMA_VERSION,
     EMBEDDINGS_VIEW,
+    EVENTS_VIEW,
     SPANS_VIEW,
     clickhouse_schema_version,
 )
 from infermeter.collectors._schema import (
     EMBEDDING_COLUMNS,
+    EVENT_COLUMNS,
     SPAN_COLUMNS,
     apply_migrations,
     arrow_schema,
 )
+from infermeter.collectors._store import _insert_events
 
 if TYPE_CHECKING:
     import duckdb
@@ -97,7 +101,23 @@ def load_window(
                 con.execute(f"INSERT INTO {name} BY NAME SELECT * FROM {view}")  # noqa: S608
             finally:
                 con.unregister(view)
+    if _has_view(client, EVENTS_VIEW):
+        # Every event, whatever the window: an evaluation links to its request by ids at
+        # read time and may arrive long after it (one row per evaluation or feedback: few).
+        events = _pull(client, EVENTS_VIEW, EVENT_COLUMNS, None, None)
+        _insert_events(con, events)  # also fills evaluations, as the store writer does
     return spans.num_rows, embeddings.num_rows
+
+
+def _has_view(client: Client, name: str) -> bool:
+    """Whether ``name`` exists (a store initialised by an older infermeter lacks views
+    added since; ``init`` adds them)."""
+    rows = client.query(
+        "SELECT count() FROM system.tables WHERE database = currentDatabase()"
+        " AND name = {name:String}",
+        parameters={"name": name},
+    ).result_rows
+    return bool(rows[0][0])
 
 
 def open_clickhouse_reader(

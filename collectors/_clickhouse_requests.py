@@ -4,11 +4,12 @@ A materialized view over ``otel_traces`` itself (a materialized view over a plai
 never fires: it triggers on inserts into the table its query reads) aggregates every
 insert block into ``infermeter_requests`` (``AggregatingMergeTree``): per trace and
 service the entry span's facts (``argMin`` by start), the main model call's model
-(``argMax`` by tokens), a nested span's tenant, span and throttle counts, and the tokens
-kept per (model, response model, provider, kind) in a ``sumMap`` — never priced at
-ingest. A trace whose spans arrive in several insert blocks leaves several partial rows;
-every read merges them (``…Merge`` grouped by trace), so it is still one request whether
-or not ClickHouse merged the parts in the background.
+(``argMax`` by tokens), the least tenant, prompt name and prompt version of its spans
+(each on its own, as the request table), span and throttle counts, and the tokens kept
+per (model, response model, provider, kind) in a ``sumMap`` — never priced at ingest. A
+trace whose spans arrive in several insert blocks leaves several partial rows; every read
+merges them (``…Merge`` grouped by trace), so it is still one request whether or not
+ClickHouse merged the parts in the background.
 
 :func:`request_metrics` reads request rows, never spans: request counts, error, cold-start
 and throttle rates, exact latency quantiles (``quantileExactInclusive``, which agrees with
@@ -104,8 +105,11 @@ def rollup_select(shape: TableShape, table: str) -> str:
     countStateIf(is_entry_) AS entries,
     argMinStateIf({entry}, start_time, is_entry_) AS entry,
     argMaxStateIf(tuple(model, provider), llm_tokens, is_llm) AS child_llm,
-    anyStateIf(tuple(tenant, prompt_name, prompt_version),
-        tenant IS NOT NULL OR prompt_name IS NOT NULL OR prompt_version IS NOT NULL) AS child_tags,
+    -- One state per tag, the least of each (min skips NULLs), as the request table: one
+    -- tuple taken from whichever span came first depended on row order.
+    minState(tenant) AS child_tenant,
+    minState(prompt_name) AS child_prompt_name,
+    minState(prompt_version) AS child_prompt_version,
     countState() AS spans,
     countStateIf(ifNull(throttled, false)) AS throttle_events,
     sumMapState(arrayMap(kind -> {key}, {kinds}), CAST({values}, 'Array(Int64)')) AS tokens
@@ -183,7 +187,9 @@ WITH merged AS (
         countMerge(entries) AS entries,
         argMinMerge(entry) AS e,
         argMaxMerge(child_llm) AS c,
-        anyMerge(child_tags) AS t,
+        minMerge(child_tenant) AS child_tenant_,
+        minMerge(child_prompt_name) AS child_prompt_name_,
+        minMerge(child_prompt_version) AS child_prompt_version_,
         countMerge(throttle_events) AS throttle_events,
         sumMapMerge(tokens) AS tokens
     FROM {REQUESTS_TABLE}
@@ -193,11 +199,11 @@ WITH merged AS (
 ),
 requests AS (
     SELECT *, {fields},
-        coalesce(entry_tenant, t.1) AS tenant,
+        coalesce(entry_tenant, child_tenant_) AS tenant,
         coalesce(entry_model, c.1) AS model,
         coalesce(entry_provider, c.2) AS provider,
-        coalesce(entry_prompt_name, t.2) AS prompt_name,
-        coalesce(entry_prompt_version, t.3) AS prompt_version,
+        coalesce(entry_prompt_name, child_prompt_name_) AS prompt_name,
+        coalesce(entry_prompt_version, child_prompt_version_) AS prompt_version,
         entry_endpoint AS endpoint, entry_runtime AS runtime, entry_platform AS platform,
         nullIf(service_key, '') AS service_name,
         entry_status_code = 'ERROR' OR entry_error_type IS NOT NULL AS is_error,

@@ -5,7 +5,8 @@ pipeline hands this writer the same Arrow batches of store rows it hands the Duc
 store, and this writer turns them back into ``otel_traces`` rows as the OpenTelemetry
 Collector's clickhouseexporter writes them (typed columns back to their attributes with
 the collector's own mapping, values as pcommon ``AsString`` text, embeddings back to
-``infermeter.embedding`` span events), inserted as one Arrow block per batch. So a team
+``infermeter.embedding`` span events), inserted as one Arrow block per batch; OTLP log
+records (evaluations, feedback) go to ``otel_logs`` the same way. So a team
 can keep infermeter's ingest and scale the storage, and every reader sees one table
 whichever collector wrote a row.
 
@@ -24,18 +25,25 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Final
 
 from infermeter.collectors._clickhouse_otel import (
+    OTEL_LOGS_COLUMNS,
     OTEL_TRACES_COLUMNS,
     go_json,
     go_number,
+    insert_otel_logs,
     insert_otel_traces,
 )
 from infermeter.collectors._clickhouse_schema import (
     DEFAULT_TABLE,
+    LOGS_TABLE,
+    LogsShape,
     TableShape,
     attribute_columns,
     clickhouse_init,
+    clickhouse_view_settings,
+    detect_logs_shape,
     detect_shape,
 )
+from infermeter.collectors._conventions import DEFAULT_TENANT_ATTRIBUTES
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -136,12 +144,25 @@ class ClickHouseWriter:
         self.location = location
         self.table = table
         self._client = location.client()
+        self.logs_table = LOGS_TABLE
         try:
             shape = detect_shape(self._client, table)
-            if shape is None:
-                clickhouse_init(self._client, table=table)
-                shape = TableShape()
+            logs = detect_logs_shape(self._client, self.logs_table)
+            if shape is None or logs is None:
+                # The exporter's tables and infermeter's views (with the tenant attributes
+                # the last init recorded).
+                settings = clickhouse_view_settings(self._client)
+                clickhouse_init(
+                    self._client,
+                    table=table,
+                    tenant_attributes=tuple(
+                        settings.get("tenant_attributes", DEFAULT_TENANT_ATTRIBUTES)
+                    ),
+                )
+                shape = detect_shape(self._client, table) or TableShape()
+                logs = detect_logs_shape(self._client, self.logs_table) or LogsShape()
             self.shape = shape
+            self.logs = logs
             self._client.command(
                 f"CREATE TABLE IF NOT EXISTS {CHECKPOINT_TABLE} (wal_id String, seq UInt64,"
                 " updated_at DateTime64(3, 'UTC')) ENGINE = ReplacingMergeTree(seq)"
@@ -169,16 +190,17 @@ class ClickHouseWriter:
         wal_id: str | None = None,
         seq: int | None = None,
     ) -> None:
-        """Insert the batch as ``otel_traces`` rows (one block), then the checkpoint.
+        """Insert the batch as ``otel_traces`` rows (one block), its log records as
+        ``otel_logs`` rows (one block), then the checkpoint.
 
-        GenAI events received as OTLP logs (evaluations, feedback) have no table on
-        ClickHouse yet: they are counted in the log and dropped, never half-written.
+        Evaluation results that came as span events are already in their span's
+        ``Events`` (the ``infermeter_events`` view reads them there), so only the rows of
+        OTLP log records go to ``otel_logs``.
         """
         if events is not None and events.num_rows:
-            _log.warning(
-                "%d GenAI log event(s) dropped: the ClickHouse store has no events table yet",
-                events.num_rows,
-            )
+            logs = self.log_rows(events)
+            if logs.num_rows:
+                insert_otel_logs(self._client, logs, name=self.logs_table)
         if spans.num_rows:
             insert_otel_traces(self._client, self.rows(spans, embeddings), name=self.table)
         elif embeddings.num_rows:
@@ -264,6 +286,70 @@ class ClickHouseWriter:
         }
         if not shape.scope_column:
             del cols["ScopeName"], cols["ScopeVersion"]
+        return pa.table(
+            {
+                name: pa.array(values, type=types.get(name, pa.string()))
+                for name, values in cols.items()
+            }
+        )
+
+    def log_rows(self, events: pa.Table) -> pa.Table:
+        """``events`` rows of OTLP log records back to ``otel_logs`` rows as the exporter
+        writes them. The tenant the store row carries (pinned by an ingest token, else the
+        record's or its resource's ``tenant.id``) is kept as the record's ``tenant.id`` when
+        the attributes would read otherwise; the event name goes to ``EventName``, or to
+        the ``event.name`` attribute on a table without that column."""
+        import pyarrow as pa
+
+        logs = self.logs
+        columns = OTEL_LOGS_COLUMNS + (("EventName",) if logs.event_name else ())
+        cols: dict[str, list[Any]] = {name: [] for name in columns}
+        shape = TableShape(json=logs.json)
+        for row in events.to_pylist():
+            if row["source"] != "log":
+                continue
+            attributes = json.loads(row["attributes"]) if row.get("attributes") else {}
+            resource = (
+                json.loads(row["resource_attributes"]) if row.get("resource_attributes") else {}
+            )
+            service = row.get("service_name")
+            if service is not None:
+                resource = {"service.name": service, **resource}
+            claimed = attributes.get("tenant.id")
+            read = claimed if isinstance(claimed, str) else resource.get("tenant.id")
+            tenant = row.get("tenant")
+            if tenant is not None and read != tenant:
+                attributes["tenant.id"] = tenant
+            name = row.get("event_name")
+            if name and not logs.event_name and attributes.get("event.name") != name:
+                attributes["event.name"] = name
+            body = json.loads(row["body"]) if row.get("body") is not None else None
+            cols["Timestamp"].append(_ns(row["time"]))
+            cols["TraceId"].append(row.get("trace_id") or "")
+            cols["SpanId"].append(row.get("span_id") or "")
+            cols["TraceFlags"].append(0)
+            cols["SeverityText"].append(row.get("severity_text") or "")
+            cols["SeverityNumber"].append(row.get("severity_number") or 0)
+            cols["ServiceName"].append(service or "")
+            cols["Body"].append(_text(body))
+            cols["ResourceSchemaUrl"].append("")
+            cols["ResourceAttributes"].append(_attributes(resource, shape))
+            cols["ScopeSchemaUrl"].append("")
+            cols["ScopeName"].append(row.get("scope_name") or "")
+            cols["ScopeVersion"].append("")
+            cols["ScopeAttributes"].append(_attributes({}, shape))
+            cols["LogAttributes"].append(_attributes(attributes, shape))
+            if logs.event_name:
+                cols["EventName"].append(name or "")
+        attrs_type: pa.DataType = pa.string() if logs.json else pa.map_(pa.string(), pa.string())
+        types: dict[str, pa.DataType] = {
+            "Timestamp": pa.timestamp("ns", tz="UTC"),
+            "TraceFlags": pa.uint8(),
+            "SeverityNumber": pa.uint8(),
+            "ResourceAttributes": attrs_type,
+            "ScopeAttributes": attrs_type,
+            "LogAttributes": attrs_type,
+        }
         return pa.table(
             {
                 name: pa.array(values, type=types.get(name, pa.string()))

@@ -26,7 +26,9 @@ Rules every reader of :data:`ATTRIBUTE_MAP` applies:
 Facts that are derived rather than copied (the throttle flag from an HTTP 429 or a
 rate-limit ``error.type``, TTFT from a first streamed-chunk event, the emitter's own cost)
 read the attributes and events named in :data:`SIGNAL_MAP`; the module
-:mod:`infermeter.collectors._flatten` documents those rules.
+:mod:`infermeter.collectors._flatten` documents those rules, and the ClickHouse views
+(:mod:`infermeter.collectors._clickhouse_schema`, ``_derived_*``) derive the same facts
+from the same names.
 
 Conventions covered (each name below is what the named package writes):
 
@@ -261,6 +263,33 @@ SIGNAL_MAP: Final[tuple[SignalMapping, ...]] = (
         ("gen_ai.server.time_to_first_token",),
         "seconds; the TTFT of a STREAMED span (OpenLIT writes it on every span, where "
         "for an unstreamed call it is the whole response time); kept in attributes",
+    ),
+    SignalMapping(
+        "server_inference_time",
+        ("inference_time",),
+        "Hugging Face TGI / TEI: a Rust Duration debug string ('1.5ms', '250µs', '2.25s') "
+        "is the time in the model (model_ms); without one, none of the fields below is read",
+    ),
+    SignalMapping(
+        "server_queue_time",
+        ("queue_time",),
+        "Hugging Face TGI / TEI: a Rust Duration debug string, the time queued (queue_ms)",
+    ),
+    SignalMapping(
+        "server_input_tokens",
+        ("compute_tokens", "prompt_tokens"),
+        "Hugging Face TEI / TGI input token counts (integers or their debug text), in order",
+    ),
+    SignalMapping(
+        "server_output_tokens",
+        ("generated_tokens",),
+        "Hugging Face TGI output token count (an integer or its debug text)",
+    ),
+    SignalMapping(
+        "server_events",
+        ("QUEUE_START", "COMPUTE_START", "COMPUTE_END"),
+        "span EVENT names (Triton): QUEUE_START to COMPUTE_START is queue_ms, "
+        "COMPUTE_START to COMPUTE_END model_ms (the last event of each name counts)",
     ),
     SignalMapping(
         "emitter_cost_usd",

@@ -75,21 +75,23 @@ _NUM: Final = frozenset({"int_value", "double_value"})
 _BOOL: Final = frozenset({"bool_value"})
 
 
-# Model servers that do not use the GenAI names (read after the typed attributes):
-# Hugging Face TGI and TEI record ``queue_time`` / ``inference_time`` as Rust Duration debug
-# strings ("1.5ms"); TEI counts ``compute_tokens``, TGI ``prompt_tokens`` /
+_SIGNALS: Final = {signal.signal: signal.sources for signal in SIGNAL_MAP}
+# Model servers that do not use the GenAI names (read after the typed attributes; names in
+# SIGNAL_MAP): Hugging Face TGI and TEI record ``queue_time`` / ``inference_time`` as Rust
+# Duration debug strings ("1.5ms"); TEI counts ``compute_tokens``, TGI ``prompt_tokens`` /
 # ``generated_tokens`` (debug-formatted integers). Triton (OpenTelemetry mode) names the
 # model ``triton.model_name`` and marks QUEUE_START / COMPUTE_START / COMPUTE_END as events.
-_TGI_INFERENCE_TIME: Final = "inference_time"
-_TGI_QUEUE_TIME: Final = "queue_time"
-_TGI_TOKENS: Final = (
-    ("compute_tokens", "input_tokens"),
-    ("prompt_tokens", "input_tokens"),
-    ("generated_tokens", "output_tokens"),
+(_TGI_INFERENCE_TIME,) = _SIGNALS["server_inference_time"]
+(_TGI_QUEUE_TIME,) = _SIGNALS["server_queue_time"]
+_TGI_TOKENS: Final = tuple(
+    [(name, "input_tokens") for name in _SIGNALS["server_input_tokens"]]
+    + [(name, "output_tokens") for name in _SIGNALS["server_output_tokens"]]
 )
+# A Rust ``Duration`` debug string and its unit in milliseconds (the ClickHouse view
+# generator, collectors/_clickhouse_schema.py, reads both).
 _RUST_DURATION: Final = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?)\s*(ns|µs|us|ms|s)\s*$")
 _RUST_UNIT_MS: Final = {"ns": 1e-6, "µs": 1e-3, "us": 1e-3, "ms": 1.0, "s": 1000.0}
-_TRITON_EVENTS: Final = frozenset({"QUEUE_START", "COMPUTE_START", "COMPUTE_END"})
+_TRITON_EVENTS: Final = frozenset(_SIGNALS["server_events"])
 
 
 @dataclass(frozen=True, slots=True)
@@ -208,7 +210,6 @@ _ZERO_TRACE: Final = bytes(16)
 _ZERO_SPAN: Final = bytes(8)
 # SPAN_FLAGS_CONTEXT_HAS_IS_REMOTE_MASK | SPAN_FLAGS_CONTEXT_IS_REMOTE_MASK (OTLP 1.1).
 _REMOTE_PARENT: Final = 0x100 | 0x200
-_SIGNALS: Final = {signal.signal: signal.sources for signal in SIGNAL_MAP}
 _HTTP_STATUS: Final = _SIGNALS["http_status"]
 _RETRY_AFTER_HEADERS: Final = _SIGNALS["retry_after"]
 _FIRST_CHUNK_EVENTS: Final = frozenset(_SIGNALS["first_chunk_event"])

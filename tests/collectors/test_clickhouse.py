@@ -373,7 +373,11 @@ def test_init_is_idempotent_and_versioned(chdb_root: Path) -> None:
     views = client.query(
         "SELECT name FROM system.tables WHERE database = 'fresh' AND engine = 'View' ORDER BY name"
     ).result_rows
-    assert views == [("infermeter_embeddings",), ("infermeter_spans",)]
+    assert views == [("infermeter_embeddings",), ("infermeter_events",), ("infermeter_spans",)]
+    logs = client.query(
+        "SELECT engine FROM system.tables WHERE database = 'fresh' AND name = 'otel_logs'"
+    ).result_rows
+    assert logs == [("MergeTree",)]  # the exporter's logs table, created like otel_traces
     tables = client.query(
         "SELECT name, engine FROM system.tables WHERE database = 'fresh'"
         " AND name LIKE 'infermeter_requests%' ORDER BY name"
@@ -574,6 +578,39 @@ def test_request_rollup_in_clickhouse_equals_the_span_path(
         rel_tol=1e-9,
         abs_tol=1e-12,
     )
+
+
+def test_request_rollup_tags_do_not_depend_on_span_order(chdb_root: Path) -> None:
+    """An entry span with a tenant but no prompt and a child with a prompt version: the
+    request takes the child's version whichever span is inserted (and aggregated) first,
+    as the request table does (one state per tag, not one tuple from the first span)."""
+    admin = parse_store(f"chdb://{chdb_root}").client()
+    admin.command("CREATE DATABASE IF NOT EXISTS step2_order")
+    client = parse_store(f"chdb://{chdb_root}?database=step2_order").client()
+    client.command(OTEL_TRACES_DDL.format(table="otel_traces"))
+    clickhouse_init(client)
+    for n, first_child in ((1, False), (2, True)):
+        trace = n.to_bytes(16, "big")
+        entry = otlp_span(
+            "handler",
+            trace_id=trace,
+            span_id=(16 * n).to_bytes(8, "big"),
+            attributes={"tenant.id": "acme"},
+            start=START,
+        )
+        child = otlp_span(
+            "chat",
+            trace_id=trace,
+            span_id=(16 * n + 1).to_bytes(8, "big"),
+            parent_span_id=(16 * n).to_bytes(8, "big"),
+            attributes={"gen_ai.request.model": "m", "gen_ai.prompt.version": "v2"},
+            start=START,
+        )
+        spans = [child, entry] if first_child else [entry, child]
+        for span in spans:  # one insert block each: two partial rows per request
+            insert_otel_traces(client, otel_traces_arrow([otlp_request([span])]))
+    got = request_metrics(client, by=("tenant", "prompt_version"))
+    assert got.select("tenant", "prompt_version", "requests").rows() == [("acme", "v2", 2)]
 
 
 def test_a_clickhouse_server_url_reaches_clickhouse_connect(
