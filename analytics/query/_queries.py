@@ -114,11 +114,19 @@ handed_over AS (
         AND p.service_name IS NOT DISTINCT FROM f.service_name
 ),
 entries AS (
-    SELECT w.trace_id, w.span_id, w.service_name, w.scope_name FROM in_window AS w
+    SELECT w.trace_id, w.span_id, w.service_name, w.scope_name, w.tenant FROM in_window AS w
     WHERE w.is_entry
     UNION ALL
-    SELECT w.trace_id, w.span_id, w.service_name, w.scope_name FROM in_window AS w
+    SELECT w.trace_id, w.span_id, w.service_name, w.scope_name, w.tenant FROM in_window AS w
     SEMI JOIN handed_over AS h ON w.trace_id = h.trace_id AND w.span_id = h.span_id
+),
+-- A span of another tenant than its service's entries (written into someone else's trace)
+-- never shadows their usage or throttles: it is left out of their request.
+entry_tenants AS (
+    SELECT trace_id, service_name,
+        list(DISTINCT tenant) FILTER (WHERE tenant IS NOT NULL) AS tenants
+    FROM entries
+    GROUP BY ALL
 ),
 covered AS (
     SELECT f.trace_id, f.span_id FROM entries AS f
@@ -129,7 +137,7 @@ covered AS (
 ),
 -- Spans whose numbers may repeat (or lack) another span's: usage, throttles, LLM calls.
 marked AS (
-    SELECT trace_id, span_id, parent_span_id, service_name,
+    SELECT trace_id, span_id, parent_span_id, service_name, tenant,
         input_tokens IS NOT NULL OR output_tokens IS NOT NULL AS has_usage,
         coalesce(throttled, false) AS is_throttled,
         input_tokens IS NULL AND output_tokens IS NULL
@@ -154,13 +162,13 @@ tree AS (
 ),
 -- Every (marked span, ancestor) pair of those traces, carrying the marked span's facts;
 -- depth bounded against cycles.
-up(trace_id, span_id, service_name, has_usage, is_throttled, ancestor_id, depth) AS (
-    SELECT m.trace_id, m.span_id, m.service_name, m.has_usage, m.is_throttled,
+up(trace_id, span_id, service_name, tenant, has_usage, is_throttled, ancestor_id, depth) AS (
+    SELECT m.trace_id, m.span_id, m.service_name, m.tenant, m.has_usage, m.is_throttled,
         m.parent_span_id, 1
     FROM marked AS m SEMI JOIN nested_traces AS n ON m.trace_id = n.trace_id
     WHERE m.parent_span_id IS NOT NULL
     UNION ALL
-    SELECT u.trace_id, u.span_id, u.service_name, u.has_usage, u.is_throttled,
+    SELECT u.trace_id, u.span_id, u.service_name, u.tenant, u.has_usage, u.is_throttled,
         t.parent_span_id, u.depth + 1
     FROM up AS u JOIN tree AS t ON t.trace_id = u.trace_id AND t.span_id = u.ancestor_id
     WHERE u.depth < 64
@@ -173,7 +181,12 @@ pairs AS (
         a.reasoning_tokens AS outer_reasoning
     FROM up AS u
     JOIN marked AS a ON a.trace_id = u.trace_id AND a.span_id = u.ancestor_id
+    LEFT JOIN entry_tenants AS et
+        ON et.trace_id = u.trace_id AND et.service_name IS NOT DISTINCT FROM u.service_name
     WHERE a.service_name IS NOT DISTINCT FROM u.service_name
+        AND (u.tenant IS NULL
+             OR ((a.tenant IS NULL OR a.tenant = u.tenant)
+                 AND (coalesce(len(et.tenants), 0) = 0 OR list_contains(et.tenants, u.tenant))))
 ),
 outer_spans AS (
     SELECT trace_id, outer_id AS span_id,
@@ -1090,6 +1103,8 @@ SUM_COLUMNS: Final = (
     "token_cost_usd",
     "compute_cost_usd",
     "unpriced_requests",
+    "untokenized_requests",
+    "foreign_spans",
 )
 
 # The exporter's counters and window sums: per-request facts of the request table (each
@@ -1109,7 +1124,9 @@ SELECT tenant, model, prompt_version, endpoint, runtime, provider,
     coalesce(sum(reasoning_tokens), 0) AS reasoning_tokens,
     coalesce(sum(token_cost_usd), 0) AS token_cost_usd,
     coalesce(sum(compute_cost_usd), 0) AS compute_cost_usd,
-    count(*) FILTER (WHERE unpriced) AS unpriced_requests
+    count(*) FILTER (WHERE unpriced) AS unpriced_requests,
+    count(*) FILTER (WHERE untokenized) AS untokenized_requests,
+    coalesce(sum(foreign_spans), 0) AS foreign_spans
 FROM im_requests
 GROUP BY tenant, model, prompt_version, endpoint, runtime, provider
 """

@@ -155,6 +155,16 @@ class Catalog:
     UNPRICED_REQUESTS_TOTAL = _counter(
         "unpriced_requests_total", "Requests with an LLM call whose model has no price."
     )
+    UNTOKENIZED_REQUESTS_TOTAL = _counter(
+        "untokenized_requests_total",
+        "Requests with a successful LLM call that reported no readable token count (its cost "
+        "is unknown, never $0).",
+    )
+    FOREIGN_SPANS_TOTAL = _counter(
+        "foreign_spans_total",
+        "Spans written under another tenant than their request's entry, left out of the "
+        "request (one tenant's spans inside another's trace).",
+    )
 
     # --- cohort gauges over the rolling window (sums aggregate; quantiles do not) ---------
     WINDOW_REQUESTS = _gauge("window_requests", "Requests in the rolling window.", _C)

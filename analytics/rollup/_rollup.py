@@ -430,6 +430,8 @@ def _add_counters(out: _Samples, r: Mapping[str, Any]) -> None:
     out.add(C.THROTTLE_EVENTS_TOTAL, r, r["throttle_events"])
     out.add(C.COLD_STARTS_TOTAL, r, r["cold_starts"])
     out.add(C.UNPRICED_REQUESTS_TOTAL, r, r["unpriced_requests"])
+    out.add(C.UNTOKENIZED_REQUESTS_TOTAL, r, r["untokenized_requests"])
+    out.add(C.FOREIGN_SPANS_TOTAL, r, r["foreign_spans"])
     for kind in _TOKEN_TYPES:
         out.add(C.TOKENS_TOTAL, {**r, "type": kind}, r[f"{kind}_tokens"])
     out.add(C.COST_USD_TOTAL, {**r, "component": "tokens"}, r["token_cost_usd"])

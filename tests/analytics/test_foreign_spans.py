@@ -146,3 +146,25 @@ def test_prices_check_counts_untokenized_calls_once_per_call() -> None:
     (usage,) = frame.to_dicts()
     assert (usage["input_tokens"], usage["output_tokens"]) == (1000, 100)
     assert usage["untokenized_spans"] == 1
+
+
+def test_another_tenants_span_inside_a_request_never_erases_its_usage_or_throttle() -> None:
+    """Spans written under acme's name inside globex's trace are left out of globex's
+    request; they must not shadow its own usage (nested usage counts once) either."""
+    entry = span_record(
+        start=T0, tenant="globex", input_tokens=50, output_tokens=5, throttled=True, **LLM
+    )
+    injected = _child(
+        entry, 10, tenant="acme", input_tokens=9_000, output_tokens=900, throttled=True, **LLM
+    )
+    (row,) = _requests([entry, injected])
+    assert row["tenant"] == "globex" and row["foreign_spans"] == 1
+    assert (row["input_tokens"], row["output_tokens"]) == (50, 5)
+    assert row["token_cost_usd"] == pytest.approx(50 * IN + 5 * OUT)
+    assert row["throttled"] and row["throttle_events"] == 1
+    # Under an entry with no tenant of its own, a tenant's span is no intruder: the usual
+    # nesting rule applies (the innermost usage wins).
+    plain = span_record(start=T0 + timedelta(seconds=1), input_tokens=50, output_tokens=5, **LLM)
+    inner = _child(plain, 10, tenant="acme", input_tokens=40, output_tokens=4, **LLM)
+    (row,) = _requests([plain, inner])
+    assert (row["input_tokens"], row["output_tokens"]) == (40, 4)
