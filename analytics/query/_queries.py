@@ -98,7 +98,12 @@ GROUP_COLUMNS: Final = (
 # ``untokenized``. Only the spans concerned are listed.
 SPAN_ADJUSTMENTS: Final = """
 WITH RECURSIVE in_window AS (
-    SELECT * FROM im_spans
+    -- Only the columns read below: the CTE is read several times, so DuckDB holds it, and
+    -- the wide ones (attributes, events, links) made it spill gigabytes on 1M spans.
+    SELECT trace_id, span_id, parent_span_id, service_name, tenant, kind, is_entry, scope_name,
+        operation, model, response_model, status_code, error_type, throttled,
+        input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, reasoning_tokens
+    FROM im_spans
     WHERE ($since::TIMESTAMP IS NULL OR start_time >= $since::TIMESTAMP)
       AND ($until::TIMESTAMP IS NULL OR start_time < $until::TIMESTAMP + INTERVAL 1 HOUR)
 ),
