@@ -109,17 +109,21 @@ class Analysis:
     def requests(
         self, since: datetime | None = None, until: datetime | None = None
     ) -> duckdb.DuckDBPyRelation:
-        """The request table of the window, priced now (materialized once)."""
+        """The request table of the window, priced now, run once into a temporary table
+        (in DuckDB's buffer pool, spilled to disk beyond the reader's memory limit)."""
         from infermeter.analytics.query import request_table
+        from infermeter.analytics.query._bind import hold
 
-        return request_table(
-            self.con,
-            self.spans,
-            prices=self.prices,
-            deployments=self.deployments,
-            since=since,
-            until=until,
-        ).materialize()
+        return hold(
+            request_table(
+                self.con,
+                self.spans,
+                prices=self.prices,
+                deployments=self.deployments,
+                since=since,
+                until=until,
+            )
+        )
 
     def metrics(
         self,

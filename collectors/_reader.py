@@ -48,7 +48,13 @@ if TYPE_CHECKING:
 
     import duckdb
 
-__all__ = ["migrate_store", "open_reader", "request_snapshot"]
+__all__ = [
+    "migrate_store",
+    "open_reader",
+    "reader_config",
+    "reader_memory_limit",
+    "request_snapshot",
+]
 
 _log = logging.getLogger("infermeter.collectors")
 
@@ -135,6 +141,24 @@ def reader_memory_limit() -> str:
     return f"{max(limit // 2 // 2**20, 256)}MiB"
 
 
+def reader_config() -> dict[str, str]:
+    """DuckDB settings of every reader connection: :func:`reader_memory_limit`, and a
+    spill directory of its own for what goes beyond it (large joins, sorts, the request
+    tables analytics hold as temporary tables).
+
+    The directory is a fresh name under the system temp directory (``TMPDIR``), not
+    DuckDB's default ``<store>.tmp`` beside the store: readers write nothing next to a
+    store or a collector's snapshots. DuckDB creates it at the first spill and removes it,
+    with its files, when the connection closes.
+    """
+    import os
+    import secrets
+    import tempfile
+
+    spill = Path(tempfile.gettempdir()) / f"infermeter-reader-{os.getpid()}-{secrets.token_hex(4)}"
+    return {"memory_limit": reader_memory_limit(), "temp_directory": str(spill)}
+
+
 def _physical_memory() -> int:
     import os
 
@@ -148,9 +172,7 @@ def _connect(path: Path) -> duckdb.DuckDBPyConnection:
     import duckdb
 
     try:
-        return duckdb.connect(
-            str(path), read_only=True, config={"memory_limit": reader_memory_limit()}
-        )
+        return duckdb.connect(str(path), read_only=True, config=reader_config())
     except duckdb.Error as exc:  # locked, not a DuckDB file, unreadable…
         raise OSError(f"cannot open {path} for reading: {exc}") from None
 

@@ -223,7 +223,11 @@ def test_window_rate_concurrency_and_utilization(requests: duckdb.DuckDBPyRelati
 
 def test_metric_inputs_give_the_same_tables(requests: duckdb.DuckDBPyRelation) -> None:
     held = metric_inputs(requests, by=["tenant", "prompt_version"])
-    assert held.type == "MATERIALIZED_RELATION"
+    # Held in a temporary table (DuckDB's buffer pool, spillable), not in process memory.
+    assert held.query("h", "SELECT count(*) FROM duckdb_tables() WHERE temporary").fetchall() == [
+        (1,)
+    ]
+    assert held.columns[:2] == ["tenant", "prompt_version"]
     for by in (["tenant"], ["prompt_version"], []):
         assert metrics(held, by=by).equals(metrics(requests, by=by))
     with pytest.raises(ValueError, match="cannot group by"):
