@@ -13,7 +13,8 @@ four prompt versions, 1 % cold starts, 2 % errors.
 Each case reads the store file and computes the metric tables the weekly report groups by:
 tenant, model, prompt version, endpoint + runtime, and endpoint per day:
 
-- ``infermeter``: ``request_table(...).materialize()`` then five ``metrics(...)`` calls;
+- ``infermeter``: ``infermeter.analytics.open(store)``, ``metric_inputs(request_table(...))``
+  (held in a temporary table) then five ``metrics(...)`` calls;
 - ``duckdb (hand-written)``: one SQL statement computing the same numbers (request
   attribution, token and compute cost, then every metric of every grouping at once);
 - ``pandas``: the spans fetched into a DataFrame and the same numbers with groupby.
@@ -156,33 +157,48 @@ def generate(path: Path, spans: int) -> float:
 # --- case: infermeter ------------------------------------------------------------------------
 
 
-def _settings(con: Any, memory_limit: str) -> None:
+def _settings(con: Any, memory_limit: str, *, reader: bool = False) -> None:
+    """``memory_limit`` on ``con``; a ``reader`` also gets the threads infermeter's
+    readers run with in that buffer pool (``reader_threads``: one per 512 MiB), as in a
+    process that may use twice ``memory_limit`` (a 1 GiB container for 512 MiB)."""
     con.execute("SET enable_progress_bar = false")
     if memory_limit:
         con.execute(f"SET memory_limit = '{memory_limit}'")
+        if reader:
+            from infermeter.collectors._reader import reader_threads
+
+            con.execute(f"SET threads = {reader_threads(_bytes(memory_limit))}")
+
+
+def _bytes(size: str) -> int:
+    units = {"": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9, "KIB": 2**10, "MIB": 2**20}
+    units["GIB"] = 2**30
+    number = size.upper().rstrip("BIGKM")
+    return int(float(number) * units[size.upper()[len(number) :].strip()])
 
 
 def run_infermeter(store: Path, memory_limit: str) -> dict[str, Any]:
-    from infermeter.analytics import (
-        load_deployments,
-        load_prices,
-        metric_inputs,
-        metrics,
-        request_table,
-    )
-    from infermeter.collectors import open_reader
+    import infermeter.analytics
+    from infermeter.analytics import metric_inputs, metrics, request_table
 
-    reader = open_reader(store)
-    con = reader.cursor()
-    _settings(con, memory_limit)
-    prices = load_prices()
-    deployments = load_deployments(prices=prices)
-    # The request table runs once; its metric columns are held for the five tables.
-    requests = metric_inputs(
-        request_table(con, con.table("spans"), prices=prices, deployments=deployments),
-        by=("tenant", "model", "prompt_version", "endpoint", "runtime"),
-    )
-    return {_key(by, bucket): metrics(requests, by=by, bucket=bucket) for by, bucket in GROUPINGS}
+    # The product's path: open() gives the reader (read-only, its own spill directory),
+    # the bundled prices and the default deployments.
+    with infermeter.analytics.open(store) as analysis:
+        _settings(analysis.con, memory_limit, reader=True)
+        # The request table runs once; its metric columns are held (a temporary table,
+        # spilled beyond the memory limit) for the five tables.
+        requests = metric_inputs(
+            request_table(
+                analysis.con,
+                analysis.spans,
+                prices=analysis.prices,
+                deployments=analysis.deployments,
+            ),
+            by=("tenant", "model", "prompt_version", "endpoint", "runtime"),
+        )
+        return {
+            _key(by, bucket): metrics(requests, by=by, bucket=bucket) for by, bucket in GROUPINGS
+        }
 
 
 # --- case: one hand-written DuckDB query -----------------------------------------------------
@@ -616,7 +632,9 @@ def _same(a: dict[str, dict[str, list[float]]], b: dict[str, dict[str, list[floa
 def run_size(args: argparse.Namespace, spans: int) -> dict[str, tuple[float, float]]:
     """Every case on a store of ``spans`` spans: case -> (median seconds, peak RSS MiB)."""
     with tempfile.TemporaryDirectory(prefix="infermeter-bench-") as tmp:
-        store = args.keep or Path(tmp) / "spans.duckdb"
+        store = Path(tmp) / "spans.duckdb"
+        if args.keep is not None:
+            store = args.keep / f"spans{spans}.duckdb" if args.keep.is_dir() else args.keep
         if not store.exists():
             seconds = generate(store, spans)
             print(f"generated {spans:,} spans in {seconds:.1f} s -> {store}")
@@ -671,7 +689,12 @@ def main() -> int:
         "1000000,10000000,30000000); targets are checked at 10M (else the largest)",
     )
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--keep", type=Path, default=None, help="keep the store at this path")
+    parser.add_argument(
+        "--keep",
+        type=Path,
+        default=None,
+        help="keep (and reuse) the store at this path; a directory keeps one store per size",
+    )
     parser.add_argument("--no-pandas", action="store_true", help="skip the pandas case")
     parser.add_argument(
         "--memory-limit",
@@ -692,8 +715,8 @@ def main() -> int:
         _child(args.child, args.store, args.memory_limit)
         return 0
     sizes = sorted(int(size) for size in str(args.spans).split(","))
-    if len(sizes) > 1 and args.keep is not None:
-        parser.error("--keep takes one size")
+    if len(sizes) > 1 and args.keep is not None and not args.keep.is_dir():
+        parser.error("--keep with several sizes takes a directory (one store per size)")
     results = {size: run_size(args, size) for size in sizes}
     if len(sizes) > 1:
         cases = list(results[sizes[0]])
