@@ -165,7 +165,7 @@ def _reader_memory_bytes() -> int:
     return max(limit // 2, 256 * 2**20)
 
 
-def reader_config() -> dict[str, str]:
+def reader_config() -> dict[str, str | bool | int | float | list[str]]:
     """DuckDB settings of every reader connection: :func:`reader_memory_limit`,
     :func:`reader_threads` for it, and a spill directory of its own for what goes beyond
     it (large joins, sorts, the request tables analytics hold as temporary tables).
@@ -182,7 +182,7 @@ def reader_config() -> dict[str, str]:
     spill = Path(tempfile.gettempdir()) / f"infermeter-reader-{os.getpid()}-{secrets.token_hex(4)}"
     return {
         "memory_limit": reader_memory_limit(),
-        "threads": str(reader_threads()),
+        "threads": reader_threads(),
         "temp_directory": str(spill),
     }
 

@@ -241,14 +241,13 @@ def test_a_read_only_reader_holds_the_request_table_and_leaves_the_store_as_it_w
     import hashlib
 
     from infermeter.analytics import open as open_store
-    from infermeter.collectors._store import StoreWriter
+    from infermeter.collectors import apply_migrations
 
     store = tmp_path / "store.duckdb"
-    writer = StoreWriter(store)
-    con = writer.connection()
+    con = duckdb.connect(str(store))
+    apply_migrations(con)
     insert_spans(con, _dataset())
     con.close()
-    writer.close()
     before = hashlib.sha256(store.read_bytes()).hexdigest()
     prices = load_prices()
     deployments = Deployments([{"endpoint": "chat", "slo_ms": 1000.0}], prices=prices)
