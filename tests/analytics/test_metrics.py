@@ -261,6 +261,12 @@ def test_a_read_only_reader_holds_the_request_table_and_leaves_the_store_as_it_w
             assert m["token_cost_usd"] == pytest.approx(0.0345)
             tenants = metrics(held, by=["tenant"])
             assert tenants["requests"].to_list() == [5, 5]
+        # One temporary table per window: asking again reads the same one.
+        assert analysis.requests() is analysis.requests()
+        [(temporary,)] = analysis.con.execute(
+            "SELECT count(*) FROM duckdb_tables() WHERE temporary"
+        ).fetchall()
+        assert temporary == 2  # the request table and its metric inputs
         [(spill,)] = analysis.con.execute("SELECT current_setting('temp_directory')").fetchall()
     assert not Path(spill).exists()
     assert hashlib.sha256(store.read_bytes()).hexdigest() == before
