@@ -60,6 +60,11 @@ class Analysis:
         self.con: duckdb.DuckDBPyConnection = connection.cursor()
         self.future_spans = 0
         self.future_limit: datetime | None = None
+        # (since, until) -> the prices and deployments it was priced with, and the table.
+        self._held: dict[
+            tuple[datetime | None, datetime | None],
+            tuple[PriceBook, Deployments, duckdb.DuckDBPyRelation],
+        ] = {}
 
     # -- the store --------------------------------------------------------------------
     @property
@@ -109,17 +114,30 @@ class Analysis:
     def requests(
         self, since: datetime | None = None, until: datetime | None = None
     ) -> duckdb.DuckDBPyRelation:
-        """The request table of the window, priced now (materialized once)."""
-        from infermeter.analytics.query import request_table
+        """The request table of the window, priced now, run once into a temporary table
+        (in DuckDB's buffer pool, spilled to disk beyond the reader's memory limit).
 
-        return request_table(
-            self.con,
-            self.spans,
-            prices=self.prices,
-            deployments=self.deployments,
-            since=since,
-            until=until,
-        ).materialize()
+        Held once per window, prices and deployments for the session: the reader's view
+        never changes, and a report asks for the same window more than once (each hold
+        would otherwise keep another copy until the session closes)."""
+        from infermeter.analytics.query import request_table
+        from infermeter.analytics.query._bind import hold
+
+        held = self._held.get((since, until))
+        if held is not None and held[0] is self.prices and held[1] is self.deployments:
+            return held[2]
+        table = hold(
+            request_table(
+                self.con,
+                self.spans,
+                prices=self.prices,
+                deployments=self.deployments,
+                since=since,
+                until=until,
+            )
+        )
+        self._held[(since, until)] = (self.prices, self.deployments, table)
+        return table
 
     def metrics(
         self,

@@ -141,7 +141,10 @@ def open_clickhouse_reader(
                 f"ClickHouse store {location.display} has no infermeter views (version "
                 f"{version}): run `infermeter clickhouse init --store {location.display}`"
             )
-        con = duckdb.connect(":memory:")
+        from infermeter.collectors._reader import reader_config
+
+        # The reader's buffer pool and spill directory, as for a DuckDB store.
+        con = duckdb.connect(":memory:", config=reader_config())
         try:
             apply_migrations(con)
             load_window(client, con, since=since, until=until)

@@ -31,7 +31,7 @@ import logging
 import urllib.error
 import urllib.request
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 from infermeter.collectors._schema import SCHEMA_VERSION, apply_migrations, schema_version
 from infermeter.collectors._sidecar import (
@@ -48,7 +48,14 @@ if TYPE_CHECKING:
 
     import duckdb
 
-__all__ = ["migrate_store", "open_reader", "request_snapshot"]
+__all__ = [
+    "migrate_store",
+    "open_reader",
+    "reader_config",
+    "reader_memory_limit",
+    "reader_threads",
+    "request_snapshot",
+]
 
 _log = logging.getLogger("infermeter.collectors")
 
@@ -118,11 +125,34 @@ def request_snapshot(runtime: dict[str, Any], timeout: float = 120.0) -> Path:
     return Path(document["path"])
 
 
+# Buffer pool per DuckDB worker thread of a reader. Measured on the 10M-span benchmark
+# (bench_analytics.py): the request table runs out of memory with 2 threads in 512 MiB
+# (each thread keeps its own hash-table partitions and sort runs in memory), fits with
+# 1 thread in 512 MiB and with 2 in 1 GiB.
+_MEMORY_PER_THREAD: Final = 512 * 2**20
+
+
 def reader_memory_limit() -> str:
     """DuckDB's buffer pool for a reader: half the memory this process may use (the
     cgroup's limit in a container, else the machine's RAM), not DuckDB's default of 80 %
     of the machine's RAM — which ignores containers and leaves nothing for the process's
     own frames. Larger queries spill to disk beyond it."""
+    return f"{_reader_memory_bytes() // 2**20}MiB"
+
+
+def reader_threads(memory_limit: int | None = None) -> int:
+    """DuckDB worker threads for a reader with a buffer pool of ``memory_limit`` bytes
+    (default: :func:`reader_memory_limit`'s): one per 512 MiB of pool, at least one, at
+    most one per CPU — each thread holds its own share of a large aggregation or sort, so
+    more threads than the pool can feed fail with "Out of Memory" instead of spilling."""
+    import os
+
+    pool = _reader_memory_bytes() if memory_limit is None else memory_limit
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return max(1, min(cpus or 1, pool // _MEMORY_PER_THREAD))
+
+
+def _reader_memory_bytes() -> int:
     limit = _physical_memory()
     try:
         text = Path("/sys/fs/cgroup/memory.max").read_text().strip()
@@ -131,8 +161,30 @@ def reader_memory_limit() -> str:
     except OSError:
         pass
     if not limit:
-        return "1GiB"  # unknown machine: a size any machine that runs Python can give
-    return f"{max(limit // 2 // 2**20, 256)}MiB"
+        return 2**30  # unknown machine: a size any machine that runs Python can give
+    return max(limit // 2, 256 * 2**20)
+
+
+def reader_config() -> dict[str, str | bool | int | float | list[str]]:
+    """DuckDB settings of every reader connection: :func:`reader_memory_limit`,
+    :func:`reader_threads` for it, and a spill directory of its own for what goes beyond
+    it (large joins, sorts, the request tables analytics hold as temporary tables).
+
+    The directory is a fresh name under the system temp directory (``TMPDIR``), not
+    DuckDB's default ``<store>.tmp`` beside the store: readers write nothing next to a
+    store or a collector's snapshots. DuckDB creates it at the first spill and removes it,
+    with its files, when the connection closes.
+    """
+    import os
+    import secrets
+    import tempfile
+
+    spill = Path(tempfile.gettempdir()) / f"infermeter-reader-{os.getpid()}-{secrets.token_hex(4)}"
+    return {
+        "memory_limit": reader_memory_limit(),
+        "threads": reader_threads(),
+        "temp_directory": str(spill),
+    }
 
 
 def _physical_memory() -> int:
@@ -148,9 +200,7 @@ def _connect(path: Path) -> duckdb.DuckDBPyConnection:
     import duckdb
 
     try:
-        return duckdb.connect(
-            str(path), read_only=True, config={"memory_limit": reader_memory_limit()}
-        )
+        return duckdb.connect(str(path), read_only=True, config=reader_config())
     except duckdb.Error as exc:  # locked, not a DuckDB file, unreadable…
         raise OSError(f"cannot open {path} for reading: {exc}") from None
 

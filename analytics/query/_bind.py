@@ -17,9 +17,10 @@ from typing import TYPE_CHECKING, Any, Final
 if TYPE_CHECKING:
     import duckdb
 
-__all__ = ["sql_over"]
+__all__ = ["hold", "is_held", "sql_over"]
 
 _ids: Final = itertools.count()
+_HELD: Final = "im_held_"
 
 
 def sql_over(
@@ -44,3 +45,36 @@ def sql_over(
         pattern = re.compile(r"\b(" + "|".join(map(re.escape, renamed)) + r")\b")
         query = pattern.sub(lambda match: renamed[match.group(1)], query)
     return con.sql(query, params=params)
+
+
+def hold(relation: duckdb.DuckDBPyRelation) -> duckdb.DuckDBPyRelation:
+    """``relation`` run once into a temporary table of its connection; returns a relation
+    reading that table.
+
+    Not ``.materialize()``: that holds the rows in process memory outside DuckDB's
+    buffer pool, so a large request table grew the process past any memory limit. A
+    temporary table lives in the buffer pool and spills to the connection's
+    ``temp_directory`` beyond ``memory_limit`` (readers set both,
+    ``collectors._reader``); it is dropped when the connection (cursor) closes. A
+    read-only reader allows it: temporary tables are never written to the store.
+    """
+    name = f"{_HELD}{next(_ids)}"
+    # The name is ours (a counter), never user text.
+    relation.query(
+        "im_source",
+        f"CREATE TEMP TABLE {name} AS SELECT * FROM im_source",  # noqa: S608
+    )
+    held = relation.query("im_source", f"FROM temp.main.{name}")
+    assert held is not None
+    return held.set_alias(name)
+
+
+def is_held(relation: duckdb.DuckDBPyRelation) -> bool:
+    """Whether ``relation`` reads a table as stored (a base or :func:`hold` table, or
+    rows of one filtered): a query may read it twice instead of copying it first."""
+    if relation.type == "TABLE_RELATION":
+        return True
+    # Relations derived from a held one keep its alias; only a filter is as cheap to read.
+    return relation.type in ("SUBQUERY_RELATION", "FILTER_RELATION") and relation.alias.startswith(
+        _HELD
+    )

@@ -7,6 +7,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from infermeter.analytics.query import _queries
+from infermeter.analytics.query._bind import is_held
 from infermeter.analytics.query._buckets import check_group_columns
 from infermeter.analytics.query._metrics import with_bucket
 
@@ -30,7 +31,7 @@ def concurrency(
     the observed window from the first start to the last end (Little's law, L = λ·W).
     """
     columns = check_group_columns(by)
-    table = requests.type == "TABLE_RELATION"
+    table = is_held(requests)
     source = requests if bucket is None else with_bucket(requests, bucket)
     query = source.query(
         "im_requests",

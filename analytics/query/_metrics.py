@@ -40,6 +40,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from infermeter.analytics.query import _queries
+from infermeter.analytics.query._bind import hold, is_held
 from infermeter.analytics.query._buckets import check_group_columns, parse_bucket
 
 if TYPE_CHECKING:
@@ -98,8 +99,10 @@ def metric_inputs(
     requests: duckdb.DuckDBPyRelation, *, by: Sequence[str] = _queries.GROUP_COLUMNS
 ) -> duckdb.DuckDBPyRelation:
     """The columns of ``requests`` that metric tables grouped by ``by`` read, run once and
-    held in memory: hand it to several :func:`metrics` / :func:`concurrency` calls (a
-    weekly report) instead of the wide request table."""
+    held in a temporary table of its connection (DuckDB's buffer pool, which spills to
+    disk beyond the connection's ``memory_limit``; see :func:`~._bind.hold`): hand it to
+    several :func:`metrics` / :func:`concurrency` calls (a weekly report) instead of the
+    wide request table."""
     import duckdb
 
     columns = check_group_columns(by)
@@ -120,7 +123,7 @@ def metric_inputs(
         else duckdb.ColumnExpression(c)
         for c in _queries.METRIC_MEASURES
     ]
-    return requests.select(*columns, *measures).materialize()
+    return hold(requests.select(*columns, *measures))
 
 
 def with_bucket(
@@ -150,7 +153,7 @@ def metrics(
     ``requests`` is run once per call (its needed columns copied into the query); for
     several tables of one request table, pass :func:`metric_inputs` of it (or a table)."""
     columns = check_group_columns(by)
-    table = requests.type == "TABLE_RELATION"
+    table = is_held(requests)
     source = requests if bucket is None else with_bucket(requests, bucket)
     query = source.query(
         "im_requests", _queries.metrics_sql(columns, bucket=bucket is not None, table=table)

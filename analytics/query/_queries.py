@@ -97,8 +97,13 @@ GROUP_COLUMNS: Final = (
 # inside it is the throttle event, the cache/reasoning counts it inherits, and
 # ``untokenized``. Only the spans concerned are listed.
 SPAN_ADJUSTMENTS: Final = """
-WITH RECURSIVE in_window AS (
-    SELECT * FROM im_spans
+WITH RECURSIVE in_window AS NOT MATERIALIZED (
+    -- Read again by each step (a scan reads only that step's columns): holding it copied
+    -- every span (attributes and events too) and spilled gigabytes from 1M spans on.
+    SELECT trace_id, span_id, parent_span_id, service_name, tenant, kind, is_entry, scope_name,
+        operation, model, response_model, status_code, error_type, throttled,
+        input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, reasoning_tokens
+    FROM im_spans
     WHERE ($since::TIMESTAMP IS NULL OR start_time >= $since::TIMESTAMP)
       AND ($until::TIMESTAMP IS NULL OR start_time < $until::TIMESTAMP + INTERVAL 1 HOUR)
 ),
@@ -152,10 +157,11 @@ marked AS (
         OR model IS NOT NULL OR response_model IS NOT NULL
         OR lower(operation) IN ({llm_operations})
 ),
-nested_traces AS (
+nested_traces AS MATERIALIZED (
     SELECT trace_id FROM marked GROUP BY trace_id HAVING count(*) > 1
 ),
-tree AS (
+-- Held (few rows): the recursive step below reads it once per level.
+tree AS MATERIALIZED (
     SELECT w.trace_id, w.span_id, w.parent_span_id FROM in_window AS w
     SEMI JOIN nested_traces AS n ON w.trace_id = n.trace_id
     WHERE w.parent_span_id IS NOT NULL

@@ -264,8 +264,9 @@ def request_table(
     with ``prices`` now, never at ingest.
 
     ``since``/``until`` keep requests whose entry span starts in ``[since, until)`` (naive
-    datetimes are UTC). The result is lazy; materialize it (``.materialize()``) before
-    computing several metric tables from it. Columns: the analytics contract's
+    datetimes are UTC). The result is lazy; hold it (a temporary table: ``_bind.hold``,
+    as ``Analysis.requests`` does, or :func:`metric_inputs`) before computing several
+    metric tables from it. Columns: the analytics contract's
     (``trace_id … slo_ms``) plus ``error_type, initialization_type, span_count, llm_spans,
     vcpu, instance_concurrency, min_instances, instance_price_per_hour, architecture,
     foreign_spans, latency_ms`` (``foreign_spans``: spans of another tenant in the request's

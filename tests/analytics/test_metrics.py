@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import duckdb
@@ -223,11 +224,53 @@ def test_window_rate_concurrency_and_utilization(requests: duckdb.DuckDBPyRelati
 
 def test_metric_inputs_give_the_same_tables(requests: duckdb.DuckDBPyRelation) -> None:
     held = metric_inputs(requests, by=["tenant", "prompt_version"])
-    assert held.type == "MATERIALIZED_RELATION"
+    # Held in a temporary table (DuckDB's buffer pool, spillable), not in process memory.
+    assert held.query("h", "SELECT count(*) FROM duckdb_tables() WHERE temporary").fetchall() == [
+        (1,)
+    ]
+    assert held.columns[:2] == ["tenant", "prompt_version"]
     for by in (["tenant"], ["prompt_version"], []):
         assert metrics(held, by=by).equals(metrics(requests, by=by))
     with pytest.raises(ValueError, match="cannot group by"):
         metric_inputs(requests, by=["trace_id"])
+
+
+def test_a_read_only_reader_holds_the_request_table_and_leaves_the_store_as_it_was(
+    tmp_path: Path,
+) -> None:
+    import hashlib
+
+    from infermeter.analytics import open as open_store
+    from infermeter.collectors import apply_migrations
+
+    store = tmp_path / "store.duckdb"
+    con = duckdb.connect(str(store))
+    apply_migrations(con)
+    insert_spans(con, _dataset())
+    con.close()
+    before = hashlib.sha256(store.read_bytes()).hexdigest()
+    prices = load_prices()
+    deployments = Deployments([{"endpoint": "chat", "slo_ms": 1000.0}], prices=prices)
+    with open_store(store, prices=prices, deployments=deployments) as analysis:
+        # The report's path (a temporary table of the read-only reader) and the metric
+        # inputs built from it: the hand-computed numbers of the tests above.
+        for held in (analysis.requests(), metric_inputs(analysis.requests(), by=["tenant"])):
+            m = _one(metrics(held))
+            assert (m["requests"], m["errors"], m["peak_concurrency"]) == (10, 1, 3)
+            assert m["p95_ms"] == pytest.approx(2185.0)
+            assert m["token_cost_usd"] == pytest.approx(0.0345)
+            tenants = metrics(held, by=["tenant"])
+            assert tenants["requests"].to_list() == [5, 5]
+        # One temporary table per window: asking again reads the same one.
+        assert analysis.requests() is analysis.requests()
+        [(temporary,)] = analysis.con.execute(
+            "SELECT count(*) FROM duckdb_tables() WHERE temporary"
+        ).fetchall()
+        assert temporary == 2  # the request table and its metric inputs
+        [(spill,)] = analysis.con.execute("SELECT current_setting('temp_directory')").fetchall()
+    assert not Path(spill).exists()
+    assert hashlib.sha256(store.read_bytes()).hexdigest() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["store.duckdb"]
 
 
 def test_grouped_by_tenant(requests: duckdb.DuckDBPyRelation) -> None:

@@ -295,3 +295,62 @@ def test_a_reader_buffer_pool_is_half_the_memory_the_process_may_use(tmp_path: P
     number, unit = str(limit).split()
     shown = float(number) * {"MiB": 2**20, "GiB": 2**30, "TiB": 2**40}[unit]
     assert abs(shown - allowed / 2) <= 0.01 * allowed / 2 + 2**20
+
+
+def test_a_reader_spills_into_a_directory_of_its_own_removed_when_it_closes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import hashlib
+
+    monkeypatch.setenv("TMPDIR", str(tmp_path / "tmp"))
+    (tmp_path / "tmp").mkdir()
+    import tempfile
+
+    monkeypatch.setattr(tempfile, "tempdir", None)  # re-read TMPDIR
+    store = tmp_path / "store.duckdb"
+    writer = StoreWriter(store)
+    con = writer.connection()
+    insert_spans(con, [span_record()])
+    con.close()
+    writer.close()
+    before = hashlib.sha256(store.read_bytes()).hexdigest()
+    reader = open_reader(store)
+    [(spill,)] = reader.execute("SELECT current_setting('temp_directory')").fetchall()
+    assert Path(spill).parent == tmp_path / "tmp"
+    # 64 MiB of rows through a 16 MiB buffer pool: the temporary table must spill.
+    reader.execute("SET memory_limit = '16MiB'")
+    reader.execute(
+        "CREATE TEMP TABLE big AS SELECT range AS i, repeat('x', 24) || range AS s "
+        "FROM range(2000000)"
+    )
+    assert reader.execute("SELECT count(*) FROM big").fetchone() == (2_000_000,)
+    spilled = reader.execute("SELECT sum(size) FROM duckdb_temporary_files()").fetchone()
+    assert spilled is not None and spilled[0] > 0
+    assert Path(spill).is_dir()
+    reader.close()
+    assert not Path(spill).exists()
+    # Nothing was written into or beside the store (DuckDB's default spill directory
+    # would be store.duckdb.tmp).
+    assert hashlib.sha256(store.read_bytes()).hexdigest() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["store.duckdb", "tmp"]
+    assert list((tmp_path / "tmp").iterdir()) == []
+
+
+def test_a_reader_runs_one_duckdb_thread_per_512_mib_of_buffer_pool(tmp_path: Path) -> None:
+    import os
+
+    from infermeter.collectors._reader import reader_memory_limit, reader_threads
+
+    cpus = len(os.sched_getaffinity(0))
+    mib = 2**20
+    assert reader_threads(100 * mib) == 1  # never none
+    assert reader_threads(512 * mib) == 1
+    assert reader_threads(1024 * mib) == min(2, cpus)
+    assert reader_threads(1024 * 1024 * mib) == cpus  # never more than the CPUs
+    store = tmp_path / "store.duckdb"
+    StoreWriter(store).close()
+    reader = open_reader(store)
+    [(threads,)] = reader.execute("SELECT current_setting('threads')").fetchall()
+    reader.close()
+    pool = int(reader_memory_limit().removesuffix("MiB")) * mib
+    assert int(threads) == max(1, min(cpus, pool // (512 * mib)))
