@@ -33,7 +33,11 @@ def check_store(
     config = ExporterConfig.from_settings({**settings, "store": str(store)})
     moment = now or datetime.now(UTC)
     with open_analysis(
-        config.store, prices=config.prices, deployments=config.deployments, slo_ms=config.slo_ms
+        config.store,
+        prices=config.prices,
+        deployments=config.deployments,
+        slo_ms=config.slo_ms,
+        request_rows_after=config.request_rows_after,
     ) as analysis:
         snapshot = analysis.snapshot(config.options, drift=analysis.drift_results(), now=moment)
     return evaluate(rules, snapshot, now=moment)

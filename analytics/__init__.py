@@ -11,6 +11,7 @@ catalogue and rollups read by dashboards and alerts), ``cli`` and ``testing`` (k
 
 from __future__ import annotations
 
+from infermeter.analytics._read_settings import ENV_REQUEST_ROWS_AFTER, STORE_READ_SETTINGS
 from infermeter.analytics._session import Analysis
 from infermeter.analytics._session import open_analysis as open
 from infermeter.analytics.drift import (
@@ -84,9 +85,11 @@ __all__: list[str] = [
     "DEPLOYMENT_SETTINGS",
     "DRIFT_RESULT_COLUMNS",
     "DRIFT_SETTINGS",
+    "ENV_REQUEST_ROWS_AFTER",
     "GPU_ECONOMICS_COLUMNS",
     "METRIC_COLUMNS",
     "PRICE_SETTINGS",
+    "STORE_READ_SETTINGS",
     "Analysis",
     "Comparison",
     "ComputePrices",

@@ -9,6 +9,14 @@ newest span" and one place to find the drift results.
 
 The functions the session calls stay pure (they take relations and frames); the session
 only owns the connection and the inputs, and closes the connection when it ends.
+
+The session also chooses how a ClickHouse store is read (the one place): a window longer
+than ``request_rows_after`` (:data:`STORE_READ_SETTINGS`, ``INFERMETER_REQUEST_ROWS_AFTER``,
+default one day; an open-ended window is longer than any) reads request rows merged inside
+ClickHouse (step 2: ``collectors._clickhouse_requests``) and prices them here (stage (b) of
+the request table); a shorter one pulls the window's spans (step 1). Both give the DuckDB
+store's numbers. Commands that need every span (``stages``, ``prices check``, ``drift``,
+``export --parquet``) ask for spans (``spans=True``).
 """
 
 from __future__ import annotations
@@ -19,6 +27,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self
 
+from infermeter.agent.settings import resolve
+from infermeter.analytics._read_settings import STORE_READ_SETTINGS, reads_request_rows
 from infermeter.analytics.economics import Deployments, load_deployments
 from infermeter.analytics.pricing import PriceBook, load_prices
 from infermeter.analytics.query import _queries
@@ -32,6 +42,7 @@ if TYPE_CHECKING:
     from infermeter.analytics.quality import TopicShift
     from infermeter.analytics.report import WeeklyReport
     from infermeter.analytics.rollup import RollupOptions, Snapshot
+    from infermeter.collectors import RequestRows
 
 __all__ = ["Analysis", "open_analysis"]
 
@@ -51,10 +62,14 @@ class Analysis:
         *,
         prices: PriceBook,
         deployments: Deployments,
+        request_rows: RequestRows | None = None,
     ) -> None:
         self.store = store
         self.prices = prices
         self.deployments = deployments
+        # Set when a ClickHouse store is read as request rows (step 2): requests come from
+        # it, and ``spans`` hold only the spans of the requests it cannot answer.
+        self.request_rows = request_rows
         self._reader = connection
         # A cursor of our own: nothing the opener left on its connection is in the way.
         self.con: duckdb.DuckDBPyConnection = connection.cursor()
@@ -83,6 +98,10 @@ class Analysis:
         from infermeter.analytics.query._clock import future_limit
 
         limit = future_limit()
+        if self.request_rows is not None:
+            newest, future = self.request_rows.newest_span(limit)
+            self.future_spans, self.future_limit = future, limit
+            return newest
         # fetchall frees the cursor
         ((newest, future),) = self.con.execute(_queries.NEWEST_SPAN, {"limit": limit}).fetchall()
         self.future_spans, self.future_limit = int(future), limit
@@ -119,15 +138,18 @@ class Analysis:
 
         Held once per window, prices and deployments for the session: the reader's view
         never changes, and a report asks for the same window more than once (each hold
-        would otherwise keep another copy until the session closes)."""
+        would otherwise keep another copy until the session closes). A ClickHouse store
+        read as request rows (step 2) prices ClickHouse's request facts here."""
         from infermeter.analytics.query import request_table
         from infermeter.analytics.query._bind import hold
 
         held = self._held.get((since, until))
         if held is not None and held[0] is self.prices and held[1] is self.deployments:
             return held[2]
-        table = hold(
-            request_table(
+        if self.request_rows is not None:
+            relation = self._requests_from_rows(since, until)
+        else:
+            relation = request_table(
                 self.con,
                 self.spans,
                 prices=self.prices,
@@ -135,9 +157,32 @@ class Analysis:
                 since=since,
                 until=until,
             )
-        )
+        table = hold(relation)
         self._held[(since, until)] = (self.prices, self.deployments, table)
         return table
+
+    def _requests_from_rows(
+        self, since: datetime | None, until: datetime | None
+    ) -> duckdb.DuckDBPyRelation:
+        """Step 2: ClickHouse's request facts plus the facts of the traces it leaves to
+        the spans (the request table's stage (a) on them), priced here (stage (b))."""
+        from infermeter.analytics.query._requests import _utc_naive as utc_naive
+        from infermeter.analytics.query._requests import (
+            priced_requests,
+            request_facts,
+        )
+
+        assert self.request_rows is not None
+        since, until = utc_naive(since), utc_naive(until)
+        facts, spans = self.request_rows.read(since, until)
+        columns = _queries.REQUEST_FACT_COLUMNS
+        from_spans = request_facts(
+            self.con, self.con.from_arrow(spans), since=since, until=until
+        ).select(*columns)
+        # ClickHouse's columns cast to stage (a)'s types (its timestamps carry UTC).
+        schema = from_spans.limit(0).arrow().read_all().schema
+        merged = self.con.from_arrow(_conform(facts, schema)).union(from_spans)
+        return priced_requests(self.con, merged, prices=self.prices, deployments=self.deployments)
 
     def metrics(
         self,
@@ -414,8 +459,15 @@ class Analysis:
         """The rollups ``serve`` exports and ``alerts check`` evaluates."""
         from infermeter.analytics.rollup import compute_snapshot
 
+        step2: dict[str, Any] = {}
+        if self.request_rows is not None:
+            # Request rows (step 2): the whole store's requests, and the newest span, from
+            # ClickHouse; ``spans`` hold only the traces that need them.
+            rows = self.request_rows
+            step2 = {"all_requests": self.requests(), "newest_span": rows.newest_span}
         return compute_snapshot(
             self.con,
+            **step2,
             prices=self.prices,
             deployments=self.deployments,
             options=options,
@@ -430,7 +482,10 @@ class Analysis:
         try:
             self.con.close()
         finally:
-            self._reader.close()
+            if self.request_rows is not None:
+                self.request_rows.close()  # also closes the reader connection
+            else:
+                self._reader.close()
 
     def __enter__(self) -> Self:
         return self
@@ -450,6 +505,8 @@ def open_analysis(
     prices: PriceBook | str | Path | None = None,
     deployments: Deployments | str | Path | None = None,
     slo_ms: float | None = None,
+    request_rows_after: str | None = None,
+    spans: bool = False,
     **reader_options: Any,
 ) -> Analysis:
     """Open ``store`` for analysis (exported as ``infermeter.analytics.open``).
@@ -457,9 +514,14 @@ def open_analysis(
     ``prices`` / ``deployments``: loaded objects, or files to load (default: the
     ``INFERMETER_PRICES`` / ``INFERMETER_DEPLOYMENTS`` files, else the bundled defaults);
     ``slo_ms`` overrides every deployment's SLO. Bad files fail here, before the store is
-    opened. ``reader_options`` go to :func:`infermeter.collectors.open_reader`.
+    opened. ``reader_options`` go to :func:`infermeter.collectors.open_reader`
+    (``since``/``until``: the window a ClickHouse store is read for).
+
+    A ClickHouse store whose window (``since``/``until``; open-ended: longer than any) is
+    longer than ``request_rows_after`` (:data:`STORE_READ_SETTINGS`) is read as request
+    rows (step 2) unless ``spans`` asks for every span (see the module docstring).
     """
-    from infermeter.collectors import open_reader
+    from infermeter.collectors import open_reader, parse_store
 
     book = prices if isinstance(prices, PriceBook) else load_prices(prices)
     facts = (
@@ -467,4 +529,29 @@ def open_analysis(
         if isinstance(deployments, Deployments)
         else load_deployments(deployments, prices=book, slo_ms=slo_ms)
     )
+    setting = resolve(STORE_READ_SETTINGS, {"request_rows_after": request_rows_after})
+    since, until = reader_options.get("since"), reader_options.get("until")
+    if (
+        not spans
+        and parse_store(store).engine != "duckdb"
+        and reads_request_rows(setting["request_rows_after"], since, until)
+    ):
+        from infermeter.collectors import open_clickhouse_request_rows
+
+        rows = open_clickhouse_request_rows(parse_store(store))
+        return Analysis(store, rows.connection, prices=book, deployments=facts, request_rows=rows)
     return Analysis(store, open_reader(store, **reader_options), prices=book, deployments=facts)
+
+
+def _conform(table: Any, schema: Any) -> Any:
+    """``table`` (ClickHouse's Arrow) cast to ``schema`` column by column; UTC timestamps
+    become naive UTC, as the store keeps them."""
+    import pyarrow as pa
+
+    arrays = []
+    for field in schema:
+        column = table.column(field.name)
+        if pa.types.is_timestamp(column.type) and column.type.tz is not None:
+            column = column.cast(pa.timestamp(column.type.unit))
+        arrays.append(column.cast(field.type))
+    return pa.Table.from_arrays(arrays, schema=schema)

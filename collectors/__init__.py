@@ -19,6 +19,11 @@ Nothing heavy (duckdb, pyarrow) is imported until one of these runs.
 
 from __future__ import annotations
 
+from infermeter.collectors._clickhouse_reader import (
+    RequestRead,
+    RequestRows,
+    open_clickhouse_request_rows,
+)
 from infermeter.collectors._collector import Collector
 from infermeter.collectors._conventions import (
     ATTRIBUTE_MAP,
@@ -50,12 +55,15 @@ __all__ = [
     "Collector",
     "ExportResult",
     "ImportReport",
+    "RequestRead",
+    "RequestRows",
     "SignalMapping",
     "StoreBusyError",
     "StoreLocation",
     "StorePaths",
     "apply_migrations",
     "import_otlp",
+    "open_clickhouse_request_rows",
     "open_reader",
     "parse_store",
     "read_otlp",

@@ -16,8 +16,9 @@ start of their entry span, and a request's other spans may start a little earlie
 from __future__ import annotations
 
 import contextlib
-from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Final
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any, Final
 
 from infermeter.collectors._clickhouse_schema import (
     CLICKHOUSE_SCHEMA_VERSION,
@@ -41,7 +42,14 @@ if TYPE_CHECKING:
     from clickhouse_connect.driver.client import Client
     from infermeter.collectors._store_url import StoreLocation
 
-__all__ = ["WINDOW_MARGIN", "load_window", "open_clickhouse_reader"]
+__all__ = [
+    "WINDOW_MARGIN",
+    "RequestRead",
+    "RequestRows",
+    "load_window",
+    "open_clickhouse_reader",
+    "open_clickhouse_request_rows",
+]
 
 WINDOW_MARGIN: Final = timedelta(hours=1)
 
@@ -52,10 +60,15 @@ def _pull(
     columns: tuple[tuple[str, str], ...],
     since: datetime | None,
     until: datetime | None,
+    *,
+    traces: list[str] | None = None,
 ) -> pa.Table:
     names = ", ".join(name for name, _ in columns)
     where: list[str] = []
-    parameters: dict[str, datetime] = {}
+    parameters: dict[str, Any] = {}
+    if traces is not None:
+        where.append("trace_id IN {traces:Array(String)}")
+        parameters["traces"] = traces
     if since is not None:
         where.append("otel_timestamp >= {since:DateTime64(6, 'UTC')}")
         parameters["since"] = since - WINDOW_MARGIN
@@ -120,6 +133,148 @@ def _has_view(client: Client, name: str) -> bool:
     return bool(rows[0][0])
 
 
+def _checked_client(location: StoreLocation) -> Client:
+    client = location.client()
+    version = clickhouse_schema_version(client)
+    if version < CLICKHOUSE_SCHEMA_VERSION:
+        client.close()
+        raise OSError(
+            f"ClickHouse store {location.display} has no infermeter views (version "
+            f"{version}): run `infermeter clickhouse init --store {location.display}`"
+        )
+    return client
+
+
+# Trace ids per query when pulling the spans of chosen traces (a parameter each).
+_TRACES_PER_PULL: Final = 20_000
+
+
+@dataclass(frozen=True)
+class RequestRead:
+    """What one request-rows read took from ClickHouse: the window, the request facts
+    merged inside ClickHouse, and the spans pulled for the traces it cannot answer."""
+
+    since: datetime | None
+    until: datetime | None
+    fact_rows: int
+    traces: int
+    spans: int
+
+
+class RequestRows:
+    """A ClickHouse store read as request rows (step 2).
+
+    :meth:`read` gives a window's request facts (stage (a) columns) merged inside
+    ClickHouse and the spans of the traces its rollup cannot answer exactly
+    (``collectors._clickhouse_requests``), to compute theirs from.
+    ``connection``: an in-memory DuckDB with the store tables, whose ``spans`` hold only
+    the spans of those traces, for every window read so far (nothing is read before the
+    first :meth:`read`). :meth:`newest_span`: the newest span start up to a limit and the
+    count of spans after it. ``reads``: every read so far. Close it when
+    done (the connection and the ClickHouse client).
+    """
+
+    def __init__(self, location: StoreLocation) -> None:
+        import duckdb
+
+        self.location = location
+        self.reads: list[RequestRead] = []
+        self._client = _checked_client(location)
+        try:
+            from infermeter.collectors._reader import reader_config
+
+            # The reader's buffer pool and spill directory, as for a DuckDB store.
+            self.connection = duckdb.connect(":memory:", config=reader_config())
+            apply_migrations(self.connection)
+            if _has_view(self._client, EVENTS_VIEW):
+                # Every event (evaluations, feedback), as the span reader loads them.
+                events = _pull(self._client, EVENTS_VIEW, EVENT_COLUMNS, None, None)
+                _insert_events(self.connection, events)
+        except BaseException:
+            self._client.close()
+            raise
+
+    def read(self, since: datetime | None, until: datetime | None) -> tuple[pa.Table, pa.Table]:
+        """``(facts, spans)`` of the requests whose entry span starts in ``[since, until)``
+        (naive UTC; unbounded when None): the request facts ClickHouse merged, and the
+        spans (store columns) of every other request's trace."""
+        from infermeter.collectors._clickhouse_requests import pull_request_facts
+
+        facts, traces = pull_request_facts(self._client, since=since, until=until)
+        ids = [str(t) for t in traces.column("trace_id").to_pylist()]
+        parts = [
+            _pull(
+                self._client,
+                SPANS_VIEW,
+                SPAN_COLUMNS,
+                since,
+                until,
+                traces=ids[start : start + _TRACES_PER_PULL],
+            )
+            for start in range(0, len(ids), _TRACES_PER_PULL)
+        ]
+        spans = _concat(parts)
+        self._keep(spans)
+        self.reads.append(RequestRead(since, until, facts.num_rows, len(ids), spans.num_rows))
+        # Not cached: the analytics hold the priced requests of each window they read.
+        return facts, spans
+
+    def _keep(self, spans: pa.Table) -> None:
+        """Add the spans of traces not held yet to ``connection``'s ``spans`` (what the
+        span-reading analytics of the windows read so far see)."""
+        if not spans.num_rows:
+            return
+        self.connection.register("_infermeter_spans_pull", spans)
+        try:
+            self.connection.execute(
+                "INSERT INTO spans BY NAME SELECT * FROM _infermeter_spans_pull AS p"
+                " WHERE p.trace_id NOT IN (SELECT DISTINCT trace_id FROM spans)"
+            )
+        finally:
+            self.connection.unregister("_infermeter_spans_pull")
+
+    def newest_span(self, limit: datetime | None) -> tuple[datetime | None, int]:
+        """The newest span start up to ``limit`` (naive UTC) and the count after it: the
+        store's NEWEST_SPAN answer, read from ClickHouse (``spans`` here hold a subset)."""
+        return _newest(self._client, limit)
+
+    def close(self) -> None:
+        try:
+            self.connection.close()
+        finally:
+            with contextlib.suppress(Exception):
+                self._client.close()
+
+
+def _concat(parts: list[pa.Table]) -> pa.Table:
+    import pyarrow as pa
+
+    if parts:
+        return pa.concat_tables(parts)
+    return arrow_schema(SPAN_COLUMNS).empty_table()
+
+
+def open_clickhouse_request_rows(location: StoreLocation) -> RequestRows:
+    """The ClickHouse store at ``location`` read as request rows (:class:`RequestRows`).
+    Raises ``OSError`` when the store cannot be reached or was never initialised."""
+    return RequestRows(location)
+
+
+def _newest(client: Client, limit: datetime | None) -> tuple[datetime | None, int]:
+    """The newest span start up to ``limit`` and the count after it (NEWEST_SPAN's answer)."""
+    if limit is None:
+        sql = f"SELECT maxOrNull(start_time), 0 FROM {SPANS_VIEW}"  # noqa: S608 — fixed name
+        rows = client.query(sql).result_rows
+    else:
+        limited = "{limit:DateTime64(6, 'UTC')}"  # a parameter; the view's name is fixed
+        sql = f"SELECT maxIfOrNull(start_time, start_time <= {limited}), countIf(start_time > {limited}) FROM {SPANS_VIEW}"  # noqa: S608, E501
+        rows = client.query(sql, parameters={"limit": limit}).result_rows
+    newest, after = rows[0][0], int(rows[0][1])
+    if isinstance(newest, datetime) and newest.tzinfo is not None:
+        newest = newest.astimezone(UTC).replace(tzinfo=None)
+    return newest, after
+
+
 def open_clickhouse_reader(
     location: StoreLocation,
     *,
@@ -133,14 +288,8 @@ def open_clickhouse_reader(
     """
     import duckdb
 
-    client = location.client()
+    client = _checked_client(location)
     try:
-        version = clickhouse_schema_version(client)
-        if version < CLICKHOUSE_SCHEMA_VERSION:
-            raise OSError(
-                f"ClickHouse store {location.display} has no infermeter views (version "
-                f"{version}): run `infermeter clickhouse init --store {location.display}`"
-            )
         from infermeter.collectors._reader import reader_config
 
         # The reader's buffer pool and spill directory, as for a DuckDB store.

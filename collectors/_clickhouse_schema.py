@@ -935,25 +935,34 @@ def _migration_1(client: Client, shape: TableShape, table: str) -> None:
 
 
 def _migration_2(client: Client, shape: TableShape, table: str) -> None:
-    """Step 2: the request rollup table, filled from the spans already stored, then
-    kept current by a materialized view over the table (spans inserted while this runs
-    are missed: run it before ingest starts, or pause ingest)."""
-    from infermeter.collectors._clickhouse_requests import (
-        REQUESTS_TABLE,
-        requests_statements,
-        rollup_select,
-    )
+    """Step 2's first request rollup: superseded by migration 3 (which drops it where it
+    exists), so nothing is built here."""
+    del client, shape, table
 
-    create, view = requests_statements(shape, table=table)
-    client.command(create)
-    client.command(f"INSERT INTO {REQUESTS_TABLE} {rollup_select(shape, table)}")
-    client.command(view)
+
+def _migration_3(client: Client, shape: TableShape, table: str) -> None:
+    """Step 2: the request rollup (the request table's stage (a) states), filled from the
+    spans already stored, then kept current by a materialized view over the table (spans
+    inserted while this runs are missed: run it before ingest starts, or pause ingest).
+    Replaces migration 2's rollup, whose states lacked what the request facts need."""
+    from infermeter.collectors._clickhouse_requests import rebuild
+
+    # With the tenant attributes the views were last generated with (init rebuilds the
+    # rollup when it generates them with others).
+    recorded = clickhouse_view_settings(client).get("tenant_attributes")
+    rebuild(
+        client,
+        shape,
+        table,
+        tenant_attributes=DEFAULT_TENANT_ATTRIBUTES if recorded is None else tuple(recorded),
+    )
 
 
 # Each entry upgrades version i to i + 1; a released entry is never edited.
 _MIGRATIONS: Final[tuple[Callable[[Client, TableShape, str], None], ...]] = (
     _migration_1,
     _migration_2,
+    _migration_3,
 )
 CLICKHOUSE_SCHEMA_VERSION: Final = len(_MIGRATIONS)
 
@@ -1062,7 +1071,15 @@ def clickhouse_init(
     ):
         client.command(statement)
     settings = {"tenant_attributes": list(tenant_attributes)}
-    if clickhouse_view_settings(client) != settings:
+    recorded = clickhouse_view_settings(client)
+    if recorded != settings:
+        if recorded.get("tenant_attributes", list(DEFAULT_TENANT_ATTRIBUTES)) != list(
+            tenant_attributes
+        ):
+            # The request rollup reads the tenant as the views do: rebuilt with the new list.
+            from infermeter.collectors._clickhouse_requests import rebuild
+
+            rebuild(client, shape, table, tenant_attributes=tenant_attributes)
         client.command(
             f"INSERT INTO {MIGRATIONS_TABLE} (version, view_settings) VALUES"  # noqa: S608
             f" ({CLICKHOUSE_SCHEMA_VERSION}, {_sql_string(json.dumps(settings))})"

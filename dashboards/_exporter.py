@@ -50,6 +50,9 @@ class ExporterConfig:
     prices: str | None = None
     deployments: str | None = None
     slo_ms: float | None = None
+    # On a ClickHouse store: windows longer than this read request rows (analytics'
+    # STORE_READ_SETTINGS); None: its environment variable, else its default.
+    request_rows_after: str | None = None
     host: str = "127.0.0.1"
     port: int = 9465
     refresh_interval: float = 30.0
@@ -74,6 +77,7 @@ class ExporterConfig:
             prices=values.get("prices"),
             deployments=values.get("deployments"),
             slo_ms=values.get("slo_ms"),
+            request_rows_after=values.get("request_rows_after"),
             host=values.get("host", "127.0.0.1"),
             port=values.get("port", 9465),
             refresh_interval=values.get("refresh_interval", 30.0),
@@ -159,7 +163,10 @@ class MetricsExporter:
                     _one_line(exc),
                 )
             with open_analysis(
-                self.config.store, prices=self.prices, deployments=self.deployments
+                self.config.store,
+                prices=self.prices,
+                deployments=self.deployments,
+                request_rows_after=self.config.request_rows_after,
             ) as analysis:
                 snapshot = analysis.snapshot(
                     self.config.options,

@@ -83,10 +83,11 @@ def parse_window_end(raw: str) -> str:
 
 
 def _analytics_settings() -> tuple[Setting[Any], ...]:
-    # The pricing and deployment settings are the analytics room's (same flags and env).
-    from infermeter.analytics import DEPLOYMENT_SETTINGS, PRICE_SETTINGS
+    # The pricing, deployment and store-read settings are the analytics room's (same flags
+    # and env).
+    from infermeter.analytics import DEPLOYMENT_SETTINGS, PRICE_SETTINGS, STORE_READ_SETTINGS
 
-    return (*PRICE_SETTINGS, *DEPLOYMENT_SETTINGS)
+    return (*PRICE_SETTINGS, *DEPLOYMENT_SETTINGS, *STORE_READ_SETTINGS)
 
 
 ROLLUP_SETTINGS: Final[tuple[Setting[Any], ...]] = (

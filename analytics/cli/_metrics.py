@@ -17,6 +17,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Final
 
 from infermeter.agent.settings import add_arguments
+from infermeter.analytics._read_settings import STORE_READ_SETTINGS
 from infermeter.analytics.economics._deployments import DEPLOYMENT_SETTINGS
 from infermeter.analytics.pricing._prices import PRICE_SETTINGS
 from infermeter.analytics.query._queries import GROUP_COLUMNS
@@ -119,7 +120,7 @@ def register(subcommands: argparse._SubParsersAction[argparse.ArgumentParser]) -
         f"{', '.join(GROUP_COLUMNS)} and a time bucket.",
     )
     _store_args(metrics)
-    add_arguments(metrics, (*PRICE_SETTINGS, *DEPLOYMENT_SETTINGS))
+    add_arguments(metrics, (*PRICE_SETTINGS, *DEPLOYMENT_SETTINGS, *STORE_READ_SETTINGS))
     metrics.add_argument(
         "--by", default="", help=f"comma-separated group columns ({', '.join(GROUP_COLUMNS)})"
     )
@@ -186,9 +187,12 @@ def _status(message: str) -> Iterator[None]:
         yield
 
 
-def _session(args: argparse.Namespace, *, deployments: bool = True) -> Analysis:
+def _session(
+    args: argparse.Namespace, *, deployments: bool = True, spans: bool = False
+) -> Analysis:
     """The command's analysis session (prices and deployments load before the store opens,
-    so a bad file fails first)."""
+    so a bad file fails first). ``spans``: the command reads every span of the window (a
+    ClickHouse store is then never read as request rows)."""
     from infermeter.analytics._session import open_analysis
 
     return open_analysis(
@@ -196,6 +200,8 @@ def _session(args: argparse.Namespace, *, deployments: bool = True) -> Analysis:
         prices=args.prices,
         deployments=args.deployments if deployments else None,
         slo_ms=getattr(args, "slo_ms", None),
+        request_rows_after=getattr(args, "request_rows_after", None),
+        spans=spans,
         # A ClickHouse store pulls only this window's spans (a DuckDB file ignores it).
         since=getattr(args, "since", None),
         until=getattr(args, "until", None),
@@ -220,7 +226,8 @@ def _run_metrics(args: argparse.Namespace) -> int:
     if args.quality:
         columns += [c for c in _QUALITY_COLUMNS if c not in columns]
     _check_window(args)
-    with _session(args) as analysis, _status("computing metrics"):
+    # --quality reads retrieval spans: every span of the window.
+    with _session(args, spans=args.quality) as analysis, _status("computing metrics"):
         requests = analysis.requests(args.since, args.until)
         frame = metrics(requests, by=by, bucket=args.bucket)
         (foreign,) = requests.aggregate(
@@ -272,7 +279,7 @@ def _run_stages(args: argparse.Namespace) -> int:
 
     by = check_group_columns(args.by)
     _check_window(args)
-    with _session(args) as analysis, _status("attributing latency to stages"):
+    with _session(args, spans=True) as analysis, _status("attributing latency to stages"):
         frame = analysis.stages(by=by, since=args.since, until=args.until)
     _emit(frame, args.format, list(frame.columns), title="latency per stage")
     return 0
@@ -378,7 +385,7 @@ def _run_prices_compute(args: argparse.Namespace) -> int:
 def _run_prices_check(args: argparse.Namespace) -> int:
 
     _check_window(args)
-    with _session(args, deployments=False) as analysis, _status("checking prices"):
+    with _session(args, deployments=False, spans=True) as analysis, _status("checking prices"):
         frame = analysis.price_coverage(since=args.since, until=args.until)
     columns = [
         "model",

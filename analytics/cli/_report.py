@@ -41,6 +41,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Final
 
 from infermeter.agent.settings import add_arguments
+from infermeter.analytics._read_settings import STORE_READ_SETTINGS
 from infermeter.analytics.cli._metrics import parse_moment
 from infermeter.analytics.economics._deployments import DEPLOYMENT_SETTINGS
 from infermeter.analytics.pricing._prices import PRICE_SETTINGS
@@ -62,7 +63,7 @@ def _common(parser: argparse.ArgumentParser) -> None:
         required=True,
         help="the store: DuckDB file, clickhouse://user:password@host:8123/db or chdb:///dir",
     )
-    add_arguments(parser, (*PRICE_SETTINGS, *DEPLOYMENT_SETTINGS))
+    add_arguments(parser, (*PRICE_SETTINGS, *DEPLOYMENT_SETTINGS, *STORE_READ_SETTINGS))
 
 
 def _window_args(parser: argparse.ArgumentParser) -> None:
@@ -145,13 +146,19 @@ def register(subcommands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     report.set_defaults(handler=_run_report)
 
 
-def _session(args: argparse.Namespace) -> Analysis:
+def _session(args: argparse.Namespace, *, spans: bool = False) -> Analysis:
     """The command's analysis session (prices and deployments load before the store opens,
-    so a bad file fails first)."""
+    so a bad file fails first). ``spans``: the command reads spans or embeddings (a
+    ClickHouse store is then never read as request rows)."""
     from infermeter.analytics._session import open_analysis
 
     return open_analysis(
-        args.store, prices=args.prices, deployments=args.deployments, slo_ms=args.slo_ms
+        args.store,
+        prices=args.prices,
+        deployments=args.deployments,
+        slo_ms=args.slo_ms,
+        request_rows_after=args.request_rows_after,
+        spans=spans,
     )
 
 

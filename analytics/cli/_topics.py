@@ -51,7 +51,7 @@ def register(subcommands: argparse._SubParsersAction[argparse.ArgumentParser]) -
 
 
 def _run_topics(args: argparse.Namespace) -> int:
-    with _session(args) as analysis:
+    with _session(args, spans=True) as analysis:  # embeddings
         current, reference = args.current, args.reference
         if current is None:
             newest = analysis.newest_span()

@@ -269,6 +269,8 @@ def compute_snapshot(
     now: datetime | None = None,
     previous_tenants: Iterable[str] = (),
     previous_values: Mapping[str, Iterable[str]] | None = None,
+    all_requests: duckdb.DuckDBPyRelation | None = None,
+    newest_span: Callable[[datetime], tuple[datetime | None, int]] | None = None,
 ) -> Snapshot:
     """The rollups of the store behind ``con`` (read only; never opened or closed here).
 
@@ -276,6 +278,9 @@ def compute_snapshot(
     ``read_drift_results()`` of the store's results file, or None. ``previous_tenants``:
     the previous snapshot's ``named_tenants`` (keeps tenant labels stable);
     ``previous_values`` its ``named_values`` (the same for the other capped labels).
+    ``all_requests`` (the whole store's request table, e.g. priced from a ClickHouse store's
+    request rows) and ``newest_span`` (limit -> the newest span start up to it and the
+    count after it) stand in for reading them from ``con``'s spans.
     """
     from infermeter.analytics import (
         arrival_frame,
@@ -294,14 +299,21 @@ def compute_snapshot(
     now = _utc_naive(now or datetime.now(UTC))
     limit = future_limit(now)
     # fetchall: frees the cursor
-    ((newest, future_spans),) = con.execute(_queries.NEWEST_SPAN, {"limit": limit}).fetchall()
+    if newest_span is not None:
+        newest, future_spans = newest_span(limit)
+    else:
+        ((newest, future_spans),) = con.execute(_queries.NEWEST_SPAN, {"limit": limit}).fetchall()
     end = newest + timedelta(microseconds=1) if options.window_end == "newest" and newest else now
     start = end - options.window
     # One request table for the whole store, priced once; every window is a filter of it
     # (a request belongs to the window its entry span starts in, as in request_table).
-    priced = request_table(
-        con, con.table("spans"), prices=prices, deployments=deployments
-    ).materialize()
+    priced = (
+        all_requests
+        if all_requests is not None
+        else request_table(
+            con, con.table("spans"), prices=prices, deployments=deployments
+        ).materialize()
+    )
     # Models, endpoints, prompt versions, providers and runtimes beyond the top ones by
     # lifetime requests are one "other" everywhere below (tenants are bucketed later, as
     # before: recommendations still name a tenant outside the top).

@@ -37,13 +37,13 @@ from infermeter.analytics import (
     request_table,
     runtime_economics,
 )
+from infermeter.analytics import open as analytics_open
 from infermeter.collectors import Collector, open_reader, parse_store
 from infermeter.collectors._clickhouse_otel import (
     go_number,
     insert_otel_traces,
     otel_traces_arrow,
 )
-from infermeter.collectors._clickhouse_requests import request_metrics
 from infermeter.collectors._clickhouse_schema import (
     CLICKHOUSE_SCHEMA_VERSION,
     OTEL_TRACES_DDL,
@@ -518,68 +518,6 @@ def test_collect_writes_the_exporters_rows_into_clickhouse(
     assert shape == 3 * len(TRAFFIC)
 
 
-STEP2_COLUMNS = (
-    "requests",
-    "errors",
-    "error_rate",
-    "p50_ms",
-    "p95_ms",
-    "p99_ms",
-    "cold_starts",
-    "cold_start_rate",
-    "throttled",
-    "throttle_rate",
-    "throttle_events",
-    "input_tokens_per_request",
-    "output_tokens_per_request",
-    "token_cost_usd",
-)
-
-
-def test_request_rollup_in_clickhouse_equals_the_span_path(
-    duck: duckdb.DuckDBPyConnection, chdb_root: Path
-) -> None:
-    """Step 2: half the spans stored before `init` (backfilled), the rest after it, in
-    blocks that split traces (the materialized view aggregates each block): merged request
-    rows give the DuckDB metrics, with exact quantiles and query-time prices."""
-    admin = parse_store(f"chdb://{chdb_root}").client()
-    admin.command("CREATE DATABASE IF NOT EXISTS step2")
-    client = parse_store(f"chdb://{chdb_root}?database=step2").client()
-    client.command(OTEL_TRACES_DDL.format(table="otel_traces"))
-    rows = otel_traces_arrow(TRAFFIC)
-    order = list(range(rows.num_rows))
-    random.Random(5).shuffle(order)
-    rows = rows.take(order)
-    half = rows.num_rows // 2
-    insert_otel_traces(client, rows.slice(0, half))
-    clickhouse_init(client)
-    for offset in range(half, rows.num_rows, 250):
-        insert_otel_traces(client, rows.slice(offset, 250))
-    partial = client.query("SELECT count() FROM infermeter_requests").result_rows[0][0]
-    assert partial > len(TRAFFIC)  # traces really were split across blocks
-
-    prices = load_prices()
-    since, until = START + timedelta(days=2), START + timedelta(days=12)
-    got = request_metrics(client, by=("tenant", "model"), since=since, until=until, prices=prices)
-    requests = request_table(
-        duck,
-        duck.table("spans"),
-        prices=prices,
-        deployments=load_deployments(None, prices=prices),
-        since=since,
-        until=until,
-    )
-    want = metrics(requests, by=("tenant", "model")).select(["tenant", "model", *STEP2_COLUMNS])
-    assert_frame_equal(
-        got.select(want.columns),
-        want,
-        check_dtypes=False,
-        check_exact=False,
-        rel_tol=1e-9,
-        abs_tol=1e-12,
-    )
-
-
 def test_request_rollup_tags_do_not_depend_on_span_order(chdb_root: Path) -> None:
     """An entry span with a tenant but no prompt and a child with a prompt version: the
     request takes the child's version whichever span is inserted (and aggregated) first,
@@ -609,7 +547,11 @@ def test_request_rollup_tags_do_not_depend_on_span_order(chdb_root: Path) -> Non
         spans = [child, entry] if first_child else [entry, child]
         for span in spans:  # one insert block each: two partial rows per request
             insert_otel_traces(client, otel_traces_arrow([otlp_request([span])]))
-    got = request_metrics(client, by=("tenant", "prompt_version"))
+    client.close()
+    url = f"chdb://{chdb_root}?database=step2_order"
+    with analytics_open(url, request_rows_after="0") as analysis:
+        got = analysis.metrics(by=("tenant", "prompt_version"))
+        assert analysis.request_rows is not None and analysis.request_rows.reads
     assert got.select("tenant", "prompt_version", "requests").rows() == [("acme", "v2", 2)]
 
 

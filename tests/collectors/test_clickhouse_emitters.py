@@ -32,6 +32,7 @@ pytest.importorskip("chdb")
 pytest.importorskip("clickhouse_connect")
 
 from infermeter.analytics import Deployments, load_prices, request_table
+from infermeter.analytics import open as analytics_open
 from infermeter.collectors import Collector, open_reader, parse_store
 from infermeter.collectors._clickhouse_otel import (
     insert_otel_logs,
@@ -408,6 +409,16 @@ def test_every_emitters_span_columns_are_the_collectors(
     # The same requests, each entered by the same span: the remote-parent server spans
     # are requests on ClickHouse too (their parent is in no span of their service).
     assert got_requests == _request_spans(duck)
+    if not json_column:
+        # Step 2 (request rows merged inside ClickHouse, the tenant read with init's
+        # tenant attributes) gives every metric of the span path, emitter by emitter.
+        by = ("tenant", "model", "service_name")
+        with analytics_open(url, request_rows_after="never") as analysis:
+            step1 = analysis.metrics(by=by)
+        with analytics_open(url, request_rows_after="0") as analysis:
+            step2 = analysis.metrics(by=by)
+            assert analysis.request_rows is not None and analysis.request_rows.reads
+        assert_frame_equal(step2, step1, check_exact=False, rel_tol=1e-9, abs_tol=1e-12)
     assert _remote_parent_spans() <= {span for _, span, _ in got_requests}
     assert got.height == want.height > 60
     # Only the remote-parent spans differ in is_entry (no flags in otel_traces); analytics
