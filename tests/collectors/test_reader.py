@@ -354,3 +354,14 @@ def test_a_reader_runs_one_duckdb_thread_per_512_mib_of_buffer_pool(tmp_path: Pa
     reader.close()
     pool = int(reader_memory_limit().removesuffix("MiB")) * mib
     assert int(threads) == max(1, min(cpus, pool // (512 * mib)))
+
+
+def test_a_reader_can_be_given_a_smaller_buffer_pool(tmp_path: Path) -> None:
+    store = tmp_path / "store.duckdb"
+    StoreWriter(store).close()
+    reader = open_reader(store, memory_limit="300MiB")
+    [(limit,)] = reader.execute(
+        "SELECT value FROM duckdb_settings() WHERE name = 'memory_limit'"
+    ).fetchall()
+    reader.close()
+    assert limit == "300.0 MiB"
