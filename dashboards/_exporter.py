@@ -56,6 +56,7 @@ class ExporterConfig:
     host: str = "127.0.0.1"
     port: int = 9465
     refresh_interval: float = 30.0
+    memory_limit: str | None = None  # DuckDB buffer pool of a refresh (None: the reader's)
 
     @classmethod
     def from_settings(cls, values: Mapping[str, Any]) -> ExporterConfig:
@@ -81,6 +82,7 @@ class ExporterConfig:
             host=values.get("host", "127.0.0.1"),
             port=values.get("port", 9465),
             refresh_interval=values.get("refresh_interval", 30.0),
+            memory_limit=values.get("memory_limit"),
         )
 
 
@@ -167,6 +169,7 @@ class MetricsExporter:
                 prices=self.prices,
                 deployments=self.deployments,
                 request_rows_after=self.config.request_rows_after,
+                memory_limit=self.config.memory_limit,  # DuckDB stores (ClickHouse: unused)
             ) as analysis:
                 snapshot = analysis.snapshot(
                     self.config.options,

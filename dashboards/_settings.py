@@ -14,6 +14,7 @@ from typing import Any, Final
 
 from infermeter.agent.settings import (
     Setting,
+    parse_memory_size,
     parse_positive_int,
     parse_str,
 )
@@ -24,6 +25,7 @@ __all__ = [
     "ENV_ECONOMICS_WINDOW",
     "ENV_REFRESH_INTERVAL",
     "ENV_SERVE_HOST",
+    "ENV_SERVE_MEMORY_LIMIT",
     "ENV_SERVE_PORT",
     "ENV_STORE",
     "ENV_TOP_TENANTS",
@@ -42,6 +44,11 @@ ENV_STORE: Final = "INFERMETER_STORE"
 ENV_SERVE_HOST: Final = "INFERMETER_SERVE_HOST"
 ENV_SERVE_PORT: Final = "INFERMETER_SERVE_PORT"
 ENV_REFRESH_INTERVAL: Final = "INFERMETER_REFRESH_INTERVAL"
+ENV_SERVE_MEMORY_LIMIT: Final = "INFERMETER_SERVE_MEMORY_LIMIT"
+# A server runs for months next to other processes: its DuckDB buffer pool is a fixed
+# 1 GiB (rollups larger than that spill to disk), not the half of the machine a one-off
+# report may take. Measured: 10M spans of weekly tables need ~1.5 GiB peak at 512 MiB.
+DEFAULT_SERVE_MEMORY_LIMIT: Final = "1GiB"
 ENV_WINDOW: Final = "INFERMETER_WINDOW"
 ENV_WINDOW_END: Final = "INFERMETER_WINDOW_END"
 ENV_ECONOMICS_WINDOW: Final = "INFERMETER_ECONOMICS_WINDOW"
@@ -167,6 +174,14 @@ SERVE_SETTINGS: Final[tuple[Setting[Any], ...]] = (
         30.0,
         parse_duration,
         "how often the rollups are recomputed in the background",
+    ),
+    Setting(
+        "memory_limit",
+        ENV_SERVE_MEMORY_LIMIT,
+        DEFAULT_SERVE_MEMORY_LIMIT,
+        parse_memory_size,
+        "DuckDB buffer pool of each refresh (256MB, 2GiB ...); larger rollups spill to "
+        "disk (DuckDB stores only)",
     ),
 )
 

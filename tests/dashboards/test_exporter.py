@@ -154,6 +154,42 @@ def test_scrapes_never_recompute(
     assert calls == [1]
 
 
+@pytest.mark.parametrize(
+    ("settings", "env", "expected"),
+    [
+        ({}, None, "1.0 GiB"),  # a server's fixed default, not half the machine
+        ({}, "300MiB", "300.0 MiB"),  # INFERMETER_SERVE_MEMORY_LIMIT
+        ({"memory_limit": "200MiB"}, "300MiB", "200.0 MiB"),  # the argument wins
+    ],
+)
+def test_a_refresh_reads_with_the_configured_buffer_pool(
+    store: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    settings: dict[str, Any],
+    env: str | None,
+    expected: str,
+) -> None:
+    import infermeter.collectors
+
+    if env is not None:
+        monkeypatch.setenv("INFERMETER_SERVE_MEMORY_LIMIT", env)
+    seen: list[str] = []
+    real = infermeter.collectors.open_reader
+
+    def recording(*args: Any, **kwargs: Any) -> Any:
+        con = real(*args, **kwargs)
+        [(limit,)] = con.execute(
+            "SELECT value FROM duckdb_settings() WHERE name = 'memory_limit'"
+        ).fetchall()
+        seen.append(str(limit))
+        return con
+
+    monkeypatch.setattr(infermeter.collectors, "open_reader", recording)
+    with serve(store, port=0, refresh_interval=3600, **settings) as running:
+        assert running.wait_for_refresh(60), running.last_error
+    assert seen and set(seen) == {expected}
+
+
 def test_failed_refresh_keeps_previous_values(exporter: MetricsExporter, store: Path) -> None:
     before = scrape(exporter.url)
     store.rename(store.with_suffix(".moved"))
