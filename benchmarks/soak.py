@@ -278,8 +278,10 @@ def measure_pipeline_capacity(
     step = max(seconds, 3.0)
     rates = [share * ceiling for share in RAMP]
     best = 0.0
-    with collector_process(folder / "pipeline.duckdb") as proc:
-        serve = Serve(proc.store, folder / "pipeline-serve.log", window)
+    with (
+        collector_process(folder / "pipeline.duckdb") as proc,
+        Serve(proc.store, folder / "pipeline-serve.log", window),
+    ):
         probes = [
             _service(
                 proc.url,
@@ -308,7 +310,6 @@ def measure_pipeline_capacity(
             for probe in probes:
                 probe.kill()
                 probe.wait(30)
-            serve.stop()
     return best
 
 
@@ -362,12 +363,20 @@ class Serve:
                 values[name] = float(value)
         return values
 
+    def __enter__(self) -> Serve:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
     def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(30)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(30)
         self.log.close()
 
 
@@ -427,8 +436,7 @@ def soak(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
             raise RuntimeError(f"no capacity measured: {capacity} (see the probe logs)")
     errors: list[str] = []
     store = folder / "soak.duckdb"
-    with collector_process(store) as collector:
-        serve = Serve(store, folder / "serve.log", window)
+    with collector_process(store) as collector, Serve(store, folder / "serve.log", window) as serve:
         wall_start = time.time()
         # configure()'s own exporter settings: what the soak tests is what users get.
         services = [
