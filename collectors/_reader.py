@@ -140,12 +140,13 @@ def request_snapshot(runtime: dict[str, Any], timeout: float = 120.0) -> Path:
 _MEMORY_PER_THREAD: Final = 512 * 2**20
 
 
-def reader_memory_limit() -> str:
-    """DuckDB's buffer pool for a reader: half the memory this process may use (the
-    cgroup's limit in a container, else the machine's RAM), not DuckDB's default of 80 %
-    of the machine's RAM — which ignores containers and leaves nothing for the process's
-    own frames. Larger queries spill to disk beyond it."""
-    return f"{_reader_memory_bytes() // 2**20}MiB"
+def reader_memory_limit(share: float = 0.5) -> str:
+    """DuckDB's buffer pool for a reader: ``share`` (default half) of the memory this
+    process may use (the cgroup's limit in a container, else the machine's RAM), not
+    DuckDB's default of 80 % of the machine's RAM — which ignores containers and leaves
+    nothing for the process's own frames. Larger queries spill to disk beyond it."""
+    pool = _reader_memory_bytes() * 2 * share  # _reader_memory_bytes is the half
+    return f"{max(int(pool), 256 * 2**20) // 2**20}MiB"
 
 
 def reader_threads(memory_limit: int | None = None) -> int:

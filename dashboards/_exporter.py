@@ -169,7 +169,7 @@ class MetricsExporter:
                 prices=self.prices,
                 deployments=self.deployments,
                 request_rows_after=self.config.request_rows_after,
-                memory_limit=self.config.memory_limit,  # DuckDB stores (ClickHouse: unused)
+                memory_limit=_buffer_pool(self.config.memory_limit),  # DuckDB stores only
             ) as analysis:
                 snapshot = analysis.snapshot(
                     self.config.options,
@@ -264,6 +264,16 @@ class MetricsExporter:
         tb: TracebackType | None,
     ) -> None:
         self.close()
+
+
+def _buffer_pool(setting: str | None) -> str | None:
+    """A DuckDB size from the ``memory_limit`` setting (a size, or ``N%`` of the memory
+    the process may use)."""
+    if setting is None or not setting.endswith("%"):
+        return setting
+    from infermeter.collectors import reader_memory_limit
+
+    return reader_memory_limit(float(setting[:-1]) / 100)
 
 
 def _one_line(exc: BaseException) -> str:

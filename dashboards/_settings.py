@@ -36,6 +36,7 @@ __all__ = [
     "ROLLUP_SETTINGS",
     "SERVE_SETTINGS",
     "parse_duration",
+    "parse_memory_share_or_size",
     "parse_port",
     "parse_window_end",
 ]
@@ -45,10 +46,25 @@ ENV_SERVE_HOST: Final = "INFERMETER_SERVE_HOST"
 ENV_SERVE_PORT: Final = "INFERMETER_SERVE_PORT"
 ENV_REFRESH_INTERVAL: Final = "INFERMETER_REFRESH_INTERVAL"
 ENV_SERVE_MEMORY_LIMIT: Final = "INFERMETER_SERVE_MEMORY_LIMIT"
-# A server runs for months next to other processes: its DuckDB buffer pool is a fixed
-# 1 GiB (rollups larger than that spill to disk), not the half of the machine a one-off
-# report may take. Measured: 10M spans of weekly tables need ~1.5 GiB peak at 512 MiB.
-DEFAULT_SERVE_MEMORY_LIMIT: Final = "1GiB"
+# A server runs for months next to other processes: its DuckDB buffer pool is a quarter
+# of the memory the process may use, not the half a one-off report takes. Not a fixed
+# size: each refresh still materializes the whole store's request table (the lifetime
+# counters), which at 1.3M spans already fails at 256 MiB — a fixed cap would stop a
+# growing store's refreshes.
+DEFAULT_SERVE_MEMORY_LIMIT: Final = "25%"
+
+
+def parse_memory_share_or_size(raw: str) -> str:
+    """A DuckDB size (``1GiB``) or a share of the memory the process may use (``25%``)."""
+    value = raw.strip()
+    if value.endswith("%"):
+        number = float(value[:-1])
+        if not 0 < number <= 100:
+            raise ValueError("expected a share between 0% and 100%")
+        return f"{number:g}%"
+    return parse_memory_size(value)
+
+
 ENV_WINDOW: Final = "INFERMETER_WINDOW"
 ENV_WINDOW_END: Final = "INFERMETER_WINDOW_END"
 ENV_ECONOMICS_WINDOW: Final = "INFERMETER_ECONOMICS_WINDOW"
@@ -179,9 +195,9 @@ SERVE_SETTINGS: Final[tuple[Setting[Any], ...]] = (
         "memory_limit",
         ENV_SERVE_MEMORY_LIMIT,
         DEFAULT_SERVE_MEMORY_LIMIT,
-        parse_memory_size,
-        "DuckDB buffer pool of each refresh (256MB, 2GiB ...); larger rollups spill to "
-        "disk (DuckDB stores only)",
+        parse_memory_share_or_size,
+        "DuckDB buffer pool of each refresh: a size (2GiB) or a share of the memory the "
+        "process may use (cgroup limit, else RAM); DuckDB stores only",
     ),
 )
 
