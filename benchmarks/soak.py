@@ -286,8 +286,9 @@ def measure_pipeline_capacity(
             _service(
                 proc.url,
                 f"probe-{i}",
-                ",".join(f"{rate / services:.1f}" for rate in rates),
-                step * len(rates),
+                # One step more than measured: a step's line is printed when the next begins.
+                ",".join(f"{rate / services:.1f}" for rate in [*rates, rates[-1]]),
+                step * (len(rates) + 1),
                 folder / f"probe-{i}.log",
             )
             for i in range(services)
