@@ -451,6 +451,15 @@ def soak(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
             for i in range(args.services)
         ]
         started = time.monotonic()
+        # Each service's stdout is read while it runs: its final JSON (every export's
+        # latency) outgrows a pipe's buffer, and a service blocked writing it never exits.
+        printed: list[list[str]] = [[] for _ in services]
+        pipes = [
+            threading.Thread(target=lambda s=s, out=out: out.append(s.stdout.read()), daemon=True)
+            for s, out in zip(services, printed, strict=True)
+        ]
+        for pipe in pipes:
+            pipe.start()
         rss: list[tuple[float, float]] = []
         serve_rss: list[tuple[float, float]] = []
         refreshes: dict[float, float] = {}  # refresh timestamp -> its duration
@@ -519,8 +528,10 @@ def soak(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
         reading.join()
         probing.join()
         outputs = []
+        for pipe in pipes:
+            pipe.join()
         for i, service in enumerate(services):
-            out = service.stdout.read() if service.stdout else ""
+            out = "".join(printed[i])
             if service.returncode != 0 or not out.strip():
                 errors.append(f"service {i} exited {service.returncode} (see service-{i}.log)")
                 continue
