@@ -50,6 +50,7 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.error
 import urllib.request
 from datetime import UTC, datetime
 from pathlib import Path
@@ -163,9 +164,17 @@ def _post(url: str, token: str, path: str) -> None:
         response.read()
 
 
-def _stored(url: str) -> int:
-    with urllib.request.urlopen(url + "/healthz", timeout=60) as response:
-        value: int = json.loads(response.read())["stored_spans"]
+def _stored(url: str, errors: list[str] | None = None) -> int:
+    """Spans the collector has stored (an unhealthy collector still says: its 503 is
+    recorded in ``errors`` when given)."""
+    try:
+        with urllib.request.urlopen(url + "/healthz", timeout=60) as response:
+            body = response.read()
+    except urllib.error.HTTPError as exc:
+        body = exc.read()
+        if errors is not None:
+            errors.append(f"collector unhealthy (HTTP {exc.code}): {body[:300]!r}")
+    value: int = json.loads(body)["stored_spans"]
     return value
 
 
@@ -545,7 +554,7 @@ def soak(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
                     "'Queue full' warnings in its log, or shutdown ran out of time)"
                 )
         _post(collector.url, collector.control_token, "/v1/flush")
-        stored = _stored(collector.url)
+        stored = _stored(collector.url, errors)
         try:
             serve.scrape()
         except Exception as exc:
