@@ -31,6 +31,7 @@ from infermeter.agent.settings import (
 
 __all__ = [
     "DEFAULT_ENDPOINT",
+    "DEFAULT_SPAN_QUEUE_SIZE",
     "ENV_CAPTURE_CONTENT",
     "ENV_CAPTURE_EMBEDDINGS",
     "ENV_FLUSH_ON_RETURN",
@@ -39,6 +40,7 @@ __all__ = [
     "ENV_MAX_EMBEDDINGS_PER_SPAN",
     "ENV_MAX_EMBEDDING_DIMS",
     "ENV_RUNTIME",
+    "ENV_SPAN_QUEUE_SIZE",
     "SAMPLERS",
     "SETTINGS",
     "AgentSettings",
@@ -55,6 +57,13 @@ ENV_MAX_CONTENT_CHARS: Final = "INFERMETER_MAX_CONTENT_CHARS"
 ENV_FLUSH_ON_RETURN: Final = "INFERMETER_FLUSH_ON_RETURN"
 ENV_FLUSH_TIMEOUT: Final = "INFERMETER_FLUSH_TIMEOUT"
 ENV_RUNTIME: Final = "INFERMETER_RUNTIME"
+# OpenTelemetry's variable for the BatchSpanProcessor's queue (read here so that our
+# default applies when it is unset; the SDK's other OTEL_BSP_* variables it reads itself).
+ENV_SPAN_QUEUE_SIZE: Final = "OTEL_BSP_MAX_QUEUE_SIZE"
+# Four times the SDK's 2048: a service ending thousands of spans per second rides out a
+# few seconds of slow exports (a busy collector, a network blip) instead of dropping
+# spans after one; ~3 KiB per queued span (measured), so ~25 MiB at most.
+DEFAULT_SPAN_QUEUE_SIZE: Final = 8192
 # The variable OpenTelemetry's own GenAI instrumentations read for message content.
 ENV_CAPTURE_CONTENT: Final = "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT"
 
@@ -313,6 +322,15 @@ SETTINGS: Final[tuple[Setting[Any], ...]] = (
         validate=_check_positive_float,
     ),
     Setting(
+        "span_queue_size",
+        ENV_SPAN_QUEUE_SIZE,
+        DEFAULT_SPAN_QUEUE_SIZE,
+        parse_positive_int,
+        "ended spans waiting for export; more are dropped (the SDK's default is 2048: "
+        "under a second at thousands of calls/s; ~3 KiB each)",
+        validate=_check_positive_int,
+    ),
+    Setting(
         "runtime",
         ENV_RUNTIME,
         None,
@@ -346,6 +364,7 @@ class AgentSettings:
     flush_on_return: bool | None
     flush_timeout: float
     runtime: str | None
+    span_queue_size: int = DEFAULT_SPAN_QUEUE_SIZE
     # Where evaluate()/feedback() send their log records.
     logs_url: str = ""
 
@@ -418,5 +437,6 @@ def resolve_settings(
         flush_on_return=resolved["flush_on_return"],
         flush_timeout=resolved["flush_timeout"],
         runtime=resolved["runtime"],
+        span_queue_size=resolved["span_queue_size"],
         logs_url=_signal_url("logs", explicit, resolved),
     )

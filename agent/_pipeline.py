@@ -449,7 +449,11 @@ def build_pipeline(
     tracer_provider.add_span_processor(DrainFirst())
     exporter = span_exporter if span_exporter is not None else _span_exporter(settings)
     if exporter is not None:
-        processor = SimpleSpanProcessor(exporter) if synchronous else BatchSpanProcessor(exporter)
+        processor = (
+            SimpleSpanProcessor(exporter)
+            if synchronous
+            else BatchSpanProcessor(exporter, max_queue_size=settings.span_queue_size)
+        )
         tracer_provider.add_span_processor(processor)
     reader = metric_reader if metric_reader is not None else _metric_reader(settings)
     meter_provider = MeterProvider(
@@ -580,6 +584,7 @@ def configure(
     flush_on_return: bool | None = None,
     flush_timeout: float | None = None,
     runtime: str | None = None,
+    span_queue_size: int | None = None,
     span_exporter: SpanExporter | None = None,
     metric_reader: MetricReader | None = None,
     set_global: bool = True,
@@ -614,6 +619,7 @@ def configure(
         "flush_on_return": flush_on_return,
         "flush_timeout": flush_timeout,
         "runtime": runtime,
+        "span_queue_size": span_queue_size,
     }
     try:
         settings = resolve_settings(explicit)

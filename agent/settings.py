@@ -28,6 +28,7 @@ __all__ = [
     "parse_bool",
     "parse_choice",
     "parse_fraction",
+    "parse_memory_size",
     "parse_positive_float",
     "parse_positive_int",
     "parse_str",
@@ -77,6 +78,18 @@ def parse_fraction(raw: str) -> float:
     value = float(raw)
     if not 0.0 <= value <= 1.0:
         raise ValueError("expected a number between 0 and 1")
+    return value
+
+
+def parse_memory_size(raw: str) -> str:
+    """A DuckDB memory size such as ``256MB`` or ``2GiB`` (collector and serve buffer pools)."""
+    value = raw.strip().replace(" ", "")
+    number = value.rstrip("BbKkMmGgTtIi")
+    unit = value[len(number) :].upper()
+    if not number or unit not in {"KB", "MB", "GB", "TB", "KIB", "MIB", "GIB", "TIB"}:
+        raise ValueError("expected a size such as 256MB or 2GiB")
+    if float(number) <= 0:
+        raise ValueError("expected a positive size")
     return value
 
 

@@ -1,6 +1,6 @@
 """Soak: the real pipeline under steady load for a while — does anything leak, grow or get lost?
 
-Run: ``.venv/bin/python benchmarks/soak.py`` (10 minutes at 70 % of the collector's
+Run: ``.venv/bin/python benchmarks/soak.py`` (10 minutes at 70 % of the pipeline's
 measured capacity), ``--minutes M``, ``--rate SPANS_PER_S``, ``--services N``,
 ``--quick`` (60 s, readers every 15 s: the CI smoke run), ``--json`` (one JSON summary on
 the last line).
@@ -8,23 +8,35 @@ the last line).
 What runs, all real processes on loopback:
 
 - one ``infermeter collect`` (the collector under test) on a fresh store;
-- N service processes calling an ``@observe``-decorated function at a steady pace, with
-  ``infermeter.configure()`` exporting OTLP/HTTP to the collector through the SDK's
-  BatchSpanProcessor; each counts spans sent (calls), acknowledged (exports the
-  collector answered 200) and the latency of every export;
-- ``infermeter serve`` on the same store, refreshing its rollups every 10 s;
-- every minute (``--read-every``) ``infermeter report`` and ``infermeter recommend``
-  read the store (through the collector's snapshots) and are timed.
+- N service processes (default: one per core) calling an ``@observe``-decorated function
+  at a steady pace, with ``infermeter.configure()``'s own exporter settings (OTLP/HTTP
+  through the SDK's BatchSpanProcessor; nothing overridden); each counts spans sent
+  (calls), acknowledged (exports the collector answered 200), failed, and dropped (sent
+  but never exported: the BatchSpanProcessor's queue was full, or shutdown ran out of
+  time) and the latency of every export;
+- ``infermeter serve`` on the same store, refreshing its rollups at its default interval
+  (30 s) over a fixed trailing window (``--reader-window``, default a third of the soak);
+- every minute (``--read-every``) ``infermeter report`` (the ISO week: it grows with the
+  store by design, so its time is also shown per 100k spans of the week) and
+  ``infermeter recommend`` over the same fixed trailing window read the store (through
+  the collector's snapshots) and are timed.
 
-Before the soak, the collector's capacity is measured on a separate store: SDK-encoded
-batches of 512 spans posted as fast as two connections can, until every span is stored.
-The default rate is 70 % of it (what a service processes can generate on a busy box may
-be less: the achieved rate is printed).
+Capacity, measured before the soak, two ways, each on its own store:
 
-Printed: spans sent / acknowledged / stored (lost = acknowledged - stored, and sent -
-acknowledged), the collector's RSS over time, reader latency over time, p99 export
-latency, every error. Goals: 0 lost, RSS flat after warm-up, reader latency flat. The
-exit status is 1 when a span was lost or an error occurred — never because of a time.
+- the collector alone, fed the way the services feed it: OTLP protobuf bodies encoded by
+  the SDK from this very decorated function, as many spans per request as the
+  BatchSpanProcessor sends (512), on as many concurrent connections as there are
+  services (each BatchSpanProcessor exports one batch at a time), uncompressed (the
+  exporter's default);
+- the whole pipeline: the N service processes offered a climbing rate, with ``serve``
+  refreshing, until what they send is no longer all stored within seconds — span
+  creation, export, collector and serve share the machine's cores, as in the soak.
+
+The default rate is 70 % of the smaller of the two. Printed: spans sent / acknowledged /
+stored / lost, the collector's and serve's RSS over time, reader latency over time, p99
+export latency, every error (a dropped span is one). Goals: 0 lost, RSS flat after
+warm-up, reader latency flat (for readers of a fixed window). The exit status is 1 when a
+span was lost or an error occurred — never because of a time.
 """
 
 from __future__ import annotations
@@ -38,7 +50,9 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.error
 import urllib.request
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -50,17 +64,27 @@ from _harness import print_table, target
 CLI = [sys.executable, "-c", "import sys, infermeter; sys.exit(infermeter.main())"]
 
 SERVICE = """
-import json, sys, time, random
+import json, sys, time
 from types import SimpleNamespace
 import infermeter
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 from opentelemetry.sdk.trace.export import SpanExportResult
 
-url, name, rate, seconds = sys.argv[1], sys.argv[2], float(sys.argv[3]), float(sys.argv[4])
+url, name, seconds = sys.argv[1], sys.argv[2], float(sys.argv[4])
+# A rate, or a ramp "r1,r2,...": equal steps, each ending with a "step K sent N" line.
+steps = [float(r) for r in sys.argv[3].split(",")]
+rate = steps[0]
+dump = sys.argv[5] if len(sys.argv) > 5 else None  # write encoded export bodies instead
 stats = {"sent": 0, "acked": 0, "failed": 0, "latencies": []}
+bodies = []
 
 class TimedExporter(OTLPSpanExporter):
     def export(self, spans):
+        if dump is not None:
+            from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
+            bodies.append(encode_spans(spans).SerializeToString())
+            stats["acked"] += len(spans)
+            return SpanExportResult.SUCCESS
         started = time.perf_counter()
         result = super().export(spans)
         stats["latencies"].append((time.time(), time.perf_counter() - started))
@@ -88,23 +112,48 @@ def answer(request):
     return RESPONSE
 
 tenants = [{"tenant": f"t{i}"} for i in range(20)]
+print("ready", flush=True)
 tick = 0.05
 start = time.monotonic()
-due = 0.0
+step_seconds = seconds / len(steps)
+step, step_start, step_due = 0, 0.0, 0.0
 while True:
     elapsed = time.monotonic() - start
     if elapsed >= seconds:
         break
-    due = rate * elapsed
+    if elapsed - step_start >= step_seconds:
+        print(f"step {step} sent {stats['sent']}", flush=True)
+        step_due += rate * step_seconds
+        step, step_start = step + 1, step_start + step_seconds
+        rate = steps[min(step, len(steps) - 1)]
+    # rate <= 0: as fast as this process can (encoding the capacity bodies).
+    due = step_due + rate * (elapsed - step_start) if rate > 0 else stats["sent"] + 100
     while stats["sent"] < due:
         answer(tenants[stats["sent"] % 20])
         stats["sent"] += 1
-    time.sleep(tick)
+    if rate > 0:
+        time.sleep(tick)
 infermeter.agent.shutdown(timeout=600)
+if dump is not None:
+    with open(dump, "wb") as out:
+        for body in bodies:
+            out.write(len(body).to_bytes(4, "little") + body)
+# Ended but never exported: dropped by a full BatchSpanProcessor queue, or still queued
+# when shutdown gave up.
+stats["dropped"] = stats["sent"] - stats["acked"] - stats["failed"]
 latencies = stats.pop("latencies")
 stats["latencies"] = latencies
 print(json.dumps(stats))
 """
+
+
+def _service(url: str, name: str, rate: str, seconds: float, log: Path, *extra: str) -> Any:
+    return subprocess.Popen(
+        [sys.executable, "-c", SERVICE, url, name, rate, str(seconds), *extra],
+        stdout=subprocess.PIPE,
+        stderr=log.open("w"),
+        text=True,
+    )
 
 
 def _post(url: str, token: str, path: str) -> None:
@@ -115,9 +164,17 @@ def _post(url: str, token: str, path: str) -> None:
         response.read()
 
 
-def _stored(url: str) -> int:
-    with urllib.request.urlopen(url + "/healthz", timeout=60) as response:
-        value: int = json.loads(response.read())["stored_spans"]
+def _stored(url: str, errors: list[str] | None = None) -> int:
+    """Spans the collector has stored (an unhealthy collector still says: its 503 is
+    recorded in ``errors`` when given)."""
+    try:
+        with urllib.request.urlopen(url + "/healthz", timeout=60) as response:
+            body = response.read()
+    except urllib.error.HTTPError as exc:
+        body = exc.read()
+        if errors is not None:
+            errors.append(f"collector unhealthy (HTTP {exc.code}): {body[:300]!r}")
+    value: int = json.loads(body)["stored_spans"]
     return value
 
 
@@ -131,14 +188,38 @@ def _rss_mb(pid: int) -> float:
     return float("nan")
 
 
-def measure_capacity(folder: Path, seconds: float) -> float:
-    """Spans/s the collector stores end to end (2 keep-alive connections, 512-span batches)."""
+def service_bodies(folder: Path) -> list[bytes]:
+    """OTLP export bodies exactly as a soak service sends them (the SDK's encoder, the
+    BatchSpanProcessor's batches of this decorated function's spans)."""
+    path = folder / "bodies.bin"
+    # 8 full batches (the tail of the last one, a partial batch, is dropped below).
+    done = subprocess.run(
+        [sys.executable, "-c", SERVICE, "http://127.0.0.1:9", "bodies", "0", "0.5", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"could not encode service batches: {done.stderr[-500:]}")
+    data = path.read_bytes()
+    bodies, at = [], 0
+    while at < len(data):
+        size = int.from_bytes(data[at : at + 4], "little")
+        bodies.append(data[at + 4 : at + 4 + size])
+        at += 4 + size
+    full = [b for b in bodies if len(b) >= 0.9 * max(len(x) for x in bodies)]
+    return full[:16]
+
+
+def measure_collector_capacity(folder: Path, seconds: float, connections: int) -> float:
+    """Spans/s the collector stores end to end when fed like the services feed it."""
     import http.client
 
-    from bench_collector import SPANS_PER_BATCH, sdk_payloads
     from infermeter.collectors.testing import collector_process
 
-    bodies = sdk_payloads(8)
+    bodies = service_bodies(folder)
+    per_body = _spans_in(bodies[0])
     headers = {"Content-Type": "application/x-protobuf"}
     with collector_process(folder / "capacity.duckdb") as proc:
         port = int(proc.url.rsplit(":", 1)[1])
@@ -149,13 +230,14 @@ def measure_capacity(folder: Path, seconds: float) -> float:
             warm.getresponse().read()
         warm.close()
         _post(proc.url, proc.control_token, "/v1/flush")
-        posted = [0, 0]
+        posted = [0] * connections
         stop = time.monotonic() + seconds
 
         def post(slot: int) -> None:
             conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
             while time.monotonic() < stop:
-                conn.request("POST", "/v1/traces", body=bodies[posted[slot] % 8], headers=headers)
+                body = bodies[(posted[slot] + slot) % len(bodies)]
+                conn.request("POST", "/v1/traces", body=body, headers=headers)
                 response = conn.getresponse()
                 response.read()
                 if response.status == 200:
@@ -163,21 +245,92 @@ def measure_capacity(folder: Path, seconds: float) -> float:
             conn.close()
 
         started = time.perf_counter()
-        threads = [threading.Thread(target=post, args=(slot,)) for slot in range(2)]
+        threads = [threading.Thread(target=post, args=(slot,)) for slot in range(connections)]
         for thread in threads:
             thread.start()
         for thread in threads:
             thread.join()
         _post(proc.url, proc.control_token, "/v1/flush")
         elapsed = time.perf_counter() - started
-        return sum(posted) * SPANS_PER_BATCH / elapsed
+        return sum(posted) * per_body / elapsed
+
+
+def _spans_in(body: bytes) -> int:
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+        ExportTraceServiceRequest,
+    )
+
+    request = ExportTraceServiceRequest.FromString(body)
+    return sum(len(s.spans) for r in request.resource_spans for s in r.scope_spans)
+
+
+# The ramp of the pipeline probe, as shares of the collector's capacity.
+RAMP = (0.02, 0.04, 0.07, 0.1, 0.15, 0.2, 0.3, 0.45, 0.7)
+
+
+def measure_pipeline_capacity(
+    folder: Path, seconds: float, services: int, ceiling: float, window: float
+) -> float:
+    """The highest rate N decorated service processes sustain end to end on this machine
+    (span creation, export, the collector and a refreshing ``serve`` sharing its cores,
+    as in the soak): the offered rate climbs in steps (shares of ``ceiling``, the
+    collector's capacity) and a step counts when everything sent by its end is stored
+    ``grace`` seconds later. (``report``/``recommend`` come on top in the soak, once a
+    minute: part of what the remaining 30 % is for.)
+
+    A ramp, not "as fast as possible": a service calling flat out holds its interpreter
+    lock so much that its own export thread (and, with one service per core, the
+    collector) barely runs — that measures starvation, not capacity."""
+    from infermeter.collectors.testing import collector_process
+
+    grace = 3.0  # an export (batches fill within a step) plus the collector's 1 s flush
+    step = max(seconds, 3.0)
+    rates = [share * ceiling for share in RAMP]
+    best = 0.0
+    with (
+        collector_process(folder / "pipeline.duckdb") as proc,
+        Serve(proc.store, folder / "pipeline-serve.log", window),
+    ):
+        probes = [
+            _service(
+                proc.url,
+                f"probe-{i}",
+                # One step more than measured: a step's line is printed when the next begins.
+                ",".join(f"{rate / services:.1f}" for rate in [*rates, rates[-1]]),
+                step * (len(rates) + 1),
+                folder / f"probe-{i}.log",
+            )
+            for i in range(services)
+        ]
+        try:
+            for probe in probes:  # each has imported and configured
+                assert probe.stdout is not None
+                probe.stdout.readline()
+            for rate in rates:
+                sent = 0
+                for probe in probes:
+                    assert probe.stdout is not None
+                    line = probe.stdout.readline().split()  # "step K sent N"
+                    sent += int(line[-1]) if line else 0
+                time.sleep(grace)
+                if _stored(proc.url) < sent:
+                    break  # fell behind: the previous step is the capacity
+                best = rate
+        finally:
+            for probe in probes:
+                probe.kill()
+                probe.wait(30)
+    return best
 
 
 class Serve:
     """``infermeter serve`` on the store (port 0: the port is read from its first line)."""
 
-    def __init__(self, store: Path, log: Path) -> None:
+    def __init__(self, store: Path, log: Path, window: float) -> None:
         self.log = log.open("w")
+        # The gauges and the economics over the same fixed trailing window: once the soak
+        # has run that long, every refresh reads about as many spans. The refresh
+        # interval is serve's default (30 s), as a user runs it.
         self.process = subprocess.Popen(
             [
                 *CLI,
@@ -186,10 +339,10 @@ class Serve:
                 str(store),
                 "--port",
                 "0",
-                "--refresh-interval",
-                "10",
                 "--window",
-                "1h",
+                f"{window:.0f}s",
+                "--economics-window",
+                f"{window:.0f}s",
             ],
             stdout=subprocess.PIPE,
             stderr=self.log,
@@ -206,25 +359,42 @@ class Serve:
             if found:
                 self.url = found.group(0)
 
-    def scrape(self) -> int:
-        """Bytes of one /metrics response (raises when serve does not answer)."""
+    def scrape(self) -> dict[str, float]:
+        """The exporter's own gauges of one /metrics response (raises when serve does
+        not answer)."""
         if self.url is None:
             raise RuntimeError("serve did not start (see serve.log)")
         with urllib.request.urlopen(self.url + "/metrics", timeout=60) as response:
-            return len(response.read())
+            text = response.read().decode()
+        values = {}
+        for line in text.splitlines():
+            if line.startswith("infermeter_exporter_") and " " in line:
+                name, value = line.rsplit(" ", 1)
+                values[name] = float(value)
+        return values
+
+    def __enter__(self) -> Serve:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
 
     def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(30)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(30)
         self.log.close()
 
 
-def read_once(store: Path, folder: Path) -> dict[str, Any]:
-    """Time ``infermeter report`` and ``infermeter recommend`` on the live store."""
+def read_once(store: Path, folder: Path, window: float) -> dict[str, Any]:
+    """Time ``infermeter report`` (the ISO week) and ``infermeter recommend`` (the fixed
+    trailing window) on the live store."""
     timings: dict[str, Any] = {}
+    since = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(time.time() - window))
     for name, command in (
         (
             "report",
@@ -239,7 +409,7 @@ def read_once(store: Path, folder: Path) -> dict[str, Any]:
                 time.strftime("%G-W%V", time.gmtime()),
             ],
         ),
-        ("recommend", ["recommend", "--store", str(store), "--json"]),
+        ("recommend", ["recommend", "--store", str(store), "--json", "--since", since]),
     ):
         started = time.perf_counter()
         done = subprocess.run(
@@ -260,46 +430,48 @@ def read_once(store: Path, folder: Path) -> dict[str, Any]:
 def soak(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
     from infermeter.collectors.testing import collector_process
 
-    capacity = None
+    seconds = args.minutes * 60
+    window = args.reader_window or max(seconds / 3, 10.0)
+    capacity: dict[str, float] = {}
     rate = args.rate
     if rate is None:
-        capacity = measure_capacity(folder, args.capacity_seconds)
-        rate = 0.7 * capacity
-    seconds = args.minutes * 60
+        capacity["collector"] = measure_collector_capacity(
+            folder, args.capacity_seconds, args.services
+        )
+        capacity["pipeline"] = measure_pipeline_capacity(
+            folder, args.capacity_seconds, args.services, capacity["collector"], window
+        )
+        rate = 0.7 * min(capacity.values())
+        if rate <= 0:
+            raise RuntimeError(f"no capacity measured: {capacity} (see the probe logs)")
     errors: list[str] = []
     store = folder / "soak.duckdb"
-    with collector_process(store) as collector:
-        serve = Serve(store, folder / "serve.log")
-        # Exports every 0.5 s from a queue that holds a minute of spans; a 60 s export
-        # timeout so that a latency spike on a busy box shows as latency (measured below),
-        # not as an abandoned export the collector may have stored all the same.
-        env = {
-            **os.environ,
-            "OTEL_BSP_SCHEDULE_DELAY": "500",
-            "OTEL_BSP_MAX_QUEUE_SIZE": "65536",
-            "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT": "60",
-        }
+    with collector_process(store) as collector, Serve(store, folder / "serve.log", window) as serve:
         wall_start = time.time()
+        # configure()'s own exporter settings: what the soak tests is what users get.
         services = [
-            subprocess.Popen(
-                [
-                    sys.executable,
-                    "-c",
-                    SERVICE,
-                    collector.url,
-                    f"soak-{i}",
-                    str(rate / args.services),
-                    str(seconds),
-                ],
-                stdout=subprocess.PIPE,
-                stderr=(folder / f"service-{i}.log").open("w"),
-                text=True,
-                env=env,
+            _service(
+                collector.url,
+                f"soak-{i}",
+                str(rate / args.services),
+                seconds,
+                folder / f"service-{i}.log",
             )
             for i in range(args.services)
         ]
         started = time.monotonic()
+        # Each service's stdout is read while it runs: its final JSON (every export's
+        # latency) outgrows a pipe's buffer, and a service blocked writing it never exits.
+        printed: list[list[str]] = [[] for _ in services]
+        pipes = [
+            threading.Thread(target=lambda s=s, out=out: out.append(s.stdout.read()), daemon=True)
+            for s, out in zip(services, printed, strict=True)
+        ]
+        for pipe in pipes:
+            pipe.start()
         rss: list[tuple[float, float]] = []
+        serve_rss: list[tuple[float, float]] = []
+        refreshes: dict[float, float] = {}  # refresh timestamp -> its duration
         reads: list[tuple[float, dict[str, Any]]] = []
         finished = threading.Event()
 
@@ -309,27 +481,80 @@ def soak(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
                 if time.monotonic() - started >= seconds:
                     return
                 at = time.monotonic() - started
-                timing = read_once(store, folder)
+                stored_before = _stored(collector.url)
+                began = time.time() - wall_start
+                timing = read_once(store, folder, window)
+                timing["stored"] = stored_before
+                timing["span"] = (began, time.time() - wall_start)
                 errors.extend(timing.pop("errors", []))
                 reads.append((at, timing))
 
+        probe_latencies: list[tuple[float, float]] = []
+        probe_sent = [0, 0]  # spans sent, acknowledged
+
+        def probe() -> None:
+            # The collector's own acknowledgement latency, apart from the services' export
+            # time (which includes their encoding on a shared CPU): one span a second.
+            from infermeter.collectors.testing import otlp_request, otlp_span, send_otlp
+
+            while not finished.wait(1.0):
+                body = otlp_request(
+                    [otlp_span(start=datetime.now(UTC))], resource={"service.name": "probe"}
+                )
+                probe_sent[0] += 1
+                began = time.perf_counter()
+                try:
+                    status = send_otlp(collector.traces_endpoint, body, timeout=120).status
+                except OSError as exc:
+                    errors.append(f"probe request failed: {exc}")
+                    continue
+                if probe_sent[0] > 1:  # the first request pays the collector's lazy imports
+                    probe_latencies.append((time.time() - wall_start, time.perf_counter() - began))
+                if status == 200:
+                    probe_sent[1] += 1
+                else:
+                    errors.append(f"probe request answered {status}")
+
         reading = threading.Thread(target=reader, daemon=True)
         reading.start()
+        probing = threading.Thread(target=probe, daemon=True)
+        probing.start()
         while any(service.poll() is None for service in services):
-            rss.append((time.monotonic() - started, _rss_mb(collector.pid)))
+            now = time.monotonic() - started
+            rss.append((now, _rss_mb(collector.pid)))
+            serve_rss.append((now, _rss_mb(serve.process.pid)))
+            try:
+                gauges = serve.scrape()
+                at = gauges.get("infermeter_exporter_last_refresh_timestamp_seconds")
+                took = gauges.get("infermeter_exporter_refresh_duration_seconds")
+                if at and took is not None:
+                    refreshes[at - wall_start] = took
+            except Exception:  # serve is checked once more at the end
+                pass
             time.sleep(args.sample_every)
         drained = time.monotonic() - started - seconds
         finished.set()
         reading.join()
+        probing.join()
         outputs = []
+        for pipe in pipes:
+            pipe.join()
         for i, service in enumerate(services):
-            out = service.stdout.read() if service.stdout else ""
+            out = "".join(printed[i])
             if service.returncode != 0 or not out.strip():
                 errors.append(f"service {i} exited {service.returncode} (see service-{i}.log)")
                 continue
             outputs.append(json.loads(out.strip().splitlines()[-1]))
+            dropped = outputs[-1]["dropped"]
+            if dropped:
+                log = (folder / f"service-{i}.log").read_text(errors="replace")
+                errors.append(
+                    f"service {i} dropped {dropped} spans before export (its "
+                    f"BatchSpanProcessor queue was full: {log.count('Queue full')} "
+                    "'Queue full' warnings in its log, or shutdown ran out of time)"
+                )
         _post(collector.url, collector.control_token, "/v1/flush")
-        stored = _stored(collector.url)
+        stored = _stored(collector.url, errors)
         try:
             serve.scrape()
         except Exception as exc:
@@ -338,8 +563,8 @@ def soak(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
             errors.append(f"serve exited {serve.process.returncode} (see serve.log)")
         serve.stop()
         rss.append((time.monotonic() - started, _rss_mb(collector.pid)))
-    sent = sum(o["sent"] for o in outputs)
-    acked = sum(o["acked"] for o in outputs)
+    sent = sum(o["sent"] for o in outputs) + probe_sent[0]
+    acked = sum(o["acked"] for o in outputs) + probe_sent[1]
     failed = sum(o["failed"] for o in outputs)
     if failed:
         errors.append(f"{failed} spans were refused or failed to export")
@@ -349,18 +574,24 @@ def soak(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
     return {
         "capacity_spans_per_s": capacity,
         "rate_spans_per_s": rate,
+        "services": args.services,
         "achieved_spans_per_s": sent / seconds if seconds else 0.0,
         "seconds": seconds,
+        "reader_window_s": window,
         "sent": sent,
         "acked": acked,
         "stored": stored,
+        "dropped": sum(o["dropped"] for o in outputs),
         # The store starts empty: whatever was sent and is not stored is lost (an export
         # the client gave up on may still have been stored: acknowledged <= stored then).
         "lost": max(sent - stored, 0),
         "drain_s": drained,
         "p99_export_s": p99,
         "rss_mb": rss,
+        "serve_rss_mb": serve_rss,
+        "serve_refresh_s": sorted(refreshes.items()),
         "export_s": timeline,
+        "probe_s": probe_latencies,
         "reads": reads,
         "errors": errors,
     }
@@ -381,35 +612,45 @@ def _slope(points: list[tuple[float, float]]) -> float | None:
 
 def report(result: dict[str, Any]) -> None:
     capacity = result["capacity_spans_per_s"]
+    measured = (
+        f" (70 % of the measured capacity: collector fed like the services "
+        f"{capacity['collector']:,.0f} spans/s, whole pipeline {capacity['pipeline']:,.0f})"
+        if capacity
+        else ""
+    )
     print(
         f"\nsoak: {result['seconds'] / 60:.1f} min at {result['rate_spans_per_s']:,.0f} spans/s"
-        + (f" (70 % of the measured capacity {capacity:,.0f} spans/s)" if capacity else "")
-        + f"; achieved {result['achieved_spans_per_s']:,.0f} spans/s; the services needed "
+        f" from {result['services']} service processes{measured}; achieved "
+        f"{result['achieved_spans_per_s']:,.0f} spans/s; the services needed "
         f"{result['drain_s']:.0f} s after the end to export their queues"
     )
     print_table(
         "spans",
-        ["sent", "acknowledged", "stored", "lost", "p99 export s"],
+        ["sent", "acknowledged", "stored", "dropped in services", "lost", "p99 export s"],
         [
             [
                 result["sent"],
                 result["acked"],
                 result["stored"],
+                result["dropped"],
                 result["lost"],
                 result["p99_export_s"] if result["p99_export_s"] is not None else "n/a",
             ]
         ],
     )
-    rss = result["rss_mb"]
+    rss, serve_rss = result["rss_mb"], dict(result["serve_rss_mb"])
     step = max(len(rss) // 10, 1)
     print_table(
-        "collector RSS over time",
-        ["minute", "RSS MiB"],
-        [[f"{t / 60:.1f}", value] for t, value in [*rss[::step], rss[-1]]],
+        "RSS over time",
+        ["minute", "collector MiB", "serve MiB"],
+        [
+            [f"{t / 60:.1f}", value, serve_rss.get(t, float("nan"))]
+            for t, value in [*rss[::step], rss[-1]]
+        ],
     )
     warm = [p for p in rss if p[0] >= min(60.0, result["seconds"] / 3)]
     slope = _slope(warm)
-    print(f"RSS slope after warm-up: {slope:+.2f} MiB/min" if slope is not None else "")
+    print(f"collector RSS slope after warm-up: {slope:+.2f} MiB/min" if slope is not None else "")
     exports = result["export_s"]
     if exports:
         width = max(result["seconds"] / 10, 1.0)
@@ -430,36 +671,72 @@ def report(result: dict[str, Any]) -> None:
                 for i, v in sorted(buckets.items())
             ],
         )
+    reading = [r["span"] for _, r in result["reads"] if "span" in r]
+    during = sorted(x for t, x in result["probe_s"] if any(a <= t <= b for a, b in reading))
+    outside = sorted(x for t, x in result["probe_s"] if not any(a <= t <= b for a, b in reading))
     print_table(
-        "reader latency over time (s)",
-        ["minute", "report", "recommend"],
+        "collector acknowledgement latency, one 1-span request a second (s)",
+        ["when", "requests", "median", "p99", "max"],
         [
-            [f"{t / 60:.1f}", r.get("report", float("nan")), r.get("recommend", float("nan"))]
+            [
+                name,
+                len(v),
+                v[len(v) // 2] if v else "n/a",
+                v[min(int(0.99 * len(v)), len(v) - 1)] if v else "n/a",
+                v[-1] if v else "n/a",
+            ]
+            for name, v in (("while report/recommend ran", during), ("otherwise", outside))
+        ],
+    )
+    window = result["reader_window_s"]
+    print_table(
+        f"reader latency over time (s; recommend and serve over the last {window:.0f} s,"
+        " report over the ISO week so far)",
+        ["minute", "spans stored", "report", "report s/100k spans", "recommend"],
+        [
+            [
+                f"{t / 60:.1f}",
+                r.get("stored", 0),
+                r.get("report", float("nan")),
+                r.get("report", float("nan")) / max(r.get("stored", 0), 1) * 1e5,
+                r.get("recommend", float("nan")),
+            ]
             for t, r in result["reads"]
         ],
+    )
+    refreshes = result["serve_refresh_s"]
+    step = max(len(refreshes) // 10, 1)
+    print_table(
+        "serve refresh duration over time (s)",
+        ["minute", "refresh s"],
+        [[f"{t / 60:.1f}", took] for t, took in refreshes[::step]],
     )
     print("errors: " + ("; ".join(result["errors"]) if result["errors"] else "none"))
     print()
     minutes = f"{result['seconds'] / 60:.0f} min soak"
     target(f"{minutes}: spans lost", str(result["lost"]), "0", result["lost"] == 0)
     target(f"{minutes}: errors", str(len(result["errors"])), "0", not result["errors"])
-    rss_growth = _growth([(t, v) for t, v in rss if t <= result["seconds"]])
-    if rss_growth is not None:
-        target(
-            f"{minutes}: collector RSS, last third / middle third",
-            f"{rss_growth:.2f}x",
-            "<= 1.2x (flat)",
-            rss_growth <= 1.2,
-        )
-    reads = [(t, r["report"] + r["recommend"]) for t, r in result["reads"] if "report" in r]
-    read_growth = _growth(reads)
-    if read_growth is not None:
-        target(
-            f"{minutes}: reader latency, last third / middle third",
-            f"{read_growth:.2f}x",
-            "<= 1.2x (flat)",
-            read_growth <= 1.2,
-        )
+    for name, points in (
+        ("collector RSS", rss),
+        ("serve RSS", list(serve_rss.items())),
+        (
+            f"recommend latency ({window:.0f} s window)",
+            [(t, r["recommend"]) for t, r in result["reads"] if "recommend" in r],
+        ),
+        (f"serve refresh ({window:.0f} s window)", refreshes),
+        (
+            "report latency per span of the week",
+            [(t, r["report"] / r["stored"]) for t, r in result["reads"] if r.get("stored")],
+        ),
+    ):
+        growth = _growth([(t, v) for t, v in points if t <= result["seconds"]])
+        if growth is not None:
+            target(
+                f"{minutes}: {name}, last third / middle third",
+                f"{growth:.2f}x",
+                "<= 1.2x (flat)",
+                growth <= 1.2,
+            )
 
 
 def _growth(points: list[tuple[float, float]]) -> float | None:
@@ -480,8 +757,19 @@ def main() -> int:
     parser.add_argument(
         "--rate", type=float, default=None, help="spans/s (default: 70 %% of capacity)"
     )
-    parser.add_argument("--services", type=int, default=2, help="service processes (default 2)")
+    parser.add_argument(
+        "--services",
+        type=int,
+        default=os.cpu_count() or 2,
+        help="service processes (default: one per core)",
+    )
     parser.add_argument("--read-every", type=float, default=60.0, help="seconds between reads")
+    parser.add_argument(
+        "--reader-window",
+        type=float,
+        default=None,
+        help="seconds that recommend and serve read back (default: a third of the soak)",
+    )
     parser.add_argument(
         "--sample-every", type=float, default=5.0, help="seconds between RSS samples"
     )
@@ -491,7 +779,7 @@ def main() -> int:
     parser.add_argument("--keep", type=Path, default=None, help="keep the files in this folder")
     args = parser.parse_args()
     if args.quick:
-        args.minutes, args.read_every, args.capacity_seconds = 1.0, 15.0, 3.0
+        args.minutes, args.read_every, args.capacity_seconds = 1.0, 15.0, 5.0
     with tempfile.TemporaryDirectory(prefix="infermeter-soak-") as tmp:
         folder = args.keep or Path(tmp)
         folder.mkdir(parents=True, exist_ok=True)

@@ -33,7 +33,7 @@ from infermeter.collectors._conventions import (
 )
 from infermeter.collectors._export import ExportResult, write_parquet
 from infermeter.collectors._import import ImportReport, import_otlp, read_otlp
-from infermeter.collectors._reader import open_reader
+from infermeter.collectors._reader import open_reader, reader_memory_limit
 from infermeter.collectors._schema import (
     EMBEDDING_COLUMNS,
     SCHEMA_VERSION,
@@ -67,5 +67,6 @@ __all__ = [
     "open_reader",
     "parse_store",
     "read_otlp",
+    "reader_memory_limit",
     "write_parquet",
 ]

@@ -66,9 +66,14 @@ def open_reader(
     timeout: float = 120.0,
     since: datetime | None = None,
     until: datetime | None = None,
+    memory_limit: str | None = None,
 ) -> duckdb.DuckDBPyConnection:
     """A read-only connection to the store at ``store`` with the ``spans`` and
     ``embeddings`` tables (see the module docstring for how it never blocks ingest).
+
+    ``memory_limit`` caps a DuckDB store's buffer pool (a DuckDB size such as ``1GiB``;
+    default :func:`reader_memory_limit`): a long-running reader such as ``serve`` keeps
+    less than a one-off report may use. Larger queries spill to disk beyond it.
 
     ``store`` is a DuckDB file path or a ClickHouse store URL (``clickhouse://…``,
     ``chdb:///dir``; see ``infermeter.collectors._store_url``): a ClickHouse store is
@@ -88,16 +93,19 @@ def open_reader(
     if not paths.store.exists():
         raise FileNotFoundError(f"no store at {paths.store} (create one with `infermeter collect`)")
     holder = current_holder(paths)
+    limit = memory_limit or reader_memory_limit()
     if holder is None:
-        return _open_live(paths)
+        return _open_live(paths, limit)
     if holder.get("kind") == "collector":
         runtime = read_runtime(paths)
         if runtime is not None:
             try:
-                return _open_snapshot(request_snapshot(runtime, timeout))
+                return _connect(request_snapshot(runtime, timeout), limit)
             except OSError as exc:
-                return _stale_snapshot(paths, f"the collector did not provide a snapshot: {exc}")
-    return _stale_snapshot(paths, f"the store is being written by {describe(holder)}")
+                return _stale_snapshot(
+                    paths, f"the collector did not provide a snapshot: {exc}", limit
+                )
+    return _stale_snapshot(paths, f"the store is being written by {describe(holder)}", limit)
 
 
 def request_snapshot(runtime: dict[str, Any], timeout: float = 120.0) -> Path:
@@ -132,12 +140,13 @@ def request_snapshot(runtime: dict[str, Any], timeout: float = 120.0) -> Path:
 _MEMORY_PER_THREAD: Final = 512 * 2**20
 
 
-def reader_memory_limit() -> str:
-    """DuckDB's buffer pool for a reader: half the memory this process may use (the
-    cgroup's limit in a container, else the machine's RAM), not DuckDB's default of 80 %
-    of the machine's RAM — which ignores containers and leaves nothing for the process's
-    own frames. Larger queries spill to disk beyond it."""
-    return f"{_reader_memory_bytes() // 2**20}MiB"
+def reader_memory_limit(share: float = 0.5) -> str:
+    """DuckDB's buffer pool for a reader: ``share`` (default half) of the memory this
+    process may use (the cgroup's limit in a container, else the machine's RAM), not
+    DuckDB's default of 80 % of the machine's RAM — which ignores containers and leaves
+    nothing for the process's own frames. Larger queries spill to disk beyond it."""
+    pool = _reader_memory_bytes() * 2 * share  # _reader_memory_bytes is the half
+    return f"{max(int(pool), 256 * 2**20) // 2**20}MiB"
 
 
 def reader_threads(memory_limit: int | None = None) -> int:
@@ -196,19 +205,21 @@ def _physical_memory() -> int:
         return 0
 
 
-def _connect(path: Path) -> duckdb.DuckDBPyConnection:
+def _connect(path: Path, memory_limit: str) -> duckdb.DuckDBPyConnection:
     import duckdb
 
     try:
-        return duckdb.connect(str(path), read_only=True, config=reader_config())
+        return duckdb.connect(
+            str(path), read_only=True, config={**reader_config(), "memory_limit": memory_limit}
+        )
     except duckdb.Error as exc:  # locked, not a DuckDB file, unreadable…
         raise OSError(f"cannot open {path} for reading: {exc}") from None
 
 
-def _open_live(paths: StorePaths) -> duckdb.DuckDBPyConnection:
+def _open_live(paths: StorePaths, memory_limit: str) -> duckdb.DuckDBPyConnection:
     """The store file itself, read-only. Readers never write: a file that is not an
     infermeter store, or one an older infermeter wrote, is refused with what to do."""
-    con = _connect(paths.store)
+    con = _connect(paths.store, memory_limit)
     try:
         version = schema_version(con)
         tables = {
@@ -262,13 +273,9 @@ def migrate_store(store: str | Path) -> tuple[int, int]:
     return before, SCHEMA_VERSION
 
 
-def _open_snapshot(path: Path) -> duckdb.DuckDBPyConnection:
-    return _connect(path)
-
-
-def _stale_snapshot(paths: StorePaths, why: str) -> duckdb.DuckDBPyConnection:
+def _stale_snapshot(paths: StorePaths, why: str, memory_limit: str) -> duckdb.DuckDBPyConnection:
     latest = paths.latest_snapshot()
     if latest is not None:
         _log.warning("%s; reading the latest snapshot, which may miss recent spans", why)
-        return _open_snapshot(latest)
+        return _connect(latest, memory_limit)
     raise OSError(f"cannot read {paths.store}: {why}; try again when it finishes")

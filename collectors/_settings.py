@@ -12,6 +12,7 @@ from typing import Any, Final
 
 from infermeter.agent.settings import (
     Setting,
+    parse_memory_size,
     parse_positive_float,
     parse_positive_int,
     parse_str,
@@ -45,18 +46,6 @@ def parse_non_negative_float(raw: str) -> float:
     value = float(raw)
     if not math.isfinite(value) or value < 0:
         raise ValueError("expected a number >= 0")
-    return value
-
-
-def parse_memory_size(raw: str) -> str:
-    """A DuckDB memory size such as ``256MB`` or ``2GiB``."""
-    value = raw.strip().replace(" ", "")
-    number = value.rstrip("BbKkMmGgTtIi")
-    unit = value[len(number) :].upper()
-    if not number or unit not in {"KB", "MB", "GB", "TB", "KIB", "MIB", "GIB", "TIB"}:
-        raise ValueError("expected a size such as 256MB or 2GiB")
-    if float(number) <= 0:
-        raise ValueError("expected a positive size")
     return value
 
 

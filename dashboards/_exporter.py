@@ -56,6 +56,7 @@ class ExporterConfig:
     host: str = "127.0.0.1"
     port: int = 9465
     refresh_interval: float = 30.0
+    memory_limit: str | None = None  # DuckDB buffer pool of a refresh (None: the reader's)
 
     @classmethod
     def from_settings(cls, values: Mapping[str, Any]) -> ExporterConfig:
@@ -81,6 +82,7 @@ class ExporterConfig:
             host=values.get("host", "127.0.0.1"),
             port=values.get("port", 9465),
             refresh_interval=values.get("refresh_interval", 30.0),
+            memory_limit=values.get("memory_limit"),
         )
 
 
@@ -167,6 +169,7 @@ class MetricsExporter:
                 prices=self.prices,
                 deployments=self.deployments,
                 request_rows_after=self.config.request_rows_after,
+                memory_limit=_buffer_pool(self.config.memory_limit),  # DuckDB stores only
             ) as analysis:
                 snapshot = analysis.snapshot(
                     self.config.options,
@@ -261,6 +264,16 @@ class MetricsExporter:
         tb: TracebackType | None,
     ) -> None:
         self.close()
+
+
+def _buffer_pool(setting: str | None) -> str | None:
+    """A DuckDB size from the ``memory_limit`` setting (a size, or ``N%`` of the memory
+    the process may use)."""
+    if setting is None or not setting.endswith("%"):
+        return setting
+    from infermeter.collectors import reader_memory_limit
+
+    return reader_memory_limit(float(setting[:-1]) / 100)
 
 
 def _one_line(exc: BaseException) -> str:

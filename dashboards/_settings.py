@@ -14,6 +14,7 @@ from typing import Any, Final
 
 from infermeter.agent.settings import (
     Setting,
+    parse_memory_size,
     parse_positive_int,
     parse_str,
 )
@@ -24,6 +25,7 @@ __all__ = [
     "ENV_ECONOMICS_WINDOW",
     "ENV_REFRESH_INTERVAL",
     "ENV_SERVE_HOST",
+    "ENV_SERVE_MEMORY_LIMIT",
     "ENV_SERVE_PORT",
     "ENV_STORE",
     "ENV_TOP_TENANTS",
@@ -34,6 +36,7 @@ __all__ = [
     "ROLLUP_SETTINGS",
     "SERVE_SETTINGS",
     "parse_duration",
+    "parse_memory_share_or_size",
     "parse_port",
     "parse_window_end",
 ]
@@ -42,6 +45,26 @@ ENV_STORE: Final = "INFERMETER_STORE"
 ENV_SERVE_HOST: Final = "INFERMETER_SERVE_HOST"
 ENV_SERVE_PORT: Final = "INFERMETER_SERVE_PORT"
 ENV_REFRESH_INTERVAL: Final = "INFERMETER_REFRESH_INTERVAL"
+ENV_SERVE_MEMORY_LIMIT: Final = "INFERMETER_SERVE_MEMORY_LIMIT"
+# A server runs for months next to other processes: its DuckDB buffer pool is a quarter
+# of the memory the process may use, not the half a one-off report takes. Not a fixed
+# size: each refresh still materializes the whole store's request table (the lifetime
+# counters), which at 1.3M spans already fails at 256 MiB — a fixed cap would stop a
+# growing store's refreshes.
+DEFAULT_SERVE_MEMORY_LIMIT: Final = "25%"
+
+
+def parse_memory_share_or_size(raw: str) -> str:
+    """A DuckDB size (``1GiB``) or a share of the memory the process may use (``25%``)."""
+    value = raw.strip()
+    if value.endswith("%"):
+        number = float(value[:-1])
+        if not 0 < number <= 100:
+            raise ValueError("expected a share between 0% and 100%")
+        return f"{number:g}%"
+    return parse_memory_size(value)
+
+
 ENV_WINDOW: Final = "INFERMETER_WINDOW"
 ENV_WINDOW_END: Final = "INFERMETER_WINDOW_END"
 ENV_ECONOMICS_WINDOW: Final = "INFERMETER_ECONOMICS_WINDOW"
@@ -167,6 +190,14 @@ SERVE_SETTINGS: Final[tuple[Setting[Any], ...]] = (
         30.0,
         parse_duration,
         "how often the rollups are recomputed in the background",
+    ),
+    Setting(
+        "memory_limit",
+        ENV_SERVE_MEMORY_LIMIT,
+        DEFAULT_SERVE_MEMORY_LIMIT,
+        parse_memory_share_or_size,
+        "DuckDB buffer pool of each refresh: a size (2GiB) or a share of the memory the "
+        "process may use (cgroup limit, else RAM); DuckDB stores only",
     ),
 )
 

@@ -371,3 +371,46 @@ print(json.dumps({
     assert len(seen["spans"]) == 1
     assert seen["spans"][0]["tenant.id"] == "globex"
     assert seen["spans"][0]["faas.coldstart"] is False
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize(
+    ("explicit", "env", "queue"),
+    [
+        (None, None, 8192),  # infermeter's default, four times the SDK's 2048
+        (None, "1000", 1000),  # OTEL_BSP_MAX_QUEUE_SIZE, read by the SDK's own rules
+        (3000, "1000", 3000),  # an explicit argument wins over the variable
+    ],
+)
+def test_the_span_queue_holds_what_the_setting_says_while_exports_are_slow(
+    monkeypatch: pytest.MonkeyPatch, explicit: int | None, env: str | None, queue: int
+) -> None:
+    """While the one export is stuck, ended spans wait in the BatchSpanProcessor's queue;
+    beyond its size they are dropped. So of N spans ended meanwhile, at most the queue
+    plus the one batch being exported (512, OTEL_BSP_MAX_EXPORT_BATCH_SIZE's default)
+    arrive, and all of them when N fits in the queue."""
+    if env is not None:
+        monkeypatch.setenv("OTEL_BSP_MAX_QUEUE_SIZE", env)
+    release = threading.Event()
+    exporter = RecordingExporter(block=release)
+    configure(
+        span_exporter=exporter,
+        metrics_exporter="none",
+        span_queue_size=explicit,
+        runtime="container",
+        set_global=False,
+    )
+    calls = 5000  # more than the SDK's default queue, less than infermeter's
+    try:
+        for _ in range(calls):
+            handler()
+        from infermeter.agent._recorder import RECORDER
+
+        RECORDER.drain()  # every call's span has been ended (and queued or dropped)
+    finally:
+        release.set()
+    assert force_flush(timeout=60)
+    if calls <= queue:
+        assert len(exporter.spans) == calls
+    else:
+        assert queue <= len(exporter.spans) <= queue + 512

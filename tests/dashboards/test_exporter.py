@@ -154,6 +154,61 @@ def test_scrapes_never_recompute(
     assert calls == [1]
 
 
+def _allowed_memory() -> int:
+    """What the process may use: the cgroup's limit, else the machine's RAM."""
+    machine = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    cgroup = Path("/sys/fs/cgroup/memory.max")
+    text = cgroup.read_text().strip() if cgroup.exists() else "max"
+    return min(machine, int(text)) if text.isdigit() else machine
+
+
+def _shown_bytes(shown: str) -> float:
+    # DuckDB prints the limit in binary units, e.g. "11.7 GiB".
+    number, unit = shown.split()
+    return float(number) * {"MiB": 2**20, "GiB": 2**30, "TiB": 2**40}[unit]
+
+
+@pytest.mark.parametrize(
+    ("settings", "env", "expected"),
+    [
+        ({}, None, 0.25),  # a quarter of what the process may use (a report takes half)
+        ({}, "300MiB", 300 * 2**20),  # INFERMETER_SERVE_MEMORY_LIMIT
+        ({}, "10%", 0.10),  # a share of what the process may use
+        ({"memory_limit": "200MiB"}, "300MiB", 200 * 2**20),  # the argument wins
+    ],
+)
+def test_a_refresh_reads_with_the_configured_buffer_pool(
+    store: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    settings: dict[str, Any],
+    env: str | None,
+    expected: float,
+) -> None:
+    import infermeter.collectors
+
+    if env is not None:
+        monkeypatch.setenv("INFERMETER_SERVE_MEMORY_LIMIT", env)
+    seen: list[str] = []
+    real = infermeter.collectors.open_reader
+
+    def recording(*args: Any, **kwargs: Any) -> Any:
+        con = real(*args, **kwargs)
+        [(limit,)] = con.execute(
+            "SELECT value FROM duckdb_settings() WHERE name = 'memory_limit'"
+        ).fetchall()
+        seen.append(str(limit))
+        return con
+
+    monkeypatch.setattr(infermeter.collectors, "open_reader", recording)
+    with serve(store, port=0, refresh_interval=3600, **settings) as running:
+        assert running.wait_for_refresh(60), running.last_error
+    wanted = expected * _allowed_memory() if expected <= 1 else expected
+    assert seen
+    for shown in seen:
+        # DuckDB shows one decimal, truncated: up to 0.1 of the unit (GiB) below.
+        assert abs(_shown_bytes(shown) - wanted) <= 0.01 * wanted + 0.1 * 2**30, (shown, wanted)
+
+
 def test_failed_refresh_keeps_previous_values(exporter: MetricsExporter, store: Path) -> None:
     before = scrape(exporter.url)
     store.rename(store.with_suffix(".moved"))
@@ -337,3 +392,13 @@ def test_label_cardinality_and_length_are_bounded(
     assert total(samples, "infermeter_requests_total") == n  # nothing lost, only merged
     assert total(samples, "infermeter_requests_total", model="other") == n - top
     assert len(text) < 2_000_000
+
+
+def test_the_buffer_pool_setting_takes_a_size_or_a_share() -> None:
+    from infermeter.dashboards._settings import parse_memory_share_or_size
+
+    assert parse_memory_share_or_size("2GiB") == "2GiB"
+    assert parse_memory_share_or_size(" 12.5% ") == "12.5%"
+    for bad in ("0%", "150%", "lots", "-1GiB"):
+        with pytest.raises(ValueError):
+            parse_memory_share_or_size(bad)
