@@ -188,6 +188,10 @@ class WriteAheadLog:
         self._written_seq = last
         self._synced_seq = last
         self._poisoned_seq = 0  # records up to here went to a file whose sync failed
+        # The newest first-sequence-number of a segment release() deleted: segments are
+        # deleted oldest first, so every segment that starts at or below it is gone on
+        # purpose (all its records are in the store).
+        self._released_first = -1
         self._fd = -1
         self._active_first_seq = self._next_seq
         self._size = 0
@@ -331,13 +335,17 @@ class WriteAheadLog:
                 target = self._written_seq
                 old_fds, self._unsynced_fds = self._unsynced_fds, []
                 fd = self._fd
+                fd_first = self._active_first_seq
             try:
                 for old in old_fds:
                     os.fdatasync(old)
                     os.close(old)
                     old_fds = old_fds[1:]
                 os.fdatasync(fd)
-                if os.fstat(fd).st_nlink == 0:
+                # A deleted file loses what it held, unless release() deleted it: an append
+                # moved on to a new segment meanwhile and the store took every record of
+                # this one (its records need no disk any more).
+                if os.fstat(fd).st_nlink == 0 and not self._released(fd_first):
                     raise OSError(
                         2, "the segment file was deleted (was the store's folder removed?)"
                     )
@@ -469,7 +477,13 @@ class WriteAheadLog:
                 break
             path.unlink(missing_ok=True)
             deleted += 1
+            with self._lock:
+                self._released_first = max(self._released_first, first)
         return deleted
+
+    def _released(self, first_seq: int) -> bool:
+        with self._lock:
+            return first_seq <= self._released_first
 
     def pending_bytes(self) -> int:
         """Bytes on disk in the log (including stored records not yet trimmed)."""

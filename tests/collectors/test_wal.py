@@ -475,3 +475,30 @@ def test_a_transient_failure_half_way_neither_loses_nor_duplicates(
     assert pipeline.close()
     assert _tags(tmp_path) == {"a": 2, "b": 2, "c": 2}
     assert not (tmp_path / "side" / "dead-letter").exists()
+
+
+def test_a_segment_released_while_a_sync_runs_is_no_failure(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The race a soak found: a sync holds the active segment's file while an append moves
+    on to a new segment and the flusher releases the old one (the store has all of its
+    records). The deleted file lost nothing, so the log must not refuse ingest."""
+    wal = WriteAheadLog(tmp_path, segment_bytes=1000)
+    first = wal.append([b"x" * 10])
+    real_fdatasync = os.fdatasync
+    moved: list[int] = []
+
+    def fdatasync_while_the_log_moves_on(fd: int) -> None:
+        if not moved:
+            moved.append(wal.append([b"y" * 2000]))  # fills the segment: a new one starts
+            assert wal.release(moved[0]) == 1  # the store took both records
+        real_fdatasync(fd)
+
+    monkeypatch.setattr(os, "fdatasync", fdatasync_while_the_log_moves_on)
+    wal.sync(first)
+    assert wal.error is None
+    later = wal.append([b"z"])
+    wal.sync(later)
+    assert wal.error is None
+    wal.close()
+    assert _payloads(tmp_path, after=moved[0]) == [b"z"]
