@@ -174,7 +174,9 @@ def _reader_memory_bytes() -> int:
     return max(limit // 2, 256 * 2**20)
 
 
-def reader_config() -> dict[str, str | bool | int | float | list[str]]:
+def reader_config(
+    memory_limit: str | None = None,
+) -> dict[str, str | bool | int | float | list[str]]:
     """DuckDB settings of every reader connection: :func:`reader_memory_limit`,
     :func:`reader_threads` for it, and a spill directory of its own for what goes beyond
     it (large joins, sorts, the request tables analytics hold as temporary tables).
@@ -189,11 +191,32 @@ def reader_config() -> dict[str, str | bool | int | float | list[str]]:
     import tempfile
 
     spill = Path(tempfile.gettempdir()) / f"infermeter-reader-{os.getpid()}-{secrets.token_hex(4)}"
+    limit = memory_limit or reader_memory_limit()
     return {
-        "memory_limit": reader_memory_limit(),
-        "threads": reader_threads(),
+        "memory_limit": limit,
+        "threads": reader_threads(_size_bytes(limit)),
         "temp_directory": str(spill),
     }
+
+
+_UNITS: Final = {"K": 2**10, "M": 2**20, "G": 2**30, "T": 2**40}
+
+
+def _size_bytes(size: str) -> int | None:
+    """Bytes of a DuckDB size (``512MiB``, ``2GB``); None when it is not one."""
+    text = size.strip().upper().replace(" ", "").removesuffix("B").removesuffix("I")
+    if not text or text[-1] not in _UNITS:
+        return None
+    try:
+        return int(float(text[:-1]) * _UNITS[text[-1]])
+    except ValueError:
+        return None
+
+
+# DuckDB keeps one database instance per file in a process and refuses a second connection
+# to it with other settings (each reader has its own spill directory): a reader of a file
+# another reader of this process holds open shares that reader's settings.
+_OPEN_CONFIGS: Final[dict[str, dict[str, str | bool | int | float | list[str]]]] = {}
 
 
 def _physical_memory() -> int:
@@ -208,12 +231,21 @@ def _physical_memory() -> int:
 def _connect(path: Path, memory_limit: str) -> duckdb.DuckDBPyConnection:
     import duckdb
 
+    config = reader_config(memory_limit)
+    key = str(path.resolve())
     try:
-        return duckdb.connect(
-            str(path), read_only=True, config={**reader_config(), "memory_limit": memory_limit}
-        )
+        try:
+            con = duckdb.connect(str(path), read_only=True, config=config)
+        except duckdb.ConnectionException:
+            shared = _OPEN_CONFIGS.get(key)
+            if shared is None or shared == config:
+                raise
+            con = duckdb.connect(str(path), read_only=True, config=shared)
+        else:
+            _OPEN_CONFIGS[key] = config
     except duckdb.Error as exc:  # locked, not a DuckDB file, unreadable…
         raise OSError(f"cannot open {path} for reading: {exc}") from None
+    return con
 
 
 def _open_live(paths: StorePaths, memory_limit: str) -> duckdb.DuckDBPyConnection:

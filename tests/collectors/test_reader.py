@@ -54,6 +54,30 @@ def test_without_a_writer_the_live_file_is_read_read_only(tmp_path: Path) -> Non
     reader.close()
 
 
+def test_two_readers_of_one_store_in_one_process_both_read(tmp_path: Path) -> None:
+    """A server holding a reader while a request opens another (with its own buffer pool
+    and spill directory): DuckDB shares one instance per file per process and refuses other
+    settings, so the second reader shares the first one's instead of failing."""
+    store = tmp_path / "store.duckdb"
+    writer = StoreWriter(store)
+    con = writer.connection()
+    insert_spans(con, [span_record(), span_record(), span_record()])
+    con.close()
+    writer.close()
+    first = open_reader(store)
+    second = open_reader(store, memory_limit="300MiB")
+    third = open_reader(store)
+    for reader in (first, second, third):
+        assert reader.execute("SELECT count(*) FROM spans").fetchone() == (3,)
+    for reader in (first, second, third):
+        reader.close()
+    # Once every reader is closed, a new one gets the settings it asks for.
+    alone = open_reader(store, memory_limit="300MiB")
+    limit = alone.execute("SELECT current_setting('memory_limit')").fetchone()
+    assert limit is not None and str(limit[0]).startswith("300")
+    alone.close()
+
+
 def test_a_missing_store_is_file_not_found(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError, match="infermeter collect"):
         open_reader(tmp_path / "nope.duckdb")
