@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from infermeter.agent.settings import read_config_file
 from infermeter.analytics.query import _queries
+from infermeter.analytics.query._bind import hold
 from infermeter.analytics.query._clock import future_limit
 from infermeter.analytics.rollup._catalog import (
     COHORT_LABELS,
@@ -310,18 +311,16 @@ def compute_snapshot(
     priced = (
         all_requests
         if all_requests is not None
-        else request_table(
-            con, con.table("spans"), prices=prices, deployments=deployments
-        ).materialize()
+        else hold(request_table(con, con.table("spans"), prices=prices, deployments=deployments))
     )
     # Models, endpoints, prompt versions, providers and runtimes beyond the top ones by
     # lifetime requests are one "other" everywhere below (tenants are bucketed later, as
     # before: recommendations still name a tenant outside the top).
     values = _named_values(priced, options.top_values, previous_values or {})
-    everything = _bucket(priced, values).materialize()
+    everything = hold(_bucket(priced, values))
 
     def requests(since: datetime, until: datetime) -> duckdb.DuckDBPyRelation:
-        return _starting_between(everything, since, until).materialize()
+        return hold(_starting_between(everything, since, until))
 
     out = _Samples()
 
@@ -338,7 +337,7 @@ def compute_snapshot(
 
     # Rolling window: cohort sums and quantiles, workload gauges.
     window = requests(start, end)
-    window_named = _bucket_tenants(window, named).materialize()
+    window_named = hold(_bucket_tenants(window, named))
     cohort_rows = list(_rename_tenants(_cohort_sums(window), named))
     for r in cohort_rows:
         _add_window_sums(out, r)
@@ -385,7 +384,7 @@ def compute_snapshot(
         arrivals=arrival_frame(economics_requests),
     )
     _add_recommendations(out, recommendations)
-    _add_quality(out, con, _bucket_tenants(economics_requests, named).materialize(), named, values)
+    _add_quality(out, con, hold(_bucket_tenants(economics_requests, named)), named, values)
 
     if drift is not None:
         _add_drift(out, drift, named, values, options.top_values)
