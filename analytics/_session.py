@@ -538,7 +538,9 @@ def open_analysis(
     ):
         from infermeter.collectors import open_clickhouse_request_rows
 
-        rows = open_clickhouse_request_rows(parse_store(store))
+        rows = open_clickhouse_request_rows(
+            parse_store(store), memory_limit=reader_options.get("memory_limit")
+        )
         return Analysis(store, rows.connection, prices=book, deployments=facts, request_rows=rows)
     return Analysis(store, open_reader(store, **reader_options), prices=book, deployments=facts)
 

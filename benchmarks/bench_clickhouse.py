@@ -123,11 +123,13 @@ def load_chdb(store: Path, directory: Path) -> dict[str, float]:
     return {"load_s": loaded, "init_s": rollup}
 
 
-def _tables(store: str, request_rows_after: str | None) -> dict[str, Any]:
+def _tables(store: str, request_rows_after: str | None, memory_limit: str) -> dict[str, Any]:
     import infermeter.analytics as analytics
     from infermeter.analytics.query import metric_inputs, metrics
 
-    options = {} if request_rows_after is None else {"request_rows_after": request_rows_after}
+    options: dict[str, Any] = {"memory_limit": memory_limit}
+    if request_rows_after is not None:
+        options["request_rows_after"] = request_rows_after
     with analytics.open(store, since=SINCE, until=UNTIL, **options) as analysis:
         inputs = metric_inputs(analysis.requests(SINCE, UNTIL))
         return {
@@ -138,18 +140,27 @@ def _tables(store: str, request_rows_after: str | None) -> dict[str, Any]:
 _CASES = {"duckdb file": None, "chdb step 1": "never", "chdb step 2": "0"}
 
 
-def _child(case: str, store: str) -> None:
+def _child(case: str, store: str, memory_limit: str) -> None:
     started = time.perf_counter()
-    results = _tables(store, _CASES[case])
+    results = _tables(store, _CASES[case], memory_limit)
     elapsed = time.perf_counter() - started
     print(
         json.dumps({"seconds": elapsed, "rss_mb": peak_rss_mb(), "results": results}, default=str)
     )
 
 
-def _spawn(case: str, store: str) -> dict[str, Any]:
+def _spawn(case: str, store: str, memory_limit: str) -> dict[str, Any]:
     output = subprocess.run(
-        [sys.executable, __file__, "--child", case, "--store", store],
+        [
+            sys.executable,
+            __file__,
+            "--child",
+            case,
+            "--store",
+            store,
+            "--memory-limit",
+            memory_limit,
+        ],
         check=True,
         capture_output=True,
         text=True,
@@ -182,18 +193,18 @@ def _same(a: dict[str, Any], b: dict[str, Any]) -> bool:
 
 
 def run_size(
-    spans: int, rounds: int, keep: Path | None, step1_max: int
+    spans: int, rounds: int, keep: Path | None, step1_max: int, memory_limit: str
 ) -> dict[str, tuple[float, float, bool]]:
     """Time (median), peak RSS (max) and "same numbers" per case at ``spans`` spans."""
     if keep is not None:
         keep.mkdir(parents=True, exist_ok=True)
-        return _run_in(keep, spans, rounds, step1_max)
+        return _run_in(keep, spans, rounds, step1_max, memory_limit)
     with tempfile.TemporaryDirectory(prefix="infermeter-bench-ch-") as tmp:
-        return _run_in(Path(tmp), spans, rounds, step1_max)
+        return _run_in(Path(tmp), spans, rounds, step1_max, memory_limit)
 
 
 def _run_in(
-    root: Path, spans: int, rounds: int, step1_max: int
+    root: Path, spans: int, rounds: int, step1_max: int, memory_limit: str
 ) -> dict[str, tuple[float, float, bool]]:
     from bench_analytics import generate
 
@@ -224,7 +235,7 @@ def _run_in(
     for index in range(rounds):
         shift = index % len(cases)
         for case in cases[shift:] + cases[:shift]:
-            samples[case].append(_spawn(case, stores[case]))
+            samples[case].append(_spawn(case, stores[case], memory_limit))
             print(
                 f"  round {index + 1} {case}: {samples[case][-1]['seconds']:.2f} s, "
                 f"{samples[case][-1]['rss_mb']:.0f} MiB",
@@ -242,7 +253,8 @@ def _run_in(
         rows.append([case, elapsed, ratio(elapsed, base_s), rss, "yes" if same else "NO"])
     print_table(
         f"weekly metric tables (every column, 4 groupings) on {spans:,} spans "
-        f"(median of {rounds} rounds, each case in its own process)",
+        f"(median of {rounds} rounds, each case in its own process, DuckDB buffer pool "
+        f"{memory_limit})",
         ["case", "seconds", "x duckdb file", "peak RSS MiB", "same numbers"],
         rows,
     )
@@ -289,18 +301,27 @@ def main() -> int:
         default=2_000_000,
         help="run chdb step 1 only up to this size (it holds every span in memory)",
     )
+    parser.add_argument(
+        "--memory-limit",
+        default="512MiB",
+        help="every case's DuckDB buffer pool (default 512MiB: half of a 1 GiB process, as "
+        "bench_analytics; the product's default is half the machine)",
+    )
     parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--load", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--store", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        _child(args.child, args.store)
+        _child(args.child, args.store, args.memory_limit)
         return 0
     if args.load:
         print(json.dumps(load_chdb(Path(args.load), Path(args.store))))
         return 0
     sizes = sorted(args.spans or [1_000_000, 10_000_000])
-    results = {size: run_size(size, args.rounds, args.keep, args.step1_max_spans) for size in sizes}
+    results = {
+        size: run_size(size, args.rounds, args.keep, args.step1_max_spans, args.memory_limit)
+        for size in sizes
+    }
     if len(sizes) > 1:
         small, large = sizes[0], sizes[-1]
         rss_small, rss_large = results[small]["chdb step 2"][1], results[large]["chdb step 2"][1]

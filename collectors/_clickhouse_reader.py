@@ -174,7 +174,7 @@ class RequestRows:
     done (the connection and the ClickHouse client).
     """
 
-    def __init__(self, location: StoreLocation) -> None:
+    def __init__(self, location: StoreLocation, *, memory_limit: str | None = None) -> None:
         import duckdb
 
         self.location = location
@@ -184,7 +184,7 @@ class RequestRows:
             from infermeter.collectors._reader import reader_config
 
             # The reader's buffer pool and spill directory, as for a DuckDB store.
-            self.connection = duckdb.connect(":memory:", config=reader_config())
+            self.connection = duckdb.connect(":memory:", config=reader_config(memory_limit))
             apply_migrations(self.connection)
             if _has_view(self._client, EVENTS_VIEW):
                 # Every event (evaluations, feedback), as the span reader loads them.
@@ -254,10 +254,13 @@ def _concat(parts: list[pa.Table]) -> pa.Table:
     return arrow_schema(SPAN_COLUMNS).empty_table()
 
 
-def open_clickhouse_request_rows(location: StoreLocation) -> RequestRows:
-    """The ClickHouse store at ``location`` read as request rows (:class:`RequestRows`).
+def open_clickhouse_request_rows(
+    location: StoreLocation, *, memory_limit: str | None = None
+) -> RequestRows:
+    """The ClickHouse store at ``location`` read as request rows (:class:`RequestRows`),
+    held in a DuckDB buffer pool of ``memory_limit`` (default: the reader's).
     Raises ``OSError`` when the store cannot be reached or was never initialised."""
-    return RequestRows(location)
+    return RequestRows(location, memory_limit=memory_limit)
 
 
 def _newest(client: Client, limit: datetime | None) -> tuple[datetime | None, int]:
@@ -280,6 +283,7 @@ def open_clickhouse_reader(
     *,
     since: datetime | None = None,
     until: datetime | None = None,
+    memory_limit: str | None = None,
 ) -> duckdb.DuckDBPyConnection:
     """An in-memory DuckDB connection holding the ClickHouse store's spans and embeddings
     (of the window ``[since, until)`` by span start when given, else all of them).
@@ -293,7 +297,7 @@ def open_clickhouse_reader(
         from infermeter.collectors._reader import reader_config
 
         # The reader's buffer pool and spill directory, as for a DuckDB store.
-        con = duckdb.connect(":memory:", config=reader_config())
+        con = duckdb.connect(":memory:", config=reader_config(memory_limit))
         try:
             apply_migrations(con)
             load_window(client, con, since=since, until=until)

@@ -88,7 +88,7 @@ def open_reader(
     if location.engine != "duckdb":
         from infermeter.collectors._clickhouse_reader import open_clickhouse_reader
 
-        return open_clickhouse_reader(location, since=since, until=until)
+        return open_clickhouse_reader(location, since=since, until=until, memory_limit=memory_limit)
     paths = StorePaths.of(store)
     if not paths.store.exists():
         raise FileNotFoundError(f"no store at {paths.store} (create one with `infermeter collect`)")

@@ -426,6 +426,21 @@ def test_window_size_chooses_spans_or_request_rows(
         analytics.open(ch_store)
 
 
+def test_a_clickhouse_store_is_read_with_the_asked_buffer_pool(ch_store: str) -> None:
+    """Spans (step 1) and request rows (step 2) land in a DuckDB of the reader's buffer pool:
+    ``memory_limit`` reaches both, as it does a DuckDB store's reader."""
+
+    def pool(**options: Any) -> str:
+        with analytics.open(ch_store, **options) as analysis:
+            analysis.metrics()
+            ((limit,),) = analysis.con.execute("SELECT current_setting('memory_limit')").fetchall()
+            return str(limit)
+
+    assert pool(request_rows_after="never", memory_limit="300MiB").startswith("300")
+    assert pool(request_rows_after="0", memory_limit="300MiB").startswith("300")
+    assert pool(request_rows_after="0", memory_limit="400MiB").startswith("400")
+
+
 def test_the_rollup_gives_the_request_facts_columns() -> None:
     """The rollup's entry columns and model-call operations are the request table's."""
     assert [f"entry_{c}" for c in ENTRY_COLUMNS] == [
