@@ -166,6 +166,7 @@ class Analysis:
     ) -> duckdb.DuckDBPyRelation:
         """Step 2: ClickHouse's request facts plus the facts of the traces it leaves to
         the spans (the request table's stage (a) on them), priced here (stage (b))."""
+        from infermeter.analytics.query._bind import hold
         from infermeter.analytics.query._requests import _utc_naive as utc_naive
         from infermeter.analytics.query._requests import (
             priced_requests,
@@ -174,14 +175,29 @@ class Analysis:
 
         assert self.request_rows is not None
         since, until = utc_naive(since), utc_naive(until)
-        facts, spans = self.request_rows.read(since, until)
         columns = _queries.REQUEST_FACT_COLUMNS
+        # Stage (a)'s types, which ClickHouse's columns are cast to (its timestamps carry
+        # UTC): the query's over the connection's span table (only the spans kept so far).
+        stage_a = request_facts(self.con, self.spans).select(*columns)
+        schema = stage_a.limit(0).arrow().read_all().schema
+        held: list[duckdb.DuckDBPyRelation] = []
+
+        def store(part: Any) -> None:
+            # A bucket range at a time into a temporary table (DuckDB's buffer pool, spilled
+            # beyond it): every request's facts never sit in process memory at once.
+            rows = self.con.from_arrow(_conform(part, schema))
+            if not held:
+                held.append(hold(rows))
+            else:
+                rows.insert_into(f"temp.main.{held[0].alias}")
+
+        facts, spans = self.request_rows.read(since, until, sink=store)
         from_spans = request_facts(
             self.con, self.con.from_arrow(spans), since=since, until=until
         ).select(*columns)
-        # ClickHouse's columns cast to stage (a)'s types (its timestamps carry UTC).
-        schema = from_spans.limit(0).arrow().read_all().schema
-        merged = self.con.from_arrow(_conform(facts, schema)).union(from_spans)
+        merged = (held[0] if held else self.con.from_arrow(_conform(facts, schema))).union(
+            from_spans
+        )
         return priced_requests(self.con, merged, prices=self.prices, deployments=self.deployments)
 
     def metrics(

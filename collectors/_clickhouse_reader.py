@@ -37,6 +37,8 @@ from infermeter.collectors._schema import (
 from infermeter.collectors._store import _insert_events
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     import duckdb
     import pyarrow as pa
     from clickhouse_connect.driver.client import Client
@@ -194,13 +196,29 @@ class RequestRows:
             self._client.close()
             raise
 
-    def read(self, since: datetime | None, until: datetime | None) -> tuple[pa.Table, pa.Table]:
+    def read(
+        self,
+        since: datetime | None,
+        until: datetime | None,
+        sink: Callable[[pa.Table], None] | None = None,
+    ) -> tuple[pa.Table, pa.Table]:
         """``(facts, spans)`` of the requests whose entry span starts in ``[since, until)``
         (naive UTC; unbounded when None): the request facts ClickHouse merged, and the
-        spans (store columns) of every other request's trace."""
+        spans (store columns) of every other request's trace. With ``sink``, the facts go
+        to it a bucket range at a time instead (``facts`` comes back empty)."""
         from infermeter.collectors._clickhouse_requests import pull_request_facts
 
-        facts, traces = pull_request_facts(self._client, since=since, until=until)
+        counted = 0
+
+        def counting(part: pa.Table) -> None:
+            nonlocal counted
+            counted += part.num_rows
+            assert sink is not None
+            sink(part)
+
+        facts, traces = pull_request_facts(
+            self._client, since=since, until=until, sink=None if sink is None else counting
+        )
         ids = [str(t) for t in traces.column("trace_id").to_pylist()]
         parts = [
             _pull(
@@ -215,7 +233,8 @@ class RequestRows:
         ]
         spans = _concat(parts)
         self._keep(spans)
-        self.reads.append(RequestRead(since, until, facts.num_rows, len(ids), spans.num_rows))
+        fact_rows = facts.num_rows if sink is None else counted
+        self.reads.append(RequestRead(since, until, fact_rows, len(ids), spans.num_rows))
         # Not cached: the analytics hold the priced requests of each window they read.
         return facts, spans
 

@@ -40,6 +40,8 @@ from infermeter.collectors._clickhouse_schema import DEFAULT_TABLE, TableShape, 
 from infermeter.collectors._conventions import DEFAULT_TENANT_ATTRIBUTES
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     import pyarrow as pa
     from clickhouse_connect.driver.client import Client
 
@@ -480,11 +482,16 @@ def pull_request_facts(
     *,
     since: datetime | None = None,
     until: datetime | None = None,
+    sink: Callable[[pa.Table], None] | None = None,
 ) -> tuple[pa.Table, pa.Table]:
     """The window's request facts merged from ``infermeter_requests`` (requests whose entry
     span starts in ``[since, until)``, naive UTC) and the ids of the traces whose requests
     need their spans (see the module docstring): ``(facts, traces)``. ``facts`` holds
-    stage (a)'s columns for every other request; ``traces`` one ``trace_id`` column."""
+    stage (a)'s columns for every other request; ``traces`` one ``trace_id`` column.
+
+    With ``sink``, each bucket range's facts go to it as soon as they are merged and
+    ``facts`` comes back empty: the caller stores them (a DuckDB table that spills)
+    instead of every request's facts staying in process memory at once."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
@@ -504,6 +511,10 @@ def pull_request_facts(
         facts = table.filter(pc.invert(needs)).drop_columns(["needs_spans"])
         if len(traces):
             facts = facts.filter(pc.invert(pc.is_in(facts.column("trace_id"), value_set=traces)))
-        facts_parts.append(facts)
+        if sink is None:
+            facts_parts.append(facts)
+        else:
+            sink(facts)
+            facts_parts = [facts.schema.empty_table()]
         trace_parts.append(traces)
     return pa.concat_tables(facts_parts), pa.table({"trace_id": pa.concat_arrays(trace_parts)})

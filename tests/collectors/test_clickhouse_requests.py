@@ -378,6 +378,36 @@ def test_request_rows_give_the_duckdb_numbers(duck_store: str, ch_store: str) ->
     assert read.spans > 0
 
 
+def test_request_facts_read_a_bucket_range_at_a_time_give_the_same_numbers(
+    duck_store: str, ch_store: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With a small read size the window's facts come in many bucket ranges, each stored
+    in DuckDB as it arrives (never every request's facts in memory at once): the same
+    numbers, every request counted once."""
+    from infermeter.collectors import _clickhouse_requests
+
+    monkeypatch.setattr(_clickhouse_requests, "ROWS_PER_READ", 50)
+    parts: list[int] = []
+    pull = _clickhouse_requests.pull_request_facts
+
+    def counting_pull(*args: Any, **kwargs: Any) -> Any:
+        sink = kwargs["sink"]
+        assert sink is not None
+
+        def counted(part: Any) -> None:
+            parts.append(part.num_rows)
+            sink(part)
+
+        return pull(*args, **{**kwargs, "sink": counted})
+
+    monkeypatch.setattr(_clickhouse_requests, "pull_request_facts", counting_pull)
+    want, _ = _results(duck_store)
+    got, reads = _results(ch_store, request_rows_after="0")
+    _assert_same(got, want)
+    (read,) = reads
+    assert len(parts) > 3 and sum(parts) == read.fact_rows
+
+
 def test_tokens_times_list_price(ch_store: str) -> None:
     """From first principles: acme's gpt-4o-mini requests' tokens as generated, each
     counted once (the usage around the model call, the request handed to another service
