@@ -19,12 +19,13 @@ import tomllib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Generic, Literal, TypeVar
+from typing import Any, Final, Generic, Literal, TypeVar
 
 __all__ = [
     "ConfigurationError",
     "Setting",
     "add_arguments",
+    "memory_size_bytes",
     "parse_bool",
     "parse_choice",
     "parse_fraction",
@@ -81,16 +82,40 @@ def parse_fraction(raw: str) -> float:
     return value
 
 
-def parse_memory_size(raw: str) -> str:
-    """A DuckDB memory size such as ``256MB`` or ``2GiB`` (collector and serve buffer pools)."""
+# DuckDB's size units: decimal KB…TB, binary KiB…TiB.
+_MEMORY_UNITS: Final = {
+    "KB": 10**3,
+    "MB": 10**6,
+    "GB": 10**9,
+    "TB": 10**12,
+    "KIB": 2**10,
+    "MIB": 2**20,
+    "GIB": 2**30,
+    "TIB": 2**40,
+}
+
+
+def _memory_size(raw: str) -> tuple[str, float, str]:
     value = raw.strip().replace(" ", "")
     number = value.rstrip("BbKkMmGgTtIi")
     unit = value[len(number) :].upper()
-    if not number or unit not in {"KB", "MB", "GB", "TB", "KIB", "MIB", "GIB", "TIB"}:
+    if not number or unit not in _MEMORY_UNITS:
         raise ValueError("expected a size such as 256MB or 2GiB")
     if float(number) <= 0:
         raise ValueError("expected a positive size")
-    return value
+    return value, float(number), unit
+
+
+def parse_memory_size(raw: str) -> str:
+    """A DuckDB memory size such as ``256MB`` or ``2GiB`` (collector and serve buffer pools)."""
+    return _memory_size(raw)[0]
+
+
+def memory_size_bytes(raw: str) -> int:
+    """Bytes of a DuckDB memory size (``256MB`` decimal, ``2GiB`` binary, as DuckDB reads
+    them); ``ValueError`` when it is not one."""
+    _, number, unit = _memory_size(raw)
+    return int(number * _MEMORY_UNITS[unit])
 
 
 def parse_choice(*choices: str) -> Callable[[str], str]:

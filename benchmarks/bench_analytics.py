@@ -165,16 +165,10 @@ def _settings(con: Any, memory_limit: str, *, reader: bool = False) -> None:
     if memory_limit:
         con.execute(f"SET memory_limit = '{memory_limit}'")
         if reader:
+            from infermeter.agent.settings import memory_size_bytes
             from infermeter.collectors._reader import reader_threads
 
-            con.execute(f"SET threads = {reader_threads(_bytes(memory_limit))}")
-
-
-def _bytes(size: str) -> int:
-    units = {"": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9, "KIB": 2**10, "MIB": 2**20}
-    units["GIB"] = 2**30
-    number = size.upper().rstrip("BIGKM")
-    return int(float(number) * units[size.upper()[len(number) :].strip()])
+            con.execute(f"SET threads = {reader_threads(memory_size_bytes(memory_limit))}")
 
 
 def run_infermeter(store: Path, memory_limit: str) -> dict[str, Any]:

@@ -33,6 +33,7 @@ import urllib.request
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
+from infermeter.agent.settings import memory_size_bytes
 from infermeter.collectors._schema import SCHEMA_VERSION, apply_migrations, schema_version
 from infermeter.collectors._sidecar import (
     StorePaths,
@@ -199,16 +200,11 @@ def reader_config(
     }
 
 
-_UNITS: Final = {"K": 2**10, "M": 2**20, "G": 2**30, "T": 2**40}
-
-
 def _size_bytes(size: str) -> int | None:
-    """Bytes of a DuckDB size (``512MiB``, ``2GB``); None when it is not one."""
-    text = size.strip().upper().replace(" ", "").removesuffix("B").removesuffix("I")
-    if not text or text[-1] not in _UNITS:
-        return None
+    """Bytes of a DuckDB size (``512MiB``, ``2GB``); None when it is not one (the reader
+    then keeps the default thread count)."""
     try:
-        return int(float(text[:-1]) * _UNITS[text[-1]])
+        return memory_size_bytes(size)
     except ValueError:
         return None
 
