@@ -191,13 +191,12 @@ class Analysis:
             else:
                 rows.insert_into(f"temp.main.{held[0].alias}")
 
-        facts, spans = self.request_rows.read(since, until, sink=store)
+        _, spans = self.request_rows.read(since, until, sink=store)
         from_spans = request_facts(
             self.con, self.con.from_arrow(spans), since=since, until=until
         ).select(*columns)
-        merged = (held[0] if held else self.con.from_arrow(_conform(facts, schema))).union(
-            from_spans
-        )
+        # The read hands at least one range (possibly empty) to the sink.
+        merged = held[0].union(from_spans)
         return priced_requests(self.con, merged, prices=self.prices, deployments=self.deployments)
 
     def metrics(
