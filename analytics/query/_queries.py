@@ -317,46 +317,63 @@ _ENTRY_COLUMNS: Final = (
 )
 _ENTRY_SELECT: Final = ", ".join(f"{c} AS entry_{c}" for c in _ENTRY_COLUMNS)
 
+
 # Aggregates over the spans of one request (or one trace and service), shared by the path
 # for traces with one entry per service and the path for traces with several.
 # Spans of another tenant than their request's entry (``is_foreign``, written under another
-# tenant's token into this trace) add nothing to the request; they are only counted.
+# tenant's token into this trace) add nothing to the request; they are only counted. With
+# ``tenant_rule`` false the spans are known to carry one tenant (or none), so nothing is
+# foreign and the filters are left out (most traces: one aggregation pass, no join).
 # ``usage``: the request's token counts per span that reported any, with the model that
 # priced them, kept unpriced (stage (b) prices them now): the parts each price applies to
 # (input beyond cache reads and writes, output beyond reasoning, floored at 0 per span, as
 # a span is billed) and ``used`` (1 when the span used input or output tokens: priced or
-# "unpriced").
-_REQUEST_SUMS: Final = """
-    count(*) FILTER (WHERE NOT is_foreign) AS span_count,
-    count(*) FILTER (WHERE is_foreign) AS foreign_spans,
-    count(*) FILTER (WHERE is_llm AND NOT is_foreign) AS llm_spans,
-    CAST(sum(input_tokens) FILTER (WHERE NOT is_foreign) AS BIGINT) AS input_tokens,
-    CAST(sum(output_tokens) FILTER (WHERE NOT is_foreign) AS BIGINT) AS output_tokens,
-    CAST(sum(cache_read_tokens) FILTER (WHERE NOT is_foreign) AS BIGINT) AS cache_read_tokens,
-    CAST(sum(cache_write_tokens) FILTER (WHERE NOT is_foreign) AS BIGINT) AS cache_write_tokens,
-    CAST(sum(reasoning_tokens) FILTER (WHERE NOT is_foreign) AS BIGINT) AS reasoning_tokens,
-    coalesce(bool_or(throttled) FILTER (WHERE NOT is_foreign), false) AS throttled,
-    count(*) FILTER (WHERE throttled AND NOT is_foreign) AS throttle_events,
-    coalesce(bool_or(untokenized) FILTER (WHERE NOT is_foreign), false) AS untokenized,
-    min(first_chunk_at) FILTER (WHERE NOT is_foreign) AS first_chunk_at,
-    list({'model': model, 'response_model': response_model, 'provider': provider,
+# "unpriced"). ``priced``: the spans are priced already (``span_token_cost`` and
+# ``span_unpriced`` of a price join, the request table from spans), so the request gets the
+# sum and the flag instead of the list stage (b) would price (building a list per request
+# was the costliest aggregate).
+def _request_sums(*, tenant_rule: bool, priced: bool) -> str:
+    own = "NOT is_foreign" if tenant_rule else "true"
+    only_own = f" FILTER (WHERE {own})" if tenant_rule else ""
+    and_own = f" AND {own}" if tenant_rule else ""
+    if priced:
+        usage = f"""coalesce(bool_or(span_unpriced) FILTER (WHERE has_tokens{and_own}), false)
+        AS unpriced,
+    sum(span_token_cost) FILTER (WHERE has_tokens{and_own}) AS token_cost,"""
+    else:
+        usage = f"""list({{'model': model, 'response_model': response_model, 'provider': provider,
           'billed_input': greatest(input_tokens - cache_read_tokens - cache_write_tokens, 0),
           'cache_read': cache_read_tokens, 'cache_write': cache_write_tokens,
           'billed_output': greatest(output_tokens - reasoning_tokens, 0),
           'reasoning': reasoning_tokens,
-          'used': CAST(input_tokens + output_tokens > 0 AS BIGINT)})
-        FILTER (WHERE has_tokens AND NOT is_foreign) AS usage,
+          'used': CAST(input_tokens + output_tokens > 0 AS BIGINT)}})
+        FILTER (WHERE has_tokens{and_own}) AS usage,"""
+    return f"""
+    count(*){only_own} AS span_count,
+    {"count(*) FILTER (WHERE is_foreign)" if tenant_rule else "CAST(0 AS BIGINT)"} AS foreign_spans,
+    count(*) FILTER (WHERE is_llm{and_own}) AS llm_spans,
+    CAST(sum(input_tokens){only_own} AS BIGINT) AS input_tokens,
+    CAST(sum(output_tokens){only_own} AS BIGINT) AS output_tokens,
+    CAST(sum(cache_read_tokens){only_own} AS BIGINT) AS cache_read_tokens,
+    CAST(sum(cache_write_tokens){only_own} AS BIGINT) AS cache_write_tokens,
+    CAST(sum(reasoning_tokens){only_own} AS BIGINT) AS reasoning_tokens,
+    coalesce(bool_or(throttled){only_own}, false) AS throttled,
+    count(*) FILTER (WHERE throttled{and_own}) AS throttle_events,
+    coalesce(bool_or(untokenized){only_own}, false) AS untokenized,
+    min(first_chunk_at){only_own} AS first_chunk_at,
+    {usage}
     -- The main model call's model and provider, and a nested span's tenant and prompt, for
     -- entry spans that carry none (one state each: string states are the costly ones).
-    arg_max({'model': model, 'provider': provider}, llm_tokens)
-        FILTER (WHERE is_llm AND NOT is_foreign) AS child_llm,
+    arg_max({{'model': model, 'provider': provider}}, llm_tokens)
+        FILTER (WHERE is_llm{and_own}) AS child_llm,
     -- Each tag on its own and the least of them: one struct picked from whichever nested
     -- span came first made the result depend on row order (a span with only a tenant hid
     -- another's prompt version).
-    {'tenant': min(tenant) FILTER (WHERE NOT is_foreign),
-     'prompt_name': min(prompt_name) FILTER (WHERE NOT is_foreign),
-     'prompt_version': min(prompt_version) FILTER (WHERE NOT is_foreign)} AS child_tags
+    {{'tenant': min(tenant){only_own},
+     'prompt_name': min(prompt_name){only_own},
+     'prompt_version': min(prompt_version){only_own}}} AS child_tags
 """
+
 
 # The columns of stage (a), the request facts, in this order (the ClickHouse rollup of
 # step 2 gives exactly these; ``collectors._clickhouse_requests``).
@@ -385,30 +402,119 @@ REQUEST_FACT_COLUMNS: Final = (
     "usage",
 )
 
+
 # Stage (a): the window's spans (SPANS_IN_WINDOW, bound as im_window) -> one row per
 # request with its unpriced facts (REQUEST_FACT_COLUMNS): the entry span's own columns
 # (``entry_*``), what its spans add up to (counts, tokens, throttles, retries, first
 # chunk), the nested spans' model and tags to fall back on, and the token usage per model
 # to price. Nothing here reads a price or a deployment: stage (b) does, at query time.
+# ``priced`` (the request table from spans, where the prices are bound in the same query as
+# im_prices): each span is priced as it is read and the request carries ``unpriced`` and
+# ``token_cost`` instead of ``usage``; the same formula as stage (b)'s, per span.
 # Composed from the constants above only (no user text).
-REQUEST_FACTS: Final = f"""
+def _request_facts(*, priced: bool) -> str:
+    price_join = (
+        """
+    LEFT JOIN im_prices AS p
+        ON s.model IS NOT DISTINCT FROM p.model
+        AND s.response_model IS NOT DISTINCT FROM p.response_model
+        AND s.provider IS NOT DISTINCT FROM p.provider"""
+        if priced
+        else ""
+    )
+    span_price = (
+        """
+        coalesce(s.input_tokens, 0) + coalesce(s.output_tokens, 0) > 0
+            AND p.input_price IS NULL AS span_unpriced,
+        CASE WHEN p.input_price IS NULL THEN 0.0 ELSE
+            greatest(coalesce(s.input_tokens, 0) - coalesce(s.cache_read_tokens, 0)
+                     - coalesce(s.cache_write_tokens, 0), 0) * p.input_price
+            + coalesce(s.cache_read_tokens, 0) * p.cache_read_price
+            + coalesce(s.cache_write_tokens, 0) * p.cache_write_price
+            + greatest(coalesce(s.output_tokens, 0) - coalesce(s.reasoning_tokens, 0), 0)
+                * p.output_price
+            + coalesce(s.reasoning_tokens, 0) * p.reasoning_price
+        END AS span_token_cost,"""
+        if priced
+        else ""
+    )
+    multi_price = "p.span_unpriced, p.span_token_cost, " if priced else ""
+    usage_columns = "unpriced, token_cost" if priced else "coalesce(usage, []) AS usage"
+    return f"""
 WITH
+-- Every span's facts (tokens kept unpriced unless ``priced``: then stage (b) reads each
+-- span's cost).
+span_facts AS NOT MATERIALIZED (
+    SELECT
+        s.trace_id, s.span_id, s.service_name, s.service_instance, s.start_time,
+        coalesce(s.is_entry, false) AS is_entry,
+        s.tenant, s.provider, s.model, s.response_model, s.prompt_name, s.prompt_version,
+        coalesce(s.input_tokens, 0) AS input_tokens,
+        coalesce(s.output_tokens, 0) AS output_tokens,
+        coalesce(s.cache_read_tokens, 0) AS cache_read_tokens,
+        coalesce(s.cache_write_tokens, 0) AS cache_write_tokens,
+        coalesce(s.reasoning_tokens, 0) AS reasoning_tokens,
+        s.input_tokens IS NOT NULL OR s.output_tokens IS NOT NULL
+            OR s.cache_read_tokens IS NOT NULL OR s.cache_write_tokens IS NOT NULL
+            OR s.reasoning_tokens IS NOT NULL AS has_tokens,
+        coalesce(s.input_tokens, 0) + coalesce(s.output_tokens, 0) AS llm_tokens,
+        s.model IS NOT NULL OR s.response_model IS NOT NULL AS is_llm,
+        coalesce(s.throttled, false) AS throttled,{span_price}
+        s.start_time + to_microseconds(CAST(round(s.ttft_ms * 1000) AS BIGINT)) AS first_chunk_at,
+        coalesce(s.untokenized, false) AS untokenized
+    FROM im_window AS s{price_join}
+),
+-- Per trace and service: the sums over all its spans, as if every span were the request's
+-- own, and whether its spans name more than one tenant (``mixed``). Only a mixed one can
+-- hold spans of another tenant than its entries'; it is summed again under the tenant rule.
+per_trace_any AS (
+    SELECT trace_id, service_name, count(*) FILTER (WHERE is_entry) AS entries,
+        min(tenant) <> max(tenant) AS mixed,
+{_request_sums(tenant_rule=False, priced=priced)}
+    FROM span_facts
+    GROUP BY trace_id, service_name
+),
+mixed_traces AS (
+    SELECT trace_id, service_name FROM per_trace_any WHERE mixed
+),
+-- The tenants of each mixed trace's entry spans per service: a span naming another tenant
+-- was written by someone else (a token pinned to that tenant) and is foreign to the request.
+entry_tenants AS (
+    SELECT w.trace_id, w.service_name,
+        list(DISTINCT w.tenant) FILTER (WHERE w.tenant IS NOT NULL) AS tenants
+    FROM im_window AS w
+    SEMI JOIN mixed_traces AS m
+        ON w.trace_id = m.trace_id AND w.service_name IS NOT DISTINCT FROM m.service_name
+    WHERE w.is_entry
+    GROUP BY ALL
+),
+per_trace_mixed AS (
+    SELECT trace_id, service_name, count(*) FILTER (WHERE is_entry) AS entries,
+{_request_sums(tenant_rule=True, priced=priced)}
+    FROM (
+        SELECT s.*,
+            s.tenant IS NOT NULL AND coalesce(len(et.tenants), 0) > 0
+                AND NOT list_contains(et.tenants, s.tenant) AS is_foreign
+        FROM span_facts AS s
+        SEMI JOIN mixed_traces AS m
+            ON s.trace_id = m.trace_id AND s.service_name IS NOT DISTINCT FROM m.service_name
+        LEFT JOIN entry_tenants AS et
+            ON s.trace_id = et.trace_id AND s.service_name IS NOT DISTINCT FROM et.service_name
+    )
+    GROUP BY trace_id, service_name
+),
+per_trace AS (
+    SELECT * EXCLUDE (mixed) FROM per_trace_any WHERE NOT coalesce(mixed, false)
+    UNION ALL BY NAME
+    SELECT * FROM per_trace_mixed
+),
 -- Retries: each span of a call is one attempt and says how many came before it
 -- (attempt = 1 + infermeter.retries). A call's retries are its last attempt's count, so a
 -- span adds what its attempt adds over the previous attempt of the same call (same parent
 -- and name; a lower or equal attempt number starts a new call). Only traces with a retry
--- are sorted.
+-- are sorted; another tenant's attempts are not the request's.
 retry_traces AS (
     SELECT DISTINCT trace_id FROM im_window WHERE attempt > 1
-),
--- The tenants of each trace's entry spans per service: a span naming another tenant was
--- written by someone else (a token pinned to that tenant) and is foreign to the request.
-entry_tenants AS (
-    SELECT trace_id, service_name,
-        list(DISTINCT tenant) FILTER (WHERE tenant IS NOT NULL) AS tenants
-    FROM im_window
-    WHERE is_entry
-    GROUP BY ALL
 ),
 retry_spans AS (
     SELECT trace_id, span_id, service_name, service_instance, start_time,
@@ -428,38 +534,6 @@ retry_spans AS (
             OR list_contains(et.tenants, w.tenant)
     )
     WHERE attempt > 1
-),
--- Every span's facts (tokens kept unpriced: stage (b) prices them at query time).
-span_facts AS NOT MATERIALIZED (
-    SELECT
-        s.trace_id, s.span_id, s.service_name, s.service_instance, s.start_time,
-        coalesce(s.is_entry, false) AS is_entry,
-        s.tenant, s.provider, s.model, s.response_model, s.prompt_name, s.prompt_version,
-        coalesce(s.input_tokens, 0) AS input_tokens,
-        coalesce(s.output_tokens, 0) AS output_tokens,
-        coalesce(s.cache_read_tokens, 0) AS cache_read_tokens,
-        coalesce(s.cache_write_tokens, 0) AS cache_write_tokens,
-        coalesce(s.reasoning_tokens, 0) AS reasoning_tokens,
-        s.input_tokens IS NOT NULL OR s.output_tokens IS NOT NULL
-            OR s.cache_read_tokens IS NOT NULL OR s.cache_write_tokens IS NOT NULL
-            OR s.reasoning_tokens IS NOT NULL AS has_tokens,
-        coalesce(s.input_tokens, 0) + coalesce(s.output_tokens, 0) AS llm_tokens,
-        s.model IS NOT NULL OR s.response_model IS NOT NULL AS is_llm,
-        coalesce(s.throttled, false) AS throttled,
-        s.tenant IS NOT NULL AND coalesce(len(et.tenants), 0) > 0
-            AND NOT list_contains(et.tenants, s.tenant) AS is_foreign,
-        s.start_time + to_microseconds(CAST(round(s.ttft_ms * 1000) AS BIGINT)) AS first_chunk_at,
-        coalesce(s.untokenized, false) AS untokenized
-    FROM im_window AS s
-    LEFT JOIN entry_tenants AS et
-        ON s.trace_id = et.trace_id AND s.service_name IS NOT DISTINCT FROM et.service_name
-),
--- Per trace and service: the sums over all its spans.
-per_trace AS (
-    SELECT trace_id, service_name, count(*) FILTER (WHERE is_entry) AS entries,
-{_REQUEST_SUMS}
-    FROM span_facts
-    GROUP BY trace_id, service_name
 ),
 entries AS NOT MATERIALIZED (
     SELECT trace_id, service_name, {_ENTRY_SELECT}
@@ -489,17 +563,13 @@ single AS (
 -- this tenant's spans), else the latest of any; it is foreign when it names another
 -- tenant than that entry.
 multi_traces AS (
-    SELECT trace_id, service_name
-    FROM im_window
-    WHERE is_entry
-    GROUP BY ALL
-    HAVING count(*) > 1
+    SELECT trace_id, service_name FROM per_trace_any WHERE entries > 1
 ),
 multi_owned AS (
     SELECT p.trace_id, p.span_id, p.service_name, p.is_llm, p.input_tokens, p.output_tokens,
         p.cache_read_tokens, p.cache_write_tokens, p.reasoning_tokens, p.llm_tokens,
         p.has_tokens, p.throttled, p.untokenized, p.first_chunk_at, p.model,
-        p.response_model, p.provider,
+        p.response_model, p.provider, {multi_price}
         p.tenant, p.prompt_name, p.prompt_version,
         last_value(CASE WHEN p.is_entry THEN {{'id': p.span_id, 'tenant': p.tenant}} END
                    IGNORE NULLS) OVER (
@@ -526,7 +596,7 @@ multi_spans AS (
 ),
 per_entry AS (
     SELECT s.trace_id, s.service_name, s.entry_id,
-{_REQUEST_SUMS},
+{_request_sums(tenant_rule=True, priced=priced)},
         CAST(coalesce(sum(r.retries) FILTER (WHERE NOT s.is_foreign), 0) AS BIGINT) AS retries
     FROM multi_spans AS s
     LEFT JOIN retry_spans AS r ON s.trace_id = r.trace_id AND s.span_id = r.span_id
@@ -549,9 +619,12 @@ SELECT {", ".join(REQUEST_FACT_COLUMNS[: REQUEST_FACT_COLUMNS.index("retries") +
     child_llm.model AS child_model, child_llm.provider AS child_provider,
     child_tags.tenant AS child_tenant, child_tags.prompt_name AS child_prompt_name,
     child_tags.prompt_version AS child_prompt_version,
-    coalesce(usage, []) AS usage
+    {usage_columns}
 FROM joined
 """  # noqa: S608
+
+
+REQUEST_FACTS: Final = _request_facts(priced=False)
 
 # The (model, response model, provider) triples request facts used tokens of and the
 # (endpoint, runtime, platform) workloads of their entry spans, read once so prices
@@ -572,26 +645,7 @@ FROM im_facts
 _PRICED_REQUESTS: Final = """
 WITH
 facts AS {facts},
--- Every usage entry priced now: the formula of each span's bill, summed per request.
-usage_costs AS (
-    SELECT u.trace_id, u.span_id,
-        bool_or(u.used > 0 AND p.input_price IS NULL) AS unpriced,
-        sum(CASE WHEN p.input_price IS NULL THEN 0.0 ELSE
-            u.billed_input * p.input_price + u.cache_read * p.cache_read_price
-            + u.cache_write * p.cache_write_price + u.billed_output * p.output_price
-            + u.reasoning * p.reasoning_price
-        END) AS token_cost
-    FROM (
-        SELECT trace_id, entry_span_id AS span_id, unnest(usage, recursive := true)
-        FROM facts
-        WHERE len(usage) > 0
-    ) AS u
-    LEFT JOIN im_prices AS p
-        ON u.model IS NOT DISTINCT FROM p.model
-        AND u.response_model IS NOT DISTINCT FROM p.response_model
-        AND u.provider IS NOT DISTINCT FROM p.provider
-    GROUP BY u.trace_id, u.span_id
-),
+{usage_costs}
 -- Serverless containers bill instance time while at least one request runs: each request
 -- pays its duration's share of its instance's busy time (the union of its requests'
 -- intervals); a request without service_instance is its own instance.
@@ -644,10 +698,10 @@ requests AS (
         j.reasoning_tokens,
         coalesce(j.entry_ttft_ms, (epoch_us(j.first_chunk_at)
                  - epoch_us(j.entry_start_time)) / 1000.0) AS ttft_ms,
-        coalesce(c.unpriced, false) AS unpriced,
+        coalesce({usage}.unpriced, false) AS unpriced,
         -- Unknown, not $0, when a model had no price or a call reported no tokens.
-        CASE WHEN coalesce(c.unpriced, false) OR j.untokenized THEN NULL
-             ELSE coalesce(c.token_cost, 0.0) END AS token_cost_usd,
+        CASE WHEN coalesce({usage}.unpriced, false) OR j.untokenized THEN NULL
+             ELSE coalesce({usage}.token_cost, 0.0) END AS token_cost_usd,
         j.untokenized,
         j.span_count, j.llm_spans, j.foreign_spans,
         w.slo_ms, w.vcpu, w.concurrency AS instance_concurrency, w.min_instances,
@@ -655,8 +709,7 @@ requests AS (
         w.gb_s_price, w.pc_duration_gb_s_price, w.vcpu_s_price, w.gib_s_price, w.request_fee,
         coalesce(i.busy_per_ms, 0.001) * greatest(j.entry_duration_ms, 0) AS billed_s,
         h.instances AS hour_instances, h.hour_requests
-    FROM facts AS j
-    LEFT JOIN usage_costs AS c ON j.trace_id = c.trace_id AND j.entry_span_id = c.span_id
+    FROM facts AS j{usage_join}
     LEFT JOIN im_workloads AS w
         ON j.entry_endpoint IS NOT DISTINCT FROM w.endpoint
         AND j.entry_runtime IS NOT DISTINCT FROM w.runtime
@@ -714,13 +767,49 @@ SELECT
 FROM costed
 """
 
+# Every usage entry of request facts priced now: the formula of each span's bill, summed
+# per request.
+_USAGE_COSTS: Final = """
+usage_costs AS (
+    SELECT u.trace_id, u.span_id,
+        bool_or(u.used > 0 AND p.input_price IS NULL) AS unpriced,
+        sum(CASE WHEN p.input_price IS NULL THEN 0.0 ELSE
+            u.billed_input * p.input_price + u.cache_read * p.cache_read_price
+            + u.cache_write * p.cache_write_price + u.billed_output * p.output_price
+            + u.reasoning * p.reasoning_price
+        END) AS token_cost
+    FROM (
+        SELECT trace_id, entry_span_id AS span_id, unnest(usage, recursive := true)
+        FROM facts
+        WHERE len(usage) > 0
+    ) AS u
+    LEFT JOIN im_prices AS p
+        ON u.model IS NOT DISTINCT FROM p.model
+        AND u.response_model IS NOT DISTINCT FROM p.response_model
+        AND u.provider IS NOT DISTINCT FROM p.provider
+    GROUP BY u.trace_id, u.span_id
+),
+"""
+_USAGE_JOIN: Final = """
+    LEFT JOIN usage_costs AS c ON j.trace_id = c.trace_id AND j.entry_span_id = c.span_id"""
+
 # Stage (b) over request facts held elsewhere (rows bound as im_facts: ClickHouse's
 # request rollup, step 2).
-PRICED_REQUESTS: Final = _PRICED_REQUESTS.format(facts="NOT MATERIALIZED (SELECT * FROM im_facts)")
+PRICED_REQUESTS: Final = _PRICED_REQUESTS.format(
+    facts="NOT MATERIALIZED (SELECT * FROM im_facts)",
+    usage_costs=_USAGE_COSTS,
+    usage_join=_USAGE_JOIN,
+    usage="c",
+)
 
-# The request table from spans: stage (b) over stage (a) (computed once: stage (b) reads
-# the facts several times).
-REQUEST_TABLE: Final = _PRICED_REQUESTS.format(facts=f"MATERIALIZED ({REQUEST_FACTS})")
+# The request table from spans: stage (b) over stage (a) with its spans priced as they are
+# read (computed once: stage (b) reads the facts several times).
+REQUEST_TABLE: Final = _PRICED_REQUESTS.format(
+    facts=f"MATERIALIZED ({_request_facts(priced=True)})",
+    usage_costs="",
+    usage_join="",
+    usage="j",
+)
 
 UNPRICED_MODELS: Final = """
 SELECT model, response_model, provider,
