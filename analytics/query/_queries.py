@@ -125,14 +125,6 @@ entries AS (
     SELECT w.trace_id, w.span_id, w.service_name, w.scope_name, w.tenant FROM in_window AS w
     SEMI JOIN handed_over AS h ON w.trace_id = h.trace_id AND w.span_id = h.span_id
 ),
--- A span of another tenant than its service's entries (written into someone else's trace)
--- never shadows their usage or throttles: it is left out of their request.
-entry_tenants AS (
-    SELECT trace_id, service_name,
-        list(DISTINCT tenant) FILTER (WHERE tenant IS NOT NULL) AS tenants
-    FROM entries
-    GROUP BY ALL
-),
 covered AS (
     SELECT f.trace_id, f.span_id FROM entries AS f
     SEMI JOIN (
@@ -159,6 +151,16 @@ marked AS (
 ),
 nested_traces AS MATERIALIZED (
     SELECT trace_id FROM marked GROUP BY trace_id HAVING count(*) > 1
+),
+-- A span of another tenant than its service's entries (written into someone else's trace)
+-- never shadows their usage or throttles: it is left out of their request. Only traces
+-- with nested marked spans are read (most traces have none).
+entry_tenants AS (
+    SELECT e.trace_id, e.service_name,
+        list(DISTINCT e.tenant) FILTER (WHERE e.tenant IS NOT NULL) AS tenants
+    FROM entries AS e
+    SEMI JOIN nested_traces AS n ON e.trace_id = n.trace_id
+    GROUP BY ALL
 ),
 -- Held (few rows): the recursive step below reads it once per level.
 tree AS MATERIALIZED (
