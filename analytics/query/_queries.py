@@ -280,16 +280,16 @@ WHERE ($since::TIMESTAMP IS NULL OR w.start_time >= $since::TIMESTAMP)
 
 # The (model, response model, provider) triples to price and the (endpoint, runtime,
 # platform) workloads to look up, read once so prices resolve in Python (one normalizer).
+# Read from the spans as stored (im_spans, the window's rows): the adjustments change no
+# model, and every span's workload is a superset of the entry spans' (an entry verdict
+# the adjustments change is covered), read without the adjustments' join.
 REQUEST_DISTINCT_KEYS: Final = """
-SELECT 'price' AS kind, model AS a, response_model AS b, provider AS c
-FROM im_window
+SELECT DISTINCT 'price' AS kind, model AS a, response_model AS b, provider AS c
+FROM im_spans
 WHERE model IS NOT NULL OR response_model IS NOT NULL
-GROUP BY ALL
 UNION ALL
-SELECT 'workload', endpoint, runtime, platform
-FROM im_window
-WHERE is_entry
-GROUP BY ALL
+SELECT DISTINCT 'workload', endpoint, runtime, platform
+FROM im_spans
 """
 
 # The entry span's own columns. Joined back to the aggregate of the trace's spans:

@@ -50,7 +50,7 @@ override them in a pricing file when that matters.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from infermeter.agent.semconv import (
@@ -133,6 +133,23 @@ def _window(
         con, _queries.SPANS_IN_WINDOW, params=params, im_spans=spans, im_adjustments=held
     )
     return window, params
+
+
+def _spans_in_window(
+    spans: duckdb.DuckDBPyRelation, since: datetime | None, until: datetime | None
+) -> duckdb.DuckDBPyRelation:
+    """The stored spans SPANS_IN_WINDOW reads (start in ``[since, until + 1 h)``), without
+    the adjustments: for reading the keys to look up."""
+    import duckdb
+
+    start = duckdb.ColumnExpression("start_time")
+    if since is not None:
+        spans = spans.filter(start >= duckdb.ConstantExpression(_utc_naive(since)))
+    if until is not None:
+        limit = _utc_naive(until)
+        assert limit is not None
+        spans = spans.filter(start < duckdb.ConstantExpression(limit + timedelta(hours=1)))
+    return spans
 
 
 def _arrow(rows: list[tuple[Any, ...]], columns: tuple[str, ...], types: dict[str, Any]) -> Any:
@@ -224,7 +241,7 @@ def _lookup_tables(
     prices: PriceBook,
     deployments: Deployments,
     *,
-    bound_as: str = "im_window",
+    bound_as: str = "im_spans",
     query: str = _queries.REQUEST_DISTINCT_KEYS,
 ) -> tuple[Any, Any]:
     import pyarrow as pa
@@ -281,7 +298,9 @@ def request_table(
     query (the facts computed once).
     """
     window, params = _window(con, spans, since, until)
-    price_table, workload_table = _lookup_tables(window, prices, deployments)
+    price_table, workload_table = _lookup_tables(
+        _spans_in_window(spans, since, until), prices, deployments
+    )
     return sql_over(
         con,
         _queries.REQUEST_TABLE,
@@ -348,7 +367,9 @@ def unpriced_models(
     from infermeter.analytics.economics._deployments import Deployments
 
     window, params = _window(con, spans, since, until)
-    price_table, _ = _lookup_tables(window, prices, Deployments(prices=prices))
+    price_table, _ = _lookup_tables(
+        _spans_in_window(spans, since, until), prices, Deployments(prices=prices)
+    )
     del params  # the window relation carries them
     frame: pl.DataFrame = sql_over(
         con, _queries.UNPRICED_MODELS, im_window=window, im_prices=price_table
