@@ -442,11 +442,19 @@ def _request_facts(*, priced: bool) -> str:
     )
     multi_price = "p.span_unpriced, p.span_token_cost, " if priced else ""
     usage_columns = "unpriced, token_cost" if priced else "coalesce(usage, []) AS usage"
-    return f"""
-WITH
--- Every span's facts (tokens kept unpriced unless ``priced``: then stage (b) reads each
--- span's cost).
-span_facts AS NOT MATERIALIZED (
+
+    def span_facts(only: str = "") -> str:
+        """Every span's facts (tokens kept unpriced unless ``priced``: then each span's
+        cost), of the (trace, service) pairs in ``only`` when given. A subquery written out
+        for each reader, not a CTE: DuckDB copied a CTE read twice, every span of it."""
+        semi = (
+            f"""
+    SEMI JOIN {only} AS o
+        ON s.trace_id = o.trace_id AND s.service_name IS NOT DISTINCT FROM o.service_name"""
+            if only
+            else ""
+        )
+        return f"""(
     SELECT
         s.trace_id, s.span_id, s.service_name, s.service_instance, s.start_time,
         coalesce(s.is_entry, false) AS is_entry,
@@ -464,8 +472,11 @@ span_facts AS NOT MATERIALIZED (
         coalesce(s.throttled, false) AS throttled,{span_price}
         s.start_time + to_microseconds(CAST(round(s.ttft_ms * 1000) AS BIGINT)) AS first_chunk_at,
         coalesce(s.untokenized, false) AS untokenized
-    FROM im_window AS s{price_join}
-),
+    FROM im_window AS s{price_join}{semi}
+)"""  # noqa: S608 - composed from constants and CTE names of this module only
+
+    return f"""
+WITH
 -- Per trace and service: the sums over all its spans, as if every span were the request's
 -- own, and whether its spans name more than one tenant (``mixed``). Only a mixed one can
 -- hold spans of another tenant than its entries'; it is summed again under the tenant rule.
@@ -473,7 +484,7 @@ per_trace_any AS (
     SELECT trace_id, service_name, count(*) FILTER (WHERE is_entry) AS entries,
         min(tenant) <> max(tenant) AS mixed,
 {_request_sums(tenant_rule=False, priced=priced)}
-    FROM span_facts
+    FROM {span_facts()} AS s
     GROUP BY trace_id, service_name
 ),
 mixed_traces AS (
@@ -497,9 +508,7 @@ per_trace_mixed AS (
         SELECT s.*,
             s.tenant IS NOT NULL AND coalesce(len(et.tenants), 0) > 0
                 AND NOT list_contains(et.tenants, s.tenant) AS is_foreign
-        FROM span_facts AS s
-        SEMI JOIN mixed_traces AS m
-            ON s.trace_id = m.trace_id AND s.service_name IS NOT DISTINCT FROM m.service_name
+        FROM {span_facts("mixed_traces")} AS s
         LEFT JOIN entry_tenants AS et
             ON s.trace_id = et.trace_id AND s.service_name IS NOT DISTINCT FROM et.service_name
     )
@@ -584,9 +593,7 @@ multi_owned AS (
             ORDER BY p.start_time, p.is_entry DESC
             ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW
         ) AS own_entry_id
-    FROM span_facts AS p
-    SEMI JOIN multi_traces AS m
-        ON p.trace_id = m.trace_id AND p.service_name IS NOT DISTINCT FROM m.service_name
+    FROM {span_facts("multi_traces")} AS p
 ),
 multi_spans AS (
     SELECT * EXCLUDE (entry, own_entry_id),
