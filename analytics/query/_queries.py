@@ -317,7 +317,7 @@ _ENTRY_COLUMNS: Final = (
     "memory_mb",
     "ttft_ms",
 )
-_ENTRY_SELECT: Final = ", ".join(f"{c} AS entry_{c}" for c in _ENTRY_COLUMNS)
+_ENTRY_SELECT: Final = ", ".join(f"w.{c} AS entry_{c}" for c in _ENTRY_COLUMNS)
 
 
 # Aggregates over the spans of one request (or one trace and service), shared by the path
@@ -443,6 +443,25 @@ def _request_facts(*, priced: bool) -> str:
     multi_price = "p.span_unpriced, p.span_token_cost, " if priced else ""
     usage_columns = "unpriced, token_cost" if priced else "coalesce(usage, []) AS usage"
 
+    def entries(only: str = "") -> str:
+        """The entry spans of the requests (entry start in [since, until)), of the (trace,
+        service) pairs in ``only`` when given: written out for each reader, as
+        :func:`span_facts` (a CTE of them was copied whole for its second reader)."""
+        semi = (
+            f"""
+    SEMI JOIN {only} AS o
+        ON w.trace_id = o.trace_id AND w.service_name IS NOT DISTINCT FROM o.service_name"""
+            if only
+            else ""
+        )
+        return f"""(
+    SELECT w.trace_id, w.service_name, {_ENTRY_SELECT}
+    FROM im_window AS w{semi}
+    WHERE w.is_entry
+      AND ($since::TIMESTAMP IS NULL OR w.start_time >= $since::TIMESTAMP)
+      AND ($until::TIMESTAMP IS NULL OR w.start_time < $until::TIMESTAMP)
+)"""  # noqa: S608 - composed from constants and CTE names of this module only
+
     def span_facts(only: str = "") -> str:
         """Every span's facts (tokens kept unpriced unless ``priced``: then each span's
         cost), of the (trace, service) pairs in ``only`` when given. A subquery written out
@@ -487,8 +506,15 @@ per_trace_any AS (
     FROM {span_facts()} AS s
     GROUP BY trace_id, service_name
 ),
-mixed_traces AS (
-    SELECT trace_id, service_name FROM per_trace_any WHERE mixed
+-- The few (trace, service) pairs that need more than the sums above, read out in one pass:
+-- several tenants, or several entries (fan-out).
+special AS MATERIALIZED (
+    SELECT trace_id, service_name, mixed, entries
+    FROM per_trace_any
+    WHERE mixed OR entries > 1
+),
+mixed_traces AS MATERIALIZED (
+    SELECT trace_id, service_name FROM special WHERE mixed
 ),
 -- The tenants of each mixed trace's entry spans per service: a span naming another tenant
 -- was written by someone else (a token pinned to that tenant) and is foreign to the request.
@@ -546,13 +572,6 @@ retry_spans AS (
     )
     WHERE attempt > 1
 ),
-entries AS NOT MATERIALIZED (
-    SELECT trace_id, service_name, {_ENTRY_SELECT}
-    FROM im_window
-    WHERE is_entry
-      AND ($since::TIMESTAMP IS NULL OR start_time >= $since::TIMESTAMP)
-      AND ($until::TIMESTAMP IS NULL OR start_time < $until::TIMESTAMP)
-),
 retries_per_trace AS (
     SELECT trace_id, service_name, CAST(sum(retries) AS BIGINT) AS retries
     FROM retry_spans
@@ -561,7 +580,7 @@ retries_per_trace AS (
 single AS (
     SELECT e.*, t.* EXCLUDE (trace_id, service_name, entries),
         coalesce(r.retries, 0) AS retries
-    FROM entries AS e
+    FROM {entries()} AS e
     JOIN per_trace AS t
         ON e.trace_id = t.trace_id AND e.service_name IS NOT DISTINCT FROM t.service_name
     LEFT JOIN retries_per_trace AS r
@@ -573,8 +592,8 @@ single AS (
 -- own tenant when there is one (an entry another tenant wrote into the trace cannot take
 -- this tenant's spans), else the latest of any; it is foreign when it names another
 -- tenant than that entry.
-multi_traces AS (
-    SELECT trace_id, service_name FROM per_trace_any WHERE entries > 1
+multi_traces AS MATERIALIZED (
+    SELECT trace_id, service_name FROM special WHERE entries > 1
 ),
 multi_owned AS (
     SELECT p.trace_id, p.span_id, p.service_name, p.is_llm, p.input_tokens, p.output_tokens,
@@ -614,7 +633,7 @@ per_entry AS (
 ),
 multi AS (
     SELECT e.*, t.* EXCLUDE (trace_id, service_name, entry_id)
-    FROM entries AS e
+    FROM {entries("multi_traces")} AS e
     JOIN per_entry AS t
         ON e.trace_id = t.trace_id AND e.service_name IS NOT DISTINCT FROM t.service_name
         AND e.entry_span_id = t.entry_id
