@@ -159,7 +159,7 @@ def generate(path: Path, spans: int) -> float:
 
 def _settings(con: Any, memory_limit: str, *, reader: bool = False) -> None:
     """``memory_limit`` on ``con``; a ``reader`` also gets the threads infermeter's
-    readers run with in that buffer pool (``reader_threads``: one per 512 MiB), as in a
+    readers run with in that buffer pool (``reader_threads``: one per 256 MiB), as in a
     process that may use twice ``memory_limit`` (a 1 GiB container for 512 MiB)."""
     con.execute("SET enable_progress_bar = false")
     if memory_limit:

@@ -134,11 +134,13 @@ def request_snapshot(runtime: dict[str, Any], timeout: float = 120.0) -> Path:
     return Path(document["path"])
 
 
-# Buffer pool per DuckDB worker thread of a reader. Measured on the 10M-span benchmark
-# (bench_analytics.py): the request table runs out of memory with 2 threads in 512 MiB
-# (each thread keeps its own hash-table partitions and sort runs in memory), fits with
-# 1 thread in 512 MiB and with 2 in 1 GiB.
-_MEMORY_PER_THREAD: Final = 512 * 2**20
+# Buffer pool per DuckDB worker thread of a reader. Measured on the weekly report's
+# metric tables (bench_analytics.py): each thread keeps its own hash-table partitions and
+# sort runs in memory. While the request table built a list per request (not spillable),
+# 2 threads in 512 MiB ran out of memory on 10M spans; since requests are priced span by
+# span, 2 threads in 512 MiB run 10M and 30M spans within a 1 GiB process (peak RSS 790
+# and 861 MiB) and a quarter faster than one.
+_MEMORY_PER_THREAD: Final = 256 * 2**20
 
 
 def reader_memory_limit(share: float = 0.5) -> str:
@@ -152,7 +154,7 @@ def reader_memory_limit(share: float = 0.5) -> str:
 
 def reader_threads(memory_limit: int | None = None) -> int:
     """DuckDB worker threads for a reader with a buffer pool of ``memory_limit`` bytes
-    (default: :func:`reader_memory_limit`'s): one per 512 MiB of pool, at least one, at
+    (default: :func:`reader_memory_limit`'s): one per 256 MiB of pool, at least one, at
     most one per CPU — each thread holds its own share of a large aggregation or sort, so
     more threads than the pool can feed fail with "Out of Memory" instead of spilling."""
     import os

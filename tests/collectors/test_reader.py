@@ -368,7 +368,7 @@ def test_a_reader_spills_into_a_directory_of_its_own_removed_when_it_closes(
     assert list((tmp_path / "tmp").iterdir()) == []
 
 
-def test_a_reader_runs_one_duckdb_thread_per_512_mib_of_buffer_pool(tmp_path: Path) -> None:
+def test_a_reader_runs_one_duckdb_thread_per_256_mib_of_buffer_pool(tmp_path: Path) -> None:
     import os
 
     from infermeter.collectors._reader import reader_memory_limit, reader_threads
@@ -376,8 +376,9 @@ def test_a_reader_runs_one_duckdb_thread_per_512_mib_of_buffer_pool(tmp_path: Pa
     cpus = len(os.sched_getaffinity(0))
     mib = 2**20
     assert reader_threads(100 * mib) == 1  # never none
-    assert reader_threads(512 * mib) == 1
-    assert reader_threads(1024 * mib) == min(2, cpus)
+    assert reader_threads(256 * mib) == 1
+    assert reader_threads(512 * mib) == min(2, cpus)
+    assert reader_threads(1024 * mib) == min(4, cpus)
     assert reader_threads(1024 * 1024 * mib) == cpus  # never more than the CPUs
     store = tmp_path / "store.duckdb"
     StoreWriter(store).close()
@@ -385,7 +386,7 @@ def test_a_reader_runs_one_duckdb_thread_per_512_mib_of_buffer_pool(tmp_path: Pa
     [(threads,)] = reader.execute("SELECT current_setting('threads')").fetchall()
     reader.close()
     pool = int(reader_memory_limit().removesuffix("MiB")) * mib
-    assert int(threads) == max(1, min(cpus, pool // (512 * mib)))
+    assert int(threads) == max(1, min(cpus, pool // (256 * mib)))
 
 
 def test_a_reader_can_be_given_a_smaller_buffer_pool(tmp_path: Path) -> None:
