@@ -950,16 +950,15 @@ groups AS MATERIALIZED (
     SELECT {keys} row_number() OVER () AS group_number
     FROM (SELECT DISTINCT {key_list} FROM req)
 ),
-numbered AS MATERIALIZED (
-    SELECT g.group_number, r.start_time, r.end_time
-    FROM req AS r JOIN groups AS g ON {join_rg}
-),
 -- Time as one integer: 2 * microseconds, + 1 for a start, so an end sorts before a start
--- at the same instant.
+-- at the same instant. Each half joins the (few) groups again rather than holding the
+-- numbered requests: nothing but the sort's runs takes memory.
 events AS (
-    SELECT group_number, epoch_us(start_time) * 2 + 1 AS edge, 1 AS delta FROM numbered
+    SELECT g.group_number, epoch_us(r.start_time) * 2 + 1 AS edge, 1 AS delta
+    FROM req AS r JOIN groups AS g ON {join_rg}
     UNION ALL
-    SELECT group_number, epoch_us(end_time) * 2 AS edge, -1 AS delta FROM numbered
+    SELECT g.group_number, epoch_us(r.end_time) * 2 AS edge, -1 AS delta
+    FROM req AS r JOIN groups AS g ON {join_rg}
 ),
 running AS (
     SELECT group_number, sum(delta) OVER (
