@@ -11,13 +11,17 @@ from the same text (this week, last week) never see each other's inputs.
 from __future__ import annotations
 
 import itertools
+import logging
 import re
 from typing import TYPE_CHECKING, Any, Final
 
 if TYPE_CHECKING:
     import duckdb
+    import polars as pl
 
-__all__ = ["hold", "is_held", "sql_over"]
+_log: Final = logging.getLogger(__name__)
+
+__all__ = ["hold", "is_held", "query_frame", "sql_over"]
 
 _ids: Final = itertools.count()
 _HELD: Final = "im_held_"
@@ -78,3 +82,34 @@ def is_held(relation: duckdb.DuckDBPyRelation) -> bool:
     return relation.type in ("SUBQUERY_RELATION", "FILTER_RELATION") and relation.alias.startswith(
         _HELD
     )
+
+
+def query_frame(relation: duckdb.DuckDBPyRelation, name: str, query: str) -> pl.DataFrame:
+    """``query`` over ``relation`` (readable as ``name``) as a polars frame.
+
+    A query that runs out of DuckDB's memory with several threads is run again on one:
+    holistic aggregates (exact quantiles) keep every value per thread and cannot spill,
+    so a pool that feeds two threads on the request table (which spills) may not feed two
+    on a metric table of tens of millions of requests (DuckDB's own advice for that error).
+    The connection's thread count is restored afterwards."""
+    import duckdb
+
+    def run() -> pl.DataFrame:
+        result = relation.query(name, query)
+        assert result is not None
+        frame: pl.DataFrame = result.pl()
+        return frame
+
+    try:
+        return run()
+    except duckdb.OutOfMemoryException:
+        [(threads,)] = relation.query(name, "SELECT current_setting('threads')").fetchall()
+        if int(threads) <= 1:
+            raise
+        _log.debug("out of memory on %s threads; running the query again on one", threads)
+        relation.query(name, "SET threads = 1")
+        try:
+            return run()
+        finally:
+            # The setting read back is an integer, never user text.
+            relation.query(name, f"SET threads = {int(threads)}")

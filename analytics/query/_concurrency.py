@@ -7,7 +7,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from infermeter.analytics.query import _queries
-from infermeter.analytics.query._bind import is_held
+from infermeter.analytics.query._bind import is_held, query_frame
 from infermeter.analytics.query._buckets import check_group_columns
 from infermeter.analytics.query._metrics import with_bucket
 
@@ -33,11 +33,10 @@ def concurrency(
     columns = check_group_columns(by)
     table = is_held(requests)
     source = requests if bucket is None else with_bucket(requests, bucket)
-    query = source.query(
+    frame = query_frame(
+        source,
         "im_requests",
         _queries.concurrency_sql(columns, bucket=bucket is not None, table=table),
     )
-    assert query is not None
     keys = [*columns, *(["bucket"] if bucket is not None else [])]
-    frame: pl.DataFrame = query.pl()
     return frame.sort(keys, nulls_last=True) if keys else frame

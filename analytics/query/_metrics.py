@@ -40,7 +40,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from infermeter.analytics.query import _queries
-from infermeter.analytics.query._bind import hold, is_held
+from infermeter.analytics.query._bind import hold, is_held, query_frame
 from infermeter.analytics.query._buckets import check_group_columns, parse_bucket
 
 if TYPE_CHECKING:
@@ -155,10 +155,10 @@ def metrics(
     columns = check_group_columns(by)
     table = is_held(requests)
     source = requests if bucket is None else with_bucket(requests, bucket)
-    query = source.query(
-        "im_requests", _queries.metrics_sql(columns, bucket=bucket is not None, table=table)
+    frame = query_frame(
+        source,
+        "im_requests",
+        _queries.metrics_sql(columns, bucket=bucket is not None, table=table),
     )
-    assert query is not None
-    frame: pl.DataFrame = query.pl()
     keys = [*columns, *(["bucket"] if bucket is not None else [])]
     return frame.sort(keys, nulls_last=True) if keys else frame

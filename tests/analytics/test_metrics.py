@@ -267,6 +267,40 @@ def test_peak_concurrency_is_a_sweep_per_group() -> None:
     assert hourly["peak_concurrency"].to_list() == [3, 1, 2]
 
 
+def test_a_metric_table_out_of_memory_on_several_threads_is_computed_on_one(
+    requests: duckdb.DuckDBPyRelation, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Exact quantiles cannot spill: DuckDB may run out of memory with two threads where
+    # one fits. Stand in for that: fetching runs out of memory while threads > 1.
+    held = metric_inputs(requests, by=["tenant"])
+    held.query("h", "SET threads = 2")
+    expected = metrics(held, by=["tenant"])
+    fetch = duckdb.DuckDBPyRelation.pl
+    runs: list[int] = []
+
+    def short_of_memory(self: duckdb.DuckDBPyRelation, *args: Any, **kwargs: Any) -> Any:
+        [(threads,)] = self.query("x", "SELECT current_setting('threads')").fetchall()
+        runs.append(int(threads))
+        if int(threads) > 1:
+            raise duckdb.OutOfMemoryException("Out of Memory Error: failed to allocate")
+        return fetch(self, *args, **kwargs)
+
+    monkeypatch.setattr(duckdb.DuckDBPyRelation, "pl", short_of_memory)
+    assert metrics(held, by=["tenant"]).equals(expected)
+    assert runs == [2, 1]
+    # The connection's threads are as they were.
+    assert held.query("h", "SELECT current_setting('threads')").fetchall() == [(2,)]
+    # On one thread already, running out of memory is the caller's error.
+    held.query("h", "SET threads = 1")
+    monkeypatch.setattr(
+        duckdb.DuckDBPyRelation,
+        "pl",
+        lambda self, *a, **k: (_ for _ in ()).throw(duckdb.OutOfMemoryException("oom")),
+    )
+    with pytest.raises(duckdb.OutOfMemoryException):
+        metrics(held, by=["tenant"])
+
+
 def test_metric_inputs_give_the_same_tables(requests: duckdb.DuckDBPyRelation) -> None:
     held = metric_inputs(requests, by=["tenant", "prompt_version"])
     # Held in a temporary table (DuckDB's buffer pool, spillable), not in process memory.
