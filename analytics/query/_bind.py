@@ -103,7 +103,9 @@ def query_frame(relation: duckdb.DuckDBPyRelation, name: str, query: str) -> pl.
     try:
         return run()
     except duckdb.OutOfMemoryException:
-        [(threads,)] = relation.query(name, "SELECT current_setting('threads')").fetchall()
+        setting = relation.query(name, "SELECT current_setting('threads')")
+        assert setting is not None
+        [(threads,)] = setting.fetchall()
         if int(threads) <= 1:
             raise
         _log.debug("out of memory on %s threads; running the query again on one", threads)
