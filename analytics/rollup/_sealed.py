@@ -71,9 +71,8 @@ class SealedRequests:
         # Requests whose entry span starts before this are in ``files``; None: none yet.
         self.watermark: datetime | None = None
         self.files: list[Path] = []
-        # Spans stage (a) read for sealing and for the tail, in total (what the cache saves).
-        self.sealed_span_reads = 0
-        self.tail_span_reads = 0
+        # Spans stage (a) has read, over every refresh (what the sealed facts save).
+        self.span_reads = 0
         self._slices = 0
         if directory.exists():
             shutil.rmtree(directory)  # a previous run's facts are never trusted
@@ -97,26 +96,22 @@ class SealedRequests:
         facts, the facts of requests sealed now, and the tail's, priced now."""
         from infermeter.analytics.query._requests import priced_requests
 
+        # One stage (a) pass over the traces with a span from the watermark on: the requests
+        # sealed now and the tail, split below by their entry span's start.
+        facts = self._facts(con, spans, self.watermark)
         if newest is not None:
             target = self.watermark_for(newest)
             if self.watermark is None or target > self.watermark:
-                self._seal(con, spans, self.watermark, target)
+                self._write(con, _starting(con, facts, self.watermark, target))
                 self.watermark = target
-        tail = hold(self._facts(con, spans, self.watermark, None, sealing=False))
-        facts = tail
+        tail = _starting(con, facts, self.watermark, None)
         if self.files:
             sealed = con.read_parquet([str(f) for f in self.files])
-            facts = sealed.select(*_queries.REQUEST_FACT_COLUMNS).union(tail)
-        return hold(priced_requests(con, facts, prices=prices, deployments=deployments))
+            tail = sealed.select(*_queries.REQUEST_FACT_COLUMNS).union(tail)
+        return hold(priced_requests(con, tail, prices=prices, deployments=deployments))
 
-    def _seal(
-        self,
-        con: duckdb.DuckDBPyConnection,
-        spans: duckdb.DuckDBPyRelation,
-        since: datetime | None,
-        until: datetime,
-    ) -> None:
-        facts = self._facts(con, spans, since, until, sealing=True)
+    def _write(self, con: duckdb.DuckDBPyConnection, facts: duckdb.DuckDBPyRelation) -> None:
+        """``facts`` as the next sealed slice (a file renamed into place when complete)."""
         self._slices += 1
         path = self.directory / f"slice-{self._slices:06d}.parquet"
         partial = path.with_suffix(".partial")
@@ -142,21 +137,17 @@ class SealedRequests:
         con: duckdb.DuckDBPyConnection,
         spans: duckdb.DuckDBPyRelation,
         since: datetime | None,
-        until: datetime | None,
-        *,
-        sealing: bool,
     ) -> duckdb.DuckDBPyRelation:
-        """Stage (a) for the requests whose entry span starts in ``[since, until)``."""
+        """Stage (a), held, for every request of the traces with a span starting at or
+        after ``since`` (every trace when None), from all of their spans."""
         import duckdb
         from infermeter.analytics.query._requests import request_facts
 
-        params = {"since": since, "until": until}
         if since is None:
-            # Everything up to ``until`` (the first slice): the whole store, as read from
-            # scratch, without copying it first.
+            # The whole store, as read from scratch, without copying the spans first.
             source = spans
-            count = spans.aggregate("count(*)").fetchall()[0][0]
         else:
+            params = {"since": since, "until": None}
             traces = hold(sql_over(con, _queries.TRACES_STARTING, params=params, im_spans=spans))
             ((first,),) = sql_over(
                 con, _queries.TRACE_FIRST_SPAN, im_spans=spans, im_traces=traces
@@ -176,16 +167,26 @@ class SealedRequests:
                     im_traces=traces,
                 )
             )
-            count = source.aggregate("count(*)").fetchall()[0][0]
-        if sealing:
-            self.sealed_span_reads += int(count)
-        else:
-            self.tail_span_reads += int(count)
-        facts = request_facts(con, source).select(*_queries.REQUEST_FACT_COLUMNS)
-        return sql_over(con, _queries.REQUESTS_STARTING, params=params, im_facts=facts)
+        ((count,),) = source.aggregate("count(*)").fetchall()
+        self.span_reads += int(count)
+        # Held before any slice is filtered out of it: a filter on the entry's start pushed
+        # into stage (a) ran out of a 1 GiB buffer pool on 1.3M requests.
+        return hold(request_facts(con, source).select(*_queries.REQUEST_FACT_COLUMNS))
 
     def close(self) -> None:
         """Remove the files (the process is done with them)."""
         self.files = []
         with contextlib.suppress(OSError):
             shutil.rmtree(self.directory)
+
+
+def _starting(
+    con: duckdb.DuckDBPyConnection,
+    facts: duckdb.DuckDBPyRelation,
+    since: datetime | None,
+    until: datetime | None,
+) -> duckdb.DuckDBPyRelation:
+    """The ``facts`` of requests whose entry span starts in ``[since, until)``."""
+    return sql_over(
+        con, _queries.REQUESTS_STARTING, params={"since": since, "until": until}, im_facts=facts
+    )
