@@ -269,7 +269,12 @@ RAMP = (0.02, 0.04, 0.07, 0.1, 0.15, 0.2, 0.3, 0.45, 0.7)
 
 
 def measure_pipeline_capacity(
-    folder: Path, seconds: float, services: int, ceiling: float, window: float
+    folder: Path,
+    seconds: float,
+    services: int,
+    ceiling: float,
+    window: float,
+    seal_after: str = "1m",
 ) -> float:
     """The highest rate N decorated service processes sustain end to end on this machine
     (span creation, export, the collector and a refreshing ``serve`` sharing its cores,
@@ -289,7 +294,7 @@ def measure_pipeline_capacity(
     best = 0.0
     with (
         collector_process(folder / "pipeline.duckdb") as proc,
-        Serve(proc.store, folder / "pipeline-serve.log", window),
+        Serve(proc.store, folder / "pipeline-serve.log", window, seal_after),
     ):
         probes = [
             _service(
@@ -326,7 +331,7 @@ def measure_pipeline_capacity(
 class Serve:
     """``infermeter serve`` on the store (port 0: the port is read from its first line)."""
 
-    def __init__(self, store: Path, log: Path, window: float) -> None:
+    def __init__(self, store: Path, log: Path, window: float, seal_after: str = "1m") -> None:
         self.log = log.open("w")
         # The gauges and the economics over the same fixed trailing window: once the soak
         # has run that long, every refresh reads about as many spans. The refresh
@@ -343,6 +348,10 @@ class Serve:
                 f"{window:.0f}s",
                 "--economics-window",
                 f"{window:.0f}s",
+                # A soak compresses hours into minutes: at serve's default (1 h) a 10-minute
+                # store would be all tail and every refresh would aggregate every span.
+                "--seal-after",
+                seal_after,
             ],
             stdout=subprocess.PIPE,
             stderr=self.log,
@@ -439,14 +448,22 @@ def soak(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
             folder, args.capacity_seconds, args.services
         )
         capacity["pipeline"] = measure_pipeline_capacity(
-            folder, args.capacity_seconds, args.services, capacity["collector"], window
+            folder,
+            args.capacity_seconds,
+            args.services,
+            capacity["collector"],
+            window,
+            args.serve_seal_after,
         )
         rate = 0.7 * min(capacity.values())
         if rate <= 0:
             raise RuntimeError(f"no capacity measured: {capacity} (see the probe logs)")
     errors: list[str] = []
     store = folder / "soak.duckdb"
-    with collector_process(store) as collector, Serve(store, folder / "serve.log", window) as serve:
+    with (
+        collector_process(store) as collector,
+        Serve(store, folder / "serve.log", window, args.serve_seal_after) as serve,
+    ):
         wall_start = time.time()
         # configure()'s own exporter settings: what the soak tests is what users get.
         services = [
@@ -578,6 +595,7 @@ def soak(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
         "achieved_spans_per_s": sent / seconds if seconds else 0.0,
         "seconds": seconds,
         "reader_window_s": window,
+        "serve_seal_after": args.serve_seal_after,
         "sent": sent,
         "acked": acked,
         "stored": stored,
@@ -774,6 +792,12 @@ def main() -> int:
         "--sample-every", type=float, default=5.0, help="seconds between RSS samples"
     )
     parser.add_argument("--capacity-seconds", type=float, default=10.0)
+    parser.add_argument(
+        "--serve-seal-after",
+        default="1m",
+        help="serve's --seal-after (default 1m: a soak compresses hours into minutes; "
+        "'off' aggregates every span on every refresh, as serve did before)",
+    )
     parser.add_argument("--quick", action="store_true", help="60 s, reads every 15 s (CI)")
     parser.add_argument("--json", action="store_true", help="print a JSON summary last")
     parser.add_argument("--keep", type=Path, default=None, help="keep the files in this folder")

@@ -39,6 +39,7 @@ __all__ = [
     "parse_duration",
     "parse_memory_share_or_size",
     "parse_port",
+    "parse_seal_after",
     "parse_window_end",
 ]
 
@@ -91,6 +92,13 @@ def parse_duration(raw: str) -> float:
     if seconds <= 0:
         raise ValueError("expected a positive duration")
     return seconds
+
+
+def parse_seal_after(raw: str) -> float | None:
+    """A duration (``1h``, ``10m``), or ``off``: every refresh computes every request."""
+    if raw.strip().lower() == "off":
+        return None
+    return parse_duration(raw)
 
 
 def parse_port(raw: str) -> int:
@@ -205,11 +213,11 @@ SERVE_SETTINGS: Final[tuple[Setting[Any], ...]] = (
         "seal_after",
         ENV_SERVE_SEAL_AFTER,
         3600.0,
-        parse_duration,
+        parse_seal_after,
         "a request is sealed (its span aggregation kept between refreshes, not redone) "
         "once the newest span starts this long after it, aligned down to a multiple of it; "
         "a span stored after its request was sealed is counted only after a restart; "
-        "DuckDB stores only",
+        "'off': every refresh aggregates every span; DuckDB stores only",
     ),
 )
 

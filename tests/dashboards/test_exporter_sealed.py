@@ -369,12 +369,14 @@ def test_the_seal_setting_resolves_like_every_serve_setting(
 ) -> None:
     def seal_after(**given: Any) -> float:
         values = resolve(SERVE_SETTINGS, {"store": "x.duckdb", **given})
-        return ExporterConfig.from_settings(values).seal_after or 0.0
+        found = ExporterConfig.from_settings(values).seal_after
+        return 0.0 if found is None else found
 
     assert seal_after() == 3600.0  # the request table's own look-ahead for child spans
     monkeypatch.setenv("INFERMETER_SERVE_SEAL_AFTER", "15m")
     assert seal_after() == 900.0
     assert seal_after(seal_after="2h") == 7200.0  # an argument beats the environment
+    assert seal_after(seal_after="off") == 0.0  # None: no sealed facts
     with pytest.raises(Exception, match="duration"):
         seal_after(seal_after="soon")
 
