@@ -140,11 +140,12 @@ class SealedRequests:
     ) -> duckdb.DuckDBPyRelation:
         """Stage (a), held, for every request of the traces with a span starting at or
         after ``since`` (every trace when None), from all of their spans."""
-        import duckdb
         from infermeter.analytics.query._requests import request_facts
 
-        if since is None:
-            # The whole store, as read from scratch, without copying the spans first.
+        ((oldest,),) = spans.aggregate("min(start_time)").fetchall()
+        if since is None or oldest is None or oldest >= since:
+            # Every trace (the first refresh, or a store younger than the watermark): the
+            # spans as read from scratch.
             source = spans
         else:
             params = {"since": since, "until": None}
@@ -152,20 +153,15 @@ class SealedRequests:
             ((first,),) = sql_over(
                 con, _queries.TRACE_FIRST_SPAN, im_spans=spans, im_traces=traces
             ).fetchall()
-            # The columns stage (a) reads: the JSON ones (attributes, events ...) are not.
-            columns = [
-                name
-                for name, kind in zip(spans.columns, spans.types, strict=True)
-                if str(kind) != "JSON"
-            ]
-            source = hold(
-                sql_over(
-                    con,
-                    _queries.SPANS_OF_TRACES,
-                    params={"first": first},
-                    im_spans=spans.select(*(duckdb.ColumnExpression(c) for c in columns)),
-                    im_traces=traces,
-                )
+            # Read lazily (each read of stage (a) scans from ``first`` on, skipping older
+            # row groups, and probes the trace set): holding a copy of the spans cost more
+            # than the reads it saved when the tail is most of the store.
+            source = sql_over(
+                con,
+                _queries.SPANS_OF_TRACES,
+                params={"first": first},
+                im_spans=spans,
+                im_traces=traces,
             )
         ((count,),) = source.aggregate("count(*)").fetchall()
         self.span_reads += int(count)
