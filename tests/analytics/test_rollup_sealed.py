@@ -93,7 +93,7 @@ def test_sealed_slices_and_their_merge_give_request_tables_rows(
         # Stage (a) read every span the first time, then the traces with a span from the
         # previous watermark on: requests from a minute before it (a child 80 s in).
         read = sealed.span_reads - reads
-        assert read == 2 * upto if previous is None else 2 * (upto - (previous - 1))
+        assert read == (2 * upto if previous is None else 2 * (upto - (previous - 1)))
         reads = sealed.span_reads
         # The newest span (the last child, 80 s into minute upto - 1) - 10 min, down to a
         # multiple of 10 minutes.
