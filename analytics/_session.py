@@ -479,6 +479,7 @@ class Analysis:
         are the same (see :class:`~infermeter.analytics.rollup.SealedRequests` for the one
         limit). A ClickHouse store read as request rows ignores it."""
         from infermeter.analytics.query._clock import future_limit
+        from infermeter.analytics.query._requests import _utc_naive as utc_naive
         from infermeter.analytics.rollup import compute_snapshot
 
         whole: dict[str, Any] = {}
@@ -489,7 +490,7 @@ class Analysis:
             whole = {"all_requests": self.requests(), "newest_span": rows.newest_span}
         elif sealed is not None:
             # The clock compute_snapshot would take, so the newest span is read once.
-            now = _utc_naive(now or datetime.now(UTC))
+            now = utc_naive(now or datetime.now(UTC))
             ((newest, future),) = self.con.execute(
                 _queries.NEWEST_SPAN, {"limit": future_limit(now)}
             ).fetchall()
@@ -578,10 +579,6 @@ def open_analysis(
         )
         return Analysis(store, rows.connection, prices=book, deployments=facts, request_rows=rows)
     return Analysis(store, open_reader(store, **reader_options), prices=book, deployments=facts)
-
-
-def _utc_naive(moment: datetime) -> datetime:
-    return moment.astimezone(UTC).replace(tzinfo=None) if moment.tzinfo else moment
 
 
 def _conform(table: Any, schema: Any) -> Any:
