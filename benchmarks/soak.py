@@ -640,7 +640,8 @@ def report(result: dict[str, Any]) -> None:
         f"\nsoak: {result['seconds'] / 60:.1f} min at {result['rate_spans_per_s']:,.0f} spans/s"
         f" from {result['services']} service processes{measured}; achieved "
         f"{result['achieved_spans_per_s']:,.0f} spans/s; the services needed "
-        f"{result['drain_s']:.0f} s after the end to export their queues"
+        f"{result['drain_s']:.0f} s after the end to export their queues; serve "
+        f"--seal-after {result.get('serve_seal_after', '1h')}"
     )
     print_table(
         "spans",
