@@ -382,6 +382,26 @@ class Serve:
                 values[name] = float(value)
         return values
 
+    def requests_after(self, moment: float, timeout: float) -> float | None:
+        """``infermeter_requests_total`` summed, from the first refresh that began after
+        ``moment`` (epoch seconds); None if none finished within ``timeout``."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            gauges = self.scrape()
+            at = gauges.get("infermeter_exporter_last_refresh_timestamp_seconds", 0.0)
+            took = gauges.get("infermeter_exporter_refresh_duration_seconds", 0.0)
+            if at - took > moment:
+                assert self.url is not None
+                with urllib.request.urlopen(self.url + "/metrics", timeout=60) as response:
+                    text = response.read().decode()
+                return sum(
+                    float(line.rsplit(" ", 1)[1])
+                    for line in text.splitlines()
+                    if line.startswith("infermeter_requests_total{")
+                )
+            time.sleep(2.0)
+        return None
+
     def __enter__(self) -> Serve:
         return self
 
@@ -572,8 +592,18 @@ def soak(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
                 )
         _post(collector.url, collector.control_token, "/v1/flush")
         stored = _stored(collector.url, errors)
+        counted = None
         try:
             serve.scrape()
+            if not args.quick:
+                # serve's lifetime counter after a refresh that began once everything was
+                # stored: with sealed requests it must still count every one (each soak
+                # span is a request of its own: a decorated call, or a probe).
+                counted = serve.requests_after(time.time(), timeout=150.0)
+                if counted is not None and counted != stored:
+                    errors.append(
+                        f"serve counts {counted:,.0f} requests, the store holds {stored:,}"
+                    )
         except Exception as exc:
             errors.append(f"serve did not answer /metrics: {exc}")
         if serve.process.poll() is not None:
@@ -596,6 +626,7 @@ def soak(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
         "seconds": seconds,
         "reader_window_s": window,
         "serve_seal_after": args.serve_seal_after,
+        "serve_requests_total": counted,
         "sent": sent,
         "acked": acked,
         "stored": stored,
@@ -643,6 +674,11 @@ def report(result: dict[str, Any]) -> None:
         f"{result['drain_s']:.0f} s after the end to export their queues; serve "
         f"--seal-after {result.get('serve_seal_after', '1h')}"
     )
+    if result.get("serve_requests_total") is not None:
+        print(
+            f"serve's infermeter_requests_total after the last refresh: "
+            f"{result['serve_requests_total']:,.0f} (stored: {result['stored']:,})"
+        )
     print_table(
         "spans",
         ["sent", "acknowledged", "stored", "dropped in services", "lost", "p99 export s"],
