@@ -34,7 +34,9 @@ Capacity, measured before the soak, two ways, each on its own store:
 
 The default rate is 70 % of the smaller of the two. Printed: spans sent / acknowledged /
 stored / lost, the collector's and serve's RSS over time, reader latency over time, p99
-export latency, every error (a dropped span is one). Goals: 0 lost, RSS flat after
+export latency, every error (a dropped span is one), and (except ``--quick``) serve's
+``infermeter_requests_total`` after a refresh that began once everything was stored, which
+must equal the stored requests (serve's sealed refresh loses none). Goals: 0 lost, RSS flat after
 warm-up, reader latency flat (for readers of a fixed window). The exit status is 1 when a
 span was lost or an error occurred — never because of a time.
 """
