@@ -15,10 +15,10 @@ facts in Parquet files (read back by each refresh's own connection: they never s
 process memory, and DuckDB streams them within the reader's buffer pool). A request is
 sealed when its entry span starts before the watermark: the newest span's start minus
 ``seal_after``, aligned down to a multiple of ``seal_after`` (whole hours at the default
-hour, so there are few slices). Each refresh computes stage (a) for the requests that
-started since the previous watermark (appended as a new slice) and for the tail after the
-new watermark; stage (b) prices sealed + tail now (facts are unpriced: a price change
-applies to every request). The result equals the from-scratch request table of the store
+hour, so there are few slices). Each refresh runs stage (a) once, over every span of the
+traces that have a span from the previous watermark on: the requests that started before
+the new watermark are appended as a new slice, the rest are the tail. Stage (b) prices
+sealed + tail now (facts are unpriced: a price change applies to every request). The result equals the from-scratch request table of the store
 as long as every span of a request is stored before its request is sealed.
 
 The one limit: a span stored after its request was sealed (its request started more than
