@@ -18,8 +18,9 @@ sealed when its entry span starts before the watermark: the newest span's start 
 hour, so there are few slices). Each refresh runs stage (a) once, over every span of the
 traces that have a span from the previous watermark on: the requests that started before
 the new watermark are appended as a new slice, the rest are the tail. Stage (b) prices
-sealed + tail now (facts are unpriced: a price change applies to every request). The result equals the from-scratch request table of the store
-as long as every span of a request is stored before its request is sealed.
+sealed + tail now (facts are unpriced: a price change applies to every request). The
+result equals the from-scratch request table of the store as long as every span of a
+request is stored before its request is sealed.
 
 The one limit: a span stored after its request was sealed (its request started more than
 ``seal_after``, plus up to ``seal_after`` of alignment, before the newest span) is not
