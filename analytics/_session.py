@@ -22,7 +22,7 @@ store's numbers. Commands that need every span (``stages``, ``prices check``, ``
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self
@@ -41,7 +41,7 @@ if TYPE_CHECKING:
     from infermeter.analytics.economics import Decisions, Recommendation
     from infermeter.analytics.quality import TopicShift
     from infermeter.analytics.report import WeeklyReport
-    from infermeter.analytics.rollup import RollupOptions, Snapshot
+    from infermeter.analytics.rollup import RollupOptions, SealedRequests, Snapshot
     from infermeter.collectors import RequestRows
 
 __all__ = ["Analysis", "open_analysis"]
@@ -470,19 +470,40 @@ class Analysis:
         now: datetime | None = None,
         previous_tenants: Iterable[str] = (),
         previous_values: Mapping[str, Iterable[str]] | None = None,
+        sealed: SealedRequests | None = None,
     ) -> Snapshot:
-        """The rollups ``serve`` exports and ``alerts check`` evaluates."""
+        """The rollups ``serve`` exports and ``alerts check`` evaluates.
+
+        ``sealed`` (``serve``'s, kept across its refreshes): the request facts of sealed
+        requests are read from it and only the rest are computed from spans; the numbers
+        are the same (see :class:`~infermeter.analytics.rollup.SealedRequests` for the one
+        limit). A ClickHouse store read as request rows ignores it."""
+        from infermeter.analytics.query._clock import future_limit
+        from infermeter.analytics.query._requests import _utc_naive as utc_naive
         from infermeter.analytics.rollup import compute_snapshot
 
-        step2: dict[str, Any] = {}
+        whole: dict[str, Any] = {}
         if self.request_rows is not None:
             # Request rows (step 2): the whole store's requests, and the newest span, from
             # ClickHouse; ``spans`` hold only the traces that need them.
             rows = self.request_rows
-            step2 = {"all_requests": self.requests(), "newest_span": rows.newest_span}
+            whole = {"all_requests": self.requests(), "newest_span": rows.newest_span}
+        elif sealed is not None:
+            # The clock compute_snapshot would take, so the newest span is read once.
+            now = utc_naive(now or datetime.now(UTC))
+            ((newest, future),) = self.con.execute(
+                _queries.NEWEST_SPAN, {"limit": future_limit(now)}
+            ).fetchall()
+            requests = sealed.requests(
+                self.con, self.spans, newest, prices=self.prices, deployments=self.deployments
+            )
+            whole = {
+                "all_requests": requests,
+                "newest_span": lambda _limit: (newest, int(future)),
+            }
         return compute_snapshot(
             self.con,
-            **step2,
+            **whole,
             prices=self.prices,
             deployments=self.deployments,
             options=options,

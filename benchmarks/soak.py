@@ -34,7 +34,9 @@ Capacity, measured before the soak, two ways, each on its own store:
 
 The default rate is 70 % of the smaller of the two. Printed: spans sent / acknowledged /
 stored / lost, the collector's and serve's RSS over time, reader latency over time, p99
-export latency, every error (a dropped span is one). Goals: 0 lost, RSS flat after
+export latency, every error (a dropped span is one), and (except ``--quick``) serve's
+``infermeter_requests_total`` after a refresh that began once everything was stored, which
+must equal the stored requests (serve's sealed refresh loses none). Goals: 0 lost, RSS flat after
 warm-up, reader latency flat (for readers of a fixed window). The exit status is 1 when a
 span was lost or an error occurred — never because of a time.
 """
@@ -269,7 +271,12 @@ RAMP = (0.02, 0.04, 0.07, 0.1, 0.15, 0.2, 0.3, 0.45, 0.7)
 
 
 def measure_pipeline_capacity(
-    folder: Path, seconds: float, services: int, ceiling: float, window: float
+    folder: Path,
+    seconds: float,
+    services: int,
+    ceiling: float,
+    window: float,
+    seal_after: str = "1m",
 ) -> float:
     """The highest rate N decorated service processes sustain end to end on this machine
     (span creation, export, the collector and a refreshing ``serve`` sharing its cores,
@@ -289,7 +296,7 @@ def measure_pipeline_capacity(
     best = 0.0
     with (
         collector_process(folder / "pipeline.duckdb") as proc,
-        Serve(proc.store, folder / "pipeline-serve.log", window),
+        Serve(proc.store, folder / "pipeline-serve.log", window, seal_after),
     ):
         probes = [
             _service(
@@ -326,7 +333,7 @@ def measure_pipeline_capacity(
 class Serve:
     """``infermeter serve`` on the store (port 0: the port is read from its first line)."""
 
-    def __init__(self, store: Path, log: Path, window: float) -> None:
+    def __init__(self, store: Path, log: Path, window: float, seal_after: str = "1m") -> None:
         self.log = log.open("w")
         # The gauges and the economics over the same fixed trailing window: once the soak
         # has run that long, every refresh reads about as many spans. The refresh
@@ -343,6 +350,10 @@ class Serve:
                 f"{window:.0f}s",
                 "--economics-window",
                 f"{window:.0f}s",
+                # A soak compresses hours into minutes: at serve's default (1 h) a 10-minute
+                # store would be all tail and every refresh would aggregate every span.
+                "--seal-after",
+                seal_after,
             ],
             stdout=subprocess.PIPE,
             stderr=self.log,
@@ -372,6 +383,26 @@ class Serve:
                 name, value = line.rsplit(" ", 1)
                 values[name] = float(value)
         return values
+
+    def requests_after(self, moment: float, timeout: float) -> float | None:
+        """``infermeter_requests_total`` summed, from the first refresh that began after
+        ``moment`` (epoch seconds); None if none finished within ``timeout``."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            gauges = self.scrape()
+            at = gauges.get("infermeter_exporter_last_refresh_timestamp_seconds", 0.0)
+            took = gauges.get("infermeter_exporter_refresh_duration_seconds", 0.0)
+            if at - took > moment:
+                assert self.url is not None
+                with urllib.request.urlopen(self.url + "/metrics", timeout=60) as response:
+                    text = response.read().decode()
+                return sum(
+                    float(line.rsplit(" ", 1)[1])
+                    for line in text.splitlines()
+                    if line.startswith("infermeter_requests_total{")
+                )
+            time.sleep(2.0)
+        return None
 
     def __enter__(self) -> Serve:
         return self
@@ -439,14 +470,22 @@ def soak(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
             folder, args.capacity_seconds, args.services
         )
         capacity["pipeline"] = measure_pipeline_capacity(
-            folder, args.capacity_seconds, args.services, capacity["collector"], window
+            folder,
+            args.capacity_seconds,
+            args.services,
+            capacity["collector"],
+            window,
+            args.serve_seal_after,
         )
         rate = 0.7 * min(capacity.values())
         if rate <= 0:
             raise RuntimeError(f"no capacity measured: {capacity} (see the probe logs)")
     errors: list[str] = []
     store = folder / "soak.duckdb"
-    with collector_process(store) as collector, Serve(store, folder / "serve.log", window) as serve:
+    with (
+        collector_process(store) as collector,
+        Serve(store, folder / "serve.log", window, args.serve_seal_after) as serve,
+    ):
         wall_start = time.time()
         # configure()'s own exporter settings: what the soak tests is what users get.
         services = [
@@ -555,8 +594,18 @@ def soak(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
                 )
         _post(collector.url, collector.control_token, "/v1/flush")
         stored = _stored(collector.url, errors)
+        counted = None
         try:
             serve.scrape()
+            if not args.quick:
+                # serve's lifetime counter after a refresh that began once everything was
+                # stored: with sealed requests it must still count every one (each soak
+                # span is a request of its own: a decorated call, or a probe).
+                counted = serve.requests_after(time.time(), timeout=150.0)
+                if counted is not None and counted != stored:
+                    errors.append(
+                        f"serve counts {counted:,.0f} requests, the store holds {stored:,}"
+                    )
         except Exception as exc:
             errors.append(f"serve did not answer /metrics: {exc}")
         if serve.process.poll() is not None:
@@ -578,6 +627,8 @@ def soak(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
         "achieved_spans_per_s": sent / seconds if seconds else 0.0,
         "seconds": seconds,
         "reader_window_s": window,
+        "serve_seal_after": args.serve_seal_after,
+        "serve_requests_total": counted,
         "sent": sent,
         "acked": acked,
         "stored": stored,
@@ -622,8 +673,14 @@ def report(result: dict[str, Any]) -> None:
         f"\nsoak: {result['seconds'] / 60:.1f} min at {result['rate_spans_per_s']:,.0f} spans/s"
         f" from {result['services']} service processes{measured}; achieved "
         f"{result['achieved_spans_per_s']:,.0f} spans/s; the services needed "
-        f"{result['drain_s']:.0f} s after the end to export their queues"
+        f"{result['drain_s']:.0f} s after the end to export their queues; serve "
+        f"--seal-after {result.get('serve_seal_after', '1h')}"
     )
+    if result.get("serve_requests_total") is not None:
+        print(
+            f"serve's infermeter_requests_total after the last refresh: "
+            f"{result['serve_requests_total']:,.0f} (stored: {result['stored']:,})"
+        )
     print_table(
         "spans",
         ["sent", "acknowledged", "stored", "dropped in services", "lost", "p99 export s"],
@@ -774,6 +831,12 @@ def main() -> int:
         "--sample-every", type=float, default=5.0, help="seconds between RSS samples"
     )
     parser.add_argument("--capacity-seconds", type=float, default=10.0)
+    parser.add_argument(
+        "--serve-seal-after",
+        default="1m",
+        help="serve's --seal-after (default 1m: a soak compresses hours into minutes; "
+        "'off' aggregates every span on every refresh, as serve did before)",
+    )
     parser.add_argument("--quick", action="store_true", help="60 s, reads every 15 s (CI)")
     parser.add_argument("--json", action="store_true", help="print a JSON summary last")
     parser.add_argument("--keep", type=Path, default=None, help="keep the files in this folder")

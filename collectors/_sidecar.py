@@ -12,6 +12,8 @@
 - ``snapshots/<seq>-<ns>.duckdb`` — copies made for readers. Each has its own name (a
   process that still reads an older one keeps reading it, and DuckDB's per-path
   instance cache can never hand a reader a stale copy); the two newest are kept.
+- ``serve/<pid>-<n>/`` — a running ``serve``'s sealed request facts (Parquet; removed when
+  it stops, and by the next ``serve`` when that process is gone).
 """
 
 from __future__ import annotations

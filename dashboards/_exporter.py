@@ -12,8 +12,11 @@ the values are.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import math
+import os
+import shutil
 import signal
 import sys
 import threading
@@ -28,6 +31,7 @@ from typing import TYPE_CHECKING, Any, Self
 from infermeter.analytics.rollup import (
     Catalog,
     RollupOptions,
+    SealedRequests,
     Snapshot,
     load_budgets,
 )
@@ -57,6 +61,9 @@ class ExporterConfig:
     port: int = 9465
     refresh_interval: float = 30.0
     memory_limit: str | None = None  # DuckDB buffer pool of a refresh (None: the reader's)
+    # Requests this long before the newest span are sealed (analytics.rollup.SealedRequests);
+    # None: every refresh computes every request from its spans.
+    seal_after: float | None = 3600.0
 
     @classmethod
     def from_settings(cls, values: Mapping[str, Any]) -> ExporterConfig:
@@ -83,6 +90,7 @@ class ExporterConfig:
             port=values.get("port", 9465),
             refresh_interval=values.get("refresh_interval", 30.0),
             memory_limit=values.get("memory_limit"),
+            seal_after=values.get("seal_after", 3600.0),
         )
 
 
@@ -142,6 +150,8 @@ class MetricsExporter:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._server: Any = None
+        self._sealed: SealedRequests | None = None
+        self._sealing = config.seal_after is not None
 
     # -- prometheus-client collector protocol -------------------------------------------
     def describe(self) -> list[Metric]:
@@ -177,6 +187,7 @@ class MetricsExporter:
                     now=now,
                     previous_tenants=self.snapshot.named_tenants if self.snapshot else (),
                     previous_values=self.snapshot.named_values if self.snapshot else None,
+                    sealed=self._sealed_requests(),
                 )
         except Exception as exc:  # noqa: BLE001 - the exporter must keep serving
             self.refresh_errors += 1
@@ -204,6 +215,29 @@ class MetricsExporter:
         self._prepared = _families(snapshot, self._health)
         self._refreshed.set()
         return True
+
+    def _sealed_requests(self) -> SealedRequests | None:
+        """The sealed request facts kept across refreshes (DuckDB stores; created at the
+        first refresh, in a folder of this process's own under the store's sidecar)."""
+        if self._sealed is not None or not self._sealing:
+            return self._sealed
+        from infermeter.collectors import StorePaths, parse_store
+
+        self._sealing = False  # one attempt: a folder that cannot be made stays so
+        if parse_store(self.config.store).engine != "duckdb" or self.config.seal_after is None:
+            return None
+        try:
+            directory = _sealed_directory(StorePaths.of(self.config.store).sidecar)
+            self._sealed = SealedRequests(
+                directory, seal_after=timedelta(seconds=self.config.seal_after)
+            )
+        except OSError as exc:
+            log.warning(
+                "infermeter serve: no folder for sealed request facts (%s); every refresh "
+                "computes every request from its spans",
+                _one_line(exc),
+            )
+        return self._sealed
 
     def _loop(self) -> None:
         while not self._stop.is_set():
@@ -253,6 +287,9 @@ class MetricsExporter:
         if self._thread is not None:
             self._thread.join(timeout=max(self.config.refresh_interval, 30.0))
             self._thread = None
+        if self._sealed is not None:
+            self._sealed.close()
+            self._sealed = None
 
     def __enter__(self) -> Self:
         return self
@@ -264,6 +301,31 @@ class MetricsExporter:
         tb: TracebackType | None,
     ) -> None:
         self.close()
+
+
+_folders = itertools.count()
+
+
+def _sealed_directory(sidecar: Path) -> Path:
+    """A folder of this exporter's own under the store's sidecar ``serve/`` folder; those
+    of processes no longer running (a crash, ``kill -9``) are removed."""
+    parent = sidecar / "serve"
+    parent.mkdir(parents=True, exist_ok=True)
+    for stale in parent.iterdir():
+        pid = stale.name.partition("-")[0]
+        if pid.isdigit() and int(pid) != os.getpid() and not _running(int(pid)):
+            shutil.rmtree(stale, ignore_errors=True)
+    return parent / f"{os.getpid()}-{next(_folders)}"
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
 
 
 def _buffer_pool(setting: str | None) -> str | None:

@@ -27,6 +27,7 @@ __all__ = [
     "ENV_SERVE_HOST",
     "ENV_SERVE_MEMORY_LIMIT",
     "ENV_SERVE_PORT",
+    "ENV_SERVE_SEAL_AFTER",
     "ENV_STORE",
     "ENV_TOP_TENANTS",
     "ENV_TOP_VALUES",
@@ -38,6 +39,7 @@ __all__ = [
     "parse_duration",
     "parse_memory_share_or_size",
     "parse_port",
+    "parse_seal_after",
     "parse_window_end",
 ]
 
@@ -46,11 +48,12 @@ ENV_SERVE_HOST: Final = "INFERMETER_SERVE_HOST"
 ENV_SERVE_PORT: Final = "INFERMETER_SERVE_PORT"
 ENV_REFRESH_INTERVAL: Final = "INFERMETER_REFRESH_INTERVAL"
 ENV_SERVE_MEMORY_LIMIT: Final = "INFERMETER_SERVE_MEMORY_LIMIT"
+ENV_SERVE_SEAL_AFTER: Final = "INFERMETER_SERVE_SEAL_AFTER"
 # A server runs for months next to other processes: its DuckDB buffer pool is a quarter
 # of the memory the process may use, not the half a one-off report takes. Not a fixed
-# size: each refresh still materializes the whole store's request table (the lifetime
-# counters), which at 1.3M spans already fails at 256 MiB — a fixed cap would stop a
-# growing store's refreshes.
+# size: each refresh still prices the whole store's request table (the lifetime counters;
+# only the span aggregation of sealed requests is kept between refreshes), so a fixed cap
+# could stop a growing store's refreshes.
 DEFAULT_SERVE_MEMORY_LIMIT: Final = "25%"
 
 
@@ -89,6 +92,13 @@ def parse_duration(raw: str) -> float:
     if seconds <= 0:
         raise ValueError("expected a positive duration")
     return seconds
+
+
+def parse_seal_after(raw: str) -> float | None:
+    """A duration (``1h``, ``10m``), or ``off``: every refresh computes every request."""
+    if raw.strip().lower() == "off":
+        return None
+    return parse_duration(raw)
 
 
 def parse_port(raw: str) -> int:
@@ -198,6 +208,16 @@ SERVE_SETTINGS: Final[tuple[Setting[Any], ...]] = (
         parse_memory_share_or_size,
         "DuckDB buffer pool of each refresh: a size (2GiB) or a share of the memory the "
         "process may use (cgroup limit, else RAM); DuckDB stores only",
+    ),
+    Setting(
+        "seal_after",
+        ENV_SERVE_SEAL_AFTER,
+        3600.0,
+        parse_seal_after,
+        "a request is sealed (its span aggregation kept between refreshes, not redone) "
+        "once the newest span starts this long after it, aligned down to a multiple of it; "
+        "a span stored after its request was sealed is counted only after a restart; "
+        "'off': every refresh aggregates every span; DuckDB stores only",
     ),
 )
 

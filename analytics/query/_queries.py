@@ -28,15 +28,19 @@ __all__ = [
     "MODEL_USAGE",
     "NEWEST_SPAN",
     "PRICED_REQUESTS",
+    "REQUESTS_STARTING",
     "REQUEST_DISTINCT_KEYS",
     "REQUEST_FACTS",
     "REQUEST_FACT_COLUMNS",
     "REQUEST_FACT_KEYS",
     "REQUEST_TABLE",
     "SPANS_IN_WINDOW",
+    "SPANS_OF_TRACES",
     "SPAN_ADJUSTMENTS",
     "STAGE_BREAKDOWN",
     "SUM_COLUMNS",
+    "TRACES_STARTING",
+    "TRACE_FIRST_SPAN",
     "UNPRICED_MODELS",
     "concurrency_sql",
     "metrics_sql",
@@ -653,6 +657,44 @@ FROM joined
 
 
 REQUEST_FACTS: Final = _request_facts(priced=False)
+
+# Serve's sealed request facts (``analytics.rollup._sealed``). Stage (a) is a computation
+# per trace: every join, window and aggregate of SPAN_ADJUSTMENTS and REQUEST_FACTS stays
+# within one trace_id. So REQUEST_FACTS over every span of a set of traces gives their
+# requests exactly the rows it gives them over the whole store. A slice of requests (entry
+# span starting in [$since, $until); a NULL bound is open) is computed from the traces
+# that have a span starting in it (its entry spans are among them); spans without a start
+# time belong to the open-ended slice, as their requests do.
+TRACES_STARTING: Final = """
+SELECT DISTINCT trace_id FROM im_spans
+WHERE (($since::TIMESTAMP IS NULL OR start_time >= $since::TIMESTAMP)
+       AND ($until::TIMESTAMP IS NULL OR start_time < $until::TIMESTAMP))
+   OR ($until::TIMESTAMP IS NULL AND start_time IS NULL)
+"""
+
+# The earliest start of the spans of those traces (bound as im_traces): only the trace_id
+# and start_time columns of the store are read, so the spans themselves are then read from
+# there on (the store is in time order: older row groups are skipped by their min/max).
+TRACE_FIRST_SPAN: Final = """
+SELECT min(s.start_time) FROM im_spans AS s SEMI JOIN im_traces AS t ON s.trace_id = t.trace_id
+"""
+
+# Every span of those traces: from $first on, and those without a start time.
+SPANS_OF_TRACES: Final = """
+SELECT s.* FROM im_spans AS s SEMI JOIN im_traces AS t ON s.trace_id = t.trace_id
+WHERE s.start_time >= $first::TIMESTAMP
+UNION ALL
+SELECT s.* FROM im_spans AS s SEMI JOIN im_traces AS t ON s.trace_id = t.trace_id
+WHERE s.start_time IS NULL
+"""
+
+# The request facts (bound as im_facts) of one slice (see TRACES_STARTING).
+REQUESTS_STARTING: Final = """
+SELECT * FROM im_facts
+WHERE (($since::TIMESTAMP IS NULL OR entry_start_time >= $since::TIMESTAMP)
+       AND ($until::TIMESTAMP IS NULL OR entry_start_time < $until::TIMESTAMP))
+   OR ($until::TIMESTAMP IS NULL AND entry_start_time IS NULL)
+"""
 
 # The (model, response model, provider) triples request facts used tokens of and the
 # (endpoint, runtime, platform) workloads of their entry spans, read once so prices

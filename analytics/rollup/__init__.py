@@ -28,9 +28,11 @@ from infermeter.analytics.rollup._rollup import (
     compute_snapshot,
     load_budgets,
 )
+from infermeter.analytics.rollup._sealed import DEFAULT_SEAL_AFTER, SealedRequests
 
 __all__ = [
     "COHORT_LABELS",
+    "DEFAULT_SEAL_AFTER",
     "DRIFT_LABELS",
     "OTHER_TENANT",
     "PREFIX",
@@ -42,6 +44,7 @@ __all__ = [
     "MetricSpec",
     "RollupOptions",
     "Sample",
+    "SealedRequests",
     "Snapshot",
     "by_name",
     "choose_named_tenants",

@@ -317,7 +317,9 @@ def compute_snapshot(
     # lifetime requests are one "other" everywhere below (tenants are bucketed later, as
     # before: recommendations still name a tenant outside the top).
     values = _named_values(priced, options.top_values, previous_values or {})
-    everything = hold(_bucket(priced, values))
+    # A projection over the held table, not a second copy of every request: the lifetime
+    # sums read it once and each window below holds only its own rows.
+    everything = _bucket(priced, values)
 
     def requests(since: datetime, until: datetime) -> duckdb.DuckDBPyRelation:
         return hold(_starting_between(everything, since, until))
@@ -357,9 +359,9 @@ def compute_snapshot(
 
     # Month to date (UTC) per tenant, against the budgets.
     month_start = end.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
-    _add_month(
-        out, _rename_tenants(_cohort_sums(requests(month_start, end)), named), options.budgets
-    )
+    # Read once (cohort sums): not held, a month of requests is no small copy.
+    month = _starting_between(everything, month_start, end)
+    _add_month(out, _rename_tenants(_cohort_sums(month), named), options.budgets)
 
     # Economics and recommendations over the longer window.
     # A GPU model server is no CPU workload: the GPU questions answer for it instead.
