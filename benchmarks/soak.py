@@ -277,13 +277,15 @@ def measure_pipeline_capacity(
     ceiling: float,
     window: float,
     seal_after: str = "1m",
+    read_every: float | None = None,
 ) -> float:
     """The highest rate N decorated service processes sustain end to end on this machine
     (span creation, export, the collector and a refreshing ``serve`` sharing its cores,
     as in the soak): the offered rate climbs in steps (shares of ``ceiling``, the
     collector's capacity) and a step counts when everything sent by its end is stored
-    ``grace`` seconds later. (``report``/``recommend`` come on top in the soak, once a
-    minute: part of what the remaining 30 % is for.)
+    ``grace`` seconds later. With ``read_every``, ``report``/``recommend`` read the store
+    that often during the ramp too, as they do in the soak: a ramp without them measured a
+    capacity the quick soak (reads every 15 s) could not sustain (10-26 % dropped).
 
     A ramp, not "as fast as possible": a service calling flat out holds its interpreter
     lock so much that its own export thread (and, with one service per core, the
@@ -298,6 +300,15 @@ def measure_pipeline_capacity(
         collector_process(folder / "pipeline.duckdb") as proc,
         Serve(proc.store, folder / "pipeline-serve.log", window, seal_after),
     ):
+        ramp_done = threading.Event()
+
+        def readers() -> None:
+            while read_every is not None and not ramp_done.is_set():
+                read_once(proc.store, folder / "pipeline-reads", window)
+                ramp_done.wait(read_every)
+
+        reading = threading.Thread(target=readers, daemon=True)
+        reading.start()
         probes = [
             _service(
                 proc.url,
@@ -324,9 +335,11 @@ def measure_pipeline_capacity(
                     break  # fell behind: the previous step is the capacity
                 best = rate
         finally:
+            ramp_done.set()
             for probe in probes:
                 probe.kill()
                 probe.wait(30)
+            reading.join(600)
     return best
 
 
@@ -476,6 +489,7 @@ def soak(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
             capacity["collector"],
             window,
             args.serve_seal_after,
+            args.read_every,
         )
         rate = 0.7 * min(capacity.values())
         if rate <= 0:
