@@ -409,6 +409,36 @@ REQUEST_FACT_COLUMNS: Final = (
 )
 
 
+# A usage row (alias ``row``) and its price in im_prices (alias ``p``): the same
+# (model, response model, provider) key, NULLs equal.
+def _price_key_matches(row: str) -> str:
+    return (
+        f"{row}.model IS NOT DISTINCT FROM p.model"
+        f" AND {row}.response_model IS NOT DISTINCT FROM p.response_model"
+        f" AND {row}.provider IS NOT DISTINCT FROM p.provider"
+    )
+
+
+# What one span's tokens cost at the prices of ``p`` (a joined im_prices row): the parts
+# each price applies to (input beyond cache reads and writes, output beyond reasoning,
+# floored at 0) times their prices; $0 when the key has no price (``unpriced`` says so).
+def _token_bill(
+    billed_input: str, cache_read: str, cache_write: str, billed_output: str, reasoning: str
+) -> str:
+    return f"""CASE WHEN p.input_price IS NULL THEN 0.0 ELSE
+            {billed_input} * p.input_price + {cache_read} * p.cache_read_price
+            + {cache_write} * p.cache_write_price + {billed_output} * p.output_price
+            + {reasoning} * p.reasoning_price
+        END"""
+
+
+# Rows (alias ``row``) of the (trace, service) pairs listed in the CTE ``pairs``.
+def _of_pairs(row: str, pairs: str) -> str:
+    return f"""
+    SEMI JOIN {pairs} AS o
+        ON {row}.trace_id = o.trace_id AND {row}.service_name IS NOT DISTINCT FROM o.service_name"""
+
+
 # Stage (a): the window's spans (SPANS_IN_WINDOW, bound as im_window) -> one row per
 # request with its unpriced facts (REQUEST_FACT_COLUMNS): the entry span's own columns
 # (``entry_*``), what its spans add up to (counts, tokens, throttles, retries, first
@@ -420,27 +450,24 @@ REQUEST_FACT_COLUMNS: Final = (
 # Composed from the constants above only (no user text).
 def _request_facts(*, priced: bool) -> str:
     price_join = (
-        """
-    LEFT JOIN im_prices AS p
-        ON s.model IS NOT DISTINCT FROM p.model
-        AND s.response_model IS NOT DISTINCT FROM p.response_model
-        AND s.provider IS NOT DISTINCT FROM p.provider"""
+        f"""
+    LEFT JOIN im_prices AS p ON {_price_key_matches("s")}"""
         if priced
         else ""
     )
+    bill = _token_bill(
+        "greatest(coalesce(s.input_tokens, 0) - coalesce(s.cache_read_tokens, 0)"
+        " - coalesce(s.cache_write_tokens, 0), 0)",
+        "coalesce(s.cache_read_tokens, 0)",
+        "coalesce(s.cache_write_tokens, 0)",
+        "greatest(coalesce(s.output_tokens, 0) - coalesce(s.reasoning_tokens, 0), 0)",
+        "coalesce(s.reasoning_tokens, 0)",
+    )
     span_price = (
-        """
+        f"""
         coalesce(s.input_tokens, 0) + coalesce(s.output_tokens, 0) > 0
             AND p.input_price IS NULL AS span_unpriced,
-        CASE WHEN p.input_price IS NULL THEN 0.0 ELSE
-            greatest(coalesce(s.input_tokens, 0) - coalesce(s.cache_read_tokens, 0)
-                     - coalesce(s.cache_write_tokens, 0), 0) * p.input_price
-            + coalesce(s.cache_read_tokens, 0) * p.cache_read_price
-            + coalesce(s.cache_write_tokens, 0) * p.cache_write_price
-            + greatest(coalesce(s.output_tokens, 0) - coalesce(s.reasoning_tokens, 0), 0)
-                * p.output_price
-            + coalesce(s.reasoning_tokens, 0) * p.reasoning_price
-        END AS span_token_cost,"""
+        {bill} AS span_token_cost,"""
         if priced
         else ""
     )
@@ -451,13 +478,7 @@ def _request_facts(*, priced: bool) -> str:
         """The entry spans of the requests (entry start in [since, until)), of the (trace,
         service) pairs in ``only`` when given: written out for each reader, as
         :func:`span_facts` (a CTE of them was copied whole for its second reader)."""
-        semi = (
-            f"""
-    SEMI JOIN {only} AS o
-        ON w.trace_id = o.trace_id AND w.service_name IS NOT DISTINCT FROM o.service_name"""
-            if only
-            else ""
-        )
+        semi = _of_pairs("w", only) if only else ""
         return f"""(
     SELECT w.trace_id, w.service_name, {_ENTRY_SELECT}
     FROM im_window AS w{semi}
@@ -470,13 +491,7 @@ def _request_facts(*, priced: bool) -> str:
         """Every span's facts (tokens kept unpriced unless ``priced``: then each span's
         cost), of the (trace, service) pairs in ``only`` when given. A subquery written out
         for each reader, not a CTE: DuckDB copied a CTE read twice, every span of it."""
-        semi = (
-            f"""
-    SEMI JOIN {only} AS o
-        ON s.trace_id = o.trace_id AND s.service_name IS NOT DISTINCT FROM o.service_name"""
-            if only
-            else ""
-        )
+        semi = _of_pairs("s", only) if only else ""
         return f"""(
     SELECT
         s.trace_id, s.span_id, s.service_name, s.service_instance, s.start_time,
@@ -839,27 +854,23 @@ FROM costed
 
 # Every usage entry of request facts priced now: the formula of each span's bill, summed
 # per request.
-_USAGE_COSTS: Final = """
+_USAGE_BILL: Final = _token_bill(
+    "u.billed_input", "u.cache_read", "u.cache_write", "u.billed_output", "u.reasoning"
+)
+_USAGE_COSTS: Final = f"""
 usage_costs AS (
     SELECT u.trace_id, u.span_id,
         bool_or(u.used > 0 AND p.input_price IS NULL) AS unpriced,
-        sum(CASE WHEN p.input_price IS NULL THEN 0.0 ELSE
-            u.billed_input * p.input_price + u.cache_read * p.cache_read_price
-            + u.cache_write * p.cache_write_price + u.billed_output * p.output_price
-            + u.reasoning * p.reasoning_price
-        END) AS token_cost
+        sum({_USAGE_BILL}) AS token_cost
     FROM (
         SELECT trace_id, entry_span_id AS span_id, unnest(usage, recursive := true)
         FROM facts
         WHERE len(usage) > 0
     ) AS u
-    LEFT JOIN im_prices AS p
-        ON u.model IS NOT DISTINCT FROM p.model
-        AND u.response_model IS NOT DISTINCT FROM p.response_model
-        AND u.provider IS NOT DISTINCT FROM p.provider
+    LEFT JOIN im_prices AS p ON {_price_key_matches("u")}
     GROUP BY u.trace_id, u.span_id
 ),
-"""
+"""  # noqa: S608 - composed from constants of this module only
 _USAGE_JOIN: Final = """
     LEFT JOIN usage_costs AS c ON j.trace_id = c.trace_id AND j.entry_span_id = c.span_id"""
 
@@ -881,7 +892,7 @@ REQUEST_TABLE: Final = _PRICED_REQUESTS.format(
     usage="j",
 )
 
-UNPRICED_MODELS: Final = """
+UNPRICED_MODELS: Final = f"""
 SELECT model, response_model, provider,
     count(*) AS spans,
     count(DISTINCT trace_id) AS traces,
@@ -890,14 +901,11 @@ SELECT model, response_model, provider,
     min(start_time) AS first_seen,
     max(start_time) AS last_seen
 FROM im_window AS s
-ANTI JOIN im_prices AS p
-    ON s.model IS NOT DISTINCT FROM p.model
-    AND s.response_model IS NOT DISTINCT FROM p.response_model
-    AND s.provider IS NOT DISTINCT FROM p.provider
+ANTI JOIN im_prices AS p ON {_price_key_matches("s")}
 WHERE coalesce(input_tokens, 0) + coalesce(output_tokens, 0) > 0
 GROUP BY ALL
 ORDER BY spans DESC, model
-"""
+"""  # noqa: S608 - composed from constants of this module only
 
 
 # Token usage per (model, response model, provider), to show how each one is priced.
