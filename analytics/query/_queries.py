@@ -439,6 +439,20 @@ def _of_pairs(row: str, pairs: str) -> str:
         ON {row}.trace_id = o.trace_id AND {row}.service_name IS NOT DISTINCT FROM o.service_name"""
 
 
+# The entry spans of the requests (entry start in [since, until)) of the window's spans
+# (im_window), of the (trace, service) pairs in the CTE ``only`` when given: written out for
+# each reader, as ``span_facts`` (a CTE of them was copied whole for its second reader).
+def _entry_spans(only: str = "") -> str:
+    semi = _of_pairs("w", only) if only else ""
+    return f"""(
+    SELECT w.trace_id, w.service_name, {_ENTRY_SELECT}
+    FROM im_window AS w{semi}
+    WHERE w.is_entry
+      AND ($since::TIMESTAMP IS NULL OR w.start_time >= $since::TIMESTAMP)
+      AND ($until::TIMESTAMP IS NULL OR w.start_time < $until::TIMESTAMP)
+)"""  # noqa: S608 - composed from constants and CTE names of this module only
+
+
 # Stage (a): the window's spans (SPANS_IN_WINDOW, bound as im_window) -> one row per
 # request with its unpriced facts (REQUEST_FACT_COLUMNS): the entry span's own columns
 # (``entry_*``), what its spans add up to (counts, tokens, throttles, retries, first
@@ -473,19 +487,6 @@ def _request_facts(*, priced: bool) -> str:
     )
     multi_price = "p.span_unpriced, p.span_token_cost, " if priced else ""
     usage_columns = "unpriced, token_cost" if priced else "coalesce(usage, []) AS usage"
-
-    def entries(only: str = "") -> str:
-        """The entry spans of the requests (entry start in [since, until)), of the (trace,
-        service) pairs in ``only`` when given: written out for each reader, as
-        :func:`span_facts` (a CTE of them was copied whole for its second reader)."""
-        semi = _of_pairs("w", only) if only else ""
-        return f"""(
-    SELECT w.trace_id, w.service_name, {_ENTRY_SELECT}
-    FROM im_window AS w{semi}
-    WHERE w.is_entry
-      AND ($since::TIMESTAMP IS NULL OR w.start_time >= $since::TIMESTAMP)
-      AND ($until::TIMESTAMP IS NULL OR w.start_time < $until::TIMESTAMP)
-)"""  # noqa: S608 - composed from constants and CTE names of this module only
 
     def span_facts(only: str = "") -> str:
         """Every span's facts (tokens kept unpriced unless ``priced``: then each span's
@@ -599,7 +600,7 @@ retries_per_trace AS (
 single AS (
     SELECT e.*, t.* EXCLUDE (trace_id, service_name, entries),
         coalesce(r.retries, 0) AS retries
-    FROM {entries()} AS e
+    FROM {_entry_spans()} AS e
     JOIN per_trace AS t
         ON e.trace_id = t.trace_id AND e.service_name IS NOT DISTINCT FROM t.service_name
     LEFT JOIN retries_per_trace AS r
@@ -652,7 +653,7 @@ per_entry AS (
 ),
 multi AS (
     SELECT e.*, t.* EXCLUDE (trace_id, service_name, entry_id)
-    FROM {entries("multi_traces")} AS e
+    FROM {_entry_spans("multi_traces")} AS e
     JOIN per_entry AS t
         ON e.trace_id = t.trace_id AND e.service_name IS NOT DISTINCT FROM t.service_name
         AND e.entry_span_id = t.entry_id
@@ -741,7 +742,7 @@ sc_busy AS (
             max(epoch_us(entry_end_time)) OVER (
                 PARTITION BY entry_service_instance ORDER BY entry_start_time, entry_end_time
                 ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0)), 0) / 1e6 AS busy_s
-    FROM facts
+    FROM {entry_rows}
     WHERE entry_runtime = 'serverless_container' AND entry_service_instance IS NOT NULL
 ),
 sc_instances AS (
@@ -754,7 +755,7 @@ sc_instances AS (
 container_hours AS (
     SELECT entry_endpoint AS endpoint, date_trunc('hour', entry_start_time) AS hour,
         count(DISTINCT entry_service_instance) AS instances, count(*) AS hour_requests
-    FROM facts
+    FROM {entry_rows}
     WHERE entry_runtime = 'container'
     GROUP BY ALL
 ),
@@ -878,6 +879,7 @@ _USAGE_JOIN: Final = """
 # request rollup, step 2).
 PRICED_REQUESTS: Final = _PRICED_REQUESTS.format(
     facts="NOT MATERIALIZED (SELECT * FROM im_facts)",
+    entry_rows="facts",
     usage_costs=_USAGE_COSTS,
     usage_join=_USAGE_JOIN,
     usage="c",
@@ -886,7 +888,8 @@ PRICED_REQUESTS: Final = _PRICED_REQUESTS.format(
 # The request table from spans: stage (b) over stage (a) with its spans priced as they are
 # read (computed once: stage (b) reads the facts several times).
 REQUEST_TABLE: Final = _PRICED_REQUESTS.format(
-    facts=f"MATERIALIZED ({_request_facts(priced=True)})",
+    facts=f"NOT MATERIALIZED ({_request_facts(priced=True)})",
+    entry_rows=f"{_entry_spans()} AS e",
     usage_costs="",
     usage_join="",
     usage="j",
