@@ -79,6 +79,7 @@ _FREE = (0.0, 0.0, 0.0, 0.0, 0.0)
 _CONTAINER_APPS_PLATFORMS = frozenset({"azure_container_apps", "azure.container_apps"})
 
 _PRICE_COLUMNS = (
+    "key_id",
     "model",
     "response_model",
     "provider",
@@ -163,19 +164,25 @@ def _price_rows(
     keys: Iterable[tuple[str | None, str | None, str | None]], prices: PriceBook
 ) -> list[tuple[Any, ...]]:
     rows: list[tuple[Any, ...]] = []
-    for model, response_model, provider in keys:
+    for key_id, (model, response_model, provider) in enumerate(keys):
         if provider == PROVIDER_SELF_HOSTED:
             # A model the team serves itself costs GPU time, not tokens (the GPU economics
             # price it); a namesake in the API price map must not charge its tokens.
-            rows.append((model, response_model, provider, None, PROVIDER_SELF_HOSTED, *_FREE))
+            rows.append(
+                (key_id, model, response_model, provider, None, PROVIDER_SELF_HOSTED, *_FREE)
+            )
             continue
         # The response model names the snapshot that ran (Azure deployments name the request
         # model anything), so it prices first.
         price = prices.token_price(response_model, provider) or prices.token_price(model, provider)
         if price is None:
+            # Kept without prices: every key has a row (and an id the request table picks a
+            # request's main model call by); a NULL input price reads as "unpriced".
+            rows.append((key_id, model, response_model, provider, *(None,) * 7))
             continue
         rows.append(
             (
+                key_id,
                 model,
                 response_model,
                 provider,
@@ -256,7 +263,10 @@ def _lookup_tables(
     price_table = _arrow(
         _price_rows(price_keys, prices),
         _PRICE_COLUMNS,
-        {name: text if i < 5 else number for i, name in enumerate(_PRICE_COLUMNS)},
+        {
+            name: pa.int64() if name == "key_id" else text if i < 6 else number
+            for i, name in enumerate(_PRICE_COLUMNS)
+        },
     )
     workload_types = {name: number for name in _WORKLOAD_COLUMNS}
     for name in ("endpoint", "runtime", "span_platform", "platform", "architecture"):

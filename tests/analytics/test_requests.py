@@ -495,3 +495,42 @@ def test_nested_tags_fill_the_entry_whatever_the_row_order(order: str) -> None:
     children = [tenant, prompt] if order == "tenant first" else [prompt, tenant]
     (row,) = _table([entry, *children])
     assert (row["tenant"], row["prompt_name"], row["prompt_version"]) == ("acme", "answer", "v2")
+
+
+@pytest.mark.parametrize("order", ["openai first", "anthropic first"])
+def test_the_main_calls_model_and_provider_come_from_one_span(order: str) -> None:
+    # An entry without a model takes the model and provider of its largest LLM call; two
+    # calls with the same token count may give either, never one's model with the other's
+    # provider (a pair no span carried).
+    entry = span_record(start=T0, duration_ms=500.0)
+    openai = _child(entry, 5, model="gpt-4o", provider="openai", input_tokens=100, output_tokens=20)
+    anthropic = _child(
+        entry,
+        10,
+        model="claude-sonnet-4-5",
+        provider="anthropic",
+        input_tokens=110,
+        output_tokens=10,
+    )
+    small = _child(entry, 20, model="gpt-4o-mini", provider="openai", input_tokens=5)
+    children = [openai, anthropic] if order == "openai first" else [anthropic, openai]
+    (row,) = _table([entry, *children, small])
+    assert (row["model"], row["provider"]) in {
+        ("gpt-4o", "openai"),
+        ("claude-sonnet-4-5", "anthropic"),
+    }
+    # Both calls are priced at their own list prices (OpenAI gpt-4o $2.50/$10 per 1M;
+    # Anthropic Claude Sonnet 4.5 $3/$15 per 1M; gpt-4o-mini $0.15 per 1M input).
+    assert row["token_cost_usd"] == pytest.approx(
+        100 * 2.5e-6 + 20 * 1e-5 + 110 * 3e-6 + 10 * 1.5e-5 + 5 * 1.5e-7
+    )
+
+
+def test_an_unpriced_main_call_still_names_the_requests_model() -> None:
+    entry = span_record(start=T0, duration_ms=500.0)
+    call = _child(
+        entry, 5, model="house-model-9", provider="acme-ai", input_tokens=100, output_tokens=5
+    )
+    (row,) = _table([entry, call])
+    assert (row["model"], row["provider"]) == ("house-model-9", "acme-ai")
+    assert row["unpriced"] is True and row["token_cost_usd"] is None
