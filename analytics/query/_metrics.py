@@ -23,7 +23,8 @@ Definitions (one row per group; rates are fractions in [0, 1], durations ms, cos
   ``cost_per_successful_request_usd`` (cost of priced requests over their successes, so
   failures' cost loads onto what succeeded).
 - ``first_seen``/``last_seen`` (first start, last end), ``window_s`` between them,
-  ``requests_per_s`` over it; ``peak_concurrency`` from a sweep over start/end events,
+  ``requests_per_s`` over it; ``peak_concurrency`` from a sweep over start/end events
+  (a request without a start or end time has no place in it),
   ``mean_concurrency`` = busy time / window (Little's law).
 - ``instances``: distinct ``service_instance`` values; ``utilization``: for serverless
   (one request per environment, only busy time billed) mean / peak concurrency — how busy

@@ -267,6 +267,37 @@ def test_peak_concurrency_is_a_sweep_per_group() -> None:
     assert hourly["peak_concurrency"].to_list() == [3, 1, 2]
 
 
+def test_a_request_without_an_end_has_no_place_in_the_sweep() -> None:
+    # Tenant "a": two placed requests overlap (peak 2) and a third has no end time (a store
+    # filled by another emitter may hold one); it counts as a request but not in the sweep,
+    # and the groups after it in the sweep are not shifted by its missing end.
+    intervals = {"a": [(0, 3), (1, 4), (0.5, None)], "b": [(5, 6)]}
+    con = store_in_memory()
+    insert_spans(
+        con,
+        [
+            span_record(
+                start=T0 + timedelta(seconds=start),
+                duration_ms=((end or start + 1) - start) * 1000,
+                tenant=tenant,
+                name="open" if end is None else "closed",
+                runtime="container",
+            )
+            for tenant, spans in intervals.items()
+            for start, end in spans
+        ],
+    )
+    con.execute("UPDATE spans SET end_time = NULL WHERE name = 'open'")
+    prices = load_prices()
+    requests = request_table(
+        con, con.table("spans"), prices=prices, deployments=Deployments(prices=prices)
+    )
+    frame = metrics(requests, by=["tenant"])
+    assert frame["requests"].to_list() == [3, 1]
+    assert frame["peak_concurrency"].to_list() == [2, 1]
+    assert _one(metrics(requests))["peak_concurrency"] == 2
+
+
 def test_a_metric_table_out_of_memory_on_several_threads_is_computed_on_one(
     requests: duckdb.DuckDBPyRelation, monkeypatch: pytest.MonkeyPatch
 ) -> None:
