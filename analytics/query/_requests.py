@@ -153,11 +153,17 @@ def _spans_in_window(
     return spans
 
 
-def _arrow(rows: list[tuple[Any, ...]], columns: tuple[str, ...], types: dict[str, Any]) -> Any:
-    import pyarrow as pa
+def _frame(rows: list[tuple[Any, ...]], columns: tuple[str, ...], types: dict[str, Any]) -> Any:
+    # A polars frame, not pyarrow.array(): converting Python lists, pyarrow imports pandas
+    # (a second per command, measured, for a table of a dozen rows).
+    import polars as pl
 
-    arrays = {name: [row[i] for row in rows] for i, name in enumerate(columns)}
-    return pa.table({name: pa.array(values, type=types[name]) for name, values in arrays.items()})
+    return pl.DataFrame(
+        {
+            name: pl.Series(name, [row[i] for row in rows], dtype=types[name])
+            for i, name in enumerate(columns)
+        }
+    )
 
 
 def _price_rows(
@@ -251,7 +257,7 @@ def _lookup_tables(
     bound_as: str = "im_spans",
     query: str = _queries.REQUEST_DISTINCT_KEYS,
 ) -> tuple[Any, Any]:
-    import pyarrow as pa
+    import polars as pl
 
     keys = keys_of.query(bound_as, query)
     assert keys is not None
@@ -259,20 +265,20 @@ def _lookup_tables(
     workload_keys: list[tuple[str | None, str | None, str | None]] = []
     for kind, a, b, c in keys.fetchall():
         (price_keys if kind == "price" else workload_keys).append((a, b, c))
-    text, number = pa.string(), pa.float64()
-    price_table = _arrow(
+    text, number = pl.String, pl.Float64
+    price_table = _frame(
         _price_rows(price_keys, prices),
         _PRICE_COLUMNS,
         {
-            name: pa.int64() if name == "key_id" else text if i < 6 else number
+            name: pl.Int64 if name == "key_id" else text if i < 6 else number
             for i, name in enumerate(_PRICE_COLUMNS)
         },
     )
-    workload_types = {name: number for name in _WORKLOAD_COLUMNS}
+    workload_types: dict[str, Any] = {name: number for name in _WORKLOAD_COLUMNS}
     for name in ("endpoint", "runtime", "span_platform", "platform", "architecture"):
         workload_types[name] = text
-    workload_types["concurrency"] = workload_types["min_instances"] = pa.int64()
-    workload_table = _arrow(
+    workload_types["concurrency"] = workload_types["min_instances"] = pl.Int64
+    workload_table = _frame(
         _workload_rows(workload_keys, prices, deployments), _WORKLOAD_COLUMNS, workload_types
     )
     return price_table, workload_table
