@@ -1021,17 +1021,21 @@ groups AS MATERIALIZED (
     FROM (SELECT DISTINCT {key_list} FROM req)
 ),
 -- Time as one integer: 2 * microseconds, + 1 for a start, so an end sorts before a start
--- at the same instant, and the low bit tells a start (+1) from an end (-1). Both events of
--- a request come out of one row (one scan and join, two values: measured 20 % faster than
--- a union of two halves). A request without a start or an end has no place in time.
+-- at the same instant. Each half joins the (few) groups again rather than holding the
+-- numbered requests: nothing but the sort's runs takes memory (both events out of one row,
+-- by unnest, measured 10 % faster but ran a metric table out of memory in 512 MiB). A
+-- request without a start or an end has no place in time.
 events AS (
-    SELECT g.group_number,
-        unnest([epoch_us(r.start_time) * 2 + 1, epoch_us(r.end_time) * 2]) AS edge
+    SELECT g.group_number, epoch_us(r.start_time) * 2 + 1 AS edge, 1 AS delta
+    FROM req AS r JOIN groups AS g ON {join_rg}
+    WHERE r.start_time IS NOT NULL AND r.end_time IS NOT NULL
+    UNION ALL
+    SELECT g.group_number, epoch_us(r.end_time) * 2 AS edge, -1 AS delta
     FROM req AS r JOIN groups AS g ON {join_rg}
     WHERE r.start_time IS NOT NULL AND r.end_time IS NOT NULL
 ),
 running AS (
-    SELECT group_number, sum(CAST(edge & 1 AS INTEGER) * 2 - 1) OVER (
+    SELECT group_number, sum(delta) OVER (
         ORDER BY group_number, edge ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW
     ) AS level
     FROM events
@@ -1056,13 +1060,15 @@ FROM busy AS b JOIN peaks AS p ON {join_on}
 _CONCURRENCY_ALL: Final = """
 WITH
 events AS (
-    SELECT unnest([epoch_us(start_time) * 2 + 1, epoch_us(end_time) * 2]) AS edge
-    FROM req
+    SELECT epoch_us(start_time) * 2 + 1 AS edge, 1 AS delta FROM req
+    WHERE start_time IS NOT NULL AND end_time IS NOT NULL
+    UNION ALL
+    SELECT epoch_us(end_time) * 2 AS edge, -1 AS delta FROM req
     WHERE start_time IS NOT NULL AND end_time IS NOT NULL
 ),
 peaks AS (
     SELECT CAST(max(level) AS BIGINT) AS peak_concurrency FROM (
-        SELECT sum(CAST(edge & 1 AS INTEGER) * 2 - 1) OVER (
+        SELECT sum(delta) OVER (
             ORDER BY edge ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW
         ) AS level
         FROM events
