@@ -153,8 +153,11 @@ marked AS (
         OR model IS NOT NULL OR response_model IS NOT NULL
         OR lower(operation) IN ({llm_operations})
 ),
+-- Traces with more than one marked span, by the hash of their id: an integer key is
+-- cheaper to group and join than the 32-character id, and a collision only sends a trace
+-- without nesting through the walk below, which finds nothing in it.
 nested_traces AS MATERIALIZED (
-    SELECT trace_id FROM marked GROUP BY trace_id HAVING count(*) > 1
+    SELECT hash(trace_id) AS trace_hash FROM marked GROUP BY ALL HAVING count(*) > 1
 ),
 -- A span of another tenant than its service's entries (written into someone else's trace)
 -- never shadows their usage or throttles: it is left out of their request. Only traces
@@ -163,13 +166,13 @@ entry_tenants AS (
     SELECT e.trace_id, e.service_name,
         list(DISTINCT e.tenant) FILTER (WHERE e.tenant IS NOT NULL) AS tenants
     FROM entries AS e
-    SEMI JOIN nested_traces AS n ON e.trace_id = n.trace_id
+    SEMI JOIN nested_traces AS n ON hash(e.trace_id) = n.trace_hash
     GROUP BY ALL
 ),
 -- Held (few rows): the recursive step below reads it once per level.
 tree AS MATERIALIZED (
     SELECT w.trace_id, w.span_id, w.parent_span_id FROM in_window AS w
-    SEMI JOIN nested_traces AS n ON w.trace_id = n.trace_id
+    SEMI JOIN nested_traces AS n ON hash(w.trace_id) = n.trace_hash
     WHERE w.parent_span_id IS NOT NULL
 ),
 -- Every (marked span, ancestor) pair of those traces, carrying the marked span's facts;
@@ -177,7 +180,7 @@ tree AS MATERIALIZED (
 up(trace_id, span_id, service_name, tenant, has_usage, is_throttled, ancestor_id, depth) AS (
     SELECT m.trace_id, m.span_id, m.service_name, m.tenant, m.has_usage, m.is_throttled,
         m.parent_span_id, 1
-    FROM marked AS m SEMI JOIN nested_traces AS n ON m.trace_id = n.trace_id
+    FROM marked AS m SEMI JOIN nested_traces AS n ON hash(m.trace_id) = n.trace_hash
     WHERE m.parent_span_id IS NOT NULL
     UNION ALL
     SELECT u.trace_id, u.span_id, u.service_name, u.tenant, u.has_usage, u.is_throttled,
