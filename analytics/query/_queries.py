@@ -905,7 +905,8 @@ PRICED_REQUESTS: Final = _PRICED_REQUESTS.format(
 )
 
 # The request table from spans: stage (b) over stage (a) with its spans priced as they are
-# read (computed once: stage (b) reads the facts several times).
+# read. Stage (b) reads the facts once (its per-instance and per-hour costs read the entry
+# spans, the same rows), so stage (a) runs once without being held.
 REQUEST_TABLE: Final = _PRICED_REQUESTS.format(
     facts=f"NOT MATERIALIZED ({_request_facts(priced=True)})",
     entry_rows=f"{_entry_spans()} AS e",

@@ -222,34 +222,45 @@ def test_window_rate_concurrency_and_utilization(requests: duckdb.DuckDBPyRelati
     assert m["utilization"] == pytest.approx(6.45 / 8.2 / 3)
 
 
+def _sweep_requests(
+    intervals: dict[str | None, list[tuple[float, float | None]]],
+) -> duckdb.DuckDBPyRelation:
+    """The request table of container requests running (start, end) seconds from T0, per
+    tenant (None: no tenant); an end of None is stored as no end time at all."""
+    con = store_in_memory()
+    rows, endless = [], []
+    for tenant, spans in intervals.items():
+        for start, end in spans:
+            row = span_record(
+                start=T0 + timedelta(seconds=start),
+                duration_ms=((start + 1 if end is None else end) - start) * 1000,
+                tenant=tenant,
+                runtime="container",
+            )
+            rows.append(row)
+            if end is None:
+                endless.append(row["span_id"])
+    insert_spans(con, rows)
+    for span_id in endless:
+        con.execute("UPDATE spans SET end_time = NULL WHERE span_id = ?", [span_id])
+    prices = load_prices()
+    return request_table(
+        con, con.table("spans"), prices=prices, deployments=Deployments(prices=prices)
+    )
+
+
 def test_peak_concurrency_is_a_sweep_per_group() -> None:
     # Intervals in seconds from T0, per tenant (None: no tenant). The peak is the most
     # requests running at one instant; a request ending when another starts does not
     # overlap it. Tenant "a" overlaps 3 deep around t=2.5 while "b"'s requests fall in
     # between a's in time (one sweep over every group must not mix them); "b" runs back
     # to back (peak 1); the tenant-less group overlaps twice.
-    intervals = {
-        "a": [(0, 3), (1, 4), (2, 5), (6, 7)],
-        "b": [(0.5, 1.5), (1.5, 2.5), (2.5, 3.5)],
-        None: [(10, 12), (11, 13)],
-    }
-    con = store_in_memory()
-    insert_spans(
-        con,
-        [
-            span_record(
-                start=T0 + timedelta(seconds=start),
-                duration_ms=(end - start) * 1000,
-                tenant=tenant,
-                runtime="container",
-            )
-            for tenant, spans in intervals.items()
-            for start, end in spans
-        ],
-    )
-    prices = load_prices()
-    requests = request_table(
-        con, con.table("spans"), prices=prices, deployments=Deployments(prices=prices)
+    requests = _sweep_requests(
+        {
+            "a": [(0, 3), (1, 4), (2, 5), (6, 7)],
+            "b": [(0.5, 1.5), (1.5, 2.5), (2.5, 3.5)],
+            None: [(10, 12), (11, 13)],
+        }
     )
     frame = metrics(requests, by=["tenant"])
     assert frame["tenant"].to_list() == ["a", "b", None]
@@ -271,27 +282,7 @@ def test_a_request_without_an_end_has_no_place_in_the_sweep() -> None:
     # Tenant "a": two placed requests overlap (peak 2) and a third has no end time (a store
     # filled by another emitter may hold one); it counts as a request but not in the sweep,
     # and the groups after it in the sweep are not shifted by its missing end.
-    intervals = {"a": [(0, 3), (1, 4), (0.5, None)], "b": [(5, 6)]}
-    con = store_in_memory()
-    insert_spans(
-        con,
-        [
-            span_record(
-                start=T0 + timedelta(seconds=start),
-                duration_ms=((end or start + 1) - start) * 1000,
-                tenant=tenant,
-                name="open" if end is None else "closed",
-                runtime="container",
-            )
-            for tenant, spans in intervals.items()
-            for start, end in spans
-        ],
-    )
-    con.execute("UPDATE spans SET end_time = NULL WHERE name = 'open'")
-    prices = load_prices()
-    requests = request_table(
-        con, con.table("spans"), prices=prices, deployments=Deployments(prices=prices)
-    )
+    requests = _sweep_requests({"a": [(0, 3), (1, 4), (0.5, None)], "b": [(5, 6)]})
     frame = metrics(requests, by=["tenant"])
     assert frame["requests"].to_list() == [3, 1]
     assert frame["peak_concurrency"].to_list() == [2, 1]

@@ -75,39 +75,34 @@ def _retrying_call(entry_start: datetime) -> list[dict[str, Any]]:
         status_code="OK",
     )
     trace, parent = entry["trace_id"], entry["span_id"]
-    first = span_record(
-        start=entry_start + SEC,
-        duration_ms=500,
-        trace_id=trace,
-        parent_span_id=parent,
-        is_entry=False,
-        name="chat gpt-4o-mini",
-        service_name="agent",
-        tenant="initech",
-        model="gpt-4o-mini",
-        provider="openai",
-        operation="chat",
+
+    def attempt(number: int, start: datetime, duration_ms: float, **outcome: Any) -> dict[str, Any]:
+        return span_record(
+            start=start,
+            duration_ms=duration_ms,
+            trace_id=trace,
+            parent_span_id=parent,
+            is_entry=False,
+            name="chat gpt-4o-mini",
+            service_name="agent",
+            tenant="initech",
+            model="gpt-4o-mini",
+            provider="openai",
+            operation="chat",
+            attempt=number,
+            **outcome,
+        )
+
+    first = attempt(
+        1,
+        entry_start + SEC,
+        500,
         throttled=True,
         status_code="ERROR",
         error_type="RateLimitError",
-        attempt=1,
     )
-    second = span_record(
-        start=entry_start + 6 * SEC,
-        duration_ms=900,
-        trace_id=trace,
-        parent_span_id=parent,
-        is_entry=False,
-        name="chat gpt-4o-mini",
-        service_name="agent",
-        tenant="initech",
-        model="gpt-4o-mini",
-        provider="openai",
-        operation="chat",
-        input_tokens=1000,
-        output_tokens=100,
-        status_code="OK",
-        attempt=2,
+    second = attempt(
+        2, entry_start + 6 * SEC, 900, input_tokens=1000, output_tokens=100, status_code="OK"
     )
     return [entry, first, second]
 
