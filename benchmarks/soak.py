@@ -278,6 +278,7 @@ def measure_pipeline_capacity(
     window: float,
     seal_after: str = "1m",
     read_every: float | None = None,
+    store: Path | None = None,
 ) -> float:
     """The highest rate N decorated service processes sustain end to end on this machine
     (span creation, export, the collector and a refreshing ``serve`` sharing its cores,
@@ -289,7 +290,9 @@ def measure_pipeline_capacity(
 
     A ramp, not "as fast as possible": a service calling flat out holds its interpreter
     lock so much that its own export thread (and, with one service per core, the
-    collector) barely runs — that measures starvation, not capacity."""
+    collector) barely runs — that measures starvation, not capacity.
+
+    ``store``: a store to ramp on (see :func:`prefill`); default a fresh one."""
     from infermeter.collectors.testing import collector_process
 
     grace = 3.0  # an export (batches fill within a step) plus the collector's 1 s flush
@@ -297,8 +300,8 @@ def measure_pipeline_capacity(
     rates = [share * ceiling for share in RAMP]
     best = 0.0
     with (
-        collector_process(folder / "pipeline.duckdb") as proc,
-        Serve(proc.store, folder / "pipeline-serve.log", window, seal_after),
+        collector_process(store or folder / "pipeline.duckdb") as proc,
+        Serve(proc.store, folder / f"{proc.store.stem}-serve.log", window, seal_after),
     ):
         ramp_done = threading.Event()
 
@@ -341,6 +344,45 @@ def measure_pipeline_capacity(
                 probe.wait(30)
             reading.join(600)
     return best
+
+
+def prefill(store: Path, source: Path, spans: int, seconds: float) -> None:
+    """A new store of ``spans`` spans: copies of the spans the collector stored in
+    ``source`` (the services' own, from the capacity run), each copy a trace of its own,
+    their starts spread evenly over the ``seconds`` before now - what a soak of that
+    length leaves behind, for readers to read."""
+    import duckdb
+    from infermeter.collectors import apply_migrations
+
+    con = duckdb.connect(str(store))
+    try:
+        apply_migrations(con)
+        con.execute("SET enable_progress_bar = false")
+        con.execute("ATTACH ? AS source (READ_ONLY)", [str(source)])
+        ((have,),) = con.execute("SELECT count(*) FROM source.spans").fetchall()
+        if not have:
+            raise RuntimeError(f"no spans in {source} to copy")
+        end = datetime.now(UTC).replace(tzinfo=None)
+        con.execute(
+            """
+            INSERT INTO spans BY NAME
+            SELECT * EXCLUDE (copy, n) REPLACE (
+                md5(trace_id || '-' || copy) AS trace_id,
+                $end::TIMESTAMP - to_microseconds(CAST((n + 1) * $step AS BIGINT)) AS start_time,
+                $end::TIMESTAMP - to_microseconds(CAST((n + 1) * $step AS BIGINT))
+                    + (end_time - start_time) AS end_time
+            )
+            FROM (
+                SELECT s.*, c.copy, row_number() OVER () - 1 AS n
+                FROM source.spans AS s, range(CAST(ceil($spans / $have) AS BIGINT)) AS c(copy)
+                LIMIT $spans
+            )
+            """,
+            {"end": end, "step": seconds * 1e6 / spans, "spans": spans, "have": have},
+        )
+        con.execute("DETACH source")
+    finally:
+        con.close()
 
 
 class Serve:
@@ -491,7 +533,25 @@ def soak(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
             args.serve_seal_after,
             args.read_every,
         )
-        rate = 0.7 * min(capacity.values())
+        if not args.quick:
+            # The readers' work grows with the store (report reads the week so far, serve
+            # keeps lifetime counters): measured again with them reading, back to back, a
+            # store already as large as the soak can build at 70 % of the capacity so far.
+            spans = int(0.7 * min(capacity.values()) * seconds)
+            prefilled = folder / "pipeline-end.duckdb"
+            prefill(prefilled, folder / "capacity.duckdb", spans, seconds)
+            capacity["pipeline_full_store"] = measure_pipeline_capacity(
+                folder,
+                args.capacity_seconds,
+                args.services,
+                capacity["collector"],
+                window,
+                args.serve_seal_after,
+                0.0,
+                store=prefilled,
+            )
+            capacity["full_store_spans"] = float(spans)
+        rate = 0.7 * min(v for k, v in capacity.items() if k != "full_store_spans")
         if rate <= 0:
             raise RuntimeError(f"no capacity measured: {capacity} (see the probe logs)")
     errors: list[str] = []
@@ -677,12 +737,19 @@ def _slope(points: list[tuple[float, float]]) -> float | None:
 
 def report(result: dict[str, Any]) -> None:
     capacity = result["capacity_spans_per_s"]
-    measured = (
-        f" (70 % of the measured capacity: collector fed like the services "
-        f"{capacity['collector']:,.0f} spans/s, whole pipeline {capacity['pipeline']:,.0f})"
-        if capacity
-        else ""
-    )
+    measured = ""
+    if capacity:
+        full = (
+            f", and with the readers on a store of {capacity['full_store_spans']:,.0f} spans "
+            f"{capacity['pipeline_full_store']:,.0f}"
+            if "pipeline_full_store" in capacity
+            else ""
+        )
+        measured = (
+            f" (70 % of the measured capacity: collector fed like the services "
+            f"{capacity['collector']:,.0f} spans/s, whole pipeline "
+            f"{capacity['pipeline']:,.0f}{full})"
+        )
     print(
         f"\nsoak: {result['seconds'] / 60:.1f} min at {result['rate_spans_per_s']:,.0f} spans/s"
         f" from {result['services']} service processes{measured}; achieved "

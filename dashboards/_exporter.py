@@ -243,8 +243,8 @@ class MetricsExporter:
         while not self._stop.is_set():
             started = time.monotonic()
             self.refresh()
-            elapsed = time.monotonic() - started
-            self._stop.wait(max(self.config.refresh_interval - elapsed, 0.0))
+            took = time.monotonic() - started
+            self._stop.wait(_refresh_pause(self.config.refresh_interval, took))
 
     def wait_for_refresh(self, timeout: float = 60.0) -> bool:
         """Block until a refresh has succeeded (True) or ``timeout`` passed (False)."""
@@ -326,6 +326,16 @@ def _running(pid: int) -> bool:
     except PermissionError:  # another user's process
         return True
     return True
+
+
+def _refresh_pause(interval: float, took: float) -> float:
+    """Seconds to wait after a refresh that took ``took``: the rest of the interval, and
+    never less than the refresh took. ``serve`` shares its machine with what it measures
+    (the collector, often the services): once a refresh takes more than half the interval
+    (a store grown large, a busy machine), refreshing back to back would take whole cores
+    from them; this keeps it to at most half of the exporter's time, and the values'
+    age shows in ``infermeter_exporter_last_refresh_timestamp_seconds``."""
+    return max(interval - took, took, 0.0)
 
 
 def _buffer_pool(setting: str | None) -> str | None:

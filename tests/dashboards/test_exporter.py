@@ -402,3 +402,39 @@ def test_the_buffer_pool_setting_takes_a_size_or_a_share() -> None:
     for bad in ("0%", "150%", "lots", "-1GiB"):
         with pytest.raises(ValueError):
             parse_memory_share_or_size(bad)
+
+
+def test_a_slow_refresh_waits_as_long_as_it_took_before_the_next(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Refreshes keep at most half of serve's time: after one longer than half the
+    interval, the exporter waits as long as it took (not back to back)."""
+    from types import SimpleNamespace
+
+    from infermeter.analytics.rollup import RollupOptions
+    from infermeter.dashboards import _exporter
+
+    exporter = MetricsExporter(
+        _exporter.ExporterConfig(
+            store=str(tmp_path / "s.duckdb"), options=RollupOptions(), refresh_interval=30.0
+        )
+    )
+    clock = [1000.0]
+    durations = iter([5.0, 20.0, 45.0])  # quick, over half the interval, over the interval
+    waits: list[float] = []
+
+    def refresh() -> bool:
+        clock[0] += next(durations)
+        return True
+
+    def wait(timeout: float) -> bool:
+        waits.append(timeout)
+        if len(waits) == 3:
+            exporter._stop.set()
+        return exporter._stop.is_set()
+
+    monkeypatch.setattr(_exporter, "time", SimpleNamespace(monotonic=lambda: clock[0]))
+    monkeypatch.setattr(exporter, "refresh", refresh)
+    monkeypatch.setattr(exporter._stop, "wait", wait)
+    exporter._loop()
+    assert waits == [25.0, 20.0, 45.0]
