@@ -199,7 +199,8 @@ SERVE_SETTINGS: Final[tuple[Setting[Any], ...]] = (
         ENV_REFRESH_INTERVAL,
         30.0,
         parse_duration,
-        "how often the rollups are recomputed in the background",
+        "how often the rollups are recomputed in the background (a refresh that takes "
+        "longer than half of it is followed by a pause as long as itself)",
     ),
     Setting(
         "memory_limit",
