@@ -348,7 +348,8 @@ def measure_pipeline_capacity(
 
 def prefill(store: Path, source: Path, spans: int, seconds: float) -> None:
     """A new store of ``spans`` spans: copies of the spans the collector stored in
-    ``source`` (the services' own, from the capacity run), each copy a trace of its own,
+    ``source`` (the services' own, from the capacity run, which posts the same few batches
+    again and again), each span a trace of its own as each of the services' calls is,
     their starts spread evenly over the ``seconds`` before now - what a soak of that
     length leaves behind, for readers to read."""
     import duckdb
@@ -367,15 +368,18 @@ def prefill(store: Path, source: Path, spans: int, seconds: float) -> None:
             """
             INSERT INTO spans BY NAME
             SELECT * EXCLUDE (copy, n) REPLACE (
-                md5(trace_id || '-' || copy) AS trace_id,
+                md5(trace_id || '-' || n) AS trace_id,
                 $end::TIMESTAMP - to_microseconds(CAST((n + 1) * $step AS BIGINT)) AS start_time,
                 $end::TIMESTAMP - to_microseconds(CAST((n + 1) * $step AS BIGINT))
                     + (end_time - start_time) AS end_time
             )
             FROM (
-                SELECT s.*, c.copy, row_number() OVER () - 1 AS n
-                FROM source.spans AS s, range(CAST(ceil($spans / $have) AS BIGINT)) AS c(copy)
-                LIMIT $spans
+                -- Whole copies first, then the first rows of one more: position n of the
+                -- spans is copy * have + k, each position once.
+                SELECT s.* EXCLUDE (k), c.copy, c.copy * $have + s.k AS n
+                FROM (SELECT *, row_number() OVER () - 1 AS k FROM source.spans) AS s,
+                    range(CAST(ceil($spans / $have) AS BIGINT)) AS c(copy)
+                WHERE c.copy * $have + s.k < $spans
             )
             """,
             {"end": end, "step": seconds * 1e6 / spans, "spans": spans, "have": have},

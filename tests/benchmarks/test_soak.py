@@ -48,3 +48,60 @@ def test_quick_soak_loses_nothing_and_reports_no_error(tmp_path: Path) -> None:
     assert result["dropped"] == 0  # no span dropped by a service's BatchSpanProcessor
     assert result["reads"], "report/recommend never ran"
     assert done.returncode == 0, done.stdout[-2000:]
+
+
+def test_the_capacity_store_holds_copies_of_the_services_spans_over_the_soaks_length(
+    tmp_path: Path,
+) -> None:
+    """The store the second capacity ramp reads: exactly the asked number of spans, copies
+    of the source's (their own trace ids, their durations), starts spread evenly over the
+    soak's length before now."""
+    import importlib.util
+    import itertools
+    from datetime import UTC, datetime, timedelta
+
+    import duckdb
+    from infermeter.collectors import apply_migrations
+    from infermeter.collectors.testing import insert_spans, span_record
+
+    spec = importlib.util.spec_from_file_location("soak", SOAK)
+    assert spec is not None and spec.loader is not None
+    soak = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(soak)
+
+    source = tmp_path / "source.duckdb"
+    con = duckdb.connect(str(source))
+    apply_migrations(con)
+    start = datetime(2026, 1, 5, 12, 0)
+    insert_spans(
+        con,
+        [
+            # One trace posted again and again, as the capacity run posts its batches.
+            span_record(
+                start=start + timedelta(seconds=i),
+                duration_ms=100.0 * (i + 1),
+                trace_id="a" * 32,
+                span_id="b" * 16,
+            )
+            for i in range(3)
+        ],
+    )
+    con.close()
+
+    before = datetime.now(UTC).replace(tzinfo=None)
+    soak.prefill(tmp_path / "full.duckdb", source, 10, 600.0)
+    after = datetime.now(UTC).replace(tzinfo=None)
+    con = duckdb.connect(str(tmp_path / "full.duckdb"), read_only=True)
+    rows = con.execute(
+        "SELECT trace_id, start_time, end_time FROM spans ORDER BY start_time"
+    ).fetchall()
+    assert len(rows) == 10
+    assert len({r[0] for r in rows}) == 10  # each span a trace of its own
+    # 10 starts, 60 s apart, the newest 60 s before the moment of the copy.
+    starts = [r[1] for r in rows]
+    assert all(b - a == timedelta(seconds=60) for a, b in itertools.pairwise(starts))
+    assert before - timedelta(seconds=600) <= starts[0] <= after - timedelta(seconds=600)
+    # Durations come from the source: three whole copies, and one span of a fourth.
+    durations = [(r[2] - r[1]) / timedelta(milliseconds=1) for r in rows]
+    assert set(durations) == {100.0, 200.0, 300.0}
+    assert sorted(durations.count(d) for d in (100.0, 200.0, 300.0)) == [3, 3, 4]
