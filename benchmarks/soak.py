@@ -19,9 +19,10 @@ What runs, all real processes on loopback:
 - every minute (``--read-every``) ``infermeter report`` (the ISO week: it grows with the
   store by design, so its time is also shown per 100k spans of the week) and
   ``infermeter recommend`` over the same fixed trailing window read the store (through
-  the collector's snapshots) and are timed.
+  the collector's snapshots) and are timed: wall seconds and their own CPU seconds.
 
-Capacity, measured before the soak, two ways, each on its own store:
+Capacity, measured before the soak unless ``--rate`` is given, three ways (``--quick``: the
+first two), each on its own store:
 
 - the collector alone, fed the way the services feed it: OTLP protobuf bodies encoded by
   the SDK from this very decorated function, as many spans per request as the
@@ -30,9 +31,12 @@ Capacity, measured before the soak, two ways, each on its own store:
   exporter's default);
 - the whole pipeline: the N service processes offered a climbing rate, with ``serve``
   refreshing, until what they send is no longer all stored within seconds — span
-  creation, export, collector and serve share the machine's cores, as in the soak.
+  creation, export, collector and serve share the machine's cores, as in the soak;
+- the whole pipeline again, with ``report`` and ``recommend`` reading back to back, on a
+  store as large as the soak would build at 70 % of the smaller capacity so far (copies
+  of the services' spans, each its own trace, spread over the soak's length).
 
-The default rate is 70 % of the smaller of the two. Printed: spans sent / acknowledged /
+The default rate is 70 % of the smallest of the three. Printed: spans sent / acknowledged /
 stored / lost, the collector's and serve's RSS over time, reader latency over time, p99
 export latency, every error (a dropped span is one), and (except ``--quick``) serve's
 ``infermeter_requests_total`` after a refresh that began once everything was stored, which
@@ -480,6 +484,26 @@ class Serve:
         self.log.close()
 
 
+def run_timed(command: list[str], timeout: float) -> tuple[int, str, float, float]:
+    """Run ``command``; its exit status, stderr, wall seconds and CPU seconds (user +
+    system, its own threads included, from ``wait4``). On a shared 2-core machine wall
+    time also counts the waits for a core; CPU time is the reader's own work."""
+    with tempfile.TemporaryFile() as err:
+        started = time.perf_counter()
+        proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=err)
+        timer = threading.Timer(timeout, proc.kill)
+        timer.start()
+        try:
+            _, status, usage = os.wait4(proc.pid, 0)
+        finally:
+            timer.cancel()
+        wall = time.perf_counter() - started
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        err.seek(0)
+        stderr = err.read().decode("utf-8", "replace")
+    return proc.returncode, stderr, wall, usage.ru_utime + usage.ru_stime
+
+
 def read_once(store: Path, folder: Path, window: float) -> dict[str, Any]:
     """Time ``infermeter report`` (the ISO week) and ``infermeter recommend`` (the fixed
     trailing window) on the live store."""
@@ -501,18 +525,12 @@ def read_once(store: Path, folder: Path, window: float) -> dict[str, Any]:
         ),
         ("recommend", ["recommend", "--store", str(store), "--json", "--since", since]),
     ):
-        started = time.perf_counter()
-        done = subprocess.run(
-            [*CLI, *command],
-            capture_output=True,
-            text=True,
-            timeout=600,
-            check=False,
+        returncode, stderr, timings[name], timings[f"{name}_cpu"] = run_timed(
+            [*CLI, *command], timeout=600
         )
-        timings[name] = time.perf_counter() - started
-        if done.returncode != 0:
+        if returncode != 0:
             timings.setdefault("errors", []).append(
-                f"{name} exited {done.returncode}: {done.stderr.strip()[-300:]}"
+                f"{name} exited {returncode}: {stderr.strip()[-300:]}"
             )
     return timings
 
@@ -836,18 +854,36 @@ def report(result: dict[str, Any]) -> None:
     print_table(
         f"reader latency over time (s; recommend and serve over the last {window:.0f} s,"
         " report over the ISO week so far)",
-        ["minute", "spans stored", "report", "report s/100k spans", "recommend"],
+        [
+            "minute",
+            "spans stored",
+            "report",
+            "report s/100k spans",
+            "report CPU s",
+            "recommend",
+            "recommend CPU s",
+        ],
         [
             [
                 f"{t / 60:.1f}",
                 r.get("stored", 0),
                 r.get("report", float("nan")),
                 r.get("report", float("nan")) / max(r.get("stored", 0), 1) * 1e5,
+                r.get("report_cpu", float("nan")),
                 r.get("recommend", float("nan")),
+                r.get("recommend_cpu", float("nan")),
             ]
             for t, r in result["reads"]
         ],
     )
+    # Wall time on a shared 2-core machine also counts the waits for a core (the services,
+    # the collector and serve run meanwhile); CPU time is the reader's own work.
+    own = _growth([(t, r["recommend_cpu"]) for t, r in result["reads"] if "recommend_cpu" in r])
+    if own is not None:
+        print(
+            f"recommend CPU seconds ({window:.0f} s window), last third / middle third:"
+            f" {own:.2f}x (its latency below includes waiting for a core)"
+        )
     refreshes = result["serve_refresh_s"]
     step = max(len(refreshes) // 10, 1)
     print_table(

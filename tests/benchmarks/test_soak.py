@@ -12,6 +12,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -47,7 +48,37 @@ def test_quick_soak_loses_nothing_and_reports_no_error(tmp_path: Path) -> None:
     assert result["lost"] == 0
     assert result["dropped"] == 0  # no span dropped by a service's BatchSpanProcessor
     assert result["reads"], "report/recommend never ran"
+    # Each read timed twice: its wall seconds and its own CPU seconds.
+    assert all(r["recommend_cpu"] > 0 and r["report_cpu"] > 0 for _, r in result["reads"])
     assert done.returncode == 0, done.stdout[-2000:]
+
+
+def _soak_module() -> Any:
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("soak", SOAK)
+    assert spec is not None and spec.loader is not None
+    soak = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(soak)
+    return soak
+
+
+def test_a_timed_read_reports_the_readers_own_cpu_seconds_apart_from_its_wall_time() -> None:
+    """The soak tells a reader's own work from its waits for a core: CPU seconds come from
+    the child's rusage. A child that burns 0.3 s of CPU reports at least that; a child that
+    sleeps 0.5 s reports wall time of at least that and far less CPU."""
+    soak = _soak_module()
+    burn = "import time\nwhile time.process_time() < 0.3: pass"
+    status, _, wall, cpu = soak.run_timed([sys.executable, "-c", burn], timeout=60)
+    assert status == 0
+    assert cpu >= 0.3
+    status, stderr, wall, cpu = soak.run_timed(
+        [sys.executable, "-c", "import sys, time; time.sleep(0.5); sys.exit('slept')"],
+        timeout=60,
+    )
+    assert (status, stderr.strip()) == (1, "slept")
+    assert wall >= 0.5
+    assert cpu < 0.5  # the sleep is not the child's work
 
 
 def test_the_capacity_store_holds_copies_of_the_services_spans_over_the_soaks_length(
@@ -56,7 +87,6 @@ def test_the_capacity_store_holds_copies_of_the_services_spans_over_the_soaks_le
     """The store the second capacity ramp reads: exactly the asked number of spans, copies
     of the source's (their own trace ids, their durations), starts spread evenly over the
     soak's length before now."""
-    import importlib.util
     import itertools
     from datetime import UTC, datetime, timedelta
 
@@ -64,10 +94,7 @@ def test_the_capacity_store_holds_copies_of_the_services_spans_over_the_soaks_le
     from infermeter.collectors import apply_migrations
     from infermeter.collectors.testing import insert_spans, span_record
 
-    spec = importlib.util.spec_from_file_location("soak", SOAK)
-    assert spec is not None and spec.loader is not None
-    soak = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(soak)
+    soak = _soak_module()
 
     source = tmp_path / "source.duckdb"
     con = duckdb.connect(str(source))
