@@ -882,7 +882,7 @@ def report(result: dict[str, Any]) -> None:
     if own is not None:
         print(
             f"recommend CPU seconds ({window:.0f} s window), last third / middle third:"
-            f" {own:.2f}x (its latency below includes waiting for a core)"
+            f" {own:.2f}x (its latency above also counts its waits for a core)"
         )
     refreshes = result["serve_refresh_s"]
     step = max(len(refreshes) // 10, 1)
