@@ -541,6 +541,7 @@ def soak(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
     seconds = args.minutes * 60
     window = args.reader_window or max(seconds / 3, 10.0)
     capacity: dict[str, float] = {}
+    full_store_spans = 0  # the third capacity's store
     rate = args.rate
     if rate is None:
         capacity["collector"] = measure_collector_capacity(
@@ -559,9 +560,9 @@ def soak(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
             # The readers' work grows with the store (report reads the week so far, serve
             # keeps lifetime counters): measured again with them reading, back to back, a
             # store already as large as the soak can build at 70 % of the capacity so far.
-            spans = int(0.7 * min(capacity.values()) * seconds)
+            full_store_spans = int(0.7 * min(capacity.values()) * seconds)
             prefilled = folder / "pipeline-end.duckdb"
-            prefill(prefilled, folder / "capacity.duckdb", spans, seconds)
+            prefill(prefilled, folder / "capacity.duckdb", full_store_spans, seconds)
             capacity["pipeline_full_store"] = measure_pipeline_capacity(
                 folder,
                 args.capacity_seconds,
@@ -572,8 +573,7 @@ def soak(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
                 0.0,
                 store=prefilled,
             )
-            capacity["full_store_spans"] = float(spans)
-        rate = 0.7 * min(v for k, v in capacity.items() if k != "full_store_spans")
+        rate = 0.7 * min(capacity.values())
         if rate <= 0:
             raise RuntimeError(f"no capacity measured: {capacity} (see the probe logs)")
     errors: list[str] = []
@@ -718,6 +718,7 @@ def soak(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
     p99 = latencies[min(int(0.99 * len(latencies)), len(latencies) - 1)] if latencies else None
     return {
         "capacity_spans_per_s": capacity,
+        "capacity_store_spans": full_store_spans,
         "rate_spans_per_s": rate,
         "services": args.services,
         "achieved_spans_per_s": sent / seconds if seconds else 0.0,
@@ -762,7 +763,7 @@ def report(result: dict[str, Any]) -> None:
     measured = ""
     if capacity:
         full = (
-            f", and with the readers on a store of {capacity['full_store_spans']:,.0f} spans "
+            f", and with the readers on a store of {result['capacity_store_spans']:,} spans "
             f"{capacity['pipeline_full_store']:,.0f}"
             if "pipeline_full_store" in capacity
             else ""
