@@ -69,7 +69,7 @@ def test_a_timed_read_reports_the_readers_own_cpu_seconds_apart_from_its_wall_ti
     sleeps 0.5 s reports wall time of at least that and far less CPU."""
     soak = _soak_module()
     burn = "import time\nwhile time.process_time() < 0.3: pass"
-    status, _, wall, cpu = soak.run_timed([sys.executable, "-c", burn], timeout=60)
+    status, _, _, cpu = soak.run_timed([sys.executable, "-c", burn], timeout=60)
     assert status == 0
     assert cpu >= 0.3
     status, stderr, wall, cpu = soak.run_timed(
@@ -84,7 +84,7 @@ def test_a_timed_read_reports_the_readers_own_cpu_seconds_apart_from_its_wall_ti
 def test_the_capacity_store_holds_copies_of_the_services_spans_over_the_soaks_length(
     tmp_path: Path,
 ) -> None:
-    """The store the second capacity ramp reads: exactly the asked number of spans, copies
+    """The store the third capacity ramp reads: exactly the asked number of spans, copies
     of the source's (their own trace ids, their durations), starts spread evenly over the
     soak's length before now."""
     import itertools
